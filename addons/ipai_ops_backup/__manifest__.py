@@ -1,0 +1,16 @@
+{
+    "name": "ipai ops: backups",
+    "summary": "Backups of environments (database, filestore, manifest), retention, restores",
+    "version": "18.0.1.0.0",
+    "category": "Technical",
+    "license": "LGPL-3",
+    "author": "ipai ops",
+    "website": "https://github.com/ipai-ops/ipai-ops",
+    "depends": ["ipai_ops_core"],
+    "data": [
+        "security/ir.model.access.csv",
+        "security/ops_backup_rules.xml",
+        "views/ops_backup_views.xml",
+    ],
+    "installable": True,
+}

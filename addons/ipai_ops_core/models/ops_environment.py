@@ -1,0 +1,206 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError, ValidationError
+
+from ..services import naming
+from .ops_project import STAGES
+
+RESULTS = [("ok", "OK"), ("warning", "Warning"), ("failed", "Failed")]
+ENV_STATES = [
+    ("new", "New"),
+    ("building", "Building"),
+    ("running", "Running"),
+    ("stopped", "Stopped"),
+    ("failed", "Failed"),
+    ("destroyed", "Destroyed"),
+]
+# Kanban highlight colours (Odoo palette): green, yellow, red, blue, grey.
+_GREEN, _YELLOW, _RED, _BLUE, _GREY = 10, 3, 1, 4, 0
+# Written by the runtime (run methods, executors) only, never by hand.
+RUNTIME_FIELDS = {
+    "state", "database_name", "url", "port", "container_id", "image_digest", "previous_image_digest",
+    "last_run_id", "last_result", "host",
+}
+
+
+class OpsEnvironment(models.Model):
+    _name = "ops.environment"
+    _description = "Ops environment"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "project_id, stage_sequence desc, branch"
+
+    name = fields.Char(compute="_compute_name", store=True)
+    project_id = fields.Many2one("ops.project", required=True, ondelete="restrict", index=True, tracking=True)
+    branch = fields.Char(required=True, tracking=True)
+    stage = fields.Selection(STAGES, required=True, index=True, tracking=True, group_expand=True)
+    stage_sequence = fields.Integer(compute="_compute_stage_sequence", store=True)
+    state = fields.Selection(ENV_STATES, default="new", required=True, index=True, tracking=True, readonly=True)
+    database_name = fields.Char(readonly=True, copy=False)
+    url = fields.Char("URL", readonly=True, copy=False)
+    port = fields.Integer(readonly=True, copy=False)
+    host = fields.Char("Docker host", readonly=True, copy=False)
+    container_id = fields.Char(readonly=True, copy=False)
+    image_digest = fields.Char("Current image digest", readonly=True, copy=False, tracking=True)
+    previous_image_digest = fields.Char(readonly=True, copy=False)
+    last_run_id = fields.Many2one("ops.run", readonly=True, copy=False, ondelete="set null")
+    last_result = fields.Selection(RESULTS, readonly=True, copy=False, tracking=True)
+    last_run_state = fields.Selection(related="last_run_id.state", string="Last run state")
+    last_run_at = fields.Datetime(related="last_run_id.create_date", string="Last run at")
+    status_color = fields.Integer(compute="_compute_status_color")
+    run_ids = fields.One2many("ops.run", "environment_id", "Runs")
+    run_count = fields.Integer(compute="_compute_run_count")
+    color = fields.Integer()
+
+    _sql_constraints = [
+        ("port_range", "check(port IS NULL OR port = 0 OR (port > 0 AND port < 65536))", "Invalid port."),
+    ]
+
+    def init(self):
+        # At most one live production environment per project, and one live
+        # environment per branch: partial unique indexes, safe under concurrency.
+        self.env.cr.execute("""
+            CREATE UNIQUE INDEX IF NOT EXISTS ops_environment_one_production
+                ON ops_environment (project_id) WHERE stage = 'production' AND state != 'destroyed';
+            CREATE UNIQUE INDEX IF NOT EXISTS ops_environment_one_per_branch
+                ON ops_environment (project_id, branch) WHERE state != 'destroyed';
+        """)
+
+    @api.depends("project_id.slug", "branch")
+    def _compute_name(self):
+        for env in self:
+            env.name = "%s/%s" % (env.project_id.slug or "", env.branch or "")
+
+    @api.depends("stage")
+    def _compute_stage_sequence(self):
+        order = {"development": 1, "staging": 2, "production": 3}
+        for env in self:
+            env.stage_sequence = order.get(env.stage, 0)
+
+    @api.depends("state", "last_result")
+    def _compute_status_color(self):
+        for env in self:
+            if env.state in ("destroyed", "stopped", "new"):
+                env.status_color = _GREY
+            elif env.state == "building":
+                env.status_color = _BLUE
+            elif env.state == "failed" or env.last_result == "failed":
+                env.status_color = _RED
+            elif env.last_result == "warning":
+                env.status_color = _YELLOW
+            else:
+                env.status_color = _GREEN
+
+    def _compute_run_count(self):
+        counts = dict(self.env["ops.run"]._read_group([("environment_id", "in", self.ids)],
+                                                      ["environment_id"], ["__count"]))
+        for env in self:
+            env.run_count = counts.get(env, 0)
+
+    @api.constrains("branch")
+    def _check_branch(self):
+        for env in self:
+            try:
+                naming.validate_branch(env.branch)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from exc
+
+    @api.constrains("database_name")
+    def _check_database_name(self):
+        for env in self.filtered("database_name"):
+            try:
+                naming.validate_db_name(env.database_name)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from exc
+
+    @api.onchange("project_id", "branch")
+    def _onchange_branch_stage(self):
+        if self.project_id and self.branch:
+            try:
+                self.stage = self.project_id.stage_for_branch(self.branch)
+            except ValueError:
+                pass
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get("project_id") and vals.get("branch") and not vals.get("stage"):
+                project = self.env["ops.project"].browse(vals["project_id"])
+                try:
+                    vals["stage"] = project.stage_for_branch(vals["branch"])
+                except ValueError as exc:
+                    raise ValidationError(str(exc)) from exc
+        envs = super().create(vals_list)
+        if not self.env.su:
+            for env in envs:
+                env.project_id._ops_check_action(env.stage, "build")
+        return envs
+
+    def write(self, vals):
+        if not self.env.su:
+            forbidden = RUNTIME_FIELDS.intersection(vals)
+            if forbidden:
+                raise AccessError(
+                    _("%s can only be changed by runs (queue a run instead).", ", ".join(sorted(forbidden)))
+                )
+            for env in self:
+                env.project_id._ops_check_action(env.stage, "build")
+                if "stage" in vals:
+                    env.project_id._ops_check_action(vals["stage"], "build")
+            if "project_id" in vals or "branch" in vals:
+                if self.filtered(lambda e: e.state not in ("new", "destroyed")):
+                    raise UserError(_("The project and branch of a live environment cannot change."))
+        return super().write(vals)
+
+    def unlink(self):
+        if self.filtered(lambda e: e.state not in ("new", "destroyed")):
+            raise UserError(_("Destroy an environment (Destroy button) before deleting it."))
+        return super().unlink()
+
+    # ------------------------------------------------------------------
+    # buttons: each queues a run; executing it is the runtime's work
+    # ------------------------------------------------------------------
+    def _queue(self, kind, **extra):
+        self.ensure_one()
+        values = {"project_id": self.project_id.id, "environment_id": self.id, "kind": kind}
+        values.update(extra)
+        result = self.env["ops.run"].queue_run(values)
+        run = self.env["ops.run"].browse(result["id"])
+        self._message_log(body=_("%(kind)s queued as run %(run)s by %(user)s.",
+                                 kind=kind.capitalize(), run=run.display_name, user=self.env.user.name))
+        return run
+
+    def _open_run(self, run):
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "ops.run",
+            "res_id": run.id,
+            "view_mode": "form",
+            "target": "current",
+        }
+
+    def action_deploy(self):
+        return self._open_run(self._queue("deploy"))
+
+    def action_rebuild(self):
+        return self._open_run(self._queue("build"))
+
+    def action_start(self):
+        return self._open_run(self._queue("start"))
+
+    def action_stop(self):
+        return self._open_run(self._queue("stop"))
+
+    def action_destroy(self):
+        return self._open_run(self._queue("destroy"))
+
+    def action_view_runs(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("ipai_ops_core.action_ops_run")
+        action["domain"] = [("environment_id", "=", self.id)]
+        action["context"] = {"default_environment_id": self.id, "default_project_id": self.project_id.id}
+        return action
+
+    def action_open_url(self):
+        self.ensure_one()
+        if not self.url:
+            raise UserError(_("This environment has no URL yet."))
+        return {"type": "ir.actions.act_url", "url": self.url, "target": "new"}

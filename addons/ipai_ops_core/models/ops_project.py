@@ -1,0 +1,372 @@
+import fnmatch
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, ValidationError
+
+from ..services import naming
+
+STAGES = [("development", "Development"), ("staging", "Staging"), ("production", "Production")]
+ROLES = [
+    ("owner", "Owner"),
+    ("admin", "Admin"),
+    ("tester", "Tester"),
+    ("developer", "Developer"),
+    ("viewer", "Viewer"),
+]
+# Odoo.sh's collaborator matrix as ranks: a role may act on a stage (or a
+# kind of run) whose required rank is at most its own.
+ROLE_RANK = {"viewer": 0, "developer": 1, "tester": 2, "admin": 3, "owner": 4, "manager": 5}
+STAGE_RANK = {"development": 1, "staging": 2, "production": 3}
+KIND_RANK = {"backup": 3, "restore": 3}
+SETTINGS_RANK = 3  # project settings, members, approvals
+DEFAULT_BRANCH_RULES = [("release/*", "staging"), ("*", "development")]
+
+
+class OpsProject(models.Model):
+    _name = "ops.project"
+    _description = "Ops project"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "name"
+
+    name = fields.Char(required=True, tracking=True)
+    slug = fields.Char(
+        required=True, index=True, copy=False, tracking=True,
+        help="Short identifier used in database, image and container names: [a-z0-9-].",
+    )
+    workspace_key = fields.Char(
+        required=True, copy=False, index=True,
+        help="Unique key of the workspace (tenant) this project belongs to; defaults to the slug.",
+    )
+    repo_url = fields.Char(
+        "Git repository", required=True, tracking=True,
+        help="Absolute local path, file://, https://, ssh:// or user@host:path",
+    )
+    default_branch = fields.Char(required=True, default="main", tracking=True)
+    odoo_version = fields.Selection(
+        [("16.0", "16.0"), ("17.0", "17.0"), ("18.0", "18.0")], required=True, default="18.0", tracking=True
+    )
+    tool_id = fields.Many2one(
+        "ops.tool", "Runtime tool", ondelete="restrict", tracking=True,
+        default=lambda self: self.env.ref("ipai_ops_core.ops_tool_odoo_18", raise_if_not_found=False),
+    )
+    state = fields.Selection(
+        [("active", "Active"), ("archived", "Archived")], default="active", required=True, tracking=True
+    )
+    description = fields.Text()
+    color = fields.Integer()
+
+    # settings
+    branch_rule_ids = fields.One2many("ops.branch.rule", "project_id", "Branch rules", copy=True)
+    dev_lifetime_days = fields.Integer("Development build lifetime (days)", default=7)
+    test_tags = fields.Char(
+        "Test tags", help="Odoo --test-tags for development builds; empty means the project's modules."
+    )
+    modules_mode = fields.Selection(
+        [("own", "The project's own modules"), ("list", "A list of modules"), ("all", "All modules")],
+        "Modules to install", default="own", required=True,
+    )
+    module_list = fields.Char(help="Comma-separated module names (when 'A list of modules' is chosen).")
+    staging_commit_policy = fields.Selection(
+        [("update", "Update the current build"), ("new_build", "New build from production"),
+         ("nothing", "Nothing")],
+        "New commit on staging", default="update", required=True,
+    )
+    staging_slots = fields.Integer(default=2, help="How many staging environments may run at once.")
+    production_approval = fields.Boolean(
+        "Production actions need approval",
+        help="Runs on production wait in 'Waiting approval' until a project admin or owner approves.",
+    )
+
+    member_ids = fields.One2many("ops.project.member", "project_id", "Members")
+    environment_ids = fields.One2many("ops.environment", "project_id", "Environments")
+    run_ids = fields.One2many("ops.run", "project_id", "Runs")
+    workflow_ids = fields.One2many("ops.workflow", "project_id", "Workflows")
+    run_sequence = fields.Integer(
+        readonly=True, copy=False, default=0, help="Last run number given (gap-free, per project)."
+    )
+
+    environment_count = fields.Integer(compute="_compute_stats")
+    run_count = fields.Integer(compute="_compute_stats")
+    running_count = fields.Integer("Running environments", compute="_compute_stats")
+    production_url = fields.Char(compute="_compute_stats")
+    last_run_id = fields.Many2one("ops.run", "Last finished run", compute="_compute_stats")
+    last_result = fields.Selection(
+        [("ok", "OK"), ("warning", "Warning"), ("failed", "Failed")], compute="_compute_stats"
+    )
+    my_role = fields.Selection(ROLES + [("manager", "Ops Manager")], compute="_compute_my_role")
+
+    _sql_constraints = [
+        ("slug_uniq", "unique(slug)", "Another project already uses this slug."),
+        ("workspace_key_uniq", "unique(workspace_key)", "Another project already uses this workspace key."),
+        ("dev_lifetime_positive", "check(dev_lifetime_days > 0)", "The development lifetime must be positive."),
+        ("staging_slots_positive", "check(staging_slots >= 0)", "Staging slots cannot be negative."),
+    ]
+
+    # ------------------------------------------------------------------
+    # constraints and defaults
+    # ------------------------------------------------------------------
+    @api.constrains("slug")
+    def _check_slug(self):
+        for project in self:
+            try:
+                naming.validate_slug(project.slug)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from exc
+
+    @api.constrains("repo_url")
+    def _check_repo_url(self):
+        for project in self:
+            try:
+                naming.validate_repo_url(project.repo_url)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from exc
+
+    @api.constrains("default_branch")
+    def _check_default_branch(self):
+        for project in self:
+            try:
+                naming.validate_branch(project.default_branch)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from exc
+
+    @api.constrains("modules_mode", "module_list")
+    def _check_module_list(self):
+        for project in self:
+            if project.modules_mode == "list":
+                names = project._module_names()
+                if not names:
+                    raise ValidationError(_("List the modules to install, separated by commas."))
+                bad = [n for n in names if not naming.DB_NAME_RE.match(n)]
+                if bad:
+                    raise ValidationError(_("Invalid module names: %s", ", ".join(bad)))
+
+    def _module_names(self):
+        self.ensure_one()
+        return [m.strip() for m in (self.module_list or "").split(",") if m.strip()]
+
+    @api.onchange("name")
+    def _onchange_name_slug(self):
+        if self.name and not self.slug:
+            self.slug = naming.slugify(self.name)
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if not vals.get("slug") and vals.get("name"):
+                vals["slug"] = naming.slugify(vals["name"])
+            if not vals.get("workspace_key") and vals.get("slug"):
+                vals["workspace_key"] = vals["slug"]
+        projects = super().create(vals_list)
+        for project in projects:
+            if not project.branch_rule_ids:
+                rules = [(project.default_branch, "production")] + DEFAULT_BRANCH_RULES
+                project.branch_rule_ids = [
+                    fields.Command.create({"sequence": 10 * (i + 1), "pattern": pattern, "stage": stage})
+                    for i, (pattern, stage) in enumerate(rules)
+                ]
+            if not project.member_ids and not self.env.su:
+                project.member_ids = [fields.Command.create({"user_id": self.env.uid, "role": "owner"})]
+        return projects
+
+    def write(self, vals):
+        if "run_sequence" in vals and not self.env.su:
+            raise AccessError(_("The run counter is maintained by the run queue only."))
+        if not self.env.su and set(vals) - {"message_follower_ids", "activity_ids"}:
+            for project in self:
+                project._ops_check_rank(SETTINGS_RANK, _("change the settings of project %s", project.name))
+        return super().write(vals)
+
+    # ------------------------------------------------------------------
+    # computed
+    # ------------------------------------------------------------------
+    def _compute_stats(self):
+        Env = self.env["ops.environment"]
+        Run = self.env["ops.run"]
+        env_counts = dict(Env._read_group([("project_id", "in", self.ids), ("state", "!=", "destroyed")],
+                                          ["project_id"], ["__count"]))
+        running = dict(Env._read_group([("project_id", "in", self.ids), ("state", "=", "running")],
+                                       ["project_id"], ["__count"]))
+        run_counts = dict(Run._read_group([("project_id", "in", self.ids)], ["project_id"], ["__count"]))
+        last_runs = dict(Run._read_group([("project_id", "in", self.ids), ("result", "!=", False)],
+                                         ["project_id"], ["id:max"]))
+        for project in self:
+            project.environment_count = env_counts.get(project, 0)
+            project.running_count = running.get(project, 0)
+            project.run_count = run_counts.get(project, 0)
+            project.last_run_id = last_runs.get(project, False)
+            project.last_result = project.last_run_id.result or False
+            prod = project.environment_ids.filtered(
+                lambda e: e.stage == "production" and e.state != "destroyed"
+            )[:1]
+            project.production_url = prod.url or False
+
+    @api.depends_context("uid")
+    def _compute_my_role(self):
+        for project in self:
+            project.my_role = project._ops_role() or False
+
+    # ------------------------------------------------------------------
+    # roles (used by the run API and the record rules' tests)
+    # ------------------------------------------------------------------
+    def _ops_role(self, user=None):
+        """Role of ``user`` (default: current user) on this project.
+
+        Ops Managers get 'manager' everywhere. Reads the membership with
+        sudo: the caller already sees the project (or is about to be told
+        it cannot), and the role itself is what decides the access.
+        """
+        self.ensure_one()
+        user = user or self.env.user
+        if user.has_group("ipai_ops_core.group_ops_manager"):
+            return "manager"
+        member = self.sudo().member_ids.filtered(lambda m: m.user_id == user)
+        return member[:1].role or False
+
+    def _ops_rank(self, user=None):
+        role = self._ops_role(user)
+        return ROLE_RANK[role] if role else -1
+
+    @api.model
+    def _ops_required_rank(self, stage=None, kind=None):
+        return max(STAGE_RANK.get(stage or "development", 1), KIND_RANK.get(kind, 0))
+
+    def _ops_check_rank(self, rank, what):
+        self.ensure_one()
+        if self._ops_rank() < rank:
+            role = self._ops_role()
+            raise AccessError(
+                _("You (%(user)s, role: %(role)s) may not %(what)s.",
+                  user=self.env.user.login, role=role or _("not a member"), what=what)
+            )
+
+    def _ops_check_action(self, stage, kind):
+        """Raise AccessError unless the current user may run ``kind`` on ``stage``."""
+        self.ensure_one()
+        self._ops_check_rank(
+            self._ops_required_rank(stage, kind),
+            _("run '%(kind)s' on %(stage)s of project %(project)s", kind=kind, stage=stage or "the project",
+              project=self.slug),
+        )
+
+    def _ops_needs_approval(self, stage, kind):
+        self.ensure_one()
+        return bool(self.production_approval and stage == "production" and kind != "backup")
+
+    # ------------------------------------------------------------------
+    # branches
+    # ------------------------------------------------------------------
+    def stage_for_branch(self, branch):
+        """Stage a branch maps to, by the first matching rule (fnmatch)."""
+        self.ensure_one()
+        naming.validate_branch(branch)
+        for rule in self.branch_rule_ids.sorted(lambda r: (r.sequence, r.id)):
+            if fnmatch.fnmatchcase(branch, rule.pattern):
+                return rule.stage
+        return "development"
+
+    # ------------------------------------------------------------------
+    # UI actions
+    # ------------------------------------------------------------------
+    def action_archive_project(self):
+        self.write({"state": "archived"})
+
+    def action_unarchive_project(self):
+        self.write({"state": "active"})
+
+    def action_view_environments(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("ipai_ops_core.action_ops_environment")
+        action["domain"] = [("project_id", "=", self.id)]
+        action["context"] = {"default_project_id": self.id, "search_default_not_destroyed": 1}
+        return action
+
+    def action_view_runs(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("ipai_ops_core.action_ops_run")
+        action["domain"] = [("project_id", "=", self.id)]
+        action["context"] = {"default_project_id": self.id}
+        return action
+
+    # ------------------------------------------------------------------
+    # demo data: runs in every state, made through the run API itself
+    # ------------------------------------------------------------------
+    @api.model
+    def _ops_demo_populate(self, project_ids):
+        Run = self.env["ops.run"]
+        worker_id = "demo-worker@localhost"
+        for project in self.browse(project_ids):
+            envs = {e.branch: e for e in project.environment_ids}
+            port = 18069
+            for env in project.environment_ids.sorted("id"):
+                port += 1
+                env.sudo().write({
+                    "state": "running", "url": "http://127.0.0.1:%d" % port, "port": port,
+                    "database_name": naming.db_name_for(project.slug, env.branch, 1),
+                    "host": "local", "image_digest": "sha256:" + ("%064x" % (port * 7919))[:64],
+                })
+
+            def finish(run_values, lines, exit_code=0, error=None, start=True, complete=True):
+                data = Run.queue_run(run_values)
+                if data["state"] == "waiting_approval":
+                    return Run.browse(data["id"])
+                claimed = Run.claim_next_run(worker_id, [run_values["kind"]])
+                run = Run.browse(claimed["id"])
+                if start:
+                    run.start_workflow_run(worker_id)
+                if lines:
+                    run.append_run_log(lines)
+                if complete:
+                    run.complete_workflow_run(exit_code, error, worker_id)
+                return run
+
+            build_lines = [
+                {"level": "info", "message": "Checking out %s" % "3f9c2ab"},
+                {"level": "info", "message": "Building image ipai-ops/%s:3f9c2ab" % project.slug},
+                {"level": "info", "message": "odoo.modules.loading: 58 modules loaded in 12.41s"},
+                {"level": "info", "message": "odoo.tests.stats: acme_sale: 24 tests 3.12s"},
+            ]
+            for branch, env in envs.items():
+                kind = "deploy" if env.stage == "production" else "build"
+                if project.production_approval and env.stage == "production":
+                    # An already approved deploy, then one waiting for approval.
+                    run = Run.browse(Run.queue_run({"project_id": project.id, "environment_id": env.id,
+                                                    "kind": kind, "commit_sha": "3f9c2ab1"})["id"])
+                    run.approve_run()
+                    claimed = Run.claim_next_run(worker_id, [kind])
+                    run = Run.browse(claimed["id"])
+                    run.start_workflow_run(worker_id)
+                    run.append_run_log(build_lines)
+                    run.complete_workflow_run(0, None, worker_id)
+                    Run.queue_run({"project_id": project.id, "environment_id": env.id, "kind": kind,
+                                   "commit_sha": "77d01e5c"})
+                    continue
+                if branch == "feature/stock-report":
+                    finish({"project_id": project.id, "environment_id": env.id, "kind": kind,
+                            "commit_sha": "c0ffee12"},
+                           build_lines[:3] + [
+                               {"level": "error", "message": "FAIL: TestStockReport.test_valuation_by_lot"},
+                               {"level": "error", "message": "AssertionError: 120.0 != 118.5"},
+                           ], exit_code=1, error="1 failed test: TestStockReport.test_valuation_by_lot")
+                    env.sudo().state = "failed"
+                elif branch == "fix/tax-rounding":
+                    finish({"project_id": project.id, "environment_id": env.id, "kind": kind,
+                            "commit_sha": "ab12cd34"}, build_lines[:2], complete=False)
+                    env.sudo().state = "building"
+                elif branch == "release/2.1":
+                    finish({"project_id": project.id, "environment_id": env.id, "kind": kind,
+                            "commit_sha": "5e6f7a8b"},
+                           build_lines + [{"level": "warn", "message": "Field sale.order.x_margin has no label"}])
+                    finish({"project_id": project.id, "environment_id": env.id, "kind": "clone",
+                            "commit_sha": "5e6f7a8b"},
+                           [{"level": "info", "message": "Copying production database (neutralized)"}])
+                else:
+                    finish({"project_id": project.id, "environment_id": env.id, "kind": kind,
+                            "commit_sha": "9a8b7c6d"}, build_lines)
+            # One canceled and one queued run, so every state shows up.
+            some_env = project.environment_ids.filtered(lambda e: e.stage == "development")[:1]
+            if some_env:
+                canceled = Run.queue_run({"project_id": project.id, "environment_id": some_env.id, "kind": "test"})
+                Run.browse(canceled["id"]).cancel_run("Superseded by a newer commit")
+                Run.queue_run({"project_id": project.id, "environment_id": some_env.id, "kind": "build",
+                               "commit_sha": "deadbeef"})
+        return True

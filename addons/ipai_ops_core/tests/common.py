@@ -1,0 +1,34 @@
+from odoo import Command
+from odoo.tests.common import TransactionCase, new_test_user
+
+
+class OpsCase(TransactionCase):
+    """A project with one user per role, a non-member, a worker and a manager."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.manager = new_test_user(cls.env, "t_manager", groups="base.group_user,ipai_ops_core.group_ops_manager")
+        cls.worker = new_test_user(cls.env, "t_worker", groups="base.group_user,ipai_ops_core.group_ops_worker")
+        users = {}
+        for role in ("owner", "admin", "tester", "developer", "viewer", "outsider"):
+            users[role] = new_test_user(cls.env, "t_%s" % role, groups="base.group_user,ipai_ops_core.group_ops_user")
+        cls.users = users
+        cls.project = cls.env["ops.project"].with_user(cls.manager).create({
+            "name": "Test Shop", "slug": "test-shop", "repo_url": "/srv/git/test-shop.git",
+            "member_ids": [Command.create({"user_id": users[r].id, "role": r})
+                           for r in ("owner", "admin", "tester", "developer", "viewer")],
+        }).sudo(False)
+        Env = cls.env["ops.environment"].with_user(cls.manager)
+        cls.env_prod = Env.create({"project_id": cls.project.id, "branch": "main"})
+        cls.env_staging = Env.create({"project_id": cls.project.id, "branch": "release/1.0"})
+        cls.env_dev = Env.create({"project_id": cls.project.id, "branch": "feature/x"})
+        cls.Run = cls.env["ops.run"]
+
+    def queue(self, user=None, **values):
+        values.setdefault("project_id", self.project.id)
+        values.setdefault("kind", "build")
+        return self.Run.with_user(user or self.manager).queue_run(values)
+
+    def as_worker(self, record=None):
+        return (record or self.Run).with_user(self.worker)

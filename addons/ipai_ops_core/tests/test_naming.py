@@ -1,0 +1,54 @@
+from odoo.tests import tagged
+from odoo.tests.common import BaseCase
+
+from ..services import naming
+
+
+@tagged("post_install", "-at_install", "ipai_ops")
+class TestNaming(BaseCase):
+    def test_hostile_branch_names_are_refused(self):
+        hostile = [
+            "a;rm -rf /", "$(touch x)", "`id`", "../../etc", "-b", "--upload-pack=x", "a b", "a\nb", "a\tb",
+            "x" * 300, "", "feature/../main", "a..b", "a//b", "trailing/", "x.lock", "@", "a@{1}", "q'uote",
+            'dq"', "back\\slash", "pipe|x", "amp&x", "star*", "que?", "tilde~1", "caret^", "colon:x",
+        ]
+        for name in hostile:
+            with self.subTest(name=name), self.assertRaises(ValueError):
+                naming.validate_branch(name)
+
+    def test_ordinary_branch_names_pass(self):
+        for name in ("main", "18.0", "release/2.1", "feature/JIRA-12_fix", "user@dev/x", "v1.2+build"):
+            self.assertEqual(naming.validate_branch(name), name)
+
+    def test_refs_and_shas(self):
+        self.assertEqual(naming.validate_ref("refs/heads/main"), "refs/heads/main")
+        self.assertEqual(naming.validate_ref("3f9c2ab"), "3f9c2ab")
+        for bad in ("refs/remotes/x", "refs/heads/../x", "refs/heads/$(x)"):
+            with self.subTest(ref=bad), self.assertRaises(ValueError):
+                naming.validate_ref(bad)
+        with self.assertRaises(ValueError):
+            naming.validate_sha("XYZ")
+
+    def test_database_names(self):
+        self.assertEqual(naming.validate_db_name("acme_main_12"), "acme_main_12")
+        for bad in ("Acme", "1abc", "a-b", "a;drop", "x" * 64, "", "a b"):
+            with self.subTest(db=bad), self.assertRaises(ValueError):
+                naming.validate_db_name(bad)
+        name = naming.db_name_for("acme-erp", "feature/Invoice-Layout!$", 12)
+        self.assertEqual(name, "acme_erp_feature_invoice_layout_12")
+        self.assertLessEqual(len(naming.db_name_for("p" * 63, "b" * 200, 10**9)), 63)
+
+    def test_repo_urls(self):
+        for ok in ("/srv/git/x.git", "file:///srv/git/x.git", "https://github.com/o/r.git",
+                   "ssh://git@host/r.git", "git@github.com:o/r.git"):
+            self.assertEqual(naming.validate_repo_url(ok), ok)
+        for bad in ("relative/path", "-uhack", "ext::sh -c touch", "https://x y", "ftp://x", ""):
+            with self.subTest(url=bad), self.assertRaises(ValueError):
+                naming.validate_repo_url(bad)
+
+    def test_slugs(self):
+        self.assertEqual(naming.validate_slug("acme-erp"), "acme-erp")
+        for bad in ("Acme", "-x", "x-", "a_b", "", "a" * 64):
+            with self.subTest(slug=bad), self.assertRaises(ValueError):
+                naming.validate_slug(bad)
+        self.assertEqual(naming.slugify("Acme ERP (main)!"), "acme-erp-main")

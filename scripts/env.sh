@@ -1,0 +1,43 @@
+# Shared settings for the ipai ops scripts. Sourced, never executed.
+# Every value can be overridden from the environment.
+OPS_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export OPS_REPO
+# Where the machine-wide state lives: outside the repository, so that a
+# fresh clone (CI) finds the Odoo source and the virtualenv already there.
+export OPS_HOME="${OPS_HOME:-/opt/ipai-ops}"
+export ODOO_SRC="${ODOO_SRC:-$OPS_HOME/odoo-18.0}"
+export ODOO_GIT_URL="${ODOO_GIT_URL:-https://github.com/odoo/odoo.git}"
+export OPS_VENV="${OPS_VENV:-$OPS_HOME/venv}"
+export OPS_PYTHON="${OPS_PYTHON:-python3}"
+# Database server used by the control plane. When OPS_DB_HOST is not set,
+# an embedded PostgreSQL cluster of the project's own is used.
+export OPS_PGDATA="${OPS_PGDATA:-$OPS_HOME/pgdata}"
+export OPS_PGRUN="${OPS_PGRUN:-$OPS_HOME/pgrun}"
+if [ -z "${OPS_DB_HOST:-}" ] || [ "${OPS_EMBEDDED_PG:-}" = 1 ]; then
+  export OPS_EMBEDDED_PG=1
+  export OPS_DB_HOST=127.0.0.1
+  export OPS_DB_PORT="${OPS_DB_PORT:-5433}"
+  export OPS_DB_USER="${OPS_DB_USER:-ipai_ops}"
+  export OPS_DB_PASSWORD="${OPS_DB_PASSWORD:-ipai_ops}"
+else
+  export OPS_EMBEDDED_PG=0
+  export OPS_DB_PORT="${OPS_DB_PORT:-5432}"
+  export OPS_DB_USER="${OPS_DB_USER:-ipai_ops}"
+  export OPS_DB_PASSWORD="${OPS_DB_PASSWORD:-}"
+fi
+export OPS_DB_NAME="${OPS_DB_NAME:-ipai_ops}"
+export OPS_TEST_DB="${OPS_TEST_DB:-ipai_ops_test}"
+export OPS_HTTP_PORT="${OPS_HTTP_PORT:-8069}"
+export OPS_ADDONS="ipai_ops_core,ipai_ops_backup,ipai_ops_monitoring"
+
+ops_log() { printf '\033[1;34m[ipai-ops]\033[0m %s\n' "$*" >&2; }
+ops_die() { printf '\033[1;31m[ipai-ops] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# odoo-bin arguments shared by every script: config, addons and database.
+ops_odoo_args() {
+  printf '%s\n' \
+    -c "$OPS_REPO/odoo.conf" \
+    --addons-path "$ODOO_SRC/addons,$OPS_REPO/addons" \
+    --db_host "$OPS_DB_HOST" --db_port "$OPS_DB_PORT" \
+    --db_user "$OPS_DB_USER" --db_password "$OPS_DB_PASSWORD"
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# make run: install what is missing, create (first time) or update the
+# control plane database with the three addons and demo data, then serve
+# Odoo on 127.0.0.1:$OPS_HTTP_PORT.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+"$OPS_REPO/scripts/setup.sh"
+mapfile -t args < <(ops_odoo_args)
+odoo=("$OPS_VENV/bin/python" "$ODOO_SRC/odoo-bin" "${args[@]}" -d "$OPS_DB_NAME" --db-filter "^${OPS_DB_NAME}\$")
+
+installed="$(PGPASSWORD="$OPS_DB_PASSWORD" psql -h "$OPS_DB_HOST" -p "$OPS_DB_PORT" -U "$OPS_DB_USER" -d "$OPS_DB_NAME" \
+  -qtAc "SELECT count(*) FROM ir_module_module WHERE name = 'ipai_ops_core' AND state = 'installed'" 2>/dev/null || true)"
+if [ "$installed" != 1 ]; then
+  ops_log "creating database $OPS_DB_NAME with $OPS_ADDONS and demo data (about a minute)"
+  "${odoo[@]}" -i "$OPS_ADDONS" --stop-after-init --log-level=warn
+else
+  ops_log "updating $OPS_ADDONS in $OPS_DB_NAME"
+  "${odoo[@]}" -u "$OPS_ADDONS" --stop-after-init --log-level=warn
+fi
+cat >&2 <<MSG
+
+  ipai ops is starting on  http://127.0.0.1:${OPS_HTTP_PORT}/odoo/action-ipai_ops_core.action_ops_project
+  login: admin   password: admin      (Ops Manager, owner of the demo projects)
+  other demo users (password = login): ada (admin), demo (developer), tess (tester), vic (viewer)
+  CLI:   $OPS_VENV/bin/ops --help    (see README: OPS_URL, OPS_DB=$OPS_DB_NAME, OPS_LOGIN, OPS_API_KEY)
+  stop with Ctrl-C
+
+MSG
+exec "${odoo[@]}" --http-interface 127.0.0.1 --http-port "$OPS_HTTP_PORT"

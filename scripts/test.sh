@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# make test: install what is missing, build a fresh test database with the
+# three addons (demo data included), then run the whole suite with pytest:
+# the addons' TransactionCase tests (pytest-odoo) and the out-of-process
+# tests in tests/ (a real Odoo server, XML-RPC, the ops CLI).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+"$OPS_REPO/scripts/setup.sh"
+mapfile -t args < <(ops_odoo_args)
+export PGPASSWORD="$OPS_DB_PASSWORD"
+pg=(-h "$OPS_DB_HOST" -p "$OPS_DB_PORT" -U "$OPS_DB_USER")
+export OPS_E2E_DB="${OPS_E2E_DB:-${OPS_TEST_DB}_e2e}"
+
+for db in "$OPS_TEST_DB" "$OPS_E2E_DB"; do
+  dropdb "${pg[@]}" --if-exists --force "$db"
+  rm -rf "$OPS_HOME/data/filestore/$db"
+done
+ops_log "installing $OPS_ADDONS into a fresh $OPS_TEST_DB (with demo data)"
+"$OPS_VENV/bin/python" "$ODOO_SRC/odoo-bin" "${args[@]}" -d "$OPS_TEST_DB" -i "$OPS_ADDONS" \
+  --stop-after-init --log-level=warn
+# The out-of-process tests get their own copy, so their commits never meet
+# the rolled-back transactions of the in-process tests.
+createdb "${pg[@]}" -T "$OPS_TEST_DB" "$OPS_E2E_DB"
+[ -d "$OPS_HOME/data/filestore/$OPS_TEST_DB" ] && cp -al "$OPS_HOME/data/filestore/$OPS_TEST_DB" "$OPS_HOME/data/filestore/$OPS_E2E_DB"
+
+cd "$OPS_REPO"
+exec "$OPS_VENV/bin/pytest" -p no:cacheprovider \
+  --odoo-config "$OPS_REPO/odoo.conf" --odoo-database "$OPS_TEST_DB" --odoo-log-level warn \
+  --odoo-extra "db_host=$OPS_DB_HOST" --odoo-extra "db_port=$OPS_DB_PORT" \
+  --odoo-extra "db_user=$OPS_DB_USER" --odoo-extra "db_password=$OPS_DB_PASSWORD" \
+  "$@" addons tests

@@ -1,0 +1,144 @@
+"""Out-of-process tests: a real Odoo server on 127.0.0.1, spoken to over
+XML-RPC and through the `ops` CLI, on its own database copy ($OPS_E2E_DB,
+made by scripts/test.sh)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+REQUIRED_ENV = ("ODOO_SRC", "OPS_E2E_DB", "OPS_DB_HOST", "OPS_DB_PORT", "OPS_DB_USER", "OPS_DB_PASSWORD")
+
+# Users, roles and API keys, made inside the real database with odoo-bin shell.
+SETUP_SCRIPT = r'''
+import json
+from odoo import Command
+users = {}
+def user(login, groups):
+    u = env["res.users"].search([("login", "=", login)])
+    if not u:
+        u = env["res.users"].create({"name": login, "login": login, "password": login,
+                                     "groups_id": [Command.set([env.ref(g).id for g in groups])]})
+    return u
+base = "base.group_user"
+for login in ("e2e_owner", "e2e_admin", "e2e_tester", "e2e_dev", "e2e_viewer", "e2e_outsider"):
+    users[login] = user(login, [base, "ipai_ops_core.group_ops_user"])
+users["e2e_worker"] = user("e2e_worker", [base, "ipai_ops_core.group_ops_worker"])
+users["e2e_manager"] = user("e2e_manager", [base, "ipai_ops_core.group_ops_manager"])
+project = env["ops.project"].search([("slug", "=", "e2e-shop")])
+if not project:
+    project = env["ops.project"].with_user(users["e2e_manager"]).create({
+        "name": "E2E Shop", "slug": "e2e-shop", "repo_url": "/srv/git/e2e-shop.git",
+        "member_ids": [Command.create({"user_id": users[l].id, "role": r}) for l, r in (
+            ("e2e_owner", "owner"), ("e2e_admin", "admin"), ("e2e_tester", "tester"),
+            ("e2e_dev", "developer"), ("e2e_viewer", "viewer"))],
+    })
+    for branch in ("main", "release/1.0", "feature/base"):
+        env["ops.environment"].sudo().create({"project_id": project.id, "branch": branch})
+keys = {}
+for login, u in users.items():
+    keys[login] = env["res.users.apikeys"].with_user(u).sudo()._generate(None, "e2e", None)
+envs = {e.branch: e.id for e in project.environment_ids}
+env.cr.commit()
+print("E2E-SETUP " + json.dumps({"keys": keys, "uids": {l: u.id for l, u in users.items()},
+                                 "project_id": project.id, "envs": envs}))
+'''
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _odoo_cmd(db):
+    env = os.environ
+    return [
+        sys.executable, os.path.join(env["ODOO_SRC"], "odoo-bin"), "-c", str(REPO / "odoo.conf"),
+        "--addons-path", "%s/addons,%s/addons" % (env["ODOO_SRC"], REPO),
+        "--db_host", env["OPS_DB_HOST"], "--db_port", env["OPS_DB_PORT"],
+        "--db_user", env["OPS_DB_USER"], "--db_password", env["OPS_DB_PASSWORD"],
+        "-d", db, "--db-filter", "^%s$" % db,
+    ]
+
+
+class Server:
+    def __init__(self, url, db, setup):
+        self.url, self.db = url, db
+        self.keys, self.uids = setup["keys"], setup["uids"]
+        self.project_id, self.envs = setup["project_id"], setup["envs"]
+
+    def rpc(self, login):
+        return RpcUser(self, login)
+
+
+class RpcUser:
+    """execute_kw as one user, authenticated with their API key."""
+
+    def __init__(self, server, login):
+        self.server, self.login = server, login
+        self.uid, self.key = server.uids[login], server.keys[login]
+        self.proxy = xmlrpc.client.ServerProxy("%s/xmlrpc/2/object" % server.url, allow_none=True)
+
+    def __call__(self, model, method, *args, **kwargs):
+        return self.proxy.execute_kw(self.server.db, self.uid, self.key, model, method, list(args), kwargs)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    missing = [name for name in REQUIRED_ENV if not os.environ.get(name)]
+    if missing:
+        pytest.skip("out-of-process tests need the environment of `make test` (missing %s)" % ", ".join(missing))
+    db = os.environ["OPS_E2E_DB"]
+    setup = subprocess.run(_odoo_cmd(db) + ["shell", "--no-http", "--log-level=warn"], input=SETUP_SCRIPT,
+                           capture_output=True, text=True, timeout=300, check=False)
+    line = [ln for ln in setup.stdout.splitlines() if ln.startswith("E2E-SETUP ")]
+    assert line, "odoo-bin shell setup failed:\n%s\n%s" % (setup.stdout[-3000:], setup.stderr[-3000:])
+    data = json.loads(line[-1][len("E2E-SETUP "):])
+
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("odoo") / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            _odoo_cmd(db) + ["--http-interface", "127.0.0.1", "--http-port", str(port), "--gevent-port",
+                             str(_free_port()), "--workers", "0", "--max-cron-threads", "0",
+                             "--log-level", "warn"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = "http://127.0.0.1:%d" % port
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError("Odoo server exited:\n" + log_path.read_text()[-5000:])
+            try:
+                if requests.get(url + "/web/health", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("Odoo server did not answer /web/health in 120s")
+            time.sleep(0.5)
+        yield Server(url, db, data)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def ops_bin():
+    path = Path(sys.executable).parent / "ops"
+    if not path.exists():
+        pytest.skip("the `ops` console script is installed by scripts/setup.sh (pip install -e)")
+    return str(path)

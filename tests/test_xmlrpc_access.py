@@ -1,0 +1,91 @@
+"""The API gets exactly what the UI gets: role checks over real XML-RPC."""
+
+import xmlrpc.client
+
+import pytest
+
+
+def fault(call, *args, **kwargs):
+    with pytest.raises(xmlrpc.client.Fault) as info:
+        call(*args, **kwargs)
+    return info.value.faultString
+
+
+def test_outsider_sees_nothing_and_cannot_read(server):
+    rpc = server.rpc("e2e_outsider")
+    assert rpc("ops.project", "search_read", [], fields=["slug"]) == []
+    assert rpc("ops.run", "search_count", []) == 0
+    assert "AccessError" in fault(rpc, "ops.project", "read", [server.project_id], ["name"])
+    assert "not a member" in fault(rpc, "ops.run", "queue_run", {"project": "e2e-shop", "kind": "build",
+                                                                  "branch": "feature/x"})
+
+
+def test_viewer_cannot_queue(server):
+    rpc = server.rpc("e2e_viewer")
+    assert [p["slug"] for p in rpc("ops.project", "search_read", [], fields=["slug"])] == ["e2e-shop"]
+    message = fault(rpc, "ops.run", "queue_run", {"project": "e2e-shop", "kind": "build",
+                                                   "environment_id": server.envs["feature/base"]})
+    assert "role: viewer" in message
+
+
+def test_developer_acts_on_development_only(server):
+    rpc = server.rpc("e2e_dev")
+    run = rpc("ops.run", "queue_run", {"project": "e2e-shop", "kind": "build",
+                                        "environment_id": server.envs["feature/base"]})
+    assert run["state"] == "queued" and run["stage"] == "development"
+    message = fault(rpc, "ops.run", "queue_run", {"project": "e2e-shop", "kind": "deploy",
+                                                   "environment_id": server.envs["main"]})
+    assert "may not run 'deploy' on production" in message
+    assert "AccessError" in fault(rpc, "ops.environment", "action_deploy", [server.envs["main"]])
+    # Nor can a developer forge state over RPC.
+    assert "AccessError" in fault(rpc, "ops.run", "write", [run["id"]], {"state": "succeeded"})
+    assert "AccessError" in fault(rpc, "ops.run", "claim_next_run", "dev-pretending")
+
+
+def test_hostile_arguments_get_clear_errors(server):
+    rpc = server.rpc("e2e_owner")
+    before = rpc("ops.run", "search_count", [])
+    for values in ({"project": "e2e-shop", "kind": "build", "branch": "a;rm -rf /"},
+                   {"project": "e2e-shop", "kind": "build", "branch": "$(touch /tmp/pwned)"},
+                   {"project": "e2e-shop", "kind": "build", "branch": "../../etc"},
+                   {"project": "e2e-shop", "kind": "build", "branch": "x" * 300},
+                   {"project": "e2e-shop", "kind": "build", "branch": "a\nb"},
+                   {"project": "e2e-shop", "kind": "; DROP TABLE ops_run"},
+                   {"project": ["e2e-shop"], "kind": "build"},
+                   {"project": "e2e-shop", "kind": "build", "priority": "1; --"}):
+        message = fault(rpc, "ops.run", "queue_run", values)
+        assert "ValidationError" in message, message
+    assert "ValidationError" in fault(rpc, "ops.run", "queue_run", "not a dict")
+    assert rpc("ops.run", "search_count", []) == before, "nothing half made"
+    assert not rpc("ops.environment", "search", [("branch", "like", "rm -rf")])
+
+
+def test_nobody_edits_or_deletes_events_over_rpc(server):
+    manager = server.rpc("e2e_manager")
+    run = manager("ops.run", "queue_run", {"project": "e2e-shop", "kind": "test",
+                                            "environment_id": server.envs["feature/base"]})
+    event_ids = manager("ops.run.event", "search", [("run_id", "=", run["id"])])
+    assert event_ids
+    assert "append-only" in fault(manager, "ops.run.event", "write", event_ids, {"message": "x"})
+    assert "append-only" in fault(manager, "ops.run.event", "unlink", event_ids)
+    assert manager("ops.run.event", "search_count", [("run_id", "=", run["id"])]) == len(event_ids)
+    manager("ops.run", "cancel_run", [run["id"]])
+
+
+def test_worker_round_trip(server):
+    owner = server.rpc("e2e_owner")
+    worker = server.rpc("e2e_worker")
+    run = owner("ops.run", "queue_run", {"project": "e2e-shop", "kind": "clone", "priority": 900,
+                                          "environment_id": server.envs["release/1.0"]})
+    claimed = worker("ops.run", "claim_next_run", "rpc-worker", ["clone"])
+    assert claimed["id"] == run["id"] and claimed["state"] == "claimed"
+    worker("ops.run", "start_workflow_run", [run["id"]], worker_id="rpc-worker")
+    assert worker("ops.run", "append_run_log", [run["id"]], ["one", {"level": "warning", "message": "two"}]) == 2
+    assert worker("ops.run", "heartbeat", [run["id"]], worker_id="rpc-worker") == {str(run["id"]): "running"}
+    artifact = worker("ops.run", "add_run_artifact", [run["id"]], "image", "ipai-ops/e2e-shop:abc")
+    assert artifact
+    worker("ops.run", "complete_workflow_run", [run["id"]], 0, False, worker_id="rpc-worker")
+    shown = owner("ops.run", "api_read", [run["id"]])
+    assert (shown["state"], shown["result"]) == ("succeeded", "warning")
+    env = owner("ops.environment", "read", [server.envs["release/1.0"]], ["last_result", "last_run_id"])[0]
+    assert env["last_result"] == "warning" and env["last_run_id"][0] == run["id"]
