@@ -24,6 +24,8 @@ createdb "${pg[@]}" -T "$OPS_TEST_DB" "$OPS_E2E_DB"
 [ -d "$OPS_HOME/data/filestore/$OPS_TEST_DB" ] && cp -al "$OPS_HOME/data/filestore/$OPS_TEST_DB" "$OPS_HOME/data/filestore/$OPS_E2E_DB"
 
 cd "$OPS_REPO"
+# pytest-odoo imports odoo in the pytest process.
+export PYTHONPATH="$ODOO_SRC${PYTHONPATH:+:$PYTHONPATH}"
 exec "$OPS_VENV/bin/pytest" -p no:cacheprovider \
   --odoo-config "$OPS_REPO/odoo.conf" --odoo-database "$OPS_TEST_DB" --odoo-log-level warn \
   --odoo-extra "db_host=$OPS_DB_HOST" --odoo-extra "db_port=$OPS_DB_PORT" \

@@ -59,10 +59,10 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def _odoo_cmd(db):
+def _odoo_cmd(db, *command):
     env = os.environ
     return [
-        sys.executable, os.path.join(env["ODOO_SRC"], "odoo-bin"), "-c", str(REPO / "odoo.conf"),
+        sys.executable, os.path.join(env["ODOO_SRC"], "odoo-bin"), *command, "-c", str(REPO / "odoo.conf"),
         "--addons-path", "%s/addons,%s/addons" % (env["ODOO_SRC"], REPO),
         "--db_host", env["OPS_DB_HOST"], "--db_port", env["OPS_DB_PORT"],
         "--db_user", env["OPS_DB_USER"], "--db_password", env["OPS_DB_PASSWORD"],
@@ -98,7 +98,7 @@ def server(tmp_path_factory):
     if missing:
         pytest.skip("out-of-process tests need the environment of `make test` (missing %s)" % ", ".join(missing))
     db = os.environ["OPS_E2E_DB"]
-    setup = subprocess.run(_odoo_cmd(db) + ["shell", "--no-http", "--log-level=warn"], input=SETUP_SCRIPT,
+    setup = subprocess.run(_odoo_cmd(db, "shell") + ["--no-http", "--log-level=warn"], input=SETUP_SCRIPT,
                            capture_output=True, text=True, timeout=300, check=False)
     line = [ln for ln in setup.stdout.splitlines() if ln.startswith("E2E-SETUP ")]
     assert line, "odoo-bin shell setup failed:\n%s\n%s" % (setup.stdout[-3000:], setup.stderr[-3000:])

@@ -4,10 +4,15 @@ import xmlrpc.client
 
 import pytest
 
+ACCESS_ERROR = 4  # Odoo's XML-RPC fault codes
+USER_ERROR = 2  # UserError and ValidationError
 
-def fault(call, *args, **kwargs):
+
+def fault(call, *args, code, **kwargs):
+    """Call, expect an XML-RPC fault with Odoo's ``code``, return its message."""
     with pytest.raises(xmlrpc.client.Fault) as info:
         call(*args, **kwargs)
+    assert info.value.faultCode == code, info.value.faultString
     return info.value.faultString
 
 
@@ -15,16 +20,18 @@ def test_outsider_sees_nothing_and_cannot_read(server):
     rpc = server.rpc("e2e_outsider")
     assert rpc("ops.project", "search_read", [], fields=["slug"]) == []
     assert rpc("ops.run", "search_count", []) == 0
-    assert "AccessError" in fault(rpc, "ops.project", "read", [server.project_id], ["name"])
+    assert "doesn't have 'read' access" in fault(rpc, "ops.project", "read", [server.project_id], ["name"],
+                                                 code=ACCESS_ERROR)
     assert "not a member" in fault(rpc, "ops.run", "queue_run", {"project": "e2e-shop", "kind": "build",
-                                                                  "branch": "feature/x"})
+                                                                  "branch": "feature/x"}, code=ACCESS_ERROR)
 
 
 def test_viewer_cannot_queue(server):
     rpc = server.rpc("e2e_viewer")
     assert [p["slug"] for p in rpc("ops.project", "search_read", [], fields=["slug"])] == ["e2e-shop"]
     message = fault(rpc, "ops.run", "queue_run", {"project": "e2e-shop", "kind": "build",
-                                                   "environment_id": server.envs["feature/base"]})
+                                                   "environment_id": server.envs["feature/base"]},
+                    code=ACCESS_ERROR)
     assert "role: viewer" in message
 
 
@@ -34,28 +41,36 @@ def test_developer_acts_on_development_only(server):
                                         "environment_id": server.envs["feature/base"]})
     assert run["state"] == "queued" and run["stage"] == "development"
     message = fault(rpc, "ops.run", "queue_run", {"project": "e2e-shop", "kind": "deploy",
-                                                   "environment_id": server.envs["main"]})
+                                                   "environment_id": server.envs["main"]},
+                    code=ACCESS_ERROR)
     assert "may not run 'deploy' on production" in message
-    assert "AccessError" in fault(rpc, "ops.environment", "action_deploy", [server.envs["main"]])
-    # Nor can a developer forge state over RPC.
-    assert "AccessError" in fault(rpc, "ops.run", "write", [run["id"]], {"state": "succeeded"})
-    assert "AccessError" in fault(rpc, "ops.run", "claim_next_run", "dev-pretending")
+    assert "may not run 'deploy'" in fault(rpc, "ops.environment", "action_deploy", [server.envs["main"]],
+                                           code=ACCESS_ERROR)
+    # Nor can a developer forge state over RPC, or act as a worker.
+    fault(rpc, "ops.run", "write", [run["id"]], {"state": "succeeded"}, code=ACCESS_ERROR)
+    assert "Only Ops Workers" in fault(rpc, "ops.run", "claim_next_run", "dev-pretending", code=ACCESS_ERROR)
 
 
 def test_hostile_arguments_get_clear_errors(server):
     rpc = server.rpc("e2e_owner")
     before = rpc("ops.run", "search_count", [])
-    for values in ({"project": "e2e-shop", "kind": "build", "branch": "a;rm -rf /"},
-                   {"project": "e2e-shop", "kind": "build", "branch": "$(touch /tmp/pwned)"},
-                   {"project": "e2e-shop", "kind": "build", "branch": "../../etc"},
-                   {"project": "e2e-shop", "kind": "build", "branch": "x" * 300},
-                   {"project": "e2e-shop", "kind": "build", "branch": "a\nb"},
-                   {"project": "e2e-shop", "kind": "; DROP TABLE ops_run"},
-                   {"project": ["e2e-shop"], "kind": "build"},
-                   {"project": "e2e-shop", "kind": "build", "priority": "1; --"}):
-        message = fault(rpc, "ops.run", "queue_run", values)
-        assert "ValidationError" in message, message
-    assert "ValidationError" in fault(rpc, "ops.run", "queue_run", "not a dict")
+    base = {"project": "e2e-shop", "kind": "build"}
+    cases = [
+        ({"branch": "a;rm -rf /"}, "Invalid branch name"),
+        ({"branch": "$(touch /tmp/pwned)"}, "Invalid branch name"),
+        ({"branch": "../../etc"}, "Invalid branch name"),
+        ({"branch": "x" * 300}, "longer than 200"),
+        ({"branch": "a\nb"}, "Invalid branch name"),
+        ({"kind": "; DROP TABLE ops_run"}, "Unknown run kind"),
+        ({"project": ["e2e-shop"]}, "slug or id"),
+        ({"priority": "1; --", "branch": "feature/base"}, "priority must be an integer"),
+        ({"commit_sha": "HEAD~1; id", "branch": "feature/base"}, "Invalid commit sha"),
+        ({"config": "not a dict", "branch": "feature/base"}, "config must be a dictionary"),
+    ]
+    for values, expected in cases:
+        message = fault(rpc, "ops.run", "queue_run", dict(base, **values), code=USER_ERROR)
+        assert expected in message and "Traceback" not in message, message
+    assert "expects a dictionary" in fault(rpc, "ops.run", "queue_run", "not a dict", code=USER_ERROR)
     assert rpc("ops.run", "search_count", []) == before, "nothing half made"
     assert not rpc("ops.environment", "search", [("branch", "like", "rm -rf")])
 
@@ -66,8 +81,9 @@ def test_nobody_edits_or_deletes_events_over_rpc(server):
                                             "environment_id": server.envs["feature/base"]})
     event_ids = manager("ops.run.event", "search", [("run_id", "=", run["id"])])
     assert event_ids
-    assert "append-only" in fault(manager, "ops.run.event", "write", event_ids, {"message": "x"})
-    assert "append-only" in fault(manager, "ops.run.event", "unlink", event_ids)
+    assert "append-only" in fault(manager, "ops.run.event", "write", event_ids, {"message": "x"},
+                                  code=ACCESS_ERROR)
+    assert "append-only" in fault(manager, "ops.run.event", "unlink", event_ids, code=ACCESS_ERROR)
     assert manager("ops.run.event", "search_count", [("run_id", "=", run["id"])]) == len(event_ids)
     manager("ops.run", "cancel_run", [run["id"]])
 

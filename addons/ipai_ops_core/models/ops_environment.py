@@ -78,7 +78,7 @@ class OpsEnvironment(models.Model):
     @api.depends("state", "last_result")
     def _compute_status_color(self):
         for env in self:
-            if env.state in ("destroyed", "stopped", "new"):
+            if env.state in ("destroyed", "stopped"):
                 env.status_color = _GREY
             elif env.state == "building":
                 env.status_color = _BLUE
@@ -86,8 +86,10 @@ class OpsEnvironment(models.Model):
                 env.status_color = _RED
             elif env.last_result == "warning":
                 env.status_color = _YELLOW
-            else:
+            elif env.last_result == "ok" or env.state == "running":
                 env.status_color = _GREEN
+            else:
+                env.status_color = _GREY
 
     def _compute_run_count(self):
         counts = dict(self.env["ops.run"]._read_group([("environment_id", "in", self.ids)],
@@ -128,11 +130,11 @@ class OpsEnvironment(models.Model):
                     vals["stage"] = project.stage_for_branch(vals["branch"])
                 except ValueError as exc:
                     raise ValidationError(str(exc)) from exc
-        envs = super().create(vals_list)
-        if not self.env.su:
-            for env in envs:
-                env.project_id._ops_check_action(env.stage, "build")
-        return envs
+            if not self.env.su and vals.get("project_id"):
+                # Before the INSERT: a refused user learns about the role, not about an index.
+                self.env["ops.project"].browse(vals["project_id"])._ops_check_action(
+                    vals.get("stage") or "development", "build")
+        return super().create(vals_list)
 
     def write(self, vals):
         if not self.env.su:

@@ -1,5 +1,6 @@
 import logging
 import re
+import threading
 from datetime import datetime, timedelta, timezone
 
 from odoo import _, api, fields, models
@@ -409,9 +410,10 @@ class OpsRun(models.Model):
         if kinds is not None:
             if not isinstance(kinds, (list, tuple)) or not set(kinds) <= KIND_KEYS:
                 raise ValidationError(_("kinds must be a list of run kinds."))
-        if self.env.registry.in_test_mode() or not self.env.registry.ready:
-            # Test cursors share one transaction, and while modules load
-            # (demo data) nothing is committed yet: claim in this transaction.
+        if getattr(threading.current_thread(), "testing", False) or not self.env.registry.ready:
+            # Tests run in one transaction that is never committed, and while
+            # modules load (demo data) nothing is committed yet: a second
+            # cursor would not see the runs, so claim in this transaction.
             return self._claim_in(self.env, worker_id, kinds)
         with self.env.registry.cursor() as cr:
             cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")

@@ -24,6 +24,9 @@ class OpsCase(TransactionCase):
         cls.env_staging = Env.create({"project_id": cls.project.id, "branch": "release/1.0"})
         cls.env_dev = Env.create({"project_id": cls.project.id, "branch": "feature/x"})
         cls.Run = cls.env["ops.run"]
+        # The demo data's unfinished runs would take part in the queue tests.
+        cls.Run.search([("state", "in", ("waiting_approval", "queued", "claimed", "running"))]).cancel_run(
+            "set aside by the tests")
 
     def queue(self, user=None, **values):
         values.setdefault("project_id", self.project.id)

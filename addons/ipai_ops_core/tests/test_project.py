@@ -51,6 +51,7 @@ class TestProject(OpsCase):
                 {"project_id": self.project.id, "branch": "prod2", "stage": "production"})
         # A destroyed production environment no longer counts.
         self.env_prod.sudo().state = "destroyed"
+        self.env_prod.flush_recordset()
         other = self.env["ops.environment"].with_user(self.manager).create(
             {"project_id": self.project.id, "branch": "prod2", "stage": "production"})
         self.assertEqual(other.stage, "production")

@@ -190,6 +190,7 @@ class TestRunQueue(OpsCase):
         self.as_worker().claim_next_run("w-dead")
         worker_run.start_workflow_run("w-dead")
         stale = fields.Datetime.now() - timedelta(seconds=120)
+        self.env.flush_all()
         self.env.cr.execute("UPDATE ops_run SET heartbeat_at = %s WHERE id = %s", [stale, run.id])
         run.invalidate_recordset()
         # A fresh run is left alone.
@@ -198,6 +199,7 @@ class TestRunQueue(OpsCase):
         self.assertEqual((run.state, run.attempt, run.claimed_by), ("queued", 2, False))
         self.assertIn("stopped sending heartbeats", run.event_ids[-1].message)
         self.assertEqual(self.as_worker().claim_next_run("w-dead-again")["id"], run.id)
+        self.env.flush_all()
         self.env.cr.execute("UPDATE ops_run SET heartbeat_at = %s WHERE id = %s", [stale, run.id])
         run.invalidate_recordset()
         self.Run._cron_reap_stale_runs()
