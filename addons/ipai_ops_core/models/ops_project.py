@@ -292,81 +292,83 @@ class OpsProject(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _ops_demo_populate(self, project_ids):
-        Run = self.env["ops.run"]
-        worker_id = "demo-worker@localhost"
+        """Runs in every state, made through the run API as the demo users
+        themselves (so the demo also exercises the role checks)."""
+        ref = self.env.ref
+        worker = ref("ipai_ops_core.demo_user_worker")
+        admin = ref("base.user_admin")
+        requester_by_stage = {
+            "development": ref("base.user_demo"),
+            "staging": ref("ipai_ops_core.demo_user_tess"),
+            "production": ref("ipai_ops_core.demo_user_ada"),
+        }
+        worker_id = "demo-host:worker-1"
+        Worker = self.env["ops.run"].with_user(worker)
+        build_lines = [
+            {"level": "info", "message": "git checkout 3f9c2ab"},
+            {"level": "info", "message": "docker build ipai-ops/%s:3f9c2ab (cached layers: 7/9)"},
+            {"level": "info", "message": "odoo.modules.loading: 58 modules loaded in 12.41s, 0 queries"},
+            {"level": "info", "message": "odoo.tests.stats: acme_sale: 24 tests 3.12s 1482 queries"},
+            {"level": "info", "message": "GET /web/health 200 (container healthy after 6.2s)"},
+        ]
+
+        def execute(run_id, lines, exit_code=0, error=None, complete=True):
+            claimed = Worker.claim_next_run(worker_id)
+            assert claimed and claimed["id"] == run_id, "demo runs are claimed in order"
+            run = Worker.browse(run_id)
+            run.start_workflow_run(worker_id)
+            run.append_run_log(lines)
+            if complete:
+                run.complete_workflow_run(exit_code, error, worker_id)
+
+        port = 18069
         for project in self.browse(project_ids):
-            envs = {e.branch: e for e in project.environment_ids}
-            port = 18069
             for env in project.environment_ids.sorted("id"):
                 port += 1
                 env.sudo().write({
                     "state": "running", "url": "http://127.0.0.1:%d" % port, "port": port,
-                    "database_name": naming.db_name_for(project.slug, env.branch, 1),
-                    "host": "local", "image_digest": "sha256:" + ("%064x" % (port * 7919))[:64],
+                    "database_name": naming.db_name_for(project.slug, env.branch, 1), "host": "local",
+                    "image_digest": "sha256:%064x" % (port * 7919),
                 })
-
-            def finish(run_values, lines, exit_code=0, error=None, start=True, complete=True):
-                data = Run.queue_run(run_values)
-                if data["state"] == "waiting_approval":
-                    return Run.browse(data["id"])
-                claimed = Run.claim_next_run(worker_id, [run_values["kind"]])
-                run = Run.browse(claimed["id"])
-                if start:
-                    run.start_workflow_run(worker_id)
-                if lines:
-                    run.append_run_log(lines)
-                if complete:
-                    run.complete_workflow_run(exit_code, error, worker_id)
-                return run
-
-            build_lines = [
-                {"level": "info", "message": "Checking out %s" % "3f9c2ab"},
-                {"level": "info", "message": "Building image ipai-ops/%s:3f9c2ab" % project.slug},
-                {"level": "info", "message": "odoo.modules.loading: 58 modules loaded in 12.41s"},
-                {"level": "info", "message": "odoo.tests.stats: acme_sale: 24 tests 3.12s"},
-            ]
-            for branch, env in envs.items():
+            for env in project.environment_ids.sorted("id"):
+                user = requester_by_stage[env.stage] if project.member_ids.filtered(
+                    lambda m, env=env: m.user_id == requester_by_stage[env.stage]) else admin
+                Run = self.env["ops.run"].with_user(user)
+                lines = [dict(line, message=line["message"].replace("%s", project.slug)) for line in build_lines]
                 kind = "deploy" if env.stage == "production" else "build"
-                if project.production_approval and env.stage == "production":
-                    # An already approved deploy, then one waiting for approval.
-                    run = Run.browse(Run.queue_run({"project_id": project.id, "environment_id": env.id,
-                                                    "kind": kind, "commit_sha": "3f9c2ab1"})["id"])
-                    run.approve_run()
-                    claimed = Run.claim_next_run(worker_id, [kind])
-                    run = Run.browse(claimed["id"])
-                    run.start_workflow_run(worker_id)
-                    run.append_run_log(build_lines)
-                    run.complete_workflow_run(0, None, worker_id)
-                    Run.queue_run({"project_id": project.id, "environment_id": env.id, "kind": kind,
-                                   "commit_sha": "77d01e5c"})
-                    continue
-                if branch == "feature/stock-report":
-                    finish({"project_id": project.id, "environment_id": env.id, "kind": kind,
-                            "commit_sha": "c0ffee12"},
-                           build_lines[:3] + [
-                               {"level": "error", "message": "FAIL: TestStockReport.test_valuation_by_lot"},
-                               {"level": "error", "message": "AssertionError: 120.0 != 118.5"},
-                           ], exit_code=1, error="1 failed test: TestStockReport.test_valuation_by_lot")
+                values = {"project_id": project.id, "environment_id": env.id, "kind": kind}
+                if env.stage == "production" and project.production_approval:
+                    first = Run.queue_run(dict(values, commit_sha="3f9c2ab1"))
+                    self.env["ops.run"].with_user(admin).browse(first["id"]).approve_run()
+                    execute(first["id"], lines)
+                    Run.queue_run(dict(values, commit_sha="77d01e5c"))  # waits for approval
+                elif env.branch == "feature/stock-report":
+                    run = Run.queue_run(dict(values, commit_sha="c0ffee12"))
+                    execute(run["id"], lines[:3] + [
+                        {"level": "error", "message": "FAIL: TestStockReport.test_valuation_by_lot"},
+                        {"level": "error", "message": "AssertionError: 120.0 != 118.5"},
+                    ], exit_code=1, error="1 failed test: TestStockReport.test_valuation_by_lot")
                     env.sudo().state = "failed"
-                elif branch == "fix/tax-rounding":
-                    finish({"project_id": project.id, "environment_id": env.id, "kind": kind,
-                            "commit_sha": "ab12cd34"}, build_lines[:2], complete=False)
+                elif env.branch == "fix/tax-rounding":
+                    run = Run.queue_run(dict(values, commit_sha="ab12cd34"))
+                    execute(run["id"], lines[:2], complete=False)
                     env.sudo().state = "building"
-                elif branch == "release/2.1":
-                    finish({"project_id": project.id, "environment_id": env.id, "kind": kind,
-                            "commit_sha": "5e6f7a8b"},
-                           build_lines + [{"level": "warn", "message": "Field sale.order.x_margin has no label"}])
-                    finish({"project_id": project.id, "environment_id": env.id, "kind": "clone",
-                            "commit_sha": "5e6f7a8b"},
-                           [{"level": "info", "message": "Copying production database (neutralized)"}])
+                elif env.stage == "staging":
+                    run = Run.queue_run(dict(values, commit_sha="5e6f7a8b"))
+                    execute(run["id"], lines + [{"level": "warn", "message": "Field sale.order.x_margin has no label"}])
+                    clone = Run.queue_run(dict(values, kind="clone", commit_sha="5e6f7a8b"))
+                    execute(clone["id"], [{"level": "info", "message": "Copied production, then odoo neutralize"}])
                 else:
-                    finish({"project_id": project.id, "environment_id": env.id, "kind": kind,
-                            "commit_sha": "9a8b7c6d"}, build_lines)
-            # One canceled and one queued run, so every state shows up.
-            some_env = project.environment_ids.filtered(lambda e: e.stage == "development")[:1]
-            if some_env:
-                canceled = Run.queue_run({"project_id": project.id, "environment_id": some_env.id, "kind": "test"})
-                Run.browse(canceled["id"]).cancel_run("Superseded by a newer commit")
-                Run.queue_run({"project_id": project.id, "environment_id": some_env.id, "kind": "build",
+                    run = Run.queue_run(dict(values, commit_sha="9a8b7c6d"))
+                    execute(run["id"], lines)
+        # One canceled and one queued run per project, so every state shows up
+        # (queued last: the runs above are claimed in queue order).
+        for project in self.browse(project_ids):
+            dev = project.environment_ids.filtered(lambda e: e.stage == "development")[:1]
+            if dev:
+                Dev = self.env["ops.run"].with_user(requester_by_stage["development"])
+                canceled = Dev.queue_run({"project_id": project.id, "environment_id": dev.id, "kind": "test"})
+                Dev.browse(canceled["id"]).cancel_run("Superseded by a newer commit")
+                Dev.queue_run({"project_id": project.id, "environment_id": dev.id, "kind": "build",
                                "commit_sha": "deadbeef"})
         return True
