@@ -53,3 +53,11 @@ fi
 if [ "$OPS_EMBEDDED_PG" = 1 ]; then
   "$OPS_REPO/scripts/pg.sh" start
 fi
+
+# --- Docker engine and the runtime image ------------------------------------
+# Environments run in Docker: start the engine where no init system does, and
+# build the runtime image offline (reused while its inputs are unchanged).
+if [ "${OPS_SKIP_DOCKER:-0}" != 1 ]; then
+  "$OPS_REPO/scripts/docker.sh" start
+  "$OPS_REPO/scripts/build-runtime-image.sh"
+fi

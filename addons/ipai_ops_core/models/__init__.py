@@ -1,6 +1,7 @@
 from . import (
     ops_branch_rule,
     ops_environment,
+    ops_environment_gc,
     ops_project,
     ops_project_member,
     ops_run,

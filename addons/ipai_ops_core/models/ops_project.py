@@ -1,7 +1,13 @@
 import fnmatch
+import logging
+import os
+import secrets
+import subprocess
 
+import psycopg2
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, ValidationError
+from odoo.tools import SQL
 
 from ..services import naming
 
@@ -19,6 +25,7 @@ ROLE_RANK = {"viewer": 0, "developer": 1, "tester": 2, "admin": 3, "owner": 4, "
 STAGE_RANK = {"development": 1, "staging": 2, "production": 3}
 KIND_RANK = {"backup": 3, "restore": 3}
 SETTINGS_RANK = 3  # project settings, members, approvals
+_logger = logging.getLogger(__name__)
 DEFAULT_BRANCH_RULES = [("release/*", "staging"), ("*", "development")]
 
 
@@ -77,6 +84,13 @@ class OpsProject(models.Model):
         help="Runs on production wait in 'Waiting approval' until a project admin or owner approves.",
     )
 
+    mem_limit_mb = fields.Integer("Memory limit (MB)", default=2048, help="Per environment container.")
+    cpu_limit = fields.Float("CPU limit (cores)", default=1.0, help="Per environment container.")
+    db_role = fields.Char("Database role", compute="_compute_db_role",
+                          help="The PostgreSQL role that owns this project's databases and nothing else.")
+    db_password = fields.Char(copy=False, groups="ipai_ops_core.group_ops_manager",
+                              help="Password of the project's database role (generated).")
+
     member_ids = fields.One2many("ops.project.member", "project_id", "Members")
     environment_ids = fields.One2many("ops.environment", "project_id", "Environments")
     run_ids = fields.One2many("ops.run", "project_id", "Runs")
@@ -100,7 +114,21 @@ class OpsProject(models.Model):
         ("workspace_key_uniq", "unique(workspace_key)", "Another project already uses this workspace key."),
         ("dev_lifetime_positive", "check(dev_lifetime_days > 0)", "The development lifetime must be positive."),
         ("staging_slots_positive", "check(staging_slots >= 0)", "Staging slots cannot be negative."),
+        ("limits_positive", "check(mem_limit_mb >= 256 AND cpu_limit > 0)",
+         "Environments need at least 256 MB of memory and some CPU."),
     ]
+
+    def _register_hook(self):
+        # Environments connect with their project's own role: none of them
+        # may even connect to the control plane's database (checked at every
+        # start, since a copied database gets the default privileges back).
+        super()._register_hook()
+        cr = self.env.cr
+        try:
+            with cr.savepoint(flush=False):
+                cr.execute(SQL("REVOKE CONNECT ON DATABASE %s FROM PUBLIC", SQL.identifier(cr.dbname)))
+        except psycopg2.Error as exc:
+            _logger.warning("ops: could not revoke CONNECT on %s from PUBLIC: %s", cr.dbname, exc)
 
     # ------------------------------------------------------------------
     # constraints and defaults
@@ -199,6 +227,20 @@ class OpsProject(models.Model):
                 lambda e: e.stage == "production" and e.state != "destroyed"
             )[:1]
             project.production_url = prod.url or False
+
+    @api.depends("slug")
+    def _compute_db_role(self):
+        for project in self:
+            project.db_role = ("ops_%s" % (project.slug or "").replace("-", "_"))[:63]
+
+    def _ops_db_credentials(self):
+        """(role, password) of the project's database role; the password is
+        generated on first use. Superuser: only executors call this."""
+        self.ensure_one()
+        project = self.sudo()
+        if not project.db_password:
+            project.db_password = secrets.token_urlsafe(24)
+        return project.db_role, project.db_password
 
     @api.depends_context("uid")
     def _compute_my_role(self):
@@ -303,10 +345,11 @@ class OpsProject(models.Model):
             "production": ref("ipai_ops_core.demo_user_ada"),
         }
         worker_id = "demo-host:worker-1"
+        sha = self._ops_demo_repository(self.browse(project_ids[:1]))
         Worker = self.env["ops.run"].with_user(worker)
         build_lines = [
-            {"level": "info", "message": "git checkout 3f9c2ab"},
-            {"level": "info", "message": "docker build ipai-ops/%s:3f9c2ab (cached layers: 7/9)"},
+            {"level": "info", "message": "git checkout %s" % sha[:12]},
+            {"level": "info", "message": "docker build ipai-ops/%%s:%s (cached layers: 7/9)" % sha[:12]},
             {"level": "info", "message": "odoo.modules.loading: 58 modules loaded in 12.41s, 0 queries"},
             {"level": "info", "message": "odoo.tests.stats: acme_sale: 24 tests 3.12s 1482 queries"},
             {"level": "info", "message": "GET /web/health 200 (container healthy after 6.2s)"},
@@ -338,28 +381,28 @@ class OpsProject(models.Model):
                 kind = "deploy" if env.stage == "production" else "build"
                 values = {"project_id": project.id, "environment_id": env.id, "kind": kind}
                 if env.stage == "production" and project.production_approval:
-                    first = Run.queue_run(dict(values, commit_sha="3f9c2ab1"))
+                    first = Run.queue_run(dict(values, commit_sha=sha))
                     self.env["ops.run"].with_user(admin).browse(first["id"]).approve_run()
                     execute(first["id"], lines)
-                    Run.queue_run(dict(values, commit_sha="77d01e5c"))  # waits for approval
+                    Run.queue_run(dict(values, commit_sha=sha))  # waits for approval
                 elif env.branch == "feature/stock-report":
-                    run = Run.queue_run(dict(values, commit_sha="c0ffee12"))
+                    run = Run.queue_run(dict(values, commit_sha=sha))
                     execute(run["id"], lines[:3] + [
                         {"level": "error", "message": "FAIL: TestStockReport.test_valuation_by_lot"},
                         {"level": "error", "message": "AssertionError: 120.0 != 118.5"},
                     ], exit_code=1, error="1 failed test: TestStockReport.test_valuation_by_lot")
                     env.sudo().state = "failed"
                 elif env.branch == "fix/tax-rounding":
-                    run = Run.queue_run(dict(values, commit_sha="ab12cd34"))
+                    run = Run.queue_run(dict(values, commit_sha=sha))
                     execute(run["id"], lines[:2], complete=False)
                     env.sudo().state = "building"
                 elif env.stage == "staging":
-                    run = Run.queue_run(dict(values, commit_sha="5e6f7a8b"))
+                    run = Run.queue_run(dict(values, commit_sha=sha))
                     execute(run["id"], lines + [{"level": "warn", "message": "Field sale.order.x_margin has no label"}])
-                    clone = Run.queue_run(dict(values, kind="clone", commit_sha="5e6f7a8b"))
+                    clone = Run.queue_run(dict(values, kind="clone", commit_sha=sha))
                     execute(clone["id"], [{"level": "info", "message": "Copied production, then odoo neutralize"}])
                 else:
-                    run = Run.queue_run(dict(values, commit_sha="9a8b7c6d"))
+                    run = Run.queue_run(dict(values, commit_sha=sha))
                     execute(run["id"], lines)
         # One canceled and one queued run per project, so every state shows up
         # (queued last: the runs above are claimed in queue order).
@@ -369,6 +412,46 @@ class OpsProject(models.Model):
                 Dev = self.env["ops.run"].with_user(requester_by_stage["development"])
                 canceled = Dev.queue_run({"project_id": project.id, "environment_id": dev.id, "kind": "test"})
                 Dev.browse(canceled["id"]).cancel_run("Superseded by a newer commit")
-                Dev.queue_run({"project_id": project.id, "environment_id": dev.id, "kind": "build",
-                               "commit_sha": "deadbeef"})
+                # Left queued: with Docker running, the cron builds it for real.
+                Dev.queue_run({"project_id": project.id, "environment_id": dev.id, "kind": "build"})
         return True
+
+    @api.model
+    def _ops_demo_repository(self, project):
+        """A real git repository for the demo project (a bare repository in
+        the data directory, one small addon with a test, a branch per demo
+        environment), so the demo's queued builds can run for real."""
+        root = os.path.join(self.env["ops.run"]._ops_settings()["work_root"], "..", "demo")
+        bare = os.path.realpath(os.path.join(root, "%s.git" % project.slug))
+        work = bare[:-4] + "-work"
+        git = ["git", "-c", "user.name=ipai ops demo", "-c", "user.email=demo@example.com"]
+        if not os.path.isdir(bare):
+            addon = os.path.join(work, "acme_sale")
+            os.makedirs(os.path.join(addon, "tests"), exist_ok=True)
+            files = {
+                "__init__.py": "",
+                "__manifest__.py": repr({"name": "Acme sales", "version": "18.0.1.0.0", "depends": ["base"],
+                                         "license": "LGPL-3", "data": ["data/partner.xml"]}),
+                "data/partner.xml": '<odoo><record id="partner_acme" model="res.partner">'
+                                    '<field name="name">Acme Corporation</field></record></odoo>',
+                "tests/__init__.py": "from . import test_partner\n",
+                "tests/test_partner.py": "from odoo.tests import TransactionCase\n\n\n"
+                                         "class TestPartner(TransactionCase):\n"
+                                         "    def test_acme(self):\n"
+                                         "        self.assertEqual(self.env.ref('acme_sale.partner_acme').name, "
+                                         "'Acme Corporation')\n",
+            }
+            for name, text in files.items():
+                os.makedirs(os.path.dirname(os.path.join(addon, name)), exist_ok=True)
+                with open(os.path.join(addon, name), "w") as fh:
+                    fh.write(text)
+            subprocess.run(git + ["init", "-q", "-b", project.default_branch, work], check=True)
+            subprocess.run(git + ["-C", work, "add", "-A"], check=True)
+            subprocess.run(git + ["-C", work, "commit", "-qm", "Acme sales"], check=True)
+            subprocess.run(["git", "clone", "-q", "--bare", work, bare], check=True)
+        sha = subprocess.run(["git", "-C", bare, "rev-parse", project.default_branch], check=True,
+                             capture_output=True, text=True).stdout.strip()
+        for env in project.environment_ids:
+            subprocess.run(["git", "-C", bare, "branch", "-f", "--", env.branch, sha], check=True)
+        project.sudo().repo_url = "file://%s" % bare
+        return sha

@@ -1,13 +1,21 @@
 import logging
+import os
 import re
+import socket
 import threading
+import time
+import traceback
 from datetime import datetime, timedelta, timezone
 
-from odoo import _, api, fields, models
+from odoo import SUPERUSER_ID, _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
 
+from ..executors import build as build_executor
+from ..executors import lifecycle
+from ..executors.base import RunCanceled, RunFailed
 from ..services import naming
 from .ops_environment import RESULTS
+from .run_reporter import DbReporter
 
 _logger = logging.getLogger(__name__)
 
@@ -52,9 +60,17 @@ QUEUE_KEYS = {
     "project", "project_id", "environment_id", "branch", "kind", "ref", "commit_sha", "idempotency_key",
     "priority", "max_attempts", "config", "workflow_id",
 }
-_WORKER_ID_RE = re.compile(r"^[A-Za-z0-9._:@/-]{1,128}$")
-_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
+_WORKER_ID_RE = re.compile(r"^[A-Za-z0-9._:@/-]{1,128}\Z")
+_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}\Z")
 DEFAULT_HEARTBEAT_TIMEOUT = 300
+# Run kinds with an executor (the others get theirs with their issues).
+EXECUTORS = {
+    "build": build_executor.execute,
+    "deploy": build_executor.execute,
+    "start": lifecycle.start,
+    "stop": lifecycle.stop,
+    "destroy": lifecycle.destroy,
+}
 
 
 def _utcnow():
@@ -417,7 +433,9 @@ class OpsRun(models.Model):
             return self._claim_in(self.env, worker_id, kinds)
         with self.env.registry.cursor() as cr:
             cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            result = self._claim_in(self.env(cr=cr), worker_id, kinds)
+            env = self.env(cr=cr)
+            result = self._claim_in(env, worker_id, kinds)
+            env.flush_all()
             cr.commit()
         return result
 
@@ -646,3 +664,141 @@ class OpsRun(models.Model):
         if runs:
             _logger.info("ops: reaped %d stale runs (timeout %ss)", len(runs), timeout)
         return len(runs)
+
+    # ------------------------------------------------------------------
+    # execution (cron drain and `odoo-bin ops-worker`)
+    # ------------------------------------------------------------------
+    @api.model
+    def _ops_settings(self):
+        """Where environments live: database server, paths, Docker, ports."""
+        param = self.env["ir.config_parameter"].sudo().get_param
+        cfg = tools.config
+        data_root = param("ipai_ops.data_root") or os.path.join(cfg["data_dir"], "ipai_ops")
+        low, _sep, high = (param("ipai_ops.port_range") or "18100-18999").partition("-")
+        return {
+            "db": {
+                "host": param("ipai_ops.env_db_host") or cfg["db_host"] or "127.0.0.1",
+                "port": int(param("ipai_ops.env_db_port") or cfg["db_port"] or 5432),
+                "user": param("ipai_ops.env_db_user") or cfg["db_user"],
+                "password": param("ipai_ops.env_db_password") or cfg["db_password"],
+            },
+            "work_root": os.path.join(data_root, "work"),
+            "git_cache": os.path.join(data_root, "git"),
+            "filestore_root": os.path.join(data_root, "filestore"),
+            "network_mode": param("ipai_ops.network_mode") or "host",
+            "port_range": (int(low), int(high or low)),
+        }
+
+    @api.model
+    def _ops_free_port(self, port_range):
+        """A port no live environment uses and nothing listens on (127.0.0.1)."""
+        used = set(self.env["ops.environment"].sudo().search([("state", "!=", "destroyed")]).mapped("port"))
+        for port in range(port_range[0], port_range[1] + 1):
+            if port in used:
+                continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+        raise RunFailed("No free port left in %s-%s (ipai_ops.port_range)" % port_range)
+
+    def _executor_spec(self):
+        """The plain values an executor needs (no records cross this line)."""
+        self.ensure_one()
+        run, env, project = self.sudo(), self.sudo().environment_id, self.sudo().project_id
+        settings = self._ops_settings()
+        role, password = project._ops_db_credentials()
+        for path in (settings["work_root"], settings["git_cache"], settings["filestore_root"]):
+            os.makedirs(path, exist_ok=True)
+        spec = {
+            "plane": self.env["ir.config_parameter"].sudo().get_param("database.uuid"),
+            "run_id": run.id, "run_number": run.number, "kind": run.kind, "project_slug": project.slug,
+            "environment_id": env.id or 0, "branch": env.branch or project.default_branch,
+            "stage": env.stage or False, "repo_url": project.repo_url, "ref": run.ref or env.branch,
+            "commit_sha": run.commit_sha or None, "tool_image": project.tool_id.image or "ipai-ops/odoo:18.0",
+            "modules_mode": project.modules_mode, "module_list": project.module_list or "",
+            "test_tags": project.test_tags or None, "mem_limit": "%dm" % project.mem_limit_mb,
+            "nano_cpus": int(project.cpu_limit * 1e9), "db": settings["db"], "db_role": role,
+            "db_role_password": password, "work_root": settings["work_root"], "git_cache": settings["git_cache"],
+            "filestore_root": settings["filestore_root"], "network_mode": settings["network_mode"],
+            "current": {"container_id": env.container_id or None, "database_name": env.database_name or None,
+                        "image_digest": env.image_digest or None, "port": env.port or None},
+        }
+        if run.kind in ("build", "deploy"):
+            spec["port"] = self._ops_free_port(settings["port_range"])
+        return spec
+
+    def _ops_execute(self, worker_id):
+        """Execute this claimed run to its end. Commits as it goes (own
+        cursors), so call it outside of any transaction that matters."""
+        self.ensure_one()
+        registry, run_id = self.env.registry, self.id
+        with registry.cursor() as cr:
+            run = api.Environment(cr, SUPERUSER_ID, {})["ops.run"].browse(run_id)
+            run.start_workflow_run(worker_id)
+            kind = run.kind
+            try:
+                spec, prepare_error = run._executor_spec(), None
+            except RunFailed as exc:
+                spec, prepare_error = None, exc
+        executor = EXECUTORS.get(kind)
+        exit_code, outcome, error, message = 0, "ok", None, None
+        reporter = DbReporter(registry, run_id, worker_id)
+        try:
+            with reporter:
+                if prepare_error:
+                    raise prepare_error
+                if not executor:
+                    raise RunFailed("No executor for '%s' runs yet." % kind)
+                if not spec["environment_id"]:
+                    raise RunFailed("A '%s' run needs an environment." % kind)
+                result = executor(spec, reporter)
+                exit_code, outcome = result.get("exit_code", 0), result["result"]
+                error, message = result.get("error"), result.get("message")
+        except RunCanceled:
+            _logger.info("ops: run %s canceled while executing", run_id)
+            return "canceled"
+        except RunFailed as exc:
+            exit_code, outcome, error = exc.exit_code or 1, "failed", str(exc)
+        except Exception as exc:  # noqa: BLE001 - any crash fails the run with its reason
+            _logger.exception("ops: run %s crashed", run_id)
+            exit_code, outcome = 1, "failed"
+            error = "Internal error: %s: %s" % (type(exc).__name__, exc)
+            reporter.log("error", traceback.format_exc())
+            reporter.flush()
+        with registry.cursor() as cr:
+            run = api.Environment(cr, SUPERUSER_ID, {})["ops.run"].browse(run_id)
+            if run.state != "running":
+                return run.state
+            if message:
+                run.append_run_log({"level": "error" if outcome == "failed" else "info", "message": message})
+            run.complete_workflow_run(exit_code, error, worker_id, outcome)
+            env = run.environment_id
+            if exit_code and env.state == "building":
+                env.write({"state": "running" if env.container_id else "failed"})
+            return run.state
+
+    @api.model
+    def _ops_work(self, worker_id, kinds=None, time_budget=None, max_runs=None):
+        """Claim and execute runs until the queue is empty, the time budget
+        is spent or ``max_runs`` ran. Returns the number of runs executed."""
+        kinds = list(kinds or EXECUTORS)
+        deadline = time.monotonic() + time_budget if time_budget else None
+        done = 0
+        while (deadline is None or time.monotonic() < deadline) and (max_runs is None or done < max_runs):
+            claimed = self.claim_next_run(worker_id, kinds)
+            if not claimed:
+                break
+            self.browse(claimed["id"])._ops_execute(worker_id)
+            done += 1
+        return done
+
+    @api.model
+    def _cron_process_queue(self):
+        """Drain the queue on a single box, within a time budget
+        (ipai_ops.cron_time_budget seconds, default 240) that keeps one cron
+        call inside Odoo's cron time limit; a started run always finishes."""
+        budget = int(self.env["ir.config_parameter"].sudo().get_param("ipai_ops.cron_time_budget") or 240)
+        return self._ops_work("cron@%s" % socket.gethostname(), time_budget=budget)

@@ -6,8 +6,8 @@ from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
 _logger = logging.getLogger(__name__)
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_KEY_RE = re.compile(r"^[A-Za-z0-9._:/-]{1,200}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
+_KEY_RE = re.compile(r"^[A-Za-z0-9._:/-]{1,200}\Z")
 
 
 class OpsRunArtifact(models.Model):

@@ -1,20 +1,23 @@
 """Validation of every name that reaches git, PostgreSQL, Docker or a path.
 
+Patterns end in ``\\Z``, not ``$``: ``$`` also matches before a trailing
+newline, and a name with a newline must never pass.
+
 One place, plain values in, a clear ``ValueError`` out. Callers turn the
 error into a user-facing message; nothing here knows about Odoo.
 """
 
 import re
 
-SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 # PostgreSQL identifiers are limited to 63 bytes; keep database names to a
 # conservative alphabet that needs no quoting anywhere (shell, URL, dbfilter).
-DB_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-SHA_RE = re.compile(r"^[0-9a-f]{7,64}$")
+DB_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}\Z")
+SHA_RE = re.compile(r"^[0-9a-f]{7,64}\Z")
 BRANCH_MAX = 200
-_BRANCH_CHARS = re.compile(r"^[A-Za-z0-9._/+@-]+$")
-_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._/~-]+$")
-_URL_RE = re.compile(r"^(https?|ssh|git|file)://[^\s]+$")
+_BRANCH_CHARS = re.compile(r"^[A-Za-z0-9._/+@-]+\Z")
+_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._/~-]+\Z")
+_URL_RE = re.compile(r"^(https?|ssh|git|file)://[^\s]+\Z")
 
 
 def validate_slug(value):

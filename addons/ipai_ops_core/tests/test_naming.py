@@ -26,12 +26,13 @@ class TestNaming(BaseCase):
         for bad in ("refs/remotes/x", "refs/heads/../x", "refs/heads/$(x)"):
             with self.subTest(ref=bad), self.assertRaises(ValueError):
                 naming.validate_ref(bad)
-        with self.assertRaises(ValueError):
-            naming.validate_sha("XYZ")
+        for bad in ("XYZ", "abcdef0\n"):
+            with self.subTest(sha=bad), self.assertRaises(ValueError):
+                naming.validate_sha(bad)
 
     def test_database_names(self):
         self.assertEqual(naming.validate_db_name("acme_main_12"), "acme_main_12")
-        for bad in ("Acme", "1abc", "a-b", "a;drop", "x" * 64, "", "a b"):
+        for bad in ("Acme", "1abc", "a-b", "a;drop", "x" * 64, "", "a b", "abc\n"):
             with self.subTest(db=bad), self.assertRaises(ValueError):
                 naming.validate_db_name(bad)
         name = naming.db_name_for("acme-erp", "feature/Invoice-Layout!$", 12)
@@ -48,7 +49,7 @@ class TestNaming(BaseCase):
 
     def test_slugs(self):
         self.assertEqual(naming.validate_slug("acme-erp"), "acme-erp")
-        for bad in ("Acme", "-x", "x-", "a_b", "", "a" * 64):
+        for bad in ("Acme", "-x", "x-", "a_b", "", "a" * 64, "acme\n"):
             with self.subTest(slug=bad), self.assertRaises(ValueError):
                 naming.validate_slug(bad)
         self.assertEqual(naming.slugify("Acme ERP (main)!"), "acme-erp-main")

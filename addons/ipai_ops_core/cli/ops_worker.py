@@ -1,0 +1,66 @@
+"""`odoo-bin ops-worker`: a dedicated worker that claims and executes runs.
+
+    odoo-bin --addons-path=ADDONS ops-worker -c odoo.conf -d DB --worker-id host-1 [--concurrency N] [--once]
+
+Runs on this host or on any other that reaches the same database and has
+its own Docker engine. Claims with SKIP LOCKED, so many workers share one
+queue safely.
+"""
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+
+import odoo
+from odoo import SUPERUSER_ID, api
+from odoo.cli import Command
+from odoo.modules.registry import Registry
+
+_logger = logging.getLogger("odoo.addons.ipai_ops_core.ops_worker")
+
+
+class OpsWorker(Command):
+    """Claim and execute ipai ops runs (builds, deploys, ...)"""
+
+    name = "ops-worker"
+
+    def run(self, args):
+        parser = argparse.ArgumentParser(prog="odoo-bin ops-worker", description=self.__doc__)
+        parser.add_argument("--worker-id", default="%s" % socket.gethostname())
+        parser.add_argument("--concurrency", type=int, default=1)
+        parser.add_argument("--kinds", help="comma-separated run kinds (default: all with an executor)")
+        parser.add_argument("--once", action="store_true", help="exit when the queue is empty")
+        parser.add_argument("--poll", type=float, default=5.0, help="seconds between polls of an empty queue")
+        opts, odoo_args = parser.parse_known_args(args)
+        odoo.tools.config.parse_config(odoo_args)
+        dbname = odoo.tools.config["db_name"]
+        if not dbname or "," in dbname:
+            sys.exit("ops-worker: give exactly one database with -d")
+        kinds = [k.strip() for k in opts.kinds.split(",")] if opts.kinds else None
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        registry = Registry(dbname)
+
+        def loop(index):
+            worker_id = opts.worker_id if opts.concurrency == 1 else "%s/%d" % (opts.worker_id, index)
+            while not stop.is_set():
+                with registry.cursor() as cr:
+                    env = api.Environment(cr, SUPERUSER_ID, {})
+                    done = env["ops.run"]._ops_work(worker_id, kinds=kinds, max_runs=1)
+                if not done:
+                    if opts.once:
+                        return
+                    stop.wait(opts.poll)
+
+        threads = [threading.Thread(target=loop, args=(i,), name="ops-worker-%d" % i)
+                   for i in range(max(1, opts.concurrency))]
+        _logger.info("ops-worker %s: %d slot(s) on %s", opts.worker_id, len(threads), dbname)
+        for thread in threads:
+            thread.start()
+        while any(t.is_alive() for t in threads):
+            time.sleep(0.5)

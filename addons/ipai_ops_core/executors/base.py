@@ -1,0 +1,40 @@
+"""What every executor shares: the reporter protocol and errors."""
+
+
+class RunFailed(Exception):
+    """The run failed for a reason the user can act on (message is shown)."""
+
+    def __init__(self, message, exit_code=1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class RunCanceled(Exception):
+    """The run was canceled while it executed."""
+
+
+class Reporter:
+    """Interface the ORM glue implements (and tests may implement).
+
+    Every call is committed before it returns, so progress is visible and
+    survives a crash, and state is saved before each side effect.
+    """
+
+    def log(self, level, message):
+        raise NotImplementedError
+
+    def flush(self):
+        raise NotImplementedError
+
+    def check_canceled(self):
+        """Raise RunCanceled when the run was canceled meanwhile."""
+        raise NotImplementedError
+
+    def set_commit(self, sha):
+        raise NotImplementedError
+
+    def artifact(self, key, location, sha256=None, content_type=None, size=0):
+        raise NotImplementedError
+
+    def update_environment(self, values):
+        raise NotImplementedError

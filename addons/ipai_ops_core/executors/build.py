@@ -1,0 +1,225 @@
+"""Development builds: checkout, image, database, install + tests, container, health.
+
+The spec (plain dict, made by ops.run._executor_spec):
+  run_id, run_number, project_slug, environment_id, branch, stage, repo_url, ref, commit_sha,
+  tool_image, modules_mode (own/list/all), module_list, test_tags, mem_limit, nano_cpus,
+  db: {host, port, user, password} (admin connection of the control plane),
+  db_role, db_role_password (the project's own PostgreSQL role),
+  work_root, git_cache, filestore_root, port, network_mode,
+  current: {container_id, database_name, image_digest, port} (the environment's build before this one)
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import time
+
+from ..services import docker_engine, git_repo, http_health, naming, odoo_log, postgres
+from .base import RunFailed
+
+ODOO_UID = 101  # user odoo in the runtime image (official layout)
+
+
+def image_tag(spec, sha):
+    branch = "".join(c if c.isalnum() else "-" for c in spec["branch"].lower()).strip("-")[:40] or "branch"
+    return "ipai-ops/%s:%s-%s" % (spec["project_slug"], branch, sha[:12])
+
+
+def _modules(spec, tree):
+    addons = git_repo.addon_dirs(tree)
+    if spec["modules_mode"] == "list":
+        return [m.strip() for m in (spec.get("module_list") or "").split(",") if m.strip()]
+    if spec["modules_mode"] == "all":
+        return ["all"] if not addons else addons
+    return addons
+
+
+def template_name(spec, tool_image_id, modules):
+    """The cached template database for this project, runtime image and
+    module set: a build whose modules and image are unchanged starts from it."""
+    key = hashlib.sha256(json.dumps([tool_image_id, spec["modules_mode"], sorted(modules), spec.get("test_tags")])
+                         .encode()).hexdigest()[:12]
+    return naming.validate_db_name("tpl_%s_%s" % (spec["project_slug"].replace("-", "_")[:40], key))
+
+
+def _link_tree(src, dest):
+    """Copy a filestore with hard links (Odoo never rewrites a file in place)."""
+    if os.path.isdir(src):
+        shutil.rmtree(dest, ignore_errors=True)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copytree(src, dest, copy_function=os.link)
+
+
+def _db_args(spec):
+    db = spec["db"]
+    return ["--db_host", db["host"], "--db_port", str(db["port"]),
+            "--db_user", spec["db_role"], "--db_password", spec["db_role_password"]]
+
+
+def execute(spec, reporter, engine=None):
+    """Build and start a development environment. Returns a result dict."""
+    engine = engine or docker_engine.DockerEngine()
+    started = time.monotonic()
+    def labels(role=None):
+        return docker_engine.labels_for(spec["plane"], spec["project_slug"], spec["environment_id"], spec["run_id"],
+                                        role)
+
+    naming.validate_branch(spec["branch"])
+
+    # 1. the commit
+    reporter.log("info", "Resolving %s in %s" % (spec.get("commit_sha") or spec["ref"], spec["repo_url"]))
+    try:
+        sha = git_repo.resolve(spec["repo_url"], spec.get("commit_sha") or spec["ref"], spec["git_cache"])
+    except (git_repo.GitError, ValueError) as exc:
+        raise RunFailed(str(exc)) from exc
+    reporter.set_commit(sha)
+    workdir = os.path.join(spec["work_root"], "run-%d" % spec["run_id"])
+    shutil.rmtree(workdir, ignore_errors=True)
+    tree = os.path.join(workdir, "addons")
+    try:
+        git_repo.export(spec["repo_url"], sha, tree, spec["git_cache"])
+        modules = _modules(spec, tree)
+        reporter.log("info", "Commit %s: modules %s" % (sha[:12], ", ".join(modules) or "(none)"))
+        reporter.check_canceled()
+
+        # 2. the image, FROM the project's runtime tool
+        tag = image_tag(spec, sha)
+        with open(os.path.join(workdir, "Dockerfile"), "w") as fh:
+            fh.write("FROM %s\nCOPY --chown=%d:%d addons/ /mnt/extra-addons/\n" % (spec["tool_image"], ODOO_UID,
+                                                                                   ODOO_UID))
+            if os.path.exists(os.path.join(tree, "requirements.txt")):
+                fh.write("USER root\nRUN pip3 install --break-system-packages -r /mnt/extra-addons/requirements.txt"
+                         "\nUSER odoo\n")
+        reporter.log("info", "Building image %s FROM %s" % (tag, spec["tool_image"]))
+        image_id = engine.build(workdir, tag, labels=labels("image"), on_line=lambda line: reporter.log("debug", line))
+        reporter.artifact("image", tag, sha256=image_id.split(":", 1)[-1], content_type="application/vnd.docker.image")
+        reporter.check_canceled()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    # 3. the database: one per build, owned by the project's own role; from
+    #    the cached template when the image and the module set are unchanged
+    dbname = naming.db_name_for(spec["project_slug"], spec["branch"], spec["run_number"])
+    postgres.ensure_role(spec["db"], spec["db_role"], spec["db_role_password"])
+    postgres.drop_database(spec["db"], dbname)
+    filestore = os.path.join(spec["filestore_root"], spec["project_slug"], "env-%d" % spec["environment_id"])
+    template_store = os.path.join(spec["filestore_root"], spec["project_slug"], "templates")
+    for path in (filestore, template_store):
+        os.makedirs(path, exist_ok=True)
+        os.chown(path, ODOO_UID, ODOO_UID)
+    volumes = {filestore: {"bind": "/var/lib/odoo", "mode": "rw"}}
+    template = template_name(spec, engine.image_id(spec["tool_image"]), modules) if spec.get("use_template", True) \
+        else None
+    template_meta = None
+    if template:
+        try:
+            template_meta = json.loads(postgres.database_comment(spec["db"], template) or "null")
+        except ValueError:
+            template_meta = None
+    to_install = modules
+    if template_meta:
+        changed_paths = git_repo.changed_paths(spec["repo_url"], template_meta["sha"], sha, spec["git_cache"])
+        changed = sorted({path.split("/", 1)[0] for path in changed_paths} & set(modules))
+        reporter.log("info", "Template cache hit: %s (built from %s); modules to update: %s" % (
+            template, template_meta["sha"][:12], ", ".join(changed) or "none"))
+        postgres.create_database(spec["db"], dbname, spec["db_role"], template=template,
+                                 terminate_template_connections=True)
+        _link_tree(os.path.join(template_store, "filestore", template), os.path.join(filestore, "filestore", dbname))
+        to_install = changed
+    else:
+        postgres.create_database(spec["db"], dbname, spec["db_role"])
+    reporter.update_environment({"state": "building"})
+    try:
+        summary = odoo_log.LogSummary()
+
+        def on_line(line):
+            reporter.log(summary.feed(line), line)
+
+        # With --test-enable Odoo serves HTTP during the install (for HttpCase):
+        # on the host network it gets the build's own port, on the loopback.
+        exit_code, result, tests_failed = 0, "ok", False
+        if to_install or not template_meta:
+            command = ["-d", dbname, *_db_args(spec), "--stop-after-init", "--http-interface", "127.0.0.1",
+                       "--http-port", str(spec["port"]), "--log-level", "info"]
+            # A fresh database installs; one copied from the template updates.
+            command += ["-u" if template_meta else "-i", ",".join(to_install or ["base"])]
+            if spec.get("test_tags") is not False:
+                command += ["--test-enable"]
+                tags = spec.get("test_tags") or ",".join("/%s" % m for m in to_install if m != "all")
+                if tags:
+                    command += ["--test-tags", tags]
+            reporter.log("info", "%s %s in %s (demo data, tests)" % (
+                "Updating" if template_meta else "Installing", ", ".join(to_install) or "base", dbname))
+            exit_code, _tail = engine.run_to_completion(
+                tag, command, "ipai-ops-init-%s-%d" % (spec["project_slug"], spec["run_id"]),
+                labels("init"),
+                on_line=on_line, volumes=volumes, network_mode=spec.get("network_mode", "host"),
+                mem_limit=spec.get("mem_limit"), nano_cpus=spec.get("nano_cpus"),
+            )
+            reporter.flush()
+            result = summary.outcome(exit_code)
+            tests_failed = bool(summary.tests and (summary.tests[0] or summary.tests[1]))
+            if exit_code != 0 and not tests_failed:
+                raise RunFailed("Installing the modules failed (exit code %d); see the log" % exit_code, exit_code)
+        if template and not template_meta and result != "failed":
+            # A clean install becomes the project's template for later builds
+            # (copied now, while nothing is connected to the new database).
+            postgres.drop_database(spec["db"], template)
+            postgres.create_database(spec["db"], template, spec["db_role"], template=dbname)
+            postgres.set_database_comment(spec["db"], template, json.dumps({"sha": sha, "modules": modules}))
+            _link_tree(os.path.join(filestore, "filestore", dbname),
+                       os.path.join(template_store, "filestore", template))
+            reporter.log("info", "Saved %s as template %s for the next builds" % (dbname, template))
+        # Failed tests turn the build red, but like on Odoo.sh the environment
+        # still starts, so the failure can be looked at.
+        reporter.check_canceled()
+
+        # 4. the environment's container, on the same port
+        port = spec["port"]
+        url = "http://127.0.0.1:%d" % port
+        name = "ipai-ops-%s-env%d-run%d" % (spec["project_slug"], spec["environment_id"], spec["run_number"])
+        command = ["-d", dbname, "--db-filter", "^%s$" % dbname, *_db_args(spec), "--http-interface", "127.0.0.1",
+                   "--http-port", str(port), "--gevent-port", "0", "--max-cron-threads", "0",
+                   "--log-level", "info"]
+        container_id = engine.start(
+            tag, command, name,
+            labels("serve"),
+            volumes=volumes, network_mode=spec.get("network_mode", "host"), ports={port: port},
+            mem_limit=spec.get("mem_limit"), nano_cpus=spec.get("nano_cpus"),
+        )
+        reporter.log("info", "Started container %s on %s; waiting for /web/login" % (name, url))
+
+        def alive():
+            info = engine.container(container_id)
+            return bool(info and info["status"] in ("created", "running"))
+
+        try:
+            waited = http_health.wait_until_healthy(url, "/web/login", timeout=spec.get("health_timeout", 180),
+                                                    is_alive=alive)
+        except TimeoutError as exc:
+            for line in engine.logs(container_id, tail=40):
+                reporter.log("error", line)
+            engine.remove_container(container_id)
+            raise RunFailed("The environment did not become healthy: %s" % exc) from exc
+        reporter.log("info", "Healthy after %.1fs: %s" % (waited, url))
+    except Exception:
+        postgres.drop_database(spec["db"], dbname)
+        raise
+
+    # 5. switch: the environment now points at the new build; the old one goes.
+    current = spec.get("current") or {}
+    reporter.update_environment({
+        "state": "running", "url": url, "port": port, "container_id": container_id, "database_name": dbname,
+        "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False,
+    })
+    if current.get("container_id") and current["container_id"] != container_id:
+        engine.remove_container(current["container_id"])
+    if current.get("database_name") and current["database_name"] != dbname:
+        postgres.drop_database(spec["db"], current["database_name"])
+    message = "%s in %.0fs: %s" % ({"ok": "Built", "warning": "Built with warnings",
+                                     "failed": "Built, tests failed"}[result], time.monotonic() - started, url)
+    if summary.tests:
+        message += " (%d tests, %d failed, %d errors)" % (summary.tests[2], summary.tests[0], summary.tests[1])
+    return {"exit_code": 1 if tests_failed else 0, "result": result, "message": message,
+            "error": message if result == "failed" else None}

@@ -1,0 +1,49 @@
+"""Stop, start and destroy an environment (container, database, filestore)."""
+
+import os
+import shutil
+
+from ..services import docker_engine, postgres
+from .base import RunFailed
+
+
+def stop(spec, reporter, engine=None):
+    engine = engine or docker_engine.DockerEngine()
+    container = (spec.get("current") or {}).get("container_id")
+    if not container or not engine.stop(container):
+        raise RunFailed("The environment has no container to stop.")
+    reporter.update_environment({"state": "stopped"})
+    return {"exit_code": 0, "result": "ok", "message": "Stopped"}
+
+
+def start(spec, reporter, engine=None):
+    engine = engine or docker_engine.DockerEngine()
+    container = (spec.get("current") or {}).get("container_id")
+    if not container or not engine.start_existing(container):
+        raise RunFailed("The environment has no container to start; rebuild it.")
+    reporter.update_environment({"state": "running"})
+    return {"exit_code": 0, "result": "ok", "message": "Started"}
+
+
+def destroy(spec, reporter, engine=None):
+    """Remove everything the environment owns: containers, database, filestore,
+    images beyond the last ``keep_images`` for rollback."""
+    engine = engine or docker_engine.DockerEngine()
+    labels = {"ipai-ops.plane": spec["plane"], "ipai-ops.project": spec["project_slug"],
+              "ipai-ops.environment": str(spec["environment_id"])}
+    removed = 0
+    for container in engine.containers(labels):
+        removed += engine.remove_container(container["id"])
+    current = spec.get("current") or {}
+    if current.get("database_name"):
+        postgres.drop_database(spec["db"], current["database_name"])
+    filestore = os.path.join(spec["filestore_root"], spec["project_slug"], "env-%d" % spec["environment_id"])
+    shutil.rmtree(filestore, ignore_errors=True)
+    images = engine.images(labels)
+    for image in images:
+        engine.remove_image(image["id"])
+    reporter.log("info", "Removed %d containers, database %s, filestore, %d images" % (
+        removed, current.get("database_name") or "-", len(images)))
+    reporter.update_environment({"state": "destroyed", "container_id": False, "url": False, "port": 0,
+                                 "database_name": False})
+    return {"exit_code": 0, "result": "ok", "message": "Destroyed"}

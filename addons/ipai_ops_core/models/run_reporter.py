@@ -1,0 +1,99 @@
+"""The executors' reporter, backed by the database.
+
+Each call writes through a cursor of its own and commits at once: the UI
+and `ops run logs --follow` see progress while the run executes, state is
+saved before each side effect, and a heartbeat thread keeps the run alive
+(and learns about a cancellation) while a long step runs.
+"""
+
+import contextlib
+import logging
+import threading
+import time
+
+from odoo import SUPERUSER_ID, api
+
+from ..executors.base import Reporter, RunCanceled
+
+_logger = logging.getLogger(__name__)
+
+
+class DbReporter(Reporter):
+    def __init__(self, registry, run_id, worker_id, heartbeat_interval=20, batch=200, flush_seconds=1.0):
+        self.registry, self.run_id, self.worker_id = registry, run_id, worker_id
+        self.batch, self.flush_seconds = batch, flush_seconds
+        self._lines = []
+        self._last_flush = time.monotonic()
+        self._lock = threading.Lock()
+        self.canceled = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(heartbeat_interval,), daemon=True,
+                                        name="ops-heartbeat-%d" % run_id)
+
+    # context manager: the heartbeat runs while the executor does
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.flush()
+
+    @contextlib.contextmanager
+    def _run(self):
+        """The run in a cursor of its own, flushed and committed on exit.
+
+        The environment is held (and flushed) explicitly: a transaction only
+        flushes the environments still alive when it commits.
+        """
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            yield env["ops.run"].browse(self.run_id)
+            env.flush_all()
+
+    def _beat(self, interval):
+        while not self._stop.wait(interval):
+            try:
+                with self._run() as run:
+                    states = run.heartbeat(self.worker_id)
+                if states.get(str(self.run_id)) == "canceled":
+                    self.canceled = True
+            except Exception:  # noqa: BLE001 - a missed beat is retried; the reaper decides
+                _logger.exception("ops: heartbeat of run %s failed", self.run_id)
+
+    def log(self, level, message):
+        with self._lock:
+            self._lines.append({"level": level, "message": message})
+            due = len(self._lines) >= self.batch or time.monotonic() - self._last_flush > self.flush_seconds
+        if due:
+            self.flush()
+
+    def flush(self):
+        with self._lock:
+            lines, self._lines = self._lines, []
+            self._last_flush = time.monotonic()
+        if lines:
+            with self._run() as run:
+                run.append_run_log(lines)
+
+    def check_canceled(self):
+        if not self.canceled:
+            with self._run() as run:
+                self.canceled = run.state == "canceled"
+        if self.canceled:
+            raise RunCanceled()
+
+    def set_commit(self, sha):
+        with self._run() as run:
+            run.write({"commit_sha": sha})
+
+    def artifact(self, key, location, sha256=None, content_type=None, size=0):
+        with self._run() as run:
+            run.add_run_artifact(key, location, sha256, content_type, size)
+
+    def update_environment(self, values):
+        self.flush()
+        with self._run() as run:
+            if run.environment_id:
+                run.environment_id.write(values)

@@ -1,0 +1,181 @@
+"""The Docker engine, through the docker SDK (never the CLI, never a shell).
+
+Plain values in and out. Everything this module creates carries labels
+(``ipai-ops.*``) that name the project, environment and run, so cleanup can
+find what no environment owns any more.
+"""
+
+import logging
+
+import docker
+from docker.errors import APIError, BuildError, ImageNotFound, NotFound
+
+_logger = logging.getLogger(__name__)
+LABEL_PREFIX = "ipai-ops."
+
+
+class DockerError(Exception):
+    """A Docker failure with a message fit for a run's error."""
+
+
+def labels_for(plane, project=None, environment=None, run=None, role=None):
+    """The labels of everything made for a project / environment / run.
+
+    ``plane`` identifies the control plane (its database uuid): several
+    control planes may share one Docker engine, and each cleans up only
+    what it made."""
+    labels = {LABEL_PREFIX + "managed": "true", LABEL_PREFIX + "plane": str(plane)}
+    for key, value in (("project", project), ("environment", environment), ("run", run), ("role", role)):
+        if value not in (None, False, ""):
+            labels[LABEL_PREFIX + key] = str(value)
+    return labels
+
+
+class DockerEngine:
+    def __init__(self, base_url=None, timeout=900):
+        try:
+            self.client = docker.DockerClient(base_url=base_url or "unix:///var/run/docker.sock", timeout=timeout)
+            self.client.ping()
+        except Exception as exc:  # noqa: BLE001 - any failure means no usable engine
+            raise DockerError("Docker engine not reachable at %s: %s" % (base_url or "the local socket", exc)) from exc
+
+    # ------------------------------------------------------------------
+    # images
+    # ------------------------------------------------------------------
+    def image_id(self, ref):
+        """The image id (sha256:...) of ``ref``, or None."""
+        try:
+            return self.client.images.get(ref).id
+        except ImageNotFound:
+            return None
+
+    def build(self, context_dir, tag, labels=None, buildargs=None, on_line=None, network_mode="host"):
+        """Build ``context_dir`` (with its Dockerfile) as ``tag``; stream the
+        output to ``on_line``; return the image id."""
+        image_id = None
+        try:
+            stream = self.client.api.build(path=context_dir, tag=tag, labels=labels or {}, buildargs=buildargs or {},
+                                           rm=True, forcerm=True, decode=True, network_mode=network_mode)
+            for chunk in stream:
+                if "error" in chunk:
+                    raise DockerError("image build failed: %s" % chunk["error"].strip())
+                if "stream" in chunk and on_line:
+                    for line in chunk["stream"].splitlines():
+                        if line.strip():
+                            on_line(line)
+                aux = chunk.get("aux") or {}
+                if aux.get("ID"):
+                    image_id = aux["ID"]
+        except (APIError, BuildError) as exc:
+            raise DockerError("image build failed: %s" % exc) from exc
+        return image_id or self.image_id(tag)
+
+    def remove_image(self, ref):
+        try:
+            self.client.images.remove(ref, force=True, noprune=False)
+            return True
+        except ImageNotFound:
+            return False
+        except APIError as exc:
+            _logger.warning("ops: could not remove image %s: %s", ref, exc)
+            return False
+
+    def images(self, labels):
+        filters = {"label": ["%s=%s" % (k, v) for k, v in labels.items()]}
+        return [{"id": image.id, "tags": image.tags, "labels": image.labels or {}}
+                for image in self.client.images.list(filters=filters)]
+
+    # ------------------------------------------------------------------
+    # containers
+    # ------------------------------------------------------------------
+    def _create(self, image, command, name, labels, environment=None, volumes=None, network_mode="host",
+                ports=None, mem_limit=None, nano_cpus=None, user=None):
+        kwargs = {
+            "image": image, "command": command, "name": name, "labels": labels, "environment": environment or {},
+            "volumes": volumes or {}, "network_mode": network_mode, "detach": True, "user": user,
+        }
+        if network_mode != "host" and ports:
+            # Published on the loopback only: a reverse proxy is the operator's choice.
+            kwargs["ports"] = {"%d/tcp" % inner: ("127.0.0.1", outer) for inner, outer in ports.items()}
+        if mem_limit:
+            kwargs["mem_limit"] = mem_limit
+        if nano_cpus:
+            kwargs["nano_cpus"] = int(nano_cpus)
+        try:
+            return self.client.containers.create(**kwargs)
+        except (APIError, ImageNotFound) as exc:
+            raise DockerError("cannot create container %s: %s" % (name, exc)) from exc
+
+    def run_to_completion(self, image, command, name, labels, on_line=None, timeout=3600, **kwargs):
+        """Run a one-shot container, stream its output, remove it; return
+        (exit_code, last_lines)."""
+        self.remove_container(name)
+        container = self._create(image, command, name, labels, **kwargs)
+        tail = []
+        try:
+            container.start()
+            for raw in container.logs(stream=True, follow=True):
+                for line in raw.decode("utf-8", "replace").splitlines():
+                    tail.append(line)
+                    del tail[:-200]
+                    if on_line:
+                        on_line(line)
+            result = container.wait(timeout=timeout)
+            return int(result.get("StatusCode", 1)), tail
+        except APIError as exc:
+            raise DockerError("container %s failed: %s" % (name, exc)) from exc
+        finally:
+            self.remove_container(container.id)
+
+    def start(self, image, command, name, labels, **kwargs):
+        """Start a long-running container; return its id."""
+        self.remove_container(name)
+        container = self._create(image, command, name, labels, **kwargs)
+        try:
+            container.start()
+        except APIError as exc:
+            self.remove_container(container.id)
+            raise DockerError("cannot start container %s: %s" % (name, exc)) from exc
+        return container.id
+
+    def container(self, ref):
+        """{'id', 'name', 'status', 'labels'} of a container, or None."""
+        try:
+            c = self.client.containers.get(ref)
+        except NotFound:
+            return None
+        return {"id": c.id, "name": c.name, "status": c.status, "labels": c.labels or {}}
+
+    def logs(self, ref, tail=200):
+        try:
+            return self.client.containers.get(ref).logs(tail=tail).decode("utf-8", "replace").splitlines()
+        except NotFound:
+            return []
+
+    def stop(self, ref, timeout=20):
+        try:
+            self.client.containers.get(ref).stop(timeout=timeout)
+            return True
+        except NotFound:
+            return False
+
+    def start_existing(self, ref):
+        try:
+            self.client.containers.get(ref).start()
+            return True
+        except NotFound:
+            return False
+
+    def remove_container(self, ref):
+        if not ref:
+            return False
+        try:
+            self.client.containers.get(ref).remove(force=True, v=True)
+            return True
+        except NotFound:
+            return False
+
+    def containers(self, labels, all=True):  # noqa: A002 - mirrors the SDK
+        filters = {"label": ["%s=%s" % (k, v) for k, v in labels.items()]}
+        return [{"id": c.id, "name": c.name, "status": c.status, "labels": c.labels or {}}
+                for c in self.client.containers.list(all=all, filters=filters)]

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Development build time, cold and warm (template cache), same machine, same run.
+
+Cold: nothing cached (no template database): install the sample project's
+modules with demo data and run its tests, start the container, wait until
+it answers /web/login. Warm: a second build of the same commit, which starts
+from the cached template database (CREATE DATABASE ... TEMPLATE) and
+hard-linked filestore. Both go through the real build executor, with the
+real Docker engine, PostgreSQL and git; a console reporter stands in for
+the control plane's database reporter.
+
+    bash -c 'source scripts/env.sh && PYTHONPATH=$ODOO_SRC $OPS_VENV/bin/python bench/dev_build_cache.py'
+Prints a table and a JSON line. Goal: warm under a quarter of cold.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import odoo.addons
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+odoo.addons.__path__.append(os.path.join(REPO, "addons"))
+
+from odoo.addons.ipai_ops_core.executors import build, lifecycle  # noqa: E402
+from odoo.addons.ipai_ops_core.executors.base import Reporter  # noqa: E402
+from odoo.addons.ipai_ops_core.services import docker_engine, postgres  # noqa: E402
+
+SLUG = "bench-devbuild"
+
+
+class ConsoleReporter(Reporter):
+    def __init__(self, verbose):
+        self.verbose, self.env, self.lines = verbose, {}, 0
+
+    def log(self, level, message):
+        self.lines += 1
+        if self.verbose or level == "error":
+            print("  [%s] %s" % (level, message[:200]), file=sys.stderr)
+
+    def flush(self):
+        pass
+
+    def check_canceled(self):
+        pass
+
+    def set_commit(self, sha):
+        self.sha = sha
+
+    def artifact(self, key, location, sha256=None, content_type=None, size=0):
+        pass
+
+    def update_environment(self, values):
+        self.env.update(values)
+
+
+def sample_repo(root):
+    """A project like a small customer's: two addons with tests and data."""
+    work = os.path.join(root, "work")
+    for name, deps in (("bench_sale", ["sale_management"]), ("bench_stock", ["stock", "bench_sale"])):
+        addon = os.path.join(work, name)
+        os.makedirs(os.path.join(addon, "tests"))
+        with open(os.path.join(addon, "__init__.py"), "w"):
+            pass
+        with open(os.path.join(addon, "__manifest__.py"), "w") as fh:
+            fh.write(repr({"name": name, "version": "18.0.1.0.0", "depends": deps, "license": "LGPL-3"}))
+        with open(os.path.join(addon, "tests", "__init__.py"), "w") as fh:
+            fh.write("from . import test_basic\n")
+        with open(os.path.join(addon, "tests", "test_basic.py"), "w") as fh:
+            fh.write("from odoo.tests import TransactionCase\n\n\nclass TestBasic(TransactionCase):\n"
+                     "    def test_partner(self):\n        self.assertTrue(self.env['res.partner'].search([]))\n")
+    git = ["git", "-c", "user.email=b@b", "-c", "user.name=b"]
+    subprocess.run(git + ["init", "-q", "-b", "main", work], check=True)
+    subprocess.run(git + ["-C", work, "add", "-A"], check=True)
+    subprocess.run(git + ["-C", work, "commit", "-qm", "sample"], check=True)
+    bare = os.path.join(root, "sample.git")
+    subprocess.run(["git", "clone", "-q", "--bare", work, bare], check=True)
+    return "file://" + bare
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    admin = {"host": os.environ["OPS_DB_HOST"], "port": int(os.environ["OPS_DB_PORT"]),
+             "user": os.environ["OPS_DB_USER"], "password": os.environ["OPS_DB_PASSWORD"]}
+    root = tempfile.mkdtemp(prefix="ops-bench-")
+    data = os.path.join(root, "data")
+    engine = docker_engine.DockerEngine()
+    base = {
+        "plane": "bench", "project_slug": SLUG, "environment_id": 1, "branch": "main", "stage": "development",
+        "repo_url": sample_repo(root), "ref": "main", "commit_sha": None, "tool_image": "ipai-ops/odoo:18.0",
+        "modules_mode": "own", "module_list": "", "test_tags": None, "mem_limit": "2048m",
+        "nano_cpus": 2 * 10**9, "db": admin, "db_role": "ops_bench_devbuild", "db_role_password": "bench-secret",
+        "work_root": os.path.join(data, "work"), "git_cache": os.path.join(data, "git"),
+        "filestore_root": os.path.join(data, "filestore"), "network_mode": "host", "port": 18990,
+    }
+    for path in (base["work_root"], base["git_cache"], base["filestore_root"]):
+        os.makedirs(path)
+    rows, current = [], {}
+    try:
+        for number, label in ((1, "cold (no template)"), (2, "warm (template cache)")):
+            reporter = ConsoleReporter(args.verbose)
+            spec = dict(base, run_id=number, run_number=number, current=current)
+            start = time.monotonic()
+            result = build.execute(spec, reporter, engine)
+            seconds = time.monotonic() - start
+            current = {k: reporter.env.get(k) for k in ("container_id", "database_name", "image_digest", "port")}
+            rows.append({"build": label, "seconds": round(seconds, 1), "result": result["result"],
+                         "log_lines": reporter.lines})
+            print("%s: %.1fs (%s)" % (label, seconds, result["message"]), file=sys.stderr)
+    finally:
+        spec = dict(base, run_id=99, run_number=99, current=current)
+        lifecycle.destroy(spec, ConsoleReporter(False), engine)
+        for name in postgres.list_databases(admin, "tpl_bench_devbuild"):
+            postgres.drop_database(admin, name)
+        subprocess.run(["rm", "-rf", root], check=False)
+    ratio = rows[1]["seconds"] / rows[0]["seconds"]
+    print("%-24s %10s %8s %10s" % ("build", "seconds", "result", "log lines"))
+    for row in rows:
+        print("%-24s %10.1f %8s %10d" % (row["build"], row["seconds"], row["result"], row["log_lines"]))
+    print("warm / cold = %.3f (goal < 0.25)" % ratio)
+    print(json.dumps({"bench": "dev_build_cache", "rows": rows, "warm_over_cold": round(ratio, 3)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+"""Development builds for real: git, Docker, PostgreSQL and Odoo, end to end.
+
+A local git repository holds a small addon with one test. A project on it
+gets a development build, executed by `odoo-bin ops-worker`; the test
+checks the environment answers on HTTP, the addon is installed in its own
+database, the test result is recorded; then destroys it and checks nothing
+is left. A failing test turns the run red, and one project's database role
+cannot open another database.
+"""
+
+import os
+import subprocess
+
+import psycopg2
+import pytest
+import requests
+from conftest import _odoo_cmd
+
+ADDON = "ops_e2e_addon"
+MANIFEST = """{"name": "E2E addon", "version": "18.0.1.0.0", "depends": ["base"], "license": "LGPL-3",
+ "data": ["data/partner.xml"], "installable": True}
+"""
+PARTNER_XML = """<odoo><record id="partner_e2e" model="res.partner"><field name="name">Built by ipai ops</field>
+</record></odoo>
+"""
+TEST_PY = """from odoo.tests import TransactionCase, tagged
+
+
+@tagged("at_install", "-post_install")
+class TestE2E(TransactionCase):
+    def test_partner_loaded(self):
+        partner = self.env.ref("ops_e2e_addon.partner_e2e")
+        self.assertEqual(partner.name, "%s")
+"""
+
+
+def git(*args, cwd):
+    subprocess.run(["git", "-c", "user.email=e2e@example.com", "-c", "user.name=e2e", *args], cwd=cwd, check=True,
+                   capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def addon_repo(tmp_path_factory):
+    """A bare repository with branch feature/ok (test passes) and feature/red (test fails)."""
+    root = tmp_path_factory.mktemp("git")
+    work = root / "work"
+    addon = work / ADDON
+    (addon / "data").mkdir(parents=True)
+    (addon / "tests").mkdir()
+    (addon / "__init__.py").write_text("")
+    (addon / "__manifest__.py").write_text(MANIFEST)
+    (addon / "data" / "partner.xml").write_text(PARTNER_XML)
+    (addon / "tests" / "__init__.py").write_text("from . import test_e2e\n")
+    (addon / "tests" / "test_e2e.py").write_text(TEST_PY % "Built by ipai ops")
+    git("init", "-q", "-b", "main", cwd=work)
+    git("add", "-A", cwd=work)
+    git("commit", "-qm", "addon", cwd=work)
+    git("branch", "feature/ok", cwd=work)
+    git("checkout", "-q", "-b", "feature/red", cwd=work)
+    (addon / "tests" / "test_e2e.py").write_text(TEST_PY % "Something else")
+    git("commit", "-qam", "break the test", cwd=work)
+    bare = root / "acme.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    return "file://%s" % bare
+
+
+def run_worker(server):
+    """One `odoo-bin ops-worker --once` pass over the queue (real worker command)."""
+    cmd = _odoo_cmd(server.db)
+    odoo_bin, rest = cmd[:2], cmd[2:]
+    addons = rest[rest.index("--addons-path") + 1]
+    proc = subprocess.run([*odoo_bin, "--addons-path=%s" % addons, "ops-worker", *rest, "--worker-id", "e2e-worker",
+                           "--once", "--log-level=warn"], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def admin_sql(*statements):
+    """Run statements outside of a transaction (CREATE / DROP DATABASE), as the admin."""
+    conn = admin_conn("postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cr:
+            for statement in statements:
+                cr.execute(statement)
+            return cr.fetchall() if cr.description else None
+    finally:
+        conn.close()
+
+
+def admin_conn(dbname):
+    return psycopg2.connect(host=os.environ["OPS_DB_HOST"], port=os.environ["OPS_DB_PORT"],
+                            user=os.environ["OPS_DB_USER"], password=os.environ["OPS_DB_PASSWORD"], dbname=dbname)
+
+
+def docker_ready():
+    try:
+        import docker
+
+        docker.from_env().ping()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def remove_leftovers():
+    """What an interrupted earlier run of these tests may have left."""
+    import docker
+
+    client = docker.from_env()
+    for container in client.containers.list(all=True, filters={"label": "ipai-ops.project=rt-e2e"}):
+        container.remove(force=True)
+    names = admin_sql("SELECT datname FROM pg_database WHERE datname LIKE 'rt\\_e2e\\_%' "
+                      "OR datname LIKE 'tpl\\_rt\\_e2e\\_%'")
+    for (name,) in names:
+        admin_sql('DROP DATABASE "%s" WITH (FORCE)' % name)
+
+
+@pytest.fixture(scope="module")
+def project(server, addon_repo):
+    if not docker_ready():
+        pytest.fail("the Docker engine is not running: scripts/setup.sh starts it (scripts/docker.sh)")
+    remove_leftovers()
+    manager = server.rpc("e2e_manager")
+    project_id = manager("ops.project", "create", {"name": "Runtime E2E", "slug": "rt-e2e", "repo_url": addon_repo,
+                                                   "mem_limit_mb": 1024, "cpu_limit": 1.0})
+    yield {"id": project_id, "slug": "rt-e2e"}
+    remove_leftovers()
+
+
+def test_development_build_end_to_end(server, project):
+    manager = server.rpc("e2e_manager")
+    queued = manager("ops.run", "queue_run", {"project": project["slug"], "kind": "build", "branch": "feature/ok"})
+    run_worker(server)
+    run = manager("ops.run", "api_read", [queued["id"]])
+    logs = manager("ops.run.log", "search_read", [("run_id", "=", queued["id"])], fields=["level", "message"])
+    text = "\n".join(line["message"] for line in logs)
+    assert run["state"] == "succeeded", (run["error_message"], text[-4000:])
+    assert run["result"] in ("ok", "warning")
+    assert len(run["commit_sha"]) == 40
+    assert "0 failed, 0 error(s) of 1 tests" in text, "the test result is recorded in the run log"
+    env = manager("ops.environment", "read", [queued["environment_id"]],
+                  ["state", "url", "port", "database_name", "container_id", "image_digest"])[0]
+    assert env["state"] == "running" and env["url"].startswith("http://127.0.0.1:")
+    assert requests.get(env["url"] + "/web/login", timeout=30).status_code == 200
+    artifacts = manager("ops.run.artifact", "search_read", [("run_id", "=", queued["id"])], fields=["key", "location"])
+    assert [a["key"] for a in artifacts] == ["image"] and artifacts[0]["location"].startswith("ipai-ops/rt-e2e:")
+    with admin_conn(env["database_name"]) as conn, conn.cursor() as cr:
+        cr.execute("SELECT state FROM ir_module_module WHERE name = %s", [ADDON])
+        assert cr.fetchone() == ("installed",)
+        cr.execute("SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()")
+        assert cr.fetchone() == ("ops_rt_e2e",), "the build's database belongs to the project's own role"
+    conn.close()
+
+    # A second build of the same commit starts from the cached template:
+    # nothing to install, the new database is a template copy, the old one goes.
+    again = manager("ops.run", "queue_run", {"project": project["slug"], "kind": "build", "branch": "feature/ok"})
+    run_worker(server)
+    run2 = manager("ops.run", "api_read", [again["id"]])
+    logs2 = "\n".join(line["message"] for line in manager(
+        "ops.run.log", "search_read", [("run_id", "=", again["id"])], fields=["message"]))
+    assert run2["state"] == "succeeded", (run2["error_message"], logs2[-3000:])
+    assert "Template cache hit" in logs2 and "modules to update: none" in logs2, logs2[-3000:]
+    assert "Installing" not in logs2
+    env2 = manager("ops.environment", "read", [queued["environment_id"]],
+                   ["state", "url", "database_name", "previous_image_digest", "image_digest"])[0]
+    assert env2["database_name"] != env["database_name"] and env2["state"] == "running"
+    assert requests.get(env2["url"] + "/web/login", timeout=30).status_code == 200
+    assert not admin_sql("SELECT 1 FROM pg_database WHERE datname = '%s'" % env["database_name"]), \
+        "the previous build's database is dropped once the new one is healthy"
+    with admin_conn(env2["database_name"]) as conn, conn.cursor() as cr:
+        cr.execute("SELECT name FROM res_partner WHERE name = 'Built by ipai ops'")
+        assert cr.fetchone(), "the template copy holds the installed addon's data"
+    conn.close()
+    env = dict(env, **env2)
+
+    # Isolation: the project's role opens its own database, not the control
+    # plane's, not another project's.
+    password = manager("ops.project", "read", [project["id"]], ["db_password"])[0]["db_password"]
+    own = psycopg2.connect(host=os.environ["OPS_DB_HOST"], port=os.environ["OPS_DB_PORT"], user="ops_rt_e2e",
+                           password=password, dbname=env["database_name"])
+    own.close()
+    other_db = "ops_rt_e2e_other_project"
+    admin_sql("DROP DATABASE IF EXISTS %s" % other_db, "CREATE DATABASE %s" % other_db,
+              "REVOKE CONNECT ON DATABASE %s FROM PUBLIC" % other_db)
+    try:
+        for dbname in (server.db, other_db):
+            with pytest.raises(psycopg2.OperationalError, match="permission denied"):
+                psycopg2.connect(host=os.environ["OPS_DB_HOST"], port=os.environ["OPS_DB_PORT"], user="ops_rt_e2e",
+                                 password=password, dbname=dbname)
+    finally:
+        admin_sql("DROP DATABASE IF EXISTS %s" % other_db)
+
+    # Destroy: no container, database or filestore is left.
+    manager("ops.environment", "action_destroy", [queued["environment_id"]])
+    run_worker(server)
+    env_after = manager("ops.environment", "read", [queued["environment_id"]], ["state"])[0]
+    assert env_after["state"] == "destroyed"
+    import docker
+
+    client = docker.from_env()
+    left = client.containers.list(all=True, filters={"label": "ipai-ops.project=rt-e2e"})
+    assert not left, [c.name for c in left]
+    assert not admin_sql("SELECT datname FROM pg_database WHERE datname = '%s'" % env["database_name"])
+    filestore = os.path.join(os.environ.get("OPS_HOME", "/opt/ipai-ops"), "data", "ipai_ops", "filestore", "rt-e2e",
+                             "env-%d" % queued["environment_id"])
+    assert os.path.isdir(os.path.dirname(filestore)) and not os.path.exists(filestore)
+
+
+def test_failing_test_turns_the_run_red(server, project):
+    manager = server.rpc("e2e_manager")
+    queued = manager("ops.run", "queue_run", {"project": project["slug"], "kind": "build", "branch": "feature/red"})
+    run_worker(server)
+    run = manager("ops.run", "api_read", [queued["id"]])
+    assert (run["state"], run["result"]) == ("failed", "failed"), run
+    assert "1 failed" in (run["error_message"] or "")
+    env = manager("ops.environment", "read", [queued["environment_id"]], ["last_result", "state"])[0]
+    assert env["last_result"] == "failed"
+    manager("ops.environment", "action_destroy", [queued["environment_id"]])
+    run_worker(server)
+
+
+def test_hostile_repository_and_unknown_commit_fail_cleanly(server, project):
+    manager = server.rpc("e2e_manager")
+    queued = manager("ops.run", "queue_run", {"project": project["slug"], "kind": "build", "branch": "feature/ok",
+                                              "commit_sha": "0123456789abcdef0123456789abcdef01234567"})
+    run_worker(server)
+    run = manager("ops.run", "api_read", [queued["id"]])
+    assert run["state"] == "failed" and "0123456789ab" in run["error_message"], run
+    import docker
+
+    left = docker.from_env().containers.list(all=True, filters={"label": "ipai-ops.run=%d" % queued["id"]})
+    assert not left
+
+
+
+def test_garbage_collection(server, project):
+    """The lifecycle cron: expired development environments get a destroy run;
+    containers and databases this control plane made and no environment owns go."""
+    import docker
+
+    manager = server.rpc("e2e_manager")
+    with admin_conn(server.db) as conn, conn.cursor() as cr:
+        cr.execute("SELECT value FROM ir_config_parameter WHERE key = 'database.uuid'")
+        plane = cr.fetchone()[0]
+    conn.close()
+    client = docker.from_env()
+    orphan = client.containers.create("ipai-ops/odoo:18.0", ["--version"], name="ipai-ops-rt-e2e-orphan", labels={
+        "ipai-ops.managed": "true", "ipai-ops.plane": plane, "ipai-ops.project": "rt-e2e",
+        "ipai-ops.environment": "999999", "ipai-ops.run": "999999"})
+    foreign = client.containers.create("ipai-ops/odoo:18.0", ["--version"], name="ipai-ops-rt-e2e-other-plane",
+                                       labels={"ipai-ops.managed": "true", "ipai-ops.plane": "another-control-plane",
+                                               "ipai-ops.project": "rt-e2e"})
+    admin_sql("DROP DATABASE IF EXISTS rt_e2e_orphan_1", "CREATE DATABASE rt_e2e_orphan_1 OWNER ops_rt_e2e")
+    old = manager("ops.run", "queue_run", {"project": project["slug"], "kind": "test", "branch": "feature/old"})
+    manager("ops.run", "cancel_run", [old["id"]])
+    with admin_conn(server.db) as conn, conn.cursor() as cr:
+        cr.execute("UPDATE ops_environment SET state = 'failed', write_date = now() - interval '30 days' "
+                   "WHERE id = %s", [old["environment_id"]])
+        cr.execute("UPDATE ops_run SET create_date = now() - interval '30 days' WHERE id = %s", [old["id"]])
+    conn.close()
+
+    def collect():
+        proc = subprocess.run(_odoo_cmd(server.db, "shell") + ["--no-http", "--log-level=warn"], text=True,
+                              input="print('GC', env['ops.environment']._cron_collect_garbage())\nenv.cr.commit()\n",
+                              capture_output=True, timeout=300)
+        assert "GC" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return proc.stdout
+
+    try:
+        collect()
+        collect()  # a second pass queues nothing new
+        names = [c.name for c in client.containers.list(all=True, filters={"label": "ipai-ops.project=rt-e2e"})]
+        assert "ipai-ops-rt-e2e-orphan" not in names
+        assert "ipai-ops-rt-e2e-other-plane" in names, "another control plane's containers are left alone"
+        assert not admin_sql("SELECT 1 FROM pg_database WHERE datname = 'rt_e2e_orphan_1'")
+        destroys = manager("ops.run", "search_read", [("environment_id", "=", old["environment_id"]),
+                                                       ("kind", "=", "destroy")], fields=["state", "idempotency_key"])
+        assert len(destroys) == 1 and destroys[0]["idempotency_key"].startswith("gc-expire-"), destroys
+        run_worker(server)
+        assert manager("ops.environment", "read", [old["environment_id"]], ["state"])[0]["state"] == "destroyed"
+    finally:
+        for container in (orphan, foreign):
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+        admin_sql("DROP DATABASE IF EXISTS rt_e2e_orphan_1")
