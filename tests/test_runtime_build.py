@@ -8,6 +8,7 @@ is left. A failing test turns the run red, and one project's database role
 cannot open another database.
 """
 
+import hashlib
 import os
 import subprocess
 
@@ -64,13 +65,14 @@ def addon_repo(tmp_path_factory):
     return "file://%s" % bare
 
 
-def run_worker(server):
+def run_worker(server, projects="rt-e2e"):
     """One `odoo-bin ops-worker --once` pass over the queue (real worker command)."""
     cmd = _odoo_cmd(server.db)
     odoo_bin, rest = cmd[:2], cmd[2:]
     addons = rest[rest.index("--addons-path") + 1]
     proc = subprocess.run([*odoo_bin, "--addons-path=%s" % addons, "ops-worker", *rest, "--worker-id", "e2e-worker",
-                           "--once", "--log-level=warn"], capture_output=True, text=True, timeout=900)
+                           "--projects", projects, "--once", "--log-level=warn"],
+                          capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
@@ -142,8 +144,15 @@ def test_development_build_end_to_end(server, project):
                   ["state", "url", "port", "database_name", "container_id", "image_digest"])[0]
     assert env["state"] == "running" and env["url"].startswith("http://127.0.0.1:")
     assert requests.get(env["url"] + "/web/login", timeout=30).status_code == 200
-    artifacts = manager("ops.run.artifact", "search_read", [("run_id", "=", queued["id"])], fields=["key", "location"])
-    assert [a["key"] for a in artifacts] == ["image"] and artifacts[0]["location"].startswith("ipai-ops/rt-e2e:")
+    artifacts = {a["key"]: a for a in manager("ops.run.artifact", "search_read", [("run_id", "=", queued["id"])],
+                                                 fields=["key", "location", "sha256", "size"])}
+    assert sorted(artifacts) == ["image", "log"]
+    assert artifacts["image"]["location"].startswith("ipai-ops/rt-e2e:")
+    with open(artifacts["log"]["location"], "rb") as fh:
+        content = fh.read()
+    assert hashlib.sha256(content).hexdigest() == artifacts["log"]["sha256"]
+    assert len(content) == artifacts["log"]["size"]
+    assert b"0 failed, 0 error(s) of 1 tests" in content, "the full log is kept as a file"
     with admin_conn(env["database_name"]) as conn, conn.cursor() as cr:
         cr.execute("SELECT state FROM ir_module_module WHERE name = %s", [ADDON])
         assert cr.fetchone() == ("installed",)
@@ -230,6 +239,15 @@ def test_hostile_repository_and_unknown_commit_fail_cleanly(server, project):
 
     left = docker.from_env().containers.list(all=True, filters={"label": "ipai-ops.run=%d" % queued["id"]})
     assert not left
+
+    # A repository that does not exist: a clear error, nothing made.
+    manager("ops.project", "create", {"name": "Missing repo", "slug": "rt-e2e-missing",
+                                      "repo_url": "file:///nonexistent/ipai-ops/missing.git"})
+    missing = manager("ops.run", "queue_run", {"project": "rt-e2e-missing", "kind": "build", "branch": "feature/x"})
+    run_worker(server, projects="rt-e2e-missing")
+    run = manager("ops.run", "api_read", [missing["id"]])
+    assert run["state"] == "failed" and "does not exist or cannot be reached" in run["error_message"], run
+    assert not admin_sql("SELECT 1 FROM pg_database WHERE datname LIKE 'rt\\_e2e\\_missing%'")
 
 
 

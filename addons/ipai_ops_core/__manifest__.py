@@ -16,11 +16,13 @@
         "data/ops_upgrade_advisory_data.xml",
         "data/ops_cron_data.xml",
         "data/ops_config_data.xml",
+        "data/ops_host_data.xml",
         "views/ops_run_views.xml",
         "views/ops_environment_views.xml",
         "views/ops_project_views.xml",
         "views/ops_config_views.xml",
         "views/ops_menus.xml",
+        "views/ops_host_views.xml",
     ],
     "demo": [
         "demo/ops_demo.xml",

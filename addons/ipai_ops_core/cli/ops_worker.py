@@ -31,8 +31,11 @@ class OpsWorker(Command):
     def run(self, args):
         parser = argparse.ArgumentParser(prog="odoo-bin ops-worker", description=self.__doc__)
         parser.add_argument("--worker-id", default="%s" % socket.gethostname())
-        parser.add_argument("--concurrency", type=int, default=1)
+        parser.add_argument("--host", default="local", help="the ops.host this worker runs on (Docker endpoint, "
+                                                               "network mode, capacity); default: local")
+        parser.add_argument("--concurrency", type=int, help="runs at once (default: the host's capacity)")
         parser.add_argument("--kinds", help="comma-separated run kinds (default: all with an executor)")
+        parser.add_argument("--projects", help="comma-separated project slugs (default: all): a worker per customer")
         parser.add_argument("--once", action="store_true", help="exit when the queue is empty")
         parser.add_argument("--poll", type=float, default=5.0, help="seconds between polls of an empty queue")
         opts, odoo_args = parser.parse_known_args(args)
@@ -41,24 +44,31 @@ class OpsWorker(Command):
         if not dbname or "," in dbname:
             sys.exit("ops-worker: give exactly one database with -d")
         kinds = [k.strip() for k in opts.kinds.split(",")] if opts.kinds else None
+        projects = [p.strip() for p in opts.projects.split(",")] if opts.projects else None
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         registry = Registry(dbname)
+        with registry.cursor() as cr:
+            host = api.Environment(cr, SUPERUSER_ID, {})["ops.host"].search([("name", "=", opts.host)], limit=1)
+            if not host:
+                sys.exit("ops-worker: no ops.host named %r (Ops > Configuration > Docker hosts)" % opts.host)
+            concurrency = opts.concurrency or host.capacity
 
         def loop(index):
-            worker_id = opts.worker_id if opts.concurrency == 1 else "%s/%d" % (opts.worker_id, index)
+            worker_id = opts.worker_id if concurrency == 1 else "%s/%d" % (opts.worker_id, index)
             while not stop.is_set():
                 with registry.cursor() as cr:
                     env = api.Environment(cr, SUPERUSER_ID, {})
-                    done = env["ops.run"]._ops_work(worker_id, kinds=kinds, max_runs=1)
+                    done = env["ops.run"]._ops_work(worker_id, kinds=kinds, max_runs=1, host=opts.host,
+                                                    projects=projects)
                 if not done:
                     if opts.once:
                         return
                     stop.wait(opts.poll)
 
         threads = [threading.Thread(target=loop, args=(i,), name="ops-worker-%d" % i)
-                   for i in range(max(1, opts.concurrency))]
+                   for i in range(max(1, concurrency))]
         _logger.info("ops-worker %s: %d slot(s) on %s", opts.worker_id, len(threads), dbname)
         for thread in threads:
             thread.start()

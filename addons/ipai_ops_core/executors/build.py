@@ -16,7 +16,7 @@ import shutil
 import time
 
 from ..services import docker_engine, git_repo, http_health, naming, odoo_log, postgres
-from .base import RunFailed
+from .base import RunCanceled, RunFailed
 
 ODOO_UID = 101  # user odoo in the runtime image (official layout)
 
@@ -59,7 +59,7 @@ def _db_args(spec):
 
 def execute(spec, reporter, engine=None):
     """Build and start a development environment. Returns a result dict."""
-    engine = engine or docker_engine.DockerEngine()
+    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
     started = time.monotonic()
     def labels(role=None):
         return docker_engine.labels_for(spec["plane"], spec["project_slug"], spec["environment_id"], spec["run_id"],
@@ -135,6 +135,11 @@ def execute(spec, reporter, engine=None):
 
         def on_line(line):
             reporter.log(summary.feed(line), line)
+            if getattr(reporter, "canceled", False):
+                # Seen by the heartbeat: leaving the log stream removes the
+                # container (run_to_completion's finally), the except below
+                # drops the new database.
+                raise RunCanceled()
 
         # With --test-enable Odoo serves HTTP during the install (for HttpCase):
         # on the host network it gets the build's own port, on the loopback.
@@ -211,6 +216,7 @@ def execute(spec, reporter, engine=None):
     current = spec.get("current") or {}
     reporter.update_environment({
         "state": "running", "url": url, "port": port, "container_id": container_id, "database_name": dbname,
+        "host": spec.get("host") or False,
         "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False,
     })
     if current.get("container_id") and current["container_id"] != container_id:

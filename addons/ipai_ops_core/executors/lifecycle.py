@@ -8,7 +8,7 @@ from .base import RunFailed
 
 
 def stop(spec, reporter, engine=None):
-    engine = engine or docker_engine.DockerEngine()
+    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
     container = (spec.get("current") or {}).get("container_id")
     if not container or not engine.stop(container):
         raise RunFailed("The environment has no container to stop.")
@@ -17,7 +17,7 @@ def stop(spec, reporter, engine=None):
 
 
 def start(spec, reporter, engine=None):
-    engine = engine or docker_engine.DockerEngine()
+    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
     container = (spec.get("current") or {}).get("container_id")
     if not container or not engine.start_existing(container):
         raise RunFailed("The environment has no container to start; rebuild it.")
@@ -28,7 +28,7 @@ def start(spec, reporter, engine=None):
 def destroy(spec, reporter, engine=None):
     """Remove everything the environment owns: containers, database, filestore,
     images beyond the last ``keep_images`` for rollback."""
-    engine = engine or docker_engine.DockerEngine()
+    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
     labels = {"ipai-ops.plane": spec["plane"], "ipai-ops.project": spec["project_slug"],
               "ipai-ops.environment": str(spec["environment_id"])}
     removed = 0

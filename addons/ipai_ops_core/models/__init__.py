@@ -2,6 +2,7 @@ from . import (
     ops_branch_rule,
     ops_environment,
     ops_environment_gc,
+    ops_host,
     ops_project,
     ops_project_member,
     ops_run,

@@ -20,12 +20,13 @@ class OpsEnvironment(models.Model):
         control plane made and no environment owns any more: containers,
         databases of the projects' roles and images beyond the last few."""
         queued = self._gc_expire_development()
-        try:
-            engine = docker_engine.DockerEngine()
-        except docker_engine.DockerError as exc:
-            _logger.warning("ops gc: %s; containers and images not collected", exc)
-            engine = None
-        removed = self._gc_orphans(engine)
+        engines = []
+        for host in self.env["ops.host"].sudo().search([]):
+            try:
+                engines.append(docker_engine.DockerEngine(host.docker_url))
+            except docker_engine.DockerError as exc:
+                _logger.warning("ops gc: host %s: %s; its containers and images not collected", host.name, exc)
+        removed = self._gc_orphans(engines)
         _logger.info("ops gc: %d destroy runs queued, removed %s", queued, removed)
         return {"destroy_queued": queued, **removed}
 
@@ -47,13 +48,13 @@ class OpsEnvironment(models.Model):
         return queued
 
     @api.model
-    def _gc_orphans(self, engine):
+    def _gc_orphans(self, engines):
         envs = self.sudo().with_context(active_test=False).search([])
         live = envs.filtered(lambda e: e.state != "destroyed")
         active_runs = self.env["ops.run"].sudo().search([("state", "in", ("claimed", "running"))])
         active_run_ids = {str(i) for i in active_runs.ids}
         removed = {"containers": 0, "databases": 0, "images": 0}
-        if engine:
+        for engine in engines:
             plane = self.env["ir.config_parameter"].sudo().get_param("database.uuid")
             owned = {env.container_id for env in live if env.container_id}
             for container in engine.containers({docker_engine.LABEL_PREFIX + "plane": plane}):

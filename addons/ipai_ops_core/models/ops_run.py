@@ -412,7 +412,7 @@ class OpsRun(models.Model):
         return env
 
     @api.model
-    def claim_next_run(self, worker_id, kinds=None):
+    def claim_next_run(self, worker_id, kinds=None, projects=None):
         """Claim the oldest highest-priority queued run for ``worker_id``.
 
         Uses ``SELECT ... FOR UPDATE SKIP LOCKED`` in a short READ COMMITTED
@@ -426,27 +426,33 @@ class OpsRun(models.Model):
         if kinds is not None:
             if not isinstance(kinds, (list, tuple)) or not set(kinds) <= KIND_KEYS:
                 raise ValidationError(_("kinds must be a list of run kinds."))
+        if projects is not None:
+            if not isinstance(projects, (list, tuple)) or not all(isinstance(p, str) for p in projects):
+                raise ValidationError(_("projects must be a list of project slugs."))
         if getattr(threading.current_thread(), "testing", False) or not self.env.registry.ready:
             # Tests run in one transaction that is never committed, and while
             # modules load (demo data) nothing is committed yet: a second
             # cursor would not see the runs, so claim in this transaction.
-            return self._claim_in(self.env, worker_id, kinds)
+            return self._claim_in(self.env, worker_id, kinds, projects)
         with self.env.registry.cursor() as cr:
             cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             env = self.env(cr=cr)
-            result = self._claim_in(env, worker_id, kinds)
+            result = self._claim_in(env, worker_id, kinds, projects)
             env.flush_all()
             cr.commit()
         return result
 
     @api.model
-    def _claim_in(self, env, worker_id, kinds):
+    def _claim_in(self, env, worker_id, kinds, projects=None):
         env["ops.run"].flush_model(["state", "kind", "priority"])
         query = "SELECT id FROM ops_run WHERE state = 'queued'"
         params = []
         if kinds:
             query += " AND kind = ANY(%s)"
             params.append(list(kinds))
+        if projects:
+            query += " AND project_id IN (SELECT id FROM ops_project WHERE slug = ANY(%s))"
+            params.append(list(projects))
         query += " ORDER BY priority DESC, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED"
         env.cr.execute(query, params)
         row = env.cr.fetchone()
@@ -685,7 +691,6 @@ class OpsRun(models.Model):
             "work_root": os.path.join(data_root, "work"),
             "git_cache": os.path.join(data_root, "git"),
             "filestore_root": os.path.join(data_root, "filestore"),
-            "network_mode": param("ipai_ops.network_mode") or "host",
             "port_range": (int(low), int(high or low)),
         }
 
@@ -704,11 +709,15 @@ class OpsRun(models.Model):
             return port
         raise RunFailed("No free port left in %s-%s (ipai_ops.port_range)" % port_range)
 
-    def _executor_spec(self):
+    def _executor_spec(self, host_name="local"):
         """The plain values an executor needs (no records cross this line)."""
         self.ensure_one()
         run, env, project = self.sudo(), self.sudo().environment_id, self.sudo().project_id
         settings = self._ops_settings()
+        # An environment stays on the host it was built on.
+        host = self.env["ops.host"].sudo().search([("name", "=", env.host or host_name)], limit=1)
+        if not host:
+            raise RunFailed("No Docker host named %r (Ops > Configuration > Docker hosts)." % (env.host or host_name))
         role, password = project._ops_db_credentials()
         for path in (settings["work_root"], settings["git_cache"], settings["filestore_root"]):
             os.makedirs(path, exist_ok=True)
@@ -722,7 +731,8 @@ class OpsRun(models.Model):
             "test_tags": project.test_tags or None, "mem_limit": "%dm" % project.mem_limit_mb,
             "nano_cpus": int(project.cpu_limit * 1e9), "db": settings["db"], "db_role": role,
             "db_role_password": password, "work_root": settings["work_root"], "git_cache": settings["git_cache"],
-            "filestore_root": settings["filestore_root"], "network_mode": settings["network_mode"],
+            "filestore_root": settings["filestore_root"], "network_mode": host.network_mode,
+            "docker_url": host.docker_url, "host": host.name,
             "current": {"container_id": env.container_id or None, "database_name": env.database_name or None,
                         "image_digest": env.image_digest or None, "port": env.port or None},
         }
@@ -730,7 +740,7 @@ class OpsRun(models.Model):
             spec["port"] = self._ops_free_port(settings["port_range"])
         return spec
 
-    def _ops_execute(self, worker_id):
+    def _ops_execute(self, worker_id, host="local"):
         """Execute this claimed run to its end. Commits as it goes (own
         cursors), so call it outside of any transaction that matters."""
         self.ensure_one()
@@ -740,12 +750,14 @@ class OpsRun(models.Model):
             run.start_workflow_run(worker_id)
             kind = run.kind
             try:
-                spec, prepare_error = run._executor_spec(), None
+                spec, prepare_error = run._executor_spec(host), None
             except RunFailed as exc:
                 spec, prepare_error = None, exc
         executor = EXECUTORS.get(kind)
         exit_code, outcome, error, message = 0, "ok", None, None
-        reporter = DbReporter(registry, run_id, worker_id)
+        log_dir = os.path.join(self.env["ops.run.artifact"]._artifact_root(), "logs")
+        os.makedirs(log_dir, exist_ok=True)
+        reporter = DbReporter(registry, run_id, worker_id, log_path=os.path.join(log_dir, "run-%d.log" % run_id))
         try:
             with reporter:
                 if prepare_error:
@@ -781,17 +793,17 @@ class OpsRun(models.Model):
             return run.state
 
     @api.model
-    def _ops_work(self, worker_id, kinds=None, time_budget=None, max_runs=None):
+    def _ops_work(self, worker_id, kinds=None, time_budget=None, max_runs=None, host="local", projects=None):
         """Claim and execute runs until the queue is empty, the time budget
         is spent or ``max_runs`` ran. Returns the number of runs executed."""
         kinds = list(kinds or EXECUTORS)
         deadline = time.monotonic() + time_budget if time_budget else None
         done = 0
         while (deadline is None or time.monotonic() < deadline) and (max_runs is None or done < max_runs):
-            claimed = self.claim_next_run(worker_id, kinds)
+            claimed = self.claim_next_run(worker_id, kinds, projects)
             if not claimed:
                 break
-            self.browse(claimed["id"])._ops_execute(worker_id)
+            self.browse(claimed["id"])._ops_execute(worker_id, host)
             done += 1
         return done
 

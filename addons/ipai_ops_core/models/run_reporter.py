@@ -7,11 +7,14 @@ saved before each side effect, and a heartbeat thread keeps the run alive
 """
 
 import contextlib
+import hashlib
 import logging
+import os
 import threading
 import time
+from datetime import timedelta
 
-from odoo import SUPERUSER_ID, api
+from odoo import SUPERUSER_ID, api, fields
 
 from ..executors.base import Reporter, RunCanceled
 
@@ -19,8 +22,12 @@ _logger = logging.getLogger(__name__)
 
 
 class DbReporter(Reporter):
-    def __init__(self, registry, run_id, worker_id, heartbeat_interval=20, batch=200, flush_seconds=1.0):
+    def __init__(self, registry, run_id, worker_id, heartbeat_interval=20, batch=200, flush_seconds=1.0,
+                 log_path=None):
         self.registry, self.run_id, self.worker_id = registry, run_id, worker_id
+        # The full log is also kept as a file (an artifact of the run).
+        self.log_path = log_path
+        self._file = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
         self.batch, self.flush_seconds = batch, flush_seconds
         self._lines = []
         self._last_flush = time.monotonic()
@@ -39,6 +46,22 @@ class DbReporter(Reporter):
         self._stop.set()
         self._thread.join(timeout=5)
         self.flush()
+        if self._file:
+            self._file.close()
+            self._file = None
+            self._save_log_artifact()
+
+    def _save_log_artifact(self):
+        digest = hashlib.sha256()
+        with open(self.log_path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        with self._run() as run:
+            if not run.artifact_ids.filtered(lambda a: a.key == "log"):
+                days = int(run.env["ir.config_parameter"].get_param("ipai_ops.log_retention_days") or 90)
+                run.add_run_artifact("log", self.log_path, digest.hexdigest(), "text/plain",
+                                     os.path.getsize(self.log_path),
+                                     fields.Datetime.to_string(fields.Datetime.now() + timedelta(days=days)))
 
     @contextlib.contextmanager
     def _run(self):
@@ -65,6 +88,8 @@ class DbReporter(Reporter):
     def log(self, level, message):
         with self._lock:
             self._lines.append({"level": level, "message": message})
+            if self._file:
+                self._file.write("%s %-5s %s\n" % (time.strftime("%Y-%m-%d %H:%M:%S"), level.upper(), message))
             due = len(self._lines) >= self.batch or time.monotonic() - self._last_flush > self.flush_seconds
         if due:
             self.flush()

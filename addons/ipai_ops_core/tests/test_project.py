@@ -1,4 +1,4 @@
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import Form, tagged
 from odoo.tools import mute_logger
 from psycopg2 import IntegrityError
@@ -94,3 +94,16 @@ class TestProject(OpsCase):
         self.assertEqual(self.project.environment_count, 3)
         self.assertEqual(self.project.run_count, 1)
         self.assertEqual(self.project.with_user(self.users["tester"]).my_role, "tester")
+
+    def test_docker_hosts(self):
+        local = self.env.ref("ipai_ops_core.ops_host_local")
+        self.assertEqual((local.name, local.network_mode), ("local", "host"))
+        Host = self.env["ops.host"].with_user(self.manager)
+        for url in ("http://x", "unix:///var/run/docker.sock; rm -rf /", "tcp://a b"):
+            with self.subTest(url=url), self.assertRaises(ValidationError):
+                Host.create({"name": "build-2", "docker_url": url})
+        with self.assertRaises(ValidationError):
+            Host.create({"name": "Bad Name", "docker_url": "tcp://127.0.0.1:2376"})
+        with self.assertRaises(AccessError):
+            self.env["ops.host"].with_user(self.users["owner"]).create(
+                {"name": "build-3", "docker_url": "tcp://127.0.0.1:2376"})

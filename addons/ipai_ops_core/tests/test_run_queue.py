@@ -78,6 +78,13 @@ class TestRunQueue(OpsCase):
         backup = self.queue(environment_id=self.env_dev.id, kind="backup")
         self.assertEqual(self.as_worker().claim_next_run("w1", ["backup"])["id"], backup["id"])
         self.assertEqual(self.as_worker().claim_next_run("w1", ["build", "test"])["id"], build["id"])
+        other = self.env["ops.project"].with_user(self.manager).create({"name": "Other", "repo_url": "/srv/o"})
+        mine = self.Run.with_user(self.manager).queue_run({"project": other.slug, "kind": "build", "branch": "f/a"})
+        self.queue(environment_id=self.env_dev.id)
+        self.assertEqual(self.as_worker().claim_next_run("w1", None, [other.slug])["id"], mine["id"])
+        self.assertFalse(self.as_worker().claim_next_run("w1", None, [other.slug]))
+        with self.assertRaises(ValidationError):
+            self.as_worker().claim_next_run("w1", None, "other")
         with self.assertRaises(ValidationError):
             self.as_worker().claim_next_run("w1", ["nope"])
         with self.assertRaises(ValidationError):

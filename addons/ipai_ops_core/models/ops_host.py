@@ -1,0 +1,49 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..services import naming
+
+
+class OpsHost(models.Model):
+    """A Docker endpoint that runs environments, and how many runs it takes at once.
+
+    Workers are started with ``--host NAME``: they use its Docker endpoint and
+    network mode, and default to its capacity for their concurrency.
+    """
+
+    _name = "ops.host"
+    _description = "Ops Docker host"
+    _order = "name"
+
+    name = fields.Char(required=True, help="Short name, e.g. local, build-1")
+    docker_url = fields.Char("Docker endpoint", required=True, default="unix:///var/run/docker.sock",
+                             help="unix:///var/run/docker.sock, tcp://10.0.0.5:2376, ssh://ops@build-1")
+    # Host networking: environments listen on 127.0.0.1 of the host and reach
+    # the database server there. (A bridge network with ports published on
+    # 127.0.0.1 needs the database reachable from the bridge: not offered yet.)
+    network_mode = fields.Selection([("host", "Host network")], required=True, default="host")
+    capacity = fields.Integer(default=2, help="How many runs this host executes at once.")
+    active = fields.Boolean(default=True)
+    environment_count = fields.Integer(compute="_compute_environment_count")
+
+    _sql_constraints = [
+        ("name_uniq", "unique(name)", "A host with this name already exists."),
+        ("capacity_positive", "check(capacity > 0)", "A host takes at least one run at a time."),
+    ]
+
+    @api.constrains("name", "docker_url")
+    def _check_values(self):
+        for host in self:
+            try:
+                naming.validate_slug(host.name)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from exc
+            url = host.docker_url or ""
+            if not url.startswith(("unix:///", "tcp://", "ssh://")) or any(c.isspace() for c in url):
+                raise ValidationError(_("Invalid Docker endpoint %r: use unix:///..., tcp://... or ssh://...", url))
+
+    def _compute_environment_count(self):
+        counts = dict(self.env["ops.environment"]._read_group(
+            [("host", "in", self.mapped("name")), ("state", "!=", "destroyed")], ["host"], ["__count"]))
+        for host in self:
+            host.environment_count = counts.get(host.name, 0)
