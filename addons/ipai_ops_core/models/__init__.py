@@ -4,6 +4,7 @@ from . import (
     ops_environment_gc,
     ops_host,
     ops_project,
+    ops_project_git,
     ops_project_member,
     ops_run,
     ops_run_artifact,

@@ -13,7 +13,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from ..executors import build as build_executor
 from ..executors import lifecycle
 from ..executors.base import RunCanceled, RunFailed
-from ..services import naming
+from ..services import github, naming
 from .ops_environment import RESULTS
 from .run_reporter import DbReporter
 
@@ -206,9 +206,34 @@ class OpsRun(models.Model):
                       run=run.display_name, old=old, new=new_state)
                 )
             run.sudo().write(dict(vals, state=new_state))
+            run._ops_commit_status_after_commit()
             data = {"from": old, "to": new_state}
             data.update(payload or {})
             run._event("state", message or "%s -> %s" % (old, new_state), data)
+
+    def _ops_commit_status_after_commit(self):
+        """Post the run's state as a commit status once the transaction
+        commits (never from inside it: the HTTP call could outlive a rollback)."""
+        run = self.sudo()
+        token = run.project_id.github_token
+        state = github.STATES.get(run.state)
+        if not (token and state and run.commit_sha and len(run.commit_sha) == 40 and run.environment_id):
+            return
+        repository = github.repository_of(run.project_id.repo_url)
+        if not repository:
+            return
+        api_url = self.env["ir.config_parameter"].sudo().get_param("ipai_ops.github_api_url") or \
+            "https://api.github.com"
+        args = (api_url, token, repository, run.commit_sha, state, "ipai-ops/%s" % run.environment_id.stage,
+                "%s %s: %s" % (run.display_name, run.kind, run.state), run.environment_id.url or None)
+
+        def post():
+            try:
+                github.post_status(*args)
+            except Exception as exc:  # noqa: BLE001 - a status is informative; never fail a run for it
+                _logger.warning("ops: commit status for %s not posted: %s", args[3][:12], exc)
+
+        self.env.cr.postcommit.add(post)
 
     def _check_worker(self):
         user = self.env.user
@@ -360,6 +385,7 @@ class OpsRun(models.Model):
             "max_attempts": max_attempts, "config": config, "workflow_id": workflow.id or False,
             "requested_by_id": self.env.uid,
         })
+        run._ops_commit_status_after_commit()
         run._event("state", _("Queued by %s", self.env.user.login) if state == "queued"
                    else _("Waiting for approval (requested by %s)", self.env.user.login),
                    {"to": state, "requested_by": self.env.user.login})
