@@ -1,16 +1,17 @@
-from . import (
-    ops_branch_rule,
-    ops_environment,
-    ops_environment_gc,
-    ops_host,
-    ops_project,
-    ops_project_git,
-    ops_project_member,
-    ops_run,
-    ops_run_artifact,
-    ops_run_event,
-    ops_run_log,
-    ops_tool,
-    ops_upgrade_advisory,
-    ops_workflow,
-)
+# isort: skip_file
+# Order matters: a model is defined before the models that inherit it.
+from . import ops_tool
+from . import ops_project
+from . import ops_project_settings_mixin
+from . import ops_project_member
+from . import ops_branch_rule
+from . import ops_environment
+from . import ops_environment_gc
+from . import ops_host
+from . import ops_project_git
+from . import ops_workflow
+from . import ops_run
+from . import ops_run_event
+from . import ops_run_log
+from . import ops_run_artifact
+from . import ops_upgrade_advisory

@@ -1,8 +1,8 @@
 from odoo import _, api, fields, models
-from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.exceptions import AccessError, UserError
 
 from ..services import naming
-from .ops_project import STAGES
+from .ops_project import STAGES, validated
 
 RESULTS = [("ok", "OK"), ("warning", "Warning"), ("failed", "Failed")]
 ENV_STATES = [
@@ -100,18 +100,12 @@ class OpsEnvironment(models.Model):
     @api.constrains("branch")
     def _check_branch(self):
         for env in self:
-            try:
-                naming.validate_branch(env.branch)
-            except ValueError as exc:
-                raise ValidationError(str(exc)) from exc
+            validated(naming.validate_branch, env.branch)
 
     @api.constrains("database_name")
     def _check_database_name(self):
         for env in self.filtered("database_name"):
-            try:
-                naming.validate_db_name(env.database_name)
-            except ValueError as exc:
-                raise ValidationError(str(exc)) from exc
+            validated(naming.validate_db_name, env.database_name)
 
     @api.onchange("project_id", "branch")
     def _onchange_branch_stage(self):
@@ -126,10 +120,7 @@ class OpsEnvironment(models.Model):
         for vals in vals_list:
             if vals.get("project_id") and vals.get("branch") and not vals.get("stage"):
                 project = self.env["ops.project"].browse(vals["project_id"])
-                try:
-                    vals["stage"] = project.stage_for_branch(vals["branch"])
-                except ValueError as exc:
-                    raise ValidationError(str(exc)) from exc
+                vals["stage"] = validated(project.stage_for_branch, vals["branch"])
             if not self.env.su and vals.get("project_id"):
                 # Before the INSERT: a refused user learns about the role, not about an index.
                 self.env["ops.project"].browse(vals["project_id"])._ops_check_action(

@@ -2,6 +2,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..services import naming
+from .ops_project import validated
 
 
 class OpsHost(models.Model):
@@ -34,10 +35,7 @@ class OpsHost(models.Model):
     @api.constrains("name", "docker_url")
     def _check_values(self):
         for host in self:
-            try:
-                naming.validate_slug(host.name)
-            except ValueError as exc:
-                raise ValidationError(str(exc)) from exc
+            validated(naming.validate_slug, host.name)
             url = host.docker_url or ""
             if not url.startswith(("unix:///", "tcp://", "ssh://")) or any(c.isspace() for c in url):
                 raise ValidationError(_("Invalid Docker endpoint %r: use unix:///..., tcp://... or ssh://...", url))

@@ -25,6 +25,15 @@ ROLE_RANK = {"viewer": 0, "developer": 1, "tester": 2, "admin": 3, "owner": 4, "
 STAGE_RANK = {"development": 1, "staging": 2, "production": 3}
 KIND_RANK = {"backup": 3, "restore": 3}
 SETTINGS_RANK = 3  # project settings, members, approvals
+
+def validated(func, *args):
+    """``func(*args)``, with its ValueError turned into a ValidationError
+    (the services validate; the models speak to users)."""
+    try:
+        return func(*args)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+
 _logger = logging.getLogger(__name__)
 DEFAULT_BRANCH_RULES = [("release/*", "staging"), ("*", "development")]
 
@@ -136,26 +145,17 @@ class OpsProject(models.Model):
     @api.constrains("slug")
     def _check_slug(self):
         for project in self:
-            try:
-                naming.validate_slug(project.slug)
-            except ValueError as exc:
-                raise ValidationError(str(exc)) from exc
+            validated(naming.validate_slug, project.slug)
 
     @api.constrains("repo_url")
     def _check_repo_url(self):
         for project in self:
-            try:
-                naming.validate_repo_url(project.repo_url)
-            except ValueError as exc:
-                raise ValidationError(str(exc)) from exc
+            validated(naming.validate_repo_url, project.repo_url)
 
     @api.constrains("default_branch")
     def _check_default_branch(self):
         for project in self:
-            try:
-                naming.validate_branch(project.default_branch)
-            except ValueError as exc:
-                raise ValidationError(str(exc)) from exc
+            validated(naming.validate_branch, project.default_branch)
 
     @api.constrains("modules_mode", "module_list")
     def _check_module_list(self):

@@ -7,7 +7,6 @@ from odoo.exceptions import UserError
 from ..services import git_repo, naming
 
 _logger = logging.getLogger(__name__)
-ZERO_SHA = "0" * 40
 
 
 class OpsProject(models.Model):

@@ -1,11 +1,13 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
-from .ops_project import ROLES, SETTINGS_RANK
+from .ops_project import ROLES
 
 
 class OpsProjectMember(models.Model):
     _name = "ops.project.member"
+    _inherit = ["ops.project.settings.mixin"]
     _description = "Ops project member"
+    _ops_settings_label = "members"
     _order = "project_id, role, id"
 
     project_id = fields.Many2one("ops.project", required=True, ondelete="cascade", index=True)
@@ -25,27 +27,13 @@ class OpsProjectMember(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         members = super().create(vals_list)
-        members._check_can_manage()
         members._ensure_ops_group()
         return members
 
     def write(self, vals):
-        self._check_can_manage()
         res = super().write(vals)
-        self._check_can_manage()
         self._ensure_ops_group()
         return res
-
-    def unlink(self):
-        self._check_can_manage()
-        return super().unlink()
-
-    def _check_can_manage(self):
-        """Members are managed by the project's admins and owners (and Ops Managers)."""
-        if self.env.su:
-            return
-        for project in self.project_id:
-            project._ops_check_rank(SETTINGS_RANK, _("manage the members of project %s", project.name))
 
     def _ensure_ops_group(self):
         # A member needs the Ops User group to see the menus; adding a

@@ -15,6 +15,7 @@ from ..executors import lifecycle
 from ..executors.base import RunCanceled, RunFailed
 from ..services import github, naming
 from .ops_environment import RESULTS
+from .ops_project import validated
 from .run_reporter import DbReporter
 
 _logger = logging.getLogger(__name__)
@@ -257,7 +258,7 @@ class OpsRun(models.Model):
             raise ValidationError(_("Invalid worker id %r: 1 to 128 characters of [A-Za-z0-9._:@/-].", worker_id))
         return worker_id
 
-    def _check_acts(self, what="act on"):
+    def _check_acts(self):
         """The current user may act on each run's stage (or is a worker/manager)."""
         for run in self:
             run.check_access("read")
@@ -424,10 +425,7 @@ class OpsRun(models.Model):
         branch = values.get("branch")
         if not branch:
             return Env
-        try:
-            naming.validate_branch(branch)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from exc
+        validated(naming.validate_branch, branch)
         env = Env.search([("project_id", "=", project.id), ("branch", "=", branch),
                           ("state", "!=", "destroyed")], limit=1)
         if not env:

@@ -1,7 +1,7 @@
 from odoo import fields, models
-from odoo.exceptions import ValidationError
 
 from ..services.jsonutil import json_text, parse_json_text
+from .ops_project import validated
 
 
 class OpsTool(models.Model):
@@ -37,10 +37,7 @@ class OpsTool(models.Model):
 
     def _inverse_configuration_text(self):
         for tool in self:
-            try:
-                tool.configuration = parse_json_text(tool.configuration_text)
-            except ValueError as exc:
-                raise ValidationError(str(exc)) from exc
+            tool.configuration = validated(parse_json_text, tool.configuration_text)
 
     def _compute_project_count(self):
         counts = dict(

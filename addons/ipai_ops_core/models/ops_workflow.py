@@ -1,9 +1,8 @@
-from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
+from odoo import api, fields, models
 
 from ..services import naming
 from ..services.jsonutil import json_text, parse_json_text
-from .ops_project import SETTINGS_RANK
+from .ops_project import validated
 from .ops_run import WORKFLOW_KINDS
 
 
@@ -11,7 +10,9 @@ class OpsWorkflow(models.Model):
     """A configured kind of run for a project (build, test, deploy, ...)."""
 
     _name = "ops.workflow"
+    _inherit = ["ops.project.settings.mixin"]
     _description = "Ops workflow"
+    _ops_settings_label = "workflows"
     _order = "project_id, kind, id"
 
     name = fields.Char(required=True)
@@ -27,10 +28,7 @@ class OpsWorkflow(models.Model):
     @api.constrains("git_ref")
     def _check_git_ref(self):
         for workflow in self.filtered("git_ref"):
-            try:
-                naming.validate_ref(workflow.git_ref)
-            except ValueError as exc:
-                raise ValidationError(str(exc)) from exc
+            validated(naming.validate_ref, workflow.git_ref)
 
     def _compute_configuration_text(self):
         for workflow in self:
@@ -38,27 +36,4 @@ class OpsWorkflow(models.Model):
 
     def _inverse_configuration_text(self):
         for workflow in self:
-            try:
-                workflow.configuration = parse_json_text(workflow.configuration_text)
-            except ValueError as exc:
-                raise ValidationError(str(exc)) from exc
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        workflows = super().create(vals_list)
-        workflows._check_can_manage()
-        return workflows
-
-    def write(self, vals):
-        self._check_can_manage()
-        return super().write(vals)
-
-    def unlink(self):
-        self._check_can_manage()
-        return super().unlink()
-
-    def _check_can_manage(self):
-        if self.env.su:
-            return
-        for project in self.project_id:
-            project._ops_check_rank(SETTINGS_RANK, _("change the workflows of project %s", project.name))
+            workflow.configuration = validated(parse_json_text, workflow.configuration_text)
