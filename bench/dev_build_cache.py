@@ -102,10 +102,10 @@ def main():
     data = os.path.join(root, "data")
     engine = docker_engine.DockerEngine()
     base = {
-        "plane": "bench", "project_slug": SLUG, "environment_id": 1, "branch": "main", "stage": "development",
+        "namespace": "obench", "project_slug": SLUG, "environment_id": 1, "branch": "main", "stage": "development",
         "repo_url": sample_repo(root), "ref": "main", "commit_sha": None, "tool_image": "ipai-ops/odoo:18.0",
         "modules_mode": "own", "module_list": "", "test_tags": None, "mem_limit": "2048m",
-        "nano_cpus": 2 * 10**9, "db": admin, "db_role": "ops_bench_devbuild", "db_role_password": "bench-secret",
+        "nano_cpus": 2 * 10**9, "db": admin, "db_role": "ops_obench_bench_devbuild", "db_role_password": "bench-secret",
         "work_root": os.path.join(data, "work"), "git_cache": os.path.join(data, "git"),
         "filestore_root": os.path.join(data, "filestore"), "network_mode": "host",
     }
@@ -132,7 +132,7 @@ def main():
     finally:
         spec = dict(base, run_id=99, run_number=99, current=current)
         lifecycle.destroy(spec, ConsoleReporter(False), engine)
-        for name in postgres.list_databases(admin, "tpl_bench_devbuild"):
+        for name in postgres.list_databases(admin, "tpl_obench_bench_devbuild"):
             postgres.drop_database(admin, name)
         subprocess.run(["rm", "-rf", root], check=False)
     ratio = rows[1]["seconds"] / rows[0]["seconds"]

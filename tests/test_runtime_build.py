@@ -94,6 +94,11 @@ def admin_conn(dbname):
                             user=os.environ["OPS_DB_USER"], password=os.environ["OPS_DB_PASSWORD"], dbname=dbname)
 
 
+def namespace(server):
+    """The control plane's prefix on the shared servers (see services/naming.py)."""
+    return "o" + hashlib.sha1(server.db.encode()).hexdigest()[:6]
+
+
 def docker_ready():
     try:
         import docker
@@ -111,8 +116,7 @@ def remove_leftovers():
     client = docker.from_env()
     for container in client.containers.list(all=True, filters={"label": "ipai-ops.project=rt-e2e"}):
         container.remove(force=True)
-    names = admin_sql("SELECT datname FROM pg_database WHERE datname LIKE 'rt\\_e2e\\_%' "
-                      "OR datname LIKE 'tpl\\_rt\\_e2e\\_%'")
+    names = admin_sql("SELECT datname FROM pg_database WHERE datname LIKE '%\\_rt\\_e2e\\_%'")
     for (name,) in names:
         admin_sql('DROP DATABASE "%s" WITH (FORCE)' % name)
 
@@ -142,6 +146,8 @@ def test_development_build_end_to_end(server, project):
     assert "0 failed, 0 error(s) of 1 tests" in text, "the test result is recorded in the run log"
     env = manager("ops.environment", "read", [queued["environment_id"]],
                   ["state", "url", "port", "database_name", "container_id", "image_digest"])[0]
+    role = manager("ops.project", "read", [project["id"]], ["db_role"])[0]["db_role"]
+    assert role == "ops_%s_rt_e2e" % namespace(server) and env["database_name"].startswith(namespace(server))
     assert env["state"] == "running" and env["url"].startswith("http://127.0.0.1:")
     assert requests.get(env["url"] + "/web/login", timeout=30).status_code == 200
     artifacts = {a["key"]: a for a in manager("ops.run.artifact", "search_read", [("run_id", "=", queued["id"])],
@@ -157,7 +163,7 @@ def test_development_build_end_to_end(server, project):
         cr.execute("SELECT state FROM ir_module_module WHERE name = %s", [ADDON])
         assert cr.fetchone() == ("installed",)
         cr.execute("SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()")
-        assert cr.fetchone() == ("ops_rt_e2e",), "the build's database belongs to the project's own role"
+        assert cr.fetchone() == (role,), "the build's database belongs to the project's own role"
     conn.close()
 
     # A second build of the same commit starts from the cached template:
@@ -185,16 +191,16 @@ def test_development_build_end_to_end(server, project):
     # Isolation: the project's role opens its own database, not the control
     # plane's, not another project's.
     password = manager("ops.project", "read", [project["id"]], ["db_password"])[0]["db_password"]
-    own = psycopg2.connect(host=os.environ["OPS_DB_HOST"], port=os.environ["OPS_DB_PORT"], user="ops_rt_e2e",
+    own = psycopg2.connect(host=os.environ["OPS_DB_HOST"], port=os.environ["OPS_DB_PORT"], user=role,
                            password=password, dbname=env["database_name"])
     own.close()
-    other_db = "ops_rt_e2e_other_project"
+    other_db = "x_rt_e2e_other_project"
     admin_sql("DROP DATABASE IF EXISTS %s" % other_db, "CREATE DATABASE %s" % other_db,
               "REVOKE CONNECT ON DATABASE %s FROM PUBLIC" % other_db)
     try:
         for dbname in (server.db, other_db):
             with pytest.raises(psycopg2.OperationalError, match="permission denied"):
-                psycopg2.connect(host=os.environ["OPS_DB_HOST"], port=os.environ["OPS_DB_PORT"], user="ops_rt_e2e",
+                psycopg2.connect(host=os.environ["OPS_DB_HOST"], port=os.environ["OPS_DB_PORT"], user=role,
                                  password=password, dbname=dbname)
     finally:
         admin_sql("DROP DATABASE IF EXISTS %s" % other_db)
@@ -247,7 +253,7 @@ def test_hostile_repository_and_unknown_commit_fail_cleanly(server, project):
     run_worker(server, projects="rt-e2e-missing")
     run = manager("ops.run", "api_read", [missing["id"]])
     assert run["state"] == "failed" and "does not exist or cannot be reached" in run["error_message"], run
-    assert not admin_sql("SELECT 1 FROM pg_database WHERE datname LIKE 'rt\\_e2e\\_missing%'")
+    assert not admin_sql("SELECT 1 FROM pg_database WHERE datname LIKE '%rt\\_e2e\\_missing%'")
 
 
 
@@ -257,10 +263,8 @@ def test_garbage_collection(server, project):
     import docker
 
     manager = server.rpc("e2e_manager")
-    with admin_conn(server.db) as conn, conn.cursor() as cr:
-        cr.execute("SELECT value FROM ir_config_parameter WHERE key = 'database.uuid'")
-        plane = cr.fetchone()[0]
-    conn.close()
+    plane = namespace(server)
+    role = manager("ops.project", "read", [project["id"]], ["db_role"])[0]["db_role"]
     client = docker.from_env()
     orphan = client.containers.create("ipai-ops/odoo:18.0", ["--version"], name="ipai-ops-rt-e2e-orphan", labels={
         "ipai-ops.managed": "true", "ipai-ops.plane": plane, "ipai-ops.project": "rt-e2e",
@@ -268,7 +272,7 @@ def test_garbage_collection(server, project):
     foreign = client.containers.create("ipai-ops/odoo:18.0", ["--version"], name="ipai-ops-rt-e2e-other-plane",
                                        labels={"ipai-ops.managed": "true", "ipai-ops.plane": "another-control-plane",
                                                "ipai-ops.project": "rt-e2e"})
-    admin_sql("DROP DATABASE IF EXISTS rt_e2e_orphan_1", "CREATE DATABASE rt_e2e_orphan_1 OWNER ops_rt_e2e")
+    admin_sql("DROP DATABASE IF EXISTS x_rt_e2e_orphan_1", 'CREATE DATABASE x_rt_e2e_orphan_1 OWNER "%s"' % role)
     old = manager("ops.run", "queue_run", {"project": project["slug"], "kind": "test", "branch": "feature/old"})
     manager("ops.run", "cancel_run", [old["id"]])
     with admin_conn(server.db) as conn, conn.cursor() as cr:
@@ -290,7 +294,7 @@ def test_garbage_collection(server, project):
         names = [c.name for c in client.containers.list(all=True, filters={"label": "ipai-ops.project=rt-e2e"})]
         assert "ipai-ops-rt-e2e-orphan" not in names
         assert "ipai-ops-rt-e2e-other-plane" in names, "another control plane's containers are left alone"
-        assert not admin_sql("SELECT 1 FROM pg_database WHERE datname = 'rt_e2e_orphan_1'")
+        assert not admin_sql("SELECT 1 FROM pg_database WHERE datname = 'x_rt_e2e_orphan_1'")
         destroys = manager("ops.run", "search_read", [("environment_id", "=", old["environment_id"]),
                                                        ("kind", "=", "destroy")], fields=["state", "idempotency_key"])
         assert len(destroys) == 1 and destroys[0]["idempotency_key"].startswith("gc-expire-"), destroys
@@ -302,4 +306,4 @@ def test_garbage_collection(server, project):
                 container.remove(force=True)
             except docker.errors.NotFound:
                 pass
-        admin_sql("DROP DATABASE IF EXISTS rt_e2e_orphan_1")
+        admin_sql("DROP DATABASE IF EXISTS x_rt_e2e_orphan_1")

@@ -1,6 +1,7 @@
 """Development builds: checkout, image, database, install + tests, container, health.
 
 The spec (plain dict, made by ops.run._executor_spec):
+  namespace (the control plane's prefix on shared servers),
   run_id, run_number, project_slug, environment_id, branch, stage, repo_url, ref, commit_sha,
   tool_image, modules_mode (own/list/all), module_list, test_tags, mem_limit, nano_cpus,
   db: {host, port, user, password} (admin connection of the control plane),
@@ -40,7 +41,8 @@ def template_name(spec, tool_image_id, modules):
     module set: a build whose modules and image are unchanged starts from it."""
     key = hashlib.sha256(json.dumps([tool_image_id, spec["modules_mode"], sorted(modules), spec.get("test_tags")])
                          .encode()).hexdigest()[:12]
-    return naming.validate_db_name("tpl_%s_%s" % (spec["project_slug"].replace("-", "_")[:40], key))
+    return naming.validate_db_name("tpl_%s_%s_%s" % (spec["namespace"], spec["project_slug"].replace("-", "_")[:36],
+                                                      key))
 
 
 def _link_tree(src, dest):
@@ -62,7 +64,7 @@ def execute(spec, reporter, engine=None):
     engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
     started = time.monotonic()
     def labels(role=None):
-        return docker_engine.labels_for(spec["plane"], spec["project_slug"], spec["environment_id"], spec["run_id"],
+        return docker_engine.labels_for(spec["namespace"], spec["project_slug"], spec["environment_id"], spec["run_id"],
                                         role)
 
     naming.validate_branch(spec["branch"])
@@ -100,7 +102,7 @@ def execute(spec, reporter, engine=None):
 
     # 3. the database: one per build, owned by the project's own role; from
     #    the cached template when the image and the module set are unchanged
-    dbname = naming.db_name_for(spec["project_slug"], spec["branch"], spec["run_number"])
+    dbname = naming.db_name_for(spec["namespace"], spec["project_slug"], spec["branch"], spec["run_number"])
     postgres.ensure_role(spec["db"], spec["db_role"], spec["db_role_password"])
     postgres.drop_database(spec["db"], dbname)
     filestore = os.path.join(spec["filestore_root"], spec["project_slug"], "env-%d" % spec["environment_id"])

@@ -29,7 +29,7 @@ def destroy(spec, reporter, engine=None):
     """Remove everything the environment owns: containers, database, filestore,
     images beyond the last ``keep_images`` for rollback."""
     engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
-    labels = {"ipai-ops.plane": spec["plane"], "ipai-ops.project": spec["project_slug"],
+    labels = {"ipai-ops.plane": spec["namespace"], "ipai-ops.project": spec["project_slug"],
               "ipai-ops.environment": str(spec["environment_id"])}
     removed = 0
     for container in engine.containers(labels):

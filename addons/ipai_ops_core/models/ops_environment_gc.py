@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 
-from ..services import docker_engine, postgres
+from ..services import docker_engine, naming, postgres
 
 _logger = logging.getLogger(__name__)
 KEEP_IMAGES = 3  # per environment, for rollback
@@ -55,7 +55,7 @@ class OpsEnvironment(models.Model):
         active_run_ids = {str(i) for i in active_runs.ids}
         removed = {"containers": 0, "databases": 0, "images": 0}
         for engine in engines:
-            plane = self.env["ir.config_parameter"].sudo().get_param("database.uuid")
+            plane = naming.namespace_for(self.env.cr.dbname)
             owned = {env.container_id for env in live if env.container_id}
             for container in engine.containers({docker_engine.LABEL_PREFIX + "plane": plane}):
                 if container["id"] in owned or container["labels"].get("ipai-ops.run") in active_run_ids:

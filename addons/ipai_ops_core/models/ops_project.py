@@ -231,7 +231,8 @@ class OpsProject(models.Model):
     @api.depends("slug")
     def _compute_db_role(self):
         for project in self:
-            project.db_role = ("ops_%s" % (project.slug or "").replace("-", "_"))[:63]
+            project.db_role = naming.role_name(naming.namespace_for(self.env.cr.dbname), project.slug) \
+                if project.slug else False
 
     def _ops_db_credentials(self):
         """(role, password) of the project's database role; the password is
@@ -370,7 +371,8 @@ class OpsProject(models.Model):
                 port += 1
                 env.sudo().write({
                     "state": "running", "url": "http://127.0.0.1:%d" % port, "port": port,
-                    "database_name": naming.db_name_for(project.slug, env.branch, 1), "host": "local",
+                    "database_name": naming.db_name_for(naming.namespace_for(self.env.cr.dbname), project.slug,
+                                                        env.branch, 1), "host": "local",
                     "image_digest": "sha256:%064x" % (port * 7919),
                 })
             for env in project.environment_ids.sorted("id"):

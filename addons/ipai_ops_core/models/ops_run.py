@@ -746,7 +746,7 @@ class OpsRun(models.Model):
         for path in (settings["work_root"], settings["git_cache"], settings["filestore_root"]):
             os.makedirs(path, exist_ok=True)
         spec = {
-            "plane": self.env["ir.config_parameter"].sudo().get_param("database.uuid"),
+            "namespace": naming.namespace_for(self.env.cr.dbname),
             "run_id": run.id, "run_number": run.number, "kind": run.kind, "project_slug": project.slug,
             "environment_id": env.id or 0, "branch": env.branch or project.default_branch,
             "stage": env.stage or False, "repo_url": project.repo_url, "ref": run.ref or env.branch,

@@ -21,7 +21,7 @@ class DockerError(Exception):
 def labels_for(plane, project=None, environment=None, run=None, role=None):
     """The labels of everything made for a project / environment / run.
 
-    ``plane`` identifies the control plane (its database uuid): several
+    ``plane`` identifies the control plane (its namespace): several
     control planes may share one Docker engine, and each cleans up only
     what it made."""
     labels = {LABEL_PREFIX + "managed": "true", LABEL_PREFIX + "plane": str(plane)}

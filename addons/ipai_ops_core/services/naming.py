@@ -7,6 +7,7 @@ One place, plain values in, a clear ``ValueError`` out. Callers turn the
 error into a user-facing message; nothing here knows about Odoo.
 """
 
+import hashlib
 import re
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
@@ -102,10 +103,33 @@ def slugify(value, max_len=40):
     return slug[:max_len].strip("-") or "project"
 
 
-def db_name_for(project_slug, env_branch, run_number):
-    """Database name of a build: project, environment and run, within 63 chars."""
+NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9]{1,11}\Z")
+
+
+def namespace_for(control_plane_db):
+    """The short prefix of everything a control plane makes on shared servers
+    (database roles, databases, Docker labels): derived from the control
+    plane's own database name, unique on its PostgreSQL server, so two control
+    planes (say a test copy and production) never touch each other's."""
+    return "o" + hashlib.sha1(control_plane_db.encode()).hexdigest()[:6]
+
+
+def validate_namespace(value):
+    if not isinstance(value, str) or not NAMESPACE_RE.match(value):
+        raise ValueError("Invalid namespace %r." % (value,))
+    return value
+
+
+def role_name(namespace, project_slug):
+    """The PostgreSQL role of a project: owns its databases and nothing else."""
+    validate_namespace(namespace)
+    return validate_db_name(("ops_%s_%s" % (namespace, validate_slug(project_slug).replace("-", "_")))[:63])
+
+
+def db_name_for(namespace, project_slug, env_branch, run_number):
+    """Database name of a build: namespace, project, environment and run, within 63 chars."""
+    validate_namespace(namespace)
     branch = re.sub(r"[^a-z0-9]+", "_", env_branch.lower()).strip("_")[:24] or "branch"
-    name = "%s_%s_%d" % (project_slug.replace("-", "_")[:30], branch, int(run_number))
-    if not name[0].isalpha():
-        name = "p" + name
-    return validate_db_name(name[:63])
+    suffix = "_%d" % int(run_number)
+    head = "%s_%s_%s" % (namespace, project_slug.replace("-", "_")[:24], branch)
+    return validate_db_name(head[:63 - len(suffix)] + suffix)

@@ -35,9 +35,21 @@ class TestNaming(BaseCase):
         for bad in ("Acme", "1abc", "a-b", "a;drop", "x" * 64, "", "a b", "abc\n"):
             with self.subTest(db=bad), self.assertRaises(ValueError):
                 naming.validate_db_name(bad)
-        name = naming.db_name_for("acme-erp", "feature/Invoice-Layout!$", 12)
-        self.assertEqual(name, "acme_erp_feature_invoice_layout_12")
-        self.assertLessEqual(len(naming.db_name_for("p" * 63, "b" * 200, 10**9)), 63)
+        name = naming.db_name_for("oab12cd", "acme-erp", "feature/Invoice-Layout!$", 12)
+        self.assertEqual(name, "oab12cd_acme_erp_feature_invoice_layout_12")
+        long_name = naming.db_name_for("oab12cd", "p" * 63, "b" * 200, 10**9)
+        self.assertLessEqual(len(long_name), 63)
+        self.assertTrue(long_name.endswith("_1000000000"), "the run number is never cut off")
+        with self.assertRaises(ValueError):
+            naming.db_name_for("Bad NS", "acme", "main", 1)
+
+    def test_namespaces_keep_control_planes_apart(self):
+        prod, copy = naming.namespace_for("ipai_ops"), naming.namespace_for("ipai_ops_copy")
+        self.assertNotEqual(prod, copy)
+        self.assertEqual(prod, naming.namespace_for("ipai_ops"), "stable for a database")
+        self.assertEqual(naming.validate_namespace(prod), prod)
+        self.assertNotEqual(naming.role_name(prod, "acme"), naming.role_name(copy, "acme"))
+        self.assertNotEqual(naming.db_name_for(prod, "acme", "main", 1), naming.db_name_for(copy, "acme", "main", 1))
 
     def test_repo_urls(self):
         for ok in ("/srv/git/x.git", "file:///srv/git/x.git", "https://github.com/o/r.git",
