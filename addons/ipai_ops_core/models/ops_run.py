@@ -15,7 +15,7 @@ from ..executors import lifecycle
 from ..executors.base import RunCanceled, RunFailed
 from ..services import github, naming
 from .ops_environment import RESULTS
-from .ops_project import validated
+from .ops_project import SETTINGS_RANK, validated
 from .run_reporter import DbReporter
 
 _logger = logging.getLogger(__name__)
@@ -610,29 +610,31 @@ class OpsRun(models.Model):
 
     def approve_run(self):
         """Let a run that waits for approval go to the queue (admins, owners)."""
-        for run in self:
-            run.check_access("read")
-            run.project_id._ops_check_rank(3, _("approve runs of project %s", run.project_id.slug))
-        self._lock()
-        for run in self:
-            if run.state != "waiting_approval":
-                raise UserError(_("Run %s is not waiting for approval.", run.display_name))
-            run._set_state("queued", _("Approved by %s", self.env.user.login),
-                           {"approved_by": self.env.user.login},
-                           approved_by_id=self.env.uid, approved_at=_utcnow())
+        self._decide_approval(approve=True)
         return True
 
     def reject_run(self):
+        """Cancel a run that waits for approval (admins, owners)."""
+        self._decide_approval(approve=False)
+        return True
+
+    def _decide_approval(self, approve):
+        login = self.env.user.login
         for run in self:
             run.check_access("read")
-            run.project_id._ops_check_rank(3, _("reject runs of project %s", run.project_id.slug))
+            run.project_id._ops_check_rank(SETTINGS_RANK, _("%(verb)s runs of project %(project)s",
+                                                            verb="approve" if approve else "reject",
+                                                            project=run.project_id.slug))
         self._lock()
         for run in self:
             if run.state != "waiting_approval":
                 raise UserError(_("Run %s is not waiting for approval.", run.display_name))
-            run._set_state("canceled", _("Rejected by %s", self.env.user.login),
-                           {"rejected_by": self.env.user.login}, finished_at=_utcnow())
-        return True
+            if approve:
+                run._set_state("queued", _("Approved by %s", login), {"approved_by": login},
+                               approved_by_id=self.env.uid, approved_at=_utcnow())
+            else:
+                run._set_state("canceled", _("Rejected by %s", login), {"rejected_by": login},
+                               finished_at=_utcnow())
 
     # UI buttons (return nothing so the form reloads)
     def action_cancel(self):

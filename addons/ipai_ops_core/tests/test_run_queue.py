@@ -184,6 +184,16 @@ class TestRunQueue(OpsCase):
         self.assertEqual((run.state, run.approved_by_id), ("queued", self.users["owner"]))
         self.assertIn("Approved by t_owner", run.event_ids.mapped("message"))
         self.assertEqual(self.as_worker().claim_next_run("w")["id"], run.id)
+        # Rejecting cancels; a developer can do neither.
+        second = self.Run.browse(self.queue(user=self.users["admin"], environment_id=self.env_prod.id,
+                                            kind="deploy")["id"])
+        with self.assertRaises(AccessError):
+            second.with_user(self.users["developer"]).reject_run()
+        second.with_user(self.users["admin"]).reject_run()
+        self.assertEqual(second.state, "canceled")
+        self.assertIn("Rejected by t_admin", second.event_ids.mapped("message"))
+        with self.assertRaises(UserError):
+            second.with_user(self.users["admin"]).approve_run()
         # Staging does not need approval; backups of production neither.
         self.assertEqual(self.queue(user=self.users["admin"], environment_id=self.env_staging.id)["state"], "queued")
         self.assertEqual(self.queue(user=self.users["admin"], environment_id=self.env_prod.id,
