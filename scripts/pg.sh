@@ -8,7 +8,8 @@ source "$(dirname "$0")/env.sh"
 
 bindir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
 [ -n "$bindir" ] || ops_die "PostgreSQL server binaries not found (apt-get install postgresql)"
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# From /: the postgres user may not enter the directory we were started in.
+as_pg() { if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 
 case "${1:-start}" in
 start)
