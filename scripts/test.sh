@@ -20,8 +20,11 @@ ops_log "installing $OPS_ADDONS into a fresh $OPS_TEST_DB (with demo data)"
   --stop-after-init --log-level=warn
 # The out-of-process tests get their own copy, so their commits never meet
 # the rolled-back transactions of the in-process tests.
+# Our own leftover sessions only: autovacuum workers (superuser) are
+# stopped by PostgreSQL itself when the template is copied.
 psql "${pg[@]}" -d postgres -qtAc "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-  WHERE datname = '$OPS_TEST_DB' AND pid <> pg_backend_pid()" >/dev/null
+  WHERE datname = '$OPS_TEST_DB' AND pid <> pg_backend_pid() AND usename = current_user
+    AND backend_type = 'client backend'" >/dev/null
 createdb "${pg[@]}" -T "$OPS_TEST_DB" "$OPS_E2E_DB"
 [ -d "$OPS_HOME/data/filestore/$OPS_TEST_DB" ] && cp -al "$OPS_HOME/data/filestore/$OPS_TEST_DB" "$OPS_HOME/data/filestore/$OPS_E2E_DB"
 
