@@ -253,6 +253,76 @@ def _run_action(method, verb):
     return command
 
 
+BACKUP_COLUMNS = ["id", "environment", "kind", "state", "started_at", "size", "verify_state"]
+
+
+def cmd_backup_list(client, args):
+    rows = client.call("ops.backup", "list_backups", args.project, limit=args.limit)
+    _emit(args, rows, _table(rows, BACKUP_COLUMNS))
+
+
+def cmd_backup_create(client, args):
+    values = {"project": args.project}
+    if args.branch:
+        values["branch"] = args.branch
+    backup = client.call("ops.backup", "create_backup", values)
+    run = client.call("ops.run", "api_read", [backup["run_id"]])
+    _emit(args, {"backup": backup, "run": run},
+          "backup %d of %s queued as run %s (%s)" % (backup["id"], backup["environment"], run["name"], run["state"]))
+
+
+def cmd_backup_restore(client, args):
+    target = args.environment_id
+    if args.branch:
+        ids = client.call("ops.environment", "search", [("project_id.slug", "=", args.project or ""),
+                                                        ("branch", "=", args.branch), ("state", "!=", "destroyed")],
+                          limit=1)
+        if not ids:
+            raise CliError("no live environment for branch %s in project %s" % (args.branch, args.project))
+        target = ids[0]
+    run = client.call("ops.backup", "restore_backup", [args.backup], target or None)
+    _emit(args, run, "restore of backup %d queued as run %s (%s)" % (args.backup, run["name"], run["state"]))
+
+
+def _http_error(response):
+    try:
+        return response.json().get("error") or response.text
+    except ValueError:
+        return response.text[:500]
+
+
+def cmd_backup_download(client, args):
+    import requests
+
+    url = "%s/ipai_ops/backup/%d/download" % (client.url, args.backup)
+    output = args.output or "backup-%d.zip" % args.backup
+    with requests.get(url, headers={"Authorization": "Bearer %s" % client.api_key}, stream=True,
+                      timeout=600) as response:
+        if response.status_code != 200:
+            raise CliError("download refused (%d): %s" % (response.status_code, _http_error(response)))
+        size = 0
+        with open(output + ".part", "wb") as fh:
+            for block in response.iter_content(1 << 20):
+                fh.write(block)
+                size += len(block)
+    os.replace(output + ".part", output)
+    _emit(args, {"path": output, "size": size}, "saved %s (%.1f MB)" % (output, size / 1e6))
+
+
+def cmd_backup_import(client, args):
+    import requests
+
+    url = "%s/ipai_ops/backup/import" % client.url
+    with open(args.zip, "rb") as fh:
+        response = requests.post(url, headers={"Authorization": "Bearer %s" % client.api_key},
+                                 data={"environment_id": str(args.environment_id)},
+                                 files={"file": (os.path.basename(args.zip), fh, "application/zip")}, timeout=3600)
+    if response.status_code != 202:
+        raise CliError("import refused (%d): %s" % (response.status_code, _http_error(response)))
+    run = response.json()["run"]
+    _emit(args, run, "import queued as run %s (%s)" % (run["name"], run["state"]))
+
+
 # ----------------------------------------------------------------------
 # argument parsing
 # ----------------------------------------------------------------------
@@ -311,6 +381,31 @@ def build_parser():
         p = run.add_parser(name, parents=[common], help="%s a run" % name)
         p.add_argument("run", metavar="RUN", help="RUN_ID or SLUG#NUMBER")
         p.set_defaults(func=_run_action(method, verb))
+
+    backup = sub.add_parser("backup", help="backups").add_subparsers(dest="action", required=True)
+    p = backup.add_parser("list", parents=[common], help="backups of a project, newest first")
+    p.add_argument("project", metavar="SLUG")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_backup_list)
+    p = backup.add_parser("create", parents=[common], help="take a manual backup (default: production)")
+    p.add_argument("project", metavar="SLUG")
+    p.add_argument("--branch", help="the environment's branch (default: the production environment)")
+    p.set_defaults(func=cmd_backup_create)
+    p = backup.add_parser("restore", parents=[common], help="restore a backup (default: into its environment)")
+    p.add_argument("backup", type=int, metavar="BACKUP_ID")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--environment-id", type=int, help="restore into this development or staging environment")
+    target.add_argument("--branch", help="restore into this branch's environment (with --project)")
+    p.add_argument("--project", metavar="SLUG")
+    p.set_defaults(func=cmd_backup_restore)
+    p = backup.add_parser("download", parents=[common], help="download as an Odoo database manager zip")
+    p.add_argument("backup", type=int, metavar="BACKUP_ID")
+    p.add_argument("-o", "--output", help="file to write (default backup-ID.zip)")
+    p.set_defaults(func=cmd_backup_download)
+    p = backup.add_parser("import", parents=[common], help="import a database manager zip into an environment")
+    p.add_argument("zip", metavar="ZIP")
+    p.add_argument("--environment-id", type=int, required=True, help="a development or staging environment")
+    p.set_defaults(func=cmd_backup_import)
     return parser
 
 

@@ -1,1 +1,5 @@
+# isort: skip_file
 from . import ops_backup
+from . import ops_project
+from . import ops_environment
+from . import ops_run

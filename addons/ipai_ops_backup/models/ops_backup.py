@@ -1,28 +1,309 @@
-from odoo import fields, models
+import logging
+import os
+import shutil
+from datetime import timedelta
+
+from odoo import _, api, fields, models
+from odoo.addons.ipai_ops_core.services import naming
+from odoo.exceptions import UserError, ValidationError
+
+from ..services import retention
+
+_logger = logging.getLogger(__name__)
+KINDS = [("daily", "Daily"), ("manual", "Manual"), ("pre_deploy", "Pre-deploy"), ("pre_restore", "Pre-restore")]
+# Written by runs only (the backup executor through the run's reporter).
+RUNTIME_FIELDS = {
+    "state", "started_at", "finished_at", "size", "location", "manifest", "manifest_sha256", "database_name",
+    "odoo_version", "database_size", "filestore_files", "error_message", "verify_state", "verified_at",
+    "verify_message", "run_id", "environment_id", "kind",
+}
 
 
 class OpsBackup(models.Model):
-    """A backup of an environment. Taking, retaining and restoring them is
-    filled in by the backup issue; this is the record the UI and the
-    access rules are built around."""
+    """A backup of an environment: database dump, filestore and manifest in
+    a directory of the backup storage. Taken, restored and drilled by runs."""
 
     _name = "ops.backup"
     _description = "Ops backup"
+    _inherit = ["mail.thread"]
     _order = "started_at desc, id desc"
 
-    environment_id = fields.Many2one("ops.environment", required=True, ondelete="restrict", index=True)
+    name = fields.Char(compute="_compute_name", store=True)
+    environment_id = fields.Many2one("ops.environment", required=True, ondelete="restrict", index=True,
+                                     readonly=True)
     project_id = fields.Many2one(related="environment_id.project_id", store=True, index=True)
     stage = fields.Selection(related="environment_id.stage", store=True)
-    kind = fields.Selection(
-        [("daily", "Daily"), ("manual", "Manual"), ("pre_deploy", "Pre-deploy"), ("pre_restore", "Pre-restore")],
-        required=True, default="manual",
-    )
+    kind = fields.Selection(KINDS, required=True, default="manual", readonly=True)
     state = fields.Selection(
-        [("pending", "Pending"), ("running", "Running"), ("done", "Done"), ("failed", "Failed")],
-        required=True, default="pending",
+        [("pending", "Pending"), ("running", "Running"), ("done", "Done"), ("failed", "Failed"),
+         ("deleted", "Deleted")],
+        required=True, default="pending", readonly=True, index=True, tracking=True,
     )
-    run_id = fields.Many2one("ops.run", ondelete="set null")
-    started_at = fields.Datetime()
-    finished_at = fields.Datetime()
-    size = fields.Integer("Size (bytes)")
-    location = fields.Char("Storage location")
+    run_id = fields.Many2one("ops.run", ondelete="set null", readonly=True)
+    requested_by_id = fields.Many2one("res.users", readonly=True, default=lambda self: self.env.user)
+    started_at = fields.Datetime(readonly=True)
+    finished_at = fields.Datetime(readonly=True)
+    size = fields.Float("Size (bytes)", readonly=True, digits=(20, 0))
+    size_mb = fields.Float("Size (MB)", compute="_compute_size_mb", digits=(16, 1))
+    location = fields.Char("Storage location", readonly=True)
+    database_name = fields.Char("Database backed up", readonly=True)
+    odoo_version = fields.Char(readonly=True)
+    database_size = fields.Float("Database size (bytes)", readonly=True, digits=(20, 0))
+    filestore_files = fields.Integer(readonly=True)
+    manifest = fields.Json(readonly=True)
+    manifest_sha256 = fields.Char("Manifest sha256", readonly=True)
+    error_message = fields.Text(readonly=True)
+    verify_state = fields.Selection([("ok", "Verified"), ("failed", "Failed")], "Restore drill", readonly=True,
+                                    tracking=True)
+    verified_at = fields.Datetime("Drilled at", readonly=True)
+    verify_message = fields.Text("Drill result", readonly=True)
+    keep_reason = fields.Char("Kept because", readonly=True)
+
+    @api.depends("environment_id.name", "kind", "create_date")
+    def _compute_name(self):
+        for backup in self:
+            when = fields.Datetime.to_string(backup.create_date or fields.Datetime.now())[:16]
+            backup.name = "%s %s (%s)" % (backup.environment_id.name or "", when, backup.kind or "")
+
+    def _compute_size_mb(self):
+        for backup in self:
+            backup.size_mb = (backup.size or 0) / 1e6
+
+    def write(self, vals):
+        if not self.env.su and RUNTIME_FIELDS.intersection(vals):
+            raise UserError(_("Backups are changed by runs only."))
+        return super().write(vals)
+
+    # ------------------------------------------------------------------
+    # API (UI buttons, XML-RPC and the ops CLI call these)
+    # ------------------------------------------------------------------
+    def _api_dict(self):
+        return [{
+            "id": b.id, "name": b.name, "project": b.project_id.slug, "environment_id": b.environment_id.id,
+            "environment": b.environment_id.name, "stage": b.stage, "kind": b.kind, "state": b.state,
+            "started_at": fields.Datetime.to_string(b.started_at) if b.started_at else False,
+            "finished_at": fields.Datetime.to_string(b.finished_at) if b.finished_at else False,
+            "size": int(b.size or 0), "odoo_version": b.odoo_version or False,
+            "verify_state": b.verify_state or False, "run_id": b.run_id.id or False,
+            "error_message": b.error_message or False,
+        } for b in self]
+
+    @api.model
+    def list_backups(self, project, limit=50):
+        """Backups of a project the caller may see, newest first."""
+        project = self.env["ops.run"]._resolve_project(project)
+        if not isinstance(limit, int) or not 0 < limit <= 1000:
+            raise ValidationError(_("limit must be an integer between 1 and 1000."))
+        return self.search([("project_id", "=", project.id), ("state", "!=", "deleted")], limit=limit)._api_dict()
+
+    @api.model
+    def _target_environment(self, values):
+        project = self.env["ops.run"]._resolve_project(values.get("project_id") or values.get("project"))
+        env = self.env["ops.run"]._resolve_environment(project, {
+            "environment_id": values.get("environment_id"), "branch": values.get("branch")})
+        if not env:
+            env = project.environment_ids.filtered(lambda e: e.stage == "production" and e.state != "destroyed")[:1]
+        if not env:
+            raise UserError(_("Project %s has no production environment; name the environment.", project.slug))
+        return project, env
+
+    @api.model
+    def create_backup(self, values):
+        """Queue a backup: ``values`` = project (slug or id), optionally
+        environment_id or branch (default: production), kind (manual).
+        Returns the backup as a dict, with its run."""
+        if not isinstance(values, dict) or set(values) - {"project", "project_id", "environment_id", "branch",
+                                                         "kind"}:
+            raise ValidationError(_("create_backup expects project, environment_id or branch, kind."))
+        project, env = self._target_environment(values)
+        kind = values.get("kind") or "manual"
+        if kind not in dict(KINDS) or (kind != "manual" and not self.env.su):
+            raise ValidationError(_("Only manual backups are taken on demand."))
+        project._ops_check_action(env.stage, "backup")
+        if kind == "manual" and not self.env.su:
+            today = fields.Datetime.now().replace(hour=0, minute=0, second=0, microsecond=0)
+            taken = self.sudo().search_count([("environment_id", "=", env.id), ("kind", "=", "manual"),
+                                              ("create_date", ">=", today), ("state", "!=", "failed")])
+            if taken >= project.backup_manual_daily_cap:
+                raise UserError(_("%(env)s already has %(n)d manual backups today (the project's daily cap).",
+                                  env=env.name, n=taken))
+        if env.state in ("new", "destroyed"):
+            raise UserError(_("Environment %s has no database to back up yet.", env.name))
+        # sudo: the role check above is the gate; users have no create right on backups.
+        backup = self.sudo().create({"environment_id": env.id, "kind": kind, "requested_by_id": self.env.uid})
+        run = self.env["ops.run"].queue_run({"project_id": project.id, "environment_id": env.id, "kind": "backup",
+                                             "config": {"backup_id": backup.id}, "priority": 20})
+        backup.sudo().run_id = run["id"]
+        return backup._api_dict()[0]
+
+    def restore_backup(self, target=None):
+        """Queue a restore of this backup: into its own environment (default)
+        or ``target`` (an environment id of the same project, development or
+        staging: neutralized like a staging build). A pre-restore backup of
+        the target is taken first."""
+        self.ensure_one()
+        self.check_access("read")
+        if self.state != "done":
+            raise UserError(_("Only a finished backup can be restored (this one is %s).", self.state))
+        env = self.environment_id
+        if target:
+            env = self.env["ops.environment"].browse(int(target)).exists()
+            if not env or env.project_id != self.project_id:
+                raise ValidationError(_("Environment %s is not an environment of project %s.", target,
+                                        self.project_id.slug))
+            env.check_access("read")
+            if env != self.environment_id and env.stage == "production":
+                raise UserError(_("A backup is restored into production only in its own environment."))
+        return self._queue_restore(env, {"backup_id": self.id})
+
+    @api.model
+    def _queue_restore(self, env, config):
+        project = env.project_id
+        project._ops_check_action(env.stage, "restore")
+        if env.state in ("new", "destroyed") or not env.image_digest:
+            raise UserError(_("Environment %s has no build to restore into; build it first.", env.name))
+        pre = self.sudo().create({"environment_id": env.id, "kind": "pre_restore", "requested_by_id": self.env.uid})
+        run = self.env["ops.run"].queue_run({"project_id": project.id, "environment_id": env.id, "kind": "restore",
+                                             "config": dict(config, pre_backup_id=pre.id), "priority": 20})
+        pre.sudo().run_id = run["id"]
+        return run
+
+    def action_restore(self):
+        run = self.restore_backup()
+        return self.environment_id._open_run(self.env["ops.run"].browse(run["id"]))
+
+    def action_download(self):
+        self.ensure_one()
+        return {"type": "ir.actions.act_url", "url": "/ipai_ops/backup/%d/download" % self.id, "target": "new"}
+
+    def action_drill(self):
+        self.ensure_one()
+        return self.environment_id._open_run(self._queue_drill())
+
+    def _queue_drill(self):
+        self.ensure_one()
+        self.project_id._ops_check_action(self.stage, "drill")
+        if self.state != "done":
+            raise UserError(_("Only a finished backup can be drilled."))
+        run = self.env["ops.run"].queue_run({
+            "project_id": self.project_id.id, "environment_id": self.environment_id.id, "kind": "drill",
+            "config": {"backup_id": self.id}, "idempotency_key": "drill-%d-%s" % (
+                self.id, fields.Date.to_string(fields.Date.today()))})
+        return self.env["ops.run"].browse(run["id"])
+
+    @api.model
+    def import_zip(self, environment_id, path):
+        """Queue the import of a database manager zip at ``path`` (written by
+        the upload controller) into a development or staging environment."""
+        env = self.env["ops.environment"].browse(int(environment_id)).exists()
+        if not env:
+            raise ValidationError(_("No environment %s.", environment_id))
+        env.check_access("read")
+        if env.stage == "production":
+            raise UserError(_("Imports go into development or staging environments, never production."))
+        return self._queue_restore(env, {"import_path": path, "import_name": os.path.basename(path)})
+
+    # ------------------------------------------------------------------
+    # storage
+    # ------------------------------------------------------------------
+    @api.model
+    def _backup_root(self):
+        param = self.env["ir.config_parameter"].sudo().get_param
+        root = param("ipai_ops.backup_root")
+        if not root:
+            root = os.path.join(self.env["ops.run"]._ops_settings()["work_root"], os.pardir, "backups")
+        return os.path.realpath(root)
+
+    @api.model
+    def _import_root(self):
+        root = os.path.join(self._backup_root(), "imports")
+        os.makedirs(root, exist_ok=True)
+        return root
+
+    def _storage_path(self):
+        self.ensure_one()
+        project = self.project_id
+        return os.path.join(self._backup_root(), naming.namespace_for(self.env.cr.dbname), project.slug,
+                            "env-%d" % self.environment_id.id, "%s-%s-%d" % (
+                                fields.Datetime.now().strftime("%Y%m%dT%H%M%S"), self.kind, self.id))
+
+    def _remove_files(self):
+        """Delete this backup's directory (and a partial one), only under the backup root."""
+        root = self._backup_root()
+        for backup in self:
+            for path in filter(None, [backup.location, backup.location and backup.location + ".partial"]):
+                real = os.path.realpath(path)
+                if real.startswith(root + os.sep) and os.path.isdir(real):
+                    shutil.rmtree(real, ignore_errors=True)
+
+    def _mark_interrupted(self, message):
+        """Backups of a run that died or failed: failed, partial files removed."""
+        for backup in self.filtered(lambda b: b.state in ("pending", "running")):
+            backup._remove_files()
+            backup.sudo().write({"state": "failed", "error_message": message, "finished_at": fields.Datetime.now()})
+
+    # ------------------------------------------------------------------
+    # crons
+    # ------------------------------------------------------------------
+    @api.model
+    def _cron_daily_backups(self):
+        """Back up every running production environment once a day."""
+        envs = self.env["ops.environment"].sudo().search([("stage", "=", "production"),
+                                                          ("state", "in", ("running", "stopped"))])
+        today = fields.Date.to_string(fields.Date.today())
+        for env in envs:
+            if env.project_id.state != "active":
+                continue
+            key = "daily-backup-%d-%s" % (env.id, today)
+            if self.env["ops.run"].sudo().search_count([("project_id", "=", env.project_id.id),
+                                                        ("idempotency_key", "=", key)]):
+                continue
+            backup = self.sudo().create({"environment_id": env.id, "kind": "daily"})
+            run = self.env["ops.run"].sudo().queue_run({
+                "project_id": env.project_id.id, "environment_id": env.id, "kind": "backup",
+                "config": {"backup_id": backup.id}, "idempotency_key": key, "priority": 5})
+            backup.run_id = run["id"]
+
+    @api.model
+    def _cron_apply_retention(self, now=None):
+        """Delete the backups the project's retention policy no longer keeps."""
+        now = now or fields.Datetime.now()
+        deleted = self.browse()
+        for env in self.sudo().search([("state", "in", ("done", "failed"))]).environment_id:
+            project = env.project_id
+            backups = self.sudo().search([("environment_id", "=", env.id), ("state", "in", ("done", "failed",
+                                                                                            "pending", "running"))])
+            policy = {"daily": project.backup_keep_daily, "weekly": project.backup_keep_weekly,
+                      "monthly": project.backup_keep_monthly, "manual_days": project.backup_manual_days}
+            keep, delete = retention.select(
+                [{"id": b.id, "kind": b.kind, "state": b.state, "started_at": b.started_at or b.create_date}
+                 for b in backups], now, policy, self.env.user.tz or "UTC")
+            for backup in backups:
+                reason = ", ".join(keep.get(backup.id, []))
+                if backup.id in keep and backup.keep_reason != reason:
+                    backup.keep_reason = reason
+            gone = self.browse(delete)
+            gone._remove_files()
+            gone.write({"state": "deleted", "keep_reason": False})
+            deleted |= gone
+        if deleted:
+            _logger.info("ops: retention removed %d backups", len(deleted))
+        return deleted.ids
+
+    @api.model
+    def _cron_restore_drills(self):
+        """Drill the latest backup of each production environment (once)."""
+        envs = self.env["ops.environment"].sudo().search([("stage", "=", "production"), ("state", "!=", "destroyed")])
+        for env in envs:
+            latest = self.sudo().search([("environment_id", "=", env.id), ("state", "=", "done")], limit=1,
+                                        order="finished_at desc, id desc")
+            if latest and not latest.verify_state:
+                latest._queue_drill()
+
+    @api.model
+    def _cron_fail_interrupted(self):
+        """Backups whose run is over but never finished them (a killed worker)."""
+        stale = self.sudo().search([("state", "in", ("pending", "running")),
+                                    ("create_date", "<", fields.Datetime.now() - timedelta(minutes=5))])
+        stale.filtered(lambda b: not b.run_id or b.run_id.state in ("failed", "canceled", "succeeded")) \
+            ._mark_interrupted(_("The run ended without finishing the backup."))

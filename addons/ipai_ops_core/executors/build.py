@@ -16,10 +16,10 @@ import os
 import shutil
 import time
 
-from ..services import docker_engine, git_repo, http_health, naming, odoo_log, postgres
+from ..services import docker_engine, git_repo, naming, odoo_log, postgres
+from . import serve
 from .base import RunCanceled, RunFailed
-
-ODOO_UID = 101  # user odoo in the runtime image (official layout)
+from .serve import ODOO_UID
 
 
 def image_tag(spec, sha):
@@ -53,19 +53,12 @@ def _link_tree(src, dest):
         shutil.copytree(src, dest, copy_function=os.link)
 
 
-def _db_args(spec):
-    db = spec["db"]
-    return ["--db_host", db["host"], "--db_port", str(db["port"]),
-            "--db_user", spec["db_role"], "--db_password", spec["db_role_password"]]
-
-
 def execute(spec, reporter, engine=None):
     """Build and start a development environment. Returns a result dict."""
     engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
     started = time.monotonic()
     def labels(role=None):
-        return docker_engine.labels_for(spec["namespace"], spec["project_slug"], spec["environment_id"], spec["run_id"],
-                                        role)
+        return serve.labels(spec, role)
 
     naming.validate_branch(spec["branch"])
 
@@ -147,7 +140,7 @@ def execute(spec, reporter, engine=None):
         # on the host network it gets the build's own port, on the loopback.
         exit_code, result, tests_failed = 0, "ok", False
         if to_install or not template_meta:
-            command = ["-d", dbname, *_db_args(spec), "--stop-after-init", "--http-interface", "127.0.0.1",
+            command = ["-d", dbname, *serve.db_args(spec), "--stop-after-init", "--http-interface", "127.0.0.1",
                        "--http-port", str(spec["port"]), "--log-level", "info"]
             # A fresh database installs; one copied from the template updates.
             command += ["-u" if template_meta else "-i", ",".join(to_install or ["base"])]
@@ -184,32 +177,7 @@ def execute(spec, reporter, engine=None):
 
         # 4. the environment's container, on the same port
         port = spec["port"]
-        url = "http://127.0.0.1:%d" % port
-        name = "ipai-ops-%s-env%d-run%d" % (spec["project_slug"], spec["environment_id"], spec["run_number"])
-        command = ["-d", dbname, "--db-filter", "^%s$" % dbname, *_db_args(spec), "--http-interface", "127.0.0.1",
-                   "--http-port", str(port), "--gevent-port", "0", "--max-cron-threads", "0",
-                   "--log-level", "info"]
-        container_id = engine.start(
-            tag, command, name,
-            labels("serve"),
-            volumes=volumes, network_mode=spec.get("network_mode", "host"), ports={port: port},
-            mem_limit=spec.get("mem_limit"), nano_cpus=spec.get("nano_cpus"),
-        )
-        reporter.log("info", "Started container %s on %s; waiting for /web/login" % (name, url))
-
-        def alive():
-            info = engine.container(container_id)
-            return bool(info and info["status"] in ("created", "running"))
-
-        try:
-            waited = http_health.wait_until_healthy(url, "/web/login", timeout=spec.get("health_timeout", 180),
-                                                    is_alive=alive)
-        except TimeoutError as exc:
-            for line in engine.logs(container_id, tail=40):
-                reporter.log("error", line)
-            engine.remove_container(container_id)
-            raise RunFailed("The environment did not become healthy: %s" % exc) from exc
-        reporter.log("info", "Healthy after %.1fs: %s" % (waited, url))
+        container_id, url = serve.serve(spec, engine, tag, dbname, port, reporter)
     except Exception:
         postgres.drop_database(spec["db"], dbname)
         raise

@@ -18,7 +18,7 @@ _GREEN, _YELLOW, _RED, _BLUE, _GREY = 10, 3, 1, 4, 0
 # Written by the runtime (run methods, executors) only, never by hand.
 RUNTIME_FIELDS = {
     "state", "database_name", "url", "port", "container_id", "image_digest", "previous_image_digest",
-    "last_run_id", "last_result", "host",
+    "last_run_id", "last_result", "host", "data_source",
 }
 
 
@@ -41,6 +41,9 @@ class OpsEnvironment(models.Model):
     container_id = fields.Char(readonly=True, copy=False)
     image_digest = fields.Char("Current image digest", readonly=True, copy=False, tracking=True)
     previous_image_digest = fields.Char(readonly=True, copy=False)
+    data_source = fields.Char(readonly=True, copy=False, tracking=True,
+                             help="Where the environment's data comes from, and from when (for example a "
+                                  "production backup of a given time, or a copy of production).")
     last_run_id = fields.Many2one("ops.run", readonly=True, copy=False, ondelete="set null")
     last_result = fields.Selection(RESULTS, readonly=True, copy=False, tracking=True)
     last_run_state = fields.Selection(related="last_run_id.state", string="Last run state")

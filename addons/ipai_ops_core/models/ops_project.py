@@ -23,7 +23,7 @@ ROLES = [
 # kind of run) whose required rank is at most its own.
 ROLE_RANK = {"viewer": 0, "developer": 1, "tester": 2, "admin": 3, "owner": 4, "manager": 5}
 STAGE_RANK = {"development": 1, "staging": 2, "production": 3}
-KIND_RANK = {"backup": 3, "restore": 3}
+KIND_RANK = {"backup": 3, "restore": 3, "drill": 3}
 SETTINGS_RANK = 3  # project settings, members, approvals
 
 def validated(func, *args):
@@ -293,7 +293,7 @@ class OpsProject(models.Model):
 
     def _ops_needs_approval(self, stage, kind):
         self.ensure_one()
-        return bool(self.production_approval and stage == "production" and kind != "backup")
+        return bool(self.production_approval and stage == "production" and kind not in ("backup", "drill"))
 
     # ------------------------------------------------------------------
     # branches

@@ -49,7 +49,8 @@ WORKFLOW_KINDS = [
     ("clone", "Clone"),
     ("upgrade", "Upgrade"),
 ]
-RUN_KINDS = WORKFLOW_KINDS + [("start", "Start"), ("stop", "Stop"), ("destroy", "Destroy")]
+RUN_KINDS = WORKFLOW_KINDS + [("start", "Start"), ("stop", "Stop"), ("destroy", "Destroy"),
+                              ("drill", "Restore drill")]
 KIND_KEYS = {k for k, _label in RUN_KINDS}
 # Fields that only the run methods (in superuser mode) may write.
 PROTECTED_FIELDS = {
@@ -701,6 +702,11 @@ class OpsRun(models.Model):
     # execution (cron drain and `odoo-bin ops-worker`)
     # ------------------------------------------------------------------
     @api.model
+    def _ops_executors(self):
+        """Run kind -> executor function; other addons add theirs (backups)."""
+        return dict(EXECUTORS)
+
+    @api.model
     def _ops_settings(self):
         """Where environments live: database server, paths, Docker, ports."""
         param = self.env["ir.config_parameter"].sudo().get_param
@@ -779,7 +785,7 @@ class OpsRun(models.Model):
                 spec, prepare_error = run._executor_spec(host), None
             except RunFailed as exc:
                 spec, prepare_error = None, exc
-        executor = EXECUTORS.get(kind)
+        executor = self._ops_executors().get(kind)
         exit_code, outcome, error, message = 0, "ok", None, None
         log_dir = os.path.join(self.env["ops.run.artifact"]._artifact_root(), "logs")
         os.makedirs(log_dir, exist_ok=True)
@@ -822,7 +828,7 @@ class OpsRun(models.Model):
     def _ops_work(self, worker_id, kinds=None, time_budget=None, max_runs=None, host="local", projects=None):
         """Claim and execute runs until the queue is empty, the time budget
         is spent or ``max_runs`` ran. Returns the number of runs executed."""
-        kinds = list(kinds or EXECUTORS)
+        kinds = list(kinds or self._ops_executors())
         deadline = time.monotonic() + time_budget if time_budget else None
         done = 0
         while (deadline is None or time.monotonic() < deadline) and (max_runs is None or done < max_runs):

@@ -117,6 +117,12 @@ class DbReporter(Reporter):
         with self._run() as run:
             run.add_run_artifact(key, location, sha256, content_type, size)
 
+    def update_record(self, model, res_id, values):
+        """Write runtime values on a record the run works on (a backup)."""
+        self.flush()
+        with self._run() as run:
+            run.env[model].browse(res_id).write(values)
+
     def update_environment(self, values):
         self.flush()
         with self._run() as run:

@@ -1,0 +1,201 @@
+"""Backup, restore and restore-drill runs.
+
+Spec: the core spec (see ipai_ops_core/executors/build.py) plus, made by
+the backup module's ops.run._executor_spec:
+  backup: {id, path}                         the backup a backup run takes
+  pre_backup: {id, path} or None             restore: taken first, if the target has data
+  source: {kind: backup|zip, path, id, manifest}   restore and drill
+  neutralize: bool                           restore into development / staging
+  drill_template: name                       drill: where a verified copy is kept
+Every backup record change goes through reporter.update_record, committed
+before the next side effect.
+"""
+
+import json
+import os
+import shutil
+import time
+
+from odoo.addons.ipai_ops_core.executors import serve
+from odoo.addons.ipai_ops_core.executors.base import RunFailed
+from odoo.addons.ipai_ops_core.services import docker_engine, naming, postgres
+
+from ..services import backup_store
+
+
+def _now():
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+
+
+def _role_conn(spec):
+    return dict(spec["db"], user=spec["db_role"], password=spec["db_role_password"])
+
+
+def _db_filestore(spec, dbname):
+    return os.path.join(serve.env_filestore(spec), "filestore", dbname)
+
+
+def take_backup(spec, reporter, target, dbname):
+    """Back up ``dbname`` into ``target`` = {id, path}; records the result."""
+    reporter.update_record("ops.backup", target["id"], {"state": "running", "started_at": _now(),
+                                                        "location": target["path"]})
+    reporter.log("info", "Backing up %s into %s" % (dbname, target["path"]))
+    os.makedirs(os.path.dirname(target["path"]), exist_ok=True)
+    current = spec.get("current") or {}
+    try:
+        manifest = backup_store.create(
+            _role_conn(spec), dbname, _db_filestore(spec, dbname), target["path"],
+            meta={"project": spec["project_slug"], "environment_id": spec["environment_id"],
+                  "branch": spec["branch"], "stage": spec["stage"], "commit_sha": spec.get("env_commit_sha"),
+                  "image_digest": current.get("image_digest")})
+    except (backup_store.BackupError, OSError, ValueError) as exc:
+        reporter.update_record("ops.backup", target["id"], {"state": "failed", "finished_at": _now(),
+                                                            "error_message": str(exc)})
+        raise RunFailed("Backup failed: %s" % exc) from exc
+    digest = backup_store.sha256_file(os.path.join(target["path"], backup_store.MANIFEST))
+    reporter.update_record("ops.backup", target["id"], {
+        "state": "done", "finished_at": _now(), "size": manifest["size"], "location": target["path"],
+        "manifest": manifest, "manifest_sha256": digest, "database_name": dbname,
+        "odoo_version": manifest["odoo_version"], "database_size": manifest["database_size"],
+        "filestore_files": manifest["filestore_files"],
+    })
+    reporter.log("info", "Backup done in %.1fs: %.1f MB (database %.1f MB, %d filestore files, %d modules)" % (
+        manifest["seconds"], manifest["size"] / 1e6, manifest["database_size"] / 1e6, manifest["filestore_files"],
+        len(manifest["modules"])))
+    return manifest
+
+
+def execute_backup(spec, reporter, engine=None):
+    dbname = (spec.get("current") or {}).get("database_name")
+    if not dbname:
+        reporter.update_record("ops.backup", spec["backup"]["id"], {"state": "failed", "finished_at": _now(),
+                                                                    "error_message": "no database"})
+        raise RunFailed("The environment has no database to back up; build it first.")
+    manifest = take_backup(spec, reporter, spec["backup"], dbname)
+    reporter.artifact("backup", spec["backup"]["path"], content_type="application/x-ipai-ops-backup",
+                      size=manifest["size"])
+    return {"exit_code": 0, "result": "ok", "message": "Backed up %s (%.1f MB)" % (dbname, manifest["size"] / 1e6)}
+
+
+def _restore_into(spec, reporter, dbname):
+    """Create ``dbname`` and load the spec's source into it (and its
+    filestore). Returns the source manifest (None for a zip)."""
+    source = spec["source"]
+    postgres.ensure_role(spec["db"], spec["db_role"], spec["db_role_password"])
+    postgres.drop_database(spec["db"], dbname)
+    postgres.create_database(spec["db"], dbname, spec["db_role"])
+    filestore = _db_filestore(spec, dbname)
+    shutil.rmtree(filestore, ignore_errors=True)
+    started = time.monotonic()
+    try:
+        if source["kind"] == "zip":
+            reporter.log("info", "Importing %s into %s" % (os.path.basename(source["path"]), dbname))
+            backup_store.import_zip(_role_conn(spec), dbname, source["path"], filestore)
+            manifest = None
+        else:
+            reporter.log("info", "Checking the checksums of backup %s" % source["path"])
+            problems = backup_store.verify(source["path"])
+            if problems:
+                raise RunFailed("The backup is damaged: %s" % "; ".join(problems[:5]))
+            reporter.log("info", "Restoring into %s" % dbname)
+            backup_store.restore(_role_conn(spec), dbname, source["path"], filestore, verify_first=False)
+            manifest = backup_store.read_manifest(source["path"])
+            problems = backup_store.check_restored(_role_conn(spec), dbname, manifest)
+            if problems:
+                raise RunFailed("The restored database does not match the backup: %s" % "; ".join(problems))
+            reporter.log("info", "Restored and checked against the manifest (%d modules, row counts of %s)" % (
+                len(manifest.get("modules") or {}), ", ".join(sorted(manifest.get("row_counts") or {}))))
+        for folder, _dirs, files in os.walk(filestore):
+            os.chown(folder, serve.ODOO_UID, serve.ODOO_UID)
+            for name in files:
+                os.chown(os.path.join(folder, name), serve.ODOO_UID, serve.ODOO_UID)
+    except (backup_store.BackupError, postgres.PostgresError, OSError) as exc:
+        postgres.drop_database(spec["db"], dbname)
+        shutil.rmtree(filestore, ignore_errors=True)
+        raise RunFailed("Restore failed: %s" % exc) from exc
+    except BaseException:
+        postgres.drop_database(spec["db"], dbname)
+        shutil.rmtree(filestore, ignore_errors=True)
+        raise
+    reporter.log("info", "Loaded in %.1fs" % (time.monotonic() - started))
+    return manifest
+
+
+def execute_restore(spec, reporter, engine=None):
+    """Restore a backup (or import a zip) into the run's environment: into a
+    new database, switched to only once it answers; the previous database is
+    kept until then, so a failed restore leaves the environment as it was."""
+    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    current = spec.get("current") or {}
+    image = current.get("image_digest")
+    if not image or not engine.image_id(image):
+        raise RunFailed("The environment has no image to run the restored database; build it first.")
+    if spec.get("pre_backup") and current.get("database_name"):
+        take_backup(spec, reporter, spec["pre_backup"], current["database_name"])
+    reporter.check_canceled()
+    dbname = naming.db_name_for(spec["namespace"], spec["project_slug"], spec["branch"], spec["run_number"])
+    _restore_into(spec, reporter, dbname)
+    try:
+        reporter.check_canceled()
+        if spec.get("neutralize"):
+            serve.neutralize(spec, engine, image, dbname, reporter)
+        port = current.get("port") or spec["port"]
+        if current.get("container_id"):
+            reporter.log("info", "Stopping the current container to switch on port %d" % port)
+            engine.stop(current["container_id"])
+        try:
+            container_id, url = serve.serve(spec, engine, image, dbname, port, reporter)
+        except Exception:
+            if current.get("container_id"):
+                reporter.log("warning", "Restarting the previous container on %s" % current.get("database_name"))
+                engine.start_existing(current["container_id"])
+            raise
+    except BaseException:
+        postgres.drop_database(spec["db"], dbname)
+        shutil.rmtree(_db_filestore(spec, dbname), ignore_errors=True)
+        raise
+    reporter.update_environment({"state": "running", "url": url, "port": port, "container_id": container_id,
+                                 "database_name": dbname, "host": spec.get("host") or False,
+                                 "data_source": spec["source"].get("label") or False})
+    if current.get("container_id") and current["container_id"] != container_id:
+        engine.remove_container(current["container_id"])
+    if current.get("database_name") and current["database_name"] != dbname:
+        postgres.drop_database(spec["db"], current["database_name"])
+        shutil.rmtree(_db_filestore(spec, current["database_name"]), ignore_errors=True)
+    what = "Imported" if spec["source"]["kind"] == "zip" else "Restored"
+    return {"exit_code": 0, "result": "ok",
+            "message": "%s into %s%s: %s" % (what, dbname, " (neutralized)" if spec.get("neutralize") else "", url)}
+
+
+def execute_drill(spec, reporter, engine=None):
+    """Restore the backup into a scratch database, check it against its
+    manifest, record the verdict. A verified copy is kept as a template
+    (staging from the latest verified backup)."""
+    backup_id = spec["source"]["id"]
+    scratch = naming.validate_db_name("drill_%s_%d" % (spec["namespace"], spec["run_id"]))
+    verdict, problems = "ok", []
+    try:
+        _restore_into(spec, reporter, scratch)
+    except RunFailed as exc:
+        verdict, problems = "failed", [str(exc)]
+    values = {"verify_state": verdict, "verified_at": _now(), "verify_message": "; ".join(problems) or
+              "Restored into a scratch database; modules, row counts and checksums match the manifest."}
+    template = spec.get("drill_template")
+    if verdict == "ok" and template:
+        # Keep the verified copy (and its filestore) as the template staging
+        # builds may start from; the previous one goes.
+        postgres.drop_database(spec["db"], template)
+        postgres.create_database(spec["db"], template, spec["db_role"], template=scratch)
+        postgres.set_database_comment(spec["db"], template, json.dumps(
+            {"backup_id": backup_id, "taken_at": spec["source"].get("taken_at"), "verified_at": values["verified_at"]}))
+        store = _db_filestore(spec, template)
+        shutil.rmtree(store, ignore_errors=True)
+        os.rename(_db_filestore(spec, scratch), store)
+        reporter.log("info", "Kept the verified copy as template %s" % template)
+    if verdict == "ok":
+        postgres.drop_database(spec["db"], scratch)
+        shutil.rmtree(_db_filestore(spec, scratch), ignore_errors=True)
+    reporter.update_record("ops.backup", backup_id, values)
+    if verdict != "ok":
+        raise RunFailed("Restore drill failed: %s" % values["verify_message"])
+    return {"exit_code": 0, "result": "ok", "message": "Restore drill passed: %s" % values["verify_message"]}

@@ -1,0 +1,94 @@
+import os
+
+from odoo import _, api, models
+from odoo.addons.ipai_ops_core.executors.base import RunFailed
+from odoo.addons.ipai_ops_core.services import naming
+
+from ..executors import backup as backup_executor
+
+BACKUP_KINDS = ("backup", "restore", "drill")
+
+
+class OpsRun(models.Model):
+    _inherit = "ops.run"
+
+    @api.model
+    def _ops_executors(self):
+        executors = super()._ops_executors()
+        executors.update({"backup": backup_executor.execute_backup, "restore": backup_executor.execute_restore,
+                          "drill": backup_executor.execute_drill})
+        return executors
+
+    def _ops_backup(self, key):
+        backup = self.env["ops.backup"].sudo().browse((self.config or {}).get(key) or 0).exists()
+        return backup
+
+    def _executor_spec(self, host_name="local"):
+        spec = super()._executor_spec(host_name)
+        if self.kind not in BACKUP_KINDS:
+            return spec
+        env = self.sudo().environment_id
+        build = self.sudo().search([("environment_id", "=", env.id), ("kind", "in", ("build", "deploy")),
+                                    ("state", "=", "succeeded")], limit=1)
+        spec["env_commit_sha"] = build.commit_sha or None
+        if self.kind == "backup":
+            backup = self._ops_backup("backup_id")
+            if not backup or backup.environment_id != env:
+                raise RunFailed("The backup of this run is gone.")
+            spec["backup"] = {"id": backup.id, "path": backup._storage_path()}
+            return spec
+        config = self.config or {}
+        if config.get("import_path"):
+            path = os.path.realpath(config["import_path"])
+            if not path.startswith(self.env["ops.backup"]._import_root() + os.sep) or not os.path.isfile(path):
+                raise RunFailed("The uploaded file of this import is gone.")
+            spec["source"] = {"kind": "zip", "path": path,
+                              "label": "Imported %s" % os.path.basename(config.get("import_name") or path)}
+        else:
+            source = self._ops_backup("backup_id")
+            if not source or source.state != "done" or source.project_id != env.project_id:
+                raise RunFailed("The backup to restore is gone or not finished.")
+            taken = source.started_at.strftime("%Y-%m-%d %H:%M UTC") if source.started_at else "?"
+            spec["source"] = {"kind": "backup", "path": source.location, "id": source.id, "taken_at": taken,
+                              "label": "%s backup of %s, taken %s" % (source.stage, source.environment_id.name,
+                                                                       taken)}
+        if self.kind == "drill":
+            spec["drill_template"] = naming.validate_db_name("vbk_%s_%s_%d" % (
+                spec["namespace"], env.project_id.slug.replace("-", "_")[:30], env.id))
+            return spec
+        pre = self._ops_backup("pre_backup_id")
+        spec["pre_backup"] = {"id": pre.id, "path": pre._storage_path()} if pre and env.database_name else None
+        if pre and not env.database_name:
+            pre.write({"state": "failed", "error_message": _("Nothing to back up: the environment had no database.")})
+        spec["neutralize"] = env.stage != "production"
+        spec["port"] = env.port or self._ops_free_port(self._ops_settings()["port_range"])
+        return spec
+
+    def _set_state(self, new_state, message=None, payload=None, **vals):
+        res = super()._set_state(new_state, message, payload, **vals)
+        if new_state in ("failed", "canceled", "queued"):
+            for run in self.filtered(lambda r: r.kind in BACKUP_KINDS):
+                backups = self.env["ops.backup"].sudo().search([("run_id", "=", run.id),
+                                                                ("state", "in", ("pending", "running"))])
+                if new_state == "queued":
+                    # Requeued after a lost worker: start over from nothing.
+                    backups.filtered(lambda b: b.state == "running")._remove_files()
+                    backups.write({"state": "pending"})
+                else:
+                    backups._mark_interrupted(run.error_message or _("The run %s.", new_state))
+                if run.kind == "drill" and new_state == "failed":
+                    run._ops_alert_drill_failure()
+        return res
+
+    def _ops_alert_drill_failure(self):
+        """Tell the project's admins and owners: a backup did not restore."""
+        self.ensure_one()
+        project = self.sudo().project_id
+        admins = project.member_ids.filtered(lambda m: m.role in ("owner", "admin")).user_id
+        backup = self._ops_backup("backup_id")
+        summary = _("Restore drill failed for %s", self.environment_id.name)
+        note = _("Run %(run)s: %(error)s", run=self.display_name, error=self.error_message or "")
+        for user in admins:
+            project.activity_schedule("mail.mail_activity_data_todo", summary=summary, note=note, user_id=user.id)
+        project._message_log(body=_("%(summary)s (backup %(backup)s): %(note)s", summary=summary,
+                                    backup=backup.display_name or "-", note=note))
