@@ -253,6 +253,16 @@ def _run_action(method, verb):
     return command
 
 
+def cmd_env_promote(client, args):
+    run = client.call("ops.environment", "promote_branch", args.project, args.branch)
+    _emit(args, run, "promotion of %s to production queued as run %s (%s)" % (args.branch, run["name"], run["state"]))
+
+
+def cmd_env_rollback(client, args):
+    run = client.call("ops.environment", "rollback_project", args.project)
+    _emit(args, run, "rollback of %s production queued as run %s (%s)" % (args.project, run["name"], run["state"]))
+
+
 BACKUP_COLUMNS = ["id", "environment", "kind", "state", "started_at", "size", "verify_state"]
 
 
@@ -381,6 +391,15 @@ def build_parser():
         p = run.add_parser(name, parents=[common], help="%s a run" % name)
         p.add_argument("run", metavar="RUN", help="RUN_ID or SLUG#NUMBER")
         p.set_defaults(func=_run_action(method, verb))
+
+    envs = sub.add_parser("env", help="environments").add_subparsers(dest="action", required=True)
+    p = envs.add_parser("promote", parents=[common], help="deploy a staging build's exact image to production")
+    p.add_argument("project", metavar="SLUG")
+    p.add_argument("branch", metavar="STAGING_BRANCH")
+    p.set_defaults(func=cmd_env_promote)
+    p = envs.add_parser("rollback", parents=[common], help="production back to its previous image and database")
+    p.add_argument("project", metavar="SLUG")
+    p.set_defaults(func=cmd_env_rollback)
 
     backup = sub.add_parser("backup", help="backups").add_subparsers(dest="action", required=True)
     p = backup.add_parser("list", parents=[common], help="backups of a project, newest first")

@@ -65,6 +65,18 @@ def take_backup(spec, reporter, target, dbname):
     return manifest
 
 
+def with_pre_deploy_backup(inner):
+    """A production deploy executor that backs production up first."""
+
+    def execute(spec, reporter, engine=None):
+        if spec.get("pre_backup") and (spec.get("current") or {}).get("database_name"):
+            take_backup(spec, reporter, spec["pre_backup"], spec["current"]["database_name"])
+            reporter.check_canceled()
+        return inner(spec, reporter, engine)
+
+    return execute
+
+
 def execute_backup(spec, reporter, engine=None):
     dbname = (spec.get("current") or {}).get("database_name")
     if not dbname:

@@ -17,6 +17,9 @@ class OpsRun(models.Model):
         executors = super()._ops_executors()
         executors.update({"backup": backup_executor.execute_backup, "restore": backup_executor.execute_restore,
                           "drill": backup_executor.execute_drill})
+        for kind in ("build", "deploy"):
+            if kind in executors:
+                executors[kind] = backup_executor.with_pre_deploy_backup(executors[kind])
         return executors
 
     def _ops_backup(self, key):
@@ -25,6 +28,15 @@ class OpsRun(models.Model):
 
     def _executor_spec(self, host_name="local"):
         spec = super()._executor_spec(host_name)
+        if self.kind in ("build", "deploy") and spec["stage"] == "production" and spec["current"]["database_name"]:
+            # A production deploy backs production up first (kept as pre_deploy).
+            env = self.sudo().environment_id
+            pre = self.env["ops.backup"].sudo().search([("run_id", "=", self.id), ("kind", "=", "pre_deploy")],
+                                                       limit=1)
+            if not pre:
+                pre = self.env["ops.backup"].sudo().create({"environment_id": env.id, "kind": "pre_deploy",
+                                                            "run_id": self.id})
+            spec["pre_backup"] = {"id": pre.id, "path": pre._storage_path()}
         if self.kind not in BACKUP_KINDS:
             return spec
         env = self.sudo().environment_id
@@ -53,8 +65,7 @@ class OpsRun(models.Model):
                               "label": "%s backup of %s, taken %s" % (source.stage, source.environment_id.name,
                                                                        taken)}
         if self.kind == "drill":
-            spec["drill_template"] = naming.validate_db_name("vbk_%s_%s_%d" % (
-                spec["namespace"], env.project_id.slug.replace("-", "_")[:30], env.id))
+            spec["drill_template"] = naming.verified_copy_name(spec["namespace"], env.project_id.slug, env.id)
             return spec
         pre = self._ops_backup("pre_backup_id")
         spec["pre_backup"] = {"id": pre.id, "path": pre._storage_path()} if pre and env.database_name else None

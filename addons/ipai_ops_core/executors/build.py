@@ -10,6 +10,7 @@ The spec (plain dict, made by ops.run._executor_spec):
   current: {container_id, database_name, image_digest, port} (the environment's build before this one)
 """
 
+import ast
 import hashlib
 import json
 import os
@@ -53,16 +54,26 @@ def _link_tree(src, dest):
         shutil.copytree(src, dest, copy_function=os.link)
 
 
-def execute(spec, reporter, engine=None):
-    """Build and start a development environment. Returns a result dict."""
-    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
-    started = time.monotonic()
-    def labels(role=None):
-        return serve.labels(spec, role)
+def module_versions(tree, modules):
+    """{module: version} from the manifests of an exported tree (literal
+    parsing, nothing executed); versions are normalised to 18.0.x.y.z."""
+    versions = {}
+    for module in modules:
+        path = os.path.join(tree, module, "__manifest__.py")
+        try:
+            with open(path) as fh:
+                manifest = ast.literal_eval(fh.read())
+            version = str(manifest.get("version") or "1.0")
+        except (OSError, ValueError, SyntaxError, AttributeError):
+            continue
+        versions[module] = version if version.startswith("18.0.") else "18.0." + version
+    return versions
 
+
+def build_image(spec, reporter, engine):
+    """Resolve the commit, export it and build the environment's image FROM
+    the project's runtime tool. Returns (sha, tag, image id, modules, versions)."""
     naming.validate_branch(spec["branch"])
-
-    # 1. the commit
     reporter.log("info", "Resolving %s in %s" % (spec.get("commit_sha") or spec["ref"], spec["repo_url"]))
     try:
         sha = git_repo.resolve(spec["repo_url"], spec.get("commit_sha") or spec["ref"], spec["git_cache"])
@@ -75,10 +86,9 @@ def execute(spec, reporter, engine=None):
     try:
         git_repo.export(spec["repo_url"], sha, tree, spec["git_cache"])
         modules = _modules(spec, tree)
+        versions = module_versions(tree, modules)
         reporter.log("info", "Commit %s: modules %s" % (sha[:12], ", ".join(modules) or "(none)"))
         reporter.check_canceled()
-
-        # 2. the image, FROM the project's runtime tool
         tag = image_tag(spec, sha)
         with open(os.path.join(workdir, "Dockerfile"), "w") as fh:
             fh.write("FROM %s\nCOPY --chown=%d:%d addons/ /mnt/extra-addons/\n" % (spec["tool_image"], ODOO_UID,
@@ -87,11 +97,25 @@ def execute(spec, reporter, engine=None):
                 fh.write("USER root\nRUN pip3 install --break-system-packages -r /mnt/extra-addons/requirements.txt"
                          "\nUSER odoo\n")
         reporter.log("info", "Building image %s FROM %s" % (tag, spec["tool_image"]))
-        image_id = engine.build(workdir, tag, labels=labels("image"), on_line=lambda line: reporter.log("debug", line))
+        image_id = engine.build(workdir, tag, labels=serve.labels(spec, "image"),
+                                on_line=lambda line: reporter.log("debug", line))
         reporter.artifact("image", tag, sha256=image_id.split(":", 1)[-1], content_type="application/vnd.docker.image")
         reporter.check_canceled()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    return sha, tag, image_id, modules, versions
+
+
+def execute(spec, reporter, engine=None):
+    """Build and start a development environment. Returns a result dict."""
+    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    started = time.monotonic()
+
+    def labels(role=None):
+        return serve.labels(spec, role)
+
+    # 1. the commit, 2. the image
+    sha, tag, image_id, modules, _versions = build_image(spec, reporter, engine)
 
     # 3. the database: one per build, owned by the project's own role; from
     #    the cached template when the image and the module set are unchanged
@@ -177,7 +201,8 @@ def execute(spec, reporter, engine=None):
 
         # 4. the environment's container, on the same port
         port = spec["port"]
-        container_id, url = serve.serve(spec, engine, tag, dbname, port, reporter)
+        container_id, url = serve.serve(spec, engine, tag, dbname, port, reporter,
+                                        extra_args=serve.mail_args(spec.get("mail")))
     except Exception:
         postgres.drop_database(spec["db"], dbname)
         raise

@@ -34,6 +34,14 @@ def volumes(spec):
     return {env_filestore(spec): {"bind": "/var/lib/odoo", "mode": "rw"}}
 
 
+def mail_args(mail):
+    """Odoo's command-line SMTP settings pointing at the mail catcher."""
+    if not mail:
+        return []
+    return ["--smtp", mail["host"], "--smtp-port", str(mail["port"]), "--smtp-user", mail["user"],
+            "--smtp-password", mail["password"]]
+
+
 def neutralize(spec, engine, image, dbname, reporter):
     """``odoo neutralize`` in the environment's image (so it matches that
     Odoo version): crons off but autovacuum, mail servers off, payment

@@ -15,3 +15,4 @@ from . import ops_run_event
 from . import ops_run_log
 from . import ops_run_artifact
 from . import ops_upgrade_advisory
+from . import ops_mail

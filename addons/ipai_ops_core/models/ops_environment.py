@@ -18,7 +18,7 @@ _GREEN, _YELLOW, _RED, _BLUE, _GREY = 10, 3, 1, 4, 0
 # Written by the runtime (run methods, executors) only, never by hand.
 RUNTIME_FIELDS = {
     "state", "database_name", "url", "port", "container_id", "image_digest", "previous_image_digest",
-    "last_run_id", "last_result", "host", "data_source",
+    "last_run_id", "last_result", "host", "data_source", "previous_database_name",
 }
 
 
@@ -41,6 +41,9 @@ class OpsEnvironment(models.Model):
     container_id = fields.Char(readonly=True, copy=False)
     image_digest = fields.Char("Current image digest", readonly=True, copy=False, tracking=True)
     previous_image_digest = fields.Char(readonly=True, copy=False)
+    previous_database_name = fields.Char(readonly=True, copy=False,
+                                         help="The database as it was before the last production deploy: what a "
+                                              "rollback returns to.")
     data_source = fields.Char(readonly=True, copy=False, tracking=True,
                              help="Where the environment's data comes from, and from when (for example a "
                                   "production backup of a given time, or a copy of production).")
@@ -50,6 +53,8 @@ class OpsEnvironment(models.Model):
     last_run_at = fields.Datetime(related="last_run_id.create_date", string="Last run at")
     status_color = fields.Integer(compute="_compute_status_color")
     run_ids = fields.One2many("ops.run", "environment_id", "Runs")
+    mail_ids = fields.One2many("ops.mail", "environment_id", "Caught mail")
+    mail_count = fields.Integer(compute="_compute_mail_count")
     run_count = fields.Integer(compute="_compute_run_count")
     color = fields.Integer()
 
@@ -99,6 +104,20 @@ class OpsEnvironment(models.Model):
                                                       ["environment_id"], ["__count"]))
         for env in self:
             env.run_count = counts.get(env, 0)
+
+    def _compute_mail_count(self):
+        counts = dict(self.env["ops.mail"]._read_group([("environment_id", "in", self.ids)], ["environment_id"],
+                                                       ["__count"]))
+        for env in self:
+            env.mail_count = counts.get(env, 0)
+
+    def _ops_mail_catcher(self):
+        """SMTP settings of this environment's containers: the mail catcher
+        (odoo-bin ops-mailcatcher), with the environment's own login."""
+        self.ensure_one()
+        port = int(self.env["ir.config_parameter"].sudo().get_param("ipai_ops.mail_catcher_port") or 2525)
+        return {"host": "127.0.0.1", "port": port, "user": "env-%d" % self.id,
+                "password": self.env["ops.mail"]._ops_secret(self.id)}
 
     @api.constrains("branch")
     def _check_branch(self):
@@ -187,6 +206,73 @@ class OpsEnvironment(models.Model):
 
     def action_destroy(self):
         return self._open_run(self._queue("destroy"))
+
+    def _last_good_build(self):
+        self.ensure_one()
+        return self.env["ops.run"].sudo().search([
+            ("environment_id", "=", self.id), ("kind", "in", ("build", "deploy")), ("state", "=", "succeeded"),
+            ("commit_sha", "!=", False)], limit=1)
+
+    def promote(self):
+        """Deploy the exact image this staging environment runs to the
+        project's production (never a rebuild). Waits for an admin's approval
+        when the project asks for it. Returns the deploy run as a dict."""
+        self.ensure_one()
+        self.check_access("read")
+        project = self.project_id
+        if self.stage != "staging":
+            raise UserError(_("Only a staging environment is promoted to production (%s is %s).",
+                              self.name, self.stage))
+        project._ops_check_action("production", "deploy")
+        build = self._last_good_build()
+        if self.state != "running" or not self.image_digest or not build:
+            raise UserError(_("%s has no healthy build to promote.", self.name))
+        production = project.environment_ids.filtered(lambda e: e.stage == "production" and e.state != "destroyed")
+        if not production:
+            raise UserError(_("Project %s has no production environment yet: deploy its %s branch first.",
+                              project.slug, project.default_branch))
+        return self.env["ops.run"].queue_run({
+            "project_id": project.id, "environment_id": production.id, "kind": "deploy", "commit_sha": build.commit_sha,
+            "ref": production.branch, "config": {"promote_environment_id": self.id, "image_digest": self.image_digest,
+                                                 "promoted_from": self.name},
+        })
+
+    def rollback(self):
+        """Queue a rollback of this production environment to its previous
+        image and pre-deploy database."""
+        self.ensure_one()
+        if self.stage != "production":
+            raise UserError(_("Only production is rolled back; rebuild other environments instead."))
+        if not self.previous_image_digest or not self.previous_database_name:
+            raise UserError(_("%s has no previous deploy to roll back to.", self.name))
+        return self.env["ops.run"].queue_run({"project_id": self.project_id.id, "environment_id": self.id,
+                                              "kind": "rollback"})
+
+    @api.model
+    def promote_branch(self, project, branch):
+        """``ops env promote PROJECT BRANCH``: promote that staging branch."""
+        project = self.env["ops.run"]._resolve_project(project)
+        env = self.env["ops.run"]._resolve_environment(project, {"branch": branch}) if branch else self.browse()
+        if not env or env.state == "new":
+            raise UserError(_("No staging environment for branch %s in project %s.", branch, project.slug))
+        return env.promote()
+
+    @api.model
+    def rollback_project(self, project):
+        """``ops env rollback PROJECT``: roll its production back."""
+        project = self.env["ops.run"]._resolve_project(project)
+        production = project.environment_ids.filtered(lambda e: e.stage == "production" and e.state != "destroyed")
+        if not production:
+            raise UserError(_("Project %s has no production environment.", project.slug))
+        return production.rollback()
+
+    def action_promote(self):
+        run = self.promote()
+        return self._open_run(self.env["ops.run"].browse(run["id"]))
+
+    def action_rollback(self):
+        run = self.rollback()
+        return self._open_run(self.env["ops.run"].browse(run["id"]))
 
     def action_view_runs(self):
         self.ensure_one()

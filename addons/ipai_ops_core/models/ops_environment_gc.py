@@ -76,12 +76,14 @@ class OpsEnvironment(models.Model):
                         removed["images"] += engine.remove_image(image["id"])
         settings = self.env["ops.run"]._ops_settings()
         in_use = {env.database_name for env in live if env.database_name}
+        in_use |= {env.previous_database_name for env in live if env.previous_database_name}
         for project in envs.project_id:
             if active_runs.filtered(lambda r, p=project: r.project_id == p):
                 continue  # a build of this project may be creating its database right now
             # The project's role owns its databases and nothing else.
             for name in postgres.databases_owned_by(settings["db"], project.db_role):
-                if name in in_use or name.startswith("tpl_"):
+                # tpl_: development build templates; vbk_: verified backup copies
+                if name in in_use or name.startswith(("tpl_", "vbk_")):
                     continue
                 postgres.drop_database(settings["db"], name)
                 removed["databases"] += 1

@@ -87,6 +87,17 @@ class OpsProject(models.Model):
          ("nothing", "Nothing")],
         "New commit on staging", default="update", required=True,
     )
+    staging_source = fields.Selection(
+        [("production", "Live production"), ("backup", "Latest verified backup")], "Staging data from",
+        default="production", required=True,
+        help="Live production: a copy of production's database and filestore at build time, production keeps "
+             "serving. Latest verified backup: the copy the last restore drill verified (backup module), in "
+             "seconds and without touching production.")
+    staging_obfuscate = fields.Boolean("Obfuscate personal data on staging",
+                                       help="Run Odoo's obfuscate on partner names, emails, phones, addresses.")
+    staging_scrub_sql = fields.Text(
+        "Staging scrub SQL", help="SQL statements, one per line, run on each staging copy after neutralize "
+                                  "(as the project's own database role), e.g. UPDATE res_partner SET email = NULL")
     staging_slots = fields.Integer(default=2, help="How many staging environments may run at once.")
     production_approval = fields.Boolean(
         "Production actions need approval",

@@ -79,7 +79,7 @@ class OpsProject(models.Model):
         # polling); the run is queued on the project's behalf.
         run = self.env["ops.run"].sudo().queue_run({
             "project_id": self.id, "environment_id": env.id, "kind": kind, "commit_sha": sha,
-            "ref": "refs/heads/%s" % branch, "idempotency_key": key,
+            "ref": "refs/heads/%s" % branch, "idempotency_key": key, "config": {"trigger": "push"},
         })
         return "%s %s (%s)" % (kind, run["name"], run["state"])
 

@@ -1,3 +1,4 @@
+import json
 import logging
 import os
 import re
@@ -10,10 +11,10 @@ from datetime import datetime, timedelta, timezone
 from odoo import SUPERUSER_ID, _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
 
-from ..executors import build as build_executor
+from ..executors import deploy as deploy_executor
 from ..executors import lifecycle
 from ..executors.base import RunCanceled, RunFailed
-from ..services import github, naming
+from ..services import github, naming, postgres
 from .ops_environment import RESULTS
 from .ops_project import SETTINGS_RANK, validated
 from .run_reporter import DbReporter
@@ -50,7 +51,7 @@ WORKFLOW_KINDS = [
     ("upgrade", "Upgrade"),
 ]
 RUN_KINDS = WORKFLOW_KINDS + [("start", "Start"), ("stop", "Stop"), ("destroy", "Destroy"),
-                              ("drill", "Restore drill")]
+                              ("drill", "Restore drill"), ("rollback", "Rollback")]
 KIND_KEYS = {k for k, _label in RUN_KINDS}
 # Fields that only the run methods (in superuser mode) may write.
 PROTECTED_FIELDS = {
@@ -67,8 +68,10 @@ _KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}\Z")
 DEFAULT_HEARTBEAT_TIMEOUT = 300
 # Run kinds with an executor (the others get theirs with their issues).
 EXECUTORS = {
-    "build": build_executor.execute,
-    "deploy": build_executor.execute,
+    # by stage: development build, staging copy of production, production deploy
+    "build": deploy_executor.execute,
+    "deploy": deploy_executor.execute,
+    "rollback": deploy_executor.rollback,
     "start": lifecycle.start,
     "stop": lifecycle.stop,
     "destroy": lifecycle.destroy,
@@ -766,11 +769,57 @@ class OpsRun(models.Model):
             "filestore_root": settings["filestore_root"], "network_mode": host.network_mode,
             "docker_url": host.docker_url, "host": host.name,
             "current": {"container_id": env.container_id or None, "database_name": env.database_name or None,
-                        "image_digest": env.image_digest or None, "port": env.port or None},
+                        "image_digest": env.image_digest or None, "port": env.port or None,
+                        "previous_image_digest": env.previous_image_digest or None,
+                        "previous_database_name": env.previous_database_name or None},
         }
-        if run.kind in ("build", "deploy"):
-            spec["port"] = self._ops_free_port(settings["port_range"])
+        if run.kind in ("build", "deploy", "rollback", "restore"):
+            spec["port"] = env.port if env.stage == "production" and env.port else \
+                self._ops_free_port(settings["port_range"])
+        config = run.config or {}
+        spec["mail"] = env._ops_mail_catcher() if env and env.stage != "production" else None
+        if env.stage == "staging" and run.kind in ("build", "deploy"):
+            spec.update(self._ops_staging_spec(env, spec, config))
+        if run.kind == "deploy" and config.get("promote_environment_id"):
+            source = self.env["ops.environment"].sudo().browse(config["promote_environment_id"]).exists()
+            if not source or source.image_digest != config.get("image_digest"):
+                raise RunFailed("The staging build to promote changed or is gone; promote it again.")
+            spec["promote_image"] = config["image_digest"]
+            spec["promote_from"] = source.name
         return spec
+
+    def _ops_staging_spec(self, env, spec, config):
+        """Where a staging build takes its data from (see executors/staging.py)."""
+        project = env.project_id
+        production = project.environment_ids.filtered(lambda e: e.stage == "production" and e.state != "destroyed")
+        values = {"staging_source": None, "staging_mode": "copy", "obfuscate": project.staging_obfuscate,
+                  "obfuscate_password": project._ops_db_credentials()[1],
+                  "scrub_sql": [line.strip() for line in (project.staging_scrub_sql or "").splitlines()
+                                if line.strip() and not line.strip().startswith("--")]}
+        if config.get("trigger") == "push" and project.staging_commit_policy == "update" and env.database_name:
+            values["staging_mode"] = "update"
+        if not production.database_name:
+            return values
+        prod_store = os.path.join(spec["filestore_root"], project.slug, "env-%d" % production.id, "filestore")
+        if project.staging_source == "backup":
+            template = naming.verified_copy_name(spec["namespace"], project.slug, production.id)
+            meta = postgres.database_comment(spec["db"], template) if postgres.database_exists(spec["db"], template) \
+                else None
+            if not meta:
+                raise RunFailed("No verified backup of %s yet: a restore drill has to pass first (Backups)."
+                                % production.name)
+            meta = json.loads(meta)
+            values["staging_source"] = {
+                "kind": "template", "database": template, "filestore": os.path.join(prod_store, template),
+                "label": "Production backup taken %s, verified by a restore drill at %s" % (
+                    meta.get("taken_at"), meta.get("verified_at"))}
+        else:
+            values["staging_source"] = {
+                "kind": "live", "database": production.database_name,
+                "filestore": os.path.join(prod_store, production.database_name),
+                "label": "Copy of production (%s) at %s UTC" % (production.database_name,
+                                                               fields.Datetime.to_string(fields.Datetime.now()))}
+        return values
 
     def _ops_execute(self, worker_id, host="local"):
         """Execute this claimed run to its end. Commits as it goes (own

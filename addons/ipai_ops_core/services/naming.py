@@ -133,3 +133,9 @@ def db_name_for(namespace, project_slug, env_branch, run_number):
     suffix = "_%d" % int(run_number)
     head = "%s_%s_%s" % (namespace, project_slug.replace("-", "_")[:24], branch)
     return validate_db_name(head[:63 - len(suffix)] + suffix)
+
+
+def verified_copy_name(namespace, project_slug, environment_id):
+    """The database a passing restore drill keeps of an environment's latest
+    backup (staging builds may start from it)."""
+    return validate_db_name("vbk_%s_%s_%d" % (namespace, project_slug.replace("-", "_")[:30], int(environment_id)))

@@ -1,0 +1,215 @@
+"""Production deploys and rollbacks.
+
+A deploy puts an image on production: the exact image a staging build ran
+when it is promoted (``promote_image`` in the spec), else an image built
+from the production branch. The first deploy installs the project's
+modules without demo data. Later deploys:
+
+1. (the backup module, when installed, takes a pre-deploy backup first)
+2. stop the production container (the only downtime starts here);
+3. copy the production database with CREATE DATABASE ... TEMPLATE (a
+   file-level copy) and hard-link its filestore;
+4. update only the modules whose manifest version changed (install new ones)
+   in the copy, with the new image;
+5. start the new container on the same port and wait until it answers;
+6. on any failure: remove the new container and database and start the old
+   container again: the old image on the untouched pre-deploy database.
+
+The database from before the deploy is kept as the environment's previous
+database: a rollback swaps back to it and to the previous image.
+"""
+
+import os
+import shutil
+
+import psycopg2
+
+from ..services import docker_engine, git_repo, http_health, naming, odoo_log, postgres
+from . import build, serve
+from .base import RunFailed
+
+
+def _installed_versions(spec, dbname, modules):
+    conn = psycopg2.connect(host=spec["db"]["host"], port=spec["db"]["port"], user=spec["db_role"],
+                            password=spec["db_role_password"], dbname=naming.validate_db_name(dbname),
+                            connect_timeout=10, application_name="ipai_ops_deploy")
+    try:
+        with conn.cursor() as cr:
+            cr.execute("SELECT name, latest_version FROM ir_module_module WHERE state = 'installed' AND name = ANY(%s)",
+                       [list(modules)])
+            return dict(cr.fetchall())
+    finally:
+        conn.close()
+
+
+def _tree_versions(spec, sha):
+    """Module versions at ``sha`` (for a promoted image, which is not rebuilt)."""
+    workdir = os.path.join(spec["work_root"], "run-%d-versions" % spec["run_id"])
+    shutil.rmtree(workdir, ignore_errors=True)
+    try:
+        git_repo.export(spec["repo_url"], sha, workdir, spec["git_cache"])
+        modules = build._modules(spec, workdir)
+        return modules, build.module_versions(workdir, modules)
+    except (git_repo.GitError, ValueError) as exc:
+        raise RunFailed(str(exc)) from exc
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _filestore(spec, dbname):
+    return os.path.join(serve.env_filestore(spec), "filestore", dbname)
+
+
+def _run_odoo(spec, engine, image, dbname, args, reporter, what):
+    summary = odoo_log.LogSummary()
+    exit_code, _tail = engine.run_to_completion(
+        image, ["-d", dbname, *serve.db_args(spec), "--stop-after-init", "--no-http", "--log-level", "info",
+                "--without-demo", "all", *args],
+        "ipai-ops-%s-%s-%d" % (what, spec["project_slug"], spec["run_id"]), serve.labels(spec, what),
+        on_line=lambda line: reporter.log(summary.feed(line), line), volumes=serve.volumes(spec),
+        network_mode=spec.get("network_mode", "host"), mem_limit=spec.get("mem_limit"), nano_cpus=spec.get("nano_cpus"))
+    reporter.flush()
+    return exit_code
+
+
+def _image(spec, reporter, engine):
+    if spec.get("promote_image"):
+        image_id = engine.image_id(spec["promote_image"])
+        if not image_id:
+            raise RunFailed("The image to promote (%s) is no longer on this host." % spec["promote_image"])
+        sha = spec.get("commit_sha")
+        if not sha:
+            raise RunFailed("A promotion needs the commit its image was built from.")
+        reporter.set_commit(sha)
+        modules, versions = _tree_versions(spec, sha)
+        reporter.log("info", "Promoting image %s (commit %s) as it ran in %s, not rebuilt" % (
+            image_id, sha[:12], spec.get("promote_from") or "staging"))
+        return sha, image_id, modules, versions
+    sha, _tag, image_id, modules, versions = build.build_image(spec, reporter, engine)
+    return sha, image_id, modules, versions
+
+
+def execute(spec, reporter, engine=None):
+    """Build or deploy an environment, by its stage."""
+    if spec.get("stage") == "staging":
+        from . import staging
+
+        return staging.execute(spec, reporter, engine)
+    if spec.get("stage") != "production":
+        return build.execute(spec, reporter, engine)
+    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    current = spec.get("current") or {}
+    sha, image_id, modules, versions = _image(spec, reporter, engine)
+    reporter.check_canceled()
+    dbname = naming.db_name_for(spec["namespace"], spec["project_slug"], spec["branch"], spec["run_number"])
+    postgres.ensure_role(spec["db"], spec["db_role"], spec["db_role_password"])
+    old_db = current.get("database_name")
+    if not old_db:
+        return _first_deploy(spec, reporter, engine, image_id, dbname, modules)
+
+    installed = _installed_versions(spec, old_db, modules)
+    to_install = sorted(m for m in modules if m not in installed)
+    to_update = sorted(m for m in modules if m in installed and installed[m] != versions.get(m))
+    reporter.log("info", "Modules to update (version changed): %s; to install: %s" % (
+        ", ".join("%s %s -> %s" % (m, installed[m], versions.get(m)) for m in to_update) or "none",
+        ", ".join(to_install) or "none"))
+    port = current.get("port") or spec["port"]
+    old_container = current.get("container_id")
+    if old_container:
+        reporter.log("info", "Stopping production to copy its database")
+        engine.stop(old_container)
+    new_container = None
+    try:
+        postgres.drop_database(spec["db"], dbname)
+        postgres.create_database(spec["db"], dbname, spec["db_role"], template=old_db,
+                                 terminate_template_connections=True)
+        build._link_tree(_filestore(spec, old_db), _filestore(spec, dbname))
+        reporter.log("info", "Copied %s to %s (with a hard-linked filestore)" % (old_db, dbname))
+        if to_update or to_install:
+            args = (["-u", ",".join(to_update)] if to_update else []) + (["-i", ",".join(to_install)]
+                                                                          if to_install else [])
+            exit_code = _run_odoo(spec, engine, image_id, dbname, args, reporter, "update")
+            if exit_code != 0:
+                raise RunFailed("Updating the modules failed (exit code %d)" % exit_code)
+        new_container, url = serve.serve(spec, engine, image_id, dbname, port, reporter)
+    except Exception as exc:
+        reporter.log("error", "Deploy failed (%s); rolling back to the previous image and database" % exc)
+        if new_container:
+            engine.remove_container(new_container)
+        postgres.drop_database(spec["db"], dbname)
+        shutil.rmtree(_filestore(spec, dbname), ignore_errors=True)
+        if old_container:
+            engine.start_existing(old_container)
+            try:
+                http_health.wait_until_healthy("http://127.0.0.1:%d" % port, "/web/login", timeout=120)
+                reporter.log("info", "Production is back on %s with its previous image" % old_db)
+            except TimeoutError:
+                reporter.log("error", "The previous container did not answer after the rollback")
+        if isinstance(exc, RunFailed):
+            raise RunFailed("%s; rolled back automatically" % exc) from exc
+        raise
+    reporter.update_environment({
+        "state": "running", "url": url, "port": port, "container_id": new_container, "database_name": dbname,
+        "host": spec.get("host") or False, "image_digest": image_id,
+        "previous_image_digest": current.get("image_digest") or False, "previous_database_name": old_db,
+    })
+    if old_container and old_container != new_container:
+        engine.remove_container(old_container)
+    older = current.get("previous_database_name")
+    if older and older not in (old_db, dbname):
+        postgres.drop_database(spec["db"], older)
+        shutil.rmtree(_filestore(spec, older), ignore_errors=True)
+    return {"exit_code": 0, "result": "ok", "message": "Deployed %s on %s: %s" % (sha[:12], dbname, url)}
+
+
+def _first_deploy(spec, reporter, engine, image_id, dbname, modules):
+    postgres.drop_database(spec["db"], dbname)
+    postgres.create_database(spec["db"], dbname, spec["db_role"])
+    container = None
+    try:
+        reporter.log("info", "First deploy: installing %s without demo data" % (", ".join(modules) or "base"))
+        exit_code = _run_odoo(spec, engine, image_id, dbname, ["-i", ",".join(modules or ["base"])], reporter,
+                              "install")
+        if exit_code != 0:
+            raise RunFailed("Installing the modules failed (exit code %d)" % exit_code)
+        container, url = serve.serve(spec, engine, image_id, dbname, spec["port"], reporter)
+    except Exception:
+        postgres.drop_database(spec["db"], dbname)
+        shutil.rmtree(_filestore(spec, dbname), ignore_errors=True)
+        raise
+    reporter.update_environment({"state": "running", "url": url, "port": spec["port"], "container_id": container,
+                                 "database_name": dbname, "host": spec.get("host") or False,
+                                 "image_digest": image_id, "previous_image_digest": False})
+    return {"exit_code": 0, "result": "ok", "message": "First deploy on %s: %s" % (dbname, url)}
+
+
+def rollback(spec, reporter, engine=None):
+    """Swap production back to the previous image and the database as it
+    was before the last deploy; the current ones become the previous ones,
+    so a rollback can itself be undone."""
+    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    current = spec.get("current") or {}
+    image, dbname = current.get("previous_image_digest"), current.get("previous_database_name")
+    if not image or not dbname:
+        raise RunFailed("Nothing to roll back to: this environment has no previous deploy.")
+    if not engine.image_id(image):
+        raise RunFailed("The previous image %s is no longer on this host." % image)
+    if not postgres.database_exists(spec["db"], dbname):
+        raise RunFailed("The previous database %s is gone." % dbname)
+    port = current.get("port") or spec["port"]
+    if current.get("container_id"):
+        engine.stop(current["container_id"])
+    try:
+        container, url = serve.serve(spec, engine, image, dbname, port, reporter)
+    except Exception:
+        if current.get("container_id"):
+            engine.start_existing(current["container_id"])
+        raise
+    reporter.update_environment({
+        "state": "running", "url": url, "port": port, "container_id": container, "database_name": dbname,
+        "image_digest": image, "previous_image_digest": current.get("image_digest") or False,
+        "previous_database_name": current.get("database_name") or False,
+    })
+    if current.get("container_id"):
+        engine.remove_container(current["container_id"])
+    return {"exit_code": 0, "result": "ok", "message": "Rolled back to %s on %s: %s" % (image[:19], dbname, url)}

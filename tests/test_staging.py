@@ -1,0 +1,267 @@
+"""Staging as a fresh neutralized copy of production, promotion of the exact
+staging image with approvals, automatic rollback of a failed deploy, and
+`ops env rollback`: real Docker, PostgreSQL, git and Odoo, end to end.
+"""
+
+import json
+import subprocess
+import threading
+import time
+import xmlrpc.client
+
+import pytest
+import requests
+from conftest import _free_port, _odoo_cmd
+from test_backups import ops, shell, sql
+from test_runtime_build import admin_sql, docker_ready, git, run_worker
+
+SLUG = "stg-e2e"
+ADDON = "ops_stg_addon"
+MANIFEST = """{"name": "Staging E2E addon", "version": "%s", "depends": ["mail"], "license": "LGPL-3",
+ "data": %s, "installable": True}
+"""
+PARTNER_XML = """<odoo><record id="partner_%s" model="res.partner"><field name="name">%s</field></record></odoo>
+"""
+
+
+def worker(server):
+    run_worker(server, projects=SLUG)
+
+
+def remove_leftovers():
+    import docker
+
+    client = docker.from_env()
+    for container in client.containers.list(all=True, filters={"label": "ipai-ops.project=%s" % SLUG}):
+        container.remove(force=True)
+    for (name,) in admin_sql("SELECT datname FROM pg_database WHERE datname LIKE '%\\_stg\\_e2e%'"):
+        admin_sql('DROP DATABASE "%s" WITH (FORCE)' % name)
+
+
+def commit(work, version, data_files, message, branch):
+    git("checkout", "-q", branch, cwd=work)
+    (work / ADDON / "__manifest__.py").write_text(MANIFEST % (version, json.dumps(data_files)))
+    git("add", "-A", cwd=work)
+    git("commit", "-qm", message, cwd=work)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stggit")
+    work = root / "work"
+    (work / ADDON / "data").mkdir(parents=True)
+    (work / ADDON / "__init__.py").write_text("")
+    (work / ADDON / "__manifest__.py").write_text(MANIFEST % ("18.0.1.0.0", "[]"))
+    git("init", "-q", "-b", "main", cwd=work)
+    git("add", "-A", cwd=work)
+    git("commit", "-qm", "addon 1.0.0", cwd=work)
+    git("branch", "release/next", cwd=work)
+    bare = root / "stg.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    git("remote", "add", "origin", str(bare), cwd=work)
+    return {"work": work, "url": "file://%s" % bare}
+
+
+def push(repo, branch):
+    git("push", "-q", "origin", branch, cwd=repo["work"])
+
+
+@pytest.fixture(scope="module")
+def catcher(server):
+    """The mail catcher (odoo-bin ops-mailcatcher) on a free loopback port."""
+    port = _free_port()
+    shell(server, 'env["ir.config_parameter"].set_param("ipai_ops.mail_catcher_port", "%d")\nenv.cr.commit()\n'
+          % port)
+    cmd = _odoo_cmd(server.db)
+    addons = cmd[cmd.index("--addons-path") + 1]
+    # Odoo finds an addon's command when --addons-path comes before it.
+    proc = subprocess.Popen([*cmd[:2], "--addons-path=%s" % addons, "ops-mailcatcher", *cmd[2:], "--port", str(port),
+                             "--log-level=warn"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = proc.stdout.readline()
+    assert "listening on 127.0.0.1:%d" % port in line, line
+    yield port
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def project(server, repo, catcher):
+    if not docker_ready():
+        pytest.fail("the Docker engine is not running: scripts/setup.sh starts it (scripts/docker.sh)")
+    remove_leftovers()
+    uids = server.uids
+    manager = server.rpc("e2e_manager")
+    project_id = manager("ops.project", "create", {
+        "name": "Staging E2E", "slug": SLUG, "repo_url": repo["url"], "production_approval": True,
+        "mem_limit_mb": 1024,
+        "staging_scrub_sql": "UPDATE res_partner SET email = NULL WHERE email LIKE '%@customer.example'",
+        "member_ids": [(0, 0, {"user_id": uids["e2e_admin"], "role": "admin"}),
+                       (0, 0, {"user_id": uids["e2e_tester"], "role": "tester"})]})
+    # The first production deploy (no demo data): a push to main would queue it too.
+    queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "deploy", "branch": "main"})
+    assert queued["state"] == "waiting_approval", "production needs an approval in this project"
+    server.rpc("e2e_admin")("ops.run", "approve_run", [queued["id"]])
+    worker(server)
+    run = manager("ops.run", "api_read", [queued["id"]])
+    assert run["state"] == "succeeded", run["error_message"]
+    prod = manager("ops.environment", "read", [queued["environment_id"]], ["stage", "database_name", "url", "port"])[0]
+    assert prod["stage"] == "production"
+    assert sql(prod["database_name"], "SELECT count(*) FROM res_partner WHERE name = 'Mitchell Admin'")[0][0] == 0, \
+        "production is installed without demo data"
+    yield {"id": project_id, "prod_env": queued["environment_id"], **prod}
+    remove_leftovers()
+
+
+def prod_env(server, project):
+    return server.rpc("e2e_manager")("ops.environment", "read", [project["prod_env"]], [
+        "database_name", "url", "port", "image_digest", "previous_image_digest", "previous_database_name",
+        "container_id"])[0]
+
+
+def test_staging_is_a_neutralized_copy_of_live_production(server, project, catcher):
+    prod_db = project["database_name"]
+    sql(prod_db, "INSERT INTO res_partner (name, email, active) VALUES ('Made in production', "
+                 "'anna@customer.example', true)")
+    sql(prod_db, "INSERT INTO ir_mail_server (name, smtp_host, smtp_port, smtp_encryption, smtp_authentication, "
+                 "active, sequence) VALUES ('Real SMTP', 'smtp.customer.example', 25, 'none', 'login', true, 1)")
+    assert sql(prod_db, "SELECT count(*) FROM ir_cron WHERE active")[0][0] > 1
+
+    # Production answers requests throughout the copy.
+    answers, stop = [], threading.Event()
+
+    def hit():
+        while not stop.is_set():
+            try:
+                answers.append(requests.get(project["url"] + "/web/login", timeout=10).status_code)
+            except requests.RequestException as exc:
+                answers.append(repr(exc))
+            time.sleep(0.2)
+
+    manager = server.rpc("e2e_manager")
+    queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "release/next"})
+    client = threading.Thread(target=hit)
+    client.start()
+    try:
+        worker(server)
+    finally:
+        stop.set()
+        client.join()
+    run = manager("ops.run", "api_read", [queued["id"]])
+    logs = "\n".join(line["message"] for line in manager("ops.run.log", "search_read", [("run_id", "=", queued["id"])],
+                                                          fields=["message"]))
+    assert run["state"] == "succeeded", (run["error_message"], logs[-3000:])
+    assert len(answers) > 5 and set(answers) == {200}, answers
+    assert "Copying production" in logs and "hard-linked" in logs and "odoo neutralize" in logs
+
+    env = manager("ops.environment", "read", [queued["environment_id"]],
+                  ["stage", "database_name", "url", "data_source", "port"])[0]
+    db = env["database_name"]
+    assert env["stage"] == "staging" and db != prod_db
+    assert env["data_source"].startswith("Copy of production")
+    assert sql(db, "SELECT count(*) FROM res_partner WHERE name = 'Made in production'") == [(1,)]
+    assert sql(db, "SELECT email FROM res_partner WHERE name = 'Made in production'") == [(None,)], "scrub SQL ran"
+    assert sql(db, "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'") == [("true",)]
+    active = sql(db, "SELECT a.model_name FROM ir_cron c JOIN ir_act_server a ON a.id = c.ir_actions_server_id"
+                     " WHERE c.active")
+    assert active == [("ir.autovacuum",)], active
+    servers = sql(db, "SELECT smtp_host, smtp_port FROM ir_mail_server WHERE active")
+    assert servers == [("127.0.0.1", catcher)], "only the mail catcher: %s" % servers
+    assert sql(prod_db, "SELECT count(*) FROM ir_mail_server WHERE active AND smtp_host = 'smtp.customer.example'") \
+        == [(1,)], "production itself is untouched"
+
+    # Mail sent by staging is caught and shown on the environment.
+    staging = xmlrpc.client.ServerProxy(env["url"] + "/xmlrpc/2/object", allow_none=True)
+    uid = xmlrpc.client.ServerProxy(env["url"] + "/xmlrpc/2/common").authenticate(db, "admin", "admin", {})
+    mail_id = staging.execute_kw(db, uid, "admin", "mail.mail", "create", [{
+        "subject": "Your invoice from staging", "email_to": "anna@customer.example", "body_html": "<p>Hello</p>"}])
+    try:
+        staging.execute_kw(db, uid, "admin", "mail.mail", "send", [[mail_id]])
+    except xmlrpc.client.Fault as exc:  # send() returns None, which Odoo's XML-RPC cannot marshal
+        assert "cannot marshal None" in exc.faultString, exc.faultString
+    state = staging.execute_kw(db, uid, "admin", "mail.mail", "search_read", [[("id", "=", mail_id)]],
+                               {"fields": ["state", "failure_reason"]})
+    assert not state or state[0]["state"] == "sent", state
+    caught = manager("ops.mail", "search_read", [("environment_id", "=", queued["environment_id"])],
+                     fields=["subject", "recipients"])
+    assert [(m["subject"], m["recipients"]) for m in caught] == [("Your invoice from staging", "anna@customer.example")]
+
+    # A second staging build gets a new database; the previous one goes.
+    again = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "release/next"})
+    worker(server)
+    assert manager("ops.run", "api_read", [again["id"]])["state"] == "succeeded"
+    env2 = manager("ops.environment", "read", [queued["environment_id"]], ["database_name"])[0]
+    assert env2["database_name"] not in (db, prod_db)
+    assert not admin_sql("SELECT 1 FROM pg_database WHERE datname = '%s'" % db)
+    project["staging_env"] = queued["environment_id"]
+
+
+def test_promotion_deploys_the_exact_staging_image_after_approval(server, project, repo, ops_bin):
+    manager = server.rpc("e2e_manager")
+    (repo["work"] / ADDON / "data" / "partner.xml").write_text(PARTNER_XML % ("v101", "Added in 1.0.1"))
+    commit(repo["work"], "18.0.1.0.1", ["data/partner.xml"], "1.0.1: a partner", "release/next")
+    push(repo, "release/next")
+    staged = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "release/next"})
+    worker(server)
+    assert manager("ops.run", "api_read", [staged["id"]])["state"] == "succeeded"
+    staging = manager("ops.environment", "read", [project["staging_env"]], ["image_digest"])[0]
+    before = prod_env(server, project)
+
+    with pytest.raises(xmlrpc.client.Fault) as refused:
+        server.rpc("e2e_tester")("ops.environment", "promote", [project["staging_env"]])
+    assert "may not" in refused.value.faultString
+    promoted = ops(ops_bin, server, "e2e_admin", "env", "promote", SLUG, "release/next", "--json")
+    assert promoted.returncode == 0, promoted.stderr
+    run = json.loads(promoted.stdout)
+    assert run["state"] == "waiting_approval"
+    with pytest.raises(xmlrpc.client.Fault):
+        server.rpc("e2e_tester")("ops.run", "approve_run", [run["id"]])
+    server.rpc("e2e_admin")("ops.run", "approve_run", [run["id"]])
+    worker(server)
+    done = manager("ops.run", "api_read", [run["id"]])
+    logs = "\n".join(line["message"] for line in manager("ops.run.log", "search_read", [("run_id", "=", run["id"])],
+                                                          fields=["message"]))
+    assert done["state"] == "succeeded", (done["error_message"], logs[-3000:])
+    assert "not rebuilt" in logs and "%s 18.0.1.0.0 -> 18.0.1.0.1" % ADDON in logs
+    events = manager("ops.run.event", "search_read", [("run_id", "=", run["id"])], fields=["message"])
+    assert any("e2e_admin" in e["message"] for e in events), "who approved is recorded"
+    after = prod_env(server, project)
+    assert after["image_digest"] == staging["image_digest"], "the exact image staging ran"
+    assert after["port"] == before["port"] and after["previous_database_name"] == before["database_name"]
+    assert sql(after["database_name"], "SELECT count(*) FROM res_partner WHERE name = 'Added in 1.0.1'") == [(1,)]
+    assert requests.get(after["url"] + "/web/login", timeout=30).status_code == 200
+    backups = manager("ops.backup", "search_read", [("run_id", "=", run["id"])], fields=["kind", "state"])
+    assert [(b["kind"], b["state"]) for b in backups] == [("pre_deploy", "done")], "a backup first"
+
+
+def test_failed_deploy_rolls_back_and_ops_env_rollback(server, project, repo, ops_bin):
+    manager = server.rpc("e2e_manager")
+    git("checkout", "-q", "main", cwd=repo["work"])
+    git("merge", "-q", "release/next", cwd=repo["work"])
+    (repo["work"] / ADDON / "data" / "broken.xml").write_text("<odoo><record id='x' model='no.such.model'/></odoo>")
+    commit(repo["work"], "18.0.1.0.2", ["data/partner.xml", "data/broken.xml"], "1.0.2: broken", "main")
+    push(repo, "main")
+    before = prod_env(server, project)
+    queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "deploy", "branch": "main"})
+    server.rpc("e2e_admin")("ops.run", "approve_run", [queued["id"]])
+    worker(server)
+    run = manager("ops.run", "api_read", [queued["id"]])
+    assert run["state"] == "failed" and "rolled back automatically" in run["error_message"], run["error_message"]
+    after = prod_env(server, project)
+    assert (after["database_name"], after["image_digest"]) == (before["database_name"], before["image_digest"])
+    assert requests.get(after["url"] + "/web/login", timeout=30).status_code == 200, "production is back"
+    assert sql(after["database_name"], "SELECT count(*) FROM res_partner WHERE name = 'Added in 1.0.1'") == [(1,)]
+
+    # One command back to the previous image and the pre-deploy database.
+    rolled = ops(ops_bin, server, "e2e_admin", "env", "rollback", SLUG, "--json")
+    assert rolled.returncode == 0, rolled.stderr
+    run = json.loads(rolled.stdout)
+    server.rpc("e2e_admin")("ops.run", "approve_run", [run["id"]])
+    worker(server)
+    done = manager("ops.run", "api_read", [run["id"]])
+    assert done["state"] == "succeeded", done["error_message"]
+    back = prod_env(server, project)
+    assert back["image_digest"] == before["previous_image_digest"]
+    assert back["database_name"] == before["previous_database_name"]
+    assert back["previous_image_digest"] == before["image_digest"], "the rollback can be undone"
+    assert sql(back["database_name"], "SELECT count(*) FROM res_partner WHERE name = 'Added in 1.0.1'") == [(0,)]
+    assert requests.get(back["url"] + "/web/login", timeout=30).status_code == 200
