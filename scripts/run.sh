@@ -26,4 +26,8 @@ cat >&2 <<MSG
   stop with Ctrl-C
 
 MSG
+# The mail catcher keeps what development and staging environments send
+# (127.0.0.1:ipai_ops.mail_catcher_port, default 2525); it stops with Ctrl-C.
+"$OPS_VENV/bin/python" "$ODOO_SRC/odoo-bin" --addons-path="$ODOO_SRC/addons,$OPS_REPO/addons" ops-mailcatcher \
+  "${args[@]}" -d "$OPS_DB_NAME" --log-level=warn &
 exec "${odoo[@]}" --http-interface 127.0.0.1 --http-port "$OPS_HTTP_PORT"

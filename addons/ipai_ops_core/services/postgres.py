@@ -340,8 +340,26 @@ def drop_database(admin, name):
         if cr.connection.server_version < 130000:
             raise PostgresError("Dropping a database WITH (FORCE) needs PostgreSQL 13 or later.")
         existed = _exists(cr, name)
-        _execute(cr, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)),
-                 what="Cannot drop database %s" % name)
+        try:
+            cr.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        except errors.InsufficientPrivilege:
+            # FORCE refuses when a process we may not signal is connected:
+            # an autovacuum worker (a superuser process) on a freshly restored
+            # database. A plain DROP stops autovacuum by itself; the client
+            # sessions are ours to terminate first.
+            for attempt in range(TEMPLATE_COPY_ATTEMPTS):
+                _terminate(cr, name)
+                try:
+                    cr.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+                    break
+                except errors.ObjectInUse as exc:
+                    if attempt == TEMPLATE_COPY_ATTEMPTS - 1:
+                        raise PostgresError("Cannot drop database %s: %s" % (name, _message(exc))) from exc
+                    time.sleep(0.5)
+                except psycopg2.Error as exc:
+                    raise PostgresError("Cannot drop database %s: %s" % (name, _message(exc))) from exc
+        except psycopg2.Error as exc:
+            raise PostgresError("Cannot drop database %s: %s" % (name, _message(exc))) from exc
     return existed
 
 

@@ -7,6 +7,7 @@ role is named ops_svc_test_<random>_... and removed by the fixtures.
 
 import os
 import secrets
+import subprocess
 import time
 
 import psycopg2
@@ -265,6 +266,29 @@ def test_drop_with_force_while_connected(admin, names):
                 cr.execute("SELECT 1")
     finally:
         conn.close()
+
+
+@pytest.mark.skipif(not os.environ.get("OPS_EMBEDDED_PG") or os.geteuid() != 0,
+                    reason="needs the embedded cluster's superuser (a session the admin may not terminate)")
+def test_drop_waits_out_a_session_it_may_not_terminate(admin, names):
+    """DROP ... WITH (FORCE) refuses when a superuser process (an autovacuum
+    worker on a freshly restored database, here a superuser session) is
+    connected; the drop then terminates what it may and waits the rest out."""
+    role, db = names("role"), names("db")
+    postgres.ensure_role(admin, role, "pw")
+    postgres.create_database(admin, db, role)
+    sleeper = subprocess.Popen(["runuser", "-u", "postgres", "--", "psql", "-h", os.environ["OPS_PGRUN"], "-p",
+                                str(admin["port"]), "-U", "postgres", "-d", db, "-qc", "SELECT pg_sleep(1.5)"],
+                               cwd="/")
+    try:
+        deadline = time.monotonic() + 10
+        while not _admin_execute("SELECT 1 FROM pg_stat_activity WHERE datname = %s", (db,)):
+            assert time.monotonic() < deadline, "the superuser session never connected"
+            time.sleep(0.05)
+        assert postgres.drop_database(admin, db) is True
+        assert not postgres.database_exists(admin, db)
+    finally:
+        sleeper.wait(timeout=30)
 
 
 def test_hostile_names_are_refused_before_any_sql(admin, monkeypatch):
