@@ -9,6 +9,7 @@ export ODOO_SRC="${ODOO_SRC:-$OPS_HOME/odoo-18.0}"
 export ODOO_GIT_URL="${ODOO_GIT_URL:-https://github.com/odoo/odoo.git}"
 export OPS_VENV="${OPS_VENV:-$OPS_HOME/venv}"
 export OPS_PYTHON="${OPS_PYTHON:-python3}"
+export OPS_MOTO_VENV="${OPS_MOTO_VENV:-$OPS_HOME/moto-venv}"
 # Database server used by the control plane. When OPS_DB_HOST is not set,
 # an embedded PostgreSQL cluster of the project's own is used.
 export OPS_PGDATA="${OPS_PGDATA:-$OPS_HOME/pgdata}"

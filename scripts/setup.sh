@@ -49,6 +49,14 @@ fi
 # The `ops` CLI of this checkout, on the venv's PATH.
 "$OPS_VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$OPS_REPO" >/dev/null
 
+# A local S3-compatible server (moto) for the off-site backup tests, in a venv
+# of its own so its web stack never meets Odoo's pinned one.
+if [ ! -x "$OPS_MOTO_VENV/bin/moto_server" ]; then
+  ops_log "installing moto (local S3-compatible server for the tests) into $OPS_MOTO_VENV"
+  "$OPS_PYTHON" -m venv "$OPS_MOTO_VENV"
+  "$OPS_MOTO_VENV/bin/pip" install -q 'moto[server]==5.0.28'
+fi
+
 # --- database server ------------------------------------------------------
 if [ "$OPS_EMBEDDED_PG" = 1 ]; then
   "$OPS_REPO/scripts/pg.sh" start

@@ -7,6 +7,7 @@ backup whose worker is killed mid-dump cleaned up and taken again.
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -14,7 +15,7 @@ import zipfile
 
 import pytest
 import requests
-from conftest import _odoo_cmd
+from conftest import _free_port, _odoo_cmd
 from test_runtime_build import admin_conn, admin_sql, docker_ready, git, namespace, run_worker
 
 SLUG = "bk-e2e"
@@ -77,6 +78,7 @@ def prod(server, tmp_path_factory):
     git("add", "-A", cwd=work)
     git("commit", "-qm", "addon", cwd=work)
     git("branch", "feature-import", cwd=work)
+    git("branch", "release/from-backup", cwd=work)
     bare = root / "bk.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
     manager = server.rpc("e2e_manager")
@@ -204,6 +206,29 @@ def test_restore_drill_and_a_corrupted_backup(server, prod):
     assert requests.get(after["url"] + "/web/login", timeout=30).status_code == 200
 
 
+def test_staging_from_the_latest_verified_backup(server, prod):
+    """The copy the drill verified is the staging data: a template copy, not a dump."""
+    server.rpc("e2e_admin")("ops.project", "write", [prod["project_id"]], {"staging_source": "backup"})
+    manager = server.rpc("e2e_manager")
+    try:
+        queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "release/from-backup"})
+        worker(server)
+        run = manager("ops.run", "api_read", [queued["id"]])
+        assert run["state"] == "succeeded", run["error_message"]
+        env = manager("ops.environment", "read", [queued["environment_id"]],
+                      ["stage", "database_name", "data_source"])[0]
+        assert env["stage"] == "staging"
+        assert env["data_source"].startswith("Production backup taken"), env["data_source"]
+        assert partners(env["database_name"], "After backup") == 1, "the drilled backup's data"
+        neutralized = "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'"
+        assert sql(env["database_name"], neutralized) == [("true",)]
+        logs = "\n".join(line["message"] for line in manager(
+            "ops.run.log", "search_read", [("run_id", "=", queued["id"])], fields=["message"]))
+        assert "Copying production" not in logs, "production is not touched"
+    finally:
+        server.rpc("e2e_admin")("ops.project", "write", [prod["project_id"]], {"staging_source": "production"})
+
+
 def test_download_and_import_into_development(server, prod, ops_bin, tmp_path):
     url = "%s/ipai_ops/backup/%d/download" % (server.url, prod["pre_id"])
     for login, status in (("e2e_dev", 403), ("e2e_outsider", 404)):
@@ -291,3 +316,62 @@ def test_killed_worker_leaves_no_partial_backup(server, prod):
         assert record["manifest"]["row_counts"]["res_partner"] > 0
     finally:
         sql(db, "DROP TABLE IF EXISTS x_ballast")
+
+
+@pytest.fixture()
+def s3(server):
+    """A local S3-compatible server (moto) as the off-site backup storage."""
+    import boto3
+
+    moto = os.path.join(os.environ.get("OPS_MOTO_VENV", "/opt/ipai-ops/moto-venv"), "bin", "moto_server")
+    if not os.path.exists(moto):
+        pytest.fail("moto_server is missing: scripts/setup.sh installs it into $OPS_MOTO_VENV")
+    port = _free_port()
+    proc = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    endpoint = "http://127.0.0.1:%d" % port
+    try:
+        for _ in range(100):
+            try:
+                requests.get(endpoint, timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test",
+                              region_name="us-east-1")
+        client.create_bucket(Bucket="ipai-ops-offsite")
+        shell(server, "p = env['ir.config_parameter']\n"
+                      "p.set_param('ipai_ops.backup_s3_endpoint', '%s')\n"
+                      "p.set_param('ipai_ops.backup_s3_bucket', 'ipai-ops-offsite')\n"
+                      "p.set_param('ipai_ops.backup_s3_access_key', 'test')\n"
+                      "p.set_param('ipai_ops.backup_s3_secret_key', 'test')\nenv.cr.commit()\n" % endpoint)
+        yield client
+    finally:
+        shell(server, "env['ir.config_parameter'].set_param('ipai_ops.backup_s3_bucket', False)\nenv.cr.commit()\n")
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_offsite_copy_in_s3_restores_when_the_local_copy_is_gone(server, prod, s3):
+    backup = server.rpc("e2e_admin")("ops.backup", "create_backup", {"project": SLUG})
+    worker(server)
+    record = backup_of(server, backup["id"])
+    assert record["state"] == "done", record["error_message"]
+    offsite = server.rpc("e2e_manager")("ops.backup", "read", [backup["id"]], ["offsite_location"])[0]
+    prefix = offsite["offsite_location"].split("/", 3)[3]
+    assert offsite["offsite_location"].startswith("s3://ipai-ops-offsite/")
+    keys = {o["Key"][len(prefix) + 1:] for o in s3.list_objects_v2(Bucket="ipai-ops-offsite",
+                                                                    Prefix=prefix)["Contents"]}
+    assert {"manifest.json", "filestore.tar", "db/toc.dat"} <= keys
+    assert keys == set(record["manifest"]["files"]) | {"manifest.json"}
+
+    # The local copy is lost: a restore drill fetches the off-site one.
+    shutil.rmtree(record["location"])
+    server.rpc("e2e_admin")("ops.backup", "action_drill", [backup["id"]])
+    worker(server)
+    record = backup_of(server, backup["id"])
+    assert record["verify_state"] == "ok", record["verify_message"]
+
+    # Retention removes the off-site copy too.
+    shell(server, "env['ops.backup'].browse(%d)._remove_files()\nenv.cr.commit()\n" % backup["id"])
+    assert not s3.list_objects_v2(Bucket="ipai-ops-offsite", Prefix=prefix).get("Contents")

@@ -192,6 +192,17 @@ def test_staging_is_a_neutralized_copy_of_live_production(server, project, catch
     env2 = manager("ops.environment", "read", [queued["environment_id"]], ["database_name"])[0]
     assert env2["database_name"] not in (db, prod_db)
     assert not admin_sql("SELECT 1 FROM pg_database WHERE datname = '%s'" % db)
+
+    # A push with "update the current build": the staging data stays (copied
+    # into a new database), the code is the new commit's.
+    sql(env2["database_name"], "INSERT INTO res_partner (name, active) VALUES ('Made in staging', true)")
+    pushed = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "release/next",
+                                              "config": {"trigger": "push"}})
+    worker(server)
+    assert manager("ops.run", "api_read", [pushed["id"]])["state"] == "succeeded"
+    env3 = manager("ops.environment", "read", [queued["environment_id"]], ["database_name"])[0]
+    assert env3["database_name"] != env2["database_name"]
+    assert sql(env3["database_name"], "SELECT count(*) FROM res_partner WHERE name = 'Made in staging'") == [(1,)]
     project["staging_env"] = queued["environment_id"]
 
 

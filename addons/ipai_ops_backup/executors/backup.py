@@ -20,7 +20,7 @@ from odoo.addons.ipai_ops_core.executors import serve
 from odoo.addons.ipai_ops_core.executors.base import RunFailed
 from odoo.addons.ipai_ops_core.services import docker_engine, naming, postgres
 
-from ..services import backup_store
+from ..services import backup_store, storage
 
 
 def _now():
@@ -77,6 +77,17 @@ def with_pre_deploy_backup(inner):
     return execute
 
 
+def _upload_offsite(spec, reporter, target):
+    if not spec.get("offsite") or not target.get("offsite_prefix"):
+        return
+    reporter.log("info", "Copying the backup off-site to %s" % storage.url(spec["offsite"], target["offsite_prefix"]))
+    try:
+        location = storage.upload_dir(spec["offsite"], target["path"], target["offsite_prefix"])
+    except storage.StorageError as exc:
+        raise RunFailed("The backup is done locally, but its off-site copy failed: %s" % exc) from exc
+    reporter.update_record("ops.backup", target["id"], {"offsite_location": location})
+
+
 def execute_backup(spec, reporter, engine=None):
     dbname = (spec.get("current") or {}).get("database_name")
     if not dbname:
@@ -84,14 +95,43 @@ def execute_backup(spec, reporter, engine=None):
                                                                     "error_message": "no database"})
         raise RunFailed("The environment has no database to back up; build it first.")
     manifest = take_backup(spec, reporter, spec["backup"], dbname)
+    _upload_offsite(spec, reporter, spec["backup"])
     reporter.artifact("backup", spec["backup"]["path"], content_type="application/x-ipai-ops-backup",
                       size=manifest["size"])
     return {"exit_code": 0, "result": "ok", "message": "Backed up %s (%.1f MB)" % (dbname, manifest["size"] / 1e6)}
 
 
+def _fetch_offsite(spec, reporter):
+    """When the local copy of the source backup is gone, download the
+    off-site one into the work directory (the checksums are verified next)."""
+    source = spec["source"]
+    offsite = source.get("offsite")
+    if not offsite or os.path.isdir(source.get("path") or ""):
+        return None
+    local = os.path.join(spec["work_root"], "offsite-%d" % spec["run_id"])
+    shutil.rmtree(local, ignore_errors=True)
+    reporter.log("info", "The local copy is gone; fetching %s" % storage.url(offsite, offsite["prefix"]))
+    try:
+        storage.download_dir(offsite, offsite["prefix"], local)
+    except storage.StorageError as exc:
+        shutil.rmtree(local, ignore_errors=True)
+        raise RunFailed(str(exc)) from exc
+    source["path"] = local
+    return local
+
+
 def _restore_into(spec, reporter, dbname):
     """Create ``dbname`` and load the spec's source into it (and its
     filestore). Returns the source manifest (None for a zip)."""
+    fetched = _fetch_offsite(spec, reporter)
+    try:
+        return _load(spec, reporter, dbname)
+    finally:
+        if fetched:
+            shutil.rmtree(fetched, ignore_errors=True)
+
+
+def _load(spec, reporter, dbname):
     source = spec["source"]
     postgres.ensure_role(spec["db"], spec["db_role"], spec["db_role_password"])
     postgres.drop_database(spec["db"], dbname)

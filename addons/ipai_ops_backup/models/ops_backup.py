@@ -7,7 +7,7 @@ from odoo import _, api, fields, models
 from odoo.addons.ipai_ops_core.services import naming
 from odoo.exceptions import UserError, ValidationError
 
-from ..services import retention
+from ..services import retention, storage
 
 _logger = logging.getLogger(__name__)
 KINDS = [("daily", "Daily"), ("manual", "Manual"), ("pre_deploy", "Pre-deploy"), ("pre_restore", "Pre-restore")]
@@ -15,7 +15,7 @@ KINDS = [("daily", "Daily"), ("manual", "Manual"), ("pre_deploy", "Pre-deploy"),
 RUNTIME_FIELDS = {
     "state", "started_at", "finished_at", "size", "location", "manifest", "manifest_sha256", "database_name",
     "odoo_version", "database_size", "filestore_files", "error_message", "verify_state", "verified_at",
-    "verify_message", "run_id", "environment_id", "kind",
+    "verify_message", "run_id", "environment_id", "kind", "offsite_location",
 }
 
 
@@ -46,6 +46,9 @@ class OpsBackup(models.Model):
     size = fields.Float("Size (bytes)", readonly=True, digits=(20, 0))
     size_mb = fields.Float("Size (MB)", compute="_compute_size_mb", digits=(16, 1))
     location = fields.Char("Storage location", readonly=True)
+    offsite_location = fields.Char("Off-site copy", readonly=True,
+                                   help="The copy in S3-compatible object storage (system parameters "
+                                        "ipai_ops.backup_s3_*), used when the local copy is gone.")
     database_name = fields.Char("Database backed up", readonly=True)
     odoo_version = fields.Char(readonly=True)
     database_size = fields.Float("Database size (bytes)", readonly=True, digits=(20, 0))
@@ -227,9 +230,33 @@ class OpsBackup(models.Model):
                             "env-%d" % self.environment_id.id, "%s-%s-%d" % (
                                 fields.Datetime.now().strftime("%Y%m%dT%H%M%S"), self.kind, self.id))
 
+    @api.model
+    def _offsite_settings(self):
+        """S3-compatible storage for off-site copies, or None (local only)."""
+        param = self.env["ir.config_parameter"].sudo().get_param
+        if not param("ipai_ops.backup_s3_bucket"):
+            return None
+        return {"endpoint": param("ipai_ops.backup_s3_endpoint") or None, "bucket": param("ipai_ops.backup_s3_bucket"),
+                "access_key": param("ipai_ops.backup_s3_access_key") or "",
+                "secret_key": param("ipai_ops.backup_s3_secret_key") or "",
+                "region": param("ipai_ops.backup_s3_region") or "us-east-1"}
+
+    def _offsite_prefix(self):
+        self.ensure_one()
+        return "%s/%s/env-%d/backup-%d" % (naming.namespace_for(self.env.cr.dbname), self.project_id.slug,
+                                           self.environment_id.id, self.id)
+
     def _remove_files(self):
-        """Delete this backup's directory (and a partial one), only under the backup root."""
+        """Delete this backup's directory (and a partial one), only under the
+        backup root, and its off-site copy."""
         root = self._backup_root()
+        settings = self._offsite_settings()
+        for backup in self.filtered("offsite_location"):
+            if settings and backup.offsite_location == storage.url(settings, backup._offsite_prefix()):
+                try:
+                    storage.delete_prefix(settings, backup._offsite_prefix())
+                except storage.StorageError as exc:
+                    _logger.warning("ops: backup %s: %s", backup.id, exc)
         for backup in self:
             for path in filter(None, [backup.location, backup.location and backup.location + ".partial"]):
                 real = os.path.realpath(path)

@@ -48,6 +48,9 @@ class OpsRun(models.Model):
             if not backup or backup.environment_id != env:
                 raise RunFailed("The backup of this run is gone.")
             spec["backup"] = {"id": backup.id, "path": backup._storage_path()}
+            spec["offsite"] = self.env["ops.backup"]._offsite_settings()
+            if spec["offsite"]:
+                spec["backup"]["offsite_prefix"] = backup._offsite_prefix()
             return spec
         config = self.config or {}
         if config.get("import_path"):
@@ -64,6 +67,10 @@ class OpsRun(models.Model):
             spec["source"] = {"kind": "backup", "path": source.location, "id": source.id, "taken_at": taken,
                               "label": "%s backup of %s, taken %s" % (source.stage, source.environment_id.name,
                                                                        taken)}
+            settings = self.env["ops.backup"]._offsite_settings()
+            if source.offsite_location and settings and not os.path.isdir(source.location or ""):
+                # The local copy is gone: the executor fetches the off-site one.
+                spec["source"]["offsite"] = dict(settings, prefix=source._offsite_prefix())
         if self.kind == "drill":
             spec["drill_template"] = naming.verified_copy_name(spec["namespace"], env.project_id.slug, env.id)
             return spec
