@@ -82,14 +82,14 @@ def main():
         results["odoo_backup_size"] = du(zip_path)
         print("odoo backup %.1fs" % results["odoo_backup"], file=sys.stderr)
         target = args.db + "_rodoo"
-        bigdb.admin('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % target)
+        bigdb.drop(target)
         shutil.rmtree(bigdb.filestore(target), ignore_errors=True)
         started = time.monotonic()
         odoo_db.restore_db(target, zip_path, copy=True)
         results["odoo_restore"] = time.monotonic() - started
         results["odoo_restore_verified"] = verify(backup_store, target, reference)
         print("odoo restore %.1fs" % results["odoo_restore"], file=sys.stderr)
-        bigdb.admin('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % target)
+        bigdb.drop(target)
         shutil.rmtree(bigdb.filestore(target), ignore_errors=True)
         os.unlink(zip_path)
 
@@ -101,7 +101,7 @@ def main():
         results["ours_backup_size"] = du(ours)
         print("ours backup %.1fs" % results["ours_backup"], file=sys.stderr)
         target = args.db + "_rours"
-        bigdb.admin('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % target)
+        bigdb.drop(target)
         store = os.path.join(work, "restored-filestore")
         started = time.monotonic()
         bigdb.admin('CREATE DATABASE "%s" TEMPLATE template0' % target)
@@ -110,7 +110,7 @@ def main():
         results["ours_restore"] = time.monotonic() - started
         results["ours_restore_verified"] = not problems and verify(backup_store, target, reference)
         print("ours restore %.1fs" % results["ours_restore"], file=sys.stderr)
-        bigdb.admin('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % target)
+        bigdb.drop(target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

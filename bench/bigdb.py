@@ -11,11 +11,12 @@ import os
 import random
 import subprocess
 import sys
+import time
 
 import psycopg2
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MARK = "ipai-ops bench bigdb v1"
+MARK = "ipai-ops bench bigdb v2"
 
 
 def conn_params():
@@ -36,6 +37,22 @@ def admin(statement):
             return cr.fetchall() if cr.description else None
     finally:
         conn.close()
+
+
+def drop(db):
+    """DROP DATABASE; a plain DROP (which stops autovacuum itself) when FORCE
+    may not signal an autovacuum worker on a freshly restored database."""
+    try:
+        admin('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % db)
+    except psycopg2.errors.InsufficientPrivilege:
+        for attempt in range(10):
+            try:
+                admin('DROP DATABASE IF EXISTS "%s"' % db)
+                return
+            except psycopg2.errors.ObjectInUse:
+                if attempt == 9:
+                    raise
+                time.sleep(1)
 
 
 def data_dir():
@@ -60,7 +77,7 @@ def ensure(db, min_bytes=1 << 30, files=20000, log=print):
     if found and (found[0][0] or "").startswith(MARK):
         return info(db)
     log("making %s: base, then >= %.1f GB of partners and %d filestore files (once)" % (db, min_bytes / 2**30, files))
-    admin('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % db)
+    drop(db)
     subprocess.run(["rm", "-rf", filestore(db)], check=True)
     subprocess.run(odoo_cmd(db, "-i", "base", "--without-demo=all", "--stop-after-init", "--log-level=warn"),
                    check=True, cwd="/")
@@ -80,7 +97,20 @@ def ensure(db, min_bytes=1 << 30, files=20000, log=print):
                               res_model, res_id, public, create_date, write_date, company_id)
                           VALUES (%s, %s, %s, %s, 'application/octet-stream', 'binary', 'res.partner', 1, false,
                                   now(), now(), 1)""", rows)
+        # Spread like a production database: contacts, server logs and the
+        # text index of documents, not one huge table.
+        step = 0
         while True:
+            step += 1
+            cr.execute("""INSERT INTO ir_logging (create_date, create_uid, name, type, dbname, level, message, path,
+                                                  func, line)
+                          SELECT now() - (g || ' seconds')::interval, 1, 'odoo.addons.sale', 'server',
+                                 current_database(), 'INFO', 'order ' || g || ' confirmed: ' || repeat(md5(g::text), 6),
+                                 'sale/models.py', 'action_confirm', (g % 900)::text
+                            FROM generate_series(1, 150000) g""")
+            cr.execute("""UPDATE ir_attachment SET index_content = repeat(md5(id::text || %s), 40)
+                           WHERE id IN (SELECT id FROM ir_attachment WHERE index_content IS NULL LIMIT 4000)""",
+                       [str(step)])
             cr.execute("""INSERT INTO res_partner (name, complete_name, email, street, city, zip, phone, comment,
                                                    active, type, is_company, create_date, write_date, lang)
                           SELECT 'Partner ' || g, 'Partner ' || g, 'p' || g || '@example.com',
@@ -88,7 +118,7 @@ def ensure(db, min_bytes=1 << 30, files=20000, log=print):
                                  lpad((g % 99999)::text, 5, '0'),
                                  '+32 ' || g, repeat(md5((g * 7)::text), 8), true, 'contact', false, now(), now(),
                                  'en_US'
-                            FROM generate_series(1, 200000) g""")
+                            FROM generate_series(1, 120000) g""")
             conn.commit()
             cr.execute("SELECT pg_database_size(current_database())")
             size = cr.fetchone()[0]

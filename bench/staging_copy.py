@@ -75,7 +75,7 @@ class Client(threading.Thread):
 
 
 def drop(db):
-    bigdb.admin('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % db)
+    bigdb.drop(db)
 
 
 def main():

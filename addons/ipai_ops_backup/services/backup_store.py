@@ -227,12 +227,23 @@ def restore(conn, dbname, path, filestore, jobs=2, verify_first=True):
     if os.path.exists(filestore):
         raise BackupError("Filestore %s exists already." % filestore)
     os.makedirs(filestore)
+    # The filestore is extracted while pg_restore runs (they share nothing).
+    tar = subprocess.Popen(["tar", "--extract", "--same-owner", "--file", os.path.join(path, FILESTORE_TAR),
+                            "--directory", filestore], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/")
     try:
+        # A failed restore is thrown away: no need to wait on the WAL for
+        # each commit, and index builds get more memory.
         _run(["pg_restore", "--jobs=%d" % jobs, "--no-owner", "--no-privileges", "--exit-on-error",
-              "--dbname=%s" % dbname, os.path.join(path, DB_DIR)], env=_pg_env(conn), what="pg_restore")
-        _run(["tar", "--extract", "--same-owner", "--file", os.path.join(path, FILESTORE_TAR),
-              "--directory", filestore], what="tar")
+              "--dbname=%s" % dbname, os.path.join(path, DB_DIR)],
+             env=dict(_pg_env(conn), PGOPTIONS="-c synchronous_commit=off -c maintenance_work_mem=256MB"),
+             what="pg_restore")
+        stderr = tar.communicate()[1].decode(errors="replace")
+        if tar.returncode != 0:
+            raise BackupError("tar failed: %s" % stderr.strip()[-2000:])
     except BaseException:
+        if tar.poll() is None:
+            tar.kill()
+            tar.wait()
         shutil.rmtree(filestore, ignore_errors=True)
         raise
 
