@@ -186,12 +186,20 @@ def test_staging_is_a_neutralized_copy_of_live_production(server, project, catch
     assert [(m["subject"], m["recipients"]) for m in caught] == [("Your invoice from staging", "anna@customer.example")]
 
     # A second staging build gets a new database; the previous one goes.
-    again = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "release/next"})
-    worker(server)
+    # This one with Odoo's obfuscate on (the project's option).
+    server.rpc("e2e_admin")("ops.project", "write", [project["id"]], {"staging_obfuscate": True})
+    try:
+        again = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "release/next"})
+        worker(server)
+    finally:
+        server.rpc("e2e_admin")("ops.project", "write", [project["id"]], {"staging_obfuscate": False})
     assert manager("ops.run", "api_read", [again["id"]])["state"] == "succeeded"
     env2 = manager("ops.environment", "read", [queued["environment_id"]], ["database_name"])[0]
     assert env2["database_name"] not in (db, prod_db)
     assert not admin_sql("SELECT 1 FROM pg_database WHERE datname = '%s'" % db)
+    count = "SELECT count(*) FROM res_partner"
+    assert sql(env2["database_name"], count) == sql(prod_db, count), "same partners"
+    assert sql(env2["database_name"], count + " WHERE name = 'Made in production'") == [(0,)], "names obfuscated"
 
     # A push with "update the current build": the staging data stays (copied
     # into a new database), the code is the new commit's.

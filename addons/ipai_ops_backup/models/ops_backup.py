@@ -39,7 +39,7 @@ class OpsBackup(models.Model):
          ("deleted", "Deleted")],
         required=True, default="pending", readonly=True, index=True, tracking=True,
     )
-    run_id = fields.Many2one("ops.run", ondelete="set null", readonly=True)
+    run_id = fields.Many2one("ops.run", ondelete="set null", readonly=True, index="btree_not_null")
     requested_by_id = fields.Many2one("res.users", readonly=True, default=lambda self: self.env.user)
     started_at = fields.Datetime(readonly=True)
     finished_at = fields.Datetime(readonly=True)

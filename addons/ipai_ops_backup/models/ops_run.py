@@ -85,9 +85,12 @@ class OpsRun(models.Model):
     def _set_state(self, new_state, message=None, payload=None, **vals):
         res = super()._set_state(new_state, message, payload, **vals)
         if new_state in ("failed", "canceled", "queued"):
-            for run in self.filtered(lambda r: r.kind in BACKUP_KINDS):
-                backups = self.env["ops.backup"].sudo().search([("run_id", "=", run.id),
-                                                                ("state", "in", ("pending", "running"))])
+            # Backups this run was taking (a backup run, or the pre-deploy /
+            # pre-restore backup of a deploy or restore) never finish now.
+            unfinished = self.env["ops.backup"].sudo().search([("run_id", "in", self.ids),
+                                                               ("state", "in", ("pending", "running"))])
+            for run in self:
+                backups = unfinished.filtered(lambda b, r=run: b.run_id == r)
                 if new_state == "queued":
                     # Requeued after a lost worker: start over from nothing.
                     backups.filtered(lambda b: b.state == "running")._remove_files()

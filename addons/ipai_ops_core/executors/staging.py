@@ -26,9 +26,6 @@ from ..services import docker_engine, filestore, naming, postgres
 from . import build, deploy, serve
 from .base import RunFailed
 
-OBFUSCATE_FIELDS = ("res_partner.name,res_partner.email,res_partner.phone,res_partner.mobile,res_partner.street,"
-                    "res_partner.street2,res_partner.vat")
-
 
 def _role_conn(spec, dbname):
     return psycopg2.connect(host=spec["db"]["host"], port=spec["db"]["port"], user=spec["db_role"],
@@ -71,11 +68,12 @@ def scrub(spec, dbname, statements, reporter):
 
 
 def obfuscate(spec, engine, image, dbname, reporter):
-    """Odoo's own ``obfuscate`` (personal data of partners and users)."""
-    fields = spec.get("obfuscate_fields") or OBFUSCATE_FIELDS
+    """Odoo's own ``obfuscate``, with its own list of personal fields
+    (partners' names, emails, phones, addresses; messages; leads) unless the
+    spec names others."""
+    fields = ["--fields", spec["obfuscate_fields"]] if spec.get("obfuscate_fields") else []
     exit_code, tail = engine.run_to_completion(
-        image, ["obfuscate", "-d", dbname, *serve.db_args(spec), "--pwd", spec["obfuscate_password"],
-                "--fields", fields, "-y"],
+        image, ["obfuscate", "-d", dbname, *serve.db_args(spec), "--pwd", spec["obfuscate_password"], *fields, "-y"],
         "ipai-ops-obfuscate-%s-%d" % (spec["project_slug"], spec["run_id"]), serve.labels(spec, "obfuscate"),
         on_line=lambda line: reporter.log("debug", line), volumes=serve.volumes(spec),
         network_mode=spec.get("network_mode", "host"))
