@@ -108,7 +108,7 @@ def project(server, repo, catcher):
     assert prod["stage"] == "production"
     assert sql(prod["database_name"], "SELECT count(*) FROM res_partner WHERE name = 'Mitchell Admin'")[0][0] == 0, \
         "production is installed without demo data"
-    yield {"id": project_id, "prod_env": queued["environment_id"], **prod}
+    yield {**prod, "project_id": project_id, "prod_env": queued["environment_id"]}
     remove_leftovers()
 
 
@@ -187,12 +187,12 @@ def test_staging_is_a_neutralized_copy_of_live_production(server, project, catch
 
     # A second staging build gets a new database; the previous one goes.
     # This one with Odoo's obfuscate on (the project's option).
-    server.rpc("e2e_admin")("ops.project", "write", [project["id"]], {"staging_obfuscate": True})
+    server.rpc("e2e_admin")("ops.project", "write", [project["project_id"]], {"staging_obfuscate": True})
     try:
         again = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "release/next"})
         worker(server)
     finally:
-        server.rpc("e2e_admin")("ops.project", "write", [project["id"]], {"staging_obfuscate": False})
+        server.rpc("e2e_admin")("ops.project", "write", [project["project_id"]], {"staging_obfuscate": False})
     assert manager("ops.run", "api_read", [again["id"]])["state"] == "succeeded"
     env2 = manager("ops.environment", "read", [queued["environment_id"]], ["database_name"])[0]
     assert env2["database_name"] not in (db, prod_db)
