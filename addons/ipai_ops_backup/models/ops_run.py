@@ -35,7 +35,8 @@ class OpsRun(models.Model):
                                                        limit=1)
             if not pre:
                 pre = self.env["ops.backup"].sudo().create({"environment_id": env.id, "kind": "pre_deploy",
-                                                            "run_id": self.id})
+                                                            "run_id": self.id,
+                                                            "requested_by_id": self.requested_by_id.id})
             spec["pre_backup"] = {"id": pre.id, "path": pre._storage_path()}
         if self.kind not in BACKUP_KINDS:
             return spec
