@@ -22,6 +22,7 @@ cat >&2 <<MSG
   ipai ops is starting on  http://127.0.0.1:${OPS_HTTP_PORT}/odoo/action-ipai_ops_core.action_ops_project
   login: admin   password: admin      (Ops Manager, owner of the demo projects)
   other demo users (password = login): ada (admin), demo (developer), tess (tester), vic (viewer)
+  mail from development and staging environments: caught on 127.0.0.1:2525, shown on each environment
   CLI:   $OPS_VENV/bin/ops --help    (see README: OPS_URL, OPS_DB=$OPS_DB_NAME, OPS_LOGIN, OPS_API_KEY)
   stop with Ctrl-C
 
