@@ -50,7 +50,12 @@ class _Handler(socketserver.StreamRequestHandler):
                     else:
                         self.reply("250 ipai-ops")
                 elif verb == "AUTH":
-                    key = self._auth(arg)
+                    try:
+                        key = self._auth(arg)
+                    except Exception:  # noqa: BLE001 - the client gets a temporary failure
+                        _logger.exception("mail catcher: checking a login failed")
+                        self.reply("454 4.7.0 Temporary authentication failure")
+                        continue
                     self.reply("235 2.7.0 Authentication successful" if key else "535 5.7.8 Authentication failed")
                 elif verb == "MAIL":
                     if not key:

@@ -1,0 +1,67 @@
+import smtplib
+import socket
+
+from odoo.tests import tagged
+from odoo.tests.common import BaseCase
+
+from ..services.mail_catcher import MailCatcher
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@tagged("post_install", "-at_install", "ipai_ops")
+class TestMailCatcher(BaseCase):
+    """The SMTP server of development and staging mail, over real sockets."""
+
+    def setUp(self):
+        super().setUp()
+        self.kept = []
+
+        def authenticate(user, password):
+            if user == "broken":
+                raise RuntimeError("database unavailable")
+            return 7 if (user, password) == ("env-7", "s3cret") else None
+
+        self.port = free_port()
+        self.server = MailCatcher(self.port, authenticate, lambda *message: self.kept.append(message))
+        self.server.start_in_thread()
+        self.addCleanup(self.server.server_close)
+        self.addCleanup(self.server.shutdown)
+
+    def smtp(self):
+        client = smtplib.SMTP("127.0.0.1", self.port, timeout=10)
+        self.addCleanup(client.close)
+        return client
+
+    def test_mail_is_kept_under_the_environment_that_logged_in(self):
+        client = self.smtp()
+        client.login("env-7", "s3cret")
+        client.sendmail("shop@example.com", ["anna@customer.example", "bob@customer.example"],
+                        "Subject: Your invoice\r\n\r\nHello\r\n.leading dot\r\n")
+        client.quit()
+        [(key, mail_from, rcpts, data)] = self.kept
+        self.assertEqual((key, mail_from, rcpts), (7, "shop@example.com", ["anna@customer.example",
+                                                                             "bob@customer.example"]))
+        self.assertIn(b"Subject: Your invoice", data)
+        self.assertIn(b"\r\n.leading dot\r\n", data, "dot-stuffing is undone")
+
+    def test_mail_without_a_valid_login_is_refused_and_nothing_kept(self):
+        client = self.smtp()
+        with self.assertRaises(smtplib.SMTPSenderRefused) as refused:
+            client.sendmail("x@example.com", ["y@example.com"], "Subject: no login\r\n\r\nbody")
+        self.assertEqual(refused.exception.smtp_code, 530)
+        with self.assertRaises(smtplib.SMTPAuthenticationError) as bad:
+            client.login("env-7", "guess")
+        self.assertEqual(bad.exception.smtp_code, 535)
+        with self.assertRaises(smtplib.SMTPAuthenticationError) as broken:
+            client.login("broken", "x")
+        self.assertEqual(broken.exception.smtp_code, 454, "a failing check is a temporary failure")
+        self.assertEqual(self.kept, [])
+
+    def test_listens_on_the_loopback_only(self):
+        with self.assertRaises(ValueError):
+            MailCatcher(free_port(), lambda *a: None, lambda *a: None, host="0.0.0.0")
