@@ -208,8 +208,9 @@ def test_staging_is_a_neutralized_copy_of_live_production(server, project, catch
                                               "config": {"trigger": "push"}})
     worker(server)
     assert manager("ops.run", "api_read", [pushed["id"]])["state"] == "succeeded"
-    env3 = manager("ops.environment", "read", [queued["environment_id"]], ["database_name"])[0]
+    env3 = manager("ops.environment", "read", [queued["environment_id"]], ["database_name", "data_source"])[0]
     assert env3["database_name"] != env2["database_name"]
+    assert env3["data_source"].startswith("Copy of production"), "where the kept data came from"
     assert sql(env3["database_name"], "SELECT count(*) FROM res_partner WHERE name = 'Made in staging'") == [(1,)]
     project["staging_env"] = queued["environment_id"]
 

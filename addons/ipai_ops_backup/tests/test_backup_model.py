@@ -88,9 +88,23 @@ class TestBackupModel(OpsCase):
         with self.assertRaisesRegex(UserError, "build it first"):
             backup.with_user(self.users["admin"]).restore_backup(self.env_staging.id)
         run = backup.with_user(self.users["admin"]).restore_backup()
-        self.assertEqual(run["kind"], "restore")
+        self.assertEqual((run["kind"], run["state"]), ("restore", "queued"))
         pre = self.Backup.sudo().search([("run_id", "=", run["id"])])
         self.assertEqual(pre.kind, "pre_restore")
+
+    def test_production_restore_waits_for_approval_when_the_project_asks(self):
+        self.project.sudo().production_approval = True
+        backup = self.make_done(datetime(2026, 11, 1))
+        run = backup.with_user(self.users["admin"]).restore_backup()
+        self.assertEqual(run["state"], "waiting_approval")
+        record = self.env["ops.run"].browse(run["id"])
+        with self.assertRaises(AccessError):
+            record.with_user(self.users["tester"]).approve_run()
+        record.with_user(self.users["owner"]).approve_run()
+        self.assertEqual(record.state, "queued")
+        # Backups themselves never wait: they protect production.
+        taken = self.Backup.with_user(self.users["admin"]).create_backup({"project": "test-shop"})
+        self.assertEqual(self.env["ops.run"].browse(taken["run_id"]).state, "queued")
 
     def test_interrupted_backup_is_failed_and_its_partial_files_removed(self):
         backup = self.Backup.with_user(self.users["admin"]).create_backup({"project": "test-shop"})

@@ -771,7 +771,8 @@ class OpsRun(models.Model):
             "current": {"container_id": env.container_id or None, "database_name": env.database_name or None,
                         "image_digest": env.image_digest or None, "port": env.port or None,
                         "previous_image_digest": env.previous_image_digest or None,
-                        "previous_database_name": env.previous_database_name or None},
+                        "previous_database_name": env.previous_database_name or None,
+                        "data_source": env.data_source or None},
         }
         if run.kind in ("build", "deploy", "rollback", "restore"):
             spec["port"] = env.port if env.stage == "production" and env.port else \
