@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 
-from odoo.addons.ipai_ops_core.executors import serve
+from odoo.addons.ipai_ops_core.executors import serve, staging
 from odoo.addons.ipai_ops_core.executors.base import RunFailed
 from odoo.addons.ipai_ops_core.services import docker_engine, naming, postgres
 
@@ -191,12 +191,14 @@ def execute_restore(spec, reporter, engine=None):
         reporter.check_canceled()
         if spec.get("neutralize"):
             serve.neutralize(spec, engine, image, dbname, reporter)
+            staging.point_mail_at_catcher(spec, dbname, spec.get("mail"))
         port = current.get("port") or spec["port"]
         if current.get("container_id"):
             reporter.log("info", "Stopping the current container to switch on port %d" % port)
             engine.stop(current["container_id"])
         try:
-            container_id, url = serve.serve(spec, engine, image, dbname, port, reporter)
+            container_id, url = serve.serve(spec, engine, image, dbname, port, reporter,
+                                            extra_args=serve.mail_args(spec.get("mail")))
         except Exception:
             if current.get("container_id"):
                 reporter.log("warning", "Restarting the previous container on %s" % current.get("database_name"))
