@@ -116,7 +116,7 @@ def main():
         target, store = args.db + "_stg_base", os.path.join(args.work, "stg-base")
         drop(target)
         shutil.rmtree(store, ignore_errors=True)
-        env = filestore._pg_env(conn)
+        env = filestore.pg_env(conn)
         started = time.monotonic()
         bigdb.admin('CREATE DATABASE "%s" TEMPLATE template0' % target)
         dump = subprocess.Popen(["pg_dump", "-Fc", "--no-owner", "--dbname=%s" % args.db], stdout=subprocess.PIPE,

@@ -16,7 +16,7 @@ import zipfile
 import pytest
 import requests
 from conftest import _free_port, _odoo_cmd
-from test_runtime_build import admin_conn, admin_sql, docker_ready, git, namespace, run_worker
+from test_runtime_build import admin_conn, admin_sql, docker_ready, git, namespace, remove_leftovers, run_worker
 
 SLUG = "bk-e2e"
 ADDON = "ops_bk_addon"
@@ -52,23 +52,12 @@ def sql(dbname, query, args=None):
         conn.close()
 
 
-def remove_leftovers():
-    import docker
-
-    client = docker.from_env()
-    for container in client.containers.list(all=True, filters={"label": "ipai-ops.project=%s" % SLUG}):
-        container.remove(force=True)
-    for (name,) in admin_sql("SELECT datname FROM pg_database WHERE datname LIKE '%\\_bk\\_e2e%'"
-                             " OR datname LIKE 'drill\\_%'"):
-        admin_sql('DROP DATABASE "%s" WITH (FORCE)' % name)
-
-
 @pytest.fixture(scope="module")
 def prod(server, tmp_path_factory):
     """Project bk-e2e with a production environment built from main."""
     if not docker_ready():
         pytest.fail("the Docker engine is not running: scripts/setup.sh starts it (scripts/docker.sh)")
-    remove_leftovers()
+    remove_leftovers(SLUG, ("drill\\_%",))
     root = tmp_path_factory.mktemp("bkgit")
     work = root / "work"
     (work / ADDON).mkdir(parents=True)
@@ -94,7 +83,7 @@ def prod(server, tmp_path_factory):
     env = manager("ops.environment", "read", [queued["environment_id"]], ["stage", "database_name", "url", "port"])[0]
     assert env["stage"] == "production"
     yield {"project_id": project_id, "env_id": queued["environment_id"], **env}
-    remove_leftovers()
+    remove_leftovers(SLUG, ("drill\\_%",))
 
 
 def env_of(server, env_id):

@@ -109,14 +109,17 @@ def docker_ready():
         return False
 
 
-def remove_leftovers():
-    """What an interrupted earlier run of these tests may have left."""
+def remove_leftovers(slug="rt-e2e", extra_patterns=()):
+    """What an interrupted earlier run of a test module may have left: the
+    project's containers, and its databases (their names carry its slug)."""
     import docker
 
     client = docker.from_env()
-    for container in client.containers.list(all=True, filters={"label": "ipai-ops.project=rt-e2e"}):
+    for container in client.containers.list(all=True, filters={"label": "ipai-ops.project=%s" % slug}):
         container.remove(force=True)
-    names = admin_sql("SELECT datname FROM pg_database WHERE datname LIKE '%\\_rt\\_e2e\\_%'")
+    patterns = ["%%\\_%s\\_%%" % slug.replace("-", "\\_"), *extra_patterns]
+    names = admin_sql("SELECT datname FROM pg_database WHERE %s" % " OR ".join(
+        "datname LIKE '%s'" % pattern for pattern in patterns))
     for (name,) in names:
         admin_sql('DROP DATABASE "%s" WITH (FORCE)' % name)
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 from conftest import _free_port, _odoo_cmd
 from test_backups import ops, shell, sql
-from test_runtime_build import admin_sql, docker_ready, git, run_worker
+from test_runtime_build import admin_sql, docker_ready, git, remove_leftovers, run_worker
 
 SLUG = "stg-e2e"
 ADDON = "ops_stg_addon"
@@ -26,16 +26,6 @@ PARTNER_XML = """<odoo><record id="partner_%s" model="res.partner"><field name="
 
 def worker(server):
     run_worker(server, projects=SLUG)
-
-
-def remove_leftovers():
-    import docker
-
-    client = docker.from_env()
-    for container in client.containers.list(all=True, filters={"label": "ipai-ops.project=%s" % SLUG}):
-        container.remove(force=True)
-    for (name,) in admin_sql("SELECT datname FROM pg_database WHERE datname LIKE '%\\_stg\\_e2e%'"):
-        admin_sql('DROP DATABASE "%s" WITH (FORCE)' % name)
 
 
 def commit(work, version, data_files, message, branch):
@@ -88,7 +78,7 @@ def catcher(server):
 def project(server, repo, catcher):
     if not docker_ready():
         pytest.fail("the Docker engine is not running: scripts/setup.sh starts it (scripts/docker.sh)")
-    remove_leftovers()
+    remove_leftovers(SLUG)
     uids = server.uids
     manager = server.rpc("e2e_manager")
     project_id = manager("ops.project", "create", {
@@ -109,7 +99,7 @@ def project(server, repo, catcher):
     assert sql(prod["database_name"], "SELECT count(*) FROM res_partner WHERE name = 'Mitchell Admin'")[0][0] == 0, \
         "production is installed without demo data"
     yield {**prod, "project_id": project_id, "prod_env": queued["environment_id"]}
-    remove_leftovers()
+    remove_leftovers(SLUG)
 
 
 def prod_env(server, project):

@@ -26,6 +26,7 @@ import zipfile
 
 import psycopg2
 from odoo.addons.ipai_ops_core.services import naming
+from odoo.addons.ipai_ops_core.services.filestore import pg_env
 
 MANIFEST = "manifest.json"
 DB_DIR = "db"
@@ -40,15 +41,8 @@ class BackupError(Exception):
     """A backup operation failed; ``str(error)`` is meant for the user."""
 
 
-def _pg_env(conn):
-    env = dict(os.environ, PGHOST=str(conn["host"]), PGPORT=str(conn["port"]), PGUSER=conn["user"],
-               PGAPPNAME="ipai_ops_backup", PGCONNECT_TIMEOUT="10")
-    env.pop("PGDATABASE", None)
-    if conn.get("password"):
-        env["PGPASSWORD"] = conn["password"]
-    else:
-        env.pop("PGPASSWORD", None)
-    return env
+def _pg_env(conn, options=None):
+    return pg_env(conn, options, app="ipai_ops_backup")
 
 
 def _run(args, env=None, what=None, cwd=None, timeout=None):
@@ -235,7 +229,7 @@ def restore(conn, dbname, path, filestore, jobs=2, verify_first=True):
         # each commit, and index builds get more memory.
         _run(["pg_restore", "--jobs=%d" % jobs, "--no-owner", "--no-privileges", "--exit-on-error",
               "--dbname=%s" % dbname, os.path.join(path, DB_DIR)],
-             env=dict(_pg_env(conn), PGOPTIONS="-c synchronous_commit=off -c maintenance_work_mem=256MB"),
+             env=_pg_env(conn, "-c synchronous_commit=off -c maintenance_work_mem=256MB"),
              what="pg_restore")
         stderr = tar.communicate()[1].decode(errors="replace")
         if tar.returncode != 0:

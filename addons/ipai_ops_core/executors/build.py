@@ -18,6 +18,7 @@ import shutil
 import time
 
 from ..services import docker_engine, git_repo, naming, odoo_log, postgres
+from ..services.filestore import link_tree
 from . import serve
 from .base import RunCanceled, RunFailed
 from .serve import ODOO_UID
@@ -44,14 +45,6 @@ def template_name(spec, tool_image_id, modules):
                          .encode()).hexdigest()[:12]
     return naming.validate_db_name("tpl_%s_%s_%s" % (spec["namespace"], spec["project_slug"].replace("-", "_")[:36],
                                                       key))
-
-
-def _link_tree(src, dest):
-    """Copy a filestore with hard links (Odoo never rewrites a file in place)."""
-    if os.path.isdir(src):
-        shutil.rmtree(dest, ignore_errors=True)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        shutil.copytree(src, dest, copy_function=os.link)
 
 
 def module_versions(tree, modules):
@@ -144,7 +137,7 @@ def execute(spec, reporter, engine=None):
             template, template_meta["sha"][:12], ", ".join(changed) or "none"))
         postgres.create_database(spec["db"], dbname, spec["db_role"], template=template,
                                  terminate_template_connections=True)
-        _link_tree(os.path.join(template_store, "filestore", template), os.path.join(filestore, "filestore", dbname))
+        link_tree(os.path.join(template_store, "filestore", template), os.path.join(filestore, "filestore", dbname))
         to_install = changed
     else:
         postgres.create_database(spec["db"], dbname, spec["db_role"])
@@ -192,7 +185,7 @@ def execute(spec, reporter, engine=None):
             postgres.drop_database(spec["db"], template)
             postgres.create_database(spec["db"], template, spec["db_role"], template=dbname)
             postgres.set_database_comment(spec["db"], template, json.dumps({"sha": sha, "modules": modules}))
-            _link_tree(os.path.join(filestore, "filestore", dbname),
+            link_tree(os.path.join(filestore, "filestore", dbname),
                        os.path.join(template_store, "filestore", template))
             reporter.log("info", "Saved %s as template %s for the next builds" % (dbname, template))
         # Failed tests turn the build red, but like on Odoo.sh the environment

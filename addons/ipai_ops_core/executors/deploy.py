@@ -24,22 +24,35 @@ import shutil
 
 import psycopg2
 
-from ..services import docker_engine, git_repo, http_health, naming, odoo_log, postgres
+from ..services import docker_engine, filestore, git_repo, http_health, naming, odoo_log, postgres
 from . import build, serve
 from .base import RunFailed
 
 
-def _installed_versions(spec, dbname, modules):
-    conn = psycopg2.connect(host=spec["db"]["host"], port=spec["db"]["port"], user=spec["db_role"],
+def role_connection(spec, dbname):
+    """A connection to ``dbname`` as the project's own role."""
+    return psycopg2.connect(host=spec["db"]["host"], port=spec["db"]["port"], user=spec["db_role"],
                             password=spec["db_role_password"], dbname=naming.validate_db_name(dbname),
-                            connect_timeout=10, application_name="ipai_ops_deploy")
+                            connect_timeout=10, application_name="ipai_ops")
+
+
+def module_changes(spec, dbname, modules, versions, reporter):
+    """The odoo arguments that bring ``dbname`` to the manifest ``versions``:
+    ``-u`` only the modules whose version changed, ``-i`` the new ones."""
+    conn = role_connection(spec, dbname)
     try:
         with conn.cursor() as cr:
             cr.execute("SELECT name, latest_version FROM ir_module_module WHERE state = 'installed' AND name = ANY(%s)",
                        [list(modules)])
-            return dict(cr.fetchall())
+            installed = dict(cr.fetchall())
     finally:
         conn.close()
+    to_install = sorted(m for m in modules if m not in installed)
+    to_update = sorted(m for m in modules if m in installed and installed[m] != versions.get(m))
+    reporter.log("info", "Modules to update (version changed): %s; to install: %s" % (
+        ", ".join("%s %s -> %s" % (m, installed[m], versions.get(m)) for m in to_update) or "none",
+        ", ".join(to_install) or "none"))
+    return (["-u", ",".join(to_update)] if to_update else []) + (["-i", ",".join(to_install)] if to_install else [])
 
 
 def _tree_versions(spec, sha):
@@ -107,12 +120,7 @@ def execute(spec, reporter, engine=None):
     if not old_db:
         return _first_deploy(spec, reporter, engine, image_id, dbname, modules)
 
-    installed = _installed_versions(spec, old_db, modules)
-    to_install = sorted(m for m in modules if m not in installed)
-    to_update = sorted(m for m in modules if m in installed and installed[m] != versions.get(m))
-    reporter.log("info", "Modules to update (version changed): %s; to install: %s" % (
-        ", ".join("%s %s -> %s" % (m, installed[m], versions.get(m)) for m in to_update) or "none",
-        ", ".join(to_install) or "none"))
+    args = module_changes(spec, old_db, modules, versions, reporter)
     port = current.get("port") or spec["port"]
     old_container = current.get("container_id")
     if old_container:
@@ -123,11 +131,9 @@ def execute(spec, reporter, engine=None):
         postgres.drop_database(spec["db"], dbname)
         postgres.create_database(spec["db"], dbname, spec["db_role"], template=old_db,
                                  terminate_template_connections=True)
-        build._link_tree(_filestore(spec, old_db), _filestore(spec, dbname))
+        filestore.link_tree(_filestore(spec, old_db), _filestore(spec, dbname))
         reporter.log("info", "Copied %s to %s (with a hard-linked filestore)" % (old_db, dbname))
-        if to_update or to_install:
-            args = (["-u", ",".join(to_update)] if to_update else []) + (["-i", ",".join(to_install)]
-                                                                          if to_install else [])
+        if args:
             exit_code = _run_odoo(spec, engine, image_id, dbname, args, reporter, "update")
             if exit_code != 0:
                 raise RunFailed("Updating the modules failed (exit code %d)" % exit_code)

@@ -27,16 +27,10 @@ from . import build, deploy, serve
 from .base import RunFailed
 
 
-def _role_conn(spec, dbname):
-    return psycopg2.connect(host=spec["db"]["host"], port=spec["db"]["port"], user=spec["db_role"],
-                            password=spec["db_role_password"], dbname=naming.validate_db_name(dbname),
-                            connect_timeout=10, application_name="ipai_ops_staging")
-
-
 def point_mail_at_catcher(spec, dbname, mail):
     """After neutralize: the only active outgoing mail server is the catcher
     (neutralize's own dummy server, repointed)."""
-    conn = _role_conn(spec, dbname)
+    conn = deploy.role_connection(spec, dbname)
     try:
         with conn, conn.cursor() as cr:
             cr.execute("UPDATE ir_mail_server SET active = false")
@@ -55,7 +49,7 @@ def scrub(spec, dbname, statements, reporter):
     """The project's SQL scrub hooks, as the project's role, in one transaction."""
     if not statements:
         return
-    conn = _role_conn(spec, dbname)
+    conn = deploy.role_connection(spec, dbname)
     try:
         with conn, conn.cursor() as cr:
             for statement in statements:
@@ -143,14 +137,8 @@ def execute(spec, reporter, engine=None):
             obfuscate(spec, engine, image_id, dbname, reporter)
         scrub(spec, dbname, spec.get("scrub_sql") or [], reporter)
 
-        installed = deploy._installed_versions(spec, dbname, modules)
-        to_install = sorted(m for m in modules if m not in installed)
-        to_update = sorted(m for m in modules if m in installed and installed[m] != versions.get(m))
-        if to_update or to_install:
-            reporter.log("info", "Updating %s; installing %s" % (", ".join(to_update) or "nothing",
-                                                                ", ".join(to_install) or "nothing"))
-            args = (["-u", ",".join(to_update)] if to_update else []) + (["-i", ",".join(to_install)]
-                                                                          if to_install else [])
+        args = deploy.module_changes(spec, dbname, modules, versions, reporter)
+        if args:
             if deploy._run_odoo(spec, engine, image_id, dbname, args, reporter, "update") != 0:
                 raise RunFailed("Updating the modules on the staging copy failed; see the log")
         port = current.get("port") if update_only and current.get("port") else spec["port"]

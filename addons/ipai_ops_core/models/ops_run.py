@@ -804,8 +804,7 @@ class OpsRun(models.Model):
         prod_store = os.path.join(spec["filestore_root"], project.slug, "env-%d" % production.id, "filestore")
         if project.staging_source == "backup":
             template = naming.verified_copy_name(spec["namespace"], project.slug, production.id)
-            meta = postgres.database_comment(spec["db"], template) if postgres.database_exists(spec["db"], template) \
-                else None
+            meta = postgres.database_comment(spec["db"], template)  # None when there is no such database
             if not meta:
                 raise RunFailed("No verified backup of %s yet: a restore drill has to pass first (Backups)."
                                 % production.name)

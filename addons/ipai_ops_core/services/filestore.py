@@ -40,9 +40,11 @@ def link_tree(src, dest):
     return counts
 
 
-def _pg_env(conn, options=None):
+def pg_env(conn, options=None, app="ipai_ops_copy"):
+    """Environment for the PostgreSQL client tools: connection values and
+    the password through PG* variables, never on a command line."""
     env = dict(os.environ, PGHOST=str(conn["host"]), PGPORT=str(conn["port"]), PGUSER=conn["user"],
-               PGAPPNAME="ipai_ops_copy", PGCONNECT_TIMEOUT="10")
+               PGAPPNAME=app, PGCONNECT_TIMEOUT="10")
     env.pop("PGDATABASE", None)
     env.pop("PGPASSWORD", None)
     if conn.get("password"):
@@ -70,13 +72,13 @@ def copy_database_live(conn, source, target, workdir, jobs=2):
     os.makedirs(os.path.dirname(workdir), exist_ok=True)
     started = time.monotonic()
     _run(["pg_dump", "--format=directory", "--jobs=%d" % jobs, "--compress=0", "--no-owner", "--no-privileges",
-          "--file=%s" % workdir, "--dbname=%s" % source], _pg_env(conn), "pg_dump")
+          "--file=%s" % workdir, "--dbname=%s" % source], pg_env(conn), "pg_dump")
     dumped = time.monotonic()
     # The copy is thrown away if the restore fails: no need to wait on the
     # WAL for each commit, and index builds get more memory.
     _run(["pg_restore", "--jobs=%d" % jobs, "--no-owner", "--no-privileges", "--exit-on-error",
           "--dbname=%s" % target, workdir],
-         _pg_env(conn, "-c synchronous_commit=off -c maintenance_work_mem=256MB"), "pg_restore")
+         pg_env(conn, "-c synchronous_commit=off -c maintenance_work_mem=256MB"), "pg_restore")
     done = time.monotonic()
     shutil.rmtree(workdir, ignore_errors=True)
     return {"dump": dumped - started, "restore": done - dumped, "total": done - started}
