@@ -35,7 +35,7 @@ def odoo_setup():
         "-c", os.path.join(REPO, "odoo.conf"), "--addons-path", "%s/addons,%s/addons" % (os.environ["ODOO_SRC"],
                                                                                          REPO),
         "--db_host", os.environ["OPS_DB_HOST"], "--db_port", os.environ["OPS_DB_PORT"],
-        "--db_user", os.environ["OPS_DB_USER"], "--db_password", os.environ["OPS_DB_PASSWORD"],
+        "--db_user", os.environ["OPS_DB_USER"],
         "--log-level", "warn"])
     odoo.modules.module.initialize_sys_path()
 

@@ -68,7 +68,7 @@ def odoo_cmd(db, *args):
             "-c", os.path.join(REPO, "odoo.conf"), "--addons-path", "%s/addons,%s/addons" % (os.environ["ODOO_SRC"],
                                                                                              REPO),
             "--db_host", os.environ["OPS_DB_HOST"], "--db_port", os.environ["OPS_DB_PORT"],
-            "--db_user", os.environ["OPS_DB_USER"], "--db_password", os.environ["OPS_DB_PASSWORD"], "-d", db]
+            "--db_user", os.environ["OPS_DB_USER"], "-d", db]
 
 
 def ensure(db, min_bytes=1 << 30, files=20000, log=print):

@@ -3,10 +3,12 @@
 
 Cold: nothing cached (no template database): install the sample project's
 modules with demo data and run its tests, start the container, wait until
-it answers /web/login. Warm: a second build of the same commit, which starts
-from the cached template database (CREATE DATABASE ... TEMPLATE) and
-hard-linked filestore. Both go through the real build executor, with the
-real Docker engine, PostgreSQL and git; a console reporter stands in for
+it answers /web/login. Warm: a second branch's first build of the same
+commit (a new environment, with a database role of its own), which starts
+from the cached template database (CREATE DATABASE ... TEMPLATE, then its
+objects handed over to the environment's role) and hard-linked filestore.
+Both go through the real build executor, with the real Docker engine,
+PostgreSQL and git; a console reporter stands in for
 the control plane's database reporter.
 
     bash -c 'source scripts/env.sh && PYTHONPATH=$ODOO_SRC $OPS_VENV/bin/python bench/dev_build_cache.py'
@@ -28,7 +30,7 @@ odoo.addons.__path__.append(os.path.join(REPO, "addons"))
 
 from odoo.addons.ipai_ops_core.executors import build, lifecycle  # noqa: E402
 from odoo.addons.ipai_ops_core.executors.base import Reporter  # noqa: E402
-from odoo.addons.ipai_ops_core.services import docker_engine, postgres  # noqa: E402
+from odoo.addons.ipai_ops_core.services import docker_engine, naming, postgres  # noqa: E402
 
 SLUG = "bench-devbuild"
 
@@ -56,6 +58,9 @@ class ConsoleReporter(Reporter):
 
     def update_environment(self, values):
         self.env.update(values)
+
+    def environment_message(self, text):
+        print("  [chatter] %s" % text, file=sys.stderr)
 
 
 def sample_repo(root):
@@ -102,37 +107,49 @@ def main():
     data = os.path.join(root, "data")
     engine = docker_engine.DockerEngine()
     base = {
-        "namespace": "obench", "project_slug": SLUG, "environment_id": 1, "branch": "main", "stage": "development",
+        "namespace": "obench", "project_id": 1, "project_slug": SLUG, "branch": "main", "stage": "development",
         "repo_url": sample_repo(root), "ref": "main", "commit_sha": None, "tool_image": "ipai-ops/odoo:18.0",
         "modules_mode": "own", "module_list": "", "test_tags": None, "mem_limit": "2048m",
-        "nano_cpus": 2 * 10**9, "db": admin, "db_role": "ops_obench_bench_devbuild", "db_role_password": "bench-secret",
-        "work_root": os.path.join(data, "work"), "git_cache": os.path.join(data, "git"),
-        "filestore_root": os.path.join(data, "filestore"), "network_mode": "host",
+        "nano_cpus": 2 * 10**9, "db": admin, "template_role": naming.template_role_name("obench", 1),
+        "admin_password": "bench-admin-secret", "work_root": os.path.join(data, "work"),
+        "git_cache": os.path.join(data, "git"), "filestore_root": os.path.join(data, "filestore"),
+        "secrets_root": os.path.join(data, "secrets"), "network_mode": "host",
     }
     for path in (base["work_root"], base["git_cache"], base["filestore_root"]):
         os.makedirs(path)
-    rows, current = [], {}
+
+    def env_spec(env_id, **values):
+        return dict(base, environment_id=env_id, db_role=naming.env_role_name("obench", env_id),
+                    db_role_password="bench-secret-%d" % env_id, **values)
+
+    rows, current = [], {1: {}, 2: {}}
     try:
-        builds = ((1, "cold (no template)"), (2, "warm (template cache)"),
-                  (3, "warm, 1 module changed"))
-        for number, label in builds:
+        # The cold build is a first branch's; the warm ones are a second
+        # branch's (a new environment with a role of its own, starting from
+        # the project's template), as a developer pushing a new branch sees.
+        builds = ((1, 1, "cold (no template)"), (2, 2, "warm (template cache)"),
+                  (3, 2, "warm, 1 module changed"))
+        for number, env_id, label in builds:
             if number == 3:
                 change_one_module(root)
             reporter = ConsoleReporter(args.verbose)
             # A new port per build, as the control plane allocates: the previous
             # build keeps serving until the new one is healthy.
-            spec = dict(base, run_id=number, run_number=number, current=current, port=18990 + number)
+            spec = env_spec(env_id, run_id=number, run_number=number, current=current[env_id], port=18990 + number)
             start = time.monotonic()
             result = build.execute(spec, reporter, engine)
             seconds = time.monotonic() - start
-            current = {k: reporter.env.get(k) for k in ("container_id", "database_name", "image_digest", "port")}
+            current[env_id] = {k: reporter.env.get(k) for k in ("container_id", "database_name", "image_digest",
+                                                                "port", "db_role")}
+            current[env_id]["db_owner"] = current[env_id].pop("db_role")
             rows.append({"build": label, "seconds": round(seconds, 1), "result": result["result"],
                          "log_lines": reporter.lines})
             print("%s: %.1fs (%s)" % (label, seconds, result["message"]), file=sys.stderr)
     finally:
-        spec = dict(base, run_id=99, run_number=99, current=current)
-        lifecycle.destroy(spec, ConsoleReporter(False), engine)
-        for name in postgres.list_databases(admin, "tpl_obench_bench_devbuild"):
+        for env_id in (1, 2):
+            spec = env_spec(env_id, run_id=99, run_number=99, current=current[env_id])
+            lifecycle.destroy(spec, ConsoleReporter(False), engine)
+        for name in postgres.list_databases(admin, "tpl_obench_1_"):
             postgres.drop_database(admin, name)
         subprocess.run(["rm", "-rf", root], check=False)
     ratio = rows[1]["seconds"] / rows[0]["seconds"]

@@ -47,7 +47,7 @@ def ensure_database(db):
     subprocess.run([sys.executable, odoo, "-c", os.path.join(REPO, "odoo.conf"),
                     "--addons-path", "%s/addons,%s/addons" % (os.environ["ODOO_SRC"], REPO),
                     "--db_host", os.environ["OPS_DB_HOST"], "--db_port", os.environ["OPS_DB_PORT"],
-                    "--db_user", os.environ["OPS_DB_USER"], "--db_password", os.environ["OPS_DB_PASSWORD"],
+                    "--db_user", os.environ["OPS_DB_USER"],
                     "-d", db, "-i", "ipai_ops_core", "--without-demo=all", "--stop-after-init",
                     "--log-level=warn"], check=True)
 

@@ -34,11 +34,15 @@ export OPS_ADDONS="ipai_ops_core,ipai_ops_backup,ipai_ops_monitoring"
 ops_log() { printf '\033[1;34m[ipai-ops]\033[0m %s\n' "$*" >&2; }
 ops_die() { printf '\033[1;31m[ipai-ops] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
+# The database password reaches Odoo (libpq) and the PostgreSQL tools through
+# the environment, never on a command line that every user of the host sees.
+if [ -n "$OPS_DB_PASSWORD" ]; then export PGPASSWORD="$OPS_DB_PASSWORD"; fi
+
 # odoo-bin arguments shared by every script: config, addons and database.
 ops_odoo_args() {
   printf '%s\n' \
     -c "$OPS_REPO/odoo.conf" \
     --addons-path "$ODOO_SRC/addons,$OPS_REPO/addons" \
     --db_host "$OPS_DB_HOST" --db_port "$OPS_DB_PORT" \
-    --db_user "$OPS_DB_USER" --db_password "$OPS_DB_PASSWORD"
+    --db_user "$OPS_DB_USER"
 }

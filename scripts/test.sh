@@ -34,5 +34,5 @@ export PYTHONPATH="$ODOO_SRC${PYTHONPATH:+:$PYTHONPATH}"
 exec "$OPS_VENV/bin/pytest" -p no:cacheprovider \
   --odoo-config "$OPS_REPO/odoo.conf" --odoo-database "$OPS_TEST_DB" --odoo-log-level warn \
   --odoo-extra "db_host=$OPS_DB_HOST" --odoo-extra "db_port=$OPS_DB_PORT" \
-  --odoo-extra "db_user=$OPS_DB_USER" --odoo-extra "db_password=$OPS_DB_PASSWORD" \
+  --odoo-extra "db_user=$OPS_DB_USER" \
   "$@" addons tests

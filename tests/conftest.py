@@ -28,6 +28,8 @@ def user(login, groups):
         u = env["res.users"].create({"name": login, "login": login, "password": login,
                                      "groups_id": [Command.set([env.ref(g).id for g in groups])]})
     return u
+# Local repositories the tests use: under /srv/git and pytest's own temporary directory.
+env.ref("ipai_ops_core.ops_host_local").repo_roots = "/srv/git\n" + REPO_ROOT
 base = "base.group_user"
 for login in ("e2e_owner", "e2e_admin", "e2e_tester", "e2e_dev", "e2e_viewer", "e2e_outsider"):
     users[login] = user(login, [base, "ipai_ops_core.group_ops_user"])
@@ -65,14 +67,14 @@ def _odoo_cmd(db, *command):
         sys.executable, os.path.join(env["ODOO_SRC"], "odoo-bin"), *command, "-c", str(REPO / "odoo.conf"),
         "--addons-path", "%s/addons,%s/addons" % (env["ODOO_SRC"], REPO),
         "--db_host", env["OPS_DB_HOST"], "--db_port", env["OPS_DB_PORT"],
-        "--db_user", env["OPS_DB_USER"], "--db_password", env["OPS_DB_PASSWORD"],
+        "--db_user", env["OPS_DB_USER"],
         "-d", db, "--db-filter", "^%s$" % db,
     ]
 
 
 class Server:
-    def __init__(self, url, db, setup):
-        self.url, self.db = url, db
+    def __init__(self, url, db, setup, tmp_root=None):
+        self.url, self.db, self.tmp_root = url, db, tmp_root
         self.keys, self.uids = setup["keys"], setup["uids"]
         self.project_id, self.envs = setup["project_id"], setup["envs"]
 
@@ -98,7 +100,8 @@ def server(tmp_path_factory):
     if missing:
         pytest.skip("out-of-process tests need the environment of `make test` (missing %s)" % ", ".join(missing))
     db = os.environ["OPS_E2E_DB"]
-    setup = subprocess.run(_odoo_cmd(db, "shell") + ["--no-http", "--log-level=warn"], input=SETUP_SCRIPT,
+    script = SETUP_SCRIPT.replace("REPO_ROOT", repr(str(tmp_path_factory.getbasetemp())))
+    setup = subprocess.run(_odoo_cmd(db, "shell") + ["--no-http", "--log-level=warn"], input=script,
                            capture_output=True, text=True, timeout=300, check=False)
     line = [ln for ln in setup.stdout.splitlines() if ln.startswith("E2E-SETUP ")]
     assert line, "odoo-bin shell setup failed:\n%s\n%s" % (setup.stdout[-3000:], setup.stderr[-3000:])
@@ -127,7 +130,7 @@ def server(tmp_path_factory):
             if time.monotonic() > deadline:
                 raise AssertionError("Odoo server did not answer /web/health in 120s")
             time.sleep(0.5)
-        yield Server(url, db, data)
+        yield Server(url, db, data, tmp_root=str(tmp_path_factory.getbasetemp()))
     finally:
         proc.terminate()
         try:

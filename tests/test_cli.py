@@ -75,7 +75,7 @@ def test_config_file(ops_bin, server, tmp_path):
 
 
 def test_logs_follow_streams_until_the_run_finishes(ops_bin, server):
-    run = ops_json(ops_bin, server, "e2e_owner", "run", "create", "--project", "e2e-shop", "--kind", "test",
+    run = ops_json(ops_bin, server, "e2e_owner", "run", "create", "--project", "e2e-shop", "--kind", "stop",
                    "--branch", "feature/base", "--priority", "1000")
     env = dict(os.environ, OPS_URL=server.url, OPS_DB=server.db, OPS_LOGIN="e2e_viewer",
                OPS_API_KEY=server.keys["e2e_viewer"], OPS_CONFIG="/nonexistent/ops.ini")
@@ -84,7 +84,7 @@ def test_logs_follow_streams_until_the_run_finishes(ops_bin, server):
                                 text=True)
     try:
         worker = server.rpc("e2e_worker")
-        claimed = worker("ops.run", "claim_next_run", "cli-worker", ["test"])
+        claimed = worker("ops.run", "claim_next_run", "cli-worker", ["stop"])
         assert claimed["id"] == run["id"]
         worker("ops.run", "start_workflow_run", [run["id"]], worker_id="cli-worker")
         worker("ops.run", "append_run_log", [run["id"]], ["step 1", "step 2", "step 3"])

@@ -14,7 +14,7 @@ RUNS = 60
 
 def test_concurrent_claims_never_collide(server):
     owner = server.rpc("e2e_owner")
-    queued = [owner("ops.run", "queue_run", {"project": "e2e-shop", "kind": "upgrade",
+    queued = [owner("ops.run", "queue_run", {"project": "e2e-shop", "kind": "start",
                                               "environment_id": server.envs["feature/base"],
                                               "idempotency_key": "conc-%d" % i})["id"] for i in range(RUNS)]
     assert len(set(queued)) == RUNS
@@ -30,7 +30,7 @@ def test_concurrent_claims_never_collide(server):
         try:
             while True:
                 run = proxy.execute_kw(server.db, uid, key, "ops.run", "claim_next_run",
-                                       ["w-%d" % index, ["upgrade"]], {})
+                                       ["w-%d" % index, ["start"]], {})
                 if not run:
                     return
                 claims[index].append(run["id"])

@@ -13,7 +13,7 @@ import pytest
 import requests
 from conftest import _free_port, _odoo_cmd
 from test_backups import ops, shell, sql
-from test_runtime_build import admin_sql, docker_ready, git, remove_leftovers, run_worker
+from test_runtime_build import admin_sql, docker_ready, env_secret, git, probe_from, remove_leftovers, run_worker
 
 SLUG = "stg-e2e"
 ADDON = "ops_stg_addon"
@@ -98,6 +98,8 @@ def project(server, repo, catcher):
     assert prod["stage"] == "production"
     assert sql(prod["database_name"], "SELECT count(*) FROM res_partner WHERE name = 'Mitchell Admin'")[0][0] == 0, \
         "production is installed without demo data"
+    common = xmlrpc.client.ServerProxy(prod["url"] + "/xmlrpc/2/common")
+    assert common.authenticate(prod["database_name"], "admin", "admin", {}) is False, "never admin/admin"
     yield {**prod, "project_id": project_id, "prod_env": queued["environment_id"]}
     remove_leftovers(SLUG)
 
@@ -144,7 +146,7 @@ def test_staging_is_a_neutralized_copy_of_live_production(server, project, catch
     assert "Copying production" in logs and "hard-linked" in logs and "odoo neutralize" in logs
 
     env = manager("ops.environment", "read", [queued["environment_id"]],
-                  ["stage", "database_name", "url", "data_source", "port"])[0]
+                  ["stage", "database_name", "url", "data_source", "port", "container_id", "db_role"])[0]
     db = env["database_name"]
     assert env["stage"] == "staging" and db != prod_db
     assert env["data_source"].startswith("Copy of production")
@@ -158,17 +160,30 @@ def test_staging_is_a_neutralized_copy_of_live_production(server, project, catch
     assert servers == [("127.0.0.1", catcher)], "only the mail catcher: %s" % servers
     assert sql(prod_db, "SELECT count(*) FROM ir_mail_server WHERE active AND smtp_host = 'smtp.customer.example'") \
         == [(1,)], "production itself is untouched"
+    assert sql(db, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()") == \
+        [(env["db_role"],)], "the staging copy belongs to staging's own role"
+
+    # From inside the staging container, with every credential it can see:
+    # its own copy opens, production's database does not.
+    probe = probe_from(env["container_id"], db, prod_db)
+    assert probe["own"] == "ok" and probe["target"], probe
+    assert not [outcome for _user, outcome in probe["target"] if outcome == "CONNECTED"], probe
 
     # Mail sent by staging is caught and shown on the environment.
     staging = xmlrpc.client.ServerProxy(env["url"] + "/xmlrpc/2/object", allow_none=True)
-    uid = xmlrpc.client.ServerProxy(env["url"] + "/xmlrpc/2/common").authenticate(db, "admin", "admin", {})
-    mail_id = staging.execute_kw(db, uid, "admin", "mail.mail", "create", [{
+    # Odoo's default admin/admin does not open a staging copy; the platform's own password does.
+    common = xmlrpc.client.ServerProxy(env["url"] + "/xmlrpc/2/common")
+    assert common.authenticate(db, "admin", "admin", {}) is False
+    password = env_secret(server, queued["environment_id"], "admin_password")
+    uid = common.authenticate(db, "admin", password, {})
+    assert uid == 2
+    mail_id = staging.execute_kw(db, uid, password, "mail.mail", "create", [{
         "subject": "Your invoice from staging", "email_to": "anna@customer.example", "body_html": "<p>Hello</p>"}])
     try:
-        staging.execute_kw(db, uid, "admin", "mail.mail", "send", [[mail_id]])
+        staging.execute_kw(db, uid, password, "mail.mail", "send", [[mail_id]])
     except xmlrpc.client.Fault as exc:  # send() returns None, which Odoo's XML-RPC cannot marshal
         assert "cannot marshal None" in exc.faultString, exc.faultString
-    state = staging.execute_kw(db, uid, "admin", "mail.mail", "search_read", [[("id", "=", mail_id)]],
+    state = staging.execute_kw(db, uid, password, "mail.mail", "search_read", [[("id", "=", mail_id)]],
                                {"fields": ["state", "failure_reason"]})
     assert not state or state[0]["state"] == "sent", state
     caught = manager("ops.mail", "search_read", [("environment_id", "=", queued["environment_id"])],

@@ -57,8 +57,12 @@ def test_ping_and_unknown_repository(hook):
     send = hook["send"]
     ping = send("ping", {"zen": "Keep it simple", "repository": {"clone_url": REPO_URL}})
     assert ping.status_code == 200 and ping.json()["projects"] == ["wh-shop"]
+    # An unknown repository is answered exactly like a known one with a wrong
+    # signature: the endpoint does not tell which repositories exist here.
     unknown = send("push", push("main", "b" * 40, repo="https://git.example.com/nobody/else.git"))
-    assert unknown.status_code == 202 and "unknown repository" in unknown.json()["ignored"]
+    wrong = send("push", push("main", "b" * 40), secret="not-the-secret")
+    assert (unknown.status_code, unknown.json()) == (wrong.status_code, wrong.json()) == \
+        (403, {"error": "signature does not match"})
     assert hook["runs"]() == []
 
 
@@ -160,9 +164,9 @@ def test_commit_statuses_are_posted(server):
         manager("ops.project", "create", {"name": "Status Shop", "slug": "status-shop", "github_token": "t0ken",
                                           "repo_url": "https://github.com/acme/status-shop.git"})
         sha = "ab" * 20
-        run = manager("ops.run", "queue_run", {"project": "status-shop", "kind": "test", "branch": "feature/s",
+        run = manager("ops.run", "queue_run", {"project": "status-shop", "kind": "stop", "branch": "feature/s",
                                                "commit_sha": sha, "priority": 1000})
-        claimed = worker("ops.run", "claim_next_run", "status-worker", ["test"], ["status-shop"])
+        claimed = worker("ops.run", "claim_next_run", "status-worker", ["stop"], ["status-shop"])
         assert claimed["id"] == run["id"]
         worker("ops.run", "start_workflow_run", [run["id"]], worker_id="status-worker")
         worker("ops.run", "complete_workflow_run", [run["id"]], 1, "tests failed", worker_id="status-worker")

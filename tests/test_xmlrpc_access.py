@@ -61,7 +61,9 @@ def test_hostile_arguments_get_clear_errors(server):
         ({"branch": "../../etc"}, "Invalid branch name"),
         ({"branch": "x" * 300}, "longer than 200"),
         ({"branch": "a\nb"}, "Invalid branch name"),
-        ({"kind": "; DROP TABLE ops_run"}, "Unknown run kind"),
+        ({"kind": "; DROP TABLE ops_run"}, "cannot be queued: no worker executes it"),
+        ({"kind": "clone", "branch": "feature/base"}, "Kinds that run: backup, build, deploy"),
+        ({"config": {"import_path": "/etc/passwd"}, "branch": "feature/base"}, "set by the platform"),
         ({"project": ["e2e-shop"]}, "slug or id"),
         ({"priority": "1; --", "branch": "feature/base"}, "priority must be an integer"),
         ({"commit_sha": "HEAD~1; id", "branch": "feature/base"}, "Invalid commit sha"),
@@ -77,7 +79,7 @@ def test_hostile_arguments_get_clear_errors(server):
 
 def test_nobody_edits_or_deletes_events_over_rpc(server):
     manager = server.rpc("e2e_manager")
-    run = manager("ops.run", "queue_run", {"project": "e2e-shop", "kind": "test",
+    run = manager("ops.run", "queue_run", {"project": "e2e-shop", "kind": "stop",
                                             "environment_id": server.envs["feature/base"]})
     event_ids = manager("ops.run.event", "search", [("run_id", "=", run["id"])])
     assert event_ids
@@ -91,9 +93,9 @@ def test_nobody_edits_or_deletes_events_over_rpc(server):
 def test_worker_round_trip(server):
     owner = server.rpc("e2e_owner")
     worker = server.rpc("e2e_worker")
-    run = owner("ops.run", "queue_run", {"project": "e2e-shop", "kind": "clone", "priority": 900,
+    run = owner("ops.run", "queue_run", {"project": "e2e-shop", "kind": "start", "priority": 900,
                                           "environment_id": server.envs["release/1.0"]})
-    claimed = worker("ops.run", "claim_next_run", "rpc-worker", ["clone"])
+    claimed = worker("ops.run", "claim_next_run", "rpc-worker", ["start"])
     assert claimed["id"] == run["id"] and claimed["state"] == "claimed"
     worker("ops.run", "start_workflow_run", [run["id"]], worker_id="rpc-worker")
     assert worker("ops.run", "append_run_log", [run["id"]], ["one", {"level": "warning", "message": "two"}]) == 2
@@ -105,3 +107,23 @@ def test_worker_round_trip(server):
     assert (shown["state"], shown["result"]) == ("succeeded", "warning")
     env = owner("ops.environment", "read", [server.envs["release/1.0"]], ["last_result", "last_run_id"])[0]
     assert env["last_result"] == "warning" and env["last_run_id"][0] == run["id"]
+
+
+def test_developer_cannot_point_an_environment_at_someone_elses(server):
+    """Runtime fields are written by runs only, on create as on write: an
+    environment created with another one's database name or container id
+    would make the next destroy or build act on that one."""
+    dev, manager = server.rpc("e2e_dev"), server.rpc("e2e_manager")
+    # The demo projects' environments have databases and containers recorded.
+    [victim] = manager("ops.environment", "search_read", [("database_name", "!=", False)], fields=[
+        "database_name", "container_id"], limit=1)
+    for values in ({"database_name": victim["database_name"]}, {"container_id": victim["container_id"] or "c" * 64},
+                   {"state": "running", "url": "http://127.0.0.1:8069"}, {"db_role": "ops_x_e1"}):
+        for rpc in (dev, manager):
+            message = fault(rpc, "ops.environment", "create", dict(
+                values, project_id=server.project_id, branch="feature/hijack"), code=ACCESS_ERROR)
+            assert "can only be set by runs" in message, message
+    assert not manager("ops.environment", "search", [("branch", "=", "feature/hijack")])
+    # Nor are the platform's secrets readable over RPC, even by an Ops Manager.
+    for field in ("db_password", "admin_password"):
+        fault(manager, "ops.environment", "read", [server.envs["main"]], [field], code=ACCESS_ERROR)

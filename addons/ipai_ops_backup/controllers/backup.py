@@ -2,8 +2,10 @@
 
 Both routes use Odoo's ``bearer`` authentication: an API key in
 ``Authorization: Bearer ...`` (the ops CLI), or the browser session when a
-user follows the link from the backend. The role is checked on the server:
-only a project's admins and owners (and Ops Managers) get a backup out.
+user follows the link from the backend (an upload from a browser session
+also carries Odoo's CSRF token). The role is checked on the server: only a
+project's admins and owners (and Ops Managers) get a backup out or in; an
+upload is refused before a byte of it is read.
 """
 
 import json
@@ -21,6 +23,7 @@ from ..services import backup_store
 
 _logger = logging.getLogger(__name__)
 MAX_UPLOAD = 64 * 1024 ** 3
+IMPORT_ROUTE = "/ipai_ops/backup/import"
 
 
 def _json(status, **data):
@@ -46,6 +49,7 @@ class OpsBackupController(http.Controller):
         problems = backup_store.verify(backup.location)
         if problems:
             return _json(409, error=_("Backup %s is damaged: %s", backup_id, "; ".join(problems[:3])))
+        # sudo: reads a configuration parameter; the caller's role was checked above
         exports = os.path.join(backup.sudo()._backup_root(), "exports")
         os.makedirs(exports, exist_ok=True)
         path = os.path.join(exports, "%s.zip" % uuid.uuid4().hex)
@@ -60,15 +64,19 @@ class OpsBackupController(http.Controller):
             ("Content-Type", "application/zip"), ("Content-Length", str(size)),
             ("Content-Disposition", content_disposition(filename))], direct_passthrough=True)
 
-    @http.route("/ipai_ops/backup/import", type="http", auth="bearer", methods=["POST"], csrf=False)
+    @http.route(IMPORT_ROUTE, type="http", auth="bearer", methods=["POST"], csrf=False)
     def upload(self, **_kwargs):
-        request.httprequest.max_content_length = MAX_UPLOAD
+        """The caller, the target environment (``environment_id`` in the
+        query string), the CSRF token (browser sessions) and the size were
+        checked before the body was read (ir.http's _pre_dispatch,
+        models/ir_http.py). The body is multipart with the zip as ``file``."""
+        env_id = request.httprequest.args.get("environment_id", "")
         upload = request.httprequest.files.get("file")
-        env_id = request.httprequest.form.get("environment_id", "")
-        if not upload or not env_id.isdigit():
-            return _json(400, error=_("Send multipart fields environment_id and file (a database manager zip)."))
-        root = request.env["ops.backup"].sudo()._import_root()
+        if not upload:
+            return _json(400, error=_("Send the zip as the multipart field 'file' (environment_id in the URL)."))
+        root = request.env["ops.backup"].sudo()._import_root()  # sudo: a directory name, no record is read
         path = os.path.join(root, "import-%s.zip" % uuid.uuid4().hex)
+        name = os.path.basename(upload.filename or "")
         with open(path, "wb") as fh:  # Odoo's FileStorage.save wants a file object
             upload.save(fh)
         try:
@@ -77,7 +85,7 @@ class OpsBackupController(http.Controller):
             with zipfile.ZipFile(path) as zf:
                 if "dump.sql" not in zf.namelist():
                     raise ValidationError(_("The zip has no dump.sql: not a backup from Odoo's database manager."))
-            run = request.env["ops.backup"].import_zip(int(env_id), path)
+            run = request.env["ops.backup"]._import_zip(int(env_id), path, name=name[:200] or None)
         except AccessError as exc:
             os.unlink(path)
             return _json(403, error=str(exc))

@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 
-from odoo.addons.ipai_ops_core.executors import serve, staging
+from odoo.addons.ipai_ops_core.executors import guard, serve, staging
 from odoo.addons.ipai_ops_core.executors.base import RunFailed
 from odoo.addons.ipai_ops_core.services import docker_engine, naming, postgres
 
@@ -31,8 +31,7 @@ def _role_conn(spec):
     return dict(spec["db"], user=spec["db_role"], password=spec["db_role_password"])
 
 
-def _db_filestore(spec, dbname):
-    return os.path.join(serve.env_filestore(spec), "filestore", dbname)
+_db_filestore = serve.db_filestore
 
 
 def take_backup(spec, reporter, target, dbname):
@@ -43,8 +42,10 @@ def take_backup(spec, reporter, target, dbname):
     os.makedirs(os.path.dirname(target["path"]), exist_ok=True)
     current = spec.get("current") or {}
     try:
+        # Read as the control plane's user (a member of every environment's
+        # role): it also reads a database an older installation's shared role owns.
         manifest = backup_store.create(
-            _role_conn(spec), dbname, _db_filestore(spec, dbname), target["path"],
+            spec["db"], dbname, _db_filestore(spec, dbname), target["path"],
             meta={"project": spec["project_slug"], "environment_id": spec["environment_id"],
                   "branch": spec["branch"], "stage": spec["stage"], "commit_sha": spec.get("env_commit_sha"),
                   "image_digest": current.get("image_digest")})
@@ -134,7 +135,7 @@ def _restore_into(spec, reporter, dbname):
 def _load(spec, reporter, dbname):
     source = spec["source"]
     postgres.ensure_role(spec["db"], spec["db_role"], spec["db_role_password"])
-    postgres.drop_database(spec["db"], dbname)
+    guard.drop_database(spec, dbname)
     postgres.create_database(spec["db"], dbname, spec["db_role"])
     filestore = _db_filestore(spec, dbname)
     shutil.rmtree(filestore, ignore_errors=True)
@@ -162,11 +163,11 @@ def _load(spec, reporter, dbname):
             for name in files:
                 os.chown(os.path.join(folder, name), serve.ODOO_UID, serve.ODOO_UID)
     except (backup_store.BackupError, postgres.PostgresError, OSError) as exc:
-        postgres.drop_database(spec["db"], dbname)
+        guard.drop_database(spec, dbname)
         shutil.rmtree(filestore, ignore_errors=True)
         raise RunFailed("Restore failed: %s" % exc) from exc
     except BaseException:
-        postgres.drop_database(spec["db"], dbname)
+        guard.drop_database(spec, dbname)
         shutil.rmtree(filestore, ignore_errors=True)
         raise
     reporter.log("info", "Loaded in %.1fs" % (time.monotonic() - started))
@@ -185,36 +186,39 @@ def execute_restore(spec, reporter, engine=None):
     if spec.get("pre_backup") and current.get("database_name"):
         take_backup(spec, reporter, spec["pre_backup"], current["database_name"])
     reporter.check_canceled()
-    dbname = naming.db_name_for(spec["namespace"], spec["project_slug"], spec["branch"], spec["run_number"])
+    dbname = naming.db_name_for(spec["namespace"], spec["environment_id"], spec["run_id"], spec["project_slug"],
+                                spec["branch"])
     _restore_into(spec, reporter, dbname)
     try:
         reporter.check_canceled()
         if spec.get("neutralize"):
             serve.neutralize(spec, engine, image, dbname, reporter)
             staging.point_mail_at_catcher(spec, dbname, spec.get("mail"))
+            serve.secure_admin(spec, dbname, reporter)
+        else:
+            serve.secure_admin(spec, dbname, reporter, only_if_default=True)
         port = current.get("port") or spec["port"]
         if current.get("container_id"):
             reporter.log("info", "Stopping the current container to switch on port %d" % port)
             engine.stop(current["container_id"])
         try:
-            container_id, url = serve.serve(spec, engine, image, dbname, port, reporter,
-                                            extra_args=serve.mail_args(spec.get("mail")))
+            container_id, url = serve.serve(spec, engine, image, dbname, port, reporter)
         except Exception:
             if current.get("container_id"):
                 reporter.log("warning", "Restarting the previous container on %s" % current.get("database_name"))
                 engine.start_existing(current["container_id"])
             raise
     except BaseException:
-        postgres.drop_database(spec["db"], dbname)
+        guard.drop_database(spec, dbname)
         shutil.rmtree(_db_filestore(spec, dbname), ignore_errors=True)
         raise
     reporter.update_environment({"state": "running", "url": url, "port": port, "container_id": container_id,
                                  "database_name": dbname, "host": spec.get("host") or False,
-                                 "data_source": spec["source"].get("label") or False})
+                                 "db_role": spec["db_role"], "data_source": spec["source"].get("label") or False})
     if current.get("container_id") and current["container_id"] != container_id:
-        engine.remove_container(current["container_id"])
+        guard.remove_container(engine, spec, current["container_id"])
     if current.get("database_name") and current["database_name"] != dbname:
-        postgres.drop_database(spec["db"], current["database_name"])
+        guard.drop_database(spec, current["database_name"])
         shutil.rmtree(_db_filestore(spec, current["database_name"]), ignore_errors=True)
     what = "Imported" if spec["source"]["kind"] == "zip" else "Restored"
     return {"exit_code": 0, "result": "ok",
@@ -226,7 +230,7 @@ def execute_drill(spec, reporter, engine=None):
     manifest, record the verdict. A verified copy is kept as a template
     (staging from the latest verified backup)."""
     backup_id = spec["source"]["id"]
-    scratch = naming.validate_db_name("drill_%s_%d" % (spec["namespace"], spec["run_id"]))
+    scratch = naming.drill_db_name(spec["namespace"], spec["run_id"])
     verdict, problems = "ok", []
     try:
         _restore_into(spec, reporter, scratch)
@@ -238,7 +242,7 @@ def execute_drill(spec, reporter, engine=None):
     if verdict == "ok" and template:
         # Keep the verified copy (and its filestore) as the template staging
         # builds may start from; the previous one goes.
-        postgres.drop_database(spec["db"], template)
+        guard.drop_database(spec, template)
         postgres.create_database(spec["db"], template, spec["db_role"], template=scratch)
         postgres.set_database_comment(spec["db"], template, json.dumps(
             {"backup_id": backup_id, "taken_at": spec["source"].get("taken_at"), "verified_at": values["verified_at"]}))
@@ -247,7 +251,7 @@ def execute_drill(spec, reporter, engine=None):
         os.rename(_db_filestore(spec, scratch), store)
         reporter.log("info", "Kept the verified copy as template %s" % template)
     if verdict == "ok":
-        postgres.drop_database(spec["db"], scratch)
+        guard.drop_database(spec, scratch)
         shutil.rmtree(_db_filestore(spec, scratch), ignore_errors=True)
     reporter.update_record("ops.backup", backup_id, values)
     if verdict != "ok":

@@ -125,6 +125,7 @@ class OpsBackup(models.Model):
         project._ops_check_action(env.stage, "backup")
         if kind == "manual" and not self.env.su:
             today = fields.Datetime.now().replace(hour=0, minute=0, second=0, microsecond=0)
+            # sudo: counts today's manual backups of an environment the caller may back up (checked above)
             taken = self.sudo().search_count([("environment_id", "=", env.id), ("kind", "=", "manual"),
                                               ("create_date", ">=", today), ("state", "!=", "failed")])
             if taken >= project.backup_manual_daily_cap:
@@ -134,8 +135,9 @@ class OpsBackup(models.Model):
             raise UserError(_("Environment %s has no database to back up yet.", env.name))
         # sudo: the role check above is the gate; users have no create right on backups.
         backup = self.sudo().create({"environment_id": env.id, "kind": kind, "requested_by_id": self.env.uid})
-        run = self.env["ops.run"].queue_run({"project_id": project.id, "environment_id": env.id, "kind": "backup",
-                                             "config": {"backup_id": backup.id}, "priority": 20})
+        run = self.env["ops.run"]._ops_queue({"project_id": project.id, "environment_id": env.id, "kind": "backup",
+                                             "config": {"backup_id": backup.id}, "priority": 20}, trusted=True)
+        # sudo: links the platform's own records; users have no write right on backups
         backup.sudo().run_id = run["id"]
         return backup._api_dict()[0]
 
@@ -165,9 +167,12 @@ class OpsBackup(models.Model):
         project._ops_check_action(env.stage, "restore")
         if env.state in ("new", "destroyed") or not env.image_digest:
             raise UserError(_("Environment %s has no build to restore into; build it first.", env.name))
+        # sudo: the restore's role check above is the gate; users cannot create backups
         pre = self.sudo().create({"environment_id": env.id, "kind": "pre_restore", "requested_by_id": self.env.uid})
-        run = self.env["ops.run"].queue_run({"project_id": project.id, "environment_id": env.id, "kind": "restore",
-                                             "config": dict(config, pre_backup_id=pre.id), "priority": 20})
+        run = self.env["ops.run"]._ops_queue({
+            "project_id": project.id, "environment_id": env.id, "kind": "restore",
+            "config": dict(config, pre_backup_id=pre.id), "priority": 20}, trusted=True)
+        # sudo: links the platform's own records; users have no write right on backups
         pre.sudo().run_id = run["id"]
         return run
 
@@ -188,29 +193,45 @@ class OpsBackup(models.Model):
         self.project_id._ops_check_action(self.stage, "drill")
         if self.state != "done":
             raise UserError(_("Only a finished backup can be drilled."))
-        run = self.env["ops.run"].queue_run({
+        run = self.env["ops.run"]._ops_queue({
             "project_id": self.project_id.id, "environment_id": self.environment_id.id, "kind": "drill",
             "config": {"backup_id": self.id}, "idempotency_key": "drill-%d-%s" % (
-                self.id, fields.Date.to_string(fields.Date.today()))})
+                self.id, fields.Date.to_string(fields.Date.today()))}, trusted=True)
         return self.env["ops.run"].browse(run["id"])
 
     @api.model
-    def import_zip(self, environment_id, path):
-        """Queue the import of a database manager zip at ``path`` (written by
-        the upload controller) into a development or staging environment."""
+    def _ops_import_target(self, environment_id):
+        """The environment an upload goes into, once the caller may import
+        there: development or staging, and the matrix's 'restore' on its
+        stage. Checked before the upload's body is read (controllers/)."""
+        if isinstance(environment_id, bool) or not str(environment_id).isdigit():
+            raise ValidationError(_("environment_id must be the id of an environment."))
         env = self.env["ops.environment"].browse(int(environment_id)).exists()
         if not env:
             raise ValidationError(_("No environment %s.", environment_id))
         env.check_access("read")
         if env.stage == "production":
             raise UserError(_("Imports go into development or staging environments, never production."))
-        return self._queue_restore(env, {"import_path": path, "import_name": os.path.basename(path)})
+        env.project_id._ops_check_action(env.stage, "restore")
+        return env
+
+    @api.model
+    def _import_zip(self, environment_id, path, name=None):
+        """Queue the import of a database manager zip at ``path`` (written by
+        the upload controller under the import root) into a development or
+        staging environment. Private: a path is never taken from a caller."""
+        env = self._ops_import_target(environment_id)
+        root = self._import_root()
+        if not os.path.realpath(path).startswith(root + os.sep):
+            raise ValidationError(_("Imports are read from the import directory only."))
+        return self._queue_restore(env, {"import_path": path, "import_name": name or os.path.basename(path)})
 
     # ------------------------------------------------------------------
     # storage
     # ------------------------------------------------------------------
     @api.model
     def _backup_root(self):
+        # sudo: configuration parameters are readable by system users only
         param = self.env["ir.config_parameter"].sudo().get_param
         root = param("ipai_ops.backup_root")
         if not root:
@@ -219,8 +240,8 @@ class OpsBackup(models.Model):
 
     @api.model
     def _import_root(self):
-        root = os.path.join(self._backup_root(), "imports")
-        os.makedirs(root, exist_ok=True)
+        root = os.path.realpath(os.path.join(self._backup_root(), "imports"))
+        os.makedirs(root, mode=0o700, exist_ok=True)
         return root
 
     def _storage_path(self):
@@ -233,6 +254,7 @@ class OpsBackup(models.Model):
     @api.model
     def _offsite_settings(self):
         """S3-compatible storage for off-site copies, or None (local only)."""
+        # sudo: configuration parameters are readable by system users only
         param = self.env["ir.config_parameter"].sudo().get_param
         if not param("ipai_ops.backup_s3_bucket"):
             return None
@@ -267,6 +289,7 @@ class OpsBackup(models.Model):
         """Backups of a run that died or failed: failed, partial files removed."""
         for backup in self.filtered(lambda b: b.state in ("pending", "running")):
             backup._remove_files()
+            # sudo: cron bookkeeping of the platform's own records
             backup.sudo().write({"state": "failed", "error_message": message, "finished_at": fields.Datetime.now()})
 
     # ------------------------------------------------------------------
@@ -275,6 +298,7 @@ class OpsBackup(models.Model):
     @api.model
     def _cron_daily_backups(self):
         """Back up every running production environment once a day."""
+        # sudo: a cron over every project; it queues runs, nothing a user asked for
         envs = self.env["ops.environment"].sudo().search([("stage", "=", "production"),
                                                           ("state", "in", ("running", "stopped"))])
         today = fields.Date.to_string(fields.Date.today())
@@ -282,13 +306,16 @@ class OpsBackup(models.Model):
             if env.project_id.state != "active":
                 continue
             key = "daily-backup-%d-%s" % (env.id, today)
+            # sudo: cron, as above
             if self.env["ops.run"].sudo().search_count([("project_id", "=", env.project_id.id),
                                                         ("idempotency_key", "=", key)]):
                 continue
+            # sudo: cron, as above
             backup = self.sudo().create({"environment_id": env.id, "kind": "daily"})
-            run = self.env["ops.run"].sudo().queue_run({
+            # sudo: cron, as above; the run is queued on the project's behalf
+            run = self.env["ops.run"].sudo()._ops_queue({
                 "project_id": env.project_id.id, "environment_id": env.id, "kind": "backup",
-                "config": {"backup_id": backup.id}, "idempotency_key": key, "priority": 5})
+                "config": {"backup_id": backup.id}, "idempotency_key": key, "priority": 5}, trusted=True)
             backup.run_id = run["id"]
 
     @api.model
@@ -296,8 +323,10 @@ class OpsBackup(models.Model):
         """Delete the backups the project's retention policy no longer keeps."""
         now = now or fields.Datetime.now()
         deleted = self.browse()
+        # sudo: the retention cron goes over every project's backups
         for env in self.sudo().search([("state", "in", ("done", "failed"))]).environment_id:
             project = env.project_id
+            # sudo: retention cron, as above
             backups = self.sudo().search([("environment_id", "=", env.id), ("state", "in", ("done", "failed",
                                                                                             "pending", "running"))])
             policy = {"daily": project.backup_keep_daily, "weekly": project.backup_keep_weekly,
@@ -320,8 +349,10 @@ class OpsBackup(models.Model):
     @api.model
     def _cron_restore_drills(self):
         """Drill the latest backup of each production environment (once)."""
+        # sudo: the drill cron goes over every production
         envs = self.env["ops.environment"].sudo().search([("stage", "=", "production"), ("state", "!=", "destroyed")])
         for env in envs:
+            # sudo: drill cron, as above
             latest = self.sudo().search([("environment_id", "=", env.id), ("state", "=", "done")], limit=1,
                                         order="finished_at desc, id desc")
             if latest and not latest.verify_state:
@@ -330,6 +361,7 @@ class OpsBackup(models.Model):
     @api.model
     def _cron_fail_interrupted(self):
         """Backups whose run is over but never finished them (a killed worker)."""
+        # sudo: the cleanup cron goes over every project's unfinished backups
         stale = self.sudo().search([("state", "in", ("pending", "running")),
                                     ("create_date", "<", fields.Datetime.now() - timedelta(minutes=5))])
         stale.filtered(lambda b: not b.run_id or b.run_id.state in ("failed", "canceled", "succeeded")) \

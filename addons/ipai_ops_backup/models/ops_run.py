@@ -23,6 +23,7 @@ class OpsRun(models.Model):
         return executors
 
     def _ops_backup(self, key):
+        # sudo: the backup a run works on; only the platform sets these config keys (_ops_queue)
         backup = self.env["ops.backup"].sudo().browse((self.config or {}).get(key) or 0).exists()
         return backup
 
@@ -30,17 +31,22 @@ class OpsRun(models.Model):
         spec = super()._executor_spec(host_name)
         if self.kind in ("build", "deploy") and spec["stage"] == "production" and spec["current"]["database_name"]:
             # A production deploy backs production up first (kept as pre_deploy).
+            # sudo: building a worker's spec; no user input beyond the run itself
             env = self.sudo().environment_id
+            # sudo: the pre-deploy backup of this very run
             pre = self.env["ops.backup"].sudo().search([("run_id", "=", self.id), ("kind", "=", "pre_deploy")],
                                                        limit=1)
             if not pre:
+                # sudo: the platform's own pre-deploy backup record
                 pre = self.env["ops.backup"].sudo().create({"environment_id": env.id, "kind": "pre_deploy",
                                                             "run_id": self.id,
                                                             "requested_by_id": self.requested_by_id.id})
             spec["pre_backup"] = {"id": pre.id, "path": pre._storage_path()}
         if self.kind not in BACKUP_KINDS:
             return spec
+        # sudo: building a worker's spec; no user input beyond the run itself
         env = self.sudo().environment_id
+        # sudo: the environment's last build, for the backup's manifest
         build = self.sudo().search([("environment_id", "=", env.id), ("kind", "in", ("build", "deploy")),
                                     ("state", "=", "succeeded")], limit=1)
         spec["env_commit_sha"] = build.commit_sha or None
@@ -73,7 +79,7 @@ class OpsRun(models.Model):
                 # The local copy is gone: the executor fetches the off-site one.
                 spec["source"]["offsite"] = dict(settings, prefix=source._offsite_prefix())
         if self.kind == "drill":
-            spec["drill_template"] = naming.verified_copy_name(spec["namespace"], env.project_id.slug, env.id)
+            spec["drill_template"] = naming.verified_copy_name(spec["namespace"], env.id)
             return spec
         pre = self._ops_backup("pre_backup_id")
         spec["pre_backup"] = {"id": pre.id, "path": pre._storage_path()} if pre and env.database_name else None
@@ -88,6 +94,7 @@ class OpsRun(models.Model):
         if new_state in ("failed", "canceled", "queued"):
             # Backups this run was taking (a backup run, or the pre-deploy /
             # pre-restore backup of a deploy or restore) never finish now.
+            # sudo: state bookkeeping of the backups this run was taking
             unfinished = self.env["ops.backup"].sudo().search([("run_id", "in", self.ids),
                                                                ("state", "in", ("pending", "running"))])
             for run in self:
@@ -105,6 +112,7 @@ class OpsRun(models.Model):
     def _ops_alert_drill_failure(self):
         """Tell the project's admins and owners: a backup did not restore."""
         self.ensure_one()
+        # sudo: the project's admins are told about the failed drill; nothing is returned to the caller
         project = self.sudo().project_id
         admins = project.member_ids.filtered(lambda m: m.role in ("owner", "admin")).user_id
         backup = self._ops_backup("backup_id")

@@ -28,6 +28,8 @@ import psycopg2
 from odoo.addons.ipai_ops_core.services import naming
 from odoo.addons.ipai_ops_core.services.filestore import pg_env
 
+from . import sql_dump
+
 MANIFEST = "manifest.json"
 DB_DIR = "db"
 FILESTORE_TAR = "filestore.tar"
@@ -322,8 +324,13 @@ def import_zip(conn, dbname, zip_path, filestore):
         os.makedirs(filestore)
         try:
             sql_path = zf.extract("dump.sql", work)
-            _run(["psql", "--quiet", "--no-psqlrc", "--set=ON_ERROR_STOP=1", "--single-transaction",
-                  "--dbname=%s" % dbname, "--file=%s" % sql_path], env=_pg_env(conn), what="psql (dump.sql)")
+            # Never psql: it would obey meta-commands (\! runs a shell
+            # command here). The dump is checked, then run statement by
+            # statement as the environment's own role (sql_dump.py).
+            try:
+                sql_dump.load(conn, dbname, sql_path)
+            except sql_dump.DumpRefused as exc:
+                raise BackupError("dump.sql refused: %s" % exc) from exc
             for info in zf.infolist():
                 if info.filename.startswith("filestore/") and not info.is_dir():
                     dest = os.path.join(root, info.filename[len("filestore/"):])

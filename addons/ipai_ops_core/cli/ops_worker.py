@@ -58,10 +58,16 @@ class OpsWorker(Command):
         def loop(index):
             worker_id = opts.worker_id if concurrency == 1 else "%s/%d" % (opts.worker_id, index)
             while not stop.is_set():
-                with registry.cursor() as cr:
-                    env = api.Environment(cr, SUPERUSER_ID, {})
-                    done = env["ops.run"]._ops_work(worker_id, kinds=kinds, max_runs=1, host=opts.host,
-                                                    projects=projects)
+                try:
+                    with registry.cursor() as cr:
+                        env = api.Environment(cr, SUPERUSER_ID, {})
+                        done = env["ops.run"]._ops_work(worker_id, kinds=kinds, max_runs=1, host=opts.host,
+                                                        projects=projects)
+                except Exception:  # noqa: BLE001 - a slot never dies: the run (if any) is reaped, the slot goes on
+                    _logger.exception("ops-worker %s: a run could not be taken or recorded; the slot carries on",
+                                      worker_id)
+                    stop.wait(min(opts.poll, 5.0))
+                    continue
                 if not done:
                     if opts.once:
                         return

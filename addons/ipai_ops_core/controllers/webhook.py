@@ -4,14 +4,16 @@ POST /ipai_ops/webhook with the git host's JSON payload. The project is
 found by the payload's repository URLs; the signature (X-Hub-Signature-256,
 HMAC-SHA256 of the body with the project's secret) is checked in constant
 time before anything is queued. Answers: 401 without a signature, 403 with a
-wrong one, 400 for a malformed payload, 202 for an event that is ignored
-(with the reason), 200 for what was done.
+wrong one, 400 for a malformed payload, 200 for what was done (or why an
+event was ignored). An unknown repository gets the very answer a wrong
+signature gets (after the same HMAC work): nobody learns from this endpoint
+which repositories the control plane manages.
 """
-
 import hashlib
 import hmac
 import json
 import logging
+import secrets
 
 from odoo import SUPERUSER_ID, http
 from odoo.exceptions import UserError
@@ -57,11 +59,12 @@ class OpsWebhook(http.Controller):
         env = request.env(user=SUPERUSER_ID, su=True)
         urls = [repo.get(k) for k in ("clone_url", "ssh_url", "git_url", "html_url", "url")]
         projects = env["ops.project"]._ops_projects_for_repository(urls)
-        if not projects:
-            _logger.info("ops webhook: %s event for unknown repository %s ignored", event, repo.get("full_name"))
-            return _reply(202, ignored="unknown repository %s" % (repo.get("full_name") or repo.get("clone_url")))
-        # Only projects whose secret signed this body; none: forbidden.
+        # Only projects whose secret signed this body; none (or no project at
+        # all, checked against a throwaway secret): forbidden, the same way.
         signed = projects.filtered(lambda p: p.webhook_secret and _signature_ok(p.webhook_secret, body, signature))
+        if not projects:
+            _signature_ok(secrets.token_hex(24), body, signature)
+            _logger.info("ops webhook: %s event for unknown repository %s refused", event, repo.get("full_name"))
         if not signed:
             return _reply(403, error="signature does not match")
         if event == "ping":

@@ -38,3 +38,7 @@ class Reporter:
 
     def update_environment(self, values):
         raise NotImplementedError
+
+    def environment_message(self, text):
+        """A line in the environment's chatter (what changed on it, and why)."""
+        raise NotImplementedError

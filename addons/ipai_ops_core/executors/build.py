@@ -19,7 +19,7 @@ import time
 
 from ..services import docker_engine, git_repo, naming, odoo_log, postgres
 from ..services.filestore import link_tree
-from . import serve
+from . import guard, serve
 from .base import RunCanceled, RunFailed
 from .serve import ODOO_UID
 
@@ -41,10 +41,18 @@ def _modules(spec, tree):
 def template_name(spec, tool_image_id, modules):
     """The cached template database for this project, runtime image and
     module set: a build whose modules and image are unchanged starts from it."""
-    key = hashlib.sha256(json.dumps([tool_image_id, spec["modules_mode"], sorted(modules), spec.get("test_tags")])
-                         .encode()).hexdigest()[:12]
-    return naming.validate_db_name("tpl_%s_%s_%s" % (spec["namespace"], spec["project_slug"].replace("-", "_")[:36],
-                                                      key))
+    key = hashlib.sha256(json.dumps([tool_image_id, spec["modules_mode"], sorted(modules), spec.get("test_tags"),
+                                     spec["repo_url"]]).encode()).hexdigest()[:12]
+    return naming.template_db_name(spec["namespace"], spec["project_id"], key)
+
+
+def copy_database(spec, name, template, template_owner):
+    """``name`` as a file-level copy of ``template``, owned by the
+    environment's role, objects included (a copy keeps the template's owner
+    on every table until it is handed over)."""
+    postgres.create_database(spec["db"], name, spec["db_role"], template=template,
+                             terminate_template_connections=True)
+    postgres.reassign_objects(spec["db"], name, template_owner, spec["db_role"])
 
 
 def module_versions(tree, modules):
@@ -104,23 +112,21 @@ def execute(spec, reporter, engine=None):
     engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
     started = time.monotonic()
 
-    def labels(role=None):
-        return serve.labels(spec, role)
-
     # 1. the commit, 2. the image
     sha, tag, image_id, modules, _versions = build_image(spec, reporter, engine)
 
-    # 3. the database: one per build, owned by the project's own role; from
+    # 3. the database: one per build, owned by the environment's own role; from
     #    the cached template when the image and the module set are unchanged
-    dbname = naming.db_name_for(spec["namespace"], spec["project_slug"], spec["branch"], spec["run_number"])
+    dbname = naming.db_name_for(spec["namespace"], spec["environment_id"], spec["run_id"], spec["project_slug"],
+                                spec["branch"])
     postgres.ensure_role(spec["db"], spec["db_role"], spec["db_role_password"])
-    postgres.drop_database(spec["db"], dbname)
-    filestore = os.path.join(spec["filestore_root"], spec["project_slug"], "env-%d" % spec["environment_id"])
+    postgres.ensure_role(spec["db"], spec["template_role"], None, login=False)
+    guard.drop_database(spec, dbname)
+    filestore = serve.env_filestore(spec)
     template_store = os.path.join(spec["filestore_root"], spec["project_slug"], "templates")
-    for path in (filestore, template_store):
-        os.makedirs(path, exist_ok=True)
-        os.chown(path, ODOO_UID, ODOO_UID)
-    volumes = {filestore: {"bind": "/var/lib/odoo", "mode": "rw"}}
+    os.makedirs(template_store, exist_ok=True)
+    os.chown(template_store, ODOO_UID, ODOO_UID)
+    volumes = serve.volumes(spec)
     template = template_name(spec, engine.image_id(spec["tool_image"]), modules) if spec.get("use_template", True) \
         else None
     template_meta = None
@@ -131,12 +137,17 @@ def execute(spec, reporter, engine=None):
             template_meta = None
     to_install = modules
     if template_meta:
-        changed_paths = git_repo.changed_paths(spec["repo_url"], template_meta["sha"], sha, spec["git_cache"])
+        try:
+            changed_paths = git_repo.changed_paths(spec["repo_url"], template_meta["sha"], sha, spec["git_cache"])
+        except (git_repo.GitError, ValueError) as exc:
+            # The template's commit left the repository (a force push): build cold.
+            reporter.log("warning", "Template %s not used: %s" % (template, exc))
+            template_meta = None
+    if template_meta:
         changed = sorted({path.split("/", 1)[0] for path in changed_paths} & set(modules))
         reporter.log("info", "Template cache hit: %s (built from %s); modules to update: %s" % (
             template, template_meta["sha"][:12], ", ".join(changed) or "none"))
-        postgres.create_database(spec["db"], dbname, spec["db_role"], template=template,
-                                 terminate_template_connections=True)
+        copy_database(spec, dbname, template, spec["template_role"])
         link_tree(os.path.join(template_store, "filestore", template), os.path.join(filestore, "filestore", dbname))
         to_install = changed
     else:
@@ -157,7 +168,7 @@ def execute(spec, reporter, engine=None):
         # on the host network it gets the build's own port, on the loopback.
         exit_code, result, tests_failed = 0, "ok", False
         if to_install or not template_meta:
-            command = ["-d", dbname, *serve.db_args(spec), "--stop-after-init", "--http-interface", "127.0.0.1",
+            command = ["-d", dbname, "--stop-after-init", "--http-interface", "127.0.0.1",
                        "--http-port", str(spec["port"]), "--log-level", "info"]
             # A fresh database installs; one copied from the template updates.
             command += ["-u" if template_meta else "-i", ",".join(to_install or ["base"])]
@@ -168,12 +179,9 @@ def execute(spec, reporter, engine=None):
                     command += ["--test-tags", tags]
             reporter.log("info", "%s %s in %s (demo data, tests)" % (
                 "Updating" if template_meta else "Installing", ", ".join(to_install) or "base", dbname))
-            exit_code, _tail = engine.run_to_completion(
-                tag, command, "ipai-ops-init-%s-%d" % (spec["project_slug"], spec["run_id"]),
-                labels("init"),
-                on_line=on_line, volumes=volumes, network_mode=spec.get("network_mode", "host"),
-                mem_limit=spec.get("mem_limit"), nano_cpus=spec.get("nano_cpus"),
-            )
+            exit_code, _tail = serve.run_odoo(spec, engine, tag, command, "init", reporter, on_line=on_line,
+                                              volumes=volumes, mem_limit=spec.get("mem_limit"),
+                                              nano_cpus=spec.get("nano_cpus"))
             reporter.flush()
             result = summary.outcome(exit_code)
             tests_failed = bool(summary.tests and (summary.tests[0] or summary.tests[1]))
@@ -182,35 +190,39 @@ def execute(spec, reporter, engine=None):
         if template and not template_meta and result != "failed":
             # A clean install becomes the project's template for later builds
             # (copied now, while nothing is connected to the new database).
-            postgres.drop_database(spec["db"], template)
-            postgres.create_database(spec["db"], template, spec["db_role"], template=dbname)
+            guard.drop_database(spec, template, owners={spec["template_role"]})
+            postgres.create_database(spec["db"], template, spec["template_role"], template=dbname)
+            postgres.reassign_objects(spec["db"], template, spec["db_role"], spec["template_role"])
             postgres.set_database_comment(spec["db"], template, json.dumps({"sha": sha, "modules": modules}))
             link_tree(os.path.join(filestore, "filestore", dbname),
                        os.path.join(template_store, "filestore", template))
             reporter.log("info", "Saved %s as template %s for the next builds" % (dbname, template))
+        # Never Odoo's default admin/admin (nor demo/demo) on a reachable URL.
+        serve.secure_admin(spec, dbname, reporter)
         # Failed tests turn the build red, but like on Odoo.sh the environment
         # still starts, so the failure can be looked at.
         reporter.check_canceled()
 
         # 4. the environment's container, on the same port
         port = spec["port"]
-        container_id, url = serve.serve(spec, engine, tag, dbname, port, reporter,
-                                        extra_args=serve.mail_args(spec.get("mail")))
+        container_id, url = serve.serve(spec, engine, tag, dbname, port, reporter)
     except Exception:
-        postgres.drop_database(spec["db"], dbname)
+        guard.drop_database(spec, dbname)
+        shutil.rmtree(serve.db_filestore(spec, dbname), ignore_errors=True)
         raise
 
     # 5. switch: the environment now points at the new build; the old one goes.
     current = spec.get("current") or {}
     reporter.update_environment({
         "state": "running", "url": url, "port": port, "container_id": container_id, "database_name": dbname,
-        "host": spec.get("host") or False,
+        "host": spec.get("host") or False, "db_role": spec["db_role"],
         "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False,
     })
     if current.get("container_id") and current["container_id"] != container_id:
-        engine.remove_container(current["container_id"])
+        guard.remove_container(engine, spec, current["container_id"])
     if current.get("database_name") and current["database_name"] != dbname:
-        postgres.drop_database(spec["db"], current["database_name"])
+        guard.drop_database(spec, current["database_name"])
+        shutil.rmtree(serve.db_filestore(spec, current["database_name"]), ignore_errors=True)
     message = "%s in %.0fs: %s" % ({"ok": "Built", "warning": "Built with warnings",
                                      "failed": "Built, tests failed"}[result], time.monotonic() - started, url)
     if summary.tests:

@@ -22,18 +22,10 @@ database: a rollback swaps back to it and to the previous image.
 import os
 import shutil
 
-import psycopg2
-
 from ..services import docker_engine, filestore, git_repo, http_health, naming, odoo_log, postgres
-from . import build, serve
+from . import build, guard, serve
 from .base import RunFailed
-
-
-def role_connection(spec, dbname):
-    """A connection to ``dbname`` as the project's own role."""
-    return psycopg2.connect(host=spec["db"]["host"], port=spec["db"]["port"], user=spec["db_role"],
-                            password=spec["db_role_password"], dbname=naming.validate_db_name(dbname),
-                            connect_timeout=10, application_name="ipai_ops")
+from .credentials import role_connection
 
 
 def module_changes(spec, dbname, modules, versions, reporter):
@@ -69,18 +61,16 @@ def _tree_versions(spec, sha):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _filestore(spec, dbname):
-    return os.path.join(serve.env_filestore(spec), "filestore", dbname)
+_filestore = serve.db_filestore
 
 
 def _run_odoo(spec, engine, image, dbname, args, reporter, what):
     summary = odoo_log.LogSummary()
-    exit_code, _tail = engine.run_to_completion(
-        image, ["-d", dbname, *serve.db_args(spec), "--stop-after-init", "--no-http", "--log-level", "info",
-                "--without-demo", "all", *args],
-        "ipai-ops-%s-%s-%d" % (what, spec["project_slug"], spec["run_id"]), serve.labels(spec, what),
-        on_line=lambda line: reporter.log(summary.feed(line), line), volumes=serve.volumes(spec),
-        network_mode=spec.get("network_mode", "host"), mem_limit=spec.get("mem_limit"), nano_cpus=spec.get("nano_cpus"))
+    exit_code, _tail = serve.run_odoo(
+        spec, engine, image, ["-d", dbname, "--stop-after-init", "--no-http", "--log-level", "info",
+                              "--without-demo", "all", *args], what, reporter,
+        on_line=lambda line: reporter.log(summary.feed(line), line), mem_limit=spec.get("mem_limit"),
+        nano_cpus=spec.get("nano_cpus"))
     reporter.flush()
     return exit_code
 
@@ -114,7 +104,8 @@ def execute(spec, reporter, engine=None):
     current = spec.get("current") or {}
     sha, image_id, modules, versions = _image(spec, reporter, engine)
     reporter.check_canceled()
-    dbname = naming.db_name_for(spec["namespace"], spec["project_slug"], spec["branch"], spec["run_number"])
+    dbname = naming.db_name_for(spec["namespace"], spec["environment_id"], spec["run_id"], spec["project_slug"],
+                                spec["branch"])
     postgres.ensure_role(spec["db"], spec["db_role"], spec["db_role_password"])
     old_db = current.get("database_name")
     if not old_db:
@@ -128,21 +119,21 @@ def execute(spec, reporter, engine=None):
         engine.stop(old_container)
     new_container = None
     try:
-        postgres.drop_database(spec["db"], dbname)
-        postgres.create_database(spec["db"], dbname, spec["db_role"], template=old_db,
-                                 terminate_template_connections=True)
+        guard.drop_database(spec, dbname)
+        build.copy_database(spec, dbname, old_db, current.get("db_owner") or spec["db_role"])
         filestore.link_tree(_filestore(spec, old_db), _filestore(spec, dbname))
         reporter.log("info", "Copied %s to %s (with a hard-linked filestore)" % (old_db, dbname))
         if args:
             exit_code = _run_odoo(spec, engine, image_id, dbname, args, reporter, "update")
             if exit_code != 0:
                 raise RunFailed("Updating the modules failed (exit code %d)" % exit_code)
+        serve.secure_admin(spec, dbname, reporter, only_if_default=True)
         new_container, url = serve.serve(spec, engine, image_id, dbname, port, reporter)
     except Exception as exc:
         reporter.log("error", "Deploy failed (%s); rolling back to the previous image and database" % exc)
         if new_container:
-            engine.remove_container(new_container)
-        postgres.drop_database(spec["db"], dbname)
+            guard.remove_container(engine, spec, new_container)
+        guard.drop_database(spec, dbname)
         shutil.rmtree(_filestore(spec, dbname), ignore_errors=True)
         if old_container:
             engine.start_existing(old_container)
@@ -156,20 +147,20 @@ def execute(spec, reporter, engine=None):
         raise
     reporter.update_environment({
         "state": "running", "url": url, "port": port, "container_id": new_container, "database_name": dbname,
-        "host": spec.get("host") or False, "image_digest": image_id,
+        "host": spec.get("host") or False, "image_digest": image_id, "db_role": spec["db_role"],
         "previous_image_digest": current.get("image_digest") or False, "previous_database_name": old_db,
     })
     if old_container and old_container != new_container:
-        engine.remove_container(old_container)
+        guard.remove_container(engine, spec, old_container)
     older = current.get("previous_database_name")
     if older and older not in (old_db, dbname):
-        postgres.drop_database(spec["db"], older)
+        guard.drop_database(spec, older)
         shutil.rmtree(_filestore(spec, older), ignore_errors=True)
     return {"exit_code": 0, "result": "ok", "message": "Deployed %s on %s: %s" % (sha[:12], dbname, url)}
 
 
 def _first_deploy(spec, reporter, engine, image_id, dbname, modules):
-    postgres.drop_database(spec["db"], dbname)
+    guard.drop_database(spec, dbname)
     postgres.create_database(spec["db"], dbname, spec["db_role"])
     container = None
     try:
@@ -178,14 +169,15 @@ def _first_deploy(spec, reporter, engine, image_id, dbname, modules):
                               "install")
         if exit_code != 0:
             raise RunFailed("Installing the modules failed (exit code %d)" % exit_code)
+        serve.secure_admin(spec, dbname, reporter)
         container, url = serve.serve(spec, engine, image_id, dbname, spec["port"], reporter)
     except Exception:
-        postgres.drop_database(spec["db"], dbname)
+        guard.drop_database(spec, dbname)
         shutil.rmtree(_filestore(spec, dbname), ignore_errors=True)
         raise
     reporter.update_environment({"state": "running", "url": url, "port": spec["port"], "container_id": container,
                                  "database_name": dbname, "host": spec.get("host") or False,
-                                 "image_digest": image_id, "previous_image_digest": False})
+                                 "db_role": spec["db_role"], "image_digest": image_id, "previous_image_digest": False})
     return {"exit_code": 0, "result": "ok", "message": "First deploy on %s: %s" % (dbname, url)}
 
 
@@ -200,8 +192,14 @@ def rollback(spec, reporter, engine=None):
         raise RunFailed("Nothing to roll back to: this environment has no previous deploy.")
     if not engine.image_id(image):
         raise RunFailed("The previous image %s is no longer on this host." % image)
-    if not postgres.database_exists(spec["db"], dbname):
+    owner = postgres.database_owner(spec["db"], dbname)
+    if not owner:
         raise RunFailed("The previous database %s is gone." % dbname)
+    if owner not in guard.env_owners(spec):
+        raise RunFailed("Refusing to roll back to database %s: it belongs to role %s, not to this environment."
+                        % (dbname, owner))
+    # A database from before per-environment roles becomes the environment's own.
+    postgres.adopt_database(spec["db"], dbname, spec["db_role"])
     port = current.get("port") or spec["port"]
     if current.get("container_id"):
         engine.stop(current["container_id"])
@@ -214,8 +212,8 @@ def rollback(spec, reporter, engine=None):
     reporter.update_environment({
         "state": "running", "url": url, "port": port, "container_id": container, "database_name": dbname,
         "image_digest": image, "previous_image_digest": current.get("image_digest") or False,
-        "previous_database_name": current.get("database_name") or False,
+        "previous_database_name": current.get("database_name") or False, "db_role": spec["db_role"],
     })
     if current.get("container_id"):
-        engine.remove_container(current["container_id"])
+        guard.remove_container(engine, spec, current["container_id"])
     return {"exit_code": 0, "result": "ok", "message": "Rolled back to %s on %s: %s" % (image[:19], dbname, url)}

@@ -3,7 +3,8 @@
 import os
 import shutil
 
-from ..services import docker_engine, postgres
+from ..services import docker_engine, naming, postgres
+from . import credentials, guard
 from .base import RunFailed
 
 
@@ -35,15 +36,24 @@ def destroy(spec, reporter, engine=None):
     for container in engine.containers(labels):
         removed += engine.remove_container(container["id"])
     current = spec.get("current") or {}
-    if current.get("database_name"):
-        postgres.drop_database(spec["db"], current["database_name"])
+    # Its current and previous databases, and the copy its last restore drill verified.
+    for name in (current.get("database_name"), current.get("previous_database_name"),
+                 naming.verified_copy_name(spec["namespace"], spec["environment_id"])):
+        guard.drop_database(spec, name)
     filestore = os.path.join(spec["filestore_root"], spec["project_slug"], "env-%d" % spec["environment_id"])
     shutil.rmtree(filestore, ignore_errors=True)
+    shutil.rmtree(credentials.config_dir(spec), ignore_errors=True)
     images = engine.images(labels)
     for image in images:
         engine.remove_image(image["id"])
-    reporter.log("info", "Removed %d containers, database %s, filestore, %d images" % (
-        removed, current.get("database_name") or "-", len(images)))
+    # The environment's role goes with its last database (a role that still
+    # owns something is kept, and says so in the log).
+    try:
+        postgres.drop_role(spec["db"], spec["db_role"])
+    except postgres.PostgresError as exc:
+        reporter.log("warning", "Database role %s kept: %s" % (spec["db_role"], exc))
+    reporter.log("info", "Removed %d containers, database %s, filestore, %d images, role %s" % (
+        removed, current.get("database_name") or "-", len(images), spec["db_role"]))
     reporter.update_environment({"state": "destroyed", "container_id": False, "url": False, "port": 0,
-                                 "database_name": False})
+                                 "database_name": False, "previous_database_name": False, "db_role": False})
     return {"exit_code": 0, "result": "ok", "message": "Destroyed"}

@@ -1,13 +1,15 @@
-"""Steps shared by the executors that put a database online: Odoo's own
-``neutralize`` run inside the environment's image, and starting the
-environment's container and waiting until it answers."""
+"""Steps shared by the executors that put a database online: where an
+environment's files live, running Odoo in the environment's image (one-shot
+commands such as ``neutralize``), and starting the environment's container
+and waiting until it answers."""
 
 import os
 
-from ..services import docker_engine, http_health
+from ..services import docker_engine, http_health, naming
+from . import credentials, guard
 from .base import RunFailed
 
-ODOO_UID = 101  # user odoo in the runtime image (official layout)
+ODOO_UID = credentials.ODOO_UID
 
 
 def labels(spec, role=None):
@@ -15,10 +17,8 @@ def labels(spec, role=None):
                                     role)
 
 
-def db_args(spec):
-    db = spec["db"]
-    return ["--db_host", db["host"], "--db_port", str(db["port"]),
-            "--db_user", spec["db_role"], "--db_password", spec["db_role_password"]]
+def container_name(spec, what):
+    return naming.container_name(spec["namespace"], what, spec["environment_id"], spec["run_id"])
 
 
 def env_filestore(spec):
@@ -30,16 +30,24 @@ def env_filestore(spec):
     return path
 
 
+def db_filestore(spec, dbname):
+    """The filestore of one of the environment's databases."""
+    return os.path.join(env_filestore(spec), "filestore", naming.validate_db_name(dbname))
+
+
 def volumes(spec):
-    return {env_filestore(spec): {"bind": "/var/lib/odoo", "mode": "rw"}}
+    """The environment's data directory and its configuration file (which
+    holds its credentials: they never appear on a command line)."""
+    return {env_filestore(spec): {"bind": "/var/lib/odoo", "mode": "rw"}, **credentials.config_volume(spec)}
 
 
-def mail_args(mail):
-    """Odoo's command-line SMTP settings pointing at the mail catcher."""
-    if not mail:
-        return []
-    return ["--smtp", mail["host"], "--smtp-port", str(mail["port"]), "--smtp-user", mail["user"],
-            "--smtp-password", mail["password"]]
+def run_odoo(spec, engine, image, command, what, reporter, on_line=None, **kwargs):
+    """A one-shot Odoo command in the environment's image, as the
+    environment's role; returns (exit code, last lines)."""
+    kwargs.setdefault("volumes", volumes(spec))
+    kwargs.setdefault("network_mode", spec.get("network_mode", "host"))
+    return engine.run_to_completion(image, command, container_name(spec, what), labels(spec, what),
+                                    on_line=on_line or (lambda line: reporter.log("debug", line)), **kwargs)
 
 
 def neutralize(spec, engine, image, dbname, reporter):
@@ -47,25 +55,32 @@ def neutralize(spec, engine, image, dbname, reporter):
     Odoo version): crons off but autovacuum, mail servers off, payment
     providers in test mode, ``database.is_neutralized`` set."""
     reporter.log("info", "Neutralizing %s with odoo neutralize" % dbname)
-    exit_code, tail = engine.run_to_completion(
-        image, ["neutralize", "-d", dbname, *db_args(spec)],
-        "ipai-ops-neutralize-%s-%d" % (spec["project_slug"], spec["run_id"]), labels(spec, "neutralize"),
-        on_line=lambda line: reporter.log("debug", line), volumes=volumes(spec),
-        network_mode=spec.get("network_mode", "host"),
-    )
+    exit_code, tail = run_odoo(spec, engine, image, ["neutralize", "-d", dbname], "neutralize", reporter)
     if exit_code != 0:
         raise RunFailed("odoo neutralize failed (exit code %d): %s" % (exit_code, " | ".join(tail[-5:])))
 
 
-def serve(spec, engine, image, dbname, port, reporter, name=None, extra_args=()):
+def secure_admin(spec, dbname, reporter, only_if_default=False):
+    """The environment's own administrator password on ``dbname`` (see
+    credentials.secure_admin); says so in the log when it changed."""
+    changed = credentials.secure_admin(spec, dbname, only_if_default=only_if_default)
+    if changed and only_if_default:
+        reporter.log("warning", "The administrator of %s still had Odoo's default password; it now has a random "
+                                "one kept by the platform" % dbname)
+        reporter.environment_message(
+            "The administrator password of %s was Odoo's default (admin): it was replaced by a random password "
+            "kept by the platform." % dbname)
+    return changed
+
+
+def serve(spec, engine, image, dbname, port, reporter):
     """Start the environment's container on ``port`` for ``dbname`` and wait
     for /web/login. Returns (container id, url); removes the container and
     raises RunFailed when it does not become healthy."""
     url = "http://127.0.0.1:%d" % port
-    name = name or "ipai-ops-%s-env%d-run%d" % (spec["project_slug"], spec["environment_id"], spec["run_number"])
-    command = ["-d", dbname, "--db-filter", "^%s$" % dbname, *db_args(spec), "--http-interface", "127.0.0.1",
-               "--http-port", str(port), "--gevent-port", "0", "--max-cron-threads", "0", "--log-level", "info",
-               *extra_args]
+    name = container_name(spec, "serve")
+    command = ["-d", dbname, "--db-filter", "^%s$" % dbname, "--http-interface", "127.0.0.1",
+               "--http-port", str(port), "--gevent-port", "0", "--max-cron-threads", "0", "--log-level", "info"]
     container_id = engine.start(
         image, command, name, labels(spec, "serve"),
         volumes=volumes(spec), network_mode=spec.get("network_mode", "host"), ports={port: port},
@@ -83,7 +98,7 @@ def serve(spec, engine, image, dbname, port, reporter, name=None, extra_args=())
     except TimeoutError as exc:
         for line in engine.logs(container_id, tail=40):
             reporter.log("error", line)
-        engine.remove_container(container_id)
+        guard.remove_container(engine, spec, container_id)
         raise RunFailed("The environment did not become healthy: %s" % exc) from exc
     reporter.log("info", "Healthy after %.1fs: %s" % (waited, url))
     return container_id, url

@@ -2,6 +2,7 @@
 
 Spec additions (ops.run._executor_spec):
   staging_source: {kind: live|template, database, filestore, label} or None
+  (and its owner: the production environment's role)
       live: production's current database, copied while production keeps
             serving (pg_dump of one snapshot, parallel, only ACCESS SHARE
             locks: no connection is terminated, no write is blocked);
@@ -9,7 +10,7 @@ Spec additions (ops.run._executor_spec):
             copied with CREATE DATABASE ... TEMPLATE (seconds);
   staging_mode: "copy" (default) or "update" (keep the current staging
       database, update its modules: the project's "update the current build")
-  obfuscate: bool, obfuscate_password, scrub_sql: [statements]
+  obfuscate: bool, scrub_sql: [statements] (the obfuscation key is made per build and never kept)
   mail: {host, port, user, password} the mail catcher, or None
 
 A database is never reused between builds: each gets its own name, and the
@@ -23,14 +24,26 @@ import time
 import psycopg2
 
 from ..services import docker_engine, filestore, naming, postgres
-from . import build, deploy, serve
+from . import build, credentials, deploy, guard, serve
 from .base import RunFailed
+
+# Odoo's obfuscate takes its key only as --pwd, which `ps` would show: this
+# reads it from a file instead and hands it over inside the process.
+_OBFUSCATE = (
+    "import sys\n"
+    "key = open(sys.argv[1]).read().strip()\n"
+    "sys.argv = ['odoo', 'obfuscate', *sys.argv[2:], '--pwd', key]\n"
+    "sys.path.insert(0, '/opt/odoo')\n"
+    "import odoo.cli\n"
+    "odoo.cli.main()\n"
+)
+_KEY_PATH = "/run/ipai-ops/obfuscate.key"
 
 
 def point_mail_at_catcher(spec, dbname, mail):
     """After neutralize: the only active outgoing mail server is the catcher
     (neutralize's own dummy server, repointed)."""
-    conn = deploy.role_connection(spec, dbname)
+    conn = credentials.role_connection(spec, dbname)
     try:
         with conn, conn.cursor() as cr:
             cr.execute("UPDATE ir_mail_server SET active = false")
@@ -49,7 +62,7 @@ def scrub(spec, dbname, statements, reporter):
     """The project's SQL scrub hooks, as the project's role, in one transaction."""
     if not statements:
         return
-    conn = deploy.role_connection(spec, dbname)
+    conn = credentials.role_connection(spec, dbname)
     try:
         with conn, conn.cursor() as cr:
             for statement in statements:
@@ -64,13 +77,13 @@ def scrub(spec, dbname, statements, reporter):
 def obfuscate(spec, engine, image, dbname, reporter):
     """Odoo's own ``obfuscate``, with its own list of personal fields
     (partners' names, emails, phones, addresses; messages; leads) unless the
-    spec names others."""
+    spec names others. The key is random, made for this build only and
+    removed once obfuscate is done: nobody can reverse the obfuscation."""
     fields = ["--fields", spec["obfuscate_fields"]] if spec.get("obfuscate_fields") else []
-    exit_code, tail = engine.run_to_completion(
-        image, ["obfuscate", "-d", dbname, *serve.db_args(spec), "--pwd", spec["obfuscate_password"], *fields, "-y"],
-        "ipai-ops-obfuscate-%s-%d" % (spec["project_slug"], spec["run_id"]), serve.labels(spec, "obfuscate"),
-        on_line=lambda line: reporter.log("debug", line), volumes=serve.volumes(spec),
-        network_mode=spec.get("network_mode", "host"))
+    with credentials.KeyFile(spec, "obfuscate.key") as key:
+        volumes = dict(serve.volumes(spec), **{key.path: {"bind": _KEY_PATH, "mode": "ro"}})
+        exit_code, tail = serve.run_odoo(spec, engine, image, [_KEY_PATH, "-d", dbname, *fields, "-y"], "obfuscate",
+                                         reporter, volumes=volumes, entrypoint=["python3", "-c", _OBFUSCATE])
     if exit_code != 0:
         raise RunFailed("odoo obfuscate failed (exit code %d): %s" % (exit_code, " | ".join(tail[-5:])))
 
@@ -84,10 +97,11 @@ def execute(spec, reporter, engine=None):
     started = time.monotonic()
     current = spec.get("current") or {}
     sha, tag, image_id, modules, versions = build.build_image(spec, reporter, engine)
-    dbname = naming.db_name_for(spec["namespace"], spec["project_slug"], spec["branch"], spec["run_number"])
+    dbname = naming.db_name_for(spec["namespace"], spec["environment_id"], spec["run_id"], spec["project_slug"],
+                                spec["branch"])
     postgres.ensure_role(spec["db"], spec["db_role"], spec["db_role_password"])
-    postgres.drop_database(spec["db"], dbname)
-    target_store = os.path.join(serve.env_filestore(spec), "filestore", dbname)
+    guard.drop_database(spec, dbname)
+    target_store = serve.db_filestore(spec, dbname)
     update_only = spec.get("staging_mode") == "update" and current.get("database_name")
     copy_started = time.monotonic()
     try:
@@ -98,15 +112,12 @@ def execute(spec, reporter, engine=None):
                          % current["database_name"])
             if current.get("container_id"):
                 engine.stop(current["container_id"])
-            postgres.create_database(spec["db"], dbname, spec["db_role"], template=current["database_name"],
-                                     terminate_template_connections=True)
-            link = filestore.link_tree(os.path.join(serve.env_filestore(spec), "filestore", current["database_name"]),
-                                       target_store)
+            build.copy_database(spec, dbname, current["database_name"], current.get("db_owner") or spec["db_role"])
+            link = filestore.link_tree(serve.db_filestore(spec, current["database_name"]), target_store)
             label = current.get("data_source") or "previous staging build"
         elif source["kind"] == "template":
             reporter.log("info", "Copying %s" % source["label"])
-            postgres.create_database(spec["db"], dbname, spec["db_role"], template=source["database"],
-                                     terminate_template_connections=True)
+            build.copy_database(spec, dbname, source["database"], source["owner"])
             link = filestore.link_tree(source["filestore"], target_store)
             label = source["label"]
         else:
@@ -114,9 +125,12 @@ def execute(spec, reporter, engine=None):
             postgres.create_database(spec["db"], dbname, spec["db_role"])
             workdir = os.path.join(spec["work_root"], "run-%d-copy" % spec["run_id"])
             try:
+                # Read by the control plane's user (a member of production's
+                # role), written by staging's role: staging owns its copy and
+                # never holds production's credentials.
                 timing = filestore.copy_database_live(
                     dict(spec["db"], user=spec["db_role"], password=spec["db_role_password"]), source["database"],
-                    dbname, workdir, jobs=spec.get("copy_jobs", 2))
+                    dbname, workdir, jobs=spec.get("copy_jobs", 2), source_conn=spec["db"])
             except RuntimeError as exc:
                 raise RunFailed("Copying production failed: %s" % exc) from exc
             finally:
@@ -136,30 +150,29 @@ def execute(spec, reporter, engine=None):
         if spec.get("obfuscate"):
             obfuscate(spec, engine, image_id, dbname, reporter)
         scrub(spec, dbname, spec.get("scrub_sql") or [], reporter)
+        serve.secure_admin(spec, dbname, reporter)
 
         args = deploy.module_changes(spec, dbname, modules, versions, reporter)
         if args:
             if deploy._run_odoo(spec, engine, image_id, dbname, args, reporter, "update") != 0:
                 raise RunFailed("Updating the modules on the staging copy failed; see the log")
         port = current.get("port") if update_only and current.get("port") else spec["port"]
-        container_id, url = serve.serve(spec, engine, image_id, dbname, port, reporter,
-                                        extra_args=serve.mail_args(spec.get("mail")))
+        container_id, url = serve.serve(spec, engine, image_id, dbname, port, reporter)
     except BaseException:
-        postgres.drop_database(spec["db"], dbname)
+        guard.drop_database(spec, dbname)
         shutil.rmtree(target_store, ignore_errors=True)
         if update_only and current.get("container_id"):
             engine.start_existing(current["container_id"])
         raise
     reporter.update_environment({
         "state": "running", "url": url, "port": port, "container_id": container_id, "database_name": dbname,
-        "host": spec.get("host") or False, "image_digest": image_id,
+        "host": spec.get("host") or False, "image_digest": image_id, "db_role": spec["db_role"],
         "previous_image_digest": current.get("image_digest") or False, "data_source": label,
     })
     if current.get("container_id") and current["container_id"] != container_id:
-        engine.remove_container(current["container_id"])
+        guard.remove_container(engine, spec, current["container_id"])
     if current.get("database_name") and current["database_name"] != dbname:
-        postgres.drop_database(spec["db"], current["database_name"])
-        shutil.rmtree(os.path.join(serve.env_filestore(spec), "filestore", current["database_name"]),
-                      ignore_errors=True)
+        guard.drop_database(spec, current["database_name"])
+        shutil.rmtree(serve.db_filestore(spec, current["database_name"]), ignore_errors=True)
     return {"exit_code": 0, "result": "ok", "message": "Staging build of %s in %.0fs from %s: %s" % (
         sha[:12], time.monotonic() - started, label, url)}

@@ -1,9 +1,13 @@
-from odoo import _, api, fields, models
-from odoo.exceptions import AccessError, UserError
+import secrets
 
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError, ValidationError
+
+from ..executors import credentials
 from ..services import naming
 from .ops_project import STAGES, validated
 
+MIN_ADMIN_PASSWORD = 10
 RESULTS = [("ok", "OK"), ("warning", "Warning"), ("failed", "Failed")]
 ENV_STATES = [
     ("new", "New"),
@@ -18,7 +22,8 @@ _GREEN, _YELLOW, _RED, _BLUE, _GREY = 10, 3, 1, 4, 0
 # Written by the runtime (run methods, executors) only, never by hand.
 RUNTIME_FIELDS = {
     "state", "database_name", "url", "port", "container_id", "image_digest", "previous_image_digest",
-    "last_run_id", "last_result", "host", "data_source", "previous_database_name",
+    "last_run_id", "last_result", "host", "data_source", "previous_database_name", "db_role", "db_password",
+    "admin_password",
 }
 
 
@@ -33,7 +38,8 @@ class OpsEnvironment(models.Model):
     branch = fields.Char(required=True, tracking=True)
     stage = fields.Selection(STAGES, required=True, index=True, tracking=True, group_expand=True)
     stage_sequence = fields.Integer(compute="_compute_stage_sequence", store=True)
-    state = fields.Selection(ENV_STATES, default="new", required=True, index=True, tracking=True, readonly=True)
+    state = fields.Selection(ENV_STATES, default="new", required=True, index=True, tracking=True, readonly=True,
+                             copy=False)
     database_name = fields.Char(readonly=True, copy=False)
     url = fields.Char("URL", readonly=True, copy=False)
     port = fields.Integer(readonly=True, copy=False)
@@ -47,6 +53,13 @@ class OpsEnvironment(models.Model):
     data_source = fields.Char(readonly=True, copy=False, tracking=True,
                              help="Where the environment's data comes from, and from when (for example a "
                                   "production backup of a given time, or a copy of production).")
+    db_role = fields.Char("Database role", readonly=True, copy=False,
+                          help="The PostgreSQL role that owns this environment's databases and nothing else.")
+    # Only the platform reads these (executors, as superuser): no user group
+    # but the technical settings' administrators even sees the fields.
+    db_password = fields.Char(readonly=True, copy=False, groups="base.group_system")
+    admin_password = fields.Char("Administrator password", readonly=True, copy=False, groups="base.group_system",
+                                 help="The Odoo administrator password of this environment's databases (random).")
     last_run_id = fields.Many2one("ops.run", readonly=True, copy=False, ondelete="set null")
     last_result = fields.Selection(RESULTS, readonly=True, copy=False, tracking=True)
     last_run_state = fields.Selection(related="last_run_id.state", string="Last run state")
@@ -65,11 +78,16 @@ class OpsEnvironment(models.Model):
     def init(self):
         # At most one live production environment per project, and one live
         # environment per branch: partial unique indexes, safe under concurrency.
+        # No two environments ever point at the same database or container.
         self.env.cr.execute("""
             CREATE UNIQUE INDEX IF NOT EXISTS ops_environment_one_production
                 ON ops_environment (project_id) WHERE stage = 'production' AND state != 'destroyed';
             CREATE UNIQUE INDEX IF NOT EXISTS ops_environment_one_per_branch
                 ON ops_environment (project_id, branch) WHERE state != 'destroyed';
+            CREATE UNIQUE INDEX IF NOT EXISTS ops_environment_database_uniq
+                ON ops_environment (database_name) WHERE database_name IS NOT NULL;
+            CREATE UNIQUE INDEX IF NOT EXISTS ops_environment_container_uniq
+                ON ops_environment (container_id) WHERE container_id IS NOT NULL;
         """)
 
     @api.depends("project_id.slug", "branch")
@@ -115,6 +133,7 @@ class OpsEnvironment(models.Model):
         """SMTP settings of this environment's containers: the mail catcher
         (odoo-bin ops-mailcatcher), with the environment's own login."""
         self.ensure_one()
+        # sudo: configuration parameters are readable by system users only
         port = int(self.env["ir.config_parameter"].sudo().get_param("ipai_ops.mail_catcher_port") or 2525)
         return {"host": "127.0.0.1", "port": port, "user": "env-%d" % self.id,
                 "password": self.env["ops.mail"]._ops_secret(self.id)}
@@ -137,9 +156,33 @@ class OpsEnvironment(models.Model):
             except ValueError:
                 pass
 
+    def _ops_db_credentials(self):
+        """(role, password) of this environment's own database role, made on
+        first use. Only executors call this, through the run's spec."""
+        self.ensure_one()
+        env = self.sudo()  # sudo: the password field is the platform's own (groups base.group_system)
+        role = naming.env_role_name(naming.namespace_for(self.env.cr.dbname), env.id)
+        if not env.db_password:
+            env.db_password = secrets.token_urlsafe(24)
+        return role, env.db_password
+
+    def _ops_admin_password(self):
+        """The environment's Odoo administrator password, made on first use."""
+        self.ensure_one()
+        env = self.sudo()  # sudo: as above, a field only the platform reads
+        if not env.admin_password:
+            env.admin_password = secrets.token_urlsafe(18)
+        return env.admin_password
+
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
+            forbidden = RUNTIME_FIELDS.intersection(vals) if not self.env.su else set()
+            if forbidden:
+                # A database name or container id given by hand would make the
+                # next destroy or build act on someone else's.
+                raise AccessError(_("%s can only be set by runs, not when creating an environment.",
+                                    ", ".join(sorted(forbidden))))
             if vals.get("project_id") and vals.get("branch") and not vals.get("stage"):
                 project = self.env["ops.project"].browse(vals["project_id"])
                 vals["stage"] = validated(project.stage_for_branch, vals["branch"])
@@ -209,6 +252,7 @@ class OpsEnvironment(models.Model):
 
     def _last_good_build(self):
         self.ensure_one()
+        # sudo: the last good build of an environment the caller promotes (checked by promote)
         return self.env["ops.run"].sudo().search([
             ("environment_id", "=", self.id), ("kind", "in", ("build", "deploy")), ("state", "=", "succeeded"),
             ("commit_sha", "!=", False)], limit=1)
@@ -231,11 +275,11 @@ class OpsEnvironment(models.Model):
         if not production:
             raise UserError(_("Project %s has no production environment yet: deploy its %s branch first.",
                               project.slug, project.default_branch))
-        return self.env["ops.run"].queue_run({
+        return self.env["ops.run"]._ops_queue({
             "project_id": project.id, "environment_id": production.id, "kind": "deploy", "commit_sha": build.commit_sha,
             "ref": production.branch, "config": {"promote_environment_id": self.id, "image_digest": self.image_digest,
                                                  "promoted_from": self.name},
-        })
+        }, trusted=True)
 
     def rollback(self):
         """Queue a rollback of this production environment to its previous
@@ -273,6 +317,32 @@ class OpsEnvironment(models.Model):
     def action_rollback(self):
         run = self.rollback()
         return self._open_run(self.env["ops.run"].browse(run["id"]))
+
+    def set_admin_password(self, password):
+        """Set the administrator password of this environment's current
+        database (XML-RPC too). Needs the matrix's 'connect' on its stage."""
+        self.ensure_one()
+        self.check_access("read")
+        self.project_id._ops_check_action(self.stage, "connect")
+        if not isinstance(password, str) or len(password) < MIN_ADMIN_PASSWORD or "\x00" in password:
+            raise ValidationError(_("Choose a password of at least %s characters.", MIN_ADMIN_PASSWORD))
+        if self.state != "running" or not self.database_name:
+            raise UserError(_("%s has no running database.", self.name))
+        env = self.sudo()  # sudo: the environment's own credentials, used here and never returned
+        if env.db_role != naming.env_role_name(naming.namespace_for(self.env.cr.dbname), env.id):
+            raise UserError(_("%s still runs on its project's shared database role: rebuild it first.", self.name))
+        role, role_password = env._ops_db_credentials()
+        spec = {"db": self.env["ops.run"]._ops_settings()["db"], "db_role": role, "db_role_password": role_password}
+        credentials.secure_admin(spec, env.database_name, password=password)
+        self._message_log(body=_("Administrator password of %(db)s set by %(user)s.", db=env.database_name,
+                                 user=self.env.user.name))
+        return True
+
+    def action_set_admin_password(self):
+        self.ensure_one()
+        self.project_id._ops_check_action(self.stage, "connect")
+        return {"type": "ir.actions.act_window", "res_model": "ops.environment.admin.password", "view_mode": "form",
+                "target": "new", "context": {"default_environment_id": self.id}}
 
     def action_view_runs(self):
         self.ensure_one()

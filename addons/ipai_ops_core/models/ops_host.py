@@ -1,3 +1,5 @@
+import os
+
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
@@ -24,6 +26,10 @@ class OpsHost(models.Model):
     # 127.0.0.1 needs the database reachable from the bridge: not offered yet.)
     network_mode = fields.Selection([("host", "Host network")], required=True, default="host")
     capacity = fields.Integer(default=2, help="How many runs this host executes at once.")
+    repo_roots = fields.Text(
+        "Local repository roots",
+        help="Absolute directories, one per line, under which projects may use local git repositories "
+             "(a path or file:// URL). Empty: projects may only use remote repositories (https, ssh).")
     active = fields.Boolean(default=True)
     environment_count = fields.Integer(compute="_compute_environment_count")
 
@@ -31,6 +37,27 @@ class OpsHost(models.Model):
         ("name_uniq", "unique(name)", "A host with this name already exists."),
         ("capacity_positive", "check(capacity > 0)", "A host takes at least one run at a time."),
     ]
+
+    @api.constrains("repo_roots")
+    def _check_repo_roots(self):
+        for host in self:
+            for root in host._ops_root_lines():
+                if not os.path.isabs(root) or os.path.realpath(root) == "/":
+                    raise ValidationError(_("Local repository roots are absolute directories other than /, "
+                                            "one per line (%r).", root))
+
+    def _ops_root_lines(self):
+        return [line.strip() for line in (self.repo_roots or "").splitlines() if line.strip()]
+
+    @api.model
+    def _ops_repo_roots(self):
+        """Resolved directories local repositories may live under: what Ops
+        Managers allowed on the hosts, plus the platform's own demo root."""
+        # sudo: hosts are managers' records; the list of roots is no secret
+        # and every project check needs it.
+        roots = [line for host in self.sudo().search([]) for line in host._ops_root_lines()]
+        roots.append(self.env["ops.run"]._ops_settings()["demo_root"])
+        return sorted({os.path.realpath(root) for root in roots})
 
     @api.constrains("name", "docker_url")
     def _check_values(self):

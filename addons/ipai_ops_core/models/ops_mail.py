@@ -26,6 +26,7 @@ class OpsMail(models.Model):
 
     @api.model
     def _ops_secret(self, environment_id):
+        # sudo: the database secret derives the catcher's logins; it never leaves the server
         secret = self.env["ir.config_parameter"].sudo().get_param("database.secret") or ""
         return hmac.new(secret.encode(), b"ipai-ops-mail-%d" % int(environment_id), hashlib.sha256).hexdigest()[:32]
 
@@ -37,6 +38,7 @@ class OpsMail(models.Model):
         env_id = int(user[4:])
         if not hmac.compare_digest(self._ops_secret(env_id), password or ""):
             return None
+        # sudo: the mail catcher (no user) checks the environment of a verified login
         return env_id if self.env["ops.environment"].sudo().browse(env_id).exists() else None
 
     @api.model
@@ -44,6 +46,7 @@ class OpsMail(models.Model):
         message = email.message_from_bytes(data, policy=email.policy.default)
         part = message.get_body(preferencelist=("plain", "html"))
         body = part.get_content() if part else ""
+        # sudo: the mail catcher stores what an authenticated environment sent
         return self.sudo().create({
             "environment_id": environment_id, "mail_from": mail_from or str(message.get("From") or ""),
             "recipients": ", ".join(rcpts)[:2000], "subject": str(message.get("Subject") or "")[:500],

@@ -1,7 +1,6 @@
 import fnmatch
 import logging
 import os
-import secrets
 import subprocess
 
 import psycopg2
@@ -10,21 +9,16 @@ from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import SQL
 
 from ..services import naming
+from . import stage_matrix
 
 STAGES = [("development", "Development"), ("staging", "Staging"), ("production", "Production")]
-ROLES = [
+ROLES = [  # the ranks are stage_matrix.ROLE_RANK
     ("owner", "Owner"),
     ("admin", "Admin"),
     ("tester", "Tester"),
     ("developer", "Developer"),
     ("viewer", "Viewer"),
 ]
-# Odoo.sh's collaborator matrix as ranks: a role may act on a stage (or a
-# kind of run) whose required rank is at most its own.
-ROLE_RANK = {"viewer": 0, "developer": 1, "tester": 2, "admin": 3, "owner": 4, "manager": 5}
-STAGE_RANK = {"development": 1, "staging": 2, "production": 3}
-KIND_RANK = {"backup": 3, "restore": 3, "drill": 3}
-SETTINGS_RANK = 3  # project settings, members, approvals
 
 def validated(func, *args):
     """``func(*args)``, with its ValueError turned into a ValidationError
@@ -106,10 +100,6 @@ class OpsProject(models.Model):
 
     mem_limit_mb = fields.Integer("Memory limit (MB)", default=2048, help="Per environment container.")
     cpu_limit = fields.Float("CPU limit (cores)", default=1.0, help="Per environment container.")
-    db_role = fields.Char("Database role", compute="_compute_db_role",
-                          help="The PostgreSQL role that owns this project's databases and nothing else.")
-    db_password = fields.Char(copy=False, groups="ipai_ops_core.group_ops_manager",
-                              help="Password of the project's database role (generated).")
 
     member_ids = fields.One2many("ops.project.member", "project_id", "Members")
     environment_ids = fields.One2many("ops.environment", "project_id", "Environments")
@@ -160,8 +150,23 @@ class OpsProject(models.Model):
 
     @api.constrains("repo_url")
     def _check_repo_url(self):
+        self._ops_check_repo_url()
+
+    def _ops_check_repo_url(self):
+        """The URL is valid, and a local repository lies under a root an Ops
+        Manager allowed (Docker hosts): a project admin must not be able to
+        mirror any repository the server's user can read."""
         for project in self:
             validated(naming.validate_repo_url, project.repo_url)
+            path = naming.local_repo_path(project.repo_url)
+            if path is None:
+                continue
+            real = os.path.realpath(path)
+            roots = self.env["ops.host"]._ops_repo_roots()
+            if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
+                raise ValidationError(_(
+                    "The local repository %(path)s is not under a directory an Ops Manager allowed "
+                    "(Docker hosts > Local repository roots: %(roots)s).", path=path, roots=", ".join(roots)))
 
     @api.constrains("default_branch")
     def _check_default_branch(self):
@@ -212,7 +217,7 @@ class OpsProject(models.Model):
             raise AccessError(_("The run counter is maintained by the run queue only."))
         if not self.env.su and set(vals) - {"message_follower_ids", "activity_ids"}:
             for project in self:
-                project._ops_check_rank(SETTINGS_RANK, _("change the settings of project %s", project.name))
+                project._ops_check_project_action("settings", _("change the settings of project %s", project.name))
         return super().write(vals)
 
     # ------------------------------------------------------------------
@@ -239,21 +244,6 @@ class OpsProject(models.Model):
             )[:1]
             project.production_url = prod.url or False
 
-    @api.depends("slug")
-    def _compute_db_role(self):
-        for project in self:
-            project.db_role = naming.role_name(naming.namespace_for(self.env.cr.dbname), project.slug) \
-                if project.slug else False
-
-    def _ops_db_credentials(self):
-        """(role, password) of the project's database role; the password is
-        generated on first use. Superuser: only executors call this."""
-        self.ensure_one()
-        project = self.sudo()
-        if not project.db_password:
-            project.db_password = secrets.token_urlsafe(24)
-        return project.db_role, project.db_password
-
     @api.depends_context("uid")
     def _compute_my_role(self):
         for project in self:
@@ -273,34 +263,35 @@ class OpsProject(models.Model):
         user = user or self.env.user
         if user.has_group("ipai_ops_core.group_ops_manager"):
             return "manager"
+        # sudo: the caller's own membership decides its access (see the docstring)
         member = self.sudo().member_ids.filtered(lambda m: m.user_id == user)
         return member[:1].role or False
 
-    def _ops_rank(self, user=None):
-        role = self._ops_role(user)
-        return ROLE_RANK[role] if role else -1
-
-    @api.model
-    def _ops_required_rank(self, stage=None, kind=None):
-        return max(STAGE_RANK.get(stage or "development", 1), KIND_RANK.get(kind, 0))
-
-    def _ops_check_rank(self, rank, what):
+    def _ops_may(self, stage, action, user=None):
+        """Whether ``user`` (default: the current user) may do ``action`` on
+        ``stage`` of this project, by the one stage matrix (stage_matrix.py)."""
         self.ensure_one()
-        if self._ops_rank() < rank:
-            role = self._ops_role()
-            raise AccessError(
-                _("You (%(user)s, role: %(role)s) may not %(what)s.",
-                  user=self.env.user.login, role=role or _("not a member"), what=what)
-            )
+        return stage_matrix.allows(self._ops_role(user) or None, stage, action)
+
+    def _ops_deny(self, what):
+        role = self._ops_role()
+        raise AccessError(_("You (%(user)s, role: %(role)s) may not %(what)s.",
+                            user=self.env.user.login, role=role or _("not a member"), what=what))
 
     def _ops_check_action(self, stage, kind):
-        """Raise AccessError unless the current user may run ``kind`` on ``stage``."""
+        """Raise AccessError unless the current user may do ``kind`` (a run
+        kind or a matrix action) on ``stage`` (None: the project itself)."""
         self.ensure_one()
-        self._ops_check_rank(
-            self._ops_required_rank(stage, kind),
-            _("run '%(kind)s' on %(stage)s of project %(project)s", kind=kind, stage=stage or "the project",
-              project=self.slug),
-        )
+        action = stage_matrix.action_for_kind(kind) if kind not in stage_matrix.PROJECT_ACTIONS else kind
+        if not self._ops_may(stage, action):
+            self._ops_deny(_("run '%(action)s' on %(stage)s of project %(project)s", action=kind,
+                             stage=stage or _("the project"), project=self.slug))
+
+    def _ops_check_project_action(self, action, what):
+        """Project-wide actions (settings, members, approvals): admins and owners."""
+        self.ensure_one()
+        if not self._ops_may(None, action):
+            self._ops_deny(what)
 
     def _ops_needs_approval(self, stage, kind):
         self.ensure_one()
@@ -380,10 +371,11 @@ class OpsProject(models.Model):
         for project in self.browse(project_ids):
             for env in project.environment_ids.sorted("id"):
                 port += 1
+                # sudo: demo data only (the structure issue replaces it with real runs)
                 env.sudo().write({
                     "state": "running", "url": "http://127.0.0.1:%d" % port, "port": port,
-                    "database_name": naming.db_name_for(naming.namespace_for(self.env.cr.dbname), project.slug,
-                                                        env.branch, 1), "host": "local",
+                    "database_name": naming.db_name_for(naming.namespace_for(self.env.cr.dbname), env.id, 1,
+                                                        project.slug, env.branch), "host": "local",
                     "image_digest": "sha256:%064x" % (port * 7919),
                 })
             for env in project.environment_ids.sorted("id"):
@@ -404,16 +396,16 @@ class OpsProject(models.Model):
                         {"level": "error", "message": "FAIL: TestStockReport.test_valuation_by_lot"},
                         {"level": "error", "message": "AssertionError: 120.0 != 118.5"},
                     ], exit_code=1, error="1 failed test: TestStockReport.test_valuation_by_lot")
+                    # sudo: demo data only
                     env.sudo().state = "failed"
                 elif env.branch == "fix/tax-rounding":
                     run = Run.queue_run(dict(values, commit_sha=sha))
                     execute(run["id"], lines[:2], complete=False)
+                    # sudo: demo data only
                     env.sudo().state = "building"
                 elif env.stage == "staging":
                     run = Run.queue_run(dict(values, commit_sha=sha))
                     execute(run["id"], lines + [{"level": "warn", "message": "Field sale.order.x_margin has no label"}])
-                    clone = Run.queue_run(dict(values, kind="clone", commit_sha=sha))
-                    execute(clone["id"], [{"level": "info", "message": "Copied production, then odoo neutralize"}])
                 else:
                     run = Run.queue_run(dict(values, commit_sha=sha))
                     execute(run["id"], lines)
@@ -423,7 +415,7 @@ class OpsProject(models.Model):
             dev = project.environment_ids.filtered(lambda e: e.stage == "development")[:1]
             if dev:
                 Dev = self.env["ops.run"].with_user(requester_by_stage["development"])
-                canceled = Dev.queue_run({"project_id": project.id, "environment_id": dev.id, "kind": "test"})
+                canceled = Dev.queue_run({"project_id": project.id, "environment_id": dev.id, "kind": "build"})
                 Dev.browse(canceled["id"]).cancel_run("Superseded by a newer commit")
                 # Left queued: with Docker running, the cron builds it for real.
                 Dev.queue_run({"project_id": project.id, "environment_id": dev.id, "kind": "build"})
@@ -466,5 +458,6 @@ class OpsProject(models.Model):
                              capture_output=True, text=True).stdout.strip()
         for env in project.environment_ids:
             subprocess.run(["git", "-C", bare, "branch", "-f", "--", env.branch, sha], check=True)
+        # sudo: demo data only: the demo project's own repository
         project.sudo().repo_url = "file://%s" % bare
         return sha

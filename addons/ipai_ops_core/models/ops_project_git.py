@@ -2,7 +2,7 @@ import logging
 import secrets
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 
 from ..services import git_repo, naming
 
@@ -28,9 +28,11 @@ class OpsProject(models.Model):
 
     def _compute_webhook_enabled(self):
         for project in self:
+            # sudo: only whether a secret exists is shown, never the secret
             project.webhook_enabled = bool(project.sudo().webhook_secret)
 
     def _compute_webhook_url(self):
+        # sudo: configuration parameters are readable by system users only
         base = self.env["ir.config_parameter"].sudo().get_param("web.base.url") or ""
         for project in self:
             project.webhook_url = "%s/ipai_ops/webhook" % base.rstrip("/")
@@ -39,7 +41,7 @@ class OpsProject(models.Model):
         """Create (or rotate) the webhook secret. It is shown once, to the user
         who asked (a sticky notification); the chatter only records who did it."""
         self.ensure_one()
-        self._ops_check_rank(3, _("manage the webhook of project %s", self.slug))
+        self._ops_check_project_action("settings", _("manage the webhook of project %s", self.slug))
         secret = secrets.token_hex(24)
         # sudo: the secret field is readable by Ops Managers only; the rank
         # check above lets project admins and owners set it.
@@ -67,6 +69,7 @@ class OpsProject(models.Model):
         naming.validate_branch(branch)
         naming.validate_sha(sha)
         stage = self.stage_for_branch(branch)
+        # sudo: a git event acts for the project (signed webhook or polling cron), not for a user
         Env = self.env["ops.environment"].sudo()
         env = Env.search([("project_id", "=", self.id), ("branch", "=", branch), ("state", "!=", "destroyed")],
                          limit=1)
@@ -87,12 +90,14 @@ class OpsProject(models.Model):
         """A branch was deleted: destroy its development environment."""
         self.ensure_one()
         naming.validate_branch(branch)
+        # sudo: as above, a git event acts for the project
         env = self.env["ops.environment"].sudo().search(
             [("project_id", "=", self.id), ("branch", "=", branch), ("state", "!=", "destroyed")], limit=1)
         if not env:
             return "ignored: no environment for %s" % branch
         if env.stage != "development":
             return "ignored: %s is a %s environment" % (branch, env.stage)
+        # sudo: as above, a git event acts for the project
         run = self.env["ops.run"].sudo().queue_run({
             "project_id": self.id, "environment_id": env.id, "kind": "destroy", "idempotency_key": key})
         return "destroy %s" % run["name"]
@@ -103,6 +108,7 @@ class OpsProject(models.Model):
         wanted = {git_repo_key(url) for url in urls if isinstance(url, str) and url}
         if not wanted:
             return self.browse()
+        # sudo: the webhook matches its repository against every project
         projects = self.sudo().search([("state", "=", "active")])
         return projects.filtered(lambda p: git_repo_key(p.repo_url) in wanted)
 
@@ -113,10 +119,12 @@ class OpsProject(models.Model):
     def _cron_poll_git(self):
         settings = self.env["ops.run"]._ops_settings()
         done = 0
+        # sudo: the polling cron goes over every project
         for project in self.sudo().search([("state", "=", "active"), ("poll_git", "=", True)]):
             try:
+                project._ops_check_repo_url()
                 heads = git_repo.list_branches(project.repo_url, settings["git_cache"])
-            except (git_repo.GitError, ValueError) as exc:
+            except (git_repo.GitError, ValueError, ValidationError) as exc:
                 _logger.warning("ops poll: %s: %s", project.slug, exc)
                 continue
             known = project.branch_heads or {}

@@ -41,4 +41,5 @@ class OpsProjectMember(models.Model):
         group = self.env.ref("ipai_ops_core.group_ops_user")
         users = self.user_id.filtered(lambda u: group not in u.groups_id and not u.share)
         if users:
+            # sudo: a project admin adds a member; that member gets the Ops User group, nothing more
             users.sudo().write({"groups_id": [fields.Command.link(group.id)]})

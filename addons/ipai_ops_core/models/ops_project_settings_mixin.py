@@ -1,7 +1,5 @@
 from odoo import _, api, models
 
-from .ops_project import SETTINGS_RANK
-
 
 class OpsProjectSettingsMixin(models.AbstractModel):
     """Records that are part of a project's settings (members, branch rules,
@@ -33,5 +31,6 @@ class OpsProjectSettingsMixin(models.AbstractModel):
         if self.env.su:
             return
         for project in self.project_id:
-            project._ops_check_rank(SETTINGS_RANK, _("change the %(what)s of project %(project)s",
-                                                     what=self._ops_settings_label, project=project.name))
+            project._ops_check_project_action("members" if self._name == "ops.project.member" else "settings",
+                                              _("change the %(what)s of project %(project)s",
+                                                what=self._ops_settings_label, project=project.name))

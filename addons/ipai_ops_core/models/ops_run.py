@@ -10,13 +10,14 @@ from datetime import datetime, timedelta, timezone
 
 from odoo import SUPERUSER_ID, _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.service.model import retrying
 
 from ..executors import deploy as deploy_executor
 from ..executors import lifecycle
 from ..executors.base import RunCanceled, RunFailed
 from ..services import github, naming, postgres
 from .ops_environment import RESULTS
-from .ops_project import SETTINGS_RANK, validated
+from .ops_project import validated
 from .run_reporter import DbReporter
 
 _logger = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ QUEUE_KEYS = {
     "project", "project_id", "environment_id", "branch", "kind", "ref", "commit_sha", "idempotency_key",
     "priority", "max_attempts", "config", "workflow_id",
 }
+# Config keys only the platform's own methods set (see _ops_queue).
+RESERVED_CONFIG = {"promote_environment_id", "image_digest", "promoted_from", "backup_id", "pre_backup_id",
+                   "import_path", "import_name"}
 _WORKER_ID_RE = re.compile(r"^[A-Za-z0-9._:@/-]{1,128}\Z")
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}\Z")
 DEFAULT_HEARTBEAT_TIMEOUT = 300
@@ -200,6 +204,7 @@ class OpsRun(models.Model):
         vals = [{"run_id": run.id, "project_id": run.project_id.id, "kind": kind, "message": message,
                  "payload": payload or {},
                  "timestamp": _utcnow(), "user_id": self.env.uid} for run in self]
+        # sudo: events are written by the run methods only; nobody has a create right on them
         return self.env["ops.run.event"].sudo().create(vals)
 
     def _set_state(self, new_state, message=None, payload=None, **vals):
@@ -210,6 +215,7 @@ class OpsRun(models.Model):
                     _("Run %(run)s cannot go from %(old)s to %(new)s.",
                       run=run.display_name, old=old, new=new_state)
                 )
+            # sudo: the state machine itself; the transition was checked just above
             run.sudo().write(dict(vals, state=new_state))
             run._ops_commit_status_after_commit()
             data = {"from": old, "to": new_state}
@@ -219,6 +225,7 @@ class OpsRun(models.Model):
     def _ops_commit_status_after_commit(self):
         """Post the run's state as a commit status once the transaction
         commits (never from inside it: the HTTP call could outlive a rollback)."""
+        # sudo: the project's GitHub token, used server-side only, never returned
         run = self.sudo()
         token = run.project_id.github_token
         state = github.STATES.get(run.state)
@@ -227,6 +234,7 @@ class OpsRun(models.Model):
         repository = github.repository_of(run.project_id.repo_url)
         if not repository:
             return
+        # sudo: configuration parameters are readable by system users only
         api_url = self.env["ir.config_parameter"].sudo().get_param("ipai_ops.github_api_url") or \
             "https://api.github.com"
         args = (api_url, token, repository, run.commit_sha, state, "ipai-ops/%s" % run.environment_id.stage,
@@ -274,6 +282,7 @@ class OpsRun(models.Model):
 
     def _api_dict(self, **extra):
         self.ensure_one()
+        # sudo: the caller could read the run (record rules); this formats it
         run = self.sudo()
         data = {
             "id": run.id, "name": run.display_name, "number": run.number,
@@ -310,18 +319,34 @@ class OpsRun(models.Model):
         project's branch rules when missing), ref, commit_sha,
         idempotency_key, priority, max_attempts, config (dict), workflow_id.
         Returns the run as a dict, with ``created`` False when the key
-        already existed.
+        already existed. The config keys the platform itself sets (what a
+        promotion, restore or import works on) are refused here: those runs
+        are queued by ``promote``, ``restore_backup`` and the import.
         """
+        return self._ops_queue(values)
+
+    @api.model
+    def _ops_queue(self, values, trusted=False):
+        """``queue_run``; ``trusted`` (platform code only, never RPC) lets the
+        platform's own config keys through."""
         if not isinstance(values, dict):
             raise ValidationError(_("queue_run expects a dictionary of values."))
         unknown = set(values) - QUEUE_KEYS
         if unknown:
             raise ValidationError(_("Unknown queue_run values: %s", ", ".join(sorted(map(str, unknown)))))
-        project = self._resolve_project(values.get("project_id") or values.get("project"))
         kind = values.get("kind")
-        if kind not in KIND_KEYS:
-            raise ValidationError(_("Unknown run kind %(kind)r; expected one of %(kinds)s.",
-                                    kind=kind, kinds=", ".join(sorted(KIND_KEYS))))
+        runnable = sorted(self._ops_executors())
+        if kind not in runnable:
+            raise ValidationError(_("Run kind %(kind)r cannot be queued: no worker executes it. Kinds that run: "
+                                    "%(kinds)s.", kind=kind, kinds=", ".join(runnable)))
+        config = values.get("config") or {}
+        if not isinstance(config, dict):
+            raise ValidationError(_("config must be a dictionary."))
+        reserved = sorted(RESERVED_CONFIG.intersection(config)) if not trusted else []
+        if reserved:
+            raise ValidationError(_("config keys %s are set by the platform (promotions, restores, imports), not "
+                                    "by callers.", ", ".join(reserved)))
+        project = self._resolve_project(values.get("project_id") or values.get("project"))
         if project.state != "active":
             raise UserError(_("Project %s is archived.", project.slug))
         env = self._resolve_environment(project, values)
@@ -343,9 +368,6 @@ class OpsRun(models.Model):
             raise ValidationError(_("priority must be an integer between -1000 and 1000."))
         if not isinstance(max_attempts, int) or not 1 <= max_attempts <= 20:
             raise ValidationError(_("max_attempts must be an integer between 1 and 20."))
-        config = values.get("config") or {}
-        if not isinstance(config, dict):
-            raise ValidationError(_("config must be a dictionary."))
         workflow = self.env["ops.workflow"]
         if values.get("workflow_id"):
             workflow = self.env["ops.workflow"].browse(int(values["workflow_id"])).exists()
@@ -367,6 +389,7 @@ class OpsRun(models.Model):
         number = self.env.cr.fetchone()[0]
         project.invalidate_recordset(["run_sequence"])
         if key:
+            # sudo: idempotency is per project, whoever queued the first run; the caller may act here
             existing = self.sudo().search([("project_id", "=", project.id), ("idempotency_key", "=", key)],
                                           limit=1)
             if existing:
@@ -405,6 +428,7 @@ class OpsRun(models.Model):
             project = Project.browse(ref).exists()
         elif isinstance(ref, str):
             project = Project.search([("slug", "=", ref)], limit=1)
+            # sudo: only to tell 'not a member' from 'no such project'; nothing is read
             if not project and Project.sudo().search_count([("slug", "=", ref)]):
                 raise AccessError(_("You are not a member of project %s.", ref))
         else:
@@ -519,6 +543,7 @@ class OpsRun(models.Model):
         self._check_worker_owns(worker_id)
         live = self.filtered(lambda r: r.state in ("claimed", "running"))
         if live:
+            # sudo: a worker's heartbeat (worker group checked above) on the runs it owns
             live.sudo().write({"heartbeat_at": _utcnow()})
         return {str(run.id): run.state for run in self}
 
@@ -542,6 +567,7 @@ class OpsRun(models.Model):
             elif result:
                 outcome = result
             else:
+                # sudo: counts the run's own warnings; the worker may complete it (checked)
                 noisy = self.env["ops.run.log"].sudo().search_count(
                     [("run_id", "=", run.id), ("level", "in", ("warn", "error"))], limit=1)
                 outcome = "warning" if noisy else "ok"
@@ -555,6 +581,7 @@ class OpsRun(models.Model):
             if error_message:
                 run._event("error", error_message, {"exit_code": exit_code})
             if run.environment_id:
+                # sudo: runtime fields are written by runs only
                 run.environment_id.sudo().write({"last_run_id": run.id, "last_result": outcome})
         return True
 
@@ -563,11 +590,13 @@ class OpsRun(models.Model):
         {level, message, metadata, timestamp}. Returns the number written."""
         self._check_worker()
         self.ensure_one()
+        # sudo: workers append log lines (checked above); users have no create right
         return self.env["ops.run.log"].sudo()._append(self, lines)
 
     def add_run_artifact(self, key, location, sha256=None, content_type=None, size=0, expires_at=None):
         self._check_worker()
         self.ensure_one()
+        # sudo: workers record artifacts (checked above); users have no create right
         artifact = self.env["ops.run.artifact"].sudo().create({
             "run_id": self.id, "key": key, "location": location, "sha256": sha256 or False,
             "content_type": content_type or False, "size": int(size or 0), "expires_at": expires_at or False,
@@ -605,8 +634,9 @@ class OpsRun(models.Model):
                 values["ref"] = run.ref
             if run.commit_sha:
                 values["commit_sha"] = run.commit_sha
-            new = self.queue_run(values)
+            new = self._ops_queue(values, trusted=True)  # the config is the finished run's own
             new_run = self.browse(new["id"])
+            # sudo: a protected field of the run the caller just queued
             new_run.sudo().write({"retry_of_id": run.id})
             run._event("info", _("Retried as %s", new_run.display_name), {"retry": new_run.id})
             results.append(new)
@@ -626,7 +656,7 @@ class OpsRun(models.Model):
         login = self.env.user.login
         for run in self:
             run.check_access("read")
-            run.project_id._ops_check_rank(SETTINGS_RANK, _("%(verb)s runs of project %(project)s",
+            run.project_id._ops_check_project_action("approve", _("%(verb)s runs of project %(project)s",
                                                             verb="approve" if approve else "reject",
                                                             project=run.project_id.slug))
         self._lock()
@@ -660,6 +690,7 @@ class OpsRun(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _heartbeat_timeout(self):
+        # sudo: configuration parameters are readable by system users only
         value = self.env["ir.config_parameter"].sudo().get_param("ipai_ops.heartbeat_timeout_seconds")
         try:
             return max(10, int(value)) if value else DEFAULT_HEARTBEAT_TIMEOUT
@@ -696,6 +727,7 @@ class OpsRun(models.Model):
                 run._set_state("failed", message, {"worker": worker, "reason": "stale_heartbeat"},
                                exit_code=-1, error_message=message, result="failed", finished_at=_utcnow())
                 if run.environment_id:
+                    # sudo: the reaper (a cron) records the failed run on its environment
                     run.environment_id.sudo().write({"last_run_id": run.id, "last_result": "failed"})
         if runs:
             _logger.info("ops: reaped %d stale runs (timeout %ss)", len(runs), timeout)
@@ -712,6 +744,7 @@ class OpsRun(models.Model):
     @api.model
     def _ops_settings(self):
         """Where environments live: database server, paths, Docker, ports."""
+        # sudo: configuration parameters are readable by system users only
         param = self.env["ir.config_parameter"].sudo().get_param
         cfg = tools.config
         data_root = param("ipai_ops.data_root") or os.path.join(cfg["data_dir"], "ipai_ops")
@@ -726,12 +759,16 @@ class OpsRun(models.Model):
             "work_root": os.path.join(data_root, "work"),
             "git_cache": os.path.join(data_root, "git"),
             "filestore_root": os.path.join(data_root, "filestore"),
+            # environments' configuration files (their credentials): root only
+            "secrets_root": os.path.join(data_root, "secrets"),
+            "demo_root": os.path.join(data_root, "demo"),
             "port_range": (int(low), int(high or low)),
         }
 
     @api.model
     def _ops_free_port(self, port_range):
         """A port no live environment uses and nothing listens on (127.0.0.1)."""
+        # sudo: ports of every project's environments, so none is given twice
         used = set(self.env["ops.environment"].sudo().search([("state", "!=", "destroyed")]).mapped("port"))
         for port in range(port_range[0], port_range[1] + 1):
             if port in used:
@@ -747,17 +784,28 @@ class OpsRun(models.Model):
     def _executor_spec(self, host_name="local"):
         """The plain values an executor needs (no records cross this line)."""
         self.ensure_one()
+        # sudo: a worker's spec is made by the platform for a claimed run, never returned to users
         run, env, project = self.sudo(), self.sudo().environment_id, self.sudo().project_id
         settings = self._ops_settings()
         # An environment stays on the host it was built on.
+        # sudo: hosts are managers' records; the worker needs its endpoint
         host = self.env["ops.host"].sudo().search([("name", "=", env.host or host_name)], limit=1)
         if not host:
             raise RunFailed("No Docker host named %r (Ops > Configuration > Docker hosts)." % (env.host or host_name))
-        role, password = project._ops_db_credentials()
+        if not env:
+            raise RunFailed("A '%s' run needs an environment." % run.kind)
+        project._ops_check_repo_url()
+        namespace = naming.namespace_for(self.env.cr.dbname)
+        role, password = env._ops_db_credentials()
         for path in (settings["work_root"], settings["git_cache"], settings["filestore_root"]):
             os.makedirs(path, exist_ok=True)
+        os.makedirs(settings["secrets_root"], mode=0o700, exist_ok=True)
+        os.chmod(settings["secrets_root"], 0o700)
         spec = {
-            "namespace": naming.namespace_for(self.env.cr.dbname),
+            "namespace": namespace, "project_id": project.id,
+            "template_role": naming.template_role_name(namespace, project.id),
+            "legacy_role": naming.legacy_role_name(namespace, project.slug),
+            "admin_password": env._ops_admin_password(), "secrets_root": settings["secrets_root"],
             "run_id": run.id, "run_number": run.number, "kind": run.kind, "project_slug": project.slug,
             "environment_id": env.id or 0, "branch": env.branch or project.default_branch,
             "stage": env.stage or False, "repo_url": project.repo_url, "ref": run.ref or env.branch,
@@ -769,6 +817,7 @@ class OpsRun(models.Model):
             "filestore_root": settings["filestore_root"], "network_mode": host.network_mode,
             "docker_url": host.docker_url, "host": host.name,
             "current": {"container_id": env.container_id or None, "database_name": env.database_name or None,
+                        "db_owner": env.db_role or None,
                         "image_digest": env.image_digest or None, "port": env.port or None,
                         "previous_image_digest": env.previous_image_digest or None,
                         "previous_database_name": env.previous_database_name or None,
@@ -782,7 +831,11 @@ class OpsRun(models.Model):
         if env.stage == "staging" and run.kind in ("build", "deploy"):
             spec.update(self._ops_staging_spec(env, spec, config))
         if run.kind == "deploy" and config.get("promote_environment_id"):
+            # sudo: the promotion's source; its project is checked just below
             source = self.env["ops.environment"].sudo().browse(config["promote_environment_id"]).exists()
+            if source and source.project_id != project:
+                raise RunFailed("Refusing to promote %s: it belongs to another project than %s."
+                                % (source.name, project.slug))
             if not source or source.image_digest != config.get("image_digest"):
                 raise RunFailed("The staging build to promote changed or is gone; promote it again.")
             spec["promote_image"] = config["image_digest"]
@@ -794,7 +847,6 @@ class OpsRun(models.Model):
         project = env.project_id
         production = project.environment_ids.filtered(lambda e: e.stage == "production" and e.state != "destroyed")
         values = {"staging_source": None, "staging_mode": "copy", "obfuscate": project.staging_obfuscate,
-                  "obfuscate_password": project._ops_db_credentials()[1],
                   "scrub_sql": [line.strip() for line in (project.staging_scrub_sql or "").splitlines()
                                 if line.strip() and not line.strip().startswith("--")]}
         if config.get("trigger") == "push" and project.staging_commit_policy == "update" and env.database_name:
@@ -803,7 +855,7 @@ class OpsRun(models.Model):
             return values
         prod_store = os.path.join(spec["filestore_root"], project.slug, "env-%d" % production.id, "filestore")
         if project.staging_source == "backup":
-            template = naming.verified_copy_name(spec["namespace"], project.slug, production.id)
+            template = naming.verified_copy_name(spec["namespace"], production.id)
             meta = postgres.database_comment(spec["db"], template)  # None when there is no such database
             if not meta:
                 raise RunFailed("No verified backup of %s yet: a restore drill has to pass first (Backups)."
@@ -811,11 +863,13 @@ class OpsRun(models.Model):
             meta = json.loads(meta)
             values["staging_source"] = {
                 "kind": "template", "database": template, "filestore": os.path.join(prod_store, template),
+                # the drill restored it as production's role (see the backup module)
+                "owner": production._ops_db_credentials()[0],
                 "label": "Production backup taken %s, verified by a restore drill at %s" % (
                     meta.get("taken_at"), meta.get("verified_at"))}
         else:
             values["staging_source"] = {
-                "kind": "live", "database": production.database_name,
+                "kind": "live", "database": production.database_name, "owner": production.db_role or None,
                 "filestore": os.path.join(prod_store, production.database_name),
                 "label": "Copy of production (%s) at %s UTC" % (production.database_name,
                                                                fields.Datetime.to_string(fields.Datetime.now()))}
@@ -826,14 +880,15 @@ class OpsRun(models.Model):
         cursors), so call it outside of any transaction that matters."""
         self.ensure_one()
         registry, run_id = self.env.registry, self.id
-        with registry.cursor() as cr:
-            run = api.Environment(cr, SUPERUSER_ID, {})["ops.run"].browse(run_id)
+
+        def start(run):
             run.start_workflow_run(worker_id)
-            kind = run.kind
             try:
-                spec, prepare_error = run._executor_spec(host), None
+                return run.kind, run._executor_spec(host), None
             except RunFailed as exc:
-                spec, prepare_error = None, exc
+                return run.kind, None, exc
+
+        kind, spec, prepare_error = self._ops_in_cursor(run_id, start)
         executor = self._ops_executors().get(kind)
         exit_code, outcome, error, message = 0, "ok", None, None
         log_dir = os.path.join(self.env["ops.run.artifact"]._artifact_root(), "logs")
@@ -861,8 +916,7 @@ class OpsRun(models.Model):
             error = "Internal error: %s: %s" % (type(exc).__name__, exc)
             reporter.log("error", traceback.format_exc())
             reporter.flush()
-        with registry.cursor() as cr:
-            run = api.Environment(cr, SUPERUSER_ID, {})["ops.run"].browse(run_id)
+        def complete(run):
             if run.state != "running":
                 return run.state
             if message:
@@ -872,6 +926,16 @@ class OpsRun(models.Model):
             if exit_code and env.state == "building":
                 env.write({"state": "running" if env.container_id else "failed"})
             return run.state
+
+        return self._ops_in_cursor(run_id, complete)
+
+    def _ops_in_cursor(self, run_id, func):
+        """``func(run)`` in a transaction of its own, committed at once, and
+        retried (Odoo's ``retrying``) when a concurrent transaction wrote the
+        same rows: two builds finishing together, a heartbeat, a user."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            return retrying(lambda: func(env["ops.run"].browse(run_id)), env)
 
     @api.model
     def _ops_work(self, worker_id, kinds=None, time_budget=None, max_runs=None, host="local", projects=None):
@@ -893,5 +957,6 @@ class OpsRun(models.Model):
         """Drain the queue on a single box, within a time budget
         (ipai_ops.cron_time_budget seconds, default 240) that keeps one cron
         call inside Odoo's cron time limit; a started run always finishes."""
+        # sudo: configuration parameters are readable by system users only
         budget = int(self.env["ir.config_parameter"].sudo().get_param("ipai_ops.cron_time_budget") or 240)
         return self._ops_work("cron@%s" % socket.gethostname(), time_budget=budget)

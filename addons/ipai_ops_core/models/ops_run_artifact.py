@@ -44,6 +44,7 @@ class OpsRunArtifact(models.Model):
     @api.model
     def _artifact_root(self):
         """Only files under this directory are ever removed by the cleanup cron."""
+        # sudo: configuration parameters are readable by system users only
         return self.env["ir.config_parameter"].sudo().get_param("ipai_ops.artifact_root") or os.path.join(
             self.env["ir.attachment"]._filestore(), "ipai_ops_artifacts"
         )

@@ -6,7 +6,6 @@ saved before each side effect, and a heartbeat thread keeps the run alive
 (and learns about a cancellation) while a long step runs.
 """
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -15,6 +14,7 @@ import time
 from datetime import timedelta
 
 from odoo import SUPERUSER_ID, api, fields
+from odoo.service.model import retrying
 
 from ..executors.base import Reporter, RunCanceled
 
@@ -56,30 +56,28 @@ class DbReporter(Reporter):
         with open(self.log_path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
-        with self._run() as run:
+
+        def save(run):
             if not run.artifact_ids.filtered(lambda a: a.key == "log"):
                 days = int(run.env["ir.config_parameter"].get_param("ipai_ops.log_retention_days") or 90)
                 run.add_run_artifact("log", self.log_path, digest.hexdigest(), "text/plain",
                                      os.path.getsize(self.log_path),
                                      fields.Datetime.to_string(fields.Datetime.now() + timedelta(days=days)))
 
-    @contextlib.contextmanager
-    def _run(self):
-        """The run in a cursor of its own, flushed and committed on exit.
+        self._do(save)
 
-        The environment is held (and flushed) explicitly: a transaction only
-        flushes the environments still alive when it commits.
-        """
+    def _do(self, func):
+        """``func(run)`` in a cursor of its own, committed at once; retried
+        (Odoo's own ``retrying``) when a concurrent transaction (another
+        worker, the cron, a user) wrote the same rows meanwhile."""
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            yield env["ops.run"].browse(self.run_id)
-            env.flush_all()
+            return retrying(lambda: func(env["ops.run"].browse(self.run_id)), env)
 
     def _beat(self, interval):
         while not self._stop.wait(interval):
             try:
-                with self._run() as run:
-                    states = run.heartbeat(self.worker_id)
+                states = self._do(lambda run: run.heartbeat(self.worker_id))
                 if states.get(str(self.run_id)) == "canceled":
                     self.canceled = True
             except Exception:  # noqa: BLE001 - a missed beat is retried; the reaper decides
@@ -99,32 +97,28 @@ class DbReporter(Reporter):
             lines, self._lines = self._lines, []
             self._last_flush = time.monotonic()
         if lines:
-            with self._run() as run:
-                run.append_run_log(lines)
+            self._do(lambda run: run.append_run_log(lines))
 
     def check_canceled(self):
         if not self.canceled:
-            with self._run() as run:
-                self.canceled = run.state == "canceled"
+            self.canceled = self._do(lambda run: run.state == "canceled")
         if self.canceled:
             raise RunCanceled()
 
     def set_commit(self, sha):
-        with self._run() as run:
-            run.write({"commit_sha": sha})
+        self._do(lambda run: run.write({"commit_sha": sha}))
 
     def artifact(self, key, location, sha256=None, content_type=None, size=0):
-        with self._run() as run:
-            run.add_run_artifact(key, location, sha256, content_type, size)
+        self._do(lambda run: run.add_run_artifact(key, location, sha256, content_type, size))
 
     def update_record(self, model, res_id, values):
         """Write runtime values on a record the run works on (a backup)."""
         self.flush()
-        with self._run() as run:
-            run.env[model].browse(res_id).write(values)
+        self._do(lambda run: run.env[model].browse(res_id).write(values))
 
     def update_environment(self, values):
         self.flush()
-        with self._run() as run:
-            if run.environment_id:
-                run.environment_id.write(values)
+        self._do(lambda run: run.environment_id and run.environment_id.write(values))
+
+    def environment_message(self, text):
+        self._do(lambda run: run.environment_id and run.environment_id._message_log(body=text))

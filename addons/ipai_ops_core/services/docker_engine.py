@@ -31,6 +31,11 @@ def labels_for(plane, project=None, environment=None, run=None, role=None):
     return labels
 
 
+def _owner_labels(labels):
+    """The labels that say whose a container is: its control plane and environment."""
+    return {k: v for k, v in (labels or {}).items() if k in (LABEL_PREFIX + "plane", LABEL_PREFIX + "environment")}
+
+
 class DockerEngine:
     def __init__(self, base_url=None, timeout=900):
         try:
@@ -89,11 +94,13 @@ class DockerEngine:
     # containers
     # ------------------------------------------------------------------
     def _create(self, image, command, name, labels, environment=None, volumes=None, network_mode="host",
-                ports=None, mem_limit=None, nano_cpus=None, user=None):
+                ports=None, mem_limit=None, nano_cpus=None, user=None, entrypoint=None):
         kwargs = {
             "image": image, "command": command, "name": name, "labels": labels, "environment": environment or {},
             "volumes": volumes or {}, "network_mode": network_mode, "detach": True, "user": user,
         }
+        if entrypoint:
+            kwargs["entrypoint"] = entrypoint
         if network_mode != "host" and ports:
             # Published on the loopback only: a reverse proxy is the operator's choice.
             kwargs["ports"] = {"%d/tcp" % inner: ("127.0.0.1", outer) for inner, outer in ports.items()}
@@ -109,7 +116,7 @@ class DockerEngine:
     def run_to_completion(self, image, command, name, labels, on_line=None, timeout=3600, **kwargs):
         """Run a one-shot container, stream its output, remove it; return
         (exit_code, last_lines)."""
-        self.remove_container(name)
+        self.remove_container(name, expect_labels=_owner_labels(labels))
         container = self._create(image, command, name, labels, **kwargs)
         tail = []
         try:
@@ -129,7 +136,7 @@ class DockerEngine:
 
     def start(self, image, command, name, labels, **kwargs):
         """Start a long-running container; return its id."""
-        self.remove_container(name)
+        self.remove_container(name, expect_labels=_owner_labels(labels))
         container = self._create(image, command, name, labels, **kwargs)
         try:
             container.start()
@@ -166,11 +173,23 @@ class DockerEngine:
         except NotFound:
             return False
 
-    def remove_container(self, ref):
+    def remove_container(self, ref, expect_labels=None):
+        """Remove a container (running or not); False when there is none.
+
+        With ``expect_labels``, a container that does not carry all of them
+        is refused with a :class:`DockerError`: it belongs to another
+        environment or control plane, and removing it would be a mistake."""
         if not ref:
             return False
         try:
-            self.client.containers.get(ref).remove(force=True, v=True)
+            container = self.client.containers.get(ref)
+            if expect_labels:
+                labels = container.labels or {}
+                wrong = {k: labels.get(k) for k, v in expect_labels.items() if labels.get(k) != str(v)}
+                if wrong:
+                    raise DockerError("Refusing to remove container %s: its labels %s are not %s" % (
+                        container.name, wrong, {k: expect_labels[k] for k in wrong}))
+            container.remove(force=True, v=True)
             return True
         except NotFound:
             return False

@@ -46,7 +46,9 @@ def pg_env(conn, options=None, app="ipai_ops_copy"):
     env = dict(os.environ, PGHOST=str(conn["host"]), PGPORT=str(conn["port"]), PGUSER=conn["user"],
                PGAPPNAME=app, PGCONNECT_TIMEOUT="10")
     env.pop("PGDATABASE", None)
-    env.pop("PGPASSWORD", None)
+    # A connection without a password (the control plane's own, configured
+    # through PGPASSWORD or .pgpass rather than a command line) keeps the
+    # inherited one; every environment role has its own.
     if conn.get("password"):
         env["PGPASSWORD"] = conn["password"]
     if options:
@@ -60,19 +62,21 @@ def _run(args, env, what):
         raise RuntimeError("%s failed (exit %d): %s" % (what, proc.returncode, (proc.stderr or proc.stdout)[-2000:]))
 
 
-def copy_database_live(conn, source, target, workdir, jobs=2):
+def copy_database_live(conn, source, target, workdir, jobs=2, source_conn=None):
     """Copy database ``source`` into the existing empty ``target`` while
     ``source`` keeps serving: a parallel pg_dump of one snapshot (ACCESS
     SHARE locks only: no connection is terminated, no write waits), then a
     parallel pg_restore. Uncompressed: on a few cores compression costs more
-    than the disk it saves. Returns timings in seconds."""
+    than the disk it saves. The dump reads as ``source_conn`` (default
+    ``conn``), the restore writes as ``conn``: whoever restores owns every
+    object of the copy. Returns timings in seconds."""
     naming.validate_db_name(source)
     naming.validate_db_name(target)
     shutil.rmtree(workdir, ignore_errors=True)
     os.makedirs(os.path.dirname(workdir), exist_ok=True)
     started = time.monotonic()
     _run(["pg_dump", "--format=directory", "--jobs=%d" % jobs, "--compress=0", "--no-owner", "--no-privileges",
-          "--file=%s" % workdir, "--dbname=%s" % source], pg_env(conn), "pg_dump")
+          "--file=%s" % workdir, "--dbname=%s" % source], pg_env(source_conn or conn), "pg_dump")
     dumped = time.monotonic()
     # The copy is thrown away if the restore fails: no need to wait on the
     # WAL for each commit, and index builds get more memory.

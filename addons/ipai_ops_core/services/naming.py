@@ -97,6 +97,18 @@ def validate_repo_url(value):
     )
 
 
+def local_repo_path(url):
+    """The filesystem path of a local repository URL (absolute path or
+    file://), or None for a remote one."""
+    if not isinstance(url, str):
+        return None
+    if url.startswith("file://"):
+        return url[len("file://"):] or "/"
+    if url.startswith("/"):
+        return url
+    return None
+
+
 def slugify(value, max_len=40):
     """Best-effort slug from free text (for defaults, never for validation)."""
     slug = re.sub(r"[^a-z0-9]+", "-", (value or "").lower()).strip("-")
@@ -120,22 +132,73 @@ def validate_namespace(value):
     return value
 
 
-def role_name(namespace, project_slug):
-    """The PostgreSQL role of a project: owns its databases and nothing else."""
+def legacy_role_name(namespace, project_slug):
+    """The per-project role of installations before 18.0.1.1.0 (shared by
+    every environment of the project): only still read to migrate them."""
     validate_namespace(namespace)
     return validate_db_name(("ops_%s_%s" % (namespace, validate_slug(project_slug).replace("-", "_")))[:63])
 
 
-def db_name_for(namespace, project_slug, env_branch, run_number):
-    """Database name of a build: namespace, project, environment and run, within 63 chars."""
-    validate_namespace(namespace)
-    branch = re.sub(r"[^a-z0-9]+", "_", env_branch.lower()).strip("_")[:24] or "branch"
-    suffix = "_%d" % int(run_number)
-    head = "%s_%s_%s" % (namespace, project_slug.replace("-", "_")[:24], branch)
-    return validate_db_name(head[:63 - len(suffix)] + suffix)
+def env_role_name(namespace, environment_id):
+    """The PostgreSQL role of one environment: it owns that environment's
+    databases and nothing else (development code never holds production's)."""
+    return validate_db_name("ops_%s_e%d" % (validate_namespace(namespace), _positive(environment_id)))
 
 
-def verified_copy_name(namespace, project_slug, environment_id):
+def template_role_name(namespace, project_id):
+    """The role (NOLOGIN) owning a project's build templates: nobody logs in
+    with it; a build copying a template takes its objects over."""
+    return validate_db_name("ops_%s_p%d_tpl" % (validate_namespace(namespace), _positive(project_id)))
+
+
+def _positive(value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError("Expected a positive integer id, got %r." % (value,))
+    return value
+
+
+def _readable(*parts):
+    return "_".join(re.sub(r"[^a-z0-9]+", "_", (part or "").lower()).strip("_") for part in parts if part)
+
+
+def db_name_for(namespace, environment_id, run_id, project_slug="", branch=""):
+    """Database name of a build: ``<namespace>_<environment id>_<run id>_``
+    and then the project and branch for people to read, cut to 63 characters.
+    Unique by construction: the ids come first and are never cut, so two
+    projects or branches can never produce the same name."""
+    head = "%s_%d_%d" % (validate_namespace(namespace), _positive(environment_id), _positive(run_id))
+    tail = _readable(project_slug, branch)
+    return validate_db_name(("%s_%s" % (head, tail))[:63].rstrip("_") if tail else head)
+
+
+def template_db_name(namespace, project_id, key):
+    """A project's cached build template (see executors/build.py)."""
+    if not re.fullmatch(r"[0-9a-f]{6,32}", key or ""):
+        raise ValueError("Invalid template key %r." % (key,))
+    return validate_db_name("tpl_%s_%d_%s" % (validate_namespace(namespace), _positive(project_id), key))
+
+
+def verified_copy_name(namespace, environment_id):
     """The database a passing restore drill keeps of an environment's latest
     backup (staging builds may start from it)."""
-    return validate_db_name("vbk_%s_%s_%d" % (namespace, project_slug.replace("-", "_")[:30], int(environment_id)))
+    return validate_db_name("vbk_%s_%d" % (validate_namespace(namespace), _positive(environment_id)))
+
+
+def drill_db_name(namespace, run_id):
+    return validate_db_name("drill_%s_%d" % (validate_namespace(namespace), _positive(run_id)))
+
+
+def owns_database_name(namespace, name):
+    """Whether ``name`` is a database name this control plane makes."""
+    return isinstance(name, str) and any(
+        name.startswith(prefix) for prefix in ("%s_" % namespace, "tpl_%s_" % namespace, "vbk_%s_" % namespace,
+                                               "drill_%s_" % namespace))
+
+
+def container_name(namespace, what, environment_id, run_id):
+    """Names of containers: the namespace and ids make them unique on an
+    engine shared by several control planes."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,20}", what or ""):
+        raise ValueError("Invalid container purpose %r." % (what,))
+    return "ipai-ops-%s-%s-e%d-r%d" % (validate_namespace(namespace), what, _positive(environment_id),
+                                         _positive(run_id))

@@ -54,7 +54,8 @@ def _params(admin):
         raise ValueError("Unknown connection parameter(s): %s." % ", ".join(unknown))
     if not admin.get("user"):
         raise ValueError("Connection parameters lack a user.")
-    params = {key: admin[key] for key in _ADMIN_KEYS if admin.get(key) not in (None, "")}
+    # No password (False from Odoo's configuration): libpq takes PGPASSWORD or .pgpass.
+    params = {key: admin[key] for key in _ADMIN_KEYS if admin.get(key) not in (None, "", False)}
     params.setdefault("dbname", "postgres")
     params.setdefault("connect_timeout", CONNECT_TIMEOUT)
     params["application_name"] = "ipai_ops"
@@ -163,8 +164,11 @@ def _terminate(cr, dbname):
 # Roles
 # --------------------------------------------------------------------------
 
-def ensure_role(admin, role, password):
+def ensure_role(admin, role, password, login=True):
     """Create or update the LOGIN role ``role`` with ``password``; return True when created.
+
+    With ``login=False`` (and no password) the role is a NOLOGIN owner of
+    objects nobody connects as (a project's build templates).
 
     The role gets NOSUPERUSER NOCREATEDB NOCREATEROLE, and the admin
     connection's user becomes a member of it (``GRANT role TO CURRENT_USER``)
@@ -174,24 +178,32 @@ def ensure_role(admin, role, password):
     superuser, replication or BYPASSRLS role is refused, not altered.
     """
     _validate_role(role)
-    if not isinstance(password, str) or not password or "\x00" in password or len(password) > 1024:
+    if login and (not isinstance(password, str) or not password or "\x00" in password or len(password) > 1024):
         raise ValueError("Role password must be a non-empty string of at most 1024 characters.")
     params = _params(admin)
     _not_admin(role, params)
     ident = sql.Identifier(role)
     with _cursor(admin) as cr:
-        try:
-            verifier = extensions.encrypt_password(password, role, cr.connection)
-        except psycopg2.Error as exc:
-            raise PostgresError("Cannot hash the password of role %s: %s" % (role, _message(exc))) from exc
+        # One change to a role at a time (two runs of an environment may
+        # ensure it together; concurrent ALTER ROLEs fail with "tuple
+        # concurrently updated"). Released with the connection.
+        cr.execute("SELECT pg_advisory_lock(hashtext(%s))", ("ipai_ops role " + role,))
+        verifier = None
+        if login:
+            try:
+                verifier = extensions.encrypt_password(password, role, cr.connection)
+            except psycopg2.Error as exc:
+                raise PostgresError("Cannot hash the password of role %s: %s" % (role, _message(exc))) from exc
+        login_sql = sql.SQL("LOGIN PASSWORD %s" if login else "NOLOGIN PASSWORD NULL")
+        args = (verifier,) if login else None
         created = False
         attributes = _role_attributes(cr, role)
         if attributes is None:
             try:
                 cr.execute(
-                    sql.SQL("CREATE ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
-                            "NOBYPASSRLS INHERIT PASSWORD %s").format(ident),
-                    (verifier,),
+                    sql.SQL("CREATE ROLE {} WITH NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                            "NOBYPASSRLS INHERIT {}").format(ident, login_sql),
+                    args,
                 )
                 created = True
             except errors.DuplicateObject:  # created by someone else in between
@@ -208,8 +220,8 @@ def ensure_role(admin, role, password):
             # non-superuser in ALTER ROLE; the check above covers them.
             _execute(
                 cr,
-                sql.SQL("ALTER ROLE {} WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD %s").format(ident),
-                (verifier,),
+                sql.SQL("ALTER ROLE {} WITH NOCREATEDB NOCREATEROLE {}").format(ident, login_sql),
+                args,
                 what="Cannot update role %s" % role,
             )
         _execute(cr, sql.SQL("GRANT {} TO CURRENT_USER").format(ident),
@@ -327,19 +339,37 @@ def create_database(admin, name, owner, template=None, terminate_template_connec
             ) from exc
 
 
-def drop_database(admin, name):
+def drop_database(admin, name, owner=None):
     """DROP DATABASE IF EXISTS ``name`` WITH (FORCE); return whether it existed.
 
-    Open connections to it are terminated by PostgreSQL (13 or later).
+    Open connections to it are terminated by PostgreSQL (13 or later). With
+    ``owner`` (a role name, or several), a database that exists and belongs
+    to any other role is refused with a :class:`PostgresError`, loudly: the
+    caller was about to drop something that is not its own.
     """
     _validate_database(name)
     params = _params(admin)
     if name == params["dbname"]:
         raise ValueError("Database %r is the admin connection's own database." % name)
+    if owner is None:
+        owners = None
+    elif isinstance(owner, str):
+        owners = {owner}
+    elif isinstance(owner, (set, frozenset, list, tuple)) and owner:
+        owners = set(owner)
+    else:
+        raise ValueError("owner must be a role name or a non-empty set of them, not %r." % (owner,))
+    for role in owners or ():
+        _validate_role(role)
     with _cursor(admin) as cr:
         if cr.connection.server_version < 130000:
             raise PostgresError("Dropping a database WITH (FORCE) needs PostgreSQL 13 or later.")
         existed = _exists(cr, name)
+        if existed and owners is not None:
+            actual = _owner(cr, name)
+            if actual not in owners:
+                raise PostgresError("Refusing to drop database %s: it belongs to role %s, not to %s."
+                                    % (name, actual, " or ".join(sorted(owners))))
         try:
             cr.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         except errors.InsufficientPrivilege:
@@ -361,6 +391,19 @@ def drop_database(admin, name):
         except psycopg2.Error as exc:
             raise PostgresError("Cannot drop database %s: %s" % (name, _message(exc))) from exc
     return existed
+
+
+def _owner(cr, name):
+    cr.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (name,))
+    row = cr.fetchone()
+    return row[0] if row else None
+
+
+def database_owner(admin, name):
+    """The role owning database ``name``, or None when there is no such database."""
+    _validate_name(name)
+    with _cursor(admin) as cr:
+        return _owner(cr, name)
 
 
 def database_exists(admin, name):
@@ -411,9 +454,135 @@ def database_comment(admin, name):
 
 
 
+def list_roles(admin, prefix):
+    """Sorted names of the roles starting with ``prefix``."""
+    if not isinstance(prefix, str) or not _PREFIX_RE.fullmatch(prefix) or not prefix:
+        raise ValueError("Invalid role prefix %r: lowercase letters, digits and underscores only." % (prefix,))
+    with _cursor(admin) as cr:
+        cr.execute("SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s) ORDER BY rolname", (prefix,))
+        return [row[0] for row in cr.fetchall()]
+
+
 def databases_owned_by(admin, role):
     """Names of the databases ``role`` owns (the project's own databases)."""
     _validate_role(role)
     with _cursor(admin) as cr:
         cr.execute("SELECT datname FROM pg_database WHERE pg_get_userbyid(datdba) = %s ORDER BY datname", [role])
         return [row[0] for row in cr.fetchall()]
+
+
+# --------------------------------------------------------------------------
+# Ownership of the objects inside a database
+# --------------------------------------------------------------------------
+
+_RELATION_KINDS = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE",
+                   "f": "FOREIGN TABLE", "c": "TYPE"}
+
+
+def _owned_objects(cr, role):
+    """(catalog, oid) of every object of the current database ``role`` owns."""
+    cr.execute("""
+        SELECT d.classid::regclass::text, d.objid
+          FROM pg_shdepend d
+         WHERE d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND d.refclassid = 'pg_authid'::regclass AND d.deptype = 'o'
+           AND d.refobjid = (SELECT oid FROM pg_roles WHERE rolname = %s)
+         ORDER BY 1, 2
+    """, (role,))
+    return cr.fetchall()
+
+
+def _alter_owner_statement(cr, catalog, oid, new_ident):
+    """The ALTER ... OWNER TO statement for one object, or None when the
+    object follows another one (a sequence owned by a table column, an
+    array type). Names come from the catalog, quoted by PostgreSQL itself."""
+    if catalog == "pg_class":
+        cr.execute("""
+            SELECT c.relkind, n.nspname, c.relname,
+                   EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                              AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s
+        """, (oid,))
+        kind, schema, name, follows = cr.fetchone()
+        if kind in ("i", "I", "t") or (kind == "S" and follows):
+            return None
+        if kind not in _RELATION_KINDS:
+            raise PostgresError("Cannot change the owner of relation %s.%s (kind %s)." % (schema, name, kind))
+        return sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(_RELATION_KINDS[kind]),
+                                                         sql.Identifier(schema, name), new_ident)
+    if catalog == "pg_proc":
+        cr.execute("SELECT %s::regprocedure::text", (oid,))
+        return sql.SQL("ALTER ROUTINE {} OWNER TO {}").format(sql.SQL(cr.fetchone()[0]), new_ident)
+    if catalog == "pg_type":
+        cr.execute("SELECT typtype, typrelid, typelem, typcategory, %s::regtype::text FROM pg_type WHERE oid = %s",
+                   (oid, oid))
+        typtype, relid, _elem, category, text = cr.fetchone()
+        if relid or category == "A":
+            return None  # a relation's row type or an array type: follows its owner
+        keyword = "DOMAIN" if typtype == "d" else "TYPE"
+        return sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(keyword), sql.SQL(text), new_ident)
+    if catalog == "pg_namespace":
+        cr.execute("SELECT nspname FROM pg_namespace WHERE oid = %s", (oid,))
+        return sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(cr.fetchone()[0]), new_ident)
+    if catalog == "pg_largeobject":
+        return sql.SQL("ALTER LARGE OBJECT {} OWNER TO {}").format(sql.Literal(int(oid)), new_ident)
+    raise PostgresError("Cannot change the owner of a %s object (oid %s)." % (catalog, oid))
+
+
+def reassign_objects(admin, dbname, old_role, new_role):
+    """Give every object of database ``dbname`` that ``old_role`` owns to
+    ``new_role``, in one transaction; return how many statements ran.
+
+    This is what a copy made with ``CREATE DATABASE ... TEMPLATE`` needs: the
+    files are copied as they are, so the tables still belong to the
+    template's role. Unlike ``REASSIGN OWNED``, it never touches shared
+    objects: the other databases ``old_role`` owns stay its own. The admin
+    user needs to be a member of both roles (``ensure_role`` makes it one).
+    """
+    _validate_database(dbname)
+    _validate_role(old_role)
+    _validate_role(new_role)
+    if old_role == new_role:
+        return 0
+    params = dict(_params(admin), dbname=dbname)
+    try:
+        conn = psycopg2.connect(**params)
+    except psycopg2.Error as exc:
+        raise PostgresError("Cannot connect to database %s: %s" % (dbname, _message(exc))) from exc
+    new_ident = sql.Identifier(new_role)
+    done = 0
+    try:
+        with conn, conn.cursor() as cr:
+            for catalog, oid in _owned_objects(cr, old_role):
+                statement = _alter_owner_statement(cr, catalog, oid, new_ident)
+                if statement is not None:
+                    _execute(cr, statement, what="Cannot give %s %s to %s" % (catalog, oid, new_role))
+                    done += 1
+            left = _owned_objects(cr, old_role)
+            if left:
+                raise PostgresError("Objects of %s still belong to %s after the transfer: %s" % (
+                    dbname, old_role, ", ".join("%s %s" % row for row in left[:5])))
+    finally:
+        conn.close()
+    return done
+
+
+def adopt_database(admin, name, role):
+    """Make ``role`` the owner of database ``name`` and of everything in it
+    (a database an older installation's shared project role owned, brought
+    back by a rollback). Returns the previous owner."""
+    _validate_database(name)
+    _validate_role(role)
+    ident = sql.Identifier(name)
+    with _cursor(admin) as cr:
+        previous = _owner(cr, name)
+        if previous is None:
+            raise PostgresError("Database %s does not exist." % name)
+        if previous != role:
+            _execute(cr, sql.SQL("ALTER DATABASE {} OWNER TO {}").format(ident, sql.Identifier(role)),
+                     what="Cannot give database %s to %s" % (name, role))
+            _execute(cr, sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC, {}").format(ident, sql.Identifier(previous)))
+            _execute(cr, sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(ident, sql.Identifier(role)))
+    if previous != role:
+        reassign_objects(admin, name, previous, role)
+    return previous

@@ -8,6 +8,8 @@ class OpsCase(TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        # Local repository paths are allowed under the roots Ops Managers set on the hosts.
+        cls.env.ref("ipai_ops_core.ops_host_local").repo_roots = "/srv"
         cls.manager = new_test_user(cls.env, "t_manager", groups="base.group_user,ipai_ops_core.group_ops_manager")
         cls.worker = new_test_user(cls.env, "t_worker", groups="base.group_user,ipai_ops_core.group_ops_worker")
         users = {}

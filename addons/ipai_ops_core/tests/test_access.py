@@ -84,7 +84,8 @@ class TestAccess(OpsCase):
         for role in ("developer", "tester"):
             with self.subTest(role=role), self.assertRaises(AccessError):
                 self.queue(user=self.users[role], environment_id=self.env_dev.id, kind="backup")
-        self.assertTrue(self.queue(user=self.users["admin"], environment_id=self.env_prod.id, kind="restore"))
+        run = self.queue(user=self.users["admin"], environment_id=self.env_prod.id, kind="restore")
+        self.assertEqual((run["kind"], run["state"], run["stage"]), ("restore", "queued", "production"))
 
     def test_settings_and_members_need_admin(self):
         for role in ("developer", "tester", "viewer"):

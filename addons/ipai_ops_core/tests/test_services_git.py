@@ -145,16 +145,18 @@ def test_unknown_branch_commit_and_repository(origin, cache, tmp_path):
         assert not [n for n in os.listdir(cache) if n.startswith(".clone-")]
 
 
-def test_hostile_refs_and_urls_never_reach_git(origin, cache, tmp_path, monkeypatch):
-    def no_git(*args, **kwargs):
-        raise AssertionError("git was run: %r" % (args,))
-
-    monkeypatch.setattr(git_repo.subprocess, "Popen", no_git)
-    monkeypatch.setattr(git_repo.subprocess, "run", no_git)
-    for ref in HOSTILE_REFS:
+def test_hostile_refs_and_urls_never_reach_git(origin, cache, tmp_path):
+    """With the real git: nothing hostile is run. Had any of these reached
+    git, it would have made the mirror (the cache directory) or the marker
+    file the injected commands try to create."""
+    marker = tmp_path / "pwned"
+    hostile_refs = HOSTILE_REFS + ["$(touch %s)" % marker, "--upload-pack=touch %s" % marker]
+    hostile_urls = HOSTILE_URLS + ["ext::sh -c touch%% %s" % marker, "--upload-pack=touch %s" % marker,
+                                   "file://%s --upload-pack=touch %s" % (origin["url"], marker)]
+    for ref in hostile_refs:
         with pytest.raises((ValueError, git_repo.GitError)):
             git_repo.resolve(origin["url"], ref, cache)
-    for sha in HOSTILE_REFS + ["main", "ABCDEF0", "abc", "abcdef0\n", origin["first"] + "\n"]:
+    for sha in hostile_refs + ["main", "ABCDEF0", "abc", "abcdef0\n", origin["first"] + "\n"]:
         with pytest.raises((ValueError, git_repo.GitError)):
             git_repo.export(origin["url"], sha, tmp_path / "out", cache)
         if sha is not None:  # None as the old commit means "everything"
@@ -162,7 +164,7 @@ def test_hostile_refs_and_urls_never_reach_git(origin, cache, tmp_path, monkeypa
                 git_repo.changed_paths(origin["url"], sha, origin["first"], cache)
         with pytest.raises((ValueError, git_repo.GitError)):
             git_repo.changed_paths(origin["url"], origin["first"], sha, cache)
-    for url in HOSTILE_URLS:
+    for url in hostile_urls:
         for call in (
             lambda u: git_repo.ensure_mirror(u, cache),
             lambda u: git_repo.resolve(u, "main", cache),
@@ -172,6 +174,7 @@ def test_hostile_refs_and_urls_never_reach_git(origin, cache, tmp_path, monkeypa
             with pytest.raises((ValueError, git_repo.GitError)):
                 call(url)
     assert not (tmp_path / "x").exists() and not cache.exists()
+    assert not marker.exists() and not os.path.exists("/tmp/pwned")
 
 
 def test_odd_branch_names_in_the_remote_are_data(origin, cache, tmp_path):

@@ -1,0 +1,96 @@
+"""What an environment's containers know, and what its database lets in.
+
+- Database credentials and the mail catcher login reach containers in the
+  environment's Odoo configuration file (services/odoo_config.py), mounted
+  read-only; never on a command line.
+- Every database an environment serves gets the environment's own random
+  administrator password, never Odoo's default ``admin``; the demo users'
+  well-known passwords are replaced by random ones nobody knows.
+- Staging's obfuscation key is random per build, handed to Odoo in a file
+  and thrown away afterwards.
+"""
+
+import os
+import secrets
+
+import psycopg2
+from passlib.context import CryptContext
+
+from ..services import naming, odoo_config
+
+ODOO_UID = 101  # user odoo in the runtime image (official layout)
+# Odoo's own password hashing (odoo/addons/base/models/res_users.py).
+_CRYPT = CryptContext(["pbkdf2_sha512", "plaintext"], deprecated=["plaintext"], pbkdf2_sha512__rounds=600_000)
+DEMO_LOGINS = ("demo", "portal")
+
+
+def config_dir(spec):
+    return os.path.join(spec["secrets_root"], "env-%d" % spec["environment_id"])
+
+
+def config_volume(spec):
+    """Write the environment's configuration file; its volume mapping."""
+    options = odoo_config.environment_options(spec["db"], spec["db_role"], spec["db_role_password"],
+                                              spec.get("mail"))
+    path = odoo_config.write(config_dir(spec), "odoo.conf", options, ODOO_UID, ODOO_UID)
+    return odoo_config.volume(path)
+
+
+def role_connection(spec, dbname):
+    """A connection to ``dbname`` as the environment's own role."""
+    return psycopg2.connect(host=spec["db"]["host"], port=spec["db"]["port"], user=spec["db_role"],
+                            password=spec["db_role_password"], dbname=naming.validate_db_name(dbname),
+                            connect_timeout=10, application_name="ipai_ops")
+
+
+def secure_admin(spec, dbname, only_if_default=False, password=None):
+    """Give ``dbname``'s administrator the environment's own password (or
+    ``password``, one a project admin chose).
+
+    ``only_if_default``: leave a password someone chose alone (production
+    after its first deploy) and only replace Odoo's default ``admin``.
+    Returns True when the password was changed."""
+    conn = role_connection(spec, dbname)
+    try:
+        with conn, conn.cursor() as cr:
+            cr.execute("""
+                SELECT u.id, u.password FROM res_users u
+                  JOIN ir_model_data d ON d.model = 'res.users' AND d.res_id = u.id
+                 WHERE d.module = 'base' AND d.name = 'user_admin'
+            """)
+            row = cr.fetchone()
+            if not row:
+                return False
+            if only_if_default and not (row[1] and _CRYPT.verify("admin", row[1])):
+                return False
+            cr.execute("UPDATE res_users SET password = %s WHERE id = %s",
+                       [_CRYPT.hash(password or spec["admin_password"]), row[0]])
+            # Demo data's users (demo/demo, portal/portal): nobody's password.
+            cr.execute("UPDATE res_users SET password = %s WHERE login = ANY(%s) AND id != %s",
+                       [_CRYPT.hash(secrets.token_urlsafe(24)), list(DEMO_LOGINS), row[0]])
+    finally:
+        conn.close()
+    return True
+
+
+class KeyFile:
+    """A one-use secret for one container: a file readable by the
+    container's user only, removed on exit (``with KeyFile(spec, name) as k``)."""
+
+    def __init__(self, spec, name):
+        self.directory = os.path.join(spec["secrets_root"], "run-%d" % spec["run_id"])
+        self.name = name
+        self.value = secrets.token_urlsafe(32)
+        self.path = None
+
+    def __enter__(self):
+        self.path = odoo_config.write_secret(self.directory, self.name, self.value, ODOO_UID, ODOO_UID)
+        return self
+
+    def __exit__(self, *exc):
+        for path in (self.path, self.directory):
+            try:
+                os.unlink(path) if path == self.path else os.rmdir(path)
+            except OSError:
+                pass
+        self.value = None
