@@ -95,7 +95,7 @@ def env_of(server, env_id):
 def backup_of(server, backup_id):
     return server.rpc("e2e_manager")("ops.backup", "read", [backup_id], [
         "state", "location", "manifest", "size", "kind", "verify_state", "verify_message", "error_message",
-        "run_id", "database_name"])[0]
+        "run_id", "database_name", "started_at"])[0]
 
 
 def partners(dbname, name):
@@ -387,7 +387,7 @@ def test_killed_worker_leaves_no_partial_backup(server, prod):
         while time.monotonic() < deadline and not partial:
             record = backup_of(server, backup["id"])
             if record["state"] == "running" and os.path.isdir(record["location"] + ".partial"):
-                partial = record["location"] + ".partial"
+                partial, first_start = record["location"] + ".partial", record["started_at"]
             time.sleep(0.2)
         assert partial, "the backup never started"
         os.killpg(proc.pid, signal.SIGKILL)
@@ -405,6 +405,7 @@ def test_killed_worker_leaves_no_partial_backup(server, prod):
         record = backup_of(server, backup["id"])
         assert record["state"] == "done", record["error_message"]
         assert record["manifest"]["row_counts"]["res_partner"] > 0
+        assert first_start and record["started_at"] == first_start, "the backup keeps its first attempt's start"
     finally:
         sql(db, "DROP TABLE IF EXISTS x_ballast")
 

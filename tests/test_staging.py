@@ -290,3 +290,36 @@ def test_failed_deploy_rolls_back_and_ops_env_rollback(server, project, repo, op
     assert back["previous_image_digest"] == before["image_digest"], "the rollback can be undone"
     assert sql(back["database_name"], "SELECT count(*) FROM res_partner WHERE name = 'Added in 1.0.1'") == [(0,)]
     assert requests.get(back["url"] + "/web/login", timeout=30).status_code == 200
+
+
+def test_a_staging_copy_killed_midway_is_retried_cleanly(server, project):
+    """The worker dies while production is being copied: the reaper removes
+    the half-made copy at once and requeues; the second attempt makes a
+    whole one."""
+    import os
+    import signal
+
+    from test_faults import leftovers, logs_of, reap, worker_cmd
+
+    manager = server.rpc("e2e_manager")
+    queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "release/next"})
+    proc = subprocess.Popen(worker_cmd(server, "doomed-staging", [SLUG]), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while "Copying production" not in logs_of(manager, queued["id"]):
+        assert time.monotonic() < deadline and proc.poll() is None, "the copy never started"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert leftovers(server, queued)["databases"], "the killed copy left its database"
+    reap(server)
+    assert manager("ops.run", "api_read", [queued["id"]])["state"] == "queued"
+    assert leftovers(server, queued) == {"containers": [], "databases": [], "directories": []}
+    worker(server)
+    run = manager("ops.run", "api_read", [queued["id"]])
+    assert (run["state"], run["attempt"]) == ("succeeded", 2), (run["error_message"], logs_of(manager, run["id"]))
+    env = manager("ops.environment", "read", [queued["environment_id"]], ["url", "database_name", "data_source"])[0]
+    assert env["data_source"].startswith("Copy of production")
+    made = "SELECT count(*) FROM res_partner WHERE name = 'Made in production'"
+    assert sql(env["database_name"], made) == sql(prod_env(server, project)["database_name"], made) == [(1,)]
+    assert requests.get(env["url"] + "/web/login", timeout=30).status_code == 200

@@ -37,7 +37,7 @@ _db_filestore = serve.db_filestore
 def take_backup(spec, reporter, target, dbname):
     """Back up ``dbname`` into ``target`` = {id, path}; records the result."""
     reporter.update_record("ops.backup", target["id"], {"state": "running", "started_at": _now(),
-                                                        "location": target["path"]})
+                                                        "location": target["path"]}, only_if_empty=("started_at",))
     reporter.log("info", "Backing up %s into %s" % (dbname, target["path"]))
     os.makedirs(os.path.dirname(target["path"]), exist_ok=True)
     current = spec.get("current") or {}

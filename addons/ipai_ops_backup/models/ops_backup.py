@@ -4,6 +4,7 @@ import shutil
 from datetime import timedelta
 
 from odoo import _, api, fields, models
+from odoo.addons.ipai_ops_core.models.rpc_args import positive_id, valid_records
 from odoo.addons.ipai_ops_core.services import naming
 from odoo.exceptions import UserError, ValidationError
 
@@ -146,13 +147,13 @@ class OpsBackup(models.Model):
         or ``target`` (an environment id of the same project, development or
         staging: neutralized like a staging build). A pre-restore backup of
         the target is taken first."""
-        self.ensure_one()
+        valid_records(self, "Backup").ensure_one()
         self.check_access("read")
         if self.state != "done":
             raise UserError(_("Only a finished backup can be restored (this one is %s).", self.state))
         env = self.environment_id
         if target:
-            env = self.env["ops.environment"].browse(int(target)).exists()
+            env = self.env["ops.environment"].browse(positive_id(target, "target")).exists()
             if not env or env.project_id != self.project_id:
                 raise ValidationError(_("Environment %s is not an environment of project %s.", target,
                                         self.project_id.slug))

@@ -86,7 +86,7 @@ class OpsRun(models.Model):
         if pre and not env.database_name:
             pre.write({"state": "failed", "error_message": _("Nothing to back up: the environment had no database.")})
         spec["neutralize"] = env.stage != "production"
-        spec["port"] = env.port or self._ops_free_port(self._ops_settings()["port_range"])
+        spec["port"] = env.port or self._ops_reserve_port(env, spec["host"])
         return spec
 
     def _set_state(self, new_state, message=None, payload=None, **vals):

@@ -73,10 +73,27 @@ class OpsWorker(Command):
                         return
                     stop.wait(opts.poll)
 
-        threads = [threading.Thread(target=loop, args=(i,), name="ops-worker-%d" % i)
-                   for i in range(max(1, concurrency))]
-        _logger.info("ops-worker %s: %d slot(s) on %s", opts.worker_id, len(threads), dbname)
-        for thread in threads:
+        finished = set()
+
+        def slot(index):
+            loop(index)
+            finished.add(index)  # a slot that returns is done (--once, or stopping)
+
+        def spawn(index):
+            thread = threading.Thread(target=slot, args=(index,), name="ops-worker-%d" % index, daemon=True)
             thread.start()
-        while any(t.is_alive() for t in threads):
+            return thread
+
+        count = max(1, concurrency)
+        _logger.info("ops-worker %s: %d slot(s) on %s", opts.worker_id, count, dbname)
+        threads = {index: spawn(index) for index in range(count)}
+        while len(finished) < count:
+            for index, thread in list(threads.items()):
+                if not thread.is_alive() and index not in finished and not stop.is_set():
+                    # Never expected (every error is caught in the loop), but
+                    # a lost slot would silently shrink the worker: replace it.
+                    _logger.error("ops-worker %s: slot %d died; starting a new one", opts.worker_id, index)
+                    threads[index] = spawn(index)
+            if stop.is_set() and not any(t.is_alive() for t in threads.values()):
+                break
             time.sleep(0.5)

@@ -55,6 +55,25 @@ def copy_database(spec, name, template, template_owner):
     postgres.reassign_objects(spec["db"], name, template_owner, spec["db_role"])
 
 
+def save_template(spec, template, dbname, sha, modules, reporter):
+    """A clean install becomes the project's template for later builds
+    (copied now, while nothing is connected to the new database). One build
+    at a time saves a given template; a build that finds it saved by
+    another one meanwhile leaves it as it is."""
+    store = os.path.join(spec["filestore_root"], spec["project_slug"], "templates", "filestore", template)
+    with postgres.advisory_lock(spec["db"], "ipai_ops template %s" % template):
+        if postgres.database_comment(spec["db"], template):
+            reporter.log("info", "Template %s was saved by another build meanwhile" % template)
+            return
+        guard.drop_database(spec, template, owners={spec["template_role"]})
+        postgres.create_database(spec["db"], template, spec["template_role"], template=dbname)
+        postgres.reassign_objects(spec["db"], template, spec["db_role"], spec["template_role"])
+        link_tree(serve.db_filestore(spec, dbname), store)
+        # The comment marks the template complete: written last.
+        postgres.set_database_comment(spec["db"], template, json.dumps({"sha": sha, "modules": modules}))
+    reporter.log("info", "Saved %s as template %s for the next builds" % (dbname, template))
+
+
 def module_versions(tree, modules):
     """{module: version} from the manifests of an exported tree (literal
     parsing, nothing executed); versions are normalised to 18.0.x.y.z."""
@@ -188,15 +207,7 @@ def execute(spec, reporter, engine=None):
             if exit_code != 0 and not tests_failed:
                 raise RunFailed("Installing the modules failed (exit code %d); see the log" % exit_code, exit_code)
         if template and not template_meta and result != "failed":
-            # A clean install becomes the project's template for later builds
-            # (copied now, while nothing is connected to the new database).
-            guard.drop_database(spec, template, owners={spec["template_role"]})
-            postgres.create_database(spec["db"], template, spec["template_role"], template=dbname)
-            postgres.reassign_objects(spec["db"], template, spec["db_role"], spec["template_role"])
-            postgres.set_database_comment(spec["db"], template, json.dumps({"sha": sha, "modules": modules}))
-            link_tree(os.path.join(filestore, "filestore", dbname),
-                       os.path.join(template_store, "filestore", template))
-            reporter.log("info", "Saved %s as template %s for the next builds" % (dbname, template))
+            save_template(spec, template, dbname, sha, modules, reporter)
         # Never Odoo's default admin/admin (nor demo/demo) on a reachable URL.
         serve.secure_admin(spec, dbname, reporter)
         # Failed tests turn the build red, but like on Odoo.sh the environment

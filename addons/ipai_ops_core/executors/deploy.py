@@ -138,7 +138,8 @@ def execute(spec, reporter, engine=None):
         if old_container:
             engine.start_existing(old_container)
             try:
-                http_health.wait_until_healthy("http://127.0.0.1:%d" % port, "/web/login", timeout=120)
+                http_health.wait_until_healthy("http://127.0.0.1:%d" % port, "/web/login", timeout=120,
+                                               database=old_db)
                 reporter.log("info", "Production is back on %s with its previous image" % old_db)
             except TimeoutError:
                 reporter.log("error", "The previous container did not answer after the rollback")

@@ -94,11 +94,11 @@ def serve(spec, engine, image, dbname, port, reporter):
 
     try:
         waited = http_health.wait_until_healthy(url, "/web/login", timeout=spec.get("health_timeout", 180),
-                                                is_alive=alive)
+                                                is_alive=alive, database=dbname)
     except TimeoutError as exc:
         for line in engine.logs(container_id, tail=40):
             reporter.log("error", line)
         guard.remove_container(engine, spec, container_id)
         raise RunFailed("The environment did not become healthy: %s" % exc) from exc
-    reporter.log("info", "Healthy after %.1fs: %s" % (waited, url))
+    reporter.log("info", "Healthy after %.1fs: %s serves %s" % (waited, url, dbname))
     return container_id, url

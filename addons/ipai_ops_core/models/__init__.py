@@ -12,6 +12,15 @@ from . import ops_host
 from . import ops_project_git
 from . import ops_workflow
 from . import ops_run
+from . import ops_run_github
+from . import ops_run_queue
+from . import ops_run_worker_api
+from . import ops_run_reaper
+from . import ops_run_spec
+from . import ops_run_execute
+from . import ops_run_attempt
+from . import ops_run_hooks
+from . import ops_port
 from . import ops_run_event
 from . import ops_run_log
 from . import ops_run_artifact

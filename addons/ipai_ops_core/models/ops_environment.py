@@ -6,6 +6,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from ..executors import credentials
 from ..services import naming
 from .ops_project import STAGES, validated
+from .rpc_args import valid_records
 
 MIN_ADMIN_PASSWORD = 10
 RESULTS = [("ok", "OK"), ("warning", "Warning"), ("failed", "Failed")]
@@ -217,7 +218,7 @@ class OpsEnvironment(models.Model):
     # buttons: each queues a run; executing it is the runtime's work
     # ------------------------------------------------------------------
     def _queue(self, kind, **extra):
-        self.ensure_one()
+        valid_records(self, "Environment").ensure_one()
         values = {"project_id": self.project_id.id, "environment_id": self.id, "kind": kind}
         values.update(extra)
         result = self.env["ops.run"].queue_run(values)
@@ -261,7 +262,7 @@ class OpsEnvironment(models.Model):
         """Deploy the exact image this staging environment runs to the
         project's production (never a rebuild). Waits for an admin's approval
         when the project asks for it. Returns the deploy run as a dict."""
-        self.ensure_one()
+        valid_records(self, "Environment").ensure_one()
         self.check_access("read")
         project = self.project_id
         if self.stage != "staging":
@@ -284,7 +285,7 @@ class OpsEnvironment(models.Model):
     def rollback(self):
         """Queue a rollback of this production environment to its previous
         image and pre-deploy database."""
-        self.ensure_one()
+        valid_records(self, "Environment").ensure_one()
         if self.stage != "production":
             raise UserError(_("Only production is rolled back; rebuild other environments instead."))
         if not self.previous_image_digest or not self.previous_database_name:
@@ -296,7 +297,9 @@ class OpsEnvironment(models.Model):
     def promote_branch(self, project, branch):
         """``ops env promote PROJECT BRANCH``: promote that staging branch."""
         project = self.env["ops.run"]._resolve_project(project)
-        env = self.env["ops.run"]._resolve_environment(project, {"branch": branch}) if branch else self.browse()
+        validated(naming.validate_branch, branch)
+        env = self.search([("project_id", "=", project.id), ("branch", "=", branch), ("state", "!=", "destroyed")],
+                          limit=1)
         if not env or env.state == "new":
             raise UserError(_("No staging environment for branch %s in project %s.", branch, project.slug))
         return env.promote()
@@ -321,7 +324,7 @@ class OpsEnvironment(models.Model):
     def set_admin_password(self, password):
         """Set the administrator password of this environment's current
         database (XML-RPC too). Needs the matrix's 'connect' on its stage."""
-        self.ensure_one()
+        valid_records(self, "Environment").ensure_one()
         self.check_access("read")
         self.project_id._ops_check_action(self.stage, "connect")
         if not isinstance(password, str) or len(password) < MIN_ADMIN_PASSWORD or "\x00" in password:

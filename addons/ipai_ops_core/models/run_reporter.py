@@ -58,11 +58,12 @@ class DbReporter(Reporter):
                 digest.update(block)
 
         def save(run):
-            if not run.artifact_ids.filtered(lambda a: a.key == "log"):
-                days = int(run.env["ir.config_parameter"].get_param("ipai_ops.log_retention_days") or 90)
-                run.add_run_artifact("log", self.log_path, digest.hexdigest(), "text/plain",
-                                     os.path.getsize(self.log_path),
-                                     fields.Datetime.to_string(fields.Datetime.now() + timedelta(days=days)))
+            # One log file per run: a later attempt appends to it and the
+            # artifact is recorded again with the new size and checksum.
+            days = int(run.env["ir.config_parameter"].get_param("ipai_ops.log_retention_days") or 90)
+            run.add_run_artifact("log", self.log_path, digest.hexdigest(), "text/plain",
+                                 os.path.getsize(self.log_path),
+                                 fields.Datetime.to_string(fields.Datetime.now() + timedelta(days=days)))
 
         self._do(save)
 
@@ -111,10 +112,17 @@ class DbReporter(Reporter):
     def artifact(self, key, location, sha256=None, content_type=None, size=0):
         self._do(lambda run: run.add_run_artifact(key, location, sha256, content_type, size))
 
-    def update_record(self, model, res_id, values):
-        """Write runtime values on a record the run works on (a backup)."""
+    def update_record(self, model, res_id, values, only_if_empty=()):
+        """Write runtime values on a record the run works on (a backup); the
+        fields named in ``only_if_empty`` keep a value they already have (the
+        start of a backup a retried attempt takes again)."""
         self.flush()
-        self._do(lambda run: run.env[model].browse(res_id).write(values))
+
+        def write(run):
+            record = run.env[model].browse(res_id)
+            record.write({k: v for k, v in values.items() if k not in only_if_empty or not record[k]})
+
+        self._do(write)
 
     def update_environment(self, values):
         self.flush()

@@ -8,11 +8,33 @@ import requests
 ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-def wait_until_healthy(url, path="/web/health", timeout=180, interval=1.0, expect=200, is_alive=None):
+PROBE_LOGIN = "__ipai_ops_health_probe__"
+
+
+def serves_database(url, database, timeout=10):
+    """Whether the Odoo answering at ``url`` opens ``database``: a login
+    attempt with a login nobody has is refused (False) by a server that can
+    open the database, and fails with an error on a server that cannot (the
+    server of another environment, whose database role has no CONNECT on
+    this one). Cheap: no password is hashed for an unknown login."""
+    payload = {"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+        "service": "common", "method": "authenticate", "args": [database, PROBE_LOGIN, "-", {}]}}
+    try:
+        answer = requests.post(url + "/jsonrpc", json=payload, timeout=timeout).json()
+    except (requests.RequestException, ValueError):
+        return False
+    return "error" not in answer and answer.get("result") is False
+
+
+def wait_until_healthy(url, path="/web/health", timeout=180, interval=1.0, expect=200, is_alive=None,
+                       database=None):
     """Poll ``url + path`` until it answers ``expect``; return seconds waited.
 
     ``is_alive`` (optional callable) lets the caller stop early when the
-    container died. Raises TimeoutError with the last answer seen.
+    container died. With ``database``, the server that answers must also
+    open that database (see serves_database): another environment's server
+    on the same port is not a healthy one. Raises TimeoutError with the last
+    answer seen.
     """
     host = urlparse(url).hostname
     if host not in ALLOWED_HOSTS:
@@ -25,8 +47,12 @@ def wait_until_healthy(url, path="/web/health", timeout=180, interval=1.0, expec
         try:
             response = requests.get(url + path, timeout=5, allow_redirects=False)
             if response.status_code == expect:
-                return time.monotonic() - start
-            last = "HTTP %d" % response.status_code
+                if database is None or serves_database(url, database):
+                    return time.monotonic() - start
+                last = "HTTP %d from a server that does not open %s (another environment's?)" % (
+                    response.status_code, database)
+            else:
+                last = "HTTP %d" % response.status_code
         except requests.RequestException as exc:
             last = type(exc).__name__
         time.sleep(interval)

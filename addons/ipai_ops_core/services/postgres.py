@@ -586,3 +586,18 @@ def adopt_database(admin, name, role):
     if previous != role:
         reassign_objects(admin, name, previous, role)
     return previous
+
+
+@contextlib.contextmanager
+def advisory_lock(admin, key):
+    """Hold a PostgreSQL session advisory lock on ``key`` (any text) for the
+    block: one holder at a time across every worker of every host sharing
+    the server (two builds saving the same template, say)."""
+    if not isinstance(key, str) or not key or len(key) > 200:
+        raise ValueError("Invalid lock key %r." % (key,))
+    with _cursor(admin) as cr:
+        cr.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            cr.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))

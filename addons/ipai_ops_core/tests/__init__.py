@@ -1,1 +1,10 @@
-from . import test_access, test_isolation, test_mail_catcher, test_naming, test_odoo_log, test_project, test_run_queue
+from . import (
+    test_access,
+    test_faults,
+    test_isolation,
+    test_mail_catcher,
+    test_naming,
+    test_odoo_log,
+    test_project,
+    test_run_queue,
+)

@@ -1,0 +1,158 @@
+"""What an executor gets: the plain values (a spec) made from a claimed run and its records."""
+
+import json
+import os
+
+from odoo import api, fields, models, tools
+
+from ..executors.base import RunFailed
+from ..services import naming, postgres
+
+
+class OpsRun(models.Model):
+    _inherit = "ops.run"
+
+    @api.model
+    def _ops_settings(self):
+        """Where environments live: database server, paths, Docker, ports."""
+        # sudo: configuration parameters are readable by system users only
+        param = self.env["ir.config_parameter"].sudo().get_param
+        cfg = tools.config
+        data_root = param("ipai_ops.data_root") or os.path.join(cfg["data_dir"], "ipai_ops")
+        low, _sep, high = (param("ipai_ops.port_range") or "18100-18999").partition("-")
+        return {
+            "db": {
+                "host": param("ipai_ops.env_db_host") or cfg["db_host"] or "127.0.0.1",
+                "port": int(param("ipai_ops.env_db_port") or cfg["db_port"] or 5432),
+                "user": param("ipai_ops.env_db_user") or cfg["db_user"],
+                "password": param("ipai_ops.env_db_password") or cfg["db_password"],
+            },
+            "work_root": os.path.join(data_root, "work"),
+            "git_cache": os.path.join(data_root, "git"),
+            "filestore_root": os.path.join(data_root, "filestore"),
+            # environments' configuration files (their credentials): root only
+            "secrets_root": os.path.join(data_root, "secrets"),
+            "demo_root": os.path.join(data_root, "demo"),
+            "port_range": (int(low), int(high or low)),
+        }
+
+    def _ops_reserve_port(self, env, host):
+        """A port reserved for this run of ``env`` on ``host`` (see ops.port)."""
+        self.ensure_one()
+        # sudo: reservations are the platform's bookkeeping, across projects
+        return self.env["ops.port"].sudo()._ops_reserve(env, self, host, self._ops_settings()["port_range"])
+
+    def _ops_leftover_spec(self):
+        """The values the leftovers of this run are found and removed with
+        (executors/cleanup.py): no port reserved, no credential made."""
+        self.ensure_one()
+        # sudo: the reaper and workers clean up for the platform, never for a user
+        run, env, project = self.sudo(), self.sudo().environment_id, self.sudo().project_id
+        settings = self._ops_settings()
+        namespace = naming.namespace_for(self.env.cr.dbname)
+        # sudo: hosts are managers' records; the cleanup needs the environment's engine
+        host = self.env["ops.host"].sudo().search([("name", "=", env.host or "local")], limit=1)
+        return {
+            "namespace": namespace, "run_id": run.id, "environment_id": env.id, "project_slug": project.slug,
+            "db": settings["db"], "db_role": naming.env_role_name(namespace, env.id),
+            "legacy_role": naming.legacy_role_name(namespace, project.slug),
+            "work_root": settings["work_root"], "secrets_root": settings["secrets_root"],
+            "filestore_root": settings["filestore_root"], "docker_url": host.docker_url or None,
+            "current": {"container_id": env.container_id or None, "database_name": env.database_name or None,
+                        "previous_database_name": env.previous_database_name or None,
+                        "db_owner": env.db_role or None},
+        }
+
+    def _executor_spec(self, host_name="local"):
+        """The plain values an executor needs (no records cross this line)."""
+        self.ensure_one()
+        # sudo: a worker's spec is made by the platform for a claimed run, never returned to users
+        run, env, project = self.sudo(), self.sudo().environment_id, self.sudo().project_id
+        settings = self._ops_settings()
+        # An environment stays on the host it was built on.
+        # sudo: hosts are managers' records; the worker needs its endpoint
+        host = self.env["ops.host"].sudo().search([("name", "=", env.host or host_name)], limit=1)
+        if not host:
+            raise RunFailed("No Docker host named %r (Ops > Configuration > Docker hosts)." % (env.host or host_name))
+        if not env:
+            raise RunFailed("A '%s' run needs an environment." % run.kind)
+        project._ops_check_repo_url()
+        namespace = naming.namespace_for(self.env.cr.dbname)
+        role, password = env._ops_db_credentials()
+        for path in (settings["work_root"], settings["git_cache"], settings["filestore_root"]):
+            os.makedirs(path, exist_ok=True)
+        os.makedirs(settings["secrets_root"], mode=0o700, exist_ok=True)
+        os.chmod(settings["secrets_root"], 0o700)
+        spec = {
+            "namespace": namespace, "project_id": project.id,
+            "template_role": naming.template_role_name(namespace, project.id),
+            "legacy_role": naming.legacy_role_name(namespace, project.slug),
+            "admin_password": env._ops_admin_password(), "secrets_root": settings["secrets_root"],
+            "run_id": run.id, "run_number": run.number, "kind": run.kind, "project_slug": project.slug,
+            "environment_id": env.id or 0, "branch": env.branch or project.default_branch,
+            "stage": env.stage or False, "repo_url": project.repo_url, "ref": run.ref or env.branch,
+            "commit_sha": run.commit_sha or None, "tool_image": project.tool_id.image or "ipai-ops/odoo:18.0",
+            "modules_mode": project.modules_mode, "module_list": project.module_list or "",
+            "test_tags": project.test_tags or None, "mem_limit": "%dm" % project.mem_limit_mb,
+            "nano_cpus": int(project.cpu_limit * 1e9), "db": settings["db"], "db_role": role,
+            "db_role_password": password, "work_root": settings["work_root"], "git_cache": settings["git_cache"],
+            "filestore_root": settings["filestore_root"], "network_mode": host.network_mode,
+            "docker_url": host.docker_url, "host": host.name,
+            "current": {"container_id": env.container_id or None, "database_name": env.database_name or None,
+                        "db_owner": env.db_role or None,
+                        "image_digest": env.image_digest or None, "port": env.port or None,
+                        "previous_image_digest": env.previous_image_digest or None,
+                        "previous_database_name": env.previous_database_name or None,
+                        "data_source": env.data_source or None},
+        }
+        if run.kind in ("build", "deploy", "rollback", "restore"):
+            spec["port"] = env.port if env.stage == "production" and env.port else \
+                self._ops_reserve_port(env, host.name)
+        config = run.config or {}
+        spec["mail"] = env._ops_mail_catcher() if env and env.stage != "production" else None
+        if env.stage == "staging" and run.kind in ("build", "deploy"):
+            spec.update(self._ops_staging_spec(env, spec, config))
+        if run.kind == "deploy" and config.get("promote_environment_id"):
+            # sudo: the promotion's source; its project is checked just below
+            source = self.env["ops.environment"].sudo().browse(config["promote_environment_id"]).exists()
+            if source and source.project_id != project:
+                raise RunFailed("Refusing to promote %s: it belongs to another project than %s."
+                                % (source.name, project.slug))
+            if not source or source.image_digest != config.get("image_digest"):
+                raise RunFailed("The staging build to promote changed or is gone; promote it again.")
+            spec["promote_image"] = config["image_digest"]
+            spec["promote_from"] = source.name
+        return spec
+
+    def _ops_staging_spec(self, env, spec, config):
+        """Where a staging build takes its data from (see executors/staging.py)."""
+        project = env.project_id
+        production = project.environment_ids.filtered(lambda e: e.stage == "production" and e.state != "destroyed")
+        values = {"staging_source": None, "staging_mode": "copy", "obfuscate": project.staging_obfuscate,
+                  "scrub_sql": [line.strip() for line in (project.staging_scrub_sql or "").splitlines()
+                                if line.strip() and not line.strip().startswith("--")]}
+        if config.get("trigger") == "push" and project.staging_commit_policy == "update" and env.database_name:
+            values["staging_mode"] = "update"
+        if not production.database_name:
+            return values
+        prod_store = os.path.join(spec["filestore_root"], project.slug, "env-%d" % production.id, "filestore")
+        if project.staging_source == "backup":
+            template = naming.verified_copy_name(spec["namespace"], production.id)
+            meta = postgres.database_comment(spec["db"], template)  # None when there is no such database
+            if not meta:
+                raise RunFailed("No verified backup of %s yet: a restore drill has to pass first (Backups)."
+                                % production.name)
+            meta = json.loads(meta)
+            values["staging_source"] = {
+                "kind": "template", "database": template, "filestore": os.path.join(prod_store, template),
+                # the drill restored it as production's role (see the backup module)
+                "owner": production._ops_db_credentials()[0],
+                "label": "Production backup taken %s, verified by a restore drill at %s" % (
+                    meta.get("taken_at"), meta.get("verified_at"))}
+        else:
+            values["staging_source"] = {
+                "kind": "live", "database": production.database_name, "owner": production.db_role or None,
+                "filestore": os.path.join(prod_store, production.database_name),
+                "label": "Copy of production (%s) at %s UTC" % (production.database_name,
+                                                               fields.Datetime.to_string(fields.Datetime.now()))}
+        return values

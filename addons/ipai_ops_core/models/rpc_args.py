@@ -1,0 +1,28 @@
+"""Arguments of the public methods (XML-RPC, the CLI, buttons) checked in
+one place, so a malformed one gets a clear error naming it instead of a
+database error or a ValueError's text."""
+
+from odoo import _
+from odoo.exceptions import UserError, ValidationError
+
+
+def positive_id(value, name):
+    """An id given as an argument: a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValidationError(_("%(name)s must be the id of a record (a positive integer), not %(value)r.",
+                                name=name, value=value))
+    return value
+
+
+def valid_records(records, label):
+    """The records a public method was called on (``[ids]`` over XML-RPC):
+    ids that are ids, of records that exist."""
+    bad = [i for i in records._ids if isinstance(i, bool) or not isinstance(i, int) or i <= 0]
+    if bad:
+        raise ValidationError(_("%(label)s ids are positive integers, not %(ids)s.", label=label,
+                                ids=", ".join(map(repr, bad[:5]))))
+    missing = records - records.exists()
+    if missing:
+        raise UserError(_("No %(label)s with id %(ids)s.", label=label.lower(),
+                          ids=", ".join(map(str, missing.ids[:5]))))
+    return records
