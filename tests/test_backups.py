@@ -16,7 +16,7 @@ import zipfile
 import pytest
 import requests
 from conftest import _free_port, _odoo_cmd
-from test_runtime_build import admin_conn, admin_sql, docker_ready, git, namespace, remove_leftovers, run_worker
+from e2e import admin_sql, docker_ready, git, namespace, ops, remove_leftovers, run_worker, shell, sql
 
 SLUG = "bk-e2e"
 ADDON = "ops_bk_addon"
@@ -25,31 +25,8 @@ MANIFEST = """{"name": "Backup E2E addon", "version": "18.0.1.0.0", "depends": [
 """
 
 
-def shell(server, code):
-    """Run Python in `odoo-bin shell` on the test database; returns stdout."""
-    proc = subprocess.run(_odoo_cmd(server.db, "shell") + ["--no-http", "--log-level=warn"], input=code,
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout
-
-
 def worker(server):
     run_worker(server, projects=SLUG)
-
-
-def ops(ops_bin, server, login, *args):
-    env = dict(os.environ, OPS_URL=server.url, OPS_DB=server.db, OPS_LOGIN=login, OPS_API_KEY=server.keys[login])
-    return subprocess.run([ops_bin, *args], capture_output=True, text=True, env=env, timeout=600, check=False)
-
-
-def sql(dbname, query, args=None):
-    conn = admin_conn(dbname)
-    try:
-        with conn, conn.cursor() as cr:
-            cr.execute(query, args)
-            return cr.fetchall() if cr.description else None
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -269,105 +246,6 @@ def test_download_and_import_into_development(server, prod, ops_bin, tmp_path):
         "the only active mail server is the mail catcher"
     assert requests.get(env["url"] + "/web/login", timeout=30).status_code == 200
     assert env["data_source"].startswith("Imported")
-
-
-def _import_root(server):
-    out = shell(server, 'print("ROOT", env["ops.backup"]._import_root())\n')
-    return [line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("ROOT ")][0]
-
-
-def test_hostile_dumps_are_refused_and_change_nothing(server, prod, ops_bin, tmp_path):
-    """dump.sql is never given to psql: meta-commands (which would run on the
-    control plane's host) and COPY ... PROGRAM are refused before anything
-    runs; the environment keeps its database; no file appears."""
-    manager = server.rpc("e2e_manager")
-    [dev] = manager("ops.environment", "search_read", [("project_id", "=", prod["project_id"]),
-                                                      ("branch", "=", "feature-import")], fields=["id"])
-    before = env_of(server, dev["id"])
-    assert before["state"] == "running"
-    head = "SET client_encoding = 'UTF8';\nCREATE TABLE x_import (a text);\n"
-    forms = {
-        "shell": "\\! touch {marker}\n",
-        "connect": "\\connect postgres\nCREATE TABLE x_elsewhere (a int);\n",
-        "copy_program": "\\copy x_import from program 'touch {marker}'\n",
-        "server_program": "COPY x_import FROM PROGRAM 'touch {marker}';\n",
-    }
-    runs = {}
-    for name, body in forms.items():
-        marker = tmp_path / ("pwned-%s" % name)
-        target = tmp_path / ("%s.zip" % name)
-        with zipfile.ZipFile(target, "w") as zf:
-            zf.writestr("dump.sql", head + body.format(marker=marker) + "INSERT INTO x_import VALUES ('after');\n")
-            zf.writestr("manifest.json", json.dumps({"odoo_dump": "1", "version": "18.0"}))
-        queued = ops(ops_bin, server, "e2e_admin", "backup", "import", str(target), "--environment-id",
-                     str(dev["id"]), "--json")
-        assert queued.returncode == 0, queued.stderr
-        runs[name] = (json.loads(queued.stdout)["id"], marker)
-    worker(server)
-    for name, (run_id, marker) in runs.items():
-        run = manager("ops.run", "api_read", [run_id])
-        assert run["state"] == "failed", (name, run)
-        assert "dump.sql refused" in run["error_message"] and "line 3" in run["error_message"], run["error_message"]
-        assert not marker.exists(), "%s: a command ran on the host" % name
-    after = env_of(server, dev["id"])
-    assert (after["database_name"], after["state"]) == (before["database_name"], "running")
-    assert not sql(after["database_name"], "SELECT 1 FROM pg_class WHERE relname = 'x_import'")
-    assert not sql("postgres", "SELECT 1 FROM pg_class WHERE relname = 'x_elsewhere'")
-    assert requests.get(after["url"] + "/web/login", timeout=30).status_code == 200
-
-
-def test_uploads_are_judged_before_their_body_is_read(server, prod):
-    """A refused caller gets its answer while most of the upload is still
-    unsent, and nothing is stored; browser sessions need the CSRF token."""
-    import http.client
-    import re
-    from urllib.parse import urlparse
-
-    manager = server.rpc("e2e_manager")
-    [dev] = manager("ops.environment", "search_read", [("project_id", "=", prod["project_id"]),
-                                                      ("branch", "=", "feature-import")], fields=["id"])
-    root = _import_root(server)
-    stored = set(os.listdir(root))
-    host = urlparse(server.url)
-
-    def post(headers, query, size=50 * 1024 * 1024):
-        conn = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
-        conn.putrequest("POST", "/ipai_ops/backup/import?" + query)
-        for key, value in dict({"Content-Type": "multipart/form-data; boundary=x", "Content-Length": str(size)},
-                               **headers).items():
-            conn.putheader(key, value)
-        conn.endheaders()
-        conn.send(b"PK" + b"\0" * 1022)  # 1 KiB of the announced 50 MiB, then wait for the answer
-        response = conn.getresponse()
-        status, body = response.status, response.read().decode()
-        conn.close()
-        return status, body
-
-    for login, query, status in (("e2e_dev", "environment_id=%d" % dev["id"], 403),
-                                 ("e2e_outsider", "environment_id=%d" % dev["id"], 403),
-                                 ("e2e_admin", "environment_id=%d" % prod["env_id"], 400),
-                                 ("e2e_admin", "environment_id=abc", 400)):
-        answered, body = post({"Authorization": "Bearer %s" % server.keys[login]}, query)
-        assert answered == status, (login, query, answered, body)
-        assert "error" in json.loads(body)
-    assert set(os.listdir(root)) == stored, "a refused upload left something on disk"
-
-    # A browser session: refused without Odoo's CSRF token, let through with it.
-    session = requests.Session()
-    login = session.post(server.url + "/web/session/authenticate", json={"jsonrpc": "2.0", "params": {
-        "db": server.db, "login": "e2e_admin", "password": "e2e_admin"}}, timeout=30)
-    assert login.json().get("result", {}).get("uid") == server.uids["e2e_admin"], login.text
-    browser = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-origin",
-               "Sec-Fetch-User": "?1", "Cookie": "session_id=%s" % session.cookies["session_id"]}
-    answered, body = post(browser, "environment_id=%d" % dev["id"])
-    assert answered == 403 and "CSRF" in body, body
-    page = session.get(server.url + "/odoo", timeout=60).text
-    token = re.search(r'csrf_token: "([0-9a-f]+o[0-9]*)"', page).group(1)
-    not_zip = requests.post(server.url + "/ipai_ops/backup/import", params={"environment_id": dev["id"]},
-                            files={"file": ("x.zip", b"not a zip")}, headers=dict(browser, **{"X-CSRF-Token": token}),
-                            timeout=60)
-    assert not_zip.status_code == 400 and "not a zip" in not_zip.json()["error"], not_zip.text
-    assert set(os.listdir(root)) == stored
 
 
 def test_killed_worker_leaves_no_partial_backup(server, prod):

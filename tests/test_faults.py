@@ -12,18 +12,18 @@ import time
 import pytest
 import requests
 from conftest import _odoo_cmd
-from test_backups import shell
-from test_runtime_build import (
-    ADDON,
-    MANIFEST,
-    PARTNER_XML,
-    TEST_PY,
-    admin_sql,
+from e2e import (
     docker_ready,
-    git,
+    leftovers,
+    logs_of,
+    make_addon_repo,
     namespace,
+    reap,
     remove_leftovers,
     run_worker,
+    serves,
+    shell,
+    worker_cmd,
 )
 from test_xmlrpc_access import USER_ERROR, fault
 
@@ -33,24 +33,7 @@ BRANCHES = ("feature/one", "feature/two", "feature/three")
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fltgit")
-    work = root / "work"
-    addon = work / ADDON
-    (addon / "data").mkdir(parents=True)
-    (addon / "tests").mkdir()
-    (addon / "__init__.py").write_text("")
-    (addon / "__manifest__.py").write_text(MANIFEST)
-    (addon / "data" / "partner.xml").write_text(PARTNER_XML)
-    (addon / "tests" / "__init__.py").write_text("from . import test_e2e\n")
-    (addon / "tests" / "test_e2e.py").write_text(TEST_PY % "Built by ipai ops")
-    git("init", "-q", "-b", "main", cwd=work)
-    git("add", "-A", cwd=work)
-    git("commit", "-qm", "addon", cwd=work)
-    for branch in BRANCHES:
-        git("branch", branch, cwd=work)
-    bare = root / "flt.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
-    return "file://%s" % bare
+    return make_addon_repo(tmp_path_factory.mktemp("fltgit"), branches=BRANCHES, red_branch=None)
 
 
 @pytest.fixture(scope="module")
@@ -64,51 +47,6 @@ def projects(server, repo):
     yield SLUGS
     for slug in SLUGS:
         remove_leftovers(slug)
-
-
-def worker_cmd(server, worker_id, projects, *extra):
-    cmd = _odoo_cmd(server.db)
-    addons = cmd[cmd.index("--addons-path") + 1]
-    return [*cmd[:2], "--addons-path=%s" % addons, "ops-worker", *cmd[2:], "--worker-id", worker_id, "--projects",
-            ",".join(projects), "--once", "--log-level=warn", *extra]
-
-
-def logs_of(manager, run_id):
-    return "\n".join(line["message"] for line in manager("ops.run.log", "search_read", [("run_id", "=", run_id)],
-                                                         fields=["message"]))
-
-
-def leftovers(server, run):
-    """What exists of a run on the real servers: containers, databases, directories."""
-    import docker
-
-    containers = [c.name for c in docker.from_env().containers.list(
-        all=True, filters={"label": ["ipai-ops.plane=%s" % namespace(server), "ipai-ops.run=%d" % run["id"]]})]
-    prefix = "%s_%d_%d_" % (namespace(server), run["environment_id"], run["id"])
-    databases = [name for (name,) in admin_sql("SELECT datname FROM pg_database WHERE starts_with(datname, '%s')"
-                                               % prefix)]
-    work = os.path.join(os.environ.get("OPS_HOME", "/opt/ipai-ops"), "data", "ipai_ops", "work")
-    directories = [name for name in (os.listdir(work) if os.path.isdir(work) else [])
-                   if name == "run-%d" % run["id"] or name.startswith("run-%d-" % run["id"])]
-    return {"containers": containers, "databases": databases, "directories": directories}
-
-
-def serves(url, database):
-    """Whether the Odoo at ``url`` opens ``database`` (a login nobody has is
-    refused there; another environment's server cannot open it at all)."""
-    answer = requests.post(url + "/jsonrpc", json={"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
-        "service": "common", "method": "authenticate", "args": [database, "nobody-here", "-", {}]}},
-        timeout=30).json()
-    return "error" not in answer and answer["result"] is False
-
-
-def reap(server):
-    """The reaper's cron, with a 10 s heartbeat timeout, once the last heartbeat is older."""
-    shell(server, 'env["ir.config_parameter"].set_param("ipai_ops.heartbeat_timeout_seconds", "10")\n'
-                  'env.cr.commit()\nimport time; time.sleep(11)\n'
-                  'print("REAPED", env["ops.run"]._cron_reap_stale_runs())\n'
-                  'env["ir.config_parameter"].set_param("ipai_ops.heartbeat_timeout_seconds", "300")\n'
-                  'env.cr.commit()\n')
 
 
 def test_a_build_killed_during_its_install_is_retried_cleanly(server, projects):

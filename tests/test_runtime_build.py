@@ -9,7 +9,6 @@ cannot open another database.
 """
 
 import hashlib
-import json
 import os
 import subprocess
 
@@ -17,133 +16,23 @@ import psycopg2
 import pytest
 import requests
 from conftest import _odoo_cmd
-
-ADDON = "ops_e2e_addon"
-MANIFEST = """{"name": "E2E addon", "version": "18.0.1.0.0", "depends": ["base"], "license": "LGPL-3",
- "data": ["data/partner.xml"], "installable": True}
-"""
-PARTNER_XML = """<odoo><record id="partner_e2e" model="res.partner"><field name="name">Built by ipai ops</field>
-</record></odoo>
-"""
-TEST_PY = """from odoo.tests import TransactionCase, tagged
-
-
-@tagged("at_install", "-post_install")
-class TestE2E(TransactionCase):
-    def test_partner_loaded(self):
-        partner = self.env.ref("ops_e2e_addon.partner_e2e")
-        self.assertEqual(partner.name, "%s")
-"""
-
-
-def git(*args, cwd):
-    subprocess.run(["git", "-c", "user.email=e2e@example.com", "-c", "user.name=e2e", *args], cwd=cwd, check=True,
-                   capture_output=True)
+from e2e import (
+    ADDON,
+    admin_conn,
+    admin_sql,
+    docker_ready,
+    env_config,
+    make_addon_repo,
+    namespace,
+    remove_leftovers,
+    run_worker,
+)
 
 
 @pytest.fixture(scope="module")
 def addon_repo(tmp_path_factory):
     """A bare repository with branch feature/ok (test passes) and feature/red (test fails)."""
-    root = tmp_path_factory.mktemp("git")
-    work = root / "work"
-    addon = work / ADDON
-    (addon / "data").mkdir(parents=True)
-    (addon / "tests").mkdir()
-    (addon / "__init__.py").write_text("")
-    (addon / "__manifest__.py").write_text(MANIFEST)
-    (addon / "data" / "partner.xml").write_text(PARTNER_XML)
-    (addon / "tests" / "__init__.py").write_text("from . import test_e2e\n")
-    (addon / "tests" / "test_e2e.py").write_text(TEST_PY % "Built by ipai ops")
-    git("init", "-q", "-b", "main", cwd=work)
-    git("add", "-A", cwd=work)
-    git("commit", "-qm", "addon", cwd=work)
-    git("branch", "feature/ok", cwd=work)
-    # For a second project whose slug and branch made the same database name as
-    # rt-e2e's feature/ok before names carried ids ("rt" + "e2e/feature/ok").
-    git("branch", "e2e/feature/ok", cwd=work)
-    git("checkout", "-q", "-b", "feature/red", cwd=work)
-    (addon / "tests" / "test_e2e.py").write_text(TEST_PY % "Something else")
-    git("commit", "-qam", "break the test", cwd=work)
-    bare = root / "acme.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
-    return "file://%s" % bare
-
-
-def run_worker(server, projects="rt-e2e"):
-    """One `odoo-bin ops-worker --once` pass over the queue (real worker command)."""
-    cmd = _odoo_cmd(server.db)
-    odoo_bin, rest = cmd[:2], cmd[2:]
-    addons = rest[rest.index("--addons-path") + 1]
-    proc = subprocess.run([*odoo_bin, "--addons-path=%s" % addons, "ops-worker", *rest, "--worker-id", "e2e-worker",
-                           "--projects", projects, "--once", "--log-level=warn"],
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    output = proc.stdout + proc.stderr
-    assert "Traceback" not in output, "the worker met an error: " + output[-3000:]
-
-
-def admin_sql(*statements):
-    """Run statements outside of a transaction (CREATE / DROP DATABASE), as the admin."""
-    conn = admin_conn("postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cr:
-            for statement in statements:
-                cr.execute(statement)
-            return cr.fetchall() if cr.description else None
-    finally:
-        conn.close()
-
-
-def admin_conn(dbname):
-    return psycopg2.connect(host=os.environ["OPS_DB_HOST"], port=os.environ["OPS_DB_PORT"],
-                            user=os.environ["OPS_DB_USER"], password=os.environ["OPS_DB_PASSWORD"], dbname=dbname)
-
-
-def namespace(server):
-    """The control plane's prefix on the shared servers (see services/naming.py)."""
-    return "o" + hashlib.sha1(server.db.encode()).hexdigest()[:6]
-
-
-def env_config(env_id):
-    """The configuration file an environment's containers get (its credentials)."""
-    import configparser
-
-    parser = configparser.ConfigParser()
-    path = os.path.join(os.environ.get("OPS_HOME", "/opt/ipai-ops"), "data", "ipai_ops", "secrets", "env-%d" % env_id,
-                        "odoo.conf")
-    assert parser.read(path), "no configuration file at %s" % path
-    return dict(parser["options"])
-
-
-def docker_ready():
-    try:
-        import docker
-
-        docker.from_env().ping()
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def remove_leftovers(slug="rt-e2e", extra_patterns=()):
-    """What an interrupted earlier run of a test module may have left: the
-    project's containers, its databases (their names carry its slug), and
-    the build templates, verified copies and drill databases of this
-    control plane (their names carry ids, which every fresh test database
-    gives out again)."""
-    import docker
-
-    client = docker.from_env()
-    for container in client.containers.list(all=True, filters={"label": "ipai-ops.project=%s" % slug}):
-        container.remove(force=True)
-    plane = "o" + hashlib.sha1(os.environ["OPS_E2E_DB"].encode()).hexdigest()[:6]
-    patterns = ["%%\\_%s\\_%%" % slug.replace("-", "\\_"), *extra_patterns,
-                *("%s\\_%s\\_%%" % (kind, plane) for kind in ("tpl", "vbk", "drill"))]
-    names = admin_sql("SELECT datname FROM pg_database WHERE %s" % " OR ".join(
-        "datname LIKE '%s'" % pattern for pattern in patterns))
-    for (name,) in names:
-        admin_sql('DROP DATABASE "%s" WITH (FORCE)' % name)
+    return make_addon_repo(tmp_path_factory.mktemp("git"))
 
 
 @pytest.fixture(scope="module")
@@ -246,155 +135,6 @@ def test_development_build_end_to_end(server, project):
     filestore = os.path.join(os.environ.get("OPS_HOME", "/opt/ipai-ops"), "data", "ipai_ops", "filestore", "rt-e2e",
                              "env-%d" % queued["environment_id"])
     assert os.path.isdir(os.path.dirname(filestore)) and not os.path.exists(filestore)
-
-
-PROBE = r"""
-import configparser, json, os, psycopg2
-found = []
-conf = configparser.ConfigParser()
-conf.read("/etc/odoo/odoo.conf")
-opts = dict(conf["options"]) if conf.has_section("options") else {}
-if opts.get("db_user"):
-    found.append((opts["db_user"], opts.get("db_password") or ""))
-for key, value in os.environ.items():
-    if "PASS" in key.upper() or "PGPASS" in key.upper():
-        found.append((os.environ.get("PGUSER", "postgres"), value))
-cmdline = open("/proc/1/cmdline", "rb").read().split(b"\0")
-found += [(user, pw) for user in ("postgres", "ipai_ops") for _user, pw in found[:] + [("", "")]]
-results = {"found": [u for u, _p in found], "own": None, "target": []}
-host, port = opts.get("db_host", "127.0.0.1"), int(opts.get("db_port", 5432))
-try:
-    psycopg2.connect(host=host, port=port, user=opts["db_user"], password=opts["db_password"],
-                     dbname=os.environ["OWN_DB"], connect_timeout=5).close()
-    results["own"] = "ok"
-except Exception as exc:
-    results["own"] = str(exc)
-for user, pw in found:
-    try:
-        psycopg2.connect(host=host, port=port, user=user, password=pw, dbname=os.environ["TARGET_DB"],
-                         connect_timeout=5).close()
-        results["target"].append([user, "CONNECTED"])
-    except Exception as exc:
-        results["target"].append([user, str(exc).strip().splitlines()[0]])
-results["cmdline"] = b" ".join(cmdline).decode("utf-8", "replace")
-print("PROBE " + json.dumps(results))
-"""
-
-
-def probe_from(container_id, own_db, target_db):
-    """From inside a running environment container: every credential it can
-    see, tried on its own database and on ``target_db``."""
-    import json
-
-    import docker
-
-    container = docker.from_env().containers.get(container_id)
-    code, out = container.exec_run(["python3", "-c", PROBE], environment={"OWN_DB": own_db, "TARGET_DB": target_db})
-    line = [ln for ln in out.decode().splitlines() if ln.startswith("PROBE ")]
-    assert code == 0 and line, out.decode()[-2000:]
-    return json.loads(line[0][len("PROBE "):])
-
-
-def env_secret(server, env_id, column):
-    with admin_conn(server.db) as conn, conn.cursor() as cr:
-        cr.execute("SELECT %s FROM ops_environment WHERE id = %%s" % column, [env_id])
-        value = cr.fetchone()[0]
-    conn.close()
-    return value
-
-
-def test_development_code_cannot_reach_production(server, project):
-    """A production and a development build of one project: the development
-    container, with every credential it can see, cannot open production's
-    database; nobody logs in with admin/admin; no password is on a command
-    line; a second project whose names used to collide leaves both alone."""
-    import xmlrpc.client
-
-    import docker
-
-    manager = server.rpc("e2e_manager")
-    # One after the other: two builds started together may pick the same port
-    # (the faults issue reserves ports atomically and tests builds in parallel).
-    prod_q = manager("ops.run", "queue_run", {"project": project["slug"], "kind": "deploy", "branch": "main"})
-    run_worker(server)
-    dev_q = manager("ops.run", "queue_run", {"project": project["slug"], "kind": "build", "branch": "feature/ok"})
-    run_worker(server)
-    for queued in (prod_q, dev_q):
-        run = manager("ops.run", "api_read", [queued["id"]])
-        assert run["state"] == "succeeded", run["error_message"]
-    fields = ["url", "database_name", "db_role", "container_id", "stage"]
-    prod = manager("ops.environment", "read", [prod_q["environment_id"]], fields)[0]
-    dev = manager("ops.environment", "read", [dev_q["environment_id"]], fields)[0]
-    assert (prod["stage"], dev["stage"]) == ("production", "development")
-    assert prod["db_role"] != dev["db_role"], "one database role per environment"
-
-    # From inside the development container: its own database opens, production's does not.
-    probe = probe_from(dev["container_id"], dev["database_name"], prod["database_name"])
-    assert probe["own"] == "ok", probe
-    assert dev["db_role"] in probe["found"] and len(probe["target"]) >= 3, probe
-    for user, outcome in probe["target"]:
-        assert outcome != "CONNECTED", (user, probe)
-        assert any(reason in outcome for reason in ("permission denied", "authentication failed",
-                                                    "no password supplied")), (user, outcome)
-
-    # No admin/admin (nor demo/demo); the platform's own password works.
-    for env, logins in ((prod, [("admin", "admin")]), (dev, [("admin", "admin"), ("demo", "demo")])):
-        common = xmlrpc.client.ServerProxy("%s/xmlrpc/2/common" % env["url"])
-        for login, password in logins:
-            assert common.authenticate(env["database_name"], login, password, {}) is False, (env["stage"], login)
-        own = env_secret(server, prod_q["environment_id"] if env is prod else dev_q["environment_id"],
-                         "admin_password")
-        assert common.authenticate(env["database_name"], "admin", own, {}) == 2
-
-    # Who may connect sets a password of their own: the developer on development, not on production.
-    developer = server.rpc("e2e_dev")
-    manager("ops.project", "write", [project["id"]], {"member_ids": [(0, 0, {"user_id": server.uids["e2e_dev"],
-                                                                            "role": "developer"})]})
-    developer("ops.environment", "set_admin_password", [dev_q["environment_id"]], "chosen-by-the-dev")
-    dev_common = xmlrpc.client.ServerProxy("%s/xmlrpc/2/common" % dev["url"])
-    assert dev_common.authenticate(dev["database_name"], "admin", "chosen-by-the-dev", {}) == 2
-    with pytest.raises(xmlrpc.client.Fault, match="may not run 'connect' on production"):
-        developer("ops.environment", "set_admin_password", [prod_q["environment_id"]], "chosen-by-the-dev")
-
-    # No password on a command line, in `ps` or in `docker inspect`.
-    secrets = [env_secret(server, env_id, "db_password") for env_id in (prod_q["environment_id"],
-                                                                         dev_q["environment_id"])]
-    assert all(secrets) and secrets[0] != secrets[1]
-    processes = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True, check=True).stdout
-    assert "odoo" in processes
-    client = docker.from_env()
-    for container_id in (prod["container_id"], dev["container_id"]):
-        attrs = client.containers.get(container_id).attrs
-        shown = json.dumps([attrs["Config"].get("Cmd"), attrs["Config"].get("Env"), attrs["Args"]])
-        assert "--db_password" not in shown
-        for secret in secrets:
-            assert secret not in shown
-    for secret in secrets:
-        assert secret not in processes, "a database password is visible in the process list"
-    assert "--db_password" not in processes and "--smtp-password" not in processes, \
-        "the control plane's own password, too, reaches Odoo through its environment"
-
-    # A second project whose slug and branch gave rt-e2e's names before: its
-    # build and destroy leave rt-e2e's databases alone.
-    manager("ops.project", "create", {"name": "RT", "slug": "rt", "repo_url": project["repo_url"],
-                                      "mem_limit_mb": 1024})
-    try:
-        other = manager("ops.run", "queue_run", {"project": "rt", "kind": "build", "branch": "e2e/feature/ok"})
-        run_worker(server, projects="rt")
-        assert manager("ops.run", "api_read", [other["id"]])["state"] == "succeeded"
-        other_db = manager("ops.environment", "read", [other["environment_id"]], ["database_name"])[0]
-        assert other_db["database_name"] not in (prod["database_name"], dev["database_name"])
-        manager("ops.environment", "action_destroy", [other["environment_id"]])
-        run_worker(server, projects="rt")
-        for env in (prod, dev):
-            assert admin_sql("SELECT 1 FROM pg_database WHERE datname = '%s'" % env["database_name"]), env
-            assert requests.get(env["url"] + "/web/login", timeout=30).status_code == 200
-    finally:
-        for container in docker.from_env().containers.list(all=True, filters={"label": "ipai-ops.project=rt"}):
-            container.remove(force=True)
-    for queued in (prod_q, dev_q):
-        manager("ops.environment", "action_destroy", [queued["environment_id"]])
-    run_worker(server)
 
 
 def test_failing_test_turns_the_run_red(server, project):

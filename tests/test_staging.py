@@ -12,8 +12,22 @@ import xmlrpc.client
 import pytest
 import requests
 from conftest import _free_port, _odoo_cmd
-from test_backups import ops, shell, sql
-from test_runtime_build import admin_sql, docker_ready, env_secret, git, probe_from, remove_leftovers, run_worker
+from e2e import (
+    admin_sql,
+    docker_ready,
+    env_secret,
+    git,
+    leftovers,
+    logs_of,
+    ops,
+    probe_from,
+    reap,
+    remove_leftovers,
+    run_worker,
+    shell,
+    sql,
+    worker_cmd,
+)
 
 SLUG = "stg-e2e"
 ADDON = "ops_stg_addon"
@@ -298,8 +312,6 @@ def test_a_staging_copy_killed_midway_is_retried_cleanly(server, project):
     whole one."""
     import os
     import signal
-
-    from test_faults import leftovers, logs_of, reap, worker_cmd
 
     manager = server.rpc("e2e_manager")
     queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "release/next"})

@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 
-from odoo.addons.ipai_ops_core.executors import guard, serve, staging
+from odoo.addons.ipai_ops_core.executors import cutover, guard, odoo_steps, paths
 from odoo.addons.ipai_ops_core.executors.base import RunFailed
 from odoo.addons.ipai_ops_core.services import docker_engine, naming, postgres
 
@@ -31,7 +31,7 @@ def _role_conn(spec):
     return dict(spec["db"], user=spec["db_role"], password=spec["db_role_password"])
 
 
-_db_filestore = serve.db_filestore
+_db_filestore = paths.db_filestore
 
 
 def take_backup(spec, reporter, target, dbname):
@@ -159,9 +159,9 @@ def _load(spec, reporter, dbname):
             reporter.log("info", "Restored and checked against the manifest (%d modules, row counts of %s)" % (
                 len(manifest.get("modules") or {}), ", ".join(sorted(manifest.get("row_counts") or {}))))
         for folder, _dirs, files in os.walk(filestore):
-            os.chown(folder, serve.ODOO_UID, serve.ODOO_UID)
+            os.chown(folder, paths.ODOO_UID, paths.ODOO_UID)
             for name in files:
-                os.chown(os.path.join(folder, name), serve.ODOO_UID, serve.ODOO_UID)
+                os.chown(os.path.join(folder, name), paths.ODOO_UID, paths.ODOO_UID)
     except (backup_store.BackupError, postgres.PostgresError, OSError) as exc:
         guard.drop_database(spec, dbname)
         shutil.rmtree(filestore, ignore_errors=True)
@@ -186,40 +186,19 @@ def execute_restore(spec, reporter, engine=None):
     if spec.get("pre_backup") and current.get("database_name"):
         take_backup(spec, reporter, spec["pre_backup"], current["database_name"])
     reporter.check_canceled()
-    dbname = naming.db_name_for(spec["namespace"], spec["environment_id"], spec["run_id"], spec["project_slug"],
-                                spec["branch"])
-    _restore_into(spec, reporter, dbname)
-    try:
+    with cutover.Switch(spec, engine, reporter) as switch:
+        dbname = switch.database(naming.db_name_for(spec["namespace"], spec["environment_id"], spec["run_id"],
+                                                    spec["project_slug"], spec["branch"]))
+        _restore_into(spec, reporter, dbname)
         reporter.check_canceled()
         if spec.get("neutralize"):
-            serve.neutralize(spec, engine, image, dbname, reporter)
-            staging.point_mail_at_catcher(spec, dbname, spec.get("mail"))
-            serve.secure_admin(spec, dbname, reporter)
+            # Production data into development or staging: made safe like a staging copy.
+            odoo_steps.neutralize_copy(spec, engine, image, dbname, reporter)
         else:
-            serve.secure_admin(spec, dbname, reporter, only_if_default=True)
+            odoo_steps.secure_admin(spec, dbname, reporter, only_if_default=True)
         port = current.get("port") or spec["port"]
-        if current.get("container_id"):
-            reporter.log("info", "Stopping the current container to switch on port %d" % port)
-            engine.stop(current["container_id"])
-        try:
-            container_id, url = serve.serve(spec, engine, image, dbname, port, reporter)
-        except Exception:
-            if current.get("container_id"):
-                reporter.log("warning", "Restarting the previous container on %s" % current.get("database_name"))
-                engine.start_existing(current["container_id"])
-            raise
-    except BaseException:
-        guard.drop_database(spec, dbname)
-        shutil.rmtree(_db_filestore(spec, dbname), ignore_errors=True)
-        raise
-    reporter.update_environment({"state": "running", "url": url, "port": port, "container_id": container_id,
-                                 "database_name": dbname, "host": spec.get("host") or False,
-                                 "db_role": spec["db_role"], "data_source": spec["source"].get("label") or False})
-    if current.get("container_id") and current["container_id"] != container_id:
-        guard.remove_container(engine, spec, current["container_id"])
-    if current.get("database_name") and current["database_name"] != dbname:
-        guard.drop_database(spec, current["database_name"])
-        shutil.rmtree(_db_filestore(spec, current["database_name"]), ignore_errors=True)
+        switch.stop_old("Stopping the current container to switch on port %d" % port)
+        _container, url = switch.go_live(image, dbname, port, {"data_source": spec["source"].get("label") or False})
     what = "Imported" if spec["source"]["kind"] == "zip" else "Restored"
     return {"exit_code": 0, "result": "ok",
             "message": "%s into %s%s: %s" % (what, dbname, " (neutralized)" if spec.get("neutralize") else "", url)}

@@ -15,11 +15,13 @@ class OpsRun(models.Model):
     @api.model
     def _ops_executors(self):
         executors = super()._ops_executors()
-        executors.update({"backup": backup_executor.execute_backup, "restore": backup_executor.execute_restore,
-                          "drill": backup_executor.execute_drill})
-        for kind in ("build", "deploy"):
-            if kind in executors:
-                executors[kind] = backup_executor.with_pre_deploy_backup(executors[kind])
+        executors.update({("backup", None): backup_executor.execute_backup,
+                          ("restore", None): backup_executor.execute_restore,
+                          ("drill", None): backup_executor.execute_drill})
+        # A production deploy backs production up first.
+        for key in (("build", "production"), ("deploy", "production")):
+            if key in executors:
+                executors[key] = backup_executor.with_pre_deploy_backup(executors[key])
         return executors
 
     def _ops_backup(self, key):

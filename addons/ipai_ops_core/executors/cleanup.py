@@ -17,7 +17,7 @@ import os
 import shutil
 
 from ..services import docker_engine, naming, postgres
-from . import guard
+from . import guard, paths
 
 
 def _run_databases(spec):
@@ -48,13 +48,9 @@ def remove_leftovers(spec, engine=None, log=None):
             continue
         if guard.drop_database(spec, name):
             removed["databases"].append(name)
-        shutil.rmtree(os.path.join(spec["filestore_root"], spec["project_slug"], "env-%d" % spec["environment_id"],
-                                   "filestore", name), ignore_errors=True)
-    for root, pattern in ((spec["work_root"], "run-%d" % spec["run_id"]),
-                          (spec["work_root"], "run-%d-*" % spec["run_id"]),
-                          (spec["work_root"], "offsite-%d" % spec["run_id"]),
-                          (spec["secrets_root"], "run-%d" % spec["run_id"])):
-        for path in glob.glob(os.path.join(root, pattern)):
+        shutil.rmtree(paths.db_filestore(spec, name, create_env_dir=False), ignore_errors=True)
+    for pattern in paths.run_dir_patterns(spec):
+        for path in glob.glob(pattern):
             shutil.rmtree(path, ignore_errors=True)
             removed["directories"].append(path)
     if any(removed.values()):

@@ -17,15 +17,11 @@ import psycopg2
 from passlib.context import CryptContext
 
 from ..services import naming, odoo_config
+from .paths import ODOO_UID, config_dir, run_secret_dir
 
-ODOO_UID = 101  # user odoo in the runtime image (official layout)
 # Odoo's own password hashing (odoo/addons/base/models/res_users.py).
 _CRYPT = CryptContext(["pbkdf2_sha512", "plaintext"], deprecated=["plaintext"], pbkdf2_sha512__rounds=600_000)
 DEMO_LOGINS = ("demo", "portal")
-
-
-def config_dir(spec):
-    return os.path.join(spec["secrets_root"], "env-%d" % spec["environment_id"])
 
 
 def config_volume(spec):
@@ -78,7 +74,7 @@ class KeyFile:
     container's user only, removed on exit (``with KeyFile(spec, name) as k``)."""
 
     def __init__(self, spec, name):
-        self.directory = os.path.join(spec["secrets_root"], "run-%d" % spec["run_id"])
+        self.directory = run_secret_dir(spec)
         self.name = name
         self.value = secrets.token_urlsafe(32)
         self.path = None

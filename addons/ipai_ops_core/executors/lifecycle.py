@@ -1,10 +1,9 @@
 """Stop, start and destroy an environment (container, database, filestore)."""
 
-import os
 import shutil
 
 from ..services import docker_engine, naming, postgres
-from . import credentials, guard
+from . import guard, paths
 from .base import RunFailed
 
 
@@ -40,9 +39,8 @@ def destroy(spec, reporter, engine=None):
     for name in (current.get("database_name"), current.get("previous_database_name"),
                  naming.verified_copy_name(spec["namespace"], spec["environment_id"])):
         guard.drop_database(spec, name)
-    filestore = os.path.join(spec["filestore_root"], spec["project_slug"], "env-%d" % spec["environment_id"])
-    shutil.rmtree(filestore, ignore_errors=True)
-    shutil.rmtree(credentials.config_dir(spec), ignore_errors=True)
+    shutil.rmtree(paths.env_dir(spec, create=False), ignore_errors=True)
+    shutil.rmtree(paths.config_dir(spec), ignore_errors=True)
     images = engine.images(labels)
     for image in images:
         engine.remove_image(image["id"])

@@ -2,6 +2,7 @@
 # Order matters: a model is defined before the models that inherit it.
 from . import ops_tool
 from . import ops_project
+from . import ops_project_demo
 from . import ops_project_settings_mixin
 from . import ops_project_member
 from . import ops_branch_rule

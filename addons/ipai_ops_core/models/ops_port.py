@@ -1,8 +1,7 @@
-import socket
-
 from odoo import _, api, fields, models
 
 from ..executors.base import RunFailed
+from ..services import ports
 
 
 class OpsPort(models.Model):
@@ -39,7 +38,7 @@ class OpsPort(models.Model):
         taken |= set(self.env["ops.environment"].sudo().search(
             [("state", "!=", "destroyed"), ("host", "in", (host, False))]).mapped("port"))
         for port in range(port_range[0], port_range[1] + 1):
-            if port in taken or not _bindable(port):
+            if port in taken or not ports.bindable(port):
                 continue
             self.env.cr.execute("""
                 INSERT INTO ops_port (host, port, environment_id, run_id, create_uid, write_uid, create_date,
@@ -69,12 +68,3 @@ class OpsPort(models.Model):
                                                   and p.port == p.environment_id.port)
                                    and (p.run_id == run or p.run_id.state not in ("claimed", "running")))
         ports.unlink()
-
-
-def _bindable(port):
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True

@@ -1,14 +1,11 @@
 import fnmatch
 import logging
 import os
-import subprocess
 
-import psycopg2
-from odoo import _, api, fields, models
+from odoo import _, api, fields, models, tools
 from odoo.exceptions import AccessError, ValidationError
-from odoo.tools import SQL
 
-from ..services import naming
+from ..services import naming, postgres
 from . import stage_matrix
 
 STAGES = [("development", "Development"), ("staging", "Staging"), ("production", "Production")]
@@ -133,12 +130,13 @@ class OpsProject(models.Model):
         # may even connect to the control plane's database (checked at every
         # start, since a copied database gets the default privileges back).
         super()._register_hook()
-        cr = self.env.cr
         try:
-            with cr.savepoint(flush=False):
-                cr.execute(SQL("REVOKE CONNECT ON DATABASE %s FROM PUBLIC", SQL.identifier(cr.dbname)))
-        except psycopg2.Error as exc:
-            _logger.warning("ops: could not revoke CONNECT on %s from PUBLIC: %s", cr.dbname, exc)
+            cfg = tools.config  # the control plane's own server, not the environments' (env_db_host)
+            own = {"host": cfg["db_host"] or None, "port": cfg["db_port"] or None, "user": cfg["db_user"],
+                   "password": cfg["db_password"]}
+            postgres.revoke_public_connect(own, self.env.cr.dbname)
+        except (postgres.PostgresError, ValueError) as exc:
+            _logger.warning("ops: could not revoke CONNECT on %s from PUBLIC: %s", self.env.cr.dbname, exc)
 
     # ------------------------------------------------------------------
     # constraints and defaults
@@ -331,133 +329,3 @@ class OpsProject(models.Model):
         action["domain"] = [("project_id", "=", self.id)]
         action["context"] = {"default_project_id": self.id}
         return action
-
-    # ------------------------------------------------------------------
-    # demo data: runs in every state, made through the run API itself
-    # ------------------------------------------------------------------
-    @api.model
-    def _ops_demo_populate(self, project_ids):
-        """Runs in every state, made through the run API as the demo users
-        themselves (so the demo also exercises the role checks)."""
-        ref = self.env.ref
-        worker = ref("ipai_ops_core.demo_user_worker")
-        admin = ref("base.user_admin")
-        requester_by_stage = {
-            "development": ref("base.user_demo"),
-            "staging": ref("ipai_ops_core.demo_user_tess"),
-            "production": ref("ipai_ops_core.demo_user_ada"),
-        }
-        worker_id = "demo-host:worker-1"
-        sha = self._ops_demo_repository(self.browse(project_ids[:1]))
-        Worker = self.env["ops.run"].with_user(worker)
-        build_lines = [
-            {"level": "info", "message": "git checkout %s" % sha[:12]},
-            {"level": "info", "message": "docker build ipai-ops/%%s:%s (cached layers: 7/9)" % sha[:12]},
-            {"level": "info", "message": "odoo.modules.loading: 58 modules loaded in 12.41s, 0 queries"},
-            {"level": "info", "message": "odoo.tests.stats: acme_sale: 24 tests 3.12s 1482 queries"},
-            {"level": "info", "message": "GET /web/health 200 (container healthy after 6.2s)"},
-        ]
-
-        def execute(run_id, lines, exit_code=0, error=None, complete=True):
-            claimed = Worker.claim_next_run(worker_id)
-            assert claimed and claimed["id"] == run_id, "demo runs are claimed in order"
-            run = Worker.browse(run_id)
-            run.start_workflow_run(worker_id)
-            run.append_run_log(lines)
-            if complete:
-                run.complete_workflow_run(exit_code, error, worker_id)
-
-        port = 18069
-        for project in self.browse(project_ids):
-            for env in project.environment_ids.sorted("id"):
-                port += 1
-                # sudo: demo data only (the structure issue replaces it with real runs)
-                env.sudo().write({
-                    "state": "running", "url": "http://127.0.0.1:%d" % port, "port": port,
-                    "database_name": naming.db_name_for(naming.namespace_for(self.env.cr.dbname), env.id, 1,
-                                                        project.slug, env.branch), "host": "local",
-                    "image_digest": "sha256:%064x" % (port * 7919),
-                })
-            for env in project.environment_ids.sorted("id"):
-                user = requester_by_stage[env.stage] if project.member_ids.filtered(
-                    lambda m, env=env: m.user_id == requester_by_stage[env.stage]) else admin
-                Run = self.env["ops.run"].with_user(user)
-                lines = [dict(line, message=line["message"].replace("%s", project.slug)) for line in build_lines]
-                kind = "deploy" if env.stage == "production" else "build"
-                values = {"project_id": project.id, "environment_id": env.id, "kind": kind}
-                if env.stage == "production" and project.production_approval:
-                    first = Run.queue_run(dict(values, commit_sha=sha))
-                    self.env["ops.run"].with_user(admin).browse(first["id"]).approve_run()
-                    execute(first["id"], lines)
-                    Run.queue_run(dict(values, commit_sha=sha))  # waits for approval
-                elif env.branch == "feature/stock-report":
-                    run = Run.queue_run(dict(values, commit_sha=sha))
-                    execute(run["id"], lines[:3] + [
-                        {"level": "error", "message": "FAIL: TestStockReport.test_valuation_by_lot"},
-                        {"level": "error", "message": "AssertionError: 120.0 != 118.5"},
-                    ], exit_code=1, error="1 failed test: TestStockReport.test_valuation_by_lot")
-                    # sudo: demo data only
-                    env.sudo().state = "failed"
-                elif env.branch == "fix/tax-rounding":
-                    run = Run.queue_run(dict(values, commit_sha=sha))
-                    execute(run["id"], lines[:2], complete=False)
-                    # sudo: demo data only
-                    env.sudo().state = "building"
-                elif env.stage == "staging":
-                    run = Run.queue_run(dict(values, commit_sha=sha))
-                    execute(run["id"], lines + [{"level": "warn", "message": "Field sale.order.x_margin has no label"}])
-                else:
-                    run = Run.queue_run(dict(values, commit_sha=sha))
-                    execute(run["id"], lines)
-        # One canceled and one queued run per project, so every state shows up
-        # (queued last: the runs above are claimed in queue order).
-        for project in self.browse(project_ids):
-            dev = project.environment_ids.filtered(lambda e: e.stage == "development")[:1]
-            if dev:
-                Dev = self.env["ops.run"].with_user(requester_by_stage["development"])
-                canceled = Dev.queue_run({"project_id": project.id, "environment_id": dev.id, "kind": "build"})
-                Dev.browse(canceled["id"]).cancel_run("Superseded by a newer commit")
-                # Left queued: with Docker running, the cron builds it for real.
-                Dev.queue_run({"project_id": project.id, "environment_id": dev.id, "kind": "build"})
-        return True
-
-    @api.model
-    def _ops_demo_repository(self, project):
-        """A real git repository for the demo project (a bare repository in
-        the data directory, one small addon with a test, a branch per demo
-        environment), so the demo's queued builds can run for real."""
-        root = os.path.join(self.env["ops.run"]._ops_settings()["work_root"], "..", "demo")
-        bare = os.path.realpath(os.path.join(root, "%s.git" % project.slug))
-        work = bare[:-4] + "-work"
-        git = ["git", "-c", "user.name=ipai ops demo", "-c", "user.email=demo@example.com"]
-        if not os.path.isdir(bare):
-            addon = os.path.join(work, "acme_sale")
-            os.makedirs(os.path.join(addon, "tests"), exist_ok=True)
-            files = {
-                "__init__.py": "",
-                "__manifest__.py": repr({"name": "Acme sales", "version": "18.0.1.0.0", "depends": ["base"],
-                                         "license": "LGPL-3", "data": ["data/partner.xml"]}),
-                "data/partner.xml": '<odoo><record id="partner_acme" model="res.partner">'
-                                    '<field name="name">Acme Corporation</field></record></odoo>',
-                "tests/__init__.py": "from . import test_partner\n",
-                "tests/test_partner.py": "from odoo.tests import TransactionCase\n\n\n"
-                                         "class TestPartner(TransactionCase):\n"
-                                         "    def test_acme(self):\n"
-                                         "        self.assertEqual(self.env.ref('acme_sale.partner_acme').name, "
-                                         "'Acme Corporation')\n",
-            }
-            for name, text in files.items():
-                os.makedirs(os.path.dirname(os.path.join(addon, name)), exist_ok=True)
-                with open(os.path.join(addon, name), "w") as fh:
-                    fh.write(text)
-            subprocess.run(git + ["init", "-q", "-b", project.default_branch, work], check=True)
-            subprocess.run(git + ["-C", work, "add", "-A"], check=True)
-            subprocess.run(git + ["-C", work, "commit", "-qm", "Acme sales"], check=True)
-            subprocess.run(["git", "clone", "-q", "--bare", work, bare], check=True)
-        sha = subprocess.run(["git", "-C", bare, "rev-parse", project.default_branch], check=True,
-                             capture_output=True, text=True).stdout.strip()
-        for env in project.environment_ids:
-            subprocess.run(["git", "-C", bare, "branch", "-f", "--", env.branch, sha], check=True)
-        # sudo: demo data only: the demo project's own repository
-        project.sudo().repo_url = "file://%s" % bare
-        return sha

@@ -3,6 +3,7 @@
 from odoo import _, api, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
+from ..executors import registry
 from ..services import naming
 from .ops_project import validated
 from .ops_run import _KEY_RE, ACTIVE_STATES, KIND_KEYS, QUEUE_KEYS, RESERVED_CONFIG, _utcnow
@@ -37,7 +38,7 @@ class OpsRun(models.Model):
         if unknown:
             raise ValidationError(_("Unknown queue_run values: %s", ", ".join(sorted(map(str, unknown)))))
         kind = values.get("kind")
-        runnable = sorted(self._ops_executors())
+        runnable = sorted(registry.kinds(self._ops_executors()))
         if kind not in runnable:
             raise ValidationError(_("Run kind %(kind)r cannot be queued: no worker executes it. Kinds that run: "
                                     "%(kinds)s.", kind=kind, kinds=", ".join(runnable)))

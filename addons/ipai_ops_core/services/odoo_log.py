@@ -7,6 +7,8 @@ LINE_RE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \d+ (DEBUG|INFO|WAR
 LEVELS = {"DEBUG": "debug", "INFO": "info", "WARNING": "warn", "ERROR": "error", "CRITICAL": "error"}
 # odoo.tests.result: 1 failed, 0 error(s) of 3 tests when loading database 'x'
 RESULT_RE = re.compile(r"odoo\.tests\.result: (\d+) failed, (\d+) error\(s\) of (\d+) tests")
+# The last line of a traceback: "psycopg2.errors.UndefinedTable: relation ..."
+EXCEPTION_RE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Warning|Fault|Invalid\w*))(?::\s*(.*))?$")
 # Lines Odoo logs at WARNING that say nothing about the project's code.
 _NOISE = (
     "Running as user 'root'",
@@ -27,6 +29,8 @@ class LogSummary:
         self.warnings = 0
         self.errors = 0
         self.tests = None  # (failed, errors, total) once Odoo reported it
+        self.first_error = None  # "logger: message" of the first ERROR line
+        self.exception = None  # the last line of the last traceback
         self._last_level = "info"
 
     def feed(self, line):
@@ -34,6 +38,9 @@ class LogSummary:
         level = level_of(line)
         if level is None:
             level = self._last_level if self._last_level in ("error", "warn") else "info"
+            match = EXCEPTION_RE.match(line.strip())
+            if match and self._last_level == "error":
+                self.exception = line.strip()
             return level
         self._last_level = level
         if any(noise in line for noise in _NOISE):
@@ -42,6 +49,9 @@ class LogSummary:
             self.warnings += 1
         elif level == "error":
             self.errors += 1
+            if self.first_error is None:
+                match = LINE_RE.match(line)
+                self.first_error = "%s: %s" % (match.group(3), line[match.end():].strip())
         result = RESULT_RE.search(line)
         if result:
             self.tests = tuple(int(g) for g in result.groups())
@@ -55,3 +65,11 @@ class LogSummary:
         if self.warnings:
             return "warning"
         return "ok"
+
+    def cause(self):
+        """What broke, in one line (the exception of the last traceback, else
+        the first error), prefixed ": ", or "" when the log says nothing."""
+        text = self.exception or self.first_error
+        if not text:
+            return ""
+        return ": " + (text if len(text) <= 300 else text[:297] + "...")

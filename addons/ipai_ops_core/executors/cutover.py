@@ -1,0 +1,135 @@
+"""The one way an environment changes what it serves (a build, a staging
+copy, a production deploy or first deploy, a rollback, a restore):
+
+    with cutover.Switch(spec, engine, reporter) as switch:
+        dbname = switch.database(name)      # a database this side creates
+        ...                                 # make it: copy, install, neutralize ...
+        switch.stop_old("why")              # only when the new one needs the port or the data
+        switch.go_live(image, dbname, port, {...})
+
+``go_live`` starts the new container, waits until it answers *and* opens
+its own database, points the environment at it, then retires the old
+container (and the old database, unless it stays as the previous one).
+Anything that fails before that point undoes this side: the new container
+goes, every database it registered is dropped with its filestore, and an
+old container that was stopped is started again and waited for until it
+answers. After ``go_live``, nothing is undone.
+"""
+
+import shutil
+
+from ..services import http_health
+from . import guard, odoo_steps, paths
+from .base import RunCanceled, RunFailed
+
+
+def start(spec, engine, image, dbname, port, reporter):
+    """Start the environment's container on ``port`` for ``dbname`` and wait
+    until it answers /web/login and opens ``dbname``. Returns (container id,
+    url); removes the container and raises RunFailed when it does not."""
+    url = "http://127.0.0.1:%d" % port
+    name = odoo_steps.container_name(spec, "serve")
+    command = ["-d", dbname, "--db-filter", "^%s$" % dbname, "--http-interface", "127.0.0.1",
+               "--http-port", str(port), "--gevent-port", "0", "--max-cron-threads", "0", "--log-level", "info"]
+    container_id = engine.start(
+        image, command, name, odoo_steps.labels(spec, "serve"),
+        volumes=odoo_steps.volumes(spec), network_mode=spec.get("network_mode", "host"), ports={port: port},
+        mem_limit=spec.get("mem_limit"), nano_cpus=spec.get("nano_cpus"),
+    )
+    reporter.log("info", "Started container %s on %s; waiting for /web/login" % (name, url))
+
+    def alive():
+        info = engine.container(container_id)
+        return bool(info and info["status"] in ("created", "running"))
+
+    try:
+        waited = http_health.wait_until_healthy(url, "/web/login", timeout=spec.get("health_timeout", 180),
+                                                is_alive=alive, database=dbname)
+    except TimeoutError as exc:
+        for line in engine.logs(container_id, tail=40):
+            reporter.log("error", line)
+        guard.remove_container(engine, spec, container_id)
+        raise RunFailed("The environment did not become healthy: %s" % exc) from exc
+    reporter.log("info", "Healthy after %.1fs: %s serves %s" % (waited, url, dbname))
+    return container_id, url
+
+
+class Switch:
+    def __init__(self, spec, engine, reporter):
+        self.spec, self.engine, self.reporter = spec, engine, reporter
+        self.current = spec.get("current") or {}
+        self.created = []
+        self.new_container = None
+        self.old_stopped = False
+        self.live = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, _tb):
+        if exc_type is None or self.live:
+            return False
+        brought_back = self._undo(exc)
+        if brought_back and isinstance(exc, RunFailed) and not isinstance(exc, RunCanceled):
+            raise RunFailed("%s; rolled back automatically: %s" % (exc, brought_back), exc.exit_code) from exc
+        return False
+
+    def database(self, dbname):
+        """Register a database this side is about to create (a retried
+        attempt's leftover of the same name is dropped first)."""
+        guard.drop_database(self.spec, dbname)
+        shutil.rmtree(paths.db_filestore(self.spec, dbname), ignore_errors=True)
+        self.created.append(dbname)
+        return dbname
+
+    def stop_old(self, why):
+        """Stop the current container (the downtime starts here), to take its
+        port or to copy its database; it comes back if this side fails."""
+        container = self.current.get("container_id")
+        if container and not self.old_stopped:
+            self.reporter.log("info", why)
+            self.engine.stop(container)
+            self.old_stopped = True
+
+    def go_live(self, image, dbname, port, values=None, retire_database=True):
+        """Serve ``dbname`` with ``image`` on ``port``, point the environment
+        at it, retire the old container and (``retire_database``) its
+        database. Returns (container id, url)."""
+        spec = self.spec
+        container_id, url = start(spec, self.engine, image, dbname, port, self.reporter)
+        self.new_container = container_id
+        self.reporter.update_environment(dict({
+            "state": "running", "url": url, "port": port, "container_id": container_id, "database_name": dbname,
+            "host": spec.get("host") or False, "db_role": spec["db_role"]}, **(values or {})))
+        self.live = True
+        old_container, old_db = self.current.get("container_id"), self.current.get("database_name")
+        if old_container and old_container != container_id:
+            guard.remove_container(self.engine, spec, old_container)
+        if retire_database and old_db and old_db != dbname:
+            guard.drop_database(spec, old_db)
+            shutil.rmtree(paths.db_filestore(spec, old_db), ignore_errors=True)
+        return container_id, url
+
+    def _undo(self, exc):
+        """This side failed: remove what it made, bring the old one back.
+        Returns a sentence when an old container serves again."""
+        spec = self.spec
+        self.reporter.log("error", "%s; undoing this run's changes" % (str(exc) or type(exc).__name__))
+        if self.new_container:
+            guard.remove_container(self.engine, spec, self.new_container)
+        for dbname in self.created:
+            guard.drop_database(spec, dbname)
+            shutil.rmtree(paths.db_filestore(spec, dbname), ignore_errors=True)
+        if not self.old_stopped:
+            return None
+        old_db, port = self.current.get("database_name"), self.current.get("port")
+        self.engine.start_existing(self.current["container_id"])
+        if not port:
+            return "the previous container was started again"
+        try:
+            http_health.wait_until_healthy("http://127.0.0.1:%d" % port, "/web/login", timeout=120, database=old_db)
+        except TimeoutError as err:
+            self.reporter.log("error", "The previous container did not answer again: %s" % err)
+            return "the previous container was started again but does not answer (%s)" % err
+        self.reporter.log("info", "The previous container serves %s again" % old_db)
+        return "the previous container serves %s again" % old_db

@@ -1,0 +1,175 @@
+"""Running Odoo on an environment's databases, shared by every executor and
+owned by none: one-shot commands in the environment's image (install,
+update, neutralize, obfuscate), which modules a new version changes, the
+environment's database connection, staging's safety steps (the mail catcher
+as only mail server, the project's scrub SQL) and the administrator password.
+"""
+
+import psycopg2
+
+from ..services import docker_engine, naming, odoo_log, postgres
+from . import credentials, paths
+from .base import RunFailed
+
+# Odoo's obfuscate takes its key only as --pwd, which `ps` would show: this
+# reads it from a file instead and hands it over inside the process.
+_OBFUSCATE = (
+    "import sys\n"
+    "key = open(sys.argv[1]).read().strip()\n"
+    "sys.argv = ['odoo', 'obfuscate', *sys.argv[2:], '--pwd', key]\n"
+    "sys.path.insert(0, '/opt/odoo')\n"
+    "import odoo.cli\n"
+    "odoo.cli.main()\n"
+)
+_KEY_PATH = "/run/ipai-ops/obfuscate.key"
+
+
+def labels(spec, role=None):
+    return docker_engine.labels_for(spec["namespace"], spec["project_slug"], spec["environment_id"], spec["run_id"],
+                                    role)
+
+
+def container_name(spec, what):
+    return naming.container_name(spec["namespace"], what, spec["environment_id"], spec["run_id"])
+
+
+def volumes(spec):
+    """The environment's data directory and its configuration file (which
+    holds its credentials: they never appear on a command line)."""
+    return {paths.env_dir(spec): {"bind": "/var/lib/odoo", "mode": "rw"}, **credentials.config_volume(spec)}
+
+
+def run_odoo(spec, engine, image, command, what, reporter, on_line=None, **kwargs):
+    """A one-shot Odoo command in the environment's image, as the
+    environment's role; returns (exit code, last lines)."""
+    kwargs.setdefault("volumes", volumes(spec))
+    kwargs.setdefault("network_mode", spec.get("network_mode", "host"))
+    return engine.run_to_completion(image, command, container_name(spec, what), labels(spec, what),
+                                    on_line=on_line or (lambda line: reporter.log("debug", line)), **kwargs)
+
+
+def change_modules(spec, engine, image, dbname, args, reporter, what, failure):
+    """Install or update modules (``args``: -i/-u ...) on ``dbname`` without
+    demo data; raises RunFailed(``failure`` and what broke, read from the
+    log) when Odoo fails."""
+    summary = odoo_log.LogSummary()
+    exit_code, _tail = run_odoo(
+        spec, engine, image, ["-d", dbname, "--stop-after-init", "--no-http", "--log-level", "info",
+                              "--without-demo", "all", *args], what, reporter,
+        on_line=lambda line: reporter.log(summary.feed(line), line), mem_limit=spec.get("mem_limit"),
+        nano_cpus=spec.get("nano_cpus"))
+    reporter.flush()
+    if exit_code != 0:
+        raise RunFailed("%s (exit code %d)%s" % (failure, exit_code, summary.cause()), exit_code)
+
+
+def module_changes(spec, dbname, modules, versions, reporter):
+    """The odoo arguments that bring ``dbname`` to the manifest ``versions``:
+    ``-u`` only the modules whose version changed, ``-i`` the new ones."""
+    conn = credentials.role_connection(spec, dbname)
+    try:
+        with conn.cursor() as cr:
+            cr.execute("SELECT name, latest_version FROM ir_module_module WHERE state = 'installed' AND name = ANY(%s)",
+                       [list(modules)])
+            installed = dict(cr.fetchall())
+    finally:
+        conn.close()
+    to_install = sorted(m for m in modules if m not in installed)
+    to_update = sorted(m for m in modules if m in installed and installed[m] != versions.get(m))
+    reporter.log("info", "Modules to update (version changed): %s; to install: %s" % (
+        ", ".join("%s %s -> %s" % (m, installed[m], versions.get(m)) for m in to_update) or "none",
+        ", ".join(to_install) or "none"))
+    return (["-u", ",".join(to_update)] if to_update else []) + (["-i", ",".join(to_install)] if to_install else [])
+
+
+def neutralize(spec, engine, image, dbname, reporter):
+    """``odoo neutralize`` in the environment's image (so it matches that
+    Odoo version): crons off but autovacuum, mail servers off, payment
+    providers in test mode, ``database.is_neutralized`` set."""
+    reporter.log("info", "Neutralizing %s with odoo neutralize" % dbname)
+    exit_code, tail = run_odoo(spec, engine, image, ["neutralize", "-d", dbname], "neutralize", reporter)
+    if exit_code != 0:
+        raise RunFailed("odoo neutralize failed (exit code %d): %s" % (exit_code, " | ".join(tail[-5:])))
+
+
+def point_mail_at_catcher(spec, dbname, mail):
+    """After neutralize: the only active outgoing mail server is the catcher
+    (neutralize's own dummy server, repointed)."""
+    conn = credentials.role_connection(spec, dbname)
+    try:
+        with conn, conn.cursor() as cr:
+            cr.execute("UPDATE ir_mail_server SET active = false")
+            if mail:
+                cr.execute("""
+                    UPDATE ir_mail_server
+                       SET active = true, name = 'ipai ops mail catcher', smtp_host = %s, smtp_port = %s,
+                           smtp_user = %s, smtp_pass = %s, smtp_encryption = 'none', smtp_authentication = 'login'
+                     WHERE name = 'neutralization - disable emails'
+                """, [mail["host"], mail["port"], mail["user"], mail["password"]])
+    finally:
+        conn.close()
+
+
+def scrub(spec, dbname, statements, reporter):
+    """The project's SQL scrub hooks, as the environment's role, in one transaction."""
+    if not statements:
+        return
+    conn = credentials.role_connection(spec, dbname)
+    try:
+        with conn, conn.cursor() as cr:
+            for statement in statements:
+                reporter.log("info", "Scrub: %s" % statement[:200])
+                cr.execute(statement)
+    except psycopg2.Error as exc:
+        raise RunFailed("A scrub statement failed: %s" % str(exc).strip()) from exc
+    finally:
+        conn.close()
+
+
+def obfuscate(spec, engine, image, dbname, reporter):
+    """Odoo's own ``obfuscate``, with its own list of personal fields
+    (partners' names, emails, phones, addresses; messages; leads) unless the
+    spec names others. The key is random, made for this build only and
+    removed once obfuscate is done: nobody can reverse the obfuscation."""
+    fields = ["--fields", spec["obfuscate_fields"]] if spec.get("obfuscate_fields") else []
+    with credentials.KeyFile(spec, "obfuscate.key") as key:
+        mounts = dict(volumes(spec), **{key.path: {"bind": _KEY_PATH, "mode": "ro"}})
+        exit_code, tail = run_odoo(spec, engine, image, [_KEY_PATH, "-d", dbname, *fields, "-y"], "obfuscate",
+                                   reporter, volumes=mounts, entrypoint=["python3", "-c", _OBFUSCATE])
+    if exit_code != 0:
+        raise RunFailed("odoo obfuscate failed (exit code %d): %s" % (exit_code, " | ".join(tail[-5:])))
+
+
+def secure_admin(spec, dbname, reporter, only_if_default=False):
+    """The environment's own administrator password on ``dbname`` (see
+    credentials.secure_admin); says so in the log and the chatter when it
+    replaced Odoo's default on a database someone uses."""
+    changed = credentials.secure_admin(spec, dbname, only_if_default=only_if_default)
+    if changed and only_if_default:
+        reporter.log("warning", "The administrator of %s still had Odoo's default password; it now has a random "
+                                "one kept by the platform" % dbname)
+        reporter.environment_message(
+            "The administrator password of %s was Odoo's default (admin): it was replaced by a random password "
+            "kept by the platform." % dbname)
+    return changed
+
+
+def neutralize_copy(spec, engine, image, dbname, reporter):
+    """What makes a copy of production safe to run as development or
+    staging: neutralize, the mail catcher as only mail server, optional
+    obfuscation and the project's scrub SQL, its own admin password."""
+    neutralize(spec, engine, image, dbname, reporter)
+    point_mail_at_catcher(spec, dbname, spec.get("mail"))
+    if spec.get("obfuscate"):
+        obfuscate(spec, engine, image, dbname, reporter)
+    scrub(spec, dbname, spec.get("scrub_sql") or [], reporter)
+    secure_admin(spec, dbname, reporter)
+
+
+def copy_database(spec, name, template, template_owner):
+    """``name`` as a file-level copy of ``template`` (CREATE DATABASE ...
+    TEMPLATE), owned by the environment's role, objects included: a copy
+    keeps the template's owner on every table until it is handed over."""
+    postgres.create_database(spec["db"], name, spec["db_role"], template=template,
+                             terminate_template_connections=True)
+    postgres.reassign_objects(spec["db"], name, template_owner, spec["db_role"])

@@ -1,0 +1,259 @@
+"""Helpers of the out-of-process tests: the real servers seen from outside
+(PostgreSQL as its admin, Docker, git, `odoo-bin` workers and shells), and
+the small addon the build tests put in their repositories."""
+
+import hashlib
+import json
+import os
+import subprocess
+
+import psycopg2
+import requests
+from conftest import _odoo_cmd
+
+ADDON = "ops_e2e_addon"
+MANIFEST = """{"name": "E2E addon", "version": "18.0.1.0.0", "depends": ["base"], "license": "LGPL-3",
+ "data": ["data/partner.xml"], "installable": True}
+"""
+PARTNER_XML = """<odoo><record id="partner_e2e" model="res.partner"><field name="name">Built by ipai ops</field>
+</record></odoo>
+"""
+TEST_PY = """from odoo.tests import TransactionCase, tagged
+
+
+@tagged("at_install", "-post_install")
+class TestE2E(TransactionCase):
+    def test_partner_loaded(self):
+        partner = self.env.ref("ops_e2e_addon.partner_e2e")
+        self.assertEqual(partner.name, "%s")
+"""
+
+
+def git(*args, cwd):
+    subprocess.run(["git", "-c", "user.email=e2e@example.com", "-c", "user.name=e2e", *args], cwd=cwd, check=True,
+                   capture_output=True)
+
+
+def make_addon_repo(root, branches=("feature/ok",), red_branch="feature/red"):
+    """A bare repository under ``root`` with the e2e addon on main, each of
+    ``branches`` pointing at it and ``red_branch`` one commit further where
+    its test fails. Returns its file:// URL."""
+    work = root / "work"
+    addon = work / ADDON
+    (addon / "data").mkdir(parents=True)
+    (addon / "tests").mkdir()
+    (addon / "__init__.py").write_text("")
+    (addon / "__manifest__.py").write_text(MANIFEST)
+    (addon / "data" / "partner.xml").write_text(PARTNER_XML)
+    (addon / "tests" / "__init__.py").write_text("from . import test_e2e\n")
+    (addon / "tests" / "test_e2e.py").write_text(TEST_PY % "Built by ipai ops")
+    git("init", "-q", "-b", "main", cwd=work)
+    git("add", "-A", cwd=work)
+    git("commit", "-qm", "addon", cwd=work)
+    for branch in branches:
+        git("branch", branch, cwd=work)
+    if red_branch:
+        git("checkout", "-q", "-b", red_branch, cwd=work)
+        (addon / "tests" / "test_e2e.py").write_text(TEST_PY % "Something else")
+        git("commit", "-qam", "break the test", cwd=work)
+    bare = root / "e2e.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    return "file://%s" % bare
+
+
+def run_worker(server, projects="rt-e2e"):
+    """One `odoo-bin ops-worker --once` pass over the queue (real worker command)."""
+    cmd = _odoo_cmd(server.db)
+    odoo_bin, rest = cmd[:2], cmd[2:]
+    addons = rest[rest.index("--addons-path") + 1]
+    proc = subprocess.run([*odoo_bin, "--addons-path=%s" % addons, "ops-worker", *rest, "--worker-id", "e2e-worker",
+                           "--projects", projects, "--once", "--log-level=warn"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    assert "Traceback" not in output, "the worker met an error: " + output[-3000:]
+
+
+def admin_sql(*statements):
+    """Run statements outside of a transaction (CREATE / DROP DATABASE), as the admin."""
+    conn = admin_conn("postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cr:
+            for statement in statements:
+                cr.execute(statement)
+            return cr.fetchall() if cr.description else None
+    finally:
+        conn.close()
+
+
+def admin_conn(dbname):
+    return psycopg2.connect(host=os.environ["OPS_DB_HOST"], port=os.environ["OPS_DB_PORT"],
+                            user=os.environ["OPS_DB_USER"], password=os.environ["OPS_DB_PASSWORD"], dbname=dbname)
+
+
+def namespace(server):
+    """The control plane's prefix on the shared servers (see services/naming.py)."""
+    return "o" + hashlib.sha1(server.db.encode()).hexdigest()[:6]
+
+
+def env_config(env_id):
+    """The configuration file an environment's containers get (its credentials)."""
+    import configparser
+
+    parser = configparser.ConfigParser()
+    path = os.path.join(os.environ.get("OPS_HOME", "/opt/ipai-ops"), "data", "ipai_ops", "secrets", "env-%d" % env_id,
+                        "odoo.conf")
+    assert parser.read(path), "no configuration file at %s" % path
+    return dict(parser["options"])
+
+
+def docker_ready():
+    try:
+        import docker
+
+        docker.from_env().ping()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def remove_leftovers(slug="rt-e2e", extra_patterns=()):
+    """What an interrupted earlier run of a test module may have left: the
+    project's containers, its databases (their names carry its slug), and
+    the build templates, verified copies and drill databases of this
+    control plane (their names carry ids, which every fresh test database
+    gives out again)."""
+    import docker
+
+    client = docker.from_env()
+    for container in client.containers.list(all=True, filters={"label": "ipai-ops.project=%s" % slug}):
+        container.remove(force=True)
+    plane = "o" + hashlib.sha1(os.environ["OPS_E2E_DB"].encode()).hexdigest()[:6]
+    patterns = ["%%\\_%s\\_%%" % slug.replace("-", "\\_"), *extra_patterns,
+                *("%s\\_%s\\_%%" % (kind, plane) for kind in ("tpl", "vbk", "drill"))]
+    names = admin_sql("SELECT datname FROM pg_database WHERE %s" % " OR ".join(
+        "datname LIKE '%s'" % pattern for pattern in patterns))
+    for (name,) in names:
+        admin_sql('DROP DATABASE "%s" WITH (FORCE)' % name)
+
+
+def shell(server, code):
+    """Run Python in `odoo-bin shell` on the test database; returns stdout."""
+    proc = subprocess.run(_odoo_cmd(server.db, "shell") + ["--no-http", "--log-level=warn"], input=code,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def ops(ops_bin, server, login, *args):
+    env = dict(os.environ, OPS_URL=server.url, OPS_DB=server.db, OPS_LOGIN=login, OPS_API_KEY=server.keys[login])
+    return subprocess.run([ops_bin, *args], capture_output=True, text=True, env=env, timeout=600, check=False)
+
+
+def sql(dbname, query, args=None):
+    conn = admin_conn(dbname)
+    try:
+        with conn, conn.cursor() as cr:
+            cr.execute(query, args)
+            return cr.fetchall() if cr.description else None
+    finally:
+        conn.close()
+
+
+def worker_cmd(server, worker_id, projects, *extra):
+    cmd = _odoo_cmd(server.db)
+    addons = cmd[cmd.index("--addons-path") + 1]
+    return [*cmd[:2], "--addons-path=%s" % addons, "ops-worker", *cmd[2:], "--worker-id", worker_id, "--projects",
+            ",".join(projects), "--once", "--log-level=warn", *extra]
+
+
+def logs_of(manager, run_id):
+    return "\n".join(line["message"] for line in manager("ops.run.log", "search_read", [("run_id", "=", run_id)],
+                                                         fields=["message"]))
+
+
+def leftovers(server, run):
+    """What exists of a run on the real servers: containers, databases, directories."""
+    import docker
+
+    containers = [c.name for c in docker.from_env().containers.list(
+        all=True, filters={"label": ["ipai-ops.plane=%s" % namespace(server), "ipai-ops.run=%d" % run["id"]]})]
+    prefix = "%s_%d_%d_" % (namespace(server), run["environment_id"], run["id"])
+    databases = [name for (name,) in admin_sql("SELECT datname FROM pg_database WHERE starts_with(datname, '%s')"
+                                               % prefix)]
+    work = os.path.join(os.environ.get("OPS_HOME", "/opt/ipai-ops"), "data", "ipai_ops", "work")
+    directories = [name for name in (os.listdir(work) if os.path.isdir(work) else [])
+                   if name == "run-%d" % run["id"] or name.startswith("run-%d-" % run["id"])]
+    return {"containers": containers, "databases": databases, "directories": directories}
+
+
+def serves(url, database):
+    """Whether the Odoo at ``url`` opens ``database`` (a login nobody has is
+    refused there; another environment's server cannot open it at all)."""
+    answer = requests.post(url + "/jsonrpc", json={"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+        "service": "common", "method": "authenticate", "args": [database, "nobody-here", "-", {}]}},
+        timeout=30).json()
+    return "error" not in answer and answer["result"] is False
+
+
+def reap(server):
+    """The reaper's cron, with a 10 s heartbeat timeout, once the last heartbeat is older."""
+    shell(server, 'env["ir.config_parameter"].set_param("ipai_ops.heartbeat_timeout_seconds", "10")\n'
+                  'env.cr.commit()\nimport time; time.sleep(11)\n'
+                  'print("REAPED", env["ops.run"]._cron_reap_stale_runs())\n'
+                  'env["ir.config_parameter"].set_param("ipai_ops.heartbeat_timeout_seconds", "300")\n'
+                  'env.cr.commit()\n')
+
+
+PROBE = r"""
+import configparser, json, os, psycopg2
+found = []
+conf = configparser.ConfigParser()
+conf.read("/etc/odoo/odoo.conf")
+opts = dict(conf["options"]) if conf.has_section("options") else {}
+if opts.get("db_user"):
+    found.append((opts["db_user"], opts.get("db_password") or ""))
+for key, value in os.environ.items():
+    if "PASS" in key.upper() or "PGPASS" in key.upper():
+        found.append((os.environ.get("PGUSER", "postgres"), value))
+cmdline = open("/proc/1/cmdline", "rb").read().split(b"\0")
+found += [(user, pw) for user in ("postgres", "ipai_ops") for _user, pw in found[:] + [("", "")]]
+results = {"found": [u for u, _p in found], "own": None, "target": []}
+host, port = opts.get("db_host", "127.0.0.1"), int(opts.get("db_port", 5432))
+try:
+    psycopg2.connect(host=host, port=port, user=opts["db_user"], password=opts["db_password"],
+                     dbname=os.environ["OWN_DB"], connect_timeout=5).close()
+    results["own"] = "ok"
+except Exception as exc:
+    results["own"] = str(exc)
+for user, pw in found:
+    try:
+        psycopg2.connect(host=host, port=port, user=user, password=pw, dbname=os.environ["TARGET_DB"],
+                         connect_timeout=5).close()
+        results["target"].append([user, "CONNECTED"])
+    except Exception as exc:
+        results["target"].append([user, str(exc).strip().splitlines()[0]])
+results["cmdline"] = b" ".join(cmdline).decode("utf-8", "replace")
+print("PROBE " + json.dumps(results))
+"""
+
+
+def probe_from(container_id, own_db, target_db):
+    """From inside a running environment container: every credential it can
+    see, tried on its own database and on ``target_db``."""
+    import docker
+
+    container = docker.from_env().containers.get(container_id)
+    code, out = container.exec_run(["python3", "-c", PROBE], environment={"OWN_DB": own_db, "TARGET_DB": target_db})
+    line = [ln for ln in out.decode().splitlines() if ln.startswith("PROBE ")]
+    assert code == 0 and line, out.decode()[-2000:]
+    return json.loads(line[0][len("PROBE "):])
+
+
+def env_secret(server, env_id, column):
+    with admin_conn(server.db) as conn, conn.cursor() as cr:
+        cr.execute("SELECT %s FROM ops_environment WHERE id = %%s" % column, [env_id])
+        value = cr.fetchone()[0]
+    conn.close()
+    return value
