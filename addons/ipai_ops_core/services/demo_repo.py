@@ -3,8 +3,10 @@ lists only) under the platform's demo directory, so the demo's runs build
 for real. Plain values in and out."""
 
 import os
+import shutil
 import subprocess
 
+MARKER = "ipai-ops-demo-v2"  # in the bare repository: made by this version of the demo
 GIT = ["git", "-c", "user.name=ipai ops demo", "-c", "user.email=demo@example.com", "-c", "init.defaultBranch=main"]
 
 TEST_OK = ("from odoo.tests import TransactionCase\n\n\n"
@@ -43,16 +45,19 @@ def make(root, slug, module, title, partner, branches, default_branch="main", fa
     ``failing_branches`` one commit further where the addon's test fails
     (a red build, for real). Made once; returns the bare repository's path."""
     bare = os.path.realpath(os.path.join(root, "%s.git" % slug))
-    if os.path.isdir(bare):
+    if os.path.exists(os.path.join(bare, MARKER)):
         return bare
+    # Absent, or made by an older version of the demo: made again.
     work = bare[:-4] + "-work"
+    for path in (bare, work):
+        shutil.rmtree(path, ignore_errors=True)
     files = {"%s/%s" % (module, rel): text for rel, text in _addon(module, title, partner).items()}
     _write(work, files)
     _git("init", "-q", "-b", default_branch, work)
     _git("-C", work, "add", "-A")
     _git("-C", work, "commit", "-qm", title)
     for branch in branches:
-        if branch != default_branch:
+        if branch != default_branch and branch not in failing_branches:
             _git("-C", work, "branch", "--", branch)
     for branch in failing_branches:
         _git("-C", work, "checkout", "-q", "-b", branch, default_branch)
@@ -60,4 +65,6 @@ def make(root, slug, module, title, partner, branches, default_branch="main", fa
         _git("-C", work, "commit", "-qam", "Rename the partner (the test still expects the old name)")
         _git("-C", work, "checkout", "-q", default_branch)
     _git("clone", "-q", "--bare", "--", work, bare)
+    with open(os.path.join(bare, MARKER), "w") as fh:
+        fh.write("made by ipai ops' demo data\n")
     return bare
