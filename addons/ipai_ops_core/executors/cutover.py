@@ -22,6 +22,33 @@ from ..services import http_health
 from . import guard, odoo_steps, paths
 from .base import RunCanceled, RunFailed
 
+CRON_TIME_REAL = 300  # seconds a scheduled action may run, at least
+
+
+def runtime_args(spec):
+    """Odoo's server options from the environment's runtime settings
+    (models/ops_environment_runtime.py): prefork with HTTP and cron workers
+    and a gevent port in production and staging, one threaded process in
+    development; behind the proxy (proxy_mode) everywhere."""
+    runtime = spec.get("runtime") or {"workers": 0, "cron_threads": 0}
+    args = ["--proxy-mode", "--workers", str(runtime["workers"]), "--max-cron-threads", str(runtime["cron_threads"])]
+    if runtime["workers"]:
+        args += ["--gevent-port", str(spec["gevent_port"])]
+    else:
+        args += ["--gevent-port", "0"]
+    for option, key, scale in (("--limit-memory-soft", "limit_memory_soft_mb", 1024 * 1024),
+                               ("--limit-memory-hard", "limit_memory_hard_mb", 1024 * 1024),
+                               ("--limit-time-cpu", "limit_time_cpu", 1), ("--limit-time-real", "limit_time_real", 1)):
+        if runtime.get(key):
+            args += [option, str(runtime[key] * scale)]
+    # A cron worker waits up to a minute between polls, and its watchdog
+    # follows limit_time_real unless told otherwise: with a short request
+    # limit it would be killed while it sleeps. Scheduled actions get at
+    # least CRON_TIME_REAL seconds.
+    if runtime.get("cron_threads") and runtime.get("limit_time_real"):
+        args += ["--limit-time-real-cron", str(max(runtime["limit_time_real"], CRON_TIME_REAL))]
+    return args
+
 
 def start(spec, engine, image, dbname, port, reporter):
     """Start the environment's container on ``port`` for ``dbname`` and wait
@@ -30,11 +57,13 @@ def start(spec, engine, image, dbname, port, reporter):
     url = "http://127.0.0.1:%d" % port
     name = odoo_steps.container_name(spec, "serve")
     command = ["-d", dbname, "--db-filter", "^%s$" % dbname, "--http-interface", "127.0.0.1",
-               "--http-port", str(port), "--gevent-port", "0", "--max-cron-threads", "0", "--log-level", "info"]
+               "--http-port", str(port), "--log-level", "info", *runtime_args(spec)]
     container_id = engine.start(
         image, command, name, odoo_steps.labels(spec, "serve"),
         volumes=odoo_steps.volumes(spec), network_mode=spec.get("network_mode", "host"), ports={port: port},
         mem_limit=spec.get("mem_limit"), nano_cpus=spec.get("nano_cpus"),
+        # Back by itself after a restart of the Docker daemon or the host.
+        restart_policy={"Name": "unless-stopped"},
     )
     reporter.log("info", "Started container %s on %s; waiting for /web/login" % (name, url))
 
@@ -45,6 +74,10 @@ def start(spec, engine, image, dbname, port, reporter):
     try:
         waited = http_health.wait_until_healthy(url, "/web/login", timeout=spec.get("health_timeout", 180),
                                                 is_alive=alive, database=dbname)
+        if (spec.get("runtime") or {}).get("workers"):
+            # Prefork: the websocket (gevent) process starts a moment after the HTTP workers.
+            waited += http_health.wait_until_healthy("http://127.0.0.1:%d" % spec["gevent_port"], "/web/health",
+                                                     timeout=60, is_alive=alive)
     except TimeoutError as exc:
         for line in engine.logs(container_id, tail=40):
             reporter.log("error", line)
@@ -100,7 +133,9 @@ class Switch:
         self.new_container = container_id
         self.reporter.update_environment(dict({
             "state": "running", "url": url, "port": port, "container_id": container_id, "database_name": dbname,
-            "host": spec.get("host") or False, "db_role": spec["db_role"]}, **(values or {})))
+            "host": spec.get("host") or False, "db_role": spec["db_role"],
+            "gevent_port": spec.get("gevent_port") if (spec.get("runtime") or {}).get("workers") else 0},
+            **(values or {})))
         self.live = True
         old_container, old_db = self.current.get("container_id"), self.current.get("database_name")
         if old_container and old_container != container_id:

@@ -2,7 +2,7 @@
 
 import shutil
 
-from ..services import docker_engine, naming, postgres
+from ..services import docker_engine, http_health, naming, postgres
 from . import guard, paths
 from .base import RunFailed
 
@@ -18,9 +18,19 @@ def stop(spec, reporter, engine=None):
 
 def start(spec, reporter, engine=None):
     engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
-    container = (spec.get("current") or {}).get("container_id")
+    current = spec.get("current") or {}
+    container = current.get("container_id")
     if not container or not engine.start_existing(container):
         raise RunFailed("The environment has no container to start; rebuild it.")
+    # Started means answering, not only created.
+    if current.get("port") and current.get("database_name"):
+        try:
+            waited = http_health.wait_until_healthy("http://127.0.0.1:%d" % current["port"], "/web/login",
+                                                    timeout=spec.get("health_timeout", 180),
+                                                    database=current["database_name"])
+        except TimeoutError as exc:
+            raise RunFailed("The environment's container started but does not answer: %s" % exc) from exc
+        reporter.log("info", "Answering after %.1fs" % waited)
     reporter.update_environment({"state": "running"})
     return {"exit_code": 0, "result": "ok", "message": "Started"}
 

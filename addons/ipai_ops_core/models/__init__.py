@@ -8,6 +8,7 @@ from . import ops_project_member
 from . import ops_branch_rule
 from . import ops_environment
 from . import ops_environment_gc
+from . import ops_environment_runtime
 from . import ops_environment_admin_password
 from . import ops_host
 from . import ops_project_git

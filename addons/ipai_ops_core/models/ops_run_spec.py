@@ -105,9 +105,14 @@ class OpsRun(models.Model):
                         "previous_database_name": env.previous_database_name or None,
                         "data_source": env.data_source or None},
         }
+        spec["runtime"] = env._ops_runtime()
         if run.kind in ("build", "deploy", "rollback", "restore"):
             spec["port"] = env.port if env.stage == "production" and env.port else \
                 self._ops_reserve_port(env, host.name)
+            # Prefork serves websockets from a gevent process on a port of its own.
+            if spec["runtime"]["workers"]:
+                spec["gevent_port"] = env.gevent_port if env.stage == "production" and env.gevent_port else \
+                    self._ops_reserve_port(env, host.name)
         config = run.config or {}
         spec["mail"] = env._ops_mail_catcher() if env and env.stage != "production" else None
         if env.stage == "staging" and run.kind in ("build", "deploy"):

@@ -94,13 +94,15 @@ class DockerEngine:
     # containers
     # ------------------------------------------------------------------
     def _create(self, image, command, name, labels, environment=None, volumes=None, network_mode="host",
-                ports=None, mem_limit=None, nano_cpus=None, user=None, entrypoint=None):
+                ports=None, mem_limit=None, nano_cpus=None, user=None, entrypoint=None, restart_policy=None):
         kwargs = {
             "image": image, "command": command, "name": name, "labels": labels, "environment": environment or {},
             "volumes": volumes or {}, "network_mode": network_mode, "detach": True, "user": user,
         }
         if entrypoint:
             kwargs["entrypoint"] = entrypoint
+        if restart_policy:
+            kwargs["restart_policy"] = restart_policy
         if network_mode != "host" and ports:
             # Published on the loopback only: a reverse proxy is the operator's choice.
             kwargs["ports"] = {"%d/tcp" % inner: ("127.0.0.1", outer) for inner, outer in ports.items()}

@@ -7,4 +7,5 @@ from . import (
     test_odoo_log,
     test_project,
     test_run_queue,
+    test_runtime,
 )
