@@ -1,6 +1,17 @@
-"""ops env ...: promotion and rollback."""
+"""ops env ...: the environments, promotion and rollback."""
 
-from .output import emit
+from .output import emit, table
+
+ENV_FIELDS = ["id", "branch", "stage", "state", "url", "last_result", "image_digest"]
+
+
+def cmd_env_list(client, args):
+    envs = client.call("ops.environment", "search_read", [("project_id.slug", "=", args.project),
+                                                          ("state", "!=", "destroyed")],
+                       fields=ENV_FIELDS, order="stage desc, branch")
+    for env in envs:
+        env["image"] = (env.pop("image_digest") or "")[7:19] or False
+    emit(args, envs, table(envs, ["id", "branch", "stage", "state", "url", "last_result", "image"]))
 
 
 def cmd_env_promote(client, args):

@@ -13,7 +13,7 @@ import sys
 
 from .backups import cmd_backup_create, cmd_backup_download, cmd_backup_import, cmd_backup_list, cmd_backup_restore
 from .client import Client, CliError, load_config
-from .envs import cmd_env_promote, cmd_env_rollback
+from .envs import cmd_env_list, cmd_env_promote, cmd_env_rollback
 from .runs import cmd_project_list, cmd_run_create, cmd_run_list, cmd_run_logs, cmd_run_show, run_action
 
 
@@ -74,6 +74,9 @@ def build_parser():
         p.set_defaults(func=run_action(method, verb))
 
     envs = sub.add_parser("env", help="environments").add_subparsers(dest="action", required=True)
+    p = envs.add_parser("list", parents=[common], help="a project's environments and their URLs")
+    p.add_argument("project", metavar="SLUG")
+    p.set_defaults(func=cmd_env_list)
     p = envs.add_parser("promote", parents=[common], help="deploy a staging build's exact image to production")
     p.add_argument("project", metavar="SLUG")
     p.add_argument("branch", metavar="STAGING_BRANCH")

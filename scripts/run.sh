@@ -17,12 +17,20 @@ else
   ops_log "updating $OPS_ADDONS in $OPS_DB_NAME"
   "${odoo[@]}" -u "$OPS_ADDONS" --stop-after-init --log-level=warn
 fi
+# The front door: the platform's own nginx on 127.0.0.1:$OPS_PROXY_PORT (the
+# environments' hostnames); it stops with Ctrl-C, like the rest.
+ops_proxy=("$OPS_VENV/bin/python" "$ODOO_SRC/odoo-bin" --addons-path="$ODOO_SRC/addons,$OPS_REPO/addons" ops-proxy
+           "${args[@]}" -d "$OPS_DB_NAME" --log-level=warn)
+"${ops_proxy[@]}" --listen "127.0.0.1:$OPS_PROXY_PORT"
+trap '"${ops_proxy[@]}" --stop >/dev/null 2>&1 || true' EXIT
 cat >&2 <<MSG
 
   ipai ops is starting on  http://127.0.0.1:${OPS_HTTP_PORT}/odoo/action-ipai_ops_core.action_ops_project
   login: admin   password: admin      (Ops Manager, owner of the demo projects)
   other demo users (password = login): ada (admin), demo (developer), tess (tester), vic (viewer)
   mail from development and staging environments: caught on 127.0.0.1:2525, shown on each environment
+  environments: http://<branch>.<project>.ops.localhost:${OPS_PROXY_PORT} (the platform's nginx; browsers
+                resolve *.localhost to 127.0.0.1, curl needs --resolve NAME:${OPS_PROXY_PORT}:127.0.0.1)
   CLI:   $OPS_VENV/bin/ops --help    (see README: OPS_URL, OPS_DB=$OPS_DB_NAME, OPS_LOGIN, OPS_API_KEY)
   stop with Ctrl-C
 
@@ -31,4 +39,4 @@ MSG
 # (127.0.0.1:ipai_ops.mail_catcher_port, default 2525); it stops with Ctrl-C.
 "$OPS_VENV/bin/python" "$ODOO_SRC/odoo-bin" --addons-path="$ODOO_SRC/addons,$OPS_REPO/addons" ops-mailcatcher \
   "${args[@]}" -d "$OPS_DB_NAME" --log-level=warn &
-exec "${odoo[@]}" --http-interface 127.0.0.1 --http-port "$OPS_HTTP_PORT"
+"${odoo[@]}" --http-interface 127.0.0.1 --http-port "$OPS_HTTP_PORT"

@@ -4,9 +4,11 @@ made by scripts/test.sh)."""
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import xmlrpc.client
 from pathlib import Path
@@ -16,6 +18,9 @@ import requests
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRED_ENV = ("ODOO_SRC", "OPS_E2E_DB", "OPS_DB_HOST", "OPS_DB_PORT", "OPS_DB_USER", "OPS_DB_PASSWORD")
+# The environments' hostnames in the tests: <branch>.<project>.e2e.test,
+# answered by the platform's nginx on PROXY_LISTEN.
+BASE_DOMAIN = "e2e.test"
 
 # Users, roles and API keys, made inside the real database with odoo-bin shell.
 SETUP_SCRIPT = r'''
@@ -30,6 +35,12 @@ def user(login, groups):
     return u
 # Local repositories the tests use: under /srv/git and pytest's own temporary directory.
 env.ref("ipai_ops_core.ops_host_local").repo_roots = "/srv/git\n" + REPO_ROOT
+# The front door of this test run: its own nginx, its own port, its own names.
+params = env["ir.config_parameter"].sudo()
+params.set_param("ipai_ops.proxy_root", PROXY_ROOT)
+params.set_param("ipai_ops.proxy_listen", PROXY_LISTEN)
+params.set_param("ipai_ops.base_domain", BASE_DOMAIN)
+env["ops.environment"].search([])._compute_hostname()
 base = "base.group_user"
 for login in ("e2e_owner", "e2e_admin", "e2e_tester", "e2e_dev", "e2e_viewer", "e2e_outsider"):
     users[login] = user(login, [base, "ipai_ops_core.group_ops_user"])
@@ -73,8 +84,9 @@ def _odoo_cmd(db, *command):
 
 
 class Server:
-    def __init__(self, url, db, setup, tmp_root=None):
+    def __init__(self, url, db, setup, tmp_root=None, proxy_root=None, proxy_listen=None):
         self.url, self.db, self.tmp_root = url, db, tmp_root
+        self.proxy_root, self.proxy_listen = proxy_root, proxy_listen
         self.keys, self.uids = setup["keys"], setup["uids"]
         self.project_id, self.envs = setup["project_id"], setup["envs"]
 
@@ -100,7 +112,14 @@ def server(tmp_path_factory):
     if missing:
         pytest.skip("out-of-process tests need the environment of `make test` (missing %s)" % ", ".join(missing))
     db = os.environ["OPS_E2E_DB"]
-    script = SETUP_SCRIPT.replace("REPO_ROOT", repr(str(tmp_path_factory.getbasetemp())))
+    # nginx's workers run as an unprivileged user: the prefix must be
+    # traversable (pytest's own temporary directories are not).
+    proxy_base = tempfile.mkdtemp(prefix="ipai-ops-e2e-proxy-")
+    os.chmod(proxy_base, 0o755)
+    proxy_root, proxy_listen = os.path.join(proxy_base, "proxy"), "127.0.0.1:%d" % _free_port()
+    script = SETUP_SCRIPT.replace("REPO_ROOT", repr(str(tmp_path_factory.getbasetemp()))).replace(
+        "PROXY_ROOT", repr(proxy_root)).replace("PROXY_LISTEN", repr(proxy_listen)).replace(
+        "BASE_DOMAIN", repr(BASE_DOMAIN))
     setup = subprocess.run(_odoo_cmd(db, "shell") + ["--no-http", "--log-level=warn"], input=script,
                            capture_output=True, text=True, timeout=300, check=False)
     line = [ln for ln in setup.stdout.splitlines() if ln.startswith("E2E-SETUP ")]
@@ -130,13 +149,36 @@ def server(tmp_path_factory):
             if time.monotonic() > deadline:
                 raise AssertionError("Odoo server did not answer /web/health in 120s")
             time.sleep(0.5)
-        yield Server(url, db, data, tmp_root=str(tmp_path_factory.getbasetemp()))
+        yield Server(url, db, data, tmp_root=str(tmp_path_factory.getbasetemp()), proxy_root=proxy_root,
+                     proxy_listen=proxy_listen)
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        # The platform started its nginx with the first switch; it goes with the run.
+        if os.path.exists(os.path.join(proxy_root, "nginx.pid")):
+            subprocess.run(["nginx", "-p", proxy_root, "-c", "nginx.conf", "-s", "quit"], check=False,
+                           capture_output=True)
+        shutil.rmtree(proxy_base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _resolve_test_hostnames():
+    """curl's --resolve for this process: every <name>.e2e.test is
+    127.0.0.1 (the platform's nginx answers it by its Host header); no
+    other name changes and no traffic leaves the machine."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if isinstance(host, str) and (host == BASE_DOMAIN or host.endswith("." + BASE_DOMAIN)):
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
+    yield
+    socket.getaddrinfo = real
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import subprocess
+import threading
+import time
 
 import psycopg2
 import requests
@@ -257,3 +259,39 @@ def env_secret(server, env_id, column):
         value = cr.fetchone()[0]
     conn.close()
     return value
+
+
+class Poller:
+    """A visitor: GET ``url`` + ``path`` every ``interval`` seconds (one
+    request at a time, from a thread) while the block runs; ``answers``
+    keeps each status (or the error) with the Retry-After header and the
+    start of the body."""
+
+    def __init__(self, url, path="/web/login", interval=0.05):
+        self.url, self.path, self.interval = url, path, interval
+        self.answers = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                answer = requests.get(self.url + self.path, timeout=15, allow_redirects=False)
+                self.answers.append((answer.status_code, answer.headers.get("Retry-After"), answer.text[:2000]))
+            except requests.RequestException as exc:
+                self.answers.append((repr(exc), None, ""))
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def statuses(self):
+        return [status for status, _retry, _text in self.answers]
+
+    def failures(self, allowed=(200,)):
+        return [answer for answer in self.answers if answer[0] not in allowed]

@@ -16,7 +16,7 @@ import zipfile
 import pytest
 import requests
 from conftest import _free_port, _odoo_cmd
-from e2e import admin_sql, docker_ready, git, namespace, ops, remove_leftovers, run_worker, shell, sql
+from e2e import Poller, admin_sql, docker_ready, git, namespace, ops, remove_leftovers, run_worker, shell, sql
 
 SLUG = "bk-e2e"
 ADDON = "ops_bk_addon"
@@ -117,11 +117,14 @@ def test_backup_then_restore_in_place(server, prod, ops_bin):
     restored = ops(ops_bin, server, "e2e_admin", "backup", "restore", str(backup_id), "--json")
     assert restored.returncode == 0, restored.stderr
     run_id = json.loads(restored.stdout)["id"]
-    worker(server)
+    # The restored database is served next to the current one, then the proxy switches.
+    with Poller(prod["url"]) as visitor:
+        worker(server)
     run = server.rpc("e2e_manager")("ops.run", "api_read", [run_id])
     assert run["state"] == "succeeded", run["error_message"]
+    assert visitor.failures() == [], visitor.failures()[:3]
     env = env_of(server, prod["env_id"])
-    assert env["database_name"] != db and env["port"] == prod["port"], "a new database, on the same URL"
+    assert env["database_name"] != db and env["url"] == prod["url"], "a new database, on the same URL"
     assert requests.get(env["url"] + "/web/login", timeout=30).status_code == 200
     assert partners(env["database_name"], "Before backup") == 1
     assert partners(env["database_name"], "After backup") == 0

@@ -59,13 +59,18 @@ def test_development_build_end_to_end(server, project):
     assert len(run["commit_sha"]) == 40
     assert "0 failed, 0 error(s) of 1 tests" in text, "the test result is recorded in the run log"
     env = manager("ops.environment", "read", [queued["environment_id"]],
-                  ["state", "url", "port", "database_name", "container_id", "image_digest", "db_role"])[0]
+                  ["state", "url", "internal_url", "port", "database_name", "container_id", "image_digest",
+                   "db_role"])[0]
     role = env["db_role"]
     assert role == "ops_%s_e%d" % (namespace(server), queued["environment_id"])
     assert env["database_name"].startswith("%s_%d_%d_rt_e2e_" % (namespace(server), queued["environment_id"],
                                                                  queued["id"]))
-    assert env["state"] == "running" and env["url"].startswith("http://127.0.0.1:")
-    assert requests.get(env["url"] + "/web/login", timeout=30).status_code == 200
+    # Its own name behind the platform's nginx (tests resolve *.e2e.test to 127.0.0.1).
+    assert env["state"] == "running" and env["url"] == "http://feature-ok.rt-e2e.e2e.test:%s" % (
+        server.proxy_listen.rpartition(":")[2]), env
+    assert env["internal_url"] == "http://127.0.0.1:%d" % env["port"]
+    login = requests.get(env["url"] + "/web/login", timeout=30)
+    assert login.status_code == 200 and "/web/login" in login.url and 'name="login"' in login.text
     artifacts = {a["key"]: a for a in manager("ops.run.artifact", "search_read", [("run_id", "=", queued["id"])],
                                                  fields=["key", "location", "sha256", "size"])}
     assert sorted(artifacts) == ["image", "log"]
@@ -93,8 +98,9 @@ def test_development_build_end_to_end(server, project):
     assert "Template cache hit" in logs2 and "modules to update: none" in logs2, logs2[-3000:]
     assert "Installing" not in logs2
     env2 = manager("ops.environment", "read", [queued["environment_id"]],
-                   ["state", "url", "database_name", "previous_image_digest", "image_digest"])[0]
+                   ["state", "url", "port", "database_name", "previous_image_digest", "image_digest"])[0]
     assert env2["database_name"] != env["database_name"] and env2["state"] == "running"
+    assert env2["url"] == env["url"] and env2["port"] != env["port"], "a new container, the same URL"
     assert requests.get(env2["url"] + "/web/login", timeout=30).status_code == 200
     assert not admin_sql("SELECT 1 FROM pg_database WHERE datname = '%s'" % env["database_name"]), \
         "the previous build's database is dropped once the new one is healthy"

@@ -1,15 +1,32 @@
 """How production runs: Odoo's prefork server with HTTP workers, a cron
-worker and a gevent port, behind proxy_mode, with the limits of its runtime
-settings; it comes back by itself when its container dies."""
+worker and a gevent port, behind the platform's nginx on its own hostname
+(proxy_mode), with the limits of its runtime settings; it comes back by
+itself when its container dies; a redeploy switches without a failed
+request; a stopped environment shows a page saying so."""
 
+import json
 import os
+import subprocess
 import time
 import xmlrpc.client
+from urllib.parse import urlparse
 
 import docker
 import pytest
 import requests
-from e2e import admin_conn, docker_ready, env_secret, make_addon_repo, remove_leftovers, run_worker
+import websocket
+from e2e import (
+    Poller,
+    admin_conn,
+    docker_ready,
+    env_secret,
+    logs_of,
+    make_addon_repo,
+    ops,
+    remove_leftovers,
+    run_worker,
+    shell,
+)
 
 SLUG = "srv-e2e"
 
@@ -34,7 +51,7 @@ def prod(server, tmp_path_factory):
     run = manager("ops.run", "api_read", [queued["id"]])
     assert run["state"] == "succeeded", run["error_message"]
     env = manager("ops.environment", "read", [env_id], ["url", "database_name", "container_id", "gevent_port",
-                                                        "effective_runtime", "port"])[0]
+                                                        "effective_runtime", "port", "hostname"])[0]
     env["id"], env["password"] = env_id, env_secret(server, env_id, "admin_password")
     yield env
     remove_leftovers(SLUG)
@@ -101,9 +118,9 @@ def test_a_request_over_the_real_time_limit_is_killed_and_production_stays_up(pr
         assert requests.get(prod["url"] + "/web/login", timeout=30).status_code == 200
 
 
-def test_production_comes_back_by_itself(prod):
+def test_production_comes_back_by_itself(server, prod):
     """Its container dies (the daemon's restart policy brings it back)."""
-    container = docker.from_env().containers.get(prod["container_id"])
+    container = docker.from_env().containers.get(current(server, prod)["container_id"])
     assert container.attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     os.kill(container.attrs["State"]["Pid"], 9)
     deadline = time.monotonic() + 90
@@ -114,4 +131,104 @@ def test_production_comes_back_by_itself(prod):
         except requests.RequestException:
             pass
         time.sleep(1)
+    assert requests.get(prod["url"] + "/web/login", timeout=30).status_code == 200
+
+
+def current(server, prod):
+    return server.rpc("e2e_manager")("ops.environment", "read", [prod["id"]], [
+        "url", "port", "gevent_port", "container_id", "database_name", "image_digest", "state", "maintenance"])[0]
+
+
+def test_its_hostname_is_served_by_the_proxy_and_unknown_names_are_not(server, prod, ops_bin):
+    assert prod["hostname"] == "main.%s.e2e.test" % SLUG
+    assert prod["url"] == "http://%s:%s" % (prod["hostname"], server.proxy_listen.rpartition(":")[2])
+    listed = ops(ops_bin, server, "e2e_manager", "env", "list", SLUG)
+    assert listed.returncode == 0 and prod["url"] in listed.stdout and "production" in listed.stdout, listed
+    login = requests.get(prod["url"] + "/web/login", timeout=30)
+    assert login.status_code == 200 and 'name="login"' in login.text
+    # Odoo sees the name the visitor asked for (proxy_mode and X-Forwarded-*): its redirects stay on it.
+    home = requests.get(prod["url"] + "/odoo", timeout=30, allow_redirects=False)
+    assert home.status_code in (302, 303) and urlparse(home.headers["Location"]).netloc in ("", urlparse(
+        prod["url"]).netloc), home.headers
+    unknown = requests.get("http://%s/web/login" % server.proxy_listen, headers={"Host": "nobody.e2e.test"},
+                           timeout=10)
+    assert unknown.status_code == 404, "a name the platform does not serve reaches no environment"
+
+
+def test_a_message_reaches_a_websocket_client_through_the_proxy(server, prod):
+    """Odoo's bus: a notification sent in production arrives on a websocket
+    opened through nginx (routed to the gevent process)."""
+    session = requests.Session()
+    auth = session.post(prod["url"] + "/web/session/authenticate", json={
+        "jsonrpc": "2.0", "method": "call", "id": 1,
+        "params": {"db": prod["database_name"], "login": "admin", "password": prod["password"]}}, timeout=30).json()
+    assert auth.get("result", {}).get("uid") == 2, auth
+    ws = websocket.create_connection(
+        "ws://%s/websocket" % server.proxy_listen, host=urlparse(prod["url"]).netloc, origin=prod["url"],
+        cookie="session_id=%s" % session.cookies["session_id"], timeout=30)
+    try:
+        ws.send(json.dumps({"event_name": "subscribe", "data": {"channels": [], "last": 0}}))
+        time.sleep(1)  # the subscription is taken before the message is sent
+        action = call(prod, "ir.actions.server", "create", {
+            "name": "e2e: bus message",
+            "model_id": call(prod, "ir.model", "search", [("model", "=", "res.partner")])[0], "state": "code",
+            "code": "env['bus.bus']._sendone(env.user.partner_id, 'e2e/hello', {'text': 'through the proxy'})"})
+        call(prod, "ir.actions.server", "run", [action])
+        deadline, received = time.monotonic() + 30, []
+        while time.monotonic() < deadline:
+            for notification in json.loads(ws.recv()):
+                received.append(notification["message"])
+            if any(m["type"] == "e2e/hello" for m in received):
+                break
+    finally:
+        ws.close()
+    assert {"type": "e2e/hello", "payload": {"text": "through the proxy"}} in received, received
+
+
+def test_code_only_redeploys_switch_without_a_failed_request(server, prod):
+    """Two redeploys of the same code (nothing to update) while a visitor
+    requests the login page every 50 ms through the proxy: not one fails."""
+    manager = server.rpc("e2e_manager")
+    before = current(server, prod)
+    with Poller(prod["url"]) as visitor:
+        for _ in range(2):
+            queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "deploy", "environment_id": prod["id"]})
+            worker(server)
+            run, logs = manager("ops.run", "api_read", [queued["id"]]), logs_of(manager, queued["id"])
+            assert run["state"] == "succeeded", (run["error_message"], logs[-3000:])
+            assert "No module to update" in logs and "The proxy serves" in logs, logs[-3000:]
+    after = current(server, prod)
+    assert len(visitor.answers) > 40, "the visitor kept asking during both switches"
+    assert visitor.failures() == [], visitor.failures()[:5]
+    assert after["url"] == before["url"] and after["database_name"] == before["database_name"]
+    assert after["port"] != before["port"] and after["container_id"] != before["container_id"]
+    assert not docker.from_env().containers.list(all=True, filters={"id": before["container_id"]}), \
+        "the old container is gone once the switch is done"
+
+
+def test_a_stopped_environment_shows_a_page_saying_so(server, prod):
+    manager = server.rpc("e2e_manager")
+    for kind, status in (("stop", 503), ("start", 200)):
+        queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": kind, "environment_id": prod["id"]})
+        worker(server)
+        run = manager("ops.run", "api_read", [queued["id"]])
+        assert run["state"] == "succeeded", run["error_message"]
+        answer = requests.get(prod["url"] + "/web/login", timeout=30)
+        assert answer.status_code == status, (kind, answer.status_code, answer.text[:300])
+        if kind == "stop":
+            assert "Serving E2E is stopped" in answer.text and "Traceback" not in answer.text
+
+
+def test_the_reconciliation_brings_the_proxy_back(server, prod):
+    """nginx went away (a crash, a reboot): the reconciliation cron starts it
+    with the configuration the records say."""
+    subprocess.run(["nginx", "-p", server.proxy_root, "-c", "nginx.conf", "-s", "quit"], check=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists(os.path.join(server.proxy_root, "nginx.pid")):
+        time.sleep(0.1)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(prod["url"] + "/web/login", timeout=5)
+    out = shell(server, "print('RECONCILED', env.ref('ipai_ops_core.cron_reconcile_proxy').ir_actions_server_id"
+                        ".run())\nenv.cr.commit()\n")
+    assert "RECONCILED" in out, out
     assert requests.get(prod["url"] + "/web/login", timeout=30).status_code == 200

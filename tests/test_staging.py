@@ -13,6 +13,7 @@ import pytest
 import requests
 from conftest import _free_port, _odoo_cmd
 from e2e import (
+    Poller,
     admin_sql,
     docker_ready,
     env_secret,
@@ -255,17 +256,26 @@ def test_promotion_deploys_the_exact_staging_image_after_approval(server, projec
     with pytest.raises(xmlrpc.client.Fault):
         server.rpc("e2e_tester")("ops.run", "approve_run", [run["id"]])
     server.rpc("e2e_admin")("ops.run", "approve_run", [run["id"]])
-    worker(server)
+    # A module is updated: the visitor sees the maintenance page, never an error.
+    with Poller(before["url"]) as visitor:
+        worker(server)
     done = manager("ops.run", "api_read", [run["id"]])
     logs = "\n".join(line["message"] for line in manager("ops.run.log", "search_read", [("run_id", "=", run["id"])],
                                                           fields=["message"]))
     assert done["state"] == "succeeded", (done["error_message"], logs[-3000:])
+    assert visitor.failures(allowed=(200, 503)) == [], visitor.failures(allowed=(200, 503))[:3]
+    pages = [answer for answer in visitor.answers if answer[0] == 503]
+    assert pages, "the maintenance page was up while the database was updated"
+    assert all(retry == "30" and "Staging E2E is being updated" in text and "Traceback" not in text
+               for _status, retry, text in pages), pages[0]
+    assert visitor.statuses()[-1] == 200, "the new version serves once it answers"
     assert "not rebuilt" in logs and "%s 18.0.1.0.0 -> 18.0.1.0.1" % ADDON in logs
     events = manager("ops.run.event", "search_read", [("run_id", "=", run["id"])], fields=["message"])
     assert any("e2e_admin" in e["message"] for e in events), "who approved is recorded"
     after = prod_env(server, project)
     assert after["image_digest"] == staging["image_digest"], "the exact image staging ran"
-    assert after["port"] == before["port"] and after["previous_database_name"] == before["database_name"]
+    assert after["url"] == before["url"] and after["previous_database_name"] == before["database_name"]
+    assert after["port"] != before["port"], "a new container on ports of its own, behind the same URL"
     assert sql(after["database_name"], "SELECT count(*) FROM res_partner WHERE name = 'Added in 1.0.1'") == [(1,)]
     assert requests.get(after["url"] + "/web/login", timeout=30).status_code == 200
     backups = manager("ops.backup", "search_read", [("run_id", "=", run["id"])], fields=["kind", "state"])
@@ -282,22 +292,28 @@ def test_failed_deploy_rolls_back_and_ops_env_rollback(server, project, repo, op
     before = prod_env(server, project)
     queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "deploy", "branch": "main"})
     server.rpc("e2e_admin")("ops.run", "approve_run", [queued["id"]])
-    worker(server)
+    with Poller(before["url"]) as visitor:
+        worker(server)
     run = manager("ops.run", "api_read", [queued["id"]])
     assert run["state"] == "failed" and "rolled back automatically" in run["error_message"], run["error_message"]
+    assert visitor.failures(allowed=(200, 503)) == [], "the maintenance page, then the old version again"
+    assert visitor.statuses()[-1] == 200
     after = prod_env(server, project)
     assert (after["database_name"], after["image_digest"]) == (before["database_name"], before["image_digest"])
     assert requests.get(after["url"] + "/web/login", timeout=30).status_code == 200, "production is back"
     assert sql(after["database_name"], "SELECT count(*) FROM res_partner WHERE name = 'Added in 1.0.1'") == [(1,)]
 
-    # One command back to the previous image and the pre-deploy database.
+    # One command back to the previous image and the pre-deploy database:
+    # an emergency, so it runs at once (no approval), and nobody notices the switch.
     rolled = ops(ops_bin, server, "e2e_admin", "env", "rollback", SLUG, "--json")
     assert rolled.returncode == 0, rolled.stderr
     run = json.loads(rolled.stdout)
-    server.rpc("e2e_admin")("ops.run", "approve_run", [run["id"]])
-    worker(server)
+    assert run["state"] == "queued", "a rollback does not wait for an approval"
+    with Poller(before["url"]) as visitor:
+        worker(server)
     done = manager("ops.run", "api_read", [run["id"]])
     assert done["state"] == "succeeded", done["error_message"]
+    assert len(visitor.answers) > 10 and visitor.failures() == [], visitor.failures()[:3]
     back = prod_env(server, project)
     assert back["image_digest"] == before["previous_image_digest"]
     assert back["database_name"] == before["previous_database_name"]

@@ -196,9 +196,9 @@ def execute_restore(spec, reporter, engine=None):
             odoo_steps.neutralize_copy(spec, engine, image, dbname, reporter)
         else:
             odoo_steps.secure_admin(spec, dbname, reporter, only_if_default=True)
-        port = current.get("port") or spec["port"]
-        switch.stop_old("Stopping the current container to switch on port %d" % port)
-        _container, url = switch.go_live(image, dbname, port, {"data_source": spec["source"].get("label") or False})
+        # Started next to the current container; the proxy switches once it answers.
+        _container, url = switch.go_live(image, dbname, spec["port"],
+                                         {"data_source": spec["source"].get("label") or False})
     what = "Imported" if spec["source"]["kind"] == "zip" else "Restored"
     return {"exit_code": 0, "result": "ok",
             "message": "%s into %s%s: %s" % (what, dbname, " (neutralized)" if spec.get("neutralize") else "", url)}

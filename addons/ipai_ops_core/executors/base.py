@@ -39,6 +39,15 @@ class Reporter:
     def update_environment(self, values):
         raise NotImplementedError
 
+    def apply_proxy(self, values=None, drain_timeout=0):
+        """Record ``values`` on the environment and load the front door
+        (nginx) from the environments, the previous nginx workers draining
+        for up to ``drain_timeout`` seconds. Returns {"status": what nginx
+        did, "seconds": until the new configuration answered (the drain
+        not included)}; raises services.nginx.NginxError (and records
+        nothing) when nginx refuses the configuration."""
+        raise NotImplementedError
+
     def environment_message(self, text):
         """A line in the environment's chatter (what changed on it, and why)."""
         raise NotImplementedError

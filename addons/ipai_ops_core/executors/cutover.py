@@ -7,20 +7,27 @@ copy, a production deploy or first deploy, a rollback, a restore):
         switch.stop_old("why")              # only when the new one needs the port or the data
         switch.go_live(image, dbname, port, {...})
 
-``go_live`` starts the new container, waits until it answers *and* opens
-its own database, points the environment at it, then retires the old
-container (and the old database, unless it stays as the previous one).
-Anything that fails before that point undoes this side: the new container
-goes, every database it registered is dropped with its filestore, and an
-old container that was stopped is started again and waited for until it
-answers. After ``go_live``, nothing is undone.
+``go_live`` starts the new container on ports of its own while the old one
+keeps serving, waits until it answers *and* opens its own database, points
+the front door (nginx, services/nginx.py) at it and waits until the
+previous nginx workers finished the requests they held, records it on the
+environment, then retires the old container (and the old database, unless
+it stays as the previous one). A switch that needs the old container
+stopped (``stop_old``: its database is copied) puts the maintenance page up
+first. Anything that fails before ``go_live`` recorded the switch undoes
+this side: the new container goes, every database it registered is dropped
+with its filestore, an old container that was stopped is started again and
+waited for, and the front door serves it again. After that, nothing is
+undone.
 """
 
 import shutil
 
-from ..services import http_health
+from ..services import http_health, nginx
 from . import guard, odoo_steps, paths
 from .base import RunCanceled, RunFailed
+
+DRAIN_TIMEOUT = 10  # seconds the old container finishes what it holds after the proxy switched
 
 CRON_TIME_REAL = 300  # seconds a scheduled action may run, at least
 
@@ -94,6 +101,7 @@ class Switch:
         self.created = []
         self.new_container = None
         self.old_stopped = False
+        self.proxy_touched = False
         self.live = False
 
     def __enter__(self):
@@ -116,34 +124,51 @@ class Switch:
         return dbname
 
     def stop_old(self, why):
-        """Stop the current container (the downtime starts here), to take its
-        port or to copy its database; it comes back if this side fails."""
+        """Stop the current container to copy its database (the downtime
+        starts here: the front door shows the maintenance page); it comes
+        back if this side fails."""
         container = self.current.get("container_id")
         if container and not self.old_stopped:
             self.reporter.log("info", why)
+            self._proxy({"maintenance": True}, "Could not put the maintenance page up")  # recorded
+            self.reporter.log("info", "Maintenance page up")
             self.engine.stop(container)
             self.old_stopped = True
+
+    def _proxy(self, values, what, drain_timeout=0):
+        self.proxy_touched = True
+        try:
+            return self.reporter.apply_proxy(values, drain_timeout=drain_timeout)
+        except nginx.NginxError as exc:
+            raise RunFailed("%s: %s" % (what, exc)) from exc
 
     def go_live(self, image, dbname, port, values=None, retire_database=True):
         """Serve ``dbname`` with ``image`` on ``port``, point the environment
         at it, retire the old container and (``retire_database``) its
-        database. Returns (container id, url)."""
+        database. Returns (container id, the environment's URL)."""
         spec = self.spec
         container_id, url = start(spec, self.engine, image, dbname, port, self.reporter)
         self.new_container = container_id
-        self.reporter.update_environment(dict({
-            "state": "running", "url": url, "port": port, "container_id": container_id, "database_name": dbname,
-            "host": spec.get("host") or False, "db_role": spec["db_role"],
-            "gevent_port": spec.get("gevent_port") if (spec.get("runtime") or {}).get("workers") else 0},
-            **(values or {})))
+        gevent_port = spec.get("gevent_port") if (spec.get("runtime") or {}).get("workers") else 0
+        # Recorded and loaded together: the proxy sends new requests to the
+        # new container; the old one finishes those it holds (the previous
+        # nginx workers drain) before it goes.
+        loaded = self._proxy(dict({
+            "state": "running", "url": spec.get("public_url") or url, "internal_url": url, "port": port,
+            "container_id": container_id, "database_name": dbname, "maintenance": False,
+            "host": spec.get("host") or False, "db_role": spec["db_role"], "gevent_port": gevent_port},
+            **(values or {})), "The proxy did not switch to the new container", drain_timeout=DRAIN_TIMEOUT)
         self.live = True
+        self.reporter.log("info", "The proxy serves %s from port %d: traffic on the new container %.2fs after it "
+                          "answered (nginx %s)" % (spec.get("public_url") or url, port, loaded["seconds"],
+                                                   loaded["status"]))
         old_container, old_db = self.current.get("container_id"), self.current.get("database_name")
         if old_container and old_container != container_id:
             guard.remove_container(self.engine, spec, old_container)
         if retire_database and old_db and old_db != dbname:
             guard.drop_database(spec, old_db)
             shutil.rmtree(paths.db_filestore(spec, old_db), ignore_errors=True)
-        return container_id, url
+        return container_id, spec.get("public_url") or url
 
     def _undo(self, exc):
         """This side failed: remove what it made, bring the old one back.
@@ -156,6 +181,7 @@ class Switch:
             guard.drop_database(spec, dbname)
             shutil.rmtree(paths.db_filestore(spec, dbname), ignore_errors=True)
         if not self.old_stopped:
+            self._proxy_back()
             return None
         old_db, port = self.current.get("database_name"), self.current.get("port")
         self.engine.start_existing(self.current["container_id"])
@@ -166,5 +192,16 @@ class Switch:
         except TimeoutError as err:
             self.reporter.log("error", "The previous container did not answer again: %s" % err)
             return "the previous container was started again but does not answer (%s)" % err
+        self._proxy_back()
         self.reporter.log("info", "The previous container serves %s again" % old_db)
         return "the previous container serves %s again" % old_db
+
+    def _proxy_back(self):
+        """The front door as the environment's record says (the old
+        container, no maintenance page)."""
+        if not self.proxy_touched:
+            return
+        try:
+            self.reporter.apply_proxy({"maintenance": False})
+        except nginx.NginxError as err:
+            self.reporter.log("error", "The proxy could not be set back (the reconciliation cron retries): %s" % err)

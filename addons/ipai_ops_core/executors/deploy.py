@@ -3,21 +3,25 @@
 A deploy puts an image on production: the exact image a staging build ran
 when it is promoted (``promote_image`` in the spec), else an image built
 from the production branch. The first deploy installs the project's
-modules without demo data. Later deploys:
+modules without demo data. Later deploys (the backup module, when
+installed, takes a pre-deploy backup first) take one of two paths:
 
-1. (the backup module, when installed, takes a pre-deploy backup first)
-2. stop the production container (the only downtime starts here);
-3. copy the production database with CREATE DATABASE ... TEMPLATE (a
-   file-level copy) and hard-link its filestore;
-4. update only the modules whose manifest version changed (install new ones)
-   in the copy, with the new image;
-5. start the new container on the same port and wait until it answers;
-6. on any failure the switch (executors/cutover.py) removes the new
-   container and database and starts the old container again: the old
-   image on the untouched pre-deploy database.
+* nothing to update (no module's manifest version changed, none new): the
+  new container starts on the same database next to the running one, the
+  proxy switches to it once it answers and the old one goes after the
+  requests it held: no request fails, nothing waits;
+* modules to update: the maintenance page goes up and production stops
+  (the only downtime), its database is copied with CREATE DATABASE ...
+  TEMPLATE (a file-level copy) with a hard-linked filestore, the modules
+  are updated in the copy with the new image, and the new container serves
+  the copy once it answers. On any failure the switch
+  (executors/cutover.py) removes the new container and database, starts
+  the old container on the untouched pre-deploy database and takes the
+  maintenance page down.
 
 The database from before the deploy is kept as the environment's previous
-database: a rollback swaps back to it and to the previous image.
+database (with a code-only deploy, the same one): a rollback starts the
+previous image on it, next to the running one, and switches.
 """
 
 import shutil
@@ -41,25 +45,44 @@ def execute(spec, reporter, engine=None):
         return _first_deploy(spec, reporter, engine, image_id, name, modules)
 
     args = odoo_steps.module_changes(spec, old_db, modules, versions, reporter)
-    port = current.get("port") or spec["port"]
+    if not args:
+        return _code_only(spec, reporter, engine, sha, image_id, old_db)
     with cutover.Switch(spec, engine, reporter) as switch:
         dbname = switch.database(name)
-        switch.stop_old("Stopping production to copy its database")
+        switch.stop_old("Stopping production to copy its database and update %s" % " ".join(args))
         odoo_steps.copy_database(spec, dbname, old_db, current.get("db_owner") or spec["db_role"])
         filestore.link_tree(paths.db_filestore(spec, old_db), paths.db_filestore(spec, dbname))
         reporter.log("info", "Copied %s to %s (with a hard-linked filestore)" % (old_db, dbname))
-        if args:
-            odoo_steps.change_modules(spec, engine, image_id, dbname, args, reporter, "update",
-                                      "Updating the modules failed")
+        odoo_steps.change_modules(spec, engine, image_id, dbname, args, reporter, "update",
+                                  "Updating the modules failed")
         odoo_steps.secure_admin(spec, dbname, reporter, only_if_default=True)
-        _container, url = switch.go_live(image_id, dbname, port, {
+        _container, url = switch.go_live(image_id, dbname, spec["port"], {
             "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False,
             "previous_database_name": old_db}, retire_database=False)
+    _drop_older(spec, current, dbname)
+    return {"exit_code": 0, "result": "ok", "message": "Deployed %s on %s: %s" % (sha[:12], dbname, url)}
+
+
+def _code_only(spec, reporter, engine, sha, image_id, dbname):
+    """No module to update: the new image serves the same database, started
+    next to the running container; the proxy switches without a pause."""
+    current = spec["current"]
+    reporter.log("info", "No module to update: starting the new image on %s next to the running one" % dbname)
+    with cutover.Switch(spec, engine, reporter) as switch:
+        _container, url = switch.go_live(image_id, dbname, spec["port"], {
+            "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False,
+            "previous_database_name": dbname}, retire_database=False)
+    _drop_older(spec, current, dbname)
+    return {"exit_code": 0, "result": "ok",
+            "message": "Deployed %s on %s without downtime (no module to update): %s" % (sha[:12], dbname, url)}
+
+
+def _drop_older(spec, current, dbname):
+    """The database before the previous one is no longer a rollback's."""
     older = current.get("previous_database_name")
-    if older and older not in (old_db, dbname):
+    if older and older not in (current.get("database_name"), dbname):
         guard.drop_database(spec, older)
         shutil.rmtree(paths.db_filestore(spec, older), ignore_errors=True)
-    return {"exit_code": 0, "result": "ok", "message": "Deployed %s on %s: %s" % (sha[:12], dbname, url)}
 
 
 def _first_deploy(spec, reporter, engine, image_id, name, modules):
@@ -94,10 +117,9 @@ def rollback(spec, reporter, engine=None):
                         % (dbname, owner))
     # A database from before per-environment roles becomes the environment's own.
     postgres.adopt_database(spec["db"], dbname, spec["db_role"])
-    port = current.get("port") or spec["port"]
+    # Started next to the running container; the proxy switches once it answers.
     with cutover.Switch(spec, engine, reporter) as switch:
-        switch.stop_old("Stopping production to switch back")
-        switch.go_live(previous_image, dbname, port, {
+        switch.go_live(previous_image, dbname, spec["port"], {
             "image_digest": previous_image, "previous_image_digest": current.get("image_digest") or False,
             "previous_database_name": current.get("database_name") or False}, retire_database=False)
     return {"exit_code": 0, "result": "ok",

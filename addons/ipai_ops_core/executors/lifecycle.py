@@ -2,9 +2,20 @@
 
 import shutil
 
-from ..services import docker_engine, http_health, naming, postgres
+from ..services import docker_engine, http_health, naming, nginx, postgres
 from . import guard, paths
 from .base import RunFailed
+
+
+def _record(reporter, values):
+    """Record the environment's new state and show it at the front door
+    (the stopped page, the environment again, nothing): a proxy that
+    refuses is said in the log and set right by the reconciliation cron."""
+    reporter.update_environment(values)
+    try:
+        reporter.apply_proxy()
+    except nginx.NginxError as exc:
+        reporter.log("warning", "The proxy was not updated (the reconciliation cron retries): %s" % exc)
 
 
 def stop(spec, reporter, engine=None):
@@ -12,7 +23,7 @@ def stop(spec, reporter, engine=None):
     container = (spec.get("current") or {}).get("container_id")
     if not container or not engine.stop(container):
         raise RunFailed("The environment has no container to stop.")
-    reporter.update_environment({"state": "stopped"})
+    _record(reporter, {"state": "stopped"})
     return {"exit_code": 0, "result": "ok", "message": "Stopped"}
 
 
@@ -31,7 +42,7 @@ def start(spec, reporter, engine=None):
         except TimeoutError as exc:
             raise RunFailed("The environment's container started but does not answer: %s" % exc) from exc
         reporter.log("info", "Answering after %.1fs" % waited)
-    reporter.update_environment({"state": "running"})
+    _record(reporter, {"state": "running"})
     return {"exit_code": 0, "result": "ok", "message": "Started"}
 
 
@@ -62,6 +73,7 @@ def destroy(spec, reporter, engine=None):
         reporter.log("warning", "Database role %s kept: %s" % (spec["db_role"], exc))
     reporter.log("info", "Removed %d containers, database %s, filestore, %d images, role %s" % (
         removed, current.get("database_name") or "-", len(images), spec["db_role"]))
-    reporter.update_environment({"state": "destroyed", "container_id": False, "url": False, "port": 0,
-                                 "database_name": False, "previous_database_name": False, "db_role": False})
+    _record(reporter, {"state": "destroyed", "container_id": False, "url": False, "internal_url": False,
+                       "port": 0, "gevent_port": 0, "maintenance": False, "database_name": False,
+                       "previous_database_name": False, "db_role": False})
     return {"exit_code": 0, "result": "ok", "message": "Destroyed"}

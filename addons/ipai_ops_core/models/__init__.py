@@ -9,9 +9,11 @@ from . import ops_branch_rule
 from . import ops_environment
 from . import ops_environment_gc
 from . import ops_environment_runtime
+from . import ops_environment_proxy
 from . import ops_environment_admin_password
 from . import ops_host
 from . import ops_project_git
+from . import ops_project_serving
 from . import ops_workflow
 from . import ops_run
 from . import ops_run_github

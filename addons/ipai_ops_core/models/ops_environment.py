@@ -24,7 +24,7 @@ _GREEN, _YELLOW, _RED, _BLUE, _GREY = 10, 3, 1, 4, 0
 RUNTIME_FIELDS = {
     "state", "database_name", "url", "port", "container_id", "image_digest", "previous_image_digest",
     "last_run_id", "last_result", "host", "data_source", "previous_database_name", "db_role", "db_password",
-    "admin_password", "gevent_port",
+    "admin_password", "gevent_port", "hostname", "internal_url", "maintenance",
 }
 
 

@@ -65,6 +65,6 @@ class OpsPort(models.Model):
             # The port the environment serves on stays, and so do those of
             # its other runs still going on.
             ports = ports.filtered(lambda p: not (p.environment_id.state != "destroyed"
-                                                  and p.port == p.environment_id.port)
+                                                  and p.port in (p.environment_id.port, p.environment_id.gevent_port))
                                    and (p.run_id == run or p.run_id.state not in ("claimed", "running")))
         ports.unlink()

@@ -293,7 +293,10 @@ class OpsProject(models.Model):
 
     def _ops_needs_approval(self, stage, kind):
         self.ensure_one()
-        return bool(self.production_approval and stage == "production" and kind not in ("backup", "drill"))
+        # A rollback is an emergency: it runs at once (approval is for what
+        # brings new code or data to production).
+        return bool(self.production_approval and stage == "production"
+                    and kind not in ("backup", "drill", "rollback"))
 
     # ------------------------------------------------------------------
     # branches

@@ -33,6 +33,12 @@ class OpsRun(models.Model):
             # environments' configuration files (their credentials): root only
             "secrets_root": os.path.join(data_root, "secrets"),
             "demo_root": os.path.join(data_root, "demo"),
+            # the front door (services/nginx.py): where its files live, where it listens, the names it serves
+            "proxy_root": param("ipai_ops.proxy_root") or os.path.join(data_root, "proxy"),
+            "proxy_listen": param("ipai_ops.proxy_listen") or "127.0.0.1:8080",
+            "base_domain": param("ipai_ops.base_domain") or "ops.localhost",
+            "public_scheme": param("ipai_ops.public_scheme") or "http",
+            "public_port": param("ipai_ops.public_port") or "",
             "port_range": (int(low), int(high or low)),
         }
 
@@ -106,13 +112,14 @@ class OpsRun(models.Model):
                         "data_source": env.data_source or None},
         }
         spec["runtime"] = env._ops_runtime()
+        spec["public_url"] = env._ops_public_url()
         if run.kind in ("build", "deploy", "rollback", "restore"):
-            spec["port"] = env.port if env.stage == "production" and env.port else \
-                self._ops_reserve_port(env, host.name)
+            # New ports for the new container: the old one serves until the
+            # proxy switches (executors/cutover.py).
+            spec["port"] = self._ops_reserve_port(env, host.name)
             # Prefork serves websockets from a gevent process on a port of its own.
             if spec["runtime"]["workers"]:
-                spec["gevent_port"] = env.gevent_port if env.stage == "production" and env.gevent_port else \
-                    self._ops_reserve_port(env, host.name)
+                spec["gevent_port"] = self._ops_reserve_port(env, host.name)
         config = run.config or {}
         spec["mail"] = env._ops_mail_catcher() if env and env.stage != "production" else None
         if env.stage == "staging" and run.kind in ("build", "deploy"):

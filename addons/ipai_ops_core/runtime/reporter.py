@@ -17,6 +17,7 @@ from odoo import SUPERUSER_ID, api, fields
 from odoo.service.model import retrying
 
 from ..executors.base import Reporter, RunCanceled
+from ..services import nginx
 
 _logger = logging.getLogger(__name__)
 
@@ -130,3 +131,26 @@ class DbReporter(Reporter):
 
     def environment_message(self, text):
         self._do(lambda run: run.environment_id and run.environment_id._message_log(body=text))
+
+    def apply_proxy(self, values=None, drain_timeout=0):
+        """Record ``values`` on the environment and load the front door from
+        the records, in one transaction under the proxy's lock: the change
+        is recorded only if nginx took it, and the next switch renders with
+        it. Then the previous nginx workers finish what they held (at most
+        ``drain_timeout`` seconds)."""
+        self.flush()
+        root = self._do(lambda run: run._ops_settings()["proxy_root"])
+
+        def apply(run):
+            env = run.environment_id
+            if values:
+                env.write(values)
+            return env._ops_proxy_apply()
+
+        started = time.monotonic()
+        with nginx.locked(root):
+            loaded = self._do(apply)
+        switched = time.monotonic() - started
+        if drain_timeout:
+            nginx.drain(loaded["retiring"], drain_timeout)
+        return {"status": loaded["status"], "seconds": switched}

@@ -198,6 +198,9 @@ class TestRunQueue(OpsCase):
         self.assertEqual(self.queue(user=self.users["admin"], environment_id=self.env_staging.id)["state"], "queued")
         self.assertEqual(self.queue(user=self.users["admin"], environment_id=self.env_prod.id,
                                     kind="backup")["state"], "queued")
+        # A rollback is an emergency: an admin's runs at once.
+        self.assertEqual(self.queue(user=self.users["admin"], environment_id=self.env_prod.id,
+                                    kind="rollback")["state"], "queued")
 
     def test_reaper_requeues_then_fails(self):
         self.env["ir.config_parameter"].sudo().set_param("ipai_ops.heartbeat_timeout_seconds", "60")

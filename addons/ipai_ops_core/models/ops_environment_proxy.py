@@ -1,0 +1,124 @@
+import html
+import logging
+import re
+
+from odoo import _, api, fields, models
+
+from ..executors import proxy
+from ..services import nginx
+
+_logger = logging.getLogger(__name__)
+
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:15vh auto;max-width:32em;color:#333;text-align:center}}</style>
+</head><body>{body}</body></html>
+"""
+
+
+class OpsEnvironment(models.Model):
+    """Each environment's name behind the platform's front door (nginx):
+    ``<branch>.<project>.<base domain>``, its public URL, and the proxy
+    configuration rendered from the environments (services/nginx.py)."""
+
+    _inherit = "ops.environment"
+
+    hostname = fields.Char(compute="_compute_hostname", store=True, index=True, copy=False,
+                           help="<branch>.<project>.<base domain> (system parameter ipai_ops.base_domain).")
+    internal_url = fields.Char("Internal URL", readonly=True, copy=False,
+                               help="Where the container answers on its host, behind the proxy.")
+    maintenance = fields.Boolean(readonly=True, copy=False,
+                                 help="The proxy shows the maintenance page (a deploy updates the database).")
+
+    @api.depends("branch", "project_id.slug")
+    def _compute_hostname(self):
+        base = self.env["ops.run"]._ops_settings()["base_domain"]
+        for env in self:
+            if not (env.branch and env.project_id.slug):
+                env.hostname = False
+                continue
+            label = re.sub(r"[^a-z0-9]+", "-", env.branch.lower()).strip("-")[:40].strip("-") or "branch"
+            name = "%s.%s.%s" % (label, env.project_id.slug, base)
+            # Two branches may give one label (feature/x, feature-x): the later one carries its id.
+            clash = env.id and self.sudo().search_count([  # sudo: names are unique across every project
+                ("hostname", "=", name), ("id", "!=", env.id), ("state", "!=", "destroyed")])
+            env.hostname = "%s-%d.%s.%s" % (label[:30], env.id, env.project_id.slug, base) if clash else name
+
+    def _ops_public_url(self):
+        """The environment's URL through the front door."""
+        self.ensure_one()
+        settings = self.env["ops.run"]._ops_settings()
+        scheme = settings["public_scheme"]
+        port = settings["public_port"] or settings["proxy_listen"].rpartition(":")[2]
+        default = {"http": "80", "https": "443"}.get(scheme)
+        return "%s://%s%s" % (scheme, self.hostname, "" if str(port) == default else ":%s" % port)
+
+    def _ops_proxy_server(self):
+        """This environment as a server of the proxy, or None when it has
+        nothing to answer with: the maintenance page while a deploy updates
+        its database, the stopped page when it is stopped."""
+        self.ensure_one()
+        if self.state == "destroyed" or not self.hostname or not (self.port or self.state == "stopped"):
+            return None
+        server = {"names": [self.hostname], "port": self.port, "ws_port": self.gevent_port or None}
+        project = html.escape(self.project_id.name)
+        if self.maintenance:
+            title = _("%s is being updated", project)
+            server["page"] = "maintenance-%d.html" % self.id
+            # The project's own page (sanitized HTML), else a plain one.
+            body = self.project_id.maintenance_html or "<h1>%s</h1><p>%s</p>" % (
+                title, _("This page comes back by itself in a moment."))
+            server["page_html"] = PAGE.format(title=title, body=body)
+        elif self.state == "stopped":
+            title = _("%s is stopped", project)
+            server["page"] = "stopped-%d.html" % self.id
+            server["page_html"] = PAGE.format(title=title, body="<h1>%s</h1><p>%s</p>" % (
+                title, _("Its team can start it again from the platform.")))
+        return server
+
+    @api.model
+    def _ops_proxy_apply(self):
+        """Render the front door from every environment as this transaction
+        sees them and load it: checked by nginx first, never loaded when
+        refused. Call under ``nginx.locked`` with a transaction begun after
+        the lock was taken (``_ops_proxy_reload``, the run reporter)."""
+        # sudo: the proxy serves every project's environments
+        envs = self.sudo().search([("state", "!=", "destroyed"), ("hostname", "!=", False)],
+                                  order="id")
+        servers = [server for env in envs if (server := env._ops_proxy_server())]
+        return proxy.apply(self.env["ops.run"]._ops_settings(), servers)
+
+    @api.model
+    def _ops_proxy_reload(self):
+        """Load the front door from what is committed now, under its lock."""
+        root = self.env["ops.run"]._ops_settings()["proxy_root"]
+        with nginx.locked(root), self.env.registry.cursor() as cr:
+            return self.with_env(self.env(cr=cr))._ops_proxy_apply()
+
+    @api.model
+    def _ops_refresh_hostnames(self):
+        """Names and URLs after a change of the base domain or the public
+        scheme and port (settings the hostname does not depend on)."""
+        # sudo: every project's environments follow the platform's settings
+        envs = self.sudo().search([("state", "!=", "destroyed")])
+        before = {env.id: env.hostname for env in envs}
+        envs._compute_hostname()
+        for env in envs:
+            if env.port and not env.internal_url:  # recorded before the front door
+                env.internal_url = "http://127.0.0.1:%d" % env.port
+            if env.url and env.port and (before[env.id] != env.hostname or env.url != env._ops_public_url()):
+                env.url = env._ops_public_url()
+
+    @api.model
+    def _cron_reconcile_proxy(self):
+        """Keep the front door in line with the environments (after a crash
+        between a switch and its reload, a restart of the host, a new base
+        domain): nginx started when it does not run, reloaded when what it
+        serves differs from the records."""
+        self._ops_refresh_hostnames()
+        self.env.cr.commit()  # the reload below reads what is committed
+        try:
+            return self._ops_proxy_reload()["status"]
+        except nginx.NginxError as exc:
+            _logger.error("ops proxy: %s", exc)
+            return _("refused: %s", exc)

@@ -1,0 +1,110 @@
+"""services/nginx.py against a real nginx: rendered configurations are
+checked before they are loaded, a refused one never is, switches reload."""
+
+import http.server
+import os
+import shutil
+import socket
+import tempfile
+import threading
+
+import pytest
+import requests
+
+from ..services import nginx
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's name
+        body = ("%s %s %s" % (self.server.server_port, self.headers["Host"], self.headers["X-Forwarded-Host"])).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def upstreams():
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello) for _ in range(2)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield [s.server_port for s in servers]
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture
+def proxy():
+    # nginx's workers run as an unprivileged user: the prefix must be
+    # traversable (pytest's own temporary directories are not).
+    base = tempfile.mkdtemp(prefix="ipai-ops-nginx-")
+    os.chmod(base, 0o755)
+    root = os.path.join(base, "proxy")
+    listen = "127.0.0.1:%d" % _free_port()
+    nginx.ensure(root)
+    nginx.apply(root, listen=listen, text=nginx.render(listen, []))
+    nginx.start(root, listen)
+    yield root, listen
+    nginx.stop(root)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def get(listen, host, path="/"):
+    return requests.get("http://%s%s" % (listen, path), headers={"Host": host}, timeout=10)
+
+
+def test_hostnames_route_to_their_environment_and_a_switch_reloads(proxy, upstreams):
+    root, listen = proxy
+    servers = [{"names": ["main.shop.ops.test", "shop.example.com"], "port": upstreams[0]}]
+    assert nginx.apply(root, listen=listen, text=nginx.render(listen, servers))["status"] == "reloaded"
+    answer = get(listen, "shop.example.com")
+    assert answer.status_code == 200 and answer.text == "%d shop.example.com shop.example.com" % upstreams[0]
+    assert get(listen, "unknown.ops.test").status_code == 404, "an unknown hostname reaches nothing"
+    # The switch to the new container's port.
+    nginx.apply(root, listen=listen, text=nginx.render(listen, [dict(servers[0], port=upstreams[1])]))
+    assert get(listen, "main.shop.ops.test").text.startswith("%d " % upstreams[1])
+
+
+def test_a_refused_configuration_is_never_loaded(proxy, upstreams):
+    root, listen = proxy
+    good = nginx.render(listen, [{"names": ["a.ops.test"], "port": upstreams[0]}])
+    nginx.apply(root, listen=listen, text=good)
+    with pytest.raises(nginx.NginxError, match="previous one keeps serving"):
+        nginx.apply(root, listen=listen,
+                    text=good + "server { listen %s; this_directive_does_not_exist on; }\n" % listen)
+    with open("%s/sites/%s" % (root, nginx.SITE)) as fh:
+        assert fh.read() == good
+    assert get(listen, "a.ops.test").status_code == 200
+
+
+def test_maintenance_page_answers_503_with_retry_after(proxy, upstreams):
+    root, listen = proxy
+    with open("%s/pages/maintenance-7.html" % root, "w") as fh:
+        fh.write("<h1>Shop is being updated</h1>")
+    nginx.apply(root, listen=listen, text=nginx.render(listen, [{"names": ["m.ops.test"], "port": upstreams[0],
+                                             "page": "maintenance-7.html"}]))
+    answer = get(listen, "m.ops.test", "/web/login")
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "30"
+    assert "Shop is being updated" in answer.text
+
+
+def test_hostile_names_are_refused_before_any_file_is_written(tmp_path):
+    for bad in ("shop.example.com;", "a b", "../x", "http://x.com", "x.com/path", "x.com:80", "",
+                "-x.com", "x" * 64 + ".com", "SHOP.com", "x.com\nserver"):
+        with pytest.raises(ValueError):
+            nginx.render("127.0.0.1:8080", [{"names": [bad], "port": 1}])
+    assert nginx.validate_hostname("*.ops.example.com", wildcard=True)
+    with pytest.raises(ValueError):
+        nginx.validate_hostname("*.ops.example.com")
+    for bad in ("127.0.0.1", "localhost:80", "1.2.3.4:80; x"):
+        with pytest.raises(ValueError):
+            nginx.render(bad, [])

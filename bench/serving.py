@@ -1,0 +1,389 @@
+#!/usr/bin/env python3
+"""Serving production: prefork workers behind the platform's nginx vs one
+threaded process, and switches nobody notices vs stop-then-start.
+
+A project "bench-serve" (a one-addon repository, containers of 2 CPUs and
+2 GB) gets a real production through `odoo-bin ops-worker --once` (first
+deploy: prefork, HTTP workers sized from the container, a cron worker, the
+gevent process) behind the platform's nginx on a free 127.0.0.1 port, its
+hostname main.bench-serve.bench.test sent as the Host header. Same run:
+
+  throughput  --concurrency clients (threads over --procs processes, one
+              keep-alive connection each) GET /web/login for --seconds:
+              workers   through nginx to the production container;
+              baseline  the same image, database and configuration file,
+                        started as Odoo ran every environment before
+                        (--workers 0 --max-cron-threads 0 --gevent-port 0:
+                        one threaded process), asked directly on its port.
+              requests/s, p50, p95 of both and the ratio.
+  redeploys   a visitor GETs /web/login through nginx every 50 ms while
+              --redeploys code-only production deploys run one after the
+              other (each a new container next to the old one, the switch,
+              the old one drained and removed): failed requests, and the
+              platform's own figure of each switch (traffic on the new
+              container N s after it answered, from the run log);
+              baseline  the same visitor on the production container's
+                        port while it is replaced by stop-then-start (a new
+                        container of the same image and command on the same
+                        port once the old one stopped): failed requests and
+                        the longest gap.
+
+Scratch database (default ipai_ops_bench_serving, ipai_ops_core installed
+once); its data root, proxy, port range and local repository root point into
+--work; everything is destroyed at the end.
+
+    bash -c 'source scripts/env.sh && PYTHONPATH=$ODOO_SRC $OPS_VENV/bin/python bench/serving.py'
+Prints a table and a JSON line.
+"""
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import docker
+import requests
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from backup_restore import odoo_setup  # noqa: E402
+from kill_recovery import ADDON, FILES, Plane, drop_templates, odoo_cmd  # noqa: E402
+from run_log_queries import ensure_database  # noqa: E402
+
+SLUG = "bench-serve"
+BASE_DOMAIN = "bench.test"
+HOSTNAME = "main.%s.%s" % (SLUG, BASE_DOMAIN)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_repo(root):
+    work, bare = os.path.join(root, "work"), os.path.join(root, "serve.git")
+    for path, text in FILES.items():
+        os.makedirs(os.path.dirname(os.path.join(work, ADDON, path)), exist_ok=True)
+        with open(os.path.join(work, ADDON, path), "w") as fh:
+            fh.write(text)
+    git = ["git", "-c", "user.email=b@b", "-c", "user.name=b", "-C", work]
+    subprocess.run(["git", "init", "-q", "-b", "main", work], check=True)
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "-qm", "addon"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", work, bare], check=True)
+    return "file://" + bare
+
+
+def run_worker(db):
+    cmd = odoo_cmd(db, "ops-worker") + ["--worker-id", "bench-serve", "--projects", SLUG, "--once"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    if proc.returncode != 0 or "Traceback" in proc.stdout + proc.stderr:
+        sys.exit("the worker failed:\n" + (proc.stdout + proc.stderr)[-3000:])
+
+
+# -- load ------------------------------------------------------------------
+
+def _client(port, host, seconds, threads, queue):
+    latencies, errors = [], [0]
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def loop():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine, failed = [], 0
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                conn.request("GET", "/web/login", headers={"Host": host})
+                answer = conn.getresponse()
+                answer.read()
+                if answer.status == 200:
+                    mine.append(time.monotonic() - started)
+                else:
+                    failed += 1
+            except (OSError, http.client.HTTPException):
+                failed += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        with lock:
+            latencies.extend(mine)
+            errors[0] += failed
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    queue.put((latencies, errors[0]))
+
+
+def load(port, host, seconds, concurrency, procs):
+    """``concurrency`` keep-alive clients over ``procs`` processes for
+    ``seconds``: requests/s of answered 200s, p50, p95 (ms), errors."""
+    queue = multiprocessing.Queue()
+    per = [concurrency // procs + (1 if i < concurrency % procs else 0) for i in range(procs)]
+    children = [multiprocessing.Process(target=_client, args=(port, host, seconds, n, queue)) for n in per if n]
+    started = time.monotonic()
+    for child in children:
+        child.start()
+    results = [queue.get() for _ in children]
+    for child in children:
+        child.join()
+    elapsed = time.monotonic() - started
+    latencies = sorted(x for lat, _e in results for x in lat)
+    errors = sum(e for _lat, e in results)
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0  # noqa: E731
+    return {"rps": len(latencies) / elapsed, "p50_ms": pick(0.50), "p95_ms": pick(0.95), "errors": errors,
+            "requests": len(latencies)}
+
+
+class Visitor:
+    """GET url every 50 ms (a new connection each, like a browser tab polling)."""
+
+    def __init__(self, port, host):
+        self.port, self.host, self.answers = port, host, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            at = time.monotonic()
+            try:
+                answer = requests.get("http://127.0.0.1:%d/web/login" % self.port, headers={"Host": self.host},
+                                      timeout=15, allow_redirects=False)
+                self.answers.append((at, answer.status_code == 200))
+            except requests.RequestException:
+                self.answers.append((at, False))
+            time.sleep(0.05)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def failed(self):
+        return sum(1 for _at, ok in self.answers if not ok)
+
+    def longest_gap(self):
+        """Seconds from the last good answer before a failure to the next good one."""
+        gap, last_ok, failing = 0.0, None, False
+        for at, ok in self.answers:
+            if ok:
+                if failing and last_ok is not None:
+                    gap = max(gap, at - last_ok)
+                last_ok, failing = at, False
+            else:
+                failing = True
+        return gap
+
+
+def wait_answers(port, host, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get("http://127.0.0.1:%d/web/login" % port, headers={"Host": host},
+                            timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    sys.exit("nothing answers on port %d" % port)
+
+
+# -- containers --------------------------------------------------------------
+
+def twin(container_id, port, single_process):
+    """A container of the same image, mounts (configuration file, filestore,
+    addons) and command as ``container_id``, on ``port``; with
+    ``single_process``, run as before prefork (one threaded process)."""
+    client = docker.from_env()
+    source = client.containers.get(container_id)
+    command = list(source.attrs["Config"]["Cmd"])
+    for flag, value in (("--http-port", str(port)), ("--workers", "0" if single_process else None),
+                        ("--max-cron-threads", "0" if single_process else None),
+                        ("--gevent-port", "0" if single_process else None)):
+        if value is not None and flag in command:
+            command[command.index(flag) + 1] = value
+    return client.containers.run(
+        source.attrs["Config"]["Image"], command, detach=True, network_mode="host",
+        volumes=source.attrs["HostConfig"]["Binds"], name="bench-serve-twin-%d" % port,
+        labels={"ipai-ops.bench": "serving"}, mem_limit=source.attrs["HostConfig"]["Memory"] or None,
+        nano_cpus=source.attrs["HostConfig"]["NanoCpus"] or None)
+
+
+def remove_twins():
+    for container in docker.from_env().containers.list(all=True, filters={"label": "ipai-ops.bench=serving"}):
+        container.remove(force=True)
+
+
+# -- the platform --------------------------------------------------------------
+
+def configure(plane, work, repo_url, listen):
+    def do(env):
+        env.ref("ipai_ops_core.ops_host_local").repo_roots = work
+        params = env["ir.config_parameter"]
+        params.set_param("ipai_ops.data_root", os.path.join(work, "data"))
+        params.set_param("ipai_ops.port_range", "18930-18959")  # away from the test suite's environments
+        params.set_param("ipai_ops.proxy_root", os.path.join(work, "proxy"))
+        params.set_param("ipai_ops.proxy_listen", listen)
+        params.set_param("ipai_ops.base_domain", BASE_DOMAIN)
+        project = env["ops.project"].search([("slug", "=", SLUG)])
+        values = {"repo_url": repo_url, "mem_limit_mb": 2048, "cpu_limit": 2.0, "production_approval": False}
+        if project:
+            project.write(values)
+        else:
+            project = env["ops.project"].create(dict(values, name="Bench serving", slug=SLUG))
+        env["ops.environment"]._ops_refresh_hostnames()
+        return project.id
+    return plane(do)
+
+
+def destroy_all(plane, db):
+    envs = plane(lambda env: env["ops.environment"].search(
+        [("project_id.slug", "=", SLUG), ("state", "not in", ("new", "destroyed"))]).ids)
+    for env_id in envs:
+        plane(lambda env, env_id=env_id: env["ops.run"].queue_run(
+            {"project": SLUG, "kind": "destroy", "environment_id": env_id}))
+    if envs:
+        run_worker(db)
+
+
+def production(plane):
+    return plane(lambda env: env["ops.environment"].search(
+        [("project_id.slug", "=", SLUG), ("branch", "=", "main")]).read(
+        ["id", "port", "container_id", "url", "effective_runtime"])[0])
+
+
+def deploy(plane, db):
+    run_id = plane(lambda env: env["ops.run"].queue_run({"project": SLUG, "kind": "deploy", "branch": "main"})["id"])
+    run_worker(db)
+    run = plane.run(run_id)
+    if run["state"] != "succeeded":
+        sys.exit("deploy failed: %s" % run["error_message"])
+    with plane.registry.cursor() as cr:
+        cr.execute("SELECT message FROM ops_run_log WHERE run_id = %s AND position('traffic on the new container' "
+                   "in message) > 0", [run_id])
+        row = cr.fetchone()
+    match = row and re.search(r"traffic on the new container ([0-9.]+)s after it answered", row[0])
+    return float(match.group(1)) if match else None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", default="ipai_ops_bench_serving")
+    parser.add_argument("--work", default=os.path.join(os.environ.get("OPS_HOME", "/opt/ipai-ops"), "bench-work",
+                                                       "serving"))
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--procs", type=int, default=4, help="client processes sharing the concurrency")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--redeploys", type=int, default=10)
+    args = parser.parse_args()
+    ensure_database(args.db)
+    odoo_setup()
+    from odoo.addons.ipai_ops_core.services import naming, nginx
+
+    namespace = naming.namespace_for(args.db)
+    work = os.path.realpath(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(os.path.join(work, "repo"))
+    for path in (work, os.path.dirname(work)):
+        os.chmod(path, 0o755)  # nginx's workers (nobody) read the pages under it
+    repo_url = make_repo(os.path.join(work, "repo"))
+    listen_port = free_port()
+    plane = Plane(args.db)
+    project_id = configure(plane, work, repo_url, "127.0.0.1:%d" % listen_port)
+    remove_twins()
+    destroy_all(plane, args.db)
+    res = {"concurrency": args.concurrency, "seconds": args.seconds, "cpus": os.cpu_count()}
+    try:
+        deploy(plane, args.db)  # the first deploy: installs
+        prod = production(plane)
+        res["runtime"] = prod["effective_runtime"]
+        wait_answers(listen_port, HOSTNAME)
+
+        # 1. throughput: workers through nginx vs one threaded process on its port
+        load(listen_port, HOSTNAME, 3, args.concurrency, args.procs)  # warm-up
+        res["workers"] = load(listen_port, HOSTNAME, args.seconds, args.concurrency, args.procs)
+        single_port = free_port()
+        single = twin(prod["container_id"], single_port, single_process=True)
+        try:
+            wait_answers(single_port, HOSTNAME)
+            load(single_port, HOSTNAME, 3, args.concurrency, args.procs)
+            res["single"] = load(single_port, HOSTNAME, args.seconds, args.concurrency, args.procs)
+        finally:
+            single.remove(force=True)
+
+        # 2. code-only redeploys through nginx, a visitor every 50 ms
+        switches = []
+        with Visitor(listen_port, HOSTNAME) as visitor:
+            for _ in range(args.redeploys):
+                switches.append(deploy(plane, args.db))
+        res["redeploys"] = {"count": args.redeploys, "requests": len(visitor.answers), "failed": visitor.failed(),
+                            "longest_gap_s": visitor.longest_gap(),
+                            "switch_s_max": max(s for s in switches if s is not None) if any(switches) else None,
+                            "switch_s_mean": (sum(s for s in switches if s is not None)
+                                              / max(1, len([s for s in switches if s is not None])))}
+
+        # baseline: the same container replaced by stop-then-start on its own port
+        prod = production(plane)
+        old = docker.from_env().containers.get(prod["container_id"])
+        with Visitor(prod["port"], HOSTNAME) as visitor:
+            time.sleep(1)
+            old.stop(timeout=10)
+            replacement = twin(prod["container_id"], prod["port"], single_process=False)
+            wait_answers(prod["port"], HOSTNAME)
+            time.sleep(1)
+        replacement.remove(force=True)
+        old.start()
+        wait_answers(prod["port"], HOSTNAME)
+        res["stop_then_start"] = {"requests": len(visitor.answers), "failed": visitor.failed(),
+                                  "longest_gap_s": visitor.longest_gap()}
+    finally:
+        remove_twins()
+        destroy_all(plane, args.db)
+        drop_templates(namespace, project_id, work, naming.template_role_name(namespace, project_id))
+        nginx.stop(os.path.join(work, "proxy"))
+        shutil.rmtree(work, ignore_errors=True)
+
+    w, s = res["workers"], res["single"]
+    res["rps_ratio"] = w["rps"] / s["rps"] if s["rps"] else None
+    res["p95_ratio"] = w["p95_ms"] / s["p95_ms"] if s["p95_ms"] else None
+    print("production of a one-addon project, %d CPUs, containers of 2 CPUs / 2 GB; %s" % (res["cpus"],
+                                                                                        res["runtime"]))
+    print("GET /web/login, %d keep-alive clients, %.0f s each" % (args.concurrency, args.seconds))
+    print("%-52s %9s %9s %9s %7s" % ("", "req/s", "p50 ms", "p95 ms", "errors"))
+    for label, row in (("prefork workers through nginx", w), ("baseline: one threaded process, direct", s)):
+        print("%-52s %9.1f %9.1f %9.1f %7d" % (label, row["rps"], row["p50_ms"], row["p95_ms"], row["errors"]))
+    print("workers / baseline: %.2fx requests/s, p95 %.2fx" % (res["rps_ratio"], res["p95_ratio"]))
+    r, b = res["redeploys"], res["stop_then_start"]
+    print("%-52s %9s %9s %12s" % ("a visitor every 50 ms", "requests", "failed", "longest gap"))
+    print("%-52s %9d %9d %11.1fs" % ("%d code-only redeploys (start-first, nginx switch)" % r["count"],
+                                     r["requests"], r["failed"], r["longest_gap_s"]))
+    print("%-52s %9d %9d %11.1fs" % ("baseline: stop-then-start on the same port", b["requests"], b["failed"],
+                                     b["longest_gap_s"]))
+    print("new container answering -> traffic on it: mean %.2fs, max %.2fs (run logs)" % (
+        r["switch_s_mean"], r["switch_s_max"] or 0))
+
+    def rounded(value):
+        if isinstance(value, float):
+            return round(value, 3)
+        if isinstance(value, dict):
+            return {k: rounded(v) for k, v in value.items()}
+        return value
+
+    print(json.dumps(dict(rounded(res), bench="serving")))
+
+
+if __name__ == "__main__":
+    main()
