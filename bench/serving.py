@@ -261,7 +261,7 @@ def destroy_all(plane, db):
 
 def production(plane):
     return plane(lambda env: env["ops.environment"].search(
-        [("project_id.slug", "=", SLUG), ("branch", "=", "main")]).read(
+        [("project_id.slug", "=", SLUG), ("branch", "=", "main"), ("state", "!=", "destroyed")]).read(
         ["id", "port", "container_id", "url", "effective_runtime"])[0])
 
 

@@ -123,15 +123,59 @@ def test_production_comes_back_by_itself(server, prod):
     container = docker.from_env().containers.get(current(server, prod)["container_id"])
     assert container.attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     os.kill(container.attrs["State"]["Pid"], 9)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+    answers_within(prod["url"], 90)
+
+
+def answers_within(url, seconds):
+    """Seconds until ``url`` answers 200 (AssertionError past ``seconds``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
         try:
-            if requests.get(prod["url"] + "/web/login", timeout=5).status_code == 200:
-                break
+            if requests.get(url + "/web/login", timeout=5).status_code == 200:
+                return time.monotonic() - started
         except requests.RequestException:
             pass
-        time.sleep(1)
-    assert requests.get(prod["url"] + "/web/login", timeout=30).status_code == 200
+        time.sleep(0.5)
+    raise AssertionError("%s did not answer within %ds" % (url, seconds))
+
+
+def reconcile(server):
+    out = shell(server, "print('RECONCILED', env.ref('ipai_ops_core.cron_reconcile').ir_actions_server_id.run())\n"
+                        "env.cr.commit()\n")
+    assert "RECONCILED" in out, out
+    return out
+
+
+def chatter(server, env_id, text):
+    return [m["body"] for m in server.rpc("e2e_manager")("mail.message", "search_read", [
+        ("model", "=", "ops.environment"), ("res_id", "=", env_id), ("body", "ilike", text)], ["body"])]
+
+
+def test_production_survives_a_restart_of_the_docker_daemon(server, prod):
+    """What a reboot does: every container stops with the daemon. Production
+    answers again within 60 s of the daemon's start without anyone acting,
+    and the reconciliation finds nothing to correct."""
+    before = current(server, prod)
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "docker.sh")
+    subprocess.run([script, "restart"], check=True, timeout=240)
+    answers_within(prod["url"], 60)
+    reconcile(server)
+    after = current(server, prod)
+    assert after["state"] == "running" and after["container_id"] == before["container_id"], after
+    assert not chatter(server, prod["id"], "Reconciliation"), "nothing was wrong"
+
+
+def test_the_reconciliation_starts_a_production_container_left_stopped(server, prod):
+    """Stopped outside the platform (the restart policy leaves it so): the
+    record said Running; the cron starts it and says so in the chatter."""
+    container = docker.from_env().containers.get(current(server, prod)["container_id"])
+    container.stop(timeout=20)
+    assert requests.get(prod["url"] + "/web/login", timeout=30).status_code != 200
+    reconcile(server)
+    answers_within(prod["url"], 90)
+    assert current(server, prod)["state"] == "running"
+    found = chatter(server, prod["id"], "Reconciliation")
+    assert len(found) == 1 and "started it again" in found[0], found
 
 
 def current(server, prod):
@@ -228,7 +272,5 @@ def test_the_reconciliation_brings_the_proxy_back(server, prod):
         time.sleep(0.1)
     with pytest.raises(requests.ConnectionError):
         requests.get(prod["url"] + "/web/login", timeout=5)
-    out = shell(server, "print('RECONCILED', env.ref('ipai_ops_core.cron_reconcile_proxy').ir_actions_server_id"
-                        ".run())\nenv.cr.commit()\n")
-    assert "RECONCILED" in out, out
+    reconcile(server)
     assert requests.get(prod["url"] + "/web/login", timeout=30).status_code == 200

@@ -110,7 +110,7 @@ class OpsEnvironment(models.Model):
                 env.url = env._ops_public_url()
 
     @api.model
-    def _cron_reconcile_proxy(self):
+    def _ops_reconcile_proxy(self):
         """Keep the front door in line with the environments (after a crash
         between a switch and its reload, a restart of the host, a new base
         domain): nginx started when it does not run, reloaded when what it

@@ -148,12 +148,17 @@ class DockerEngine:
         return container.id
 
     def container(self, ref):
-        """{'id', 'name', 'status', 'labels'} of a container, or None."""
+        """{'id', 'name', 'status', 'labels', 'exit_code', 'oom_killed',
+        'started_at', 'finished_at'} of a container, or None. The times are
+        Docker's (RFC 3339, UTC; '0001-...' when it never happened)."""
         try:
             c = self.client.containers.get(ref)
         except NotFound:
             return None
-        return {"id": c.id, "name": c.name, "status": c.status, "labels": c.labels or {}}
+        state = c.attrs.get("State") or {}
+        return {"id": c.id, "name": c.name, "status": c.status, "labels": c.labels or {},
+                "exit_code": state.get("ExitCode"), "oom_killed": bool(state.get("OOMKilled")),
+                "started_at": state.get("StartedAt"), "finished_at": state.get("FinishedAt")}
 
     def logs(self, ref, tail=200):
         try:
@@ -174,6 +179,8 @@ class DockerEngine:
             return True
         except NotFound:
             return False
+        except APIError as exc:
+            raise DockerError("cannot start container %s: %s" % (ref, exc)) from exc
 
     def remove_container(self, ref, expect_labels=None):
         """Remove a container (running or not); False when there is none.
