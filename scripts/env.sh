@@ -31,6 +31,8 @@ export OPS_TEST_DB="${OPS_TEST_DB:-ipai_ops_test}"
 export OPS_HTTP_PORT="${OPS_HTTP_PORT:-8069}"
 # The platform's nginx (make run): environments at http://<branch>.<project>.ops.localhost:$OPS_PROXY_PORT
 export OPS_PROXY_PORT="${OPS_PROXY_PORT:-8080}"
+# ... and over HTTPS on this port for the names a TLS certificate covers
+export OPS_PROXY_TLS_PORT="${OPS_PROXY_TLS_PORT:-8443}"
 export OPS_ADDONS="ipai_ops_core,ipai_ops_backup,ipai_ops_monitoring"
 
 ops_log() { printf '\033[1;34m[ipai-ops]\033[0m %s\n' "$*" >&2; }

@@ -21,7 +21,7 @@ fi
 # environments' hostnames); it stops with Ctrl-C, like the rest.
 ops_proxy=("$OPS_VENV/bin/python" "$ODOO_SRC/odoo-bin" --addons-path="$ODOO_SRC/addons,$OPS_REPO/addons" ops-proxy
            "${args[@]}" -d "$OPS_DB_NAME" --log-level=warn)
-"${ops_proxy[@]}" --listen "127.0.0.1:$OPS_PROXY_PORT"
+"${ops_proxy[@]}" --listen "127.0.0.1:$OPS_PROXY_PORT" --listen-tls "127.0.0.1:$OPS_PROXY_TLS_PORT"
 trap '"${ops_proxy[@]}" --stop >/dev/null 2>&1 || true' EXIT
 cat >&2 <<MSG
 

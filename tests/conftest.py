@@ -21,6 +21,8 @@ REQUIRED_ENV = ("ODOO_SRC", "OPS_E2E_DB", "OPS_DB_HOST", "OPS_DB_PORT", "OPS_DB_
 # The environments' hostnames in the tests: <branch>.<project>.e2e.test,
 # answered by the platform's nginx on PROXY_LISTEN.
 BASE_DOMAIN = "e2e.test"
+# The project of the shared production (fixture ``prod``).
+PROD_SLUG = "srv-e2e"
 
 # Users, roles and API keys, made inside the real database with odoo-bin shell.
 SETUP_SCRIPT = r'''
@@ -39,6 +41,7 @@ env.ref("ipai_ops_core.ops_host_local").repo_roots = "/srv/git\n" + REPO_ROOT
 params = env["ir.config_parameter"].sudo()
 params.set_param("ipai_ops.proxy_root", PROXY_ROOT)
 params.set_param("ipai_ops.proxy_listen", PROXY_LISTEN)
+params.set_param("ipai_ops.proxy_listen_tls", PROXY_LISTEN_TLS)
 params.set_param("ipai_ops.base_domain", BASE_DOMAIN)
 env["ops.environment"].search([])._compute_hostname()
 base = "base.group_user"
@@ -84,9 +87,9 @@ def _odoo_cmd(db, *command):
 
 
 class Server:
-    def __init__(self, url, db, setup, tmp_root=None, proxy_root=None, proxy_listen=None):
+    def __init__(self, url, db, setup, tmp_root=None, proxy_root=None, proxy_listen=None, proxy_listen_tls=None):
         self.url, self.db, self.tmp_root = url, db, tmp_root
-        self.proxy_root, self.proxy_listen = proxy_root, proxy_listen
+        self.proxy_root, self.proxy_listen, self.proxy_listen_tls = proxy_root, proxy_listen, proxy_listen_tls
         self.keys, self.uids = setup["keys"], setup["uids"]
         self.project_id, self.envs = setup["project_id"], setup["envs"]
 
@@ -117,9 +120,10 @@ def server(tmp_path_factory):
     proxy_base = tempfile.mkdtemp(prefix="ipai-ops-e2e-proxy-")
     os.chmod(proxy_base, 0o755)
     proxy_root, proxy_listen = os.path.join(proxy_base, "proxy"), "127.0.0.1:%d" % _free_port()
+    proxy_listen_tls = "127.0.0.1:%d" % _free_port()
     script = SETUP_SCRIPT.replace("REPO_ROOT", repr(str(tmp_path_factory.getbasetemp()))).replace(
-        "PROXY_ROOT", repr(proxy_root)).replace("PROXY_LISTEN", repr(proxy_listen)).replace(
-        "BASE_DOMAIN", repr(BASE_DOMAIN))
+        "PROXY_ROOT", repr(proxy_root)).replace("PROXY_LISTEN_TLS", repr(proxy_listen_tls)).replace(
+        "PROXY_LISTEN", repr(proxy_listen)).replace("BASE_DOMAIN", repr(BASE_DOMAIN))
     setup = subprocess.run(_odoo_cmd(db, "shell") + ["--no-http", "--log-level=warn"], input=script,
                            capture_output=True, text=True, timeout=300, check=False)
     line = [ln for ln in setup.stdout.splitlines() if ln.startswith("E2E-SETUP ")]
@@ -150,7 +154,7 @@ def server(tmp_path_factory):
                 raise AssertionError("Odoo server did not answer /web/health in 120s")
             time.sleep(0.5)
         yield Server(url, db, data, tmp_root=str(tmp_path_factory.getbasetemp()), proxy_root=proxy_root,
-                     proxy_listen=proxy_listen)
+                     proxy_listen=proxy_listen, proxy_listen_tls=proxy_listen_tls)
     finally:
         proc.terminate()
         try:
@@ -166,19 +170,46 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="session", autouse=True)
 def _resolve_test_hostnames():
-    """curl's --resolve for this process: every <name>.e2e.test is
-    127.0.0.1 (the platform's nginx answers it by its Host header); no
-    other name changes and no traffic leaves the machine."""
+    """curl's --resolve for this process: every name under .test (the
+    environments' <name>.e2e.test, custom domains such as shop.srv-e2e.test;
+    a top-level domain reserved for tests, RFC 2606) is 127.0.0.1: the
+    platform's nginx answers it by its Host header. No other name changes
+    and no traffic leaves the machine."""
     real = socket.getaddrinfo
 
     def getaddrinfo(host, *args, **kwargs):
-        if isinstance(host, str) and (host == BASE_DOMAIN or host.endswith("." + BASE_DOMAIN)):
+        if isinstance(host, str) and host.rstrip(".").endswith(".test"):
             host = "127.0.0.1"
         return real(host, *args, **kwargs)
 
     socket.getaddrinfo = getaddrinfo
     yield
     socket.getaddrinfo = real
+
+
+@pytest.fixture(scope="session")
+def prod(server, tmp_path_factory):
+    """A production of project srv-e2e (one addon), deployed with a short
+    real-time limit (5 s); shared by the serving and front door tests."""
+    from e2e import docker_ready, env_secret, make_addon_repo, remove_leftovers, run_worker
+
+    if not docker_ready():
+        pytest.fail("the Docker engine is not running: scripts/setup.sh starts it (scripts/docker.sh)")
+    remove_leftovers(PROD_SLUG)
+    repo = make_addon_repo(tmp_path_factory.mktemp("srvgit"), branches=(), red_branch=None)
+    manager = server.rpc("e2e_manager")
+    project_id = manager("ops.project", "create", {"name": "Serving E2E", "slug": PROD_SLUG, "repo_url": repo,
+                                                   "mem_limit_mb": 1024, "cpu_limit": 1.0})
+    env_id = manager("ops.environment", "create", {"project_id": project_id, "branch": "main", "limit_time_real": 5})
+    queued = manager("ops.run", "queue_run", {"project": PROD_SLUG, "kind": "deploy", "environment_id": env_id})
+    run_worker(server, projects=PROD_SLUG)
+    run = manager("ops.run", "api_read", [queued["id"]])
+    assert run["state"] == "succeeded", run["error_message"]
+    env = manager("ops.environment", "read", [env_id], ["url", "database_name", "container_id", "gevent_port",
+                                                        "effective_runtime", "port", "hostname", "project_id"])[0]
+    env["id"], env["password"] = env_id, env_secret(server, env_id, "admin_password")
+    yield env
+    remove_leftovers(PROD_SLUG)
 
 
 @pytest.fixture(scope="session")

@@ -63,13 +63,19 @@ def make_addon_repo(root, branches=("feature/ok",), red_branch="feature/red"):
     return "file://%s" % bare
 
 
-def run_worker(server, projects="rt-e2e"):
-    """One `odoo-bin ops-worker --once` pass over the queue (real worker command)."""
+def odoo_command(server, name):
+    """`odoo-bin NAME` of one of our addons on the test database (the
+    addons path comes before the command, or Odoo does not know it)."""
     cmd = _odoo_cmd(server.db)
     odoo_bin, rest = cmd[:2], cmd[2:]
     addons = rest[rest.index("--addons-path") + 1]
-    proc = subprocess.run([*odoo_bin, "--addons-path=%s" % addons, "ops-worker", *rest, "--worker-id", "e2e-worker",
-                           "--projects", projects, "--once", "--log-level=warn"],
+    return [*odoo_bin, "--addons-path=%s" % addons, name, *rest]
+
+
+def run_worker(server, projects="rt-e2e"):
+    """One `odoo-bin ops-worker --once` pass over the queue (real worker command)."""
+    proc = subprocess.run(odoo_command(server, "ops-worker") + ["--worker-id", "e2e-worker",
+                                                                "--projects", projects, "--once", "--log-level=warn"],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     output = proc.stdout + proc.stderr

@@ -18,12 +18,8 @@ import websocket
 from e2e import (
     Poller,
     admin_conn,
-    docker_ready,
-    env_secret,
     logs_of,
-    make_addon_repo,
     ops,
-    remove_leftovers,
     run_worker,
     shell,
 )
@@ -33,28 +29,6 @@ SLUG = "srv-e2e"
 
 def worker(server):
     run_worker(server, projects=SLUG)
-
-
-@pytest.fixture(scope="module")
-def prod(server, tmp_path_factory):
-    """A production deployed with a short real-time limit (5 s)."""
-    if not docker_ready():
-        pytest.fail("the Docker engine is not running: scripts/setup.sh starts it (scripts/docker.sh)")
-    remove_leftovers(SLUG)
-    repo = make_addon_repo(tmp_path_factory.mktemp("srvgit"), branches=(), red_branch=None)
-    manager = server.rpc("e2e_manager")
-    project_id = manager("ops.project", "create", {"name": "Serving E2E", "slug": SLUG, "repo_url": repo,
-                                                   "mem_limit_mb": 1024, "cpu_limit": 1.0})
-    env_id = manager("ops.environment", "create", {"project_id": project_id, "branch": "main", "limit_time_real": 5})
-    queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "deploy", "environment_id": env_id})
-    worker(server)
-    run = manager("ops.run", "api_read", [queued["id"]])
-    assert run["state"] == "succeeded", run["error_message"]
-    env = manager("ops.environment", "read", [env_id], ["url", "database_name", "container_id", "gevent_port",
-                                                        "effective_runtime", "port", "hostname"])[0]
-    env["id"], env["password"] = env_id, env_secret(server, env_id, "admin_password")
-    yield env
-    remove_leftovers(SLUG)
 
 
 def call(env, model, method, *args):

@@ -1,7 +1,7 @@
 {
     "name": "ipai ops: control plane",
     "summary": "Self-hosted Odoo.sh: projects, environments, runs, run queue and access rules",
-    "version": "18.0.1.1.0",
+    "version": "18.0.1.2.0",
     "category": "Technical",
     "license": "LGPL-3",
     "author": "ipai ops",
@@ -23,6 +23,7 @@
         "views/ops_config_views.xml",
         "views/ops_menus.xml",
         "views/ops_host_views.xml",
+        "views/ops_certificate_views.xml",
     ],
     "demo": [
         "demo/ops_demo.xml",

@@ -11,6 +11,9 @@ from . import ops_environment_gc
 from . import ops_environment_runtime
 from . import ops_environment_proxy
 from . import ops_environment_reconcile
+from . import ops_domain
+from . import ops_certificate
+from . import ir_config_parameter
 from . import ops_environment_admin_password
 from . import ops_host
 from . import ops_project_git

@@ -2,7 +2,7 @@ import html
 import logging
 import re
 
-from odoo import _, api, fields, models
+from odoo import SUPERUSER_ID, _, api, fields, models
 
 from ..executors import proxy
 from ..services import nginx
@@ -29,6 +29,8 @@ class OpsEnvironment(models.Model):
                                help="Where the container answers on its host, behind the proxy.")
     maintenance = fields.Boolean(readonly=True, copy=False,
                                  help="The proxy shows the maintenance page (a deploy updates the database).")
+    domain_ids = fields.One2many("ops.domain", "environment_id", string="Custom domains",
+                                 help="Production only: more names served by this environment.")
 
     @api.depends("branch", "project_id.slug")
     def _compute_hostname(self):
@@ -44,12 +46,34 @@ class OpsEnvironment(models.Model):
                 ("hostname", "=", name), ("id", "!=", env.id), ("state", "!=", "destroyed")])
             env.hostname = "%s-%d.%s.%s" % (label[:30], env.id, env.project_id.slug, base) if clash else name
 
+    def _ops_certificates(self):
+        """{name: ops.certificate} for each of the environment's names a
+        valid certificate covers (the project's, else the platform's; the
+        one that lasts longest)."""
+        self.ensure_one()
+        names = [self.hostname] + self.sudo().domain_ids.mapped("name") if self.hostname else []
+        # sudo: which certificate covers a name is the platform's business, keys are not read here
+        certs = self.env["ops.certificate"].sudo().search([
+            ("project_id", "in", [self.project_id.id, False]), ("not_after", ">", fields.Datetime.now())],
+            order="not_after desc, id desc")
+        found = {}
+        for name in names:
+            covering = certs.filtered(lambda c, n=name: c._ops_covers(n))
+            own = covering.filtered("project_id")
+            if covering:
+                found[name] = (own or covering)[0]
+        return found
+
     def _ops_public_url(self):
-        """The environment's URL through the front door."""
+        """The environment's URL through the front door (HTTPS where a
+        certificate covers its name and the proxy listens for TLS)."""
         self.ensure_one()
         settings = self.env["ops.run"]._ops_settings()
         scheme = settings["public_scheme"]
         port = settings["public_port"] or settings["proxy_listen"].rpartition(":")[2]
+        if settings["proxy_listen_tls"] and self.hostname in self._ops_certificates():
+            scheme = "https"
+            port = settings["public_tls_port"] or settings["proxy_listen_tls"].rpartition(":")[2]
         default = {"http": "80", "https": "443"}.get(scheme)
         return "%s://%s%s" % (scheme, self.hostname, "" if str(port) == default else ":%s" % port)
 
@@ -60,7 +84,10 @@ class OpsEnvironment(models.Model):
         self.ensure_one()
         if self.state == "destroyed" or not self.hostname or not (self.port or self.state == "stopped"):
             return None
-        server = {"names": [self.hostname], "port": self.port, "ws_port": self.gevent_port or None}
+        certs = self._ops_certificates()
+        names = [self.hostname] + sorted(self.sudo().domain_ids.mapped("name"))
+        server = {"names": names, "port": self.port, "ws_port": self.gevent_port or None,
+                  "tls": {name: cert.fingerprint[:32] for name, cert in certs.items()}}
         project = html.escape(self.project_id.name)
         if self.maintenance:
             title = _("%s is being updated", project)
@@ -86,7 +113,27 @@ class OpsEnvironment(models.Model):
         envs = self.sudo().search([("state", "!=", "destroyed"), ("hostname", "!=", False)],
                                   order="id")
         servers = [server for env in envs if (server := env._ops_proxy_server())]
-        return proxy.apply(self.env["ops.run"]._ops_settings(), servers)
+        used = {cert_id for server in servers for cert_id in server["tls"].values()}
+        # sudo: only the platform reads the keys, to hand them to its nginx
+        certs = {cert.fingerprint[:32]: (cert.certificate, cert.private_key)
+                 for cert in self.env["ops.certificate"].sudo().search([("fingerprint", "!=", False)])
+                 if cert.fingerprint[:32] in used}
+        return proxy.apply(self.env["ops.run"]._ops_settings(), servers, certs)
+
+    @api.model
+    def _ops_proxy_reload_after_commit(self):
+        """Once this transaction is committed (a domain or certificate
+        changed), load the front door again, from a transaction of its own."""
+        data = self.env.cr.postcommit.data
+        if data.get("ipai_ops.proxy_reload"):
+            return
+        data["ipai_ops.proxy_reload"] = True
+        registry = self.env.registry
+
+        @self.env.cr.postcommit.add
+        def reload():
+            with registry.cursor() as cr:
+                api.Environment(cr, SUPERUSER_ID, {})["ops.environment"]._ops_reconcile_proxy()
 
     @api.model
     def _ops_proxy_reload(self):

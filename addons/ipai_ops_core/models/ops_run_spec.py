@@ -36,6 +36,9 @@ class OpsRun(models.Model):
             # the front door (services/nginx.py): where its files live, where it listens, the names it serves
             "proxy_root": param("ipai_ops.proxy_root") or os.path.join(data_root, "proxy"),
             "proxy_listen": param("ipai_ops.proxy_listen") or "127.0.0.1:8080",
+            # HTTPS for the names a certificate covers (ops.certificate); empty: no TLS listener
+            "proxy_listen_tls": param("ipai_ops.proxy_listen_tls") or "",
+            "public_tls_port": param("ipai_ops.public_tls_port") or "",
             "base_domain": param("ipai_ops.base_domain") or "ops.localhost",
             "public_scheme": param("ipai_ops.public_scheme") or "http",
             "public_port": param("ipai_ops.public_port") or "",

@@ -3,7 +3,7 @@
 One nginx instance of the platform's own (its prefix directory holds
 ``nginx.conf``, ``sites/``, ``pages/``, ``logs/`` and its pid file), never
 the system's. The control plane renders every environment's server block
-from its records (``render``) and ``apply`` swaps the file in only after
+from its records (nginx_config.render) and ``apply`` swaps the file in only after
 ``nginx -t`` accepted it, then reloads: a configuration nginx refuses is
 never loaded, and the previous one keeps serving.
 
@@ -13,21 +13,16 @@ configuration was validated by the caller (hostnames here again).
 
 import contextlib
 import fcntl
-import hashlib
 import http.client
 import os
-import re
 import shutil
 import subprocess
 import time
 
+from .nginx_config import GENERATION_PATH, generation_of
+
 NGINX = "nginx"
 SITE = "ipai_ops.conf"
-GENERATION_PATH = "/__ipai_ops_generation"
-_HOST_RE = re.compile(r"^(?=.{1,253}\Z)(\*\.)?([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}"
-                      r"[a-z0-9])?)*\Z")
-_LISTEN_RE = re.compile(r"^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-f:]+\]|\*):\d{1,5}\Z")
-
 MAIN_CONF = """# The ipai ops front door (rendered by the platform; the sites are in sites/).
 worker_processes auto;
 pid nginx.pid;
@@ -49,25 +44,10 @@ class NginxError(Exception):
     """nginx refused a configuration or could not be reloaded; the message says why."""
 
 
-def validate_hostname(value, wildcard=False):
-    """A DNS name (lowercase letters, digits, dashes, dots), not a path, a
-    port or a URL; ``*.`` in front only when ``wildcard``."""
-    if not isinstance(value, str) or not _HOST_RE.match(value) or (value.startswith("*.") and not wildcard):
-        raise ValueError("Invalid hostname %r: use a name such as shop.example.com (letters, digits, dashes and "
-                         "dots; no scheme, port, path or wildcard)." % (value,))
-    return value
-
-
-def validate_listen(value):
-    if not isinstance(value, str) or not _LISTEN_RE.match(value):
-        raise ValueError("Invalid listen address %r: use address:port, e.g. 127.0.0.1:8080." % (value,))
-    return value
-
-
 def ensure(root):
     """The prefix directory with its main configuration (made once). nginx's
     workers (an unprivileged user) read pages/; certs/ stays root's."""
-    for sub, mode in (("sites", 0o755), ("pages", 0o755), ("logs", 0o755), ("certs", 0o700)):
+    for sub, mode in (("sites", 0o755), ("pages", 0o755), ("logs", 0o755), ("acme", 0o755), ("certs", 0o700)):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
         os.chmod(os.path.join(root, sub), mode)
     os.chmod(root, 0o755)
@@ -76,64 +56,6 @@ def ensure(root):
         with open(main, "w") as fh:
             fh.write(MAIN_CONF.format(sites="sites"))
     return main
-
-
-def _proxy_block(path, upstream):
-    return [
-        "    location %s {" % path,
-        "        proxy_pass http://%s;" % upstream,
-        "        proxy_http_version 1.1;",
-        "        proxy_set_header Host $http_host;",
-        "        proxy_set_header X-Forwarded-Host $http_host;",
-        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-        "        proxy_set_header X-Forwarded-Proto $scheme;",
-        "        proxy_set_header X-Real-IP $remote_addr;",
-        "        proxy_set_header Upgrade $http_upgrade;",
-        "        proxy_set_header Connection $connection_upgrade;",
-        "        proxy_redirect off;",
-        "    }",
-    ]
-
-
-def render(listen, servers, upload_mb=128, timeout=720):
-    """The sites file. ``servers``: [{names: [host, ...], port, ws_port,
-    page (a file under pages/ answered with 503 instead of the upstream:
-    the maintenance or the stopped page, or None)}]."""
-    validate_listen(listen)
-    lines = []
-    for server in servers:
-        names = [validate_hostname(name, wildcard=True) for name in server["names"]]
-        port, ws_port = int(server["port"]), int(server.get("ws_port") or server["port"])
-        lines += ["server {", "    listen %s;" % listen, "    server_name %s;" % " ".join(names),
-                  "    client_max_body_size %dm;" % upload_mb,
-                  "    proxy_read_timeout %ds;" % timeout, "    proxy_connect_timeout 10s;",
-                  "    proxy_send_timeout %ds;" % timeout,
-                  "    gzip on;", "    gzip_types text/css text/plain application/javascript application/json;"]
-        if server.get("page"):
-            lines += ["    location / {", "        return 503;", "    }",
-                      "    error_page 503 /__ipai_ops_maintenance.html;",
-                      "    location = /__ipai_ops_maintenance.html {",
-                      "        root pages;", "        internal;",
-                      "        add_header Retry-After 30 always;",
-                      "        try_files /%s =503;" % os.path.basename(server["page"]), "    }"]
-        else:
-            lines += _proxy_block("/websocket", "127.0.0.1:%d" % ws_port)
-            lines += _proxy_block("/", "127.0.0.1:%d" % port)
-        lines.append("}")
-    body = "\n".join(lines)
-    generation = hashlib.sha1(body.encode()).hexdigest()[:16]
-    # The default server answers what nobody else does (404), and which
-    # configuration is loaded: apply() waits until the new one serves.
-    head = ["# Rendered by ipai ops from its environments; changes here are overwritten.",
-            "server {", "    listen %s default_server;" % listen, "    server_name _;",
-            "    location = %s { return 200 \"%s\"; }" % (GENERATION_PATH, generation),
-            "    location / { return 404; }", "}"]
-    return "\n".join(head + lines) + "\n"
-
-
-def generation_of(text):
-    match = re.search(r'location = %s \{ return 200 "([0-9a-f]+)"; \}' % re.escape(GENERATION_PATH), text)
-    return match.group(1) if match else None
 
 
 def _wait_loaded(listen, generation, timeout=10.0):

@@ -5,13 +5,16 @@ import http.server
 import os
 import shutil
 import socket
+import ssl
 import tempfile
 import threading
 
 import pytest
 import requests
 
-from ..services import nginx
+from ..executors import proxy as proxy_executor
+from ..services import nginx, nginx_config, tls
+from .tls_helpers import ThrowawayCA
 
 
 def _free_port():
@@ -51,7 +54,7 @@ def proxy():
     root = os.path.join(base, "proxy")
     listen = "127.0.0.1:%d" % _free_port()
     nginx.ensure(root)
-    nginx.apply(root, listen=listen, text=nginx.render(listen, []))
+    nginx.apply(root, listen=listen, text=nginx_config.render(listen, []))
     nginx.start(root, listen)
     yield root, listen
     nginx.stop(root)
@@ -59,24 +62,24 @@ def proxy():
 
 
 def get(listen, host, path="/"):
-    return requests.get("http://%s%s" % (listen, path), headers={"Host": host}, timeout=10)
+    return requests.get("http://%s%s" % (listen, path), headers={"Host": host}, timeout=10, allow_redirects=False)
 
 
 def test_hostnames_route_to_their_environment_and_a_switch_reloads(proxy, upstreams):
     root, listen = proxy
     servers = [{"names": ["main.shop.ops.test", "shop.example.com"], "port": upstreams[0]}]
-    assert nginx.apply(root, listen=listen, text=nginx.render(listen, servers))["status"] == "reloaded"
+    assert nginx.apply(root, listen=listen, text=nginx_config.render(listen, servers))["status"] == "reloaded"
     answer = get(listen, "shop.example.com")
     assert answer.status_code == 200 and answer.text == "%d shop.example.com shop.example.com" % upstreams[0]
     assert get(listen, "unknown.ops.test").status_code == 404, "an unknown hostname reaches nothing"
     # The switch to the new container's port.
-    nginx.apply(root, listen=listen, text=nginx.render(listen, [dict(servers[0], port=upstreams[1])]))
+    nginx.apply(root, listen=listen, text=nginx_config.render(listen, [dict(servers[0], port=upstreams[1])]))
     assert get(listen, "main.shop.ops.test").text.startswith("%d " % upstreams[1])
 
 
 def test_a_refused_configuration_is_never_loaded(proxy, upstreams):
     root, listen = proxy
-    good = nginx.render(listen, [{"names": ["a.ops.test"], "port": upstreams[0]}])
+    good = nginx_config.render(listen, [{"names": ["a.ops.test"], "port": upstreams[0]}])
     nginx.apply(root, listen=listen, text=good)
     with pytest.raises(nginx.NginxError, match="previous one keeps serving"):
         nginx.apply(root, listen=listen,
@@ -90,7 +93,7 @@ def test_maintenance_page_answers_503_with_retry_after(proxy, upstreams):
     root, listen = proxy
     with open("%s/pages/maintenance-7.html" % root, "w") as fh:
         fh.write("<h1>Shop is being updated</h1>")
-    nginx.apply(root, listen=listen, text=nginx.render(listen, [{"names": ["m.ops.test"], "port": upstreams[0],
+    nginx.apply(root, listen=listen, text=nginx_config.render(listen, [{"names": ["m.ops.test"], "port": upstreams[0],
                                              "page": "maintenance-7.html"}]))
     answer = get(listen, "m.ops.test", "/web/login")
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "30"
@@ -101,10 +104,56 @@ def test_hostile_names_are_refused_before_any_file_is_written(tmp_path):
     for bad in ("shop.example.com;", "a b", "../x", "http://x.com", "x.com/path", "x.com:80", "",
                 "-x.com", "x" * 64 + ".com", "SHOP.com", "x.com\nserver"):
         with pytest.raises(ValueError):
-            nginx.render("127.0.0.1:8080", [{"names": [bad], "port": 1}])
-    assert nginx.validate_hostname("*.ops.example.com", wildcard=True)
+            nginx_config.render("127.0.0.1:8080", [{"names": [bad], "port": 1}])
+    assert nginx_config.validate_hostname("*.ops.example.com", wildcard=True)
     with pytest.raises(ValueError):
-        nginx.validate_hostname("*.ops.example.com")
+        nginx_config.validate_hostname("*.ops.example.com")
     for bad in ("127.0.0.1", "localhost:80", "1.2.3.4:80; x"):
         with pytest.raises(ValueError):
-            nginx.render(bad, [])
+            nginx_config.render(bad, [])
+
+
+def https_get(port, host, cafile, path="/"):
+    """GET over TLS to 127.0.0.1 with ``host`` as the server name (SNI),
+    verified against ``cafile``: (status line, headers and body)."""
+    context = ssl.create_default_context(cafile=cafile)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname=host) as sock:
+        sock.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (path, host)).encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data.decode()
+
+
+def test_names_with_a_certificate_are_served_over_https_and_redirected_to_it(proxy, upstreams, tmp_path):
+    """Through executors/proxy.py: the certificate files written (root
+    only), HTTPS with the right certificate by name (SNI), plain HTTP
+    redirected there, a name without certificate still on HTTP, an unknown
+    name refused at the handshake."""
+    root, listen = proxy
+    tls_port = _free_port()
+    ca = ThrowawayCA()
+    cafile = tmp_path / "ca.pem"
+    cafile.write_text(ca.pem)
+    chain, key = ca.issue(["*.shop.ops.test"])
+    cert_id = tls.inspect(chain)["fingerprint"][:32]
+    servers = [{"names": ["main.shop.ops.test", "shop.example.com"], "port": upstreams[0],
+                "tls": {"main.shop.ops.test": cert_id}}]
+    settings = {"proxy_root": root, "proxy_listen": listen, "proxy_listen_tls": "127.0.0.1:%d" % tls_port}
+    assert proxy_executor.apply(settings, servers, {cert_id: (chain, key)})["status"] == "reloaded"
+    assert os.stat(os.path.join(root, "certs", cert_id + ".key")).st_mode & 0o077 == 0, "the key is root's only"
+    answer = https_get(tls_port, "main.shop.ops.test", str(cafile), "/web/login")
+    assert answer.startswith("HTTP/1.1 200") and answer.endswith(
+        "%d main.shop.ops.test main.shop.ops.test" % upstreams[0]), answer
+    assert "Strict-Transport-Security" in answer
+    redirect = get(listen, "main.shop.ops.test", "/web/login?x=1")
+    assert redirect.status_code == 301 and redirect.headers["Location"] == \
+        "https://main.shop.ops.test:%d/web/login?x=1" % tls_port
+    assert get(listen, "shop.example.com").status_code == 200, "no certificate: still served over HTTP"
+    with pytest.raises(ssl.SSLError):
+        https_get(tls_port, "unknown.ops.test", str(cafile))
+    # The certificate goes: its files go with it and the name is HTTP again.
+    proxy_executor.apply(settings, [dict(servers[0], tls={})], {})
+    assert not os.listdir(os.path.join(root, "certs"))
+    assert get(listen, "main.shop.ops.test").status_code == 200
