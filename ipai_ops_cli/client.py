@@ -72,7 +72,14 @@ class Client:
 
 
 def fault_message(fault):
-    """Odoo puts the whole traceback in faultString: keep the last line."""
+    """The server's whole message on one line: Odoo sends a user, access or
+    missing-record error as its text (which may span lines: "Record does not
+    exist or has been deleted." then "(Record: ..., User: ...)"), and any
+    other failure as a traceback, whose exception lines end it."""
     text = (fault.faultString or "").strip()
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "server error"
+    lines = text.splitlines()
+    if "Traceback (most recent call last)" in text:
+        frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
+        rest = lines[frames[-1] + 1:] if frames else lines[-1:]
+        lines = [line for line in rest if not line.startswith(" ")] or lines[-1:]
+    return " ".join(line.strip() for line in lines if line.strip()) or "server error"

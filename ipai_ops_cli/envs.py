@@ -1,5 +1,7 @@
 """ops env ...: the environments, promotion and rollback."""
 
+import webbrowser
+
 from .output import emit, table
 
 ENV_FIELDS = ["id", "branch", "stage", "state", "url", "last_result", "image_digest"]
@@ -22,3 +24,10 @@ def cmd_env_promote(client, args):
 def cmd_env_rollback(client, args):
     run = client.call("ops.environment", "rollback_project", args.project)
     emit(args, run, "rollback of %s production queued as run %s (%s)" % (args.project, run["name"], run["state"]))
+
+
+def cmd_env_connect(client, args):
+    link = client.call("ops.environment", "connect_branch", args.project, args.branch)
+    emit(args, link, "%s\n(works once, within %d s)" % (link["url"], link["expires_in"]))
+    if args.open:
+        webbrowser.open(link["url"])

@@ -13,7 +13,7 @@ import sys
 
 from .backups import cmd_backup_create, cmd_backup_download, cmd_backup_import, cmd_backup_list, cmd_backup_restore
 from .client import Client, CliError, load_config
-from .envs import cmd_env_list, cmd_env_promote, cmd_env_rollback
+from .envs import cmd_env_connect, cmd_env_list, cmd_env_promote, cmd_env_rollback
 from .runs import cmd_project_list, cmd_run_create, cmd_run_list, cmd_run_logs, cmd_run_show, run_action
 
 
@@ -84,6 +84,12 @@ def build_parser():
     p = envs.add_parser("rollback", parents=[common], help="production back to its previous image and database")
     p.add_argument("project", metavar="SLUG")
     p.set_defaults(func=cmd_env_rollback)
+    p = envs.add_parser("connect", parents=[common],
+                        help="a single-use link that logs you into an environment as its administrator")
+    p.add_argument("project", metavar="SLUG")
+    p.add_argument("branch", metavar="BRANCH")
+    p.add_argument("--open", action="store_true", help="open it in a browser")
+    p.set_defaults(func=cmd_env_connect)
 
     backup = sub.add_parser("backup", help="backups").add_subparsers(dest="action", required=True)
     p = backup.add_parser("list", parents=[common], help="backups of a project, newest first")

@@ -4,8 +4,11 @@ import json
 import os
 import subprocess
 import time
+import xmlrpc.client
 
 import pytest
+
+from ipai_ops_cli.client import fault_message
 
 
 def ops(ops_bin, server, login, *args, api_key=None, timeout=60, check=True):
@@ -57,10 +60,24 @@ def test_cli_errors_are_clear(ops_bin, server):
     assert bad_key.returncode == 2 and "authentication failed" in bad_key.stderr
     unknown = ops(ops_bin, server, "e2e_dev", "run", "show", "e2e-shop#999999", check=False)
     assert unknown.returncode == 1 and "no run e2e-shop#999999" in unknown.stderr
+    gone = ops(ops_bin, server, "e2e_manager", "backup", "restore", "987654321", check=False)
+    assert gone.returncode == 1 and "No backup with id 987654321" in gone.stderr, gone.stderr
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPS_")}
     env["OPS_CONFIG"] = "/nonexistent/ops.ini"
     missing = subprocess.run([ops_bin, "project", "list"], env=env, capture_output=True, text=True, timeout=30)
     assert missing.returncode == 1 and "OPS_API_KEY" in missing.stderr
+
+
+def test_the_cli_prints_the_server_s_whole_message():
+    """Odoo's faults as /xmlrpc/2 sends them: a missing record's two lines,
+    and a traceback's exception (a message spanning lines included)."""
+    missing = xmlrpc.client.Fault(2, "Record does not exist or has been deleted.\n"
+                                     "(Record: ops.backup(987654321,), User: 2)")
+    assert fault_message(missing) == ("Record does not exist or has been deleted. "
+                                      "(Record: ops.backup(987654321,), User: 2)")
+    trace = ("Traceback (most recent call last):\n  File \"/odoo/http.py\", line 1, in dispatch\n"
+             "    result = call()\n           ^^^^\nValueError: Invalid domain\nsecond line of it\n")
+    assert fault_message(xmlrpc.client.Fault(1, trace)) == "ValueError: Invalid domain second line of it"
 
 
 def test_config_file(ops_bin, server, tmp_path):

@@ -10,8 +10,10 @@
   and thrown away afterwards.
 """
 
+import hashlib
 import os
 import secrets
+import time
 
 import psycopg2
 from passlib.context import CryptContext
@@ -90,3 +92,23 @@ class KeyFile:
             except OSError:
                 pass
         self.value = None
+
+
+CONNECT_PREFIX = "ipai_ops.connect."  # env_addons/ipai_ops_connect reads the same keys
+
+
+def connect_token(spec, dbname, ttl):
+    """A single-use login token for ``dbname``'s administrator, valid ``ttl``
+    seconds: its SHA-256 and expiry are stored in that database only (where
+    the environment's ipai_ops_connect takes it once); the token itself is
+    returned and kept nowhere."""
+    token = secrets.token_urlsafe(32)
+    conn = role_connection(spec, dbname)
+    try:
+        with conn, conn.cursor() as cr:
+            cr.execute("INSERT INTO ir_config_parameter (key, value, create_date, write_date) "
+                       "VALUES (%s, %s, now() at time zone 'UTC', now() at time zone 'UTC')",
+                       [CONNECT_PREFIX + hashlib.sha256(token.encode()).hexdigest(), "%.3f" % (time.time() + ttl)])
+    finally:
+        conn.close()
+    return token

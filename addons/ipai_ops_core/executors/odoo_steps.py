@@ -5,9 +5,11 @@ environment's database connection, staging's safety steps (the mail catcher
 as only mail server, the project's scrub SQL) and the administrator password.
 """
 
+import os
+
 import psycopg2
 
-from ..services import docker_engine, naming, odoo_log, postgres
+from ..services import docker_engine, naming, odoo_config, odoo_log, postgres
 from . import credentials, paths
 from .base import RunFailed
 
@@ -33,10 +35,15 @@ def container_name(spec, what):
     return naming.container_name(spec["namespace"], what, spec["environment_id"], spec["run_id"])
 
 
+ENV_ADDONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "env_addons")
+
+
 def volumes(spec):
-    """The environment's data directory and its configuration file (which
-    holds its credentials: they never appear on a command line)."""
-    return {paths.env_dir(spec): {"bind": "/var/lib/odoo", "mode": "rw"}, **credentials.config_volume(spec)}
+    """The environment's data directory, its configuration file (which
+    holds its credentials: they never appear on a command line) and the
+    platform's addons for environments (Connect), read-only."""
+    return {paths.env_dir(spec): {"bind": "/var/lib/odoo", "mode": "rw"}, **credentials.config_volume(spec),
+            ENV_ADDONS: {"bind": odoo_config.ENV_ADDONS_PATH, "mode": "ro"}}
 
 
 def run_odoo(spec, engine, image, command, what, reporter, on_line=None, **kwargs):

@@ -329,15 +329,9 @@ class OpsEnvironment(models.Model):
         self.project_id._ops_check_action(self.stage, "connect")
         if not isinstance(password, str) or len(password) < MIN_ADMIN_PASSWORD or "\x00" in password:
             raise ValidationError(_("Choose a password of at least %s characters.", MIN_ADMIN_PASSWORD))
-        if self.state != "running" or not self.database_name:
-            raise UserError(_("%s has no running database.", self.name))
-        env = self.sudo()  # sudo: the environment's own credentials, used here and never returned
-        if env.db_role != naming.env_role_name(naming.namespace_for(self.env.cr.dbname), env.id):
-            raise UserError(_("%s still runs on its project's shared database role: rebuild it first.", self.name))
-        role, role_password = env._ops_db_credentials()
-        spec = {"db": self.env["ops.run"]._ops_settings()["db"], "db_role": role, "db_role_password": role_password}
-        credentials.secure_admin(spec, env.database_name, password=password)
-        self._message_log(body=_("Administrator password of %(db)s set by %(user)s.", db=env.database_name,
+        dbname, spec = self._ops_role_spec()
+        credentials.secure_admin(spec, dbname, password=password)
+        self._message_log(body=_("Administrator password of %(db)s set by %(user)s.", db=dbname,
                                  user=self.env.user.name))
         return True
 

@@ -15,7 +15,11 @@ import secrets
 
 CONTAINER_PATH = "/etc/odoo/odoo.conf"
 # The runtime image's own settings (official odoo image layout).
-BASE_OPTIONS = {"addons_path": "/mnt/extra-addons,/opt/odoo/addons", "data_dir": "/var/lib/odoo"}
+# The platform's own addons for environments (env_addons/, mounted read-only
+# at ENV_ADDONS_PATH) are loaded server-wide: never installed in a database.
+ENV_ADDONS_PATH = "/mnt/ipai-ops-addons"
+BASE_OPTIONS = {"addons_path": "/mnt/extra-addons,/opt/odoo/addons,%s" % ENV_ADDONS_PATH, "data_dir": "/var/lib/odoo",
+                "server_wide_modules": "base,web,ipai_ops_connect"}
 
 
 def render(options):

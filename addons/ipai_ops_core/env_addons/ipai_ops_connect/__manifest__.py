@@ -1,0 +1,11 @@
+{
+    "name": "ipai ops: Connect (loaded server-wide by the platform)",
+    "summary": "Single-use login links issued by the ipai ops control plane",
+    "version": "18.0.1.0.0",
+    "category": "Hidden",
+    "license": "LGPL-3",
+    "author": "ipai ops",
+    "depends": ["base", "web"],
+    "installable": True,
+    "auto_install": False,
+}
