@@ -24,6 +24,7 @@
         "views/ops_menus.xml",
         "views/ops_host_views.xml",
         "views/ops_certificate_views.xml",
+        "views/ops_build_error_views.xml",
     ],
     "demo": [
         "demo/ops_demo.xml",

@@ -4,9 +4,11 @@
 class RunFailed(Exception):
     """The run failed for a reason the user can act on (message is shown)."""
 
-    def __init__(self, message, exit_code=1):
+    def __init__(self, message, exit_code=1, detail=None):
         super().__init__(message)
         self.exit_code = exit_code
+        # What groups it with the same failure elsewhere (odoo_log.LogSummary.detail).
+        self.detail = detail
 
 
 class RunCanceled(Exception):

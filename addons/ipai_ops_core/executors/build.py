@@ -102,7 +102,8 @@ def _install(spec, engine, tag, dbname, to_install, update, reporter):
     reporter.flush()
     tests_failed = bool(summary.tests and (summary.tests[0] or summary.tests[1]))
     if exit_code != 0 and not tests_failed:
-        raise RunFailed("Installing the modules failed (exit code %d)%s" % (exit_code, summary.cause()), exit_code)
+        raise RunFailed("Installing the modules failed (exit code %d)%s" % (exit_code, summary.cause()), exit_code,
+                        detail=summary.detail())
     return summary, summary.outcome(exit_code), tests_failed
 
 
@@ -142,5 +143,8 @@ def execute(spec, reporter, engine=None):
                                      "failed": "Built, tests failed"}[result], time.monotonic() - started, url)
     if summary and summary.tests:
         message += " (%d tests, %d failed, %d errors)" % (summary.tests[2], summary.tests[0], summary.tests[1])
+    failed = result == "failed"
+    if failed and summary:
+        message += summary.cause()
     return {"exit_code": 1 if tests_failed else 0, "result": result, "message": message,
-            "error": message if result == "failed" else None}
+            "error": message if failed else None, "error_detail": summary.detail() if failed and summary else None}

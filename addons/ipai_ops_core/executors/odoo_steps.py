@@ -67,7 +67,8 @@ def change_modules(spec, engine, image, dbname, args, reporter, what, failure):
         nano_cpus=spec.get("nano_cpus"))
     reporter.flush()
     if exit_code != 0:
-        raise RunFailed("%s (exit code %d)%s" % (failure, exit_code, summary.cause()), exit_code)
+        raise RunFailed("%s (exit code %d)%s" % (failure, exit_code, summary.cause()), exit_code,
+                        detail=summary.detail())
 
 
 def module_changes(spec, dbname, modules, versions, reporter):

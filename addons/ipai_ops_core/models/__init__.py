@@ -33,5 +33,6 @@ from . import ops_port
 from . import ops_run_event
 from . import ops_run_log
 from . import ops_run_artifact
+from . import ops_build_error
 from . import ops_upgrade_advisory
 from . import ops_mail

@@ -64,6 +64,7 @@ class OpsEnvironment(models.Model):
     last_run_id = fields.Many2one("ops.run", readonly=True, copy=False, ondelete="set null")
     last_result = fields.Selection(RESULTS, readonly=True, copy=False, tracking=True)
     last_run_state = fields.Selection(related="last_run_id.state", string="Last run state")
+    last_error = fields.Text(related="last_run_id.error_message", string="Why the last run failed")
     last_run_at = fields.Datetime(related="last_run_id.create_date", string="Last run at")
     status_color = fields.Integer(compute="_compute_status_color")
     run_ids = fields.One2many("ops.run", "environment_id", "Runs")

@@ -85,6 +85,8 @@ class OpsRun(models.Model):
     duration = fields.Float("Duration (s)", compute="_compute_duration", store=True, digits=(16, 3))
     exit_code = fields.Integer(readonly=True, copy=False)
     error_message = fields.Text(readonly=True, copy=False)
+    build_error_id = fields.Many2one("ops.build.error", string="Error group", readonly=True, copy=False, index=True,
+                                     help="Failures with the same cause, in this project (same cleaned traceback).")
     result = fields.Selection(RESULTS, readonly=True, copy=False)
     idempotency_key = fields.Char(readonly=True, copy=False)
     attempt = fields.Integer(default=1, readonly=True, copy=False)

@@ -32,7 +32,7 @@ def execute_claimed(Run, run_id, worker_id, host="local"):
     log_dir = os.path.join(Run.env["ops.run.artifact"]._artifact_root(), "logs")
     os.makedirs(log_dir, exist_ok=True)
     reporter = DbReporter(Run.env.registry, run_id, worker_id, log_path=os.path.join(log_dir, "run-%d.log" % run_id))
-    exit_code, outcome, error, message = 0, "ok", None, None
+    exit_code, outcome, error, message, detail = 0, "ok", None, None, None
     try:
         with reporter:
             if prepare_error:
@@ -47,12 +47,12 @@ def execute_claimed(Run, run_id, worker_id, host="local"):
                 raise RunFailed("No executor for '%s' runs on %s." % (kind, spec.get("stage") or "this stage"))
             result = executor(spec, reporter)
             exit_code, outcome = result.get("exit_code", 0), result["result"]
-            error, message = result.get("error"), result.get("message")
+            error, message, detail = result.get("error"), result.get("message"), result.get("error_detail")
     except RunCanceled:
         _logger.info("ops: run %s canceled while executing", run_id)
         return "canceled"
     except RunFailed as exc:
-        exit_code, outcome, error = exc.exit_code or 1, "failed", str(exc)
+        exit_code, outcome, error, detail = exc.exit_code or 1, "failed", str(exc), exc.detail
     except Exception as exc:  # noqa: BLE001 - any crash fails the run with its reason
         _logger.exception("ops: run %s crashed", run_id)
         exit_code, outcome = 1, "failed"
@@ -66,6 +66,9 @@ def execute_claimed(Run, run_id, worker_id, host="local"):
         if message:
             run.append_run_log({"level": "error" if outcome == "failed" else "info", "message": message})
         run.complete_workflow_run(exit_code, error, worker_id, outcome)
+        if detail and outcome == "failed":
+            # The same failure as before joins its group (ops.build.error).
+            run.env["ops.build.error"]._ops_record(run, detail)
         env = run.environment_id
         if exit_code and env.state == "building":
             env.write({"state": "running" if env.container_id else "failed"})

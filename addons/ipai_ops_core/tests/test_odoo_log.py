@@ -45,3 +45,40 @@ class TestOdooLog(BaseCase):
     def test_non_zero_exit_without_tests_fails(self):
         summary, _levels = self.feed(OK[:1])
         self.assertEqual(summary.outcome(255), "failed")
+
+    def test_the_cause_names_the_test_its_assertion_and_where_and_groups_across_runs(self):
+        lines = [
+            "2026-11-26 06:00:00,000 7 INFO db odoo.modules.loading: loading 1 modules...",
+            "2026-11-26 06:00:01,000 7 ERROR db odoo.addons.shop.tests.test_sale: FAIL: TestSale.test_total",
+            "Traceback (most recent call last):",
+            '  File "/mnt/extra-addons/shop/tests/test_sale.py", line 12, in test_total',
+            "    self.assertEqual(order.amount_total, 100)",
+            "AssertionError: 90.0 != 100",
+            "2026-11-26 06:00:02,000 7 INFO db odoo.tests.result: 1 failed, 0 error(s) of 4 tests when loading "
+            "database 'o1_2_3_shop_main'",
+        ]
+        summary, _levels = self.feed(lines)
+        self.assertEqual(summary.cause(), ": TestSale.test_total failed: AssertionError: 90.0 != 100 "
+                                          "(at shop/tests/test_sale.py:12)")
+        # The same failure on another database, later, a few lines further down the file.
+        other, _levels = self.feed([line.replace("o1_2_3", "o9_8_7").replace("line 12", "line 14")
+                                    .replace("06:00", "07:00") for line in lines])
+        self.assertEqual(other.detail()["fingerprint"], summary.detail()["fingerprint"])
+        self.assertEqual(summary.detail()["addon"], "shop")
+        # Another test failing is another error (numbers in messages are not: ids and amounts vary).
+        third, _levels = self.feed([line.replace("test_total", "test_tax") for line in lines])
+        self.assertNotEqual(third.detail()["fingerprint"], summary.detail()["fingerprint"])
+
+    def test_a_crash_outside_tests_names_the_exception_and_the_addon_file(self):
+        summary, _levels = self.feed([
+            "2026-11-26 06:00:01,000 7 CRITICAL db odoo.service.server: Failed to initialize database `db`.",
+            "Traceback (most recent call last):",
+            '  File "/opt/odoo/odoo/modules/loading.py", line 200, in load_module_graph',
+            '  File "/mnt/extra-addons/shop/models/sale.py", line 3',
+            "    def broken(:",
+            "               ^",
+            "SyntaxError: invalid syntax",
+        ])
+        self.assertEqual(summary.cause(), ": SyntaxError: invalid syntax (raised in shop/models/sale.py:3)")
+        self.assertIsNone(self.feed(OK)[0].detail(), "nothing broke: nothing to group")
+
