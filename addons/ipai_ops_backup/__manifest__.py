@@ -1,7 +1,7 @@
 {
     "name": "ipai ops: backups",
     "summary": "Backups of environments (database, filestore, manifest), retention, restores",
-    "version": "18.0.1.1.0",
+    "version": "18.0.1.2.0",
     "category": "Technical",
     "license": "LGPL-3",
     "author": "ipai ops",
@@ -12,6 +12,7 @@
         "security/ir.model.access.csv",
         "security/ops_backup_rules.xml",
         "data/ops_backup_cron_data.xml",
+        "data/ops_backup_server_actions.xml",
         "views/ops_backup_views.xml",
     ],
     "installable": True,

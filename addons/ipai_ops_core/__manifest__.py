@@ -17,6 +17,7 @@
         "data/ops_cron_data.xml",
         "data/ops_config_data.xml",
         "data/ops_host_data.xml",
+        "data/ops_server_actions.xml",
         "views/ops_run_views.xml",
         "views/ops_environment_views.xml",
         "views/ops_project_views.xml",

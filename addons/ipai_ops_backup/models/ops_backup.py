@@ -4,6 +4,7 @@ import shutil
 from datetime import timedelta
 
 from odoo import _, api, fields, models
+from odoo.addons.ipai_ops_core.models import bulk
 from odoo.addons.ipai_ops_core.models.rpc_args import positive_id, valid_records
 from odoo.addons.ipai_ops_core.services import naming
 from odoo.exceptions import UserError, ValidationError
@@ -182,12 +183,16 @@ class OpsBackup(models.Model):
         return self.environment_id._open_run(self.env["ops.run"].browse(run["id"]))
 
     def action_download(self):
-        self.ensure_one()
+        if len(self) != 1:
+            raise UserError(_("Download one backup at a time."))
         return {"type": "ir.actions.act_url", "url": "/ipai_ops/backup/%d/download" % self.id, "target": "new"}
 
     def action_drill(self):
         self.ensure_one()
         return self.environment_id._open_run(self._queue_drill())
+
+    def action_bulk_drill(self):
+        return bulk.each(self, _("Restore drill queued"), lambda backup: backup._queue_drill().display_name)
 
     def _queue_drill(self):
         self.ensure_one()

@@ -1,4 +1,5 @@
-from odoo import models
+from odoo import _, models
+from odoo.addons.ipai_ops_core.models import bulk
 
 
 class OpsEnvironment(models.Model):
@@ -9,6 +10,12 @@ class OpsEnvironment(models.Model):
         backup = self.env["ops.backup"].create_backup({"project_id": self.project_id.id,
                                                        "environment_id": self.id})
         return self._open_run(self.env["ops.run"].browse(backup["run_id"]))
+
+    def action_bulk_backup(self):
+        def backup(env):
+            result = env.env["ops.backup"].create_backup({"project_id": env.project_id.id, "environment_id": env.id})
+            return env.env["ops.run"].browse(result["run_id"]).display_name
+        return bulk.each(self, _("Backup queued"), backup)
 
     def action_view_backups(self):
         self.ensure_one()

@@ -5,6 +5,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..executors import credentials
 from ..services import naming
+from . import bulk
 from .ops_project import STAGES, validated
 from .rpc_args import valid_records
 
@@ -251,6 +252,24 @@ class OpsEnvironment(models.Model):
 
     def action_destroy(self):
         return self._open_run(self._queue("destroy"))
+
+    # The same for many at once (server actions, automation rules): runs queued, refusals named.
+    def action_bulk_rebuild(self):
+        return bulk.each(self, _("Rebuild queued"), lambda env: env._queue("build").display_name)
+
+    def action_bulk_start(self):
+        return bulk.each(self, _("Start queued"), lambda env: env._queue("start").display_name)
+
+    def action_bulk_stop(self):
+        return bulk.each(self, _("Stop queued"), lambda env: env._queue("stop").display_name)
+
+    def action_bulk_destroy(self):
+        def destroy(env):
+            if env.stage != "development":
+                raise UserError(_("only development environments are destroyed from a list (%s is %s)",
+                                  env.name, env.stage))
+            return env._queue("destroy").display_name
+        return bulk.each(self, _("Destroy queued"), destroy)
 
     def _last_good_build(self):
         self.ensure_one()

@@ -64,4 +64,6 @@ class OpsEnvironment(models.Model):
         return env.connect()
 
     def action_connect(self):
+        if len(self) != 1:
+            raise UserError(_("Connect to one environment at a time."))
         return {"type": "ir.actions.act_url", "url": self.connect()["url"], "target": "new"}

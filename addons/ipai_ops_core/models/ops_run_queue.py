@@ -5,6 +5,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..executors import registry
 from ..services import naming
+from . import bulk
 from .ops_project import validated
 from .ops_run import _KEY_RE, ACTIVE_STATES, KIND_KEYS, QUEUE_KEYS, RESERVED_CONFIG, _utcnow
 from .rpc_args import positive_id
@@ -266,3 +267,13 @@ class OpsRun(models.Model):
 
     def action_reject(self):
         self.reject_run()
+
+    # Many at once (server actions): each under the caller's rights, refusals named.
+    def action_bulk_cancel(self):
+        return bulk.each(self, _("Canceled"), lambda run: run.cancel_run(_("canceled from a list")))
+
+    def action_bulk_retry(self):
+        return bulk.each(self, _("Retry queued"), lambda run: "run %s" % run.retry_run()["name"])
+
+    def action_bulk_approve(self):
+        return bulk.each(self, _("Approved"), lambda run: run.approve_run())
