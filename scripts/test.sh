@@ -15,8 +15,9 @@ for db in "$OPS_TEST_DB" "$OPS_E2E_DB"; do
   dropdb "${pg[@]}" --if-exists --force "$db"
   rm -rf "$OPS_HOME/data/filestore/$db"
 done
-ops_log "installing $OPS_ADDONS into a fresh $OPS_TEST_DB (with demo data)"
-"$OPS_VENV/bin/python" "$ODOO_SRC/odoo-bin" "${args[@]}" -d "$OPS_TEST_DB" -i "$OPS_ADDONS" \
+# Odoo's Automation Rules app too: the tests prove our server actions work in its rules.
+ops_log "installing $OPS_ADDONS and base_automation into a fresh $OPS_TEST_DB (with demo data)"
+"$OPS_VENV/bin/python" "$ODOO_SRC/odoo-bin" "${args[@]}" -d "$OPS_TEST_DB" -i "$OPS_ADDONS,base_automation" \
   --stop-after-init --log-level=warn
 # The out-of-process tests get their own copy, so their commits never meet
 # the rolled-back transactions of the in-process tests.
