@@ -52,8 +52,9 @@ REAP = ('env["ir.config_parameter"].set_param("ipai_ops.heartbeat_timeout_second
         'env["ir.config_parameter"].set_param("ipai_ops.heartbeat_timeout_seconds", "300")\nenv.cr.commit()\n')
 
 
-def make_repo(root):
-    work, bare = os.path.join(root, "work"), os.path.join(root, "kill.git")
+def make_repo(root, name="kill.git", branches=("feature/base", "feature/kill")):
+    """A bare repository of the bench addon on main, with ``branches`` pointing at it; its file:// URL."""
+    work, bare = os.path.join(root, "work"), os.path.join(root, name)
     for path, text in FILES.items():
         os.makedirs(os.path.dirname(os.path.join(work, ADDON, path)), exist_ok=True)
         with open(os.path.join(work, ADDON, path), "w") as fh:
@@ -62,7 +63,7 @@ def make_repo(root):
     subprocess.run(["git", "init", "-q", "-b", "main", work], check=True)
     subprocess.run(git + ["add", "-A"], check=True)
     subprocess.run(git + ["commit", "-qm", "addon"], check=True)
-    for branch in ("feature/base", "feature/kill"):
+    for branch in branches:
         subprocess.run(git + ["branch", branch], check=True)
     subprocess.run(["git", "clone", "-q", "--bare", work, bare], check=True)
     return "file://" + bare

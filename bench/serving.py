@@ -54,7 +54,7 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from backup_restore import odoo_setup  # noqa: E402
-from kill_recovery import ADDON, FILES, Plane, drop_templates, odoo_cmd  # noqa: E402
+from kill_recovery import Plane, drop_templates, make_repo, odoo_cmd  # noqa: E402
 from run_log_queries import ensure_database  # noqa: E402
 
 SLUG = "bench-serve"
@@ -66,20 +66,6 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def make_repo(root):
-    work, bare = os.path.join(root, "work"), os.path.join(root, "serve.git")
-    for path, text in FILES.items():
-        os.makedirs(os.path.dirname(os.path.join(work, ADDON, path)), exist_ok=True)
-        with open(os.path.join(work, ADDON, path), "w") as fh:
-            fh.write(text)
-    git = ["git", "-c", "user.email=b@b", "-c", "user.name=b", "-C", work]
-    subprocess.run(["git", "init", "-q", "-b", "main", work], check=True)
-    subprocess.run(git + ["add", "-A"], check=True)
-    subprocess.run(git + ["commit", "-qm", "addon"], check=True)
-    subprocess.run(["git", "clone", "-q", "--bare", work, bare], check=True)
-    return "file://" + bare
 
 
 def run_worker(db):
@@ -299,7 +285,7 @@ def main():
     os.makedirs(os.path.join(work, "repo"))
     for path in (work, os.path.dirname(work)):
         os.chmod(path, 0o755)  # nginx's workers (nobody) read the pages under it
-    repo_url = make_repo(os.path.join(work, "repo"))
+    repo_url = make_repo(os.path.join(work, "repo"), name="serve.git", branches=())
     listen_port = free_port()
     plane = Plane(args.db)
     project_id = configure(plane, work, repo_url, "127.0.0.1:%d" % listen_port)

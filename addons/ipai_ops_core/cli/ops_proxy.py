@@ -98,11 +98,10 @@ def _import_cert(env, cert_pem, key_pem, project_slug):
         project = project.search([("slug", "=", project_slug)])
         if not project:
             raise ValueError("no project %r" % project_slug)
-    names = ",".join(tls.inspect(cert_pem)["names"])
+    info = tls.inspect(cert_pem)
     Cert = env["ops.certificate"]
-    renewed = Cert.search([("project_id", "=", project.id or False), ("names", "=", names)])
-    cert = Cert.search([("project_id", "=", project.id or False),
-                        ("fingerprint", "=", tls.inspect(cert_pem)["fingerprint"])])
+    renewed = Cert.search([("project_id", "=", project.id or False), ("names", "=", ",".join(info["names"]))])
+    cert = Cert.search([("project_id", "=", project.id or False), ("fingerprint", "=", info["fingerprint"])])
     if not cert:
         cert = Cert.create({"project_id": project.id or False, "certificate": cert_pem, "private_key_upload": key_pem})
     (renewed - cert).unlink()

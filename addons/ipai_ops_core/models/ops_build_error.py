@@ -81,5 +81,5 @@ class OpsBuildError(models.Model):
         self.env.cr.execute("UPDATE ops_build_error SET count = count + 1, last_seen = %s WHERE id = %s",
                             [now, group.id])
         group.invalidate_recordset(["count", "last_seen"])
-        run.sudo().build_error_id = group
+        run.sudo().build_error_id = group  # sudo: a protected field of the run, set by the platform
         return group

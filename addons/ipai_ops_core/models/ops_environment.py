@@ -314,12 +314,17 @@ class OpsEnvironment(models.Model):
                                               "kind": "rollback"})
 
     @api.model
-    def promote_branch(self, project, branch):
-        """``ops env promote PROJECT BRANCH``: promote that staging branch."""
+    def _ops_by_branch(self, project, branch):
+        """(project, its live environment of ``branch`` or an empty recordset), for the CLI's PROJECT BRANCH."""
         project = self.env["ops.run"]._resolve_project(project)
         validated(naming.validate_branch, branch)
-        env = self.search([("project_id", "=", project.id), ("branch", "=", branch), ("state", "!=", "destroyed")],
-                          limit=1)
+        return project, self.search([("project_id", "=", project.id), ("branch", "=", branch),
+                                     ("state", "!=", "destroyed")], limit=1)
+
+    @api.model
+    def promote_branch(self, project, branch):
+        """``ops env promote PROJECT BRANCH``: promote that staging branch."""
+        project, env = self._ops_by_branch(project, branch)
         if not env or env.state == "new":
             raise UserError(_("No staging environment for branch %s in project %s.", branch, project.slug))
         return env.promote()

@@ -5,7 +5,6 @@ from odoo.exceptions import UserError
 
 from ..executors import credentials
 from ..services import naming
-from .ops_project import validated
 from .rpc_args import valid_records
 
 _logger = logging.getLogger(__name__)
@@ -55,10 +54,7 @@ class OpsEnvironment(models.Model):
     @api.model
     def connect_branch(self, project, branch):
         """``ops env connect PROJECT BRANCH``."""
-        project = self.env["ops.run"]._resolve_project(project)
-        validated(naming.validate_branch, branch)
-        env = self.search([("project_id", "=", project.id), ("branch", "=", branch), ("state", "!=", "destroyed")],
-                          limit=1)
+        project, env = self._ops_by_branch(project, branch)
         if not env:
             raise UserError(_("Project %s has no environment for branch %s.", project.slug, branch))
         return env.connect()

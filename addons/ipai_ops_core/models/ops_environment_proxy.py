@@ -51,6 +51,7 @@ class OpsEnvironment(models.Model):
         valid certificate covers (the project's, else the platform's; the
         one that lasts longest)."""
         self.ensure_one()
+        # sudo: the names the proxy serves, whoever asks which certificate covers them
         names = [self.hostname] + self.sudo().domain_ids.mapped("name") if self.hostname else []
         # sudo: which certificate covers a name is the platform's business, keys are not read here
         certs = self.env["ops.certificate"].sudo().search([
@@ -85,7 +86,7 @@ class OpsEnvironment(models.Model):
         if self.state == "destroyed" or not self.hostname or not (self.port or self.state == "stopped"):
             return None
         certs = self._ops_certificates()
-        names = [self.hostname] + sorted(self.sudo().domain_ids.mapped("name"))
+        names = [self.hostname] + sorted(self.sudo().domain_ids.mapped("name"))  # sudo: as above
         server = {"names": names, "port": self.port, "ws_port": self.gevent_port or None,
                   "tls": {name: cert.fingerprint[:32] for name, cert in certs.items()}}
         project = html.escape(self.project_id.name)

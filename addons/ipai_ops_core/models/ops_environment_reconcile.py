@@ -61,6 +61,7 @@ class OpsEnvironment(models.Model):
     def _ops_reconcile_one(self, env_id, engine, db_admin):
         try:
             with self.env.registry.cursor() as cr:
+                # sudo: the cron corrects any project's environment
                 env = self.with_env(self.env(cr=cr)).sudo().browse(env_id)
                 # The row as it is now, locked: a worker that took it since is left alone.
                 cr.execute("SELECT 1 FROM ops_environment WHERE id = %s FOR UPDATE NOWAIT", [env_id])
