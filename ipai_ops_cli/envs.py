@@ -1,5 +1,7 @@
-"""ops env ...: the environments, promotion and rollback."""
+"""ops env ...: the environments, promotion and rollback, Connect and logs."""
 
+import json
+import time
 import webbrowser
 
 from .output import emit, table
@@ -31,3 +33,26 @@ def cmd_env_connect(client, args):
     emit(args, link, "%s\n(works once, within %d s)" % (link["url"], link["expires_in"]))
     if args.open:
         webbrowser.open(link["url"])
+
+
+def cmd_env_logs(client, args):
+    """The environment's Odoo log: the last lines that match, then (with
+    --follow) the new ones as they come, until Ctrl-C or --timeout."""
+    filters = {"since": args.since, "until": args.until, "grep": args.grep, "level": args.level}
+    answer = client.call("ops.environment", "logs_branch", args.project, args.branch, limit=args.lines, **filters)
+    _print_lines(args, answer["lines"])
+    if not args.follow:
+        return
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    cursor = answer["cursor"]
+    while deadline is None or time.monotonic() < deadline:
+        time.sleep(args.interval)
+        answer = client.call("ops.environment", "logs_branch", args.project, args.branch, after=cursor,
+                             limit=5000, grep=args.grep, level=args.level)
+        _print_lines(args, answer["lines"])
+        cursor = answer["cursor"]
+
+
+def _print_lines(args, lines):
+    for line in lines:
+        print(json.dumps(line) if args.json else line["text"], flush=True)

@@ -13,7 +13,7 @@ import sys
 
 from .backups import cmd_backup_create, cmd_backup_download, cmd_backup_import, cmd_backup_list, cmd_backup_restore
 from .client import Client, CliError, load_config
-from .envs import cmd_env_connect, cmd_env_list, cmd_env_promote, cmd_env_rollback
+from .envs import cmd_env_connect, cmd_env_list, cmd_env_logs, cmd_env_promote, cmd_env_rollback
 from .runs import cmd_project_list, cmd_run_create, cmd_run_list, cmd_run_logs, cmd_run_show, run_action
 
 
@@ -90,6 +90,19 @@ def build_parser():
     p.add_argument("branch", metavar="BRANCH")
     p.add_argument("--open", action="store_true", help="open it in a browser")
     p.set_defaults(func=cmd_env_connect)
+    p = envs.add_parser("logs", parents=[common], help="an environment's Odoo log (--follow for new lines)")
+    p.add_argument("project", metavar="SLUG")
+    p.add_argument("branch", metavar="BRANCH")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
+    p.add_argument("--since", help="only lines since: 10m, 2h, 7d or a UTC date and time (2026-11-26 08:30)")
+    p.add_argument("--until", help="only lines until then (same forms as --since)")
+    p.add_argument("--grep", metavar="TEXT", help="only lines containing TEXT (literal, case-insensitive)")
+    p.add_argument("--level", choices=["debug", "info", "warning", "error", "critical"],
+                   help="only lines of this level and above (a traceback keeps its record's level)")
+    p.add_argument("-n", "--lines", type=int, default=200, help="how many of the last lines first (default 200)")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between polls with --follow")
+    p.add_argument("--timeout", type=float, help="stop following after this many seconds")
+    p.set_defaults(func=cmd_env_logs)
 
     backup = sub.add_parser("backup", help="backups").add_subparsers(dest="action", required=True)
     p = backup.add_parser("list", parents=[common], help="backups of a project, newest first")

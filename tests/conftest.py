@@ -212,6 +212,17 @@ def prod(server, tmp_path_factory):
     remove_leftovers(PROD_SLUG)
 
 
+@pytest.fixture(scope="module")
+def prod_members(server, prod):
+    """e2e_admin, e2e_tester and e2e_dev as admin, tester and developer of prod's project."""
+    manager = server.rpc("e2e_manager")
+    ids = [manager("ops.project.member", "create", {"project_id": prod["project_id"][0],
+                                                    "user_id": server.uids[login], "role": role})
+           for login, role in (("e2e_admin", "admin"), ("e2e_tester", "tester"), ("e2e_dev", "developer"))]
+    yield
+    manager("ops.project.member", "unlink", ids)
+
+
 @pytest.fixture(scope="session")
 def ops_bin():
     path = Path(sys.executable).parent / "ops"

@@ -12,16 +12,6 @@ from conftest import PROD_SLUG
 from e2e import admin_conn, ops
 
 
-@pytest.fixture(scope="module")
-def members(server, prod):
-    manager = server.rpc("e2e_manager")
-    ids = [manager("ops.project.member", "create", {"project_id": prod["project_id"][0],
-                                                    "user_id": server.uids[login], "role": role})
-           for login, role in (("e2e_admin", "admin"), ("e2e_tester", "tester"), ("e2e_dev", "developer"))]
-    yield
-    manager("ops.project.member", "unlink", ids)
-
-
 def follow(url):
     """Follow a Connect link like a browser; (final response, the Odoo session it got)."""
     session = requests.Session()
@@ -35,7 +25,7 @@ def session_info(session, prod):
     return info.get("result") or {}
 
 
-def test_a_link_logs_in_as_administrator_once(server, prod, members):
+def test_a_link_logs_in_as_administrator_once(server, prod, prod_members):
     link = server.rpc("e2e_admin")("ops.environment", "connect", [prod["id"]])
     assert link["expires_in"] == 60 and link["url"].startswith(prod["url"] + "/ipai_ops/connect?token="), link
     answer, session = follow(link["url"])
@@ -51,7 +41,7 @@ def test_a_link_logs_in_as_administrator_once(server, prod, members):
     assert any("e2e_admin" in note["body"] for note in notes), notes
 
 
-def test_a_late_link_fails(server, prod, members):
+def test_a_late_link_fails(server, prod, prod_members):
     link = server.rpc("e2e_admin")("ops.environment", "connect", [prod["id"]])
     # The minute passes: the expiry stored in the environment's database is behind us.
     conn = admin_conn(prod["database_name"])
@@ -69,7 +59,7 @@ def test_a_late_link_fails(server, prod, members):
     assert answer.status_code == 403 and not session_info(session, prod).get("uid")
 
 
-def test_only_admins_connect_to_production(server, prod, members, ops_bin):
+def test_only_admins_connect_to_production(server, prod, prod_members, ops_bin):
     for login in ("e2e_tester", "e2e_dev"):
         with pytest.raises(xmlrpc.client.Fault, match="may not run 'connect' on production"):
             server.rpc(login)("ops.environment", "connect", [prod["id"]])

@@ -23,13 +23,17 @@ undone.
 
 import shutil
 
-from ..services import http_health, nginx
+from ..services import env_log, http_health, nginx
 from . import guard, odoo_steps, paths
 from .base import RunCanceled, RunFailed
 
 DRAIN_TIMEOUT = 10  # seconds the old container finishes what it holds after the proxy switched
 
 CRON_TIME_REAL = 300  # seconds a scheduled action may run, at least
+
+# Inside the container: the environment's data directory (odoo_steps.volumes).
+# The platform keeps, rotates and indexes it (services/env_log.py).
+LOGFILE = "/var/lib/odoo/logs/odoo.log"
 
 
 def runtime_args(spec):
@@ -64,7 +68,7 @@ def start(spec, engine, image, dbname, port, reporter):
     url = "http://127.0.0.1:%d" % port
     name = odoo_steps.container_name(spec, "serve")
     command = ["-d", dbname, "--db-filter", "^%s$" % dbname, "--http-interface", "127.0.0.1",
-               "--http-port", str(port), "--log-level", "info", *runtime_args(spec)]
+               "--http-port", str(port), "--log-level", "info", "--logfile", LOGFILE, *runtime_args(spec)]
     container_id = engine.start(
         image, command, name, odoo_steps.labels(spec, "serve"),
         volumes=odoo_steps.volumes(spec), network_mode=spec.get("network_mode", "host"), ports={port: port},
@@ -86,7 +90,9 @@ def start(spec, engine, image, dbname, port, reporter):
             waited += http_health.wait_until_healthy("http://127.0.0.1:%d" % spec["gevent_port"], "/web/health",
                                                      timeout=60, is_alive=alive)
     except TimeoutError as exc:
-        for line in engine.logs(container_id, tail=40):
+        # What it said before its logging started (docker), then its log file.
+        live_dir, store_dir = paths.log_dirs(spec["filestore_root"], spec["project_slug"], spec["environment_id"])
+        for line in engine.logs(container_id, tail=20) + env_log.EnvLog(live_dir, store_dir).tail(40):
             reporter.log("error", line)
         guard.remove_container(engine, spec, container_id)
         raise RunFailed("The environment did not become healthy: %s" % exc) from exc

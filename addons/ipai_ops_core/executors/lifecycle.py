@@ -61,6 +61,8 @@ def destroy(spec, reporter, engine=None):
                  naming.verified_copy_name(spec["namespace"], spec["environment_id"])):
         guard.drop_database(spec, name)
     shutil.rmtree(paths.env_dir(spec, create=False), ignore_errors=True)
+    shutil.rmtree(paths.log_dirs(spec["filestore_root"], spec["project_slug"], spec["environment_id"])[1],
+                  ignore_errors=True)
     shutil.rmtree(paths.config_dir(spec), ignore_errors=True)
     images = engine.images(labels)
     for image in images:

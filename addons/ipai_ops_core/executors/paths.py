@@ -23,6 +23,14 @@ def env_dir(spec, create=True):
     return path
 
 
+def log_dirs(filestore_root, project_slug, environment_id):
+    """(the directory Odoo writes the environment's log in, inside its data
+    directory: ``logs/odoo.log``; the platform's directory of its rotated
+    segments and indexes, which no container sees). services/env_log.py."""
+    live = os.path.join(filestore_root, project_slug, "env-%d" % environment_id, "logs")
+    return live, os.path.join(filestore_root, project_slug, "logs", "env-%d" % environment_id)
+
+
 def db_filestore(spec, dbname, create_env_dir=True):
     """The filestore of one of the environment's databases."""
     return os.path.join(env_dir(spec, create_env_dir), "filestore", naming.validate_db_name(dbname))

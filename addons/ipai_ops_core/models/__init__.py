@@ -16,6 +16,7 @@ from . import ops_certificate
 from . import ir_config_parameter
 from . import ops_environment_admin_password
 from . import ops_environment_connect
+from . import ops_environment_logs
 from . import ops_host
 from . import ops_project_git
 from . import ops_project_serving
