@@ -27,6 +27,11 @@
         "views/ops_certificate_views.xml",
         "views/ops_build_error_views.xml",
     ],
+    "assets": {
+        "web.assets_backend": [
+            "ipai_ops_core/static/src/env_logs/*",
+        ],
+    },
     "demo": [
         "demo/ops_demo.xml",
     ],

@@ -3,7 +3,7 @@ import shutil
 import tempfile
 
 from odoo.tests import tagged
-from odoo.tests.common import BaseCase
+from odoo.tests.common import BaseCase, TransactionCase
 
 from ..services import env_log
 
@@ -120,3 +120,17 @@ class TestEnvLog(BaseCase):
         for bad in ("x", "1:", "1:2:3", "-1:5", "1:" + "9" * 40):
             with self.assertRaises(ValueError, msg=bad):
                 log.read(after=bad)
+
+
+@tagged("post_install", "-at_install", "ipai_ops")
+class TestLogsTab(TransactionCase):
+    def test_the_logs_tab_is_in_the_backend_bundle(self):
+        """The OWL component compiles into the backend's assets and the
+        environment form shows it on a tab of its own."""
+        bundle = self.env["ir.qweb"]._get_asset_bundle("web.assets_backend", css=False, js=True)
+        source = bundle.js().raw.decode()
+        self.assertIn('registry.category("view_widgets").add("ops_env_logs"', source)
+        self.assertIn("ipai_ops_core.EnvLogs", source)
+        self.assertNotIn("Could not get content", source)
+        arch = self.env["ops.environment"].get_view(view_type="form")["arch"]
+        self.assertIn('<widget name="ops_env_logs"', arch)
