@@ -15,6 +15,7 @@ from .backups import cmd_backup_create, cmd_backup_download, cmd_backup_import, 
 from .client import Client, CliError, load_config
 from .envs import cmd_env_connect, cmd_env_list, cmd_env_logs, cmd_env_promote, cmd_env_rollback
 from .runs import cmd_project_list, cmd_run_create, cmd_run_list, cmd_run_logs, cmd_run_show, run_action
+from .shell import cmd_env_shell
 
 
 def build_parser():
@@ -103,6 +104,14 @@ def build_parser():
     p.add_argument("--interval", type=float, default=1.0, help="seconds between polls with --follow")
     p.add_argument("--timeout", type=float, help="stop following after this many seconds")
     p.set_defaults(func=cmd_env_logs)
+    p = envs.add_parser("shell", help="a shell in an environment's container (--odoo: Odoo's shell on its database)")
+    p.add_argument("project", metavar="SLUG")
+    p.add_argument("branch", metavar="BRANCH")
+    p.add_argument("--odoo", action="store_true", help="Odoo's own shell (env, models) on the environment's database")
+    terminal = p.add_mutually_exclusive_group()
+    terminal.add_argument("-t", dest="tty", action="store_true", default=None, help="force a PTY")
+    terminal.add_argument("-T", dest="tty", action="store_false", help="no PTY (input as it is, like ssh -T)")
+    p.set_defaults(func=cmd_env_shell)
 
     backup = sub.add_parser("backup", help="backups").add_subparsers(dest="action", required=True)
     p = backup.add_parser("list", parents=[common], help="backups of a project, newest first")
@@ -138,13 +147,13 @@ def main(argv=None):
     try:
         cfg = load_config(args)
         client = Client(cfg["url"], cfg["db"], cfg["login"], cfg["api_key"])
-        args.func(client, args)
+        code = args.func(client, args)
     except CliError as exc:
         print("ops: error: %s" % exc, file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -1,1 +1,1 @@
-from . import logs, webhook
+from . import logs, shell, webhook

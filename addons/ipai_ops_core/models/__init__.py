@@ -17,6 +17,7 @@ from . import ir_config_parameter
 from . import ops_environment_admin_password
 from . import ops_environment_connect
 from . import ops_environment_logs
+from . import ops_environment_shell
 from . import ops_host
 from . import ops_project_git
 from . import ops_project_serving
@@ -30,6 +31,7 @@ from . import ops_run_spec
 from . import ops_run_execute
 from . import ops_run_attempt
 from . import ops_run_hooks
+from . import ops_run_shell
 from . import ops_port
 from . import ops_run_event
 from . import ops_run_log

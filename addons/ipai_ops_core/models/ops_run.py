@@ -40,7 +40,8 @@ WORKFLOW_KINDS = [
     ("upgrade", "Upgrade"),
 ]
 RUN_KINDS = WORKFLOW_KINDS + [("start", "Start"), ("stop", "Stop"), ("destroy", "Destroy"),
-                              ("drill", "Restore drill"), ("rollback", "Rollback")]
+                              ("drill", "Restore drill"), ("rollback", "Rollback"),
+                              ("shell", "Shell session")]
 KIND_KEYS = {k for k, _label in RUN_KINDS}
 # Fields that only the run methods (in superuser mode) may write.
 PROTECTED_FIELDS = {

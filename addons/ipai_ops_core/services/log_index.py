@@ -134,17 +134,22 @@ class SegmentIndex:
         ``min_level``."""
         order = "ASC" if ascending else "DESC"
         if grep:
-            pattern = "%" + grep.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            level_sql, args = "", [pattern, low, high]
+            # The literal match, case-insensitive; first narrowed by the trigram
+            # index when the text has three characters in a row that LIKE takes
+            # literally (SQLite gives FTS5 a LIKE without ESCAPE only: % and _
+            # there match more, never less, and the literal test decides).
+            args = [grep, low, high]
+            level_sql = ""
             if min_level:
                 level_sql, args = " AND line.level >= ?", args + [min_level]
-            if len(grep) >= 3:  # the trigram index answers
+            if max(map(len, re.split(r"[%_]", grep))) >= 3:
                 sql = ("SELECT line.id, line.ts, line.level, line.text FROM fts JOIN line ON line.id = fts.rowid "
-                       "WHERE fts.text LIKE ? ESCAPE '\\' AND fts.rowid BETWEEN ? AND ?%s "
-                       "ORDER BY fts.rowid %s LIMIT ?" % (level_sql, order))
+                       "WHERE fts.text LIKE ? AND instr(lower(line.text), lower(?)) > 0 "
+                       "AND fts.rowid BETWEEN ? AND ?%s ORDER BY fts.rowid %s LIMIT ?" % (level_sql, order))
+                args = ["%" + grep + "%"] + args
             else:
-                sql = ("SELECT id, ts, level, text FROM line WHERE text LIKE ? ESCAPE '\\' AND id BETWEEN ? AND ?%s "
-                       "ORDER BY id %s LIMIT ?" % (level_sql, order))
+                sql = ("SELECT id, ts, level, text FROM line WHERE instr(lower(text), lower(?)) > 0 "
+                       "AND id BETWEEN ? AND ?%s ORDER BY id %s LIMIT ?" % (level_sql, order))
             return self.db.execute(sql, args + [limit]).fetchall()
         if min_level:
             # one walk of the (level, id) index per level, merged: fast however rare the level

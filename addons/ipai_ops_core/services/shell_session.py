@@ -1,0 +1,227 @@
+"""One shell session: a ``docker exec`` in an environment's container,
+relayed to a websocket client (``ops env shell``, the web terminal), with a
+PTY when the client has a terminal, resize, end of input, an idle timeout
+and a transcript. Plain values: the socket, the Docker API, the container.
+
+The client speaks (services/websocket.py frames):
+  binary frame      what it typed (its stdin)
+  text {"resize": [rows, cols]}, text {"eof": true}
+and hears:
+  binary frame      one byte channel (1 stdout, 2 stderr) then output
+  text {"exit": code, "reason": "..."} and a close frame, at the end.
+
+Nothing of a session outlives it: when it ends for any reason but the
+command's own exit (the client went away, idle, the relay failed), every
+process of its session inside the container is killed, so no orphaned
+``docker exec`` keeps running.
+"""
+
+import json
+import re
+import selectors
+import socket
+import struct
+import time
+
+from . import websocket
+from .odoo_config import CONTAINER_PATH
+
+# Run first in the container: say the session id (the exec'd process leads
+# its own session, with or without a TTY), then become the command.
+WRAPPER = ("import os, sys\n"
+           "sys.stdout.write('\\x1b]ipai-ops-sid;%d\\x07' % os.getsid(0))\n"
+           "sys.stdout.flush()\n"
+           "os.execvp(sys.argv[1], sys.argv[1:])\n")
+SID_MARK = re.compile(rb"\x1b\]ipai-ops-sid;(\d{1,10})\x07")
+KILL_SESSION = ("import os, signal, sys\n"
+                "sid = int(sys.argv[1])\n"
+                "for pid in os.listdir('/proc'):\n"
+                "    if pid.isdigit() and int(pid) != os.getpid():\n"
+                "        try:\n"
+                "            if os.getsid(int(pid)) == sid:\n"
+                "                os.kill(int(pid), signal.SIGKILL)\n"
+                "        except OSError:\n"
+                "            pass\n")
+HEARTBEAT_EVERY = 30  # seconds between calls of the heartbeat callback
+
+
+def command(odoo, dbname, tty):
+    """What the session runs: bash, or Odoo's own shell on the environment's
+    database with its configuration (its own database role)."""
+    if odoo:
+        return ["odoo", "shell", "-c", CONTAINER_PATH, "-d", dbname, "--no-http", "--log-level", "warn"]
+    return ["/bin/bash", "-i"] if tty else ["/bin/bash"]
+
+
+class Session:
+    def __init__(self, ws, api, container_id, argv, tty=True, size=(24, 80), idle_timeout=900,
+                 max_transcript=5 * 1024 * 1024, heartbeat=None):
+        self.ws, self.api, self.container_id, self.argv = ws, api, container_id, argv
+        self.tty, self.size, self.idle_timeout = tty, size, idle_timeout
+        self.max_transcript, self.heartbeat = max_transcript, heartbeat
+        self.transcript, self.transcript_size, self.truncated = [], 0, False
+        self.sid, self.head, self.demux_buffer = None, b"", b""
+        self.exec_id = self.raw = None
+
+    # -- transcript ----------------------------------------------------------
+
+    def record(self, data):
+        if self.transcript_size >= self.max_transcript:
+            self.truncated = True
+            return
+        data = data[:self.max_transcript - self.transcript_size]
+        self.transcript.append(data)
+        self.transcript_size += len(data)
+
+    # -- output --------------------------------------------------------------
+
+    def send(self, opcode, payload):
+        self.ws.sendall(websocket.frame(opcode, payload))
+
+    def output(self, channel, data):
+        if self.sid is None and channel == 1:
+            self.head += data
+            match = SID_MARK.search(self.head)
+            if not match:
+                if len(self.head) < 256:
+                    return
+                data, self.head = self.head, b""  # no mark: pass everything on as it is
+            else:
+                self.sid = int(match.group(1))
+                data, self.head = self.head[:match.start()] + self.head[match.end():], b""
+        if data:
+            self.record(data)
+            self.send(websocket.BINARY, bytes([channel]) + data)
+
+    def from_docker(self, data):
+        if self.tty:
+            self.output(1, data)
+            return
+        self.demux_buffer += data
+        while len(self.demux_buffer) >= 8:
+            channel, size = self.demux_buffer[0], struct.unpack("!I", self.demux_buffer[4:8])[0]
+            if len(self.demux_buffer) < 8 + size:
+                return
+            chunk, self.demux_buffer = self.demux_buffer[8:8 + size], self.demux_buffer[8 + size:]
+            self.output(2 if channel == 2 else 1, chunk)
+
+    # -- input ---------------------------------------------------------------
+
+    def from_client(self, opcode, payload):
+        """Returns a reason to stop, or None."""
+        if opcode == websocket.BINARY:
+            if not self.tty:
+                self.record(payload)  # a terminal echoes what is typed; without one, keep the input itself
+            self.raw.sendall(payload)
+        elif opcode == websocket.TEXT:
+            try:
+                message = json.loads(payload.decode("utf-8"))
+            except ValueError:
+                return None
+            if not isinstance(message, dict):
+                return None
+            if self.tty and isinstance(message.get("resize"), list) and len(message["resize"]) == 2:
+                rows, cols = message["resize"]
+                if all(isinstance(v, int) and 1 <= v <= 1000 for v in (rows, cols)):
+                    self.api.exec_resize(self.exec_id, height=rows, width=cols)
+            if message.get("eof"):
+                if self.tty:
+                    self.raw.sendall(b"\x04")
+                else:
+                    self.raw.shutdown(socket.SHUT_WR)  # Docker closes the command's stdin
+        elif opcode == websocket.PING:
+            self.send(websocket.PONG, payload)
+        elif opcode == websocket.CLOSE:
+            return "the client closed the session"
+        return None
+
+    # -- the session ---------------------------------------------------------
+
+    def run(self):
+        """Relay until the command exits, the client goes or it stays idle.
+        Returns {"exit_code", "reason", "transcript" (bytes), "truncated"}."""
+        self.exec_id = self.api.exec_create(
+            self.container_id, ["python3", "-c", WRAPPER, *self.argv], stdin=True, tty=self.tty,
+            environment={"TERM": "xterm-256color"} if self.tty else None)["Id"]
+        docker_socket = self.api.exec_start(self.exec_id, tty=self.tty, socket=True)
+        self.raw = getattr(docker_socket, "_sock", docker_socket)
+        if self.tty:
+            self.api.exec_resize(self.exec_id, height=self.size[0], width=self.size[1])
+        reason, exited = None, False
+        selector = selectors.DefaultSelector()
+        selector.register(self.ws, selectors.EVENT_READ, "client")
+        selector.register(self.raw, selectors.EVENT_READ, "docker")
+        reader = websocket.Reader()
+        last_input = last_beat = time.monotonic()
+        try:
+            while reason is None:
+                for key, _mask in selector.select(timeout=1):
+                    if key.data == "docker":
+                        data = self.raw.recv(65536)
+                        if not data:
+                            reason, exited = "the command exited", True
+                            break
+                        self.from_docker(data)
+                    else:
+                        data = self.ws.recv(65536)
+                        if not data:
+                            reason = "the client went away"
+                            break
+                        last_input = time.monotonic()
+                        for opcode, payload in reader.feed(data):
+                            reason = self.from_client(opcode, payload)
+                            if reason:
+                                break
+                now = time.monotonic()
+                if reason is None and now - last_input > self.idle_timeout:
+                    reason = "idle for %d s" % self.idle_timeout
+                if self.heartbeat and now - last_beat > HEARTBEAT_EVERY:
+                    last_beat = now
+                    self.heartbeat()
+        except (OSError, websocket.ProtocolError) as exc:
+            reason = "the connection failed: %s" % exc
+        finally:
+            selector.close()
+            if self.head:  # output too short to carry the session mark: pass it on
+                data, self.head = self.head, b""
+                self.record(data)
+                try:
+                    self.send(websocket.BINARY, b"\x01" + data)
+                except OSError:
+                    pass
+            if not exited:
+                self.kill()
+            try:
+                self.raw.close()
+            except OSError:
+                pass
+        exit_code = self.exit_code()
+        try:
+            self.send(websocket.TEXT, json.dumps({"exit": exit_code, "reason": reason}).encode())
+            self.send(websocket.CLOSE, struct.pack("!H", 1000))
+        except OSError:
+            pass
+        return {"exit_code": exit_code, "reason": reason, "transcript": b"".join(self.transcript),
+                "truncated": self.truncated}
+
+    def kill(self):
+        """Every process of the session, inside the container."""
+        if self.sid is None:
+            return
+        try:
+            killer = self.api.exec_create(self.container_id, ["python3", "-c", KILL_SESSION, str(self.sid)])
+            self.api.exec_start(killer["Id"])
+        except Exception:  # noqa: BLE001 - the container may be gone with the session (a rebuild)
+            pass
+
+    def exit_code(self):
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                info = self.api.exec_inspect(self.exec_id)
+            except Exception:  # noqa: BLE001 - the container went away (rebuilt, removed)
+                return -1
+            if not info.get("Running") or time.monotonic() > deadline:
+                code = info.get("ExitCode")
+                return code if isinstance(code, int) else -1
+            time.sleep(0.1)
