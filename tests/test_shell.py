@@ -18,7 +18,7 @@ import xmlrpc.client
 import docker
 import pytest
 from conftest import PROD_SLUG
-from e2e import ops, shell
+from e2e import logs_of, ops, run_worker, shell
 
 
 def cli_env(server, login):
@@ -145,6 +145,9 @@ def test_an_idle_session_ends(server, prod, prod_members, ops_bin):
         _out, err = proc.communicate(timeout=60)
         assert proc.returncode != 0 and b"shell ended: idle for 2 s" in err, err
         assert not container_processes(server, prod, "sleep 4322")
+        transcript = server.rpc("e2e_admin")("ops.run", "shell_transcript", [last_shell_run(server, prod)["id"]])
+        assert "sleep 4322" in transcript and "4321" not in transcript and "6*7" not in transcript, \
+            "a transcript holds its own session only"
     finally:
         shell(server, "env['ir.config_parameter'].set_param('ipai_ops.shell_idle_timeout', False); env.cr.commit(); "
                       "env.registry.signal_changes()")
@@ -175,3 +178,27 @@ def test_a_token_works_once(server, prod, prod_members):
     for bad in ({"odoo": "yes"}, {"rows": 0}, {"cols": 10**6}):
         with pytest.raises(xmlrpc.client.Fault, match="true or false|from 1 to 1000"):
             server.rpc("e2e_admin")("ops.environment", "shell_open", [prod["id"]], **bad)
+
+
+def test_a_redeploy_ends_the_session(server, prod, prod_members, ops_bin):
+    """The container a session runs in is retired by a switch: the session
+    ends and says why."""
+    proc = subprocess.Popen([ops_bin, "env", "shell", PROD_SLUG, "main"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(server, "e2e_admin"))
+    try:
+        proc.stdin.write(b"sleep 4323\n")
+        proc.stdin.flush()
+        deadline = time.monotonic() + 30
+        while not container_processes(server, prod, "sleep 4323"):
+            assert time.monotonic() < deadline, "the command never started"
+            time.sleep(0.3)
+        manager = server.rpc("e2e_manager")
+        queued = manager("ops.run", "queue_run", {"project": PROD_SLUG, "kind": "deploy", "environment_id": prod["id"]})
+        run_worker(server, projects=PROD_SLUG)
+        run = manager("ops.run", "api_read", [queued["id"]])
+        assert run["state"] == "succeeded", (run["error_message"], logs_of(manager, queued["id"])[-2000:])
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0 and b"shell ended: the environment's container stopped" in err, err
+    assert last_shell_run(server, prod)["state"] == "succeeded"

@@ -159,7 +159,7 @@ class Session:
                     if key.data == "docker":
                         data = self.raw.recv(65536)
                         if not data:
-                            reason, exited = "the command exited", True
+                            reason, exited = self.why_output_ended(), True
                             break
                         self.from_docker(data)
                     else:
@@ -203,6 +203,23 @@ class Session:
             pass
         return {"exit_code": exit_code, "reason": reason, "transcript": b"".join(self.transcript),
                 "truncated": self.truncated}
+
+    def why_output_ended(self):
+        """The command's own exit, or its container going away (a switch
+        retires it: the session's processes die with a signal a moment
+        before the container is seen stopped)."""
+        killed = self.exit_code() in (-1, 137, 143)
+        deadline = time.monotonic() + (10 if killed else 0)
+        while True:
+            try:
+                running = self.api.inspect_container(self.container_id)["State"]["Running"]
+            except Exception:  # noqa: BLE001 - removed: a rebuild, deploy or destroy retired it
+                running = False
+            if not running:
+                return "the environment's container stopped (rebuilt, redeployed, stopped or restarted)"
+            if time.monotonic() >= deadline:
+                return "the command exited"
+            time.sleep(0.2)
 
     def kill(self):
         """Every process of the session, inside the container."""
