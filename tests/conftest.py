@@ -23,6 +23,8 @@ REQUIRED_ENV = ("ODOO_SRC", "OPS_E2E_DB", "OPS_DB_HOST", "OPS_DB_PORT", "OPS_DB_
 BASE_DOMAIN = "e2e.test"
 # The project of the shared production (fixture ``prod``).
 PROD_SLUG = "srv-e2e"
+PROD_FIELDS = ["url", "database_name", "container_id", "gevent_port", "effective_runtime", "port", "hostname",
+               "project_id"]
 
 # Users, roles and API keys, made inside the real database with odoo-bin shell.
 SETUP_SCRIPT = r'''
@@ -205,11 +207,16 @@ def prod(server, tmp_path_factory):
     run_worker(server, projects=PROD_SLUG)
     run = manager("ops.run", "api_read", [queued["id"]])
     assert run["state"] == "succeeded", run["error_message"]
-    env = manager("ops.environment", "read", [env_id], ["url", "database_name", "container_id", "gevent_port",
-                                                        "effective_runtime", "port", "hostname", "project_id"])[0]
+    env = manager("ops.environment", "read", [env_id], PROD_FIELDS)[0]
     env["id"], env["password"] = env_id, env_secret(server, env_id, "admin_password")
     yield env
     remove_leftovers(PROD_SLUG)
+
+
+def refresh_prod(server, prod):
+    """After a test switched production's container (a deploy): the shared
+    ``prod`` dict says what runs now, for the tests that follow."""
+    prod.update(server.rpc("e2e_manager")("ops.environment", "read", [prod["id"]], PROD_FIELDS)[0])
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import xmlrpc.client
 
 import pytest
 import requests
-from conftest import PROD_SLUG
+from conftest import PROD_SLUG, refresh_prod
 from e2e import logs_of, ops, run_worker
 
 
@@ -49,6 +49,7 @@ def test_request_lines_are_found_and_kept_across_a_switch(server, prod, prod_mem
     assert run["state"] == "succeeded", (run["error_message"], logs_of(manager, queued["id"])[-2000:])
     after = manager("ops.environment", "read", [prod["id"]], ["container_id"])[0]["container_id"]
     assert after != before, "the deploy switched containers"
+    refresh_prod(server, prod)
     assert len(grep(server, prod, marker)) == 1, "the old container's lines are kept"
     # prefork: the main process and the gevent process each say it once per container start
     assert len(grep(server, prod, "Odoo version", limit=5000)) > started, "the new container logs to the same log"

@@ -17,7 +17,7 @@ import xmlrpc.client
 
 import docker
 import pytest
-from conftest import PROD_SLUG
+from conftest import PROD_SLUG, refresh_prod
 from e2e import logs_of, ops, run_worker, shell
 
 
@@ -197,8 +197,44 @@ def test_a_redeploy_ends_the_session(server, prod, prod_members, ops_bin):
         run_worker(server, projects=PROD_SLUG)
         run = manager("ops.run", "api_read", [queued["id"]])
         assert run["state"] == "succeeded", (run["error_message"], logs_of(manager, queued["id"])[-2000:])
+        refresh_prod(server, prod)
         _out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode != 0 and b"shell ended: the environment's container stopped" in err, err
     assert last_shell_run(server, prod)["state"] == "succeeded"
+
+
+def test_the_web_terminal_path_a_browser_takes(server, prod, prod_members):
+    """What the form's Shell button does: xterm.js served from the addon,
+    the token as the second websocket subprotocol (a browser cannot set
+    headers), a PTY."""
+    import requests
+    import websocket
+
+    assert requests.get(server.url + "/ipai_ops_core/static/lib/xterm/xterm.js", timeout=30).status_code == 200
+    action = server.rpc("e2e_admin")("ops.environment", "action_open_shell", [prod["id"]])
+    assert action["tag"] == "ipai_ops_core.env_terminal" and action["params"]["environment_id"] == prod["id"]
+    opened = server.rpc("e2e_admin")("ops.environment", "shell_open", [prod["id"]], tty=True, rows=30, cols=90)
+    assert "token" not in opened["path"]
+    ws = websocket.create_connection("ws" + server.url[4:] + opened["path"], timeout=30,
+                                     subprotocols=["ipai-ops-shell", opened["token"]])
+    try:
+        assert ws.getsubprotocol() == "ipai-ops-shell"
+        ws.send_binary(b"stty size; echo web-$((6*7))\r")
+        seen = b""
+        while b"web-42" not in seen:
+            opcode, data = ws.recv_data()
+            assert opcode == websocket.ABNF.OPCODE_BINARY, (opcode, data)
+            seen += data[1:]
+        assert b"30 90" in seen, seen
+        ws.send_binary(b"exit\r")
+        while True:
+            opcode, data = ws.recv_data()
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                assert b'"exit": 0' in data, data
+                break
+    finally:
+        ws.close()
+    with pytest.raises(xmlrpc.client.Fault, match="may not run 'shell' on production"):
+        server.rpc("e2e_dev")("ops.environment", "action_open_shell", [prod["id"]])

@@ -30,6 +30,7 @@
     "assets": {
         "web.assets_backend": [
             "ipai_ops_core/static/src/env_logs/*",
+            "ipai_ops_core/static/src/env_terminal/*",
         ],
     },
     "demo": [

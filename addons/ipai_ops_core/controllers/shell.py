@@ -1,6 +1,8 @@
 """The websocket of a shell session: GET /ipai_ops/shell/<run id>?db=...
 with the single-use token of ``ops.environment.shell_open`` in the
-``X-Ops-Shell-Token`` header (or ``token`` in the query, for browsers). The
+``X-Ops-Shell-Token`` header (the CLI) or, from a browser, which cannot set
+headers on a websocket, as the second of the subprotocols
+``ipai-ops-shell, <token>`` (never in the URL, which servers log). The
 session (services/shell_session.py) runs after the 101 answer, in the
 request's thread, without holding a database cursor: short cursors open it,
 keep its run alive and close it with its transcript.
@@ -20,6 +22,7 @@ from werkzeug.wrappers import Response
 from ..services import docker_engine, shell_session, websocket
 
 _logger = logging.getLogger(__name__)
+PROTOCOL = "ipai-ops-shell"
 
 
 def _in_transaction(registry, function):
@@ -36,14 +39,16 @@ def _in_transaction(registry, function):
 class OpsShellController(http.Controller):
     @http.route("/ipai_ops/shell/<int:run_id>", type="http", auth="none", methods=["GET"], csrf=False, websocket=True,
                 save_session=False)
-    def shell(self, run_id, db=None, token=None, **_kwargs):
+    def shell(self, run_id, db=None, **_kwargs):
         headers = request.httprequest.headers
         if headers.get("Upgrade", "").lower() != "websocket" or not headers.get("Sec-WebSocket-Key"):
             return Response("A shell is a websocket: use `ops env shell` or the web terminal.\n", status=426,
                             headers=[("Content-Type", "text/plain")])
         if not db or db not in http.db_filter([db]) or db not in http.db_list(force=True):
             return Response("Unknown database.\n", status=404)
-        token = headers.get("X-Ops-Shell-Token") or token
+        protocols = [p.strip() for p in headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        token = headers.get("X-Ops-Shell-Token") or (protocols[1] if protocols[0] == PROTOCOL and len(protocols) > 1
+                                                      else None)
         registry = odoo.modules.registry.Registry(db)
         try:
             session = _in_transaction(
@@ -53,9 +58,11 @@ class OpsShellController(http.Controller):
         except UserError as exc:
             return Response("%s\n" % exc, status=409)
         sock = request.httprequest._HTTPRequest__environ["socket"]
-        response = Response(status=101, headers=[
-            ("Upgrade", "websocket"), ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Accept", websocket.accept_key(headers["Sec-WebSocket-Key"]))])
+        answer = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                  ("Sec-WebSocket-Accept", websocket.accept_key(headers["Sec-WebSocket-Key"]))]
+        if protocols[0] == PROTOCOL:
+            answer.append(("Sec-WebSocket-Protocol", PROTOCOL))
+        response = Response(status=101, headers=answer)
         response.call_on_close(lambda: _serve(registry, run_id, session, sock))
         return response
 

@@ -59,6 +59,18 @@ class OpsEnvironment(models.Model):
             raise UserError(_("Project %s has no environment for branch %s.", project.slug, branch))
         return env.shell_open(odoo=odoo, tty=tty, rows=rows, cols=cols)
 
+    def action_open_shell(self, odoo=False):
+        """The web terminal (static/src/env_terminal) on this environment."""
+        valid_records(self, "Environment").ensure_one()
+        self.check_access("read")
+        self.project_id._ops_check_action(self.stage, "shell")
+        return {"type": "ir.actions.client", "tag": "ipai_ops_core.env_terminal",
+                "name": _("Odoo shell: %s", self.name) if odoo else _("Shell: %s", self.name),
+                "params": {"environment_id": self.id, "odoo": bool(odoo)}, "target": "current"}
+
+    def action_open_odoo_shell(self):
+        return self.action_open_shell(odoo=True)
+
     def _ops_shell_idle_timeout(self):
         # sudo: a system parameter, readable by system users only
         value = self.env["ir.config_parameter"].sudo().get_param("ipai_ops.shell_idle_timeout")

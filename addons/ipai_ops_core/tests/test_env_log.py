@@ -134,3 +134,14 @@ class TestLogsTab(TransactionCase):
         self.assertNotIn("Could not get content", source)
         arch = self.env["ops.environment"].get_view(view_type="form")["arch"]
         self.assertIn('<widget name="ops_env_logs"', arch)
+
+    def test_the_web_terminal_is_in_the_backend_bundle(self):
+        """The terminal action is registered; xterm.js is vendored and loaded
+        on demand, not shipped in every backend page."""
+        bundle = self.env["ir.qweb"]._get_asset_bundle("web.assets_backend", css=False, js=True)
+        source = bundle.js().raw.decode()
+        self.assertIn('registry.category("actions").add("ipai_ops_core.env_terminal"', source)
+        self.assertNotIn("xterm-helper-textarea", source)  # a string of xterm.js itself
+        lib = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static", "lib", "xterm")
+        for name in ("xterm.js", "xterm.css", "addon-fit.js", "LICENSE"):
+            self.assertTrue(os.path.getsize(os.path.join(lib, name)) > 0, name)
