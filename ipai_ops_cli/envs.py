@@ -56,3 +56,20 @@ def cmd_env_logs(client, args):
 def _print_lines(args, lines):
     for line in lines:
         print(json.dumps(line) if args.json else line["text"], flush=True)
+
+
+METRIC_COLUMNS = ["time", "cpu_pct", "mem_bytes", "requests", "req_5xx", "p95_ms", "concurrency", "sql_share",
+                  "db_bytes", "health_ms"]
+
+
+def cmd_env_metrics(client, args):
+    """The environment's series (one row a minute, or an hour for long ranges)."""
+    answer = client.call("ops.environment", "metrics_branch", args.project, args.branch, since=args.since,
+                         until=args.until)
+    rows = [dict(zip(answer["columns"], point, strict=True)) for point in answer["points"]]
+    for row in rows:
+        for key in ("mem_bytes", "db_bytes"):
+            row[key] = "%.0f MB" % (row[key] / 1e6) if row.get(key) else row.get(key)
+    since = answer.get("collecting_since")
+    text = table(rows, METRIC_COLUMNS) + ("\n(collecting since %s UTC)" % since if since else "\n(not collected yet)")
+    emit(args, answer, text)

@@ -13,7 +13,7 @@ import sys
 
 from .backups import cmd_backup_create, cmd_backup_download, cmd_backup_import, cmd_backup_list, cmd_backup_restore
 from .client import Client, CliError, load_config
-from .envs import cmd_env_connect, cmd_env_list, cmd_env_logs, cmd_env_promote, cmd_env_rollback
+from .envs import cmd_env_connect, cmd_env_list, cmd_env_logs, cmd_env_metrics, cmd_env_promote, cmd_env_rollback
 from .runs import cmd_project_list, cmd_run_create, cmd_run_list, cmd_run_logs, cmd_run_show, run_action
 from .shell import cmd_env_shell
 
@@ -104,6 +104,12 @@ def build_parser():
     p.add_argument("--interval", type=float, default=1.0, help="seconds between polls with --follow")
     p.add_argument("--timeout", type=float, help="stop following after this many seconds")
     p.set_defaults(func=cmd_env_logs)
+    p = envs.add_parser("metrics", parents=[common], help="an environment's metrics: CPU, memory, requests, database")
+    p.add_argument("project", metavar="SLUG")
+    p.add_argument("branch", metavar="BRANCH")
+    p.add_argument("--since", default="1h", help="10m, 24h, 7d or a UTC date and time (default 1h)")
+    p.add_argument("--until", help="same forms as --since (default now)")
+    p.set_defaults(func=cmd_env_metrics)
     p = envs.add_parser("shell", help="a shell in an environment's container (--odoo: Odoo's shell on its database)")
     p.add_argument("project", metavar="SLUG")
     p.add_argument("branch", metavar="BRANCH")

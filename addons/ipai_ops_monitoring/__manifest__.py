@@ -1,16 +1,24 @@
 {
     "name": "ipai ops: monitoring",
     "summary": "Health checks, metrics, incidents and alerts for environments",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Technical",
     "license": "LGPL-3",
     "author": "ipai ops",
     "website": "https://github.com/ipai-ops/ipai-ops",
     "depends": ["ipai_ops_core"],
+    "external_dependencies": {"python": ["docker", "prometheus_client", "psycopg2", "requests"]},
     "data": [
         "security/ir.model.access.csv",
         "security/ops_monitoring_rules.xml",
+        "data/ops_monitoring_cron_data.xml",
         "views/ops_health_check_views.xml",
+        "views/ops_environment_views.xml",
     ],
+    "assets": {
+        "web.assets_backend": [
+            "ipai_ops_monitoring/static/src/env_metrics/*",
+        ],
+    },
     "installable": True,
 }

@@ -21,6 +21,7 @@ from ._base import CONNECT_TIMEOUT, RESERVED_DATABASES, RESERVED_ROLES, TEMPLATE
 from .databases import (
                         advisory_lock,
                         create_database,
+                        database_activity,
                         database_comment,
                         database_exists,
                         database_owner,

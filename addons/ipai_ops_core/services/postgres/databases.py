@@ -189,6 +189,27 @@ def database_size(admin, name):
         return int(cr.fetchone()[0])
 
 
+def database_activity(admin, name):
+    """What happens in database ``name`` now (the monitoring collector):
+    {"db_bytes", "db_connections", "lock_waits" (sessions waiting on a
+    lock), "longest_xact_s" (the oldest open transaction)}; None when the
+    database does not exist."""
+    _validate_name(name)
+    with _cursor(admin) as cr:
+        if not _exists(cr, name):
+            return None
+        _execute(cr, """
+            SELECT pg_database_size(%s::name),
+                   (SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()),
+                   (SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'),
+                   (SELECT coalesce(max(extract(epoch FROM now() - xact_start)), 0) FROM pg_stat_activity
+                     WHERE datname = %s AND state <> 'idle' AND pid <> pg_backend_pid())""",
+                 (name, name, name, name), what="Cannot read the activity of database %s" % name)
+        size, connections, waits, longest = cr.fetchone()
+        return {"db_bytes": int(size), "db_connections": connections, "lock_waits": waits,
+                "longest_xact_s": round(float(longest), 1)}
+
+
 def set_database_comment(admin, name, comment):
     """COMMENT ON DATABASE: where a build template keeps what it was made from."""
     _validate_database(name)

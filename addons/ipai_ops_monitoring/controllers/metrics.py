@@ -1,0 +1,77 @@
+"""/metrics for Prometheus: the latest collected figures of the environments
+the caller may monitor, in Prometheus's text format (prometheus_client),
+labelled by project, environment (its branch) and stage.
+
+Authenticated with an Odoo API key as a bearer token (``authorization:
+credentials`` in the scrape config): the key's user gets the environments
+the stage matrix lets them monitor, exactly as over XML-RPC."""
+
+from datetime import timedelta
+
+from odoo import fields, http
+from odoo.http import request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+
+LOOKBACK_MINUTES = 5  # the request figures of a minute arrive once it is over
+
+# (metric name, help, sample column, scale)
+GAUGES = (
+    ("ipai_ops_cpu_percent", "CPU used, percent of one core", "cpu_pct", 1),
+    ("ipai_ops_cpu_http_percent", "CPU used by HTTP workers, percent of one core", "cpu_http_pct", 1),
+    ("ipai_ops_cpu_cron_percent", "CPU used by cron workers, percent of one core", "cpu_cron_pct", 1),
+    ("ipai_ops_memory_bytes", "Memory used by the container (less inactive file cache)", "mem_bytes", 1),
+    ("ipai_ops_memory_limit_bytes", "Memory limit of the container", "mem_limit_bytes", 1),
+    ("ipai_ops_oom_kills", "Processes killed for memory in the last minute", "oom_kills", 1),
+    ("ipai_ops_requests_per_minute", "HTTP requests in the last complete minute", "requests", 1),
+    ("ipai_ops_response_time_p50_seconds", "Median response time, last complete minute", "p50_ms", 0.001),
+    ("ipai_ops_response_time_p95_seconds", "95th percentile response time, last complete minute", "p95_ms", 0.001),
+    ("ipai_ops_response_time_p99_seconds", "99th percentile response time, last complete minute", "p99_ms", 0.001),
+    ("ipai_ops_requests_in_flight_max", "Most requests in flight at once, last complete minute", "concurrency", 1),
+    ("ipai_ops_sql_time_ratio", "Share of request time spent in SQL, last complete minute", "sql_share", 1),
+    ("ipai_ops_database_bytes", "Size of the environment's database", "db_bytes", 1),
+    ("ipai_ops_database_connections", "Connections to the environment's database", "db_connections", 1),
+    ("ipai_ops_longest_transaction_seconds", "Age of the longest running transaction", "longest_xact_s", 1),
+    ("ipai_ops_lock_waits", "Sessions waiting on a lock", "lock_waits", 1),
+    ("ipai_ops_filestore_bytes", "Size of the environment's filestore", "filestore_bytes", 1),
+    ("ipai_ops_health_probe_seconds", "Latency of the /web/health probe", "health_ms", 0.001),
+    ("ipai_ops_last_backup_age_hours", "Hours since the last good backup (production)", "backup_age_h", 1),
+)
+STATUS = ("req_2xx", "req_3xx", "req_4xx", "req_5xx")
+LABELS = ("project", "environment", "stage")
+
+
+class OpsMetricsController(http.Controller):
+    @http.route("/metrics", type="http", auth="bearer", methods=["GET"], readonly=True, save_session=False)
+    def metrics(self, **_kwargs):
+        since = fields.Datetime.now() - timedelta(minutes=LOOKBACK_MINUTES)
+        # The caller's rights: record rules give the samples of the environments they may monitor.
+        allowed = request.env["ops.metric.sample"].search([("minute", ">=", since)]).ids
+        columns = [g[2] for g in GAUGES] + list(STATUS) + ["health_ok"]
+        latest = {}  # environment id -> {column: its most recent value that was measured}
+        if allowed:
+            # Column names come from the constants above; NULL (not measured) stays None here.
+            request.env.cr.execute("SELECT environment_id, %s FROM ops_metric_sample WHERE id IN %%s "
+                                   "ORDER BY minute DESC" % ", ".join(columns), [tuple(allowed)])
+            for row in request.env.cr.fetchall():
+                values = latest.setdefault(row[0], {})
+                for column, value in zip(columns, row[1:], strict=True):
+                    if value is not None and column not in values:
+                        values[column] = value
+        registry = CollectorRegistry()
+        gauges = {name: Gauge(name, text, LABELS, registry=registry) for name, text, _c, _s in GAUGES}
+        by_status = Gauge("ipai_ops_requests_by_status_per_minute", "HTTP requests by status class, last complete "
+                          "minute", LABELS + ("status",), registry=registry)
+        up = Gauge("ipai_ops_up", "1 when the environment's health probe passed at the last collection",
+                   LABELS, registry=registry)
+        for env_id, values in latest.items():
+            # sudo: the slug and branch of an environment whose samples the caller may read
+            env = request.env["ops.environment"].sudo().browse(env_id)
+            labels = (env.project_id.slug, env.branch or str(env.id), env.stage or "")
+            for name, _text, column, scale in GAUGES:
+                if column in values:
+                    gauges[name].labels(*labels).set(values[column] * scale)
+            for column in STATUS:
+                if column in values:
+                    by_status.labels(*labels, column[4:]).set(values[column])
+            up.labels(*labels).set(1 if values.get("health_ok") else 0)
+        return request.make_response(generate_latest(registry), headers=[("Content-Type", CONTENT_TYPE_LATEST)])

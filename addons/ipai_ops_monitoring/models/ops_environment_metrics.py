@@ -1,0 +1,210 @@
+import logging
+import time
+from datetime import datetime, timedelta, timezone
+
+from odoo import _, api, fields, models
+from odoo.addons.ipai_ops_core.executors import paths
+from odoo.addons.ipai_ops_core.models.rpc_args import valid_records
+from odoo.addons.ipai_ops_core.services import docker_engine, env_log, naming
+from odoo.exceptions import ValidationError
+
+from ..services import collector
+from .ops_metric_rollup import ROLLUP
+from .ops_metric_sample import REQUEST_COLUMNS, RESOURCE_COLUMNS
+
+_logger = logging.getLogger(__name__)
+SAMPLE_DAYS = 14
+ROLLUP_DAYS = 396  # 13 months
+SERIES = ("cpu_pct", "cpu_http_pct", "cpu_cron_pct", "mem_bytes", "mem_limit_bytes", "oom_kills", "requests",
+          "req_2xx", "req_3xx", "req_4xx", "req_5xx", "p50_ms", "p95_ms", "p99_ms", "concurrency",
+          "queries_per_request", "sql_share", "db_bytes", "db_connections", "longest_xact_s", "lock_waits",
+          "filestore_bytes", "health_ms", "backup_age_h")
+
+
+def _minute(epoch):
+    return datetime.fromtimestamp(int(epoch) // 60 * 60, timezone.utc).replace(tzinfo=None)
+
+
+class OpsEnvironment(models.Model):
+    """The collector (once a minute, the cron on a single box) and the
+    metrics read over XML-RPC (``ops env metrics``) under the stage matrix's
+    *monitoring*."""
+
+    _inherit = "ops.environment"
+
+    # -- collecting ----------------------------------------------------------
+
+    @api.model
+    def _cron_collect_metrics(self, host="local"):
+        """Collect every running environment of ``host``; each in a
+        transaction of its own (one broken environment never stops the others)."""
+        # sudo: the collector watches every project's environments
+        envs = self.sudo().search([("state", "=", "running"), ("container_id", "!=", False),
+                                   ("host", "in", (host, False))])
+        now = time.time()
+        failed = {}
+        for env_id in envs.ids:
+            try:
+                with self.env.registry.cursor() as cr:
+                    env = self.sudo().with_env(self.env(cr=cr)).browse(env_id)
+                    env._ops_collect(now)
+                    env.env.flush_all()
+            except Exception as exc:
+                _logger.exception("ops monitoring: could not collect environment %s", env_id)
+                failed[env_id] = "%s: %s" % (type(exc).__name__, exc)
+        self._ops_collect_events(host, now)
+        return {"collected": len(envs) - len(failed), "failed": failed}
+
+    def _ops_collect(self, now):
+        self.ensure_one()
+        State = self.env["ops.metric.state"]
+        state = State.search([("environment_id", "=", self.id)], limit=1) or State.create(
+            {"environment_id": self.id, "collecting_since": fields.Datetime.now()})
+        settings = self.env["ops.run"]._ops_settings()
+        filestore = None
+        if self.database_name:
+            filestore = paths.db_filestore({"filestore_root": settings["filestore_root"],
+                                            "project_slug": self.project_id.slug, "environment_id": self.id},
+                                           self.database_name, create_env_dir=False)
+        result = collector.collect(
+            {"container_id": state.container_id, "read_at": state.read_at, "cpu_ns": state.cpu_ns,
+             "processes": state.processes, "oom_kills": state.oom_kills, "log_cursor": state.log_cursor,
+             "filestore_cache": state.filestore_cache},
+            self.container_id, settings["db"], self.database_name, filestore,
+            (self.internal_url or "") + "/web/health" if self.internal_url else None, self._ops_env_log(), now)
+        kept = result["state"]
+        state.write({key: kept.get(key) for key in ("container_id", "read_at", "cpu_ns", "processes", "oom_kills",
+                                                   "log_cursor", "filestore_cache")})
+        resources = dict(result["resources"], backup_age_h=self._ops_backup_age_h())
+        Sample = self.env["ops.metric.sample"]
+        base = {"environment_id": self.id, "project_id": self.project_id.id}
+        Sample._ops_upsert([dict(base, minute=_minute(now), **resources)],
+                           [c for c in RESOURCE_COLUMNS if c in resources])
+        Sample._ops_upsert([dict(base, minute=_minute(minute), **figures)
+                            for minute, figures in result["requests"].items()], list(REQUEST_COLUMNS))
+
+    def _ops_backup_age_h(self):
+        """Hours since this production's last good backup (None elsewhere or
+        without the backup module)."""
+        if self.stage != "production" or "ops.backup" not in self.env:
+            return None
+        last = self.env["ops.backup"].search([("environment_id", "=", self.id), ("state", "=", "done")],
+                                             order="create_date desc", limit=1)
+        return round((fields.Datetime.now() - last.create_date).total_seconds() / 3600, 2) if last else None
+
+    @api.model
+    def _ops_collect_events(self, host, now):
+        """Docker's die, oom and restart events of this platform's
+        environments since the last collection."""
+        # sudo: hosts are managers' records; the collector needs the engine
+        ops_host = self.env["ops.host"].sudo().search([("name", "=", host)], limit=1)
+        key = "ipai_ops_monitoring.events_since.%s" % host
+        params = self.env["ir.config_parameter"].sudo()  # sudo: the collector's own bookmark
+        since = float(params.get_param(key) or now - 60)
+        plane = naming.namespace_for(self.env.cr.dbname)
+        try:
+            engine = docker_engine.DockerEngine(ops_host.docker_url or None, timeout=30)
+            events = list(engine.client.events(since=int(since), until=int(now), decode=True, filters={
+                "type": "container", "event": ["die", "oom", "restart"], "label": ["ipai-ops.plane=%s" % plane]}))
+        except Exception:
+            _logger.exception("ops monitoring: could not read Docker events of %s", host)
+            return
+        rows = []
+        for event in events:
+            attributes = (event.get("Actor") or {}).get("Attributes") or {}
+            env_id = attributes.get("ipai-ops.environment")
+            if not (env_id or "").isdigit() or event.get("Action") not in ("die", "oom", "restart"):
+                continue
+            env = self.sudo().browse(int(env_id)).exists()
+            if not env:
+                continue
+            exit_code = attributes.get("exitCode")
+            rows.append({"environment_id": env.id, "project_id": env.project_id.id, "action": event["Action"],
+                         "at": datetime.fromtimestamp(event.get("time", now), timezone.utc).replace(tzinfo=None),
+                         "container_id": (event.get("Actor") or {}).get("ID"),
+                         "exit_code": int(exit_code) if (exit_code or "").isdigit() else False})
+        self.env["ops.container.event"].sudo().create(rows)
+        params.set_param(key, str(int(now)))
+
+    @api.model
+    def _cron_roll_up_metrics(self):
+        """Hourly rollups of the complete hours, then retention: minutes
+        older than 14 days, hours older than 13 months."""
+        now = fields.Datetime.now()
+        self.env["ops.metric.rollup"]._ops_roll_up(now)
+        self.env.cr.execute("DELETE FROM ops_metric_sample WHERE minute < %s", [now - timedelta(days=SAMPLE_DAYS)])
+        samples = self.env.cr.rowcount
+        self.env.cr.execute("DELETE FROM ops_metric_rollup WHERE hour < %s", [now - timedelta(days=ROLLUP_DAYS)])
+        return {"samples_deleted": samples, "rollups_deleted": self.env.cr.rowcount}
+
+    # -- reading -------------------------------------------------------------
+
+    def metrics(self, since="1h", until=None, step=None, markers=False):
+        """The environment's series: {"step": "minute"|"hour", "columns":
+        [...], "points": [[time, values...], ...], "collecting_since"}.
+        ``since``/``until`` as for logs (10m, 24h, 7d, a UTC date and time);
+        ``step`` minute or hour (default: minute up to two days, else hour);
+        A value not measured in a period is false. ``markers``: also the runs (deploys, builds, restores, backups,
+        rollbacks) and container events of the range, {time, kind, label}."""
+        valid_records(self, "Environment").ensure_one()
+        self.check_access("read")
+        self.project_id._ops_check_action(self.stage, "monitoring")
+        start, end = _time_arg("since", since), _time_arg("until", until) if until else time.time()
+        if start >= end:
+            raise ValidationError(_("since must be before until."))
+        if step not in (None, False, "minute", "hour"):
+            raise ValidationError(_("step is minute or hour, not %r.", step))
+        step = step or ("minute" if end - start <= 2 * 86400 else "hour")
+        table, column = ("ops_metric_sample", "minute") if step == "minute" else ("ops_metric_rollup", "hour")
+        names = [c for c in SERIES if step == "minute" or c in dict(ROLLUP)]
+        # Names come from the constants above, never from the caller.
+        self.env.cr.execute("SELECT %s, %s FROM %s WHERE environment_id = %%s AND %s BETWEEN %%s AND %%s ORDER BY %s"
+                            % (column, ", ".join(names), table, column, column),
+                            [self.id, _utc(start), _utc(end)])
+        # false: not measured that minute (XML-RPC has no None)
+        points = [[fields.Datetime.to_string(row[0]), *[False if value is None else value for value in row[1:]]]
+                  for row in self.env.cr.fetchall()]
+        # sudo: the collector's bookkeeping, read for this environment the caller may monitor
+        state = self.env["ops.metric.state"].sudo().search([("environment_id", "=", self.id)], limit=1)
+        answer = {"step": step, "columns": ["time", *names], "points": points,
+                  "collecting_since": fields.Datetime.to_string(state.collecting_since) if state else False}
+        if markers:
+            answer["markers"] = self._ops_markers(_utc(start), _utc(end))
+        return answer
+
+    def _ops_markers(self, start, end):
+        """What happened to the environment in [start, end], for the charts."""
+        runs = self.env["ops.run"].search([
+            ("environment_id", "=", self.id), ("kind", "in", ("deploy", "build", "restore", "backup", "rollback")),
+            ("finished_at", ">=", start), ("finished_at", "<=", end)], order="finished_at", limit=200)
+        found = [{"time": fields.Datetime.to_string(run.finished_at), "kind": run.kind,
+                  "label": "%s %s (%s)" % (run.kind, run.display_name, run.state)} for run in runs]
+        events = self.env["ops.container.event"].search([
+            ("environment_id", "=", self.id), ("at", ">=", start), ("at", "<=", end)], order="at", limit=200)
+        found += [{"time": fields.Datetime.to_string(event.at), "kind": event.action,
+                   "label": "container %s%s" % (dict(event._fields["action"].selection)[event.action].lower(),
+                                                " (exit code %d)" % event.exit_code if event.action == "die" else "")}
+                  for event in events]
+        return sorted(found, key=lambda marker: marker["time"])
+
+    @api.model
+    def metrics_branch(self, project, branch, since="1h", until=None, step=None):
+        """``ops env metrics PROJECT BRANCH``."""
+        project, env = self._ops_by_branch(project, branch)
+        if not env:
+            raise ValidationError(_("Project %s has no environment for branch %s.", project.slug, branch))
+        return env.metrics(since=since, until=until, step=step)
+
+
+def _utc(epoch):
+    return datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None)
+
+
+def _time_arg(name, value):
+    if not isinstance(value, str):
+        raise ValidationError(_("%(name)s must be a duration (10m, 24h, 7d) or a UTC date and time, not %(value)r.",
+                                name=name, value=value))
+    try:
+        return env_log.parse_since(value)
+    except ValueError as exc:
+        raise ValidationError(_("%(name)s: %(error)s", name=name, error=exc)) from exc

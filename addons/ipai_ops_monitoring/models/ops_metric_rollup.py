@@ -1,0 +1,71 @@
+from odoo import fields, models
+
+# (column, how an hour of minutes becomes one value)
+ROLLUP = (("cpu_pct", "avg"), ("cpu_http_pct", "avg"), ("cpu_cron_pct", "avg"), ("mem_bytes", "max"),
+          ("mem_limit_bytes", "max"), ("oom_kills", "sum"), ("requests", "sum"), ("req_2xx", "sum"),
+          ("req_3xx", "sum"), ("req_4xx", "sum"), ("req_5xx", "sum"), ("p50_ms", "avg"), ("p95_ms", "max"),
+          ("p99_ms", "max"), ("concurrency", "max"), ("queries_per_request", "avg"), ("sql_share", "avg"),
+          ("unparsed", "sum"), ("db_bytes", "max"), ("db_connections", "max"), ("longest_xact_s", "max"),
+          ("lock_waits", "max"), ("filestore_bytes", "max"), ("health_ms", "avg"), ("backup_age_h", "max"))
+
+
+class OpsMetricRollup(models.Model):
+    """One environment's figures for one hour, rolled up from its minutes
+    (sums of counts, averages of rates, the worst p95/p99 and memory), kept
+    13 months. ``health_failures``: minutes whose probe failed."""
+
+    _name = "ops.metric.rollup"
+    _description = "Ops metric rollup (one hour)"
+    _order = "hour"
+    _log_access = False
+
+    environment_id = fields.Many2one("ops.environment", required=True, ondelete="cascade", index=False)
+    project_id = fields.Many2one("ops.project", required=True, ondelete="cascade", index=True)
+    stage = fields.Selection(related="environment_id.stage")
+    hour = fields.Datetime(required=True)
+    minutes = fields.Integer("Minutes sampled")
+    health_failures = fields.Integer("Minutes with a failed health probe")
+    cpu_pct = fields.Float("CPU (% of a core)")
+    cpu_http_pct = fields.Float("CPU, HTTP workers")
+    cpu_cron_pct = fields.Float("CPU, cron workers")
+    mem_bytes = fields.Float("Memory used (max)")
+    mem_limit_bytes = fields.Float("Memory limit")
+    oom_kills = fields.Integer("OOM kills")
+    requests = fields.Integer()
+    req_2xx = fields.Integer("2xx")
+    req_3xx = fields.Integer("3xx")
+    req_4xx = fields.Integer("4xx")
+    req_5xx = fields.Integer("5xx")
+    p50_ms = fields.Float("p50 (ms, mean of minutes)")
+    p95_ms = fields.Float("p95 (ms, worst minute)")
+    p99_ms = fields.Float("p99 (ms, worst minute)")
+    concurrency = fields.Integer()
+    queries_per_request = fields.Float()
+    sql_share = fields.Float("SQL share of time")
+    unparsed = fields.Integer("Log lines not parsed")
+    db_bytes = fields.Float("Database size")
+    db_connections = fields.Integer()
+    longest_xact_s = fields.Float("Longest transaction (s)")
+    lock_waits = fields.Integer()
+    filestore_bytes = fields.Float("Filestore size")
+    health_ms = fields.Float("Health probe (ms)")
+    backup_age_h = fields.Float("Age of the last good backup (h)")
+
+    _sql_constraints = [
+        ("environment_hour_uniq", "unique(environment_id, hour)", "One rollup per environment and hour."),
+    ]
+
+    def _ops_roll_up(self, until):
+        """Roll up every complete hour before ``until`` whose minutes exist
+        (again, if more minutes came): one statement."""
+        aggregates = ", ".join("%s(%s)" % (how, column) for column, how in ROLLUP)
+        columns = ", ".join(column for column, _how in ROLLUP)
+        updates = ", ".join("%s = EXCLUDED.%s" % (c, c) for c in ("minutes", "health_failures", *columns.split(", ")))
+        self.env.cr.execute("""
+            INSERT INTO ops_metric_rollup (environment_id, project_id, hour, minutes, health_failures, %s)
+            SELECT environment_id, max(project_id), date_trunc('hour', minute), count(*),
+                   count(*) FILTER (WHERE NOT health_ok), %s
+              FROM ops_metric_sample WHERE minute < date_trunc('hour', %%s::timestamp)
+             GROUP BY environment_id, date_trunc('hour', minute)
+            ON CONFLICT (environment_id, hour) DO UPDATE SET %s""" % (columns, aggregates, updates), [until])
+        self.invalidate_model()

@@ -1,0 +1,89 @@
+"""One collection of one environment, plain values in and out: its
+container's cgroup (CPU, split by Odoo's worker titles; memory; OOM
+kills), its database (PostgreSQL statistics), its filestore (incremental
+size), a health probe, and the request lines its Odoo wrote since the last
+collection (from the platform's kept log: services/env_log.py in the core).
+
+The request figures of a minute are folded once the minute is over: the
+cursor stops at the first line of the current minute, so each line is read
+once and each minute's percentiles are computed from all its requests.
+"""
+
+import calendar
+import time
+
+import requests as http
+from odoo.addons.ipai_ops_core.services import postgres
+
+from . import cgroup, filestore_size, request_log
+
+READ_BATCH = 5000
+
+
+def collect(previous, container_id, db, dbname, filestore, health_url, log_store, now=None,
+            cgroup_root=cgroup.ROOT):
+    """{"resources": {column: value}, "requests": {minute epoch: {column:
+    value}}, "state": the state to keep for the next call}."""
+    now = time.time() if now is None else now
+    state = dict(previous or {})
+    resources = {}
+    reading = cgroup.read(container_id, cgroup_root) if container_id else None
+    if reading:
+        processes = cgroup.processes(reading["pids"])
+        if state.get("container_id") == container_id and state.get("read_at"):
+            elapsed_ns = (now - state["read_at"]) * 1e9
+            if elapsed_ns > 0:
+                resources["cpu_pct"] = round(max(0, reading["cpu_ns"] - state["cpu_ns"]) / elapsed_ns * 100, 2)
+                split = cgroup.cpu_split(state.get("processes") or {}, processes)
+                resources["cpu_http_pct"] = round(split["http"] / elapsed_ns * 100, 2)
+                resources["cpu_cron_pct"] = round(split["cron"] / elapsed_ns * 100, 2)
+            resources["oom_kills"] = max(0, reading["oom_kills"] - (state.get("oom_kills") or 0))
+        else:
+            resources["oom_kills"] = reading["oom_kills"]  # a new container counts from its start
+        resources["mem_bytes"] = reading["memory_bytes"]
+        resources["mem_limit_bytes"] = reading["memory_limit_bytes"]
+        state.update(container_id=container_id, read_at=now, cpu_ns=reading["cpu_ns"], oom_kills=reading["oom_kills"],
+                     processes={str(pid): value for pid, value in processes.items()})
+    if dbname:
+        stats = postgres.database_activity(db, dbname)
+        if stats:
+            resources.update(stats)
+    if filestore:
+        resources["filestore_bytes"], state["filestore_cache"] = filestore_size.measure(
+            filestore, state.get("filestore_cache"))
+    if health_url:
+        resources.update(probe(health_url))
+    minutes, state["log_cursor"] = read_requests(log_store, state.get("log_cursor"), now)
+    return {"resources": resources, "requests": minutes, "state": state}
+
+
+def probe(url, timeout=5):
+    started = time.monotonic()
+    try:
+        ok = http.get(url, timeout=timeout).status_code == 200
+    except http.RequestException:
+        ok = False
+    return {"health_ok": ok, "health_ms": round((time.monotonic() - started) * 1000, 1)}
+
+
+def read_requests(log_store, cursor, now):
+    """(per-minute request figures of the complete minutes read, the new
+    cursor). Without a cursor (a first collection) it starts at the end of
+    the log: no history is made up or parsed twice."""
+    if log_store is None:
+        return {}, cursor
+    log_store.sync(blocking=False)
+    if not cursor:
+        return {}, log_store.read(limit=1)["cursor"]
+    current_minute = int(now) // 60 * 60
+    minutes = request_log.Minutes()
+    while True:
+        lines = log_store.read(after=cursor, limit=READ_BATCH)["lines"]
+        for line in lines:
+            ts = calendar.timegm(time.strptime(line["time"], "%Y-%m-%d %H:%M:%S"))
+            if ts >= current_minute:
+                return minutes.figures(), cursor
+            minutes.feed(line["text"])
+            cursor = line["cursor"]
+        if len(lines) < READ_BATCH:
+            return minutes.figures(), cursor

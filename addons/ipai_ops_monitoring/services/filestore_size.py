@@ -1,0 +1,41 @@
+"""The size of a filestore without a full walk each minute: Odoo stores
+attachments as ``<filestore>/<2 hex>/<sha1>`` and never changes a file in
+place, so a directory whose modification time did not change holds the
+same files. ``measure`` rescans only the changed directories and returns
+the new cache to keep for the next call."""
+
+import os
+
+
+def measure(path, cache=None):
+    """(total bytes, cache {name: [mtime_ns, bytes]})."""
+    cache = dict(cache or {})
+    fresh, total = {}, 0
+    try:
+        entries = list(os.scandir(path))
+    except FileNotFoundError:
+        return 0, {}
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            mtime = entry.stat(follow_symlinks=False).st_mtime_ns
+            known = cache.get(entry.name)
+            if known and known[0] == mtime:
+                size = known[1]
+            else:
+                size = _walk(entry.path)
+            fresh[entry.name] = [mtime, size]
+            total += size
+        elif entry.is_file(follow_symlinks=False):
+            total += entry.stat(follow_symlinks=False).st_size
+    return total, fresh
+
+
+def _walk(path):
+    size = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                size += os.lstat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                pass
+    return size

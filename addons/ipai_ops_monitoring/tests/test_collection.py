@@ -1,0 +1,123 @@
+import os
+import shutil
+import tempfile
+
+import docker
+from odoo.tests import tagged
+from odoo.tests.common import BaseCase
+
+from ..services import cgroup, filestore_size, request_log
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def line(second, path, status, queries, sql, rest, ms=0, minute=0):
+    return ('2026-11-26 08:%02d:%02d,%03d 9 INFO db werkzeug: 127.0.0.1 - - [26/Nov/2026 08:%02d:%02d] '
+            '"GET %s HTTP/1.0" %s - %d %.3f %.3f' % (minute, second, ms, minute, second, path, status, queries, sql,
+                                                    rest))
+
+
+@tagged("post_install", "-at_install", "ipai_ops")
+class TestCgroup(BaseCase):
+    def test_v2_systemd_and_cgroupfs_layouts(self):
+        root = os.path.join(DATA, "cgroup_v2")
+        found = cgroup.read("abc123", root)
+        self.assertEqual(found["layout"], "v2")
+        self.assertEqual(found["memory_bytes"], 734003200 - 52428800, "usage less the inactive file cache")
+        self.assertEqual(found["memory_limit_bytes"], 1073741824)
+        self.assertEqual(found["oom_kills"], 2)
+        self.assertEqual(found["cpu_ns"], 8235712000)
+        self.assertEqual(found["pids"], [4242, 4243])
+        unlimited = cgroup.read("def456", root)
+        self.assertEqual((unlimited["memory_limit_bytes"], unlimited["cpu_ns"]), (None, 10000))
+        self.assertIsNone(cgroup.read("nope", root))
+
+    def test_v1_of_a_real_container(self):
+        """This machine runs cgroup v1 with Docker's cgroupfs driver: a real
+        container's own files."""
+        client = docker.from_env()
+        container = client.containers.run("ipai-ops/odoo:18.0", ["sleep", "30"], entrypoint=[], detach=True,
+                                          mem_limit="256m", labels={"ipai-ops.test": "cgroup"})
+        try:
+            found = cgroup.read(container.id)
+            if found is None:
+                self.skipTest("no cgroup of the container under %s (a layout this test does not know)" % cgroup.ROOT)
+            self.assertEqual(found["memory_limit_bytes"], 256 * 1024 * 1024)
+            self.assertGreater(found["memory_bytes"], 0)
+            self.assertGreater(found["cpu_ns"], 0)
+            processes = cgroup.processes(found["pids"])
+            self.assertTrue(processes and all(role == "other" for role, _ns in processes.values()), processes)
+        finally:
+            container.remove(force=True)
+
+    def test_cpu_split_by_worker_title(self):
+        proc = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, proc)
+        ticks = cgroup.CLOCK_TICKS
+        for pid, title, used in ((10, "odoo: WorkerHTTP 10", 3 * ticks), (11, "odoo: WorkerCron 11", ticks),
+                                 (12, "/usr/bin/python3 /usr/bin/odoo", 2 * ticks)):
+            os.makedirs(os.path.join(proc, str(pid)))
+            with open(os.path.join(proc, str(pid), "cmdline"), "w") as handle:
+                handle.write(title.replace(" ", "\0"))
+            with open(os.path.join(proc, str(pid), "stat"), "w") as handle:
+                handle.write("%d (odoo) S 1 1 1 0 -1 0 0 0 0 0 %d 0 0 0 20 0 1 0 0 0 0" % (pid, used))
+        now = cgroup.processes([10, 11, 12, 99], proc)
+        self.assertEqual({pid: role for pid, (role, _ns) in now.items()}, {10: "http", 11: "cron", 12: "other"})
+        before = {"10": ["http", 1_000_000_000], "11": ["cron", 0], "12": ["other", 2_000_000_000]}
+        self.assertEqual(cgroup.cpu_split(before, now), {"http": 2_000_000_000, "cron": 1_000_000_000, "other": 0})
+
+
+@tagged("post_install", "-at_install", "ipai_ops")
+class TestRequestLog(BaseCase):
+    def test_minutes_from_odoo_request_lines(self):
+        minutes = request_log.Minutes()
+        for second in range(10):
+            minutes.feed(line(second, "/web/login", 200, 4, 0.002, 0.008, ms=500))
+        minutes.feed(line(20, "/odoo/action-123/45", 404, 1, 0.001, 0.001))
+        minutes.feed(line(21, "/web/dataset/call_kw", 500, 40, 0.300, 0.100))
+        minutes.feed(line(22, "/web/health", 200, 0, 0.0, 0.001))  # the platform's own probe
+        minutes.feed("2026-11-26 08:00:23,000 9 INFO db werkzeug: something else entirely")
+        minutes.feed("2026-11-26 08:00:24,000 9 INFO db odoo.modules.loading: not a request")
+        minutes.feed(line(5, "/web/login", 302, 2, 0.001, 0.001, minute=1))
+        figures = request_log.Minutes.figures(minutes)
+        first = figures[1795680000]
+        self.assertEqual((first["requests"], first["req_2xx"], first["req_4xx"], first["req_5xx"]), (12, 10, 1, 1))
+        self.assertEqual(first["unparsed"], 1)
+        self.assertEqual(first["p50_ms"], 10.0)
+        self.assertEqual(first["p99_ms"], 400.0)
+        self.assertEqual(first["routes"][0], {"route": "/web/dataset/call_kw", "max_ms": 400.0, "count": 1})
+        self.assertIn("/odoo/action-:id/:id", [r["route"] for r in first["routes"]])
+        self.assertAlmostEqual(first["sql_share"], (10 * 0.002 + 0.001 + 0.3) / (10 * 0.01 + 0.002 + 0.4), 3)
+        self.assertEqual(first["queries_per_request"], round((40 + 40 + 1) / 12, 2))
+        self.assertEqual(figures[1795680060]["req_3xx"], 1)
+
+    def test_concurrency_counts_overlapping_requests(self):
+        minutes = request_log.Minutes()
+        # three requests ending at :10.000, :10.100, :10.200 that each took 0.5 s overlap; one at :30 alone
+        for ms in (0, 100, 200):
+            minutes.feed(line(10, "/a", 200, 1, 0.0, 0.5, ms=ms))
+        minutes.feed(line(30, "/b", 200, 1, 0.0, 0.1))
+        self.assertEqual(minutes.figures()[1795680000]["concurrency"], 3)
+
+
+@tagged("post_install", "-at_install", "ipai_ops")
+class TestFilestoreSize(BaseCase):
+    def test_only_changed_directories_are_walked_again(self):
+        root = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, root)
+        for folder, size in (("ab", 100), ("cd", 50)):
+            os.makedirs(os.path.join(root, folder))
+            with open(os.path.join(root, folder, "f" * 40), "wb") as handle:
+                handle.write(b"x" * size)
+        total, cache = filestore_size.measure(root)
+        self.assertEqual(total, 150)
+        walked = []
+        real_walk = filestore_size._walk
+        filestore_size._walk = lambda path: walked.append(os.path.basename(path)) or real_walk(path)
+        self.addCleanup(setattr, filestore_size, "_walk", real_walk)
+        with open(os.path.join(root, "cd", "e" * 40), "wb") as handle:
+            handle.write(b"y" * 25)
+        os.utime(os.path.join(root, "cd"), ns=(1, 1))  # a new mtime, whatever the clock's resolution
+        total, cache = filestore_size.measure(root, cache)
+        self.assertEqual((total, walked), (175, ["cd"]))
+        self.assertEqual(filestore_size.measure(os.path.join(root, "missing")), (0, {}))

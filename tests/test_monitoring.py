@@ -1,0 +1,186 @@
+"""Monitoring, collection: a known mix of requests sent to production (a
+real Odoo in a real container) shows up in the minute's sample with exactly
+those counts and a p95 close to what the client measured; CPU and memory
+come from the container's cgroup, the database and filestore sizes from
+PostgreSQL and disk, a health probe; who may read metrics follows the stage
+matrix; a Docker 'die' event is recorded."""
+
+import json
+import math
+import os
+import shutil
+import socket
+import subprocess
+import time
+import xmlrpc.client
+
+import docker
+import pytest
+import requests
+from conftest import PROD_SLUG
+from e2e import ops, shell
+
+
+def collect(server):
+    out = shell(server, "import json\nprint('COLLECTED', json.dumps(env['ops.environment']._cron_collect_metrics()))\n"
+                        "env.cr.commit()\n")
+    result = json.loads(out.split("COLLECTED ", 1)[1].splitlines()[0])
+    assert result["collected"] >= 1 and not result["failed"], result
+
+
+def current(server, prod):
+    return server.rpc("e2e_manager")("ops.environment", "read", [prod["id"]], ["internal_url", "container_id"])[0]
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(len(ordered) * fraction)) - 1]
+
+
+@pytest.fixture(scope="module")
+def mix(server, prod, prod_members):
+    """200 logins and 50 missing pages within one minute, straight to the
+    container's port (no proxy in the client's timing), then collected once
+    the minute is over."""
+    collect(server)  # the collector's cursor starts at the end of the log
+    base = current(server, prod)["internal_url"]
+    if time.time() % 60 > 30:  # the whole mix within one minute
+        time.sleep(61 - time.time() % 60)
+    minute = int(time.time()) // 60 * 60
+    session, timings = requests.Session(), []
+    for index in range(250):
+        path = "/web/login" if index % 5 else "/no/such/page-%d" % index
+        started = time.monotonic()
+        answer = session.get(base + path, timeout=30)
+        timings.append((time.monotonic() - started) * 1000)
+        assert answer.status_code == (200 if index % 5 else 404), (path, answer.status_code)
+    assert int(time.time()) // 60 * 60 == minute, "the mix spilled over into the next minute"
+    time.sleep(61 - time.time() % 60)  # the minute is over
+    collect(server)
+    return {"minute": minute, "timings": timings}
+
+
+def sample_of(server, prod, minute, login="e2e_admin"):
+    answer = server.rpc(login)("ops.environment", "metrics", [prod["id"]], since="15m")
+    columns = answer["columns"]
+    at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(minute))
+    rows = [dict(zip(columns, point, strict=True)) for point in answer["points"] if point[0] == at]
+    return rows[0] if rows else None, answer
+
+
+def test_the_minute_shows_the_requests_sent(server, prod, mix):
+    sample, answer = sample_of(server, prod, mix["minute"])
+    assert sample, answer["points"][-3:]
+    assert (sample["requests"], sample["req_2xx"], sample["req_4xx"], sample["req_5xx"]) == (250, 200, 50, 0), sample
+    client_p95 = percentile(mix["timings"], 0.95)
+    assert abs(sample["p95_ms"] - client_p95) <= 0.2 * client_p95 + 1, (sample["p95_ms"], client_p95)
+    assert sample["concurrency"] == 1, "one client, one request at a time"
+    assert sample["queries_per_request"] > 0 and 0 < sample["sql_share"] < 1, sample
+
+
+def test_resources_come_from_the_container_and_the_database(server, prod, mix):
+    answer = server.rpc("e2e_admin")("ops.environment", "metrics", [prod["id"]], since="15m")
+    rows = [dict(zip(answer["columns"], point, strict=True)) for point in answer["points"]]
+    measured = [row for row in rows if row["mem_bytes"]]
+    assert measured, rows
+    last = measured[-1]
+    info = docker.from_env().containers.get(current(server, prod)["container_id"]).attrs["HostConfig"]
+    assert last["mem_limit_bytes"] == info["Memory"] and 0 < last["mem_bytes"] < info["Memory"], last
+    assert last["cpu_pct"] is not None and last["cpu_pct"] >= 0, last
+    assert last["db_bytes"] > 1_000_000 and last["db_connections"] >= 1, last
+    assert last["filestore_bytes"] > 0 and last["health_ms"] > 0, last
+    assert answer["collecting_since"], answer
+
+
+def test_the_cli_prints_the_series(server, prod, mix, ops_bin):
+    printed = ops(ops_bin, server, "e2e_admin", "env", "metrics", PROD_SLUG, "main", "--since", "15m", "--json")
+    assert printed.returncode == 0, printed
+    answer = json.loads(printed.stdout)
+    assert answer["step"] == "minute" and answer["points"], answer
+    table = ops(ops_bin, server, "e2e_admin", "env", "metrics", PROD_SLUG, "main", "--since", "15m")
+    assert table.returncode == 0 and "P95" in table.stdout.upper(), table
+
+
+def test_only_admins_monitor_production(server, prod, prod_members, ops_bin):
+    for login in ("e2e_dev", "e2e_tester"):
+        with pytest.raises(xmlrpc.client.Fault, match="may not run 'monitoring' on production"):
+            server.rpc(login)("ops.environment", "metrics", [prod["id"]])
+        assert server.rpc(login)("ops.metric.sample", "search_count", [("environment_id", "=", prod["id"])]) == 0
+    for bad, message in (({"since": "-5m"}, "is not a time"), ({"step": "second"}, "step is minute or hour"),
+                         ({"since": "1h", "until": "2h"}, "since must be before until")):
+        with pytest.raises(xmlrpc.client.Fault, match=message):
+            server.rpc("e2e_admin")("ops.environment", "metrics", [prod["id"]], **bad)
+
+
+def test_metrics_endpoint_follows_the_stage_matrix(server, prod, mix):
+    url = server.url + "/metrics"
+    assert requests.get(url, timeout=30).status_code == 401
+    admin = requests.get(url, headers={"Authorization": "Bearer " + server.keys["e2e_admin"]}, timeout=30)
+    assert admin.status_code == 200 and admin.headers["Content-Type"].startswith("text/plain"), admin.text[:300]
+    labels = 'environment="main",project="%s",stage="production"' % PROD_SLUG
+    assert "ipai_ops_memory_bytes{%s}" % labels in admin.text, admin.text[:2000]
+    developer = requests.get(url, headers={"Authorization": "Bearer " + server.keys["e2e_dev"]}, timeout=30)
+    assert developer.status_code == 200 and PROD_SLUG not in developer.text, "production is for admins"
+
+
+def test_a_real_prometheus_scrapes_it(server, prod, mix, tmp_path):
+    binary = shutil.which("prometheus")
+    assert binary, "Debian's prometheus package is installed by scripts/setup.sh"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tmp_path / "prometheus.yml"
+    config.write_text(json.dumps({  # YAML is a superset of JSON
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+        "scrape_configs": [{"job_name": "ipai_ops", "metrics_path": "/metrics",
+                            "authorization": {"type": "Bearer", "credentials": server.keys["e2e_admin"]},
+                            "static_configs": [{"targets": [server.url.split("//", 1)[1]]}]}]}))
+    proc = subprocess.Popen([binary, "--config.file", str(config), "--storage.tsdb.path", str(tmp_path / "data"),
+                             "--web.listen-address", "127.0.0.1:%d" % port], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        collect(server)  # fresh figures within the endpoint's five minutes
+        query = 'ipai_ops_memory_bytes{project="%s",stage="production"}' % PROD_SLUG
+        deadline, result = time.monotonic() + 60, []
+        while not result:
+            assert time.monotonic() < deadline, "Prometheus never stored the series"
+            time.sleep(1)
+            try:
+                answer = requests.get("http://127.0.0.1:%d/api/v1/query" % port, params={"query": query},
+                                      timeout=5).json()
+            except requests.RequestException:
+                continue
+            result = answer.get("data", {}).get("result", [])
+        assert result[0]["metric"]["environment"] == "main" and float(result[0]["value"][1]) > 0, result
+        up = requests.get("http://127.0.0.1:%d/api/v1/query" % port, params={"query": 'up{job="ipai_ops"}'},
+                          timeout=5).json()["data"]["result"]
+        assert up and up[0]["value"][1] == "1", up
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_a_killed_container_is_recorded_as_it_dies(server, prod, prod_members):
+    """Docker's 'die' event of the production container (restarted by its
+    policy) lands in ops.container.event at the next collection."""
+    container = docker.from_env().containers.get(current(server, prod)["container_id"])
+    os.kill(container.attrs["State"]["Pid"], 9)  # a crash (docker kill would count as stopped by hand)
+    time.sleep(2)
+    deadline = time.monotonic() + 60
+    while docker.from_env().containers.get(container.id).status != "running":
+        assert time.monotonic() < deadline, "the restart policy brings it back"
+        time.sleep(0.5)
+    collect(server)
+    events = server.rpc("e2e_admin")("ops.container.event", "search_read", [("environment_id", "=", prod["id"])],
+                                     ["action", "container_id", "exit_code"])
+    assert any(e["action"] == "die" and e["container_id"] == container.id and e["exit_code"] == 137
+               for e in events), events
+    deadline = time.monotonic() + 90
+    while True:  # back to serving before the next tests
+        try:
+            if requests.get(current(server, prod)["internal_url"] + "/web/login", timeout=5).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline
+        time.sleep(1)
