@@ -14,6 +14,7 @@ import sys
 from .backups import cmd_backup_create, cmd_backup_download, cmd_backup_import, cmd_backup_list, cmd_backup_restore
 from .client import Client, CliError, load_config
 from .envs import cmd_env_connect, cmd_env_list, cmd_env_logs, cmd_env_metrics, cmd_env_promote, cmd_env_rollback
+from .incidents import cmd_incident_ack, cmd_incident_list
 from .runs import cmd_project_list, cmd_run_create, cmd_run_list, cmd_run_logs, cmd_run_show, run_action
 from .shell import cmd_env_shell
 
@@ -118,6 +119,16 @@ def build_parser():
     terminal.add_argument("-t", dest="tty", action="store_true", default=None, help="force a PTY")
     terminal.add_argument("-T", dest="tty", action="store_false", help="no PTY (input as it is, like ssh -T)")
     p.set_defaults(func=cmd_env_shell)
+
+    incident = sub.add_parser("incident", help="incidents opened by alert rules").add_subparsers(dest="action",
+                                                                                                required=True)
+    p = incident.add_parser("list", parents=[common], help="incidents you may see, newest first")
+    p.add_argument("--open", action="store_true", help="only those not resolved")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_incident_list)
+    p = incident.add_parser("ack", parents=[common], help="acknowledge an open incident")
+    p.add_argument("incident", type=int, metavar="ID")
+    p.set_defaults(func=cmd_incident_ack)
 
     backup = sub.add_parser("backup", help="backups").add_subparsers(dest="action", required=True)
     p = backup.add_parser("list", parents=[common], help="backups of a project, newest first")

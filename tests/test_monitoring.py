@@ -18,13 +18,15 @@ import docker
 import pytest
 import requests
 from conftest import PROD_SLUG
-from e2e import ops, shell
+from e2e import odoo_command, ops
 
 
 def collect(server):
-    out = shell(server, "import json\nprint('COLLECTED', json.dumps(env['ops.environment']._cron_collect_metrics()))\n"
-                        "env.cr.commit()\n")
-    result = json.loads(out.split("COLLECTED ", 1)[1].splitlines()[0])
+    """One pass of the real collector command (`odoo-bin ops-monitor --once`)."""
+    proc = subprocess.run(odoo_command(server, "ops-monitor") + ["--host", "local", "--once", "--log-level=warn"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["collected"] >= 1 and not result["failed"], result
 
 
@@ -90,6 +92,18 @@ def test_resources_come_from_the_container_and_the_database(server, prod, mix):
     assert last["db_bytes"] > 1_000_000 and last["db_connections"] >= 1, last
     assert last["filestore_bytes"] > 0 and last["health_ms"] > 0, last
     assert answer["collecting_since"], answer
+
+
+def test_the_fleet_overview_sorts_by_what_hurts(server, prod, mix):
+    fleet = server.rpc("e2e_admin")("ops.metric.state", "search_read", [("environment_id.state", "=", "running")],
+                                    ["environment_id", "cpu_pct", "mem_pct", "error_pct", "p95_ms", "health_ok",
+                                     "spark_p95"], order="p95_ms desc")
+    ours = [row for row in fleet if row["environment_id"][0] == prod["id"]]
+    assert ours and ours[0]["health_ok"] and 0 < ours[0]["mem_pct"] < 100, fleet
+    assert ours[0]["spark_p95"] and all(isinstance(v, (int, float)) for v in ours[0]["spark_p95"]), ours
+    assert server.rpc("e2e_dev")("ops.metric.state", "search_count", [("environment_id", "=", prod["id"])]) == 0
+    hint = server.rpc("e2e_admin")("ops.environment", "read", [prod["id"]], ["sizing_hint"])[0]["sizing_hint"]
+    assert "a hint needs 60" in hint, "no hint from a few minutes of traffic: %s" % hint
 
 
 def test_the_cli_prints_the_series(server, prod, mix, ops_bin):

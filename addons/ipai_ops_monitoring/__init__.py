@@ -1,1 +1,1 @@
-from . import controllers, models, services
+from . import cli, controllers, models, services

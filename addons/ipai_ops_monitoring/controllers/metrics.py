@@ -63,9 +63,12 @@ class OpsMetricsController(http.Controller):
                           "minute", LABELS + ("status",), registry=registry)
         up = Gauge("ipai_ops_up", "1 when the environment's health probe passed at the last collection",
                    LABELS, registry=registry)
+        # sudo: the slug and branch of environments whose samples the caller may read; read at once
+        envs = request.env["ops.environment"].sudo().browse(list(latest))
+        envs.read(["branch", "stage", "project_id"])
+        envs.project_id.read(["slug"])
         for env_id, values in latest.items():
-            # sudo: the slug and branch of an environment whose samples the caller may read
-            env = request.env["ops.environment"].sudo().browse(env_id)
+            env = envs.browse(env_id)
             labels = (env.project_id.slug, env.branch or str(env.id), env.stage or "")
             for name, _text, column, scale in GAUGES:
                 if column in values:

@@ -15,8 +15,8 @@ from .ops_metric_sample import REQUEST_COLUMNS, RESOURCE_COLUMNS
 _logger = logging.getLogger(__name__)
 SAMPLE_DAYS = 14
 ROLLUP_DAYS = 396  # 13 months
-SERIES = ("cpu_pct", "cpu_http_pct", "cpu_cron_pct", "mem_bytes", "mem_limit_bytes", "oom_kills", "requests",
-          "req_2xx", "req_3xx", "req_4xx", "req_5xx", "p50_ms", "p95_ms", "p99_ms", "concurrency",
+SERIES = ("disk_used_pct", "cpu_pct", "cpu_http_pct", "cpu_cron_pct", "mem_bytes", "mem_limit_bytes", "oom_kills",
+          "requests", "req_2xx", "req_3xx", "req_4xx", "req_5xx", "p50_ms", "p95_ms", "p99_ms", "concurrency",
           "queries_per_request", "sql_share", "db_bytes", "db_connections", "longest_xact_s", "lock_waits",
           "filestore_bytes", "health_ms", "backup_age_h")
 
@@ -53,6 +53,10 @@ class OpsEnvironment(models.Model):
                 _logger.exception("ops monitoring: could not collect environment %s", env_id)
                 failed[env_id] = "%s: %s" % (type(exc).__name__, exc)
         self._ops_collect_events(host, now)
+        # Incidents of environments that stopped running (stopped, destroyed) end with them.
+        for incident in self.env["ops.incident"].sudo().search([("state", "!=", "resolved"),
+                                                                 ("environment_id.state", "!=", "running")]):
+            incident._ops_resolve(_("the environment is %s", incident.environment_id.state))
         return {"collected": len(envs) - len(failed), "failed": failed}
 
     def _ops_collect(self, now):
@@ -66,12 +70,15 @@ class OpsEnvironment(models.Model):
             filestore = paths.db_filestore({"filestore_root": settings["filestore_root"],
                                             "project_slug": self.project_id.slug, "environment_id": self.id},
                                            self.database_name, create_env_dir=False)
+        rules = self._ops_alert_rules()
+        on_line, matches = self._ops_log_matcher(rules)
         result = collector.collect(
             {"container_id": state.container_id, "read_at": state.read_at, "cpu_ns": state.cpu_ns,
              "processes": state.processes, "oom_kills": state.oom_kills, "log_cursor": state.log_cursor,
              "filestore_cache": state.filestore_cache},
             self.container_id, settings["db"], self.database_name, filestore,
-            (self.internal_url or "") + "/web/health" if self.internal_url else None, self._ops_env_log(), now)
+            (self.internal_url or "") + "/web/health" if self.internal_url else None, self._ops_env_log(), now,
+            on_line=on_line)
         kept = result["state"]
         state.write({key: kept.get(key) for key in ("container_id", "read_at", "cpu_ns", "processes", "oom_kills",
                                                    "log_cursor", "filestore_cache")})
@@ -82,6 +89,26 @@ class OpsEnvironment(models.Model):
                            [c for c in RESOURCE_COLUMNS if c in resources])
         Sample._ops_upsert([dict(base, minute=_minute(minute), **figures)
                             for minute, figures in result["requests"].items()], list(REQUEST_COLUMNS))
+        self._ops_evaluate_alerts(rules, matches)
+        state.write(self._ops_fleet_figures())
+
+    def _ops_fleet_figures(self):
+        """The latest figures and the last hour's series, for the fleet overview."""
+        self.env.cr.execute("""
+            SELECT minute, cpu_pct, mem_bytes, mem_limit_bytes, requests, req_5xx, p95_ms, health_ok
+              FROM ops_metric_sample WHERE environment_id = %s AND minute > now() at time zone 'UTC' - interval '1 hour'
+             ORDER BY minute""", [self.id])
+        rows = self.env.cr.fetchall()
+
+        def last(index):
+            return next((row[index] for row in reversed(rows) if row[index] is not None), None)
+
+        limit, used, requests = last(3), last(2), next((r for r in reversed(rows) if r[4]), None)
+        return {"cpu_pct": last(1) or 0.0, "mem_pct": round(100.0 * used / limit, 1) if used and limit else 0.0,
+                "error_pct": round(100.0 * (requests[5] or 0) / requests[4], 2) if requests else 0.0,
+                "p95_ms": last(6) or 0.0, "health_ok": bool(last(7)), "collected_at": fields.Datetime.now(),
+                "spark_cpu": [row[1] for row in rows if row[1] is not None][-60:],
+                "spark_p95": [row[6] for row in rows if row[6] is not None][-60:]}
 
     def _ops_backup_age_h(self):
         """Hours since this production's last good backup (None elsewhere or

@@ -6,7 +6,8 @@ ROLLUP = (("cpu_pct", "avg"), ("cpu_http_pct", "avg"), ("cpu_cron_pct", "avg"), 
           ("req_3xx", "sum"), ("req_4xx", "sum"), ("req_5xx", "sum"), ("p50_ms", "avg"), ("p95_ms", "max"),
           ("p99_ms", "max"), ("concurrency", "max"), ("queries_per_request", "avg"), ("sql_share", "avg"),
           ("unparsed", "sum"), ("db_bytes", "max"), ("db_connections", "max"), ("longest_xact_s", "max"),
-          ("lock_waits", "max"), ("filestore_bytes", "max"), ("health_ms", "avg"), ("backup_age_h", "max"))
+          ("lock_waits", "max"), ("filestore_bytes", "max"), ("health_ms", "avg"), ("backup_age_h", "max"),
+          ("disk_used_pct", "max"))
 
 
 class OpsMetricRollup(models.Model):
@@ -50,14 +51,19 @@ class OpsMetricRollup(models.Model):
     filestore_bytes = fields.Float("Filestore size")
     health_ms = fields.Float("Health probe (ms)")
     backup_age_h = fields.Float("Age of the last good backup (h)")
+    disk_used_pct = fields.Float("Disk of the filestores, % used (max)")
 
     _sql_constraints = [
         ("environment_hour_uniq", "unique(environment_id, hour)", "One rollup per environment and hour."),
     ]
 
     def _ops_roll_up(self, until):
-        """Roll up every complete hour before ``until`` whose minutes exist
-        (again, if more minutes came): one statement."""
+        """Roll up the complete hours before ``until`` (again, if more
+        minutes came): the first time every hour there is, then only the
+        hours since the last roll-up, with two hours of margin for minutes
+        written late. One statement."""
+        params = self.env["ir.config_parameter"].sudo()  # sudo: the cron's own bookmark
+        since = params.get_param("ipai_ops_monitoring.rolled_until") or None
         aggregates = ", ".join("%s(%s)" % (how, column) for column, how in ROLLUP)
         columns = ", ".join(column for column, _how in ROLLUP)
         updates = ", ".join("%s = EXCLUDED.%s" % (c, c) for c in ("minutes", "health_failures", *columns.split(", ")))
@@ -66,6 +72,9 @@ class OpsMetricRollup(models.Model):
             SELECT environment_id, max(project_id), date_trunc('hour', minute), count(*),
                    count(*) FILTER (WHERE NOT health_ok), %s
               FROM ops_metric_sample WHERE minute < date_trunc('hour', %%s::timestamp)
+               AND minute >= coalesce(%%s::timestamp - interval '2 hours', '-infinity'::timestamp)
              GROUP BY environment_id, date_trunc('hour', minute)
-            ON CONFLICT (environment_id, hour) DO UPDATE SET %s""" % (columns, aggregates, updates), [until])
+            ON CONFLICT (environment_id, hour) DO UPDATE SET %s""" % (columns, aggregates, updates), [until, since])
+        self.env.cr.execute("SELECT date_trunc('hour', %s::timestamp)", [until])
+        params.set_param("ipai_ops_monitoring.rolled_until", str(self.env.cr.fetchone()[0]))
         self.invalidate_model()

@@ -6,7 +6,8 @@ from psycopg2.extras import execute_values
 # Columns a collection writes, by what measures them.
 RESOURCE_COLUMNS = ("cpu_pct", "cpu_http_pct", "cpu_cron_pct", "mem_bytes", "mem_limit_bytes", "oom_kills",
                     "db_bytes", "db_connections", "longest_xact_s", "lock_waits", "filestore_bytes",
-                    "health_ok", "health_ms", "backup_age_h")
+                    "health_ok", "health_ms", "backup_age_h", "disk_used_pct")
+COUNTERS = {"oom_kills"}  # events counted since the previous reading
 REQUEST_COLUMNS = ("requests", "req_2xx", "req_3xx", "req_4xx", "req_5xx", "p50_ms", "p95_ms", "p99_ms",
                    "concurrency", "queries_per_request", "sql_share", "routes", "unparsed")
 
@@ -54,6 +55,7 @@ class OpsMetricSample(models.Model):
     health_ok = fields.Boolean("Health probe passed")
     health_ms = fields.Float("Health probe (ms)")
     backup_age_h = fields.Float("Age of the last good backup (h)")
+    disk_used_pct = fields.Float("Disk of the filestores, % used")
 
     _sql_constraints = [
         ("environment_minute_uniq", "unique(environment_id, minute)", "One sample per environment and minute."),
@@ -74,8 +76,11 @@ class OpsMetricSample(models.Model):
         for row in rows:
             values.append(tuple(json.dumps(row.get(c)) if c == "routes" and row.get(c) is not None else row.get(c)
                                 for c in names))
-        # Column names come from the constants above, never from callers.
+        # Column names come from the constants above, never from callers. A
+        # counter read twice in one minute (two collectors) adds up.
+        sets = ["%s = COALESCE(ops_metric_sample.%s, 0) + EXCLUDED.%s" % (c, c, c) if c in COUNTERS
+                else "%s = EXCLUDED.%s" % (c, c) for c in columns]
         sql = "INSERT INTO ops_metric_sample (%s) VALUES %%s ON CONFLICT (environment_id, minute) DO UPDATE SET %s" % (
-            ", ".join(names), ", ".join("%s = EXCLUDED.%s" % (c, c) for c in columns))
+            ", ".join(names), ", ".join(sets))
         execute_values(self.env.cr, sql, values)
         self.invalidate_model()

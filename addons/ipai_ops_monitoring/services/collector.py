@@ -10,6 +10,7 @@ once and each minute's percentiles are computed from all its requests.
 """
 
 import calendar
+import os
 import time
 
 import requests as http
@@ -21,9 +22,10 @@ READ_BATCH = 5000
 
 
 def collect(previous, container_id, db, dbname, filestore, health_url, log_store, now=None,
-            cgroup_root=cgroup.ROOT):
+            cgroup_root=cgroup.ROOT, on_line=None):
     """{"resources": {column: value}, "requests": {minute epoch: {column:
-    value}}, "state": the state to keep for the next call}."""
+    value}}, "state": the state to keep for the next call}. ``on_line(text)``
+    sees each log line read (the log-pattern alert rules)."""
     now = time.time() if now is None else now
     state = dict(previous or {})
     resources = {}
@@ -53,7 +55,9 @@ def collect(previous, container_id, db, dbname, filestore, health_url, log_store
             filestore, state.get("filestore_cache"))
     if health_url:
         resources.update(probe(health_url))
-    minutes, state["log_cursor"] = read_requests(log_store, state.get("log_cursor"), now)
+    if filestore:
+        resources["disk_used_pct"] = disk_used_pct(filestore)
+    minutes, state["log_cursor"] = read_requests(log_store, state.get("log_cursor"), now, on_line)
     return {"resources": resources, "requests": minutes, "state": state}
 
 
@@ -66,7 +70,16 @@ def probe(url, timeout=5):
     return {"health_ok": ok, "health_ms": round((time.monotonic() - started) * 1000, 1)}
 
 
-def read_requests(log_store, cursor, now):
+def disk_used_pct(path):
+    """How full the disk holding the filestores is (its nearest existing directory)."""
+    while path and not os.path.isdir(path):
+        path = os.path.dirname(path)
+    stat = os.statvfs(path or "/")
+    total = stat.f_blocks * stat.f_frsize
+    return round(100.0 * (total - stat.f_bavail * stat.f_frsize) / total, 2) if total else None
+
+
+def read_requests(log_store, cursor, now, on_line=None):
     """(per-minute request figures of the complete minutes read, the new
     cursor). Without a cursor (a first collection) it starts at the end of
     the log: no history is made up or parsed twice."""
@@ -84,6 +97,8 @@ def read_requests(log_store, cursor, now):
             if ts >= current_minute:
                 return minutes.figures(), cursor
             minutes.feed(line["text"])
+            if on_line:
+                on_line(line["text"])
             cursor = line["cursor"]
         if len(lines) < READ_BATCH:
             return minutes.figures(), cursor

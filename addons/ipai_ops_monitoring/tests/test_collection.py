@@ -121,3 +121,21 @@ class TestFilestoreSize(BaseCase):
         total, cache = filestore_size.measure(root, cache)
         self.assertEqual((total, walked), (175, ["cd"]))
         self.assertEqual(filestore_size.measure(os.path.join(root, "missing")), (0, {}))
+
+
+@tagged("post_install", "-at_install", "ipai_ops")
+class TestSizing(BaseCase):
+    def test_a_hint_from_what_ran(self):
+        from ..services import sizing
+
+        quiet = [{"requests": 5, "concurrency": 1, "mem_bytes": 400 * sizing.MB, "cpu_cron_pct": 2}] * 59
+        self.assertNotIn("workers", sizing.hint(quiet, 2, 1), "an hour of traffic first")
+        busy = quiet + [{"requests": 50, "concurrency": 6, "mem_bytes": 1200 * sizing.MB, "cpu_cron_pct": 80}] * 20
+        found = sizing.hint(busy, 2, 1)
+        # p95 of concurrency over 79 busy minutes is 6: ceil(6 * 1.25) + 1 = 9 workers
+        self.assertEqual((found["workers"], found["cron_threads"]), (9, 2))
+        # 1200 MB over 5 processes = 240 MB each: soft max(512, 360 -> 384) = 512, hard 640
+        self.assertEqual((found["limit_memory_soft_mb"], found["limit_memory_hard_mb"]), (512, 640))
+        # 240 MB x (9 + 2 + 2) x 1.3 = 4056 MB -> 4096
+        self.assertEqual(found["container_memory_mb"], 4096)
+        self.assertIn("9 HTTP workers (now 2)", found["reasons"][0])

@@ -47,5 +47,6 @@ class TestRetention(OpsCase):
         bundle = self.env["ir.qweb"]._get_asset_bundle("web.assets_backend", css=False, js=True)
         source = bundle.js().raw.decode()
         self.assertIn('registry.category("view_widgets").add("ops_env_metrics"', source)
+        self.assertIn('registry.category("fields").add("ops_sparkline"', source)
         arch = self.env["ops.environment"].get_view(view_type="form")["arch"]
         self.assertIn('<widget name="ops_env_metrics"', arch)

@@ -1,0 +1,151 @@
+"""Incidents and alerts on a real production (srv-e2e): a memory hog in its
+container is killed for memory and one OOM incident is notified once to a
+local webhook receiver whose signature check passes; a request over the
+real-time limit gets its worker killed and the log-pattern rule fires; the
+container stopped by hand opens a downtime incident within three minutes,
+acknowledged with the CLI, resolved when it is back. Developers see none of
+production's incidents."""
+
+import hashlib
+import hmac
+import http.server
+import json
+import subprocess
+import threading
+import time
+import xmlrpc.client
+
+import docker
+import pytest
+import requests
+from conftest import PROD_SLUG
+from e2e import odoo_command, ops
+
+SECRET = "e2e-webhook-secret"
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    received = []
+
+    def do_POST(self):  # noqa: N802 - the stdlib's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        Receiver.received.append({"signed": hmac.compare_digest(expected, self.headers.get("X-Ipai-Ops-Signature", "")),
+                                  "payload": json.loads(body)})
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def receiver(server, prod, prod_members):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    admin = server.rpc("e2e_admin")
+    channel = admin("ops.alert.channel", "create", {
+        "name": "e2e receiver", "project_id": prod["project_id"][0], "kind": "webhook", "min_severity": "info",
+        "url": "http://127.0.0.1:%d/hook" % httpd.server_address[1], "new_secret": SECRET})
+    yield channel
+    httpd.shutdown()
+    server.rpc("e2e_manager")("ops.alert.channel", "unlink", [channel])
+
+
+def collect(server):
+    """One pass of `odoo-bin ops-monitor --once`: collect, evaluate the rules, send the webhooks."""
+    proc = subprocess.run(odoo_command(server, "ops-monitor") + ["--host", "local", "--once", "--log-level=warn"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not result["failed"], result
+
+
+def next_minute():
+    time.sleep(61 - time.time() % 60)
+
+
+def incidents(server, prod, rule_name, login="e2e_admin"):
+    """The incidents of production opened by the shipped rule whose name starts with ``rule_name``."""
+    return server.rpc(login)("ops.incident", "search_read", [("environment_id", "=", prod["id"]),
+                                                              ("rule_id.name", "=like", rule_name + "%")],
+                             ["state", "evidence", "acknowledged_by_id", "delivery_ids"])
+
+
+def container(server, prod):
+    current = server.rpc("e2e_manager")("ops.environment", "read", [prod["id"]], ["container_id"])[0]
+    return docker.from_env().containers.get(current["container_id"])
+
+
+def test_the_secret_is_write_only_for_project_admins(server, receiver):
+    admin = server.rpc("e2e_admin")
+    assert admin("ops.alert.channel", "read", [receiver], ["has_secret", "new_secret"])[0]["has_secret"] is True
+    with pytest.raises(xmlrpc.client.Fault, match="secret"):
+        admin("ops.alert.channel", "read", [receiver], ["secret"])
+
+
+def test_an_oom_kill_opens_one_incident_notified_once(server, prod, receiver):
+    collect(server)  # a baseline reading of the container's OOM counter
+    # 32 MB at a time, written: the container's 1 GB limit is reached long before the address-space limit
+    hog = container(server, prod).exec_run(["python3", "-c", "a = []\nwhile True:\n    a.append(b'x' * (32 << 20))"])
+    assert hog.exit_code == 137, "the kernel killed the hog for memory: %s" % (hog,)
+    collect(server)
+    found = incidents(server, prod, "Out of memory")
+    assert len(found) == 1 and found[0]["state"] == "open" and "oom_kills" in found[0]["evidence"], found
+    collect(server)  # collecting again in the same minute neither reopens nor notifies again
+    opened = [r for r in Receiver.received if r["payload"]["rule"].startswith("Out of memory")]
+    assert [r["payload"]["event"] for r in opened] == ["open"] and opened[0]["signed"], Receiver.received
+    assert opened[0]["payload"]["event"] == "open" and opened[0]["payload"]["project"] == PROD_SLUG
+    events = server.rpc("e2e_admin")("ops.container.event", "search_read", [("environment_id", "=", prod["id"]),
+                                                                            ("action", "=", "oom")], ["at"])
+    assert events, "Docker's oom event is recorded"
+
+
+def test_a_killed_worker_and_downtime_open_incidents_that_resolve(server, prod, receiver, ops_bin):
+    """One timeline, real minutes: a request over the 5 s real-time limit,
+    then the container stopped by hand for three collections, then back."""
+    proxy = xmlrpc.client.ServerProxy("%s/xmlrpc/2/object" % prod["url"], allow_none=True)
+
+    def call(model, method, *args):
+        return proxy.execute_kw(prod["database_name"], 2, prod["password"], model, method, list(args))
+
+    model = call("ir.model", "search", [("model", "=", "res.partner")])[0]
+    action = call("ir.actions.server", "create", {"name": "e2e: too long for alerts", "model_id": model,
+                                                  "state": "code", "code": "env.cr.execute('SELECT pg_sleep(30)')"})
+    with pytest.raises((xmlrpc.client.ProtocolError, xmlrpc.client.Fault, ConnectionError, OSError)):
+        call("ir.actions.server", "run", [action])
+    stopped = container(server, prod)
+    stopped.stop(timeout=10)
+    try:
+        started = time.monotonic()
+        for _ in range(3):
+            next_minute()
+            collect(server)
+        killed = incidents(server, prod, "Odoo worker killed")
+        assert len(killed) == 1 and "timeout after 5s" in killed[0]["evidence"], killed
+        down = incidents(server, prod, "Environment down")
+        assert len(down) == 1 and down[0]["state"] == "open", down
+        assert time.monotonic() - started < 200, "open within three minutes"
+        listed = ops(ops_bin, server, "e2e_admin", "incident", "list", "--open", "--json")
+        assert listed.returncode == 0 and any(i["id"] == down[0]["id"] for i in json.loads(listed.stdout)), listed
+        acked = ops(ops_bin, server, "e2e_admin", "incident", "ack", str(down[0]["id"]))
+        assert acked.returncode == 0, acked
+        refused = ops(ops_bin, server, "e2e_dev", "incident", "ack", str(down[0]["id"]))
+        assert refused.returncode == 1, refused
+        assert server.rpc("e2e_dev")("ops.incident", "search_count", [("environment_id", "=", prod["id"])]) == 0
+    finally:
+        stopped.start()
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if requests.get(prod["url"] + "/web/login", timeout=5).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, "production came back"
+        time.sleep(1)
+    collect(server)
+    down = incidents(server, prod, "Environment down")
+    assert down[0]["state"] == "resolved" and down[0]["acknowledged_by_id"], down
+    events = [r["payload"]["event"] for r in Receiver.received if r["payload"]["rule"].startswith("Environment down")]
+    assert events == ["open", "resolve"] and all(r["signed"] for r in Receiver.received), Receiver.received
