@@ -5,6 +5,7 @@ come from the container's cgroup, the database and filestore sizes from
 PostgreSQL and disk, a health probe; who may read metrics follows the stage
 matrix; a Docker 'die' event is recorded."""
 
+import calendar
 import json
 import math
 import os
@@ -18,7 +19,7 @@ import docker
 import pytest
 import requests
 from conftest import PROD_SLUG
-from e2e import odoo_command, ops
+from e2e import odoo_command, ops, shell
 
 
 def collect(server):
@@ -104,6 +105,28 @@ def test_the_fleet_overview_sorts_by_what_hurts(server, prod, mix):
     assert server.rpc("e2e_dev")("ops.metric.state", "search_count", [("environment_id", "=", prod["id"])]) == 0
     hint = server.rpc("e2e_admin")("ops.environment", "read", [prod["id"]], ["sizing_hint"])[0]["sizing_hint"]
     assert "a hint needs 60" in hint, "no hint from a few minutes of traffic: %s" % hint
+
+
+def test_production_deploys_get_a_regression_report(server, prod, mix):
+    """With a one-minute window (the default is an hour), every production
+    deploy of this session is compared, posted on its run and the chatter."""
+    manager = server.rpc("e2e_manager")
+    deploys = manager("ops.run", "search_read", [("environment_id", "=", prod["id"]), ("kind", "=", "deploy"),
+                                                 ("state", "=", "succeeded")], ["id", "finished_at"])
+    last = max(calendar.timegm(time.strptime(d["finished_at"], "%Y-%m-%d %H:%M:%S")) for d in deploys)
+    time.sleep(max(0, last + 62 - time.time()))  # the minute after the last deploy is over
+    out = shell(server, "env['ir.config_parameter'].set_param('ipai_ops_monitoring.regression_window_minutes', '1')\n"
+                        "print('REPORTS', env['ops.deploy.report']._cron_reports())\n"
+                        "env['ir.config_parameter'].set_param('ipai_ops_monitoring.regression_window_minutes', False)\n"
+                        "env.cr.commit()\n")
+    assert "REPORTS [" in out, out
+    reports = server.rpc("e2e_admin")("ops.deploy.report", "search_read", [("environment_id", "=", prod["id"])],
+                                      ["run_id", "requests_before", "requests_after", "worse_routes"])
+    assert deploys and {r["run_id"][0] for r in reports} == {d["id"] for d in deploys}, (deploys, reports)
+    notes = manager("mail.message", "search_read", [("model", "=", "ops.environment"), ("res_id", "=", prod["id"]),
+                                                    ("body", "ilike", "Deploy report for")], ["body"])
+    assert len(notes) == len(reports), notes
+    assert server.rpc("e2e_dev")("ops.deploy.report", "search_count", [("environment_id", "=", prod["id"])]) == 0
 
 
 def test_the_cli_prints_the_series(server, prod, mix, ops_bin):

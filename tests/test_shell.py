@@ -112,15 +112,23 @@ def test_a_terminal_gets_a_pty_its_size_and_ctrl_c(server, prod, prod_members, o
         os.close(master)
 
 
-def test_a_lost_client_leaves_no_process_behind(server, prod, prod_members, ops_bin):
+def shell_running(server, prod, ops_bin, command):
+    """`ops env shell` without a terminal, ``command`` typed in and running in the container."""
     proc = subprocess.Popen([ops_bin, "env", "shell", PROD_SLUG, "main"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(server, "e2e_admin"))
-    proc.stdin.write(b"sleep 4321\n")
+    proc.stdin.write(command.encode() + b"\n")
     proc.stdin.flush()
     deadline = time.monotonic() + 30
-    while not container_processes(server, prod, "sleep 4321"):
-        assert time.monotonic() < deadline, "the command never started"
+    while not container_processes(server, prod, command):
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("%r never started" % command)
         time.sleep(0.3)
+    return proc
+
+
+def test_a_lost_client_leaves_no_process_behind(server, prod, prod_members, ops_bin):
+    proc = shell_running(server, prod, ops_bin, "sleep 4321")
     proc.kill()  # the client vanishes: no close frame, no end of input
     proc.wait()
     deadline = time.monotonic() + 20
@@ -183,15 +191,8 @@ def test_a_token_works_once(server, prod, prod_members):
 def test_a_redeploy_ends_the_session(server, prod, prod_members, ops_bin):
     """The container a session runs in is retired by a switch: the session
     ends and says why."""
-    proc = subprocess.Popen([ops_bin, "env", "shell", PROD_SLUG, "main"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(server, "e2e_admin"))
+    proc = shell_running(server, prod, ops_bin, "sleep 4323")
     try:
-        proc.stdin.write(b"sleep 4323\n")
-        proc.stdin.flush()
-        deadline = time.monotonic() + 30
-        while not container_processes(server, prod, "sleep 4323"):
-            assert time.monotonic() < deadline, "the command never started"
-            time.sleep(0.3)
         manager = server.rpc("e2e_manager")
         queued = manager("ops.run", "queue_run", {"project": PROD_SLUG, "kind": "deploy", "environment_id": prod["id"]})
         run_worker(server, projects=PROD_SLUG)

@@ -1,4 +1,5 @@
 # isort: skip_file
+from . import ops_metric_figures
 from . import ops_metric_sample
 from . import ops_metric_rollup
 from . import ops_metric_state
@@ -10,3 +11,4 @@ from . import ops_alert_channel
 from . import ops_incident
 from . import ops_alert_delivery
 from . import ops_environment_alerts
+from . import ops_deploy_report

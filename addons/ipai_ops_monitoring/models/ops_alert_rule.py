@@ -37,7 +37,8 @@ class OpsAlertRule(models.Model):
                                  help="Empty: every project (Ops managers only).")
     stage = fields.Selection([("development", "Development"), ("staging", "Staging"), ("production", "Production")],
                              help="Empty: every stage.")
-    kind = fields.Selection([("metric", "Metric threshold"), ("log", "Log pattern"), ("run", "Run failed")],
+    kind = fields.Selection([("metric", "Metric threshold"), ("log", "Log pattern"), ("run", "Run failed"),
+                             ("regression", "Deploy regression")],
                             required=True, default="metric")
     run_kind = fields.Selection([("drill", "Restore drill"), ("backup", "Backup"), ("deploy", "Deploy"),
                                  ("build", "Build")], help="Run failed: open while the last run of this kind "

@@ -66,6 +66,8 @@ class OpsEnvironment(models.Model):
             if rule.kind == "run":
                 self._ops_evaluate_run_rule(rule, incident)
                 continue
+            if rule.kind == "regression":  # the deploy reports open and resolve these
+                continue
             measured = [(sample["minute"], metric_value(rule.metric, sample)) for sample in recent]
             measured = [(minute, value) for minute, value in measured if value is not None]
             window = measured[:rule.for_minutes]

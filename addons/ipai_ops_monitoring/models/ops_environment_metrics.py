@@ -39,8 +39,9 @@ class OpsEnvironment(models.Model):
         """Collect every running environment of ``host``; each in a
         transaction of its own (one broken environment never stops the others)."""
         # sudo: the collector watches every project's environments
-        envs = self.sudo().search([("state", "=", "running"), ("container_id", "!=", False),
-                                   ("host", "in", (host, False))])
+        # An environment without a host lives on the local one.
+        hosts = (host, False) if host == "local" else (host,)
+        envs = self.sudo().search([("state", "=", "running"), ("container_id", "!=", False), ("host", "in", hosts)])
         now = time.time()
         failed = {}
         for env_id in envs.ids:

@@ -139,3 +139,22 @@ class TestSizing(BaseCase):
         # 240 MB x (9 + 2 + 2) x 1.3 = 4056 MB -> 4096
         self.assertEqual(found["container_memory_mb"], 4096)
         self.assertIn("9 HTTP workers (now 2)", found["reasons"][0])
+
+
+@tagged("post_install", "-at_install", "ipai_ops")
+class TestRegression(BaseCase):
+    def test_a_route_markedly_worse_after_a_deploy(self):
+        from ..services import regression
+
+        before = [line(s % 60, "/shop/cart", 200, 10, 0.005, 0.015) for s in range(20)]
+        before += [line(s % 60, "/web/login", 200, 4, 0.001, 0.004) for s in range(20)]
+        after = [line(s % 60, "/shop/cart", 200 if s % 4 else 500, 40, 0.100, 0.300, minute=2) for s in range(20)]
+        after += [line(s % 60, "/web/login", 200, 4, 0.001, 0.005, minute=2) for s in range(20)]
+        after += [line(1, "/new/route", 200, 1, 0.0, 0.001, minute=2)]
+        report = regression.compare(before, after)
+        self.assertEqual(report["worse"], ["/shop/cart"])
+        cart = report["routes"][0]
+        self.assertEqual(cart["route"], "/shop/cart")
+        self.assertEqual(cart["worse"], ["p95 20 -> 400 ms", "5xx 0.0% -> 25.0%", "queries per request 10.0 -> 40.0"])
+        self.assertEqual(report["only_after"], ["/new/route"])
+        self.assertEqual(regression.compare(before, before)["worse"], [])
