@@ -173,7 +173,7 @@ class OpsEnvironment(models.Model):
         ``since``/``until`` as for logs (10m, 24h, 7d, a UTC date and time);
         ``step`` minute or hour (default: minute up to two days, else hour);
         A value not measured in a period is false. ``markers``: also the runs (deploys, builds, restores, backups,
-        rollbacks) and container events of the range, {time, kind, label}."""
+        rollbacks), container events and incidents of the range, {time, kind, label}."""
         valid_records(self, "Environment").ensure_one()
         self.check_access("read")
         self.project_id._ops_check_action(self.stage, "monitoring")
@@ -213,6 +213,11 @@ class OpsEnvironment(models.Model):
                    "label": "container %s%s" % (dict(event._fields["action"].selection)[event.action].lower(),
                                                 " (exit code %d)" % event.exit_code if event.action == "die" else "")}
                   for event in events]
+        incidents = self.env["ops.incident"].search([
+            ("environment_id", "=", self.id), ("opened_at", ">=", start), ("opened_at", "<=", end)],
+            order="opened_at", limit=200)
+        found += [{"time": fields.Datetime.to_string(incident.opened_at), "kind": "incident",
+                   "label": "incident: %s (%s)" % (incident.rule_id.name, incident.state)} for incident in incidents]
         return sorted(found, key=lambda marker: marker["time"])
 
     @api.model

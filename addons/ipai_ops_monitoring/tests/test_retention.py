@@ -43,6 +43,15 @@ class TestRetention(OpsCase):
         self.assertEqual(self.env["ops.metric.rollup"].search([("environment_id", "=", self.env_prod.id),
                                                                ("hour", "=", hour)]).requests, 100)
 
+    def test_the_charts_get_incidents_as_markers(self):
+        rule = self.env.ref("ipai_ops_monitoring.rule_environment_down")
+        self.env_prod._ops_open_incident(rule, "health_down = 1")
+        answer = self.env_prod.with_user(self.users["admin"]).metrics(since="1h", markers=True)
+        self.assertEqual([m["kind"] for m in answer["markers"]], ["incident"])
+        self.assertIn("Environment down", answer["markers"][0]["label"])
+        with self.assertRaisesRegex(Exception, "may not run 'monitoring' on production"):
+            self.env_prod.with_user(self.users["developer"]).metrics(since="1h", markers=True)
+
     def test_the_monitoring_tab_is_in_the_backend_bundle(self):
         bundle = self.env["ir.qweb"]._get_asset_bundle("web.assets_backend", css=False, js=True)
         source = bundle.js().raw.decode()

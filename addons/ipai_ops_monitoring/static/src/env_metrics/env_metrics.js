@@ -1,8 +1,8 @@
 /** @odoo-module **/
 // The Monitoring tab of an environment: its collected series
 // (ops.environment.metrics) drawn with the Chart.js Odoo ships, over
-// 1 h / 24 h / 7 d / 30 d, with runs (deploys, builds, restores, backups)
-// and container events (died, out of memory) as markers on the time axis.
+// 1 h / 24 h / 7 d / 30 d, with runs (deploys, builds, restores, backups),
+// container events (died, out of memory) and incidents as markers on the time axis.
 
 import { Component, onMounted, onWillUnmount, useRef, useState } from "@odoo/owl";
 import { loadBundle } from "@web/core/assets";
@@ -21,7 +21,7 @@ const CHARTS = [
     { key: "storage", title: "Database and filestore (MB)", scale: 1 / MB, series: [["db_bytes", "database"], ["filestore_bytes", "filestore"]] },
 ];
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"];
-const MARKER_COLORS = { deploy: "#6f42c1", build: "#0d6efd", restore: "#fd7e14", backup: "#20c997", rollback: "#6f42c1", die: "#dc3545", oom: "#dc3545", restart: "#ffc107" };
+const MARKER_COLORS = { deploy: "#6f42c1", build: "#0d6efd", restore: "#fd7e14", backup: "#20c997", rollback: "#6f42c1", die: "#dc3545", oom: "#dc3545", restart: "#ffc107", incident: "#b02a37" };
 
 // Vertical lines at the markers' times, with their label on hover (title).
 const markerPlugin = {
