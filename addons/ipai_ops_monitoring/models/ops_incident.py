@@ -21,6 +21,7 @@ class OpsIncident(models.Model):
     _description = "Ops incident"
     _inherit = ["mail.thread", "mail.activity.mixin"]
     _order = "opened_at desc, id desc"
+    _mail_post_access = "read"  # whoever may see an incident may comment on it
 
     name = fields.Char(required=True, readonly=True)
     environment_id = fields.Many2one("ops.environment", required=True, ondelete="cascade", index=True, readonly=True)
