@@ -57,7 +57,7 @@ class OpsRun(models.Model):
                             "(%(n)s of %(max)s)", worker=worker, last=last, n=run.attempt, max=run.max_attempts)
                 run._set_state("failed", message, {"worker": worker, "reason": "stale_heartbeat"},
                                exit_code=-1, error_message=message, result="failed", finished_at=_utcnow())
-                if run.environment_id:
+                if run.environment_id and run.kind != "shell":  # a lost shell session says nothing of the code
                     # sudo: the reaper (a cron) records the failed run on its environment
                     run.environment_id.sudo().write({"last_run_id": run.id, "last_result": "failed"})
         if runs:
