@@ -31,6 +31,16 @@ class IrConfigParameter(models.Model):
     _inherit = "ir.config_parameter"
 
     @api.model
+    def _ops_int(self, key, default, minimum=1):
+        """A whole-number setting: ``default`` when unset or not a number,
+        never below ``minimum``. Callers read it as the platform (sudo)."""
+        value = self.get_param(key)
+        try:
+            return max(minimum, int(value)) if value else default
+        except ValueError:
+            return default
+
+    @api.model
     def _ops_check(self, key, value):
         check = CHECKS.get(key)
         if check and value not in (False, None, ""):

@@ -322,6 +322,16 @@ class OpsEnvironment(models.Model):
                                      ("state", "!=", "destroyed")], limit=1)
 
     @api.model
+    def _ops_branch_environment(self, project, branch):
+        """The live environment of ``branch`` in ``project`` (slug or id), or
+        UserError naming both: what ``ops env connect|logs|shell|metrics``
+        act on."""
+        project, env = self._ops_by_branch(project, branch)
+        if not env:
+            raise UserError(_("Project %s has no environment for branch %s.", project.slug, branch))
+        return env
+
+    @api.model
     def promote_branch(self, project, branch):
         """``ops env promote PROJECT BRANCH``: promote that staging branch."""
         project, env = self._ops_by_branch(project, branch)

@@ -43,8 +43,7 @@ class OpsEnvironment(models.Model):
             raise UserError(_("%s has no URL yet.", self.name))
         dbname, spec = self._ops_role_spec()
         # sudo: a system parameter, readable by system users only
-        ttl = int(self.env["ir.config_parameter"].sudo().get_param("ipai_ops.connect_ttl") or DEFAULT_TTL)
-        ttl = max(1, min(ttl, DEFAULT_TTL))
+        ttl = min(self.env["ir.config_parameter"].sudo()._ops_int("ipai_ops.connect_ttl", DEFAULT_TTL), DEFAULT_TTL)
         token = credentials.connect_token(spec, dbname, ttl)
         self._message_log(body=_("Connect: %(user)s received a link to log into %(db)s as its administrator "
                                  "(single use, valid %(ttl)d s).", user=self.env.user.name, db=dbname, ttl=ttl))
@@ -54,10 +53,7 @@ class OpsEnvironment(models.Model):
     @api.model
     def connect_branch(self, project, branch):
         """``ops env connect PROJECT BRANCH``."""
-        project, env = self._ops_by_branch(project, branch)
-        if not env:
-            raise UserError(_("Project %s has no environment for branch %s.", project.slug, branch))
-        return env.connect()
+        return self._ops_branch_environment(project, branch).connect()
 
     def action_connect(self):
         if len(self) != 1:

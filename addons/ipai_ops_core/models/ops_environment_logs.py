@@ -1,12 +1,12 @@
 import logging
 
 from odoo import _, api, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import ValidationError
 
 from ..executors import paths
 from ..services import env_log
 from ..services.log_index import LEVELS
-from .rpc_args import valid_records
+from .rpc_args import time_arg, valid_records
 
 _logger = logging.getLogger(__name__)
 MAX_LIMIT = 5000  # lines one call returns at most
@@ -27,10 +27,11 @@ class OpsEnvironment(models.Model):
         self.ensure_one()
         settings = self.env["ops.run"]._ops_settings()
         # sudo: system parameters, readable by system users only
-        param = self.env["ir.config_parameter"].sudo().get_param
+        params = self.env["ir.config_parameter"].sudo()
+        # sudo: the slug names the log's directory; whoever asks may read the environment (checked by callers)
         live_dir, store_dir = paths.log_dirs(settings["filestore_root"], self.project_id.sudo().slug, self.id)
-        max_mb = _int_param(param("ipai_ops.log_max_mb"), env_log.DEFAULT_MAX_BYTES // (1024 * 1024))
-        keep = _int_param(param("ipai_ops.log_keep"), env_log.DEFAULT_KEEP)
+        max_mb = params._ops_int("ipai_ops.log_max_mb", env_log.DEFAULT_MAX_BYTES // (1024 * 1024))
+        keep = params._ops_int("ipai_ops.log_keep", env_log.DEFAULT_KEEP)
         return env_log.EnvLog(live_dir, store_dir, max_bytes=max_mb * 1024 * 1024, keep=keep)
 
     def _ops_check_logs(self):
@@ -58,9 +59,7 @@ class OpsEnvironment(models.Model):
     @api.model
     def logs_branch(self, project, branch, since=None, until=None, grep=None, level=None, limit=200, after=None):
         """``ops env logs PROJECT BRANCH``."""
-        project, env = self._ops_by_branch(project, branch)
-        if not env:
-            raise UserError(_("Project %s has no environment for branch %s.", project.slug, branch))
+        env = self._ops_branch_environment(project, branch)
         answer = env.logs(since=since, until=until, grep=grep, level=level, limit=limit, after=after)
         return dict(answer, environment_id=env.id)
 
@@ -79,27 +78,11 @@ class OpsEnvironment(models.Model):
                 _logger.exception("Could not index the log of environment %s", env.id)
 
 
-def _int_param(value, default):
-    try:
-        return max(1, int(value)) if value else default
-    except ValueError:
-        return default
-
-
 def _log_args(since, until, grep, level, limit, after):
     """The arguments of logs(), checked: a clear error naming the bad one."""
     args = {}
     for name, value in (("since", since), ("until", until)):
-        if value in (None, False, ""):
-            args[name] = None
-            continue
-        if not isinstance(value, str):
-            raise ValidationError(_("%(name)s must be a duration (10m, 2h, 7d) or a UTC date and time, not %(value)r.",
-                                    name=name, value=value))
-        try:
-            args[name] = env_log.parse_since(value)
-        except ValueError as exc:
-            raise ValidationError(_("%(name)s: %(error)s", name=name, error=exc)) from exc
+        args[name] = None if value in (None, False, "") else time_arg(name, value)
     if grep not in (None, False, ""):
         if not isinstance(grep, str) or len(grep) > MAX_GREP or "\x00" in grep or "\n" in grep:
             raise ValidationError(_("The text filter is one line of at most %d characters.", MAX_GREP))

@@ -54,10 +54,7 @@ class OpsEnvironment(models.Model):
     @api.model
     def shell_open_branch(self, project, branch, odoo=False, tty=True, rows=24, cols=80):
         """``ops env shell PROJECT BRANCH``."""
-        project, env = self._ops_by_branch(project, branch)
-        if not env:
-            raise UserError(_("Project %s has no environment for branch %s.", project.slug, branch))
-        return env.shell_open(odoo=odoo, tty=tty, rows=rows, cols=cols)
+        return self._ops_branch_environment(project, branch).shell_open(odoo=odoo, tty=tty, rows=rows, cols=cols)
 
     def action_open_shell(self, odoo=False):
         """The web terminal (static/src/env_terminal) on this environment."""
@@ -73,8 +70,4 @@ class OpsEnvironment(models.Model):
 
     def _ops_shell_idle_timeout(self):
         # sudo: a system parameter, readable by system users only
-        value = self.env["ir.config_parameter"].sudo().get_param("ipai_ops.shell_idle_timeout")
-        try:
-            return max(1, int(value)) if value else DEFAULT_IDLE_TIMEOUT
-        except ValueError:
-            return DEFAULT_IDLE_TIMEOUT
+        return self.env["ir.config_parameter"].sudo()._ops_int("ipai_ops.shell_idle_timeout", DEFAULT_IDLE_TIMEOUT)

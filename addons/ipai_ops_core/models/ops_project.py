@@ -218,6 +218,22 @@ class OpsProject(models.Model):
                 project._ops_check_project_action("settings", _("change the settings of project %s", project.name))
         return super().write(vals)
 
+    def _ops_next_run_number(self):
+        """The project's next run number. The row lock of the UPDATE
+        serialises queueing per project: numbers are gap-free (a caller that
+        queues nothing gives it back with ``_ops_give_back_run_number``)."""
+        self.ensure_one()
+        self.env.cr.execute(
+            "UPDATE ops_project SET run_sequence = run_sequence + 1 WHERE id = %s RETURNING run_sequence", [self.id])
+        number = self.env.cr.fetchone()[0]
+        self.invalidate_recordset(["run_sequence"])
+        return number
+
+    def _ops_give_back_run_number(self):
+        self.ensure_one()
+        self.env.cr.execute("UPDATE ops_project SET run_sequence = run_sequence - 1 WHERE id = %s", [self.id])
+        self.invalidate_recordset(["run_sequence"])
+
     # ------------------------------------------------------------------
     # computed
     # ------------------------------------------------------------------

@@ -86,22 +86,13 @@ class OpsRun(models.Model):
         # The project row lock serialises queueing per project: it makes the
         # run number gap-free and settles races on the idempotency key (the
         # loser of a race is retried by Odoo and then finds the winner's run).
-        self.env.cr.execute(
-            "UPDATE ops_project SET run_sequence = run_sequence + 1 WHERE id = %s RETURNING run_sequence",
-            [project.id],
-        )
-        number = self.env.cr.fetchone()[0]
-        project.invalidate_recordset(["run_sequence"])
+        number = project._ops_next_run_number()
         if key:
             # sudo: idempotency is per project, whoever queued the first run; the caller may act here
             existing = self.sudo().search([("project_id", "=", project.id), ("idempotency_key", "=", key)],
                                           limit=1)
             if existing:
-                # Give the number back: nothing was queued.
-                self.env.cr.execute(
-                    "UPDATE ops_project SET run_sequence = run_sequence - 1 WHERE id = %s", [project.id]
-                )
-                project.invalidate_recordset(["run_sequence"])
+                project._ops_give_back_run_number()  # nothing was queued
                 if existing.kind != kind or existing.environment_id != env:
                     raise UserError(_("Idempotency key %(key)s was used for run %(run)s (%(kind)s), not for a "
                                       "%(new)s run.", key=key, run=existing.display_name,

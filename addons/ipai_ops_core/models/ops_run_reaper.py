@@ -19,11 +19,8 @@ class OpsRun(models.Model):
     @api.model
     def _heartbeat_timeout(self):
         # sudo: configuration parameters are readable by system users only
-        value = self.env["ir.config_parameter"].sudo().get_param("ipai_ops.heartbeat_timeout_seconds")
-        try:
-            return max(10, int(value)) if value else DEFAULT_HEARTBEAT_TIMEOUT
-        except ValueError:
-            return DEFAULT_HEARTBEAT_TIMEOUT
+        return self.env["ir.config_parameter"].sudo()._ops_int("ipai_ops.heartbeat_timeout_seconds",
+                                                               DEFAULT_HEARTBEAT_TIMEOUT, minimum=10)
 
     @api.model
     def _cron_reap_stale_runs(self):

@@ -21,11 +21,7 @@ class OpsRun(models.Model):
 
     def _ops_shell_run(self, env, session):
         """A running ``shell`` run for ``env`` (superuser; callers check the stage)."""
-        self.env.cr.execute(
-            "UPDATE ops_project SET run_sequence = run_sequence + 1 WHERE id = %s RETURNING run_sequence",
-            [env.project_id.id])
-        number = self.env.cr.fetchone()[0]
-        env.project_id.invalidate_recordset(["run_sequence"])
+        number = env.project_id._ops_next_run_number()
         now = _utcnow()
         run = self.create({
             "project_id": env.project_id.id, "environment_id": env.id, "kind": "shell", "number": number,

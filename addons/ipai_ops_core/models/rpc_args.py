@@ -5,6 +5,8 @@ database error or a ValueError's text."""
 from odoo import _
 from odoo.exceptions import UserError, ValidationError
 
+from ..services import env_log
+
 
 def positive_id(value, name):
     """An id given as an argument: a positive integer."""
@@ -26,3 +28,15 @@ def valid_records(records, label):
         raise UserError(_("No %(label)s with id %(ids)s.", label=label.lower(),
                           ids=", ".join(map(str, missing.ids[:5]))))
     return records
+
+
+def time_arg(name, value):
+    """A point in time given as an argument: a duration ago ("10m", "2h",
+    "7d") or a UTC date and time; epoch seconds."""
+    if not isinstance(value, str):
+        raise ValidationError(_("%(name)s must be a duration (10m, 2h, 7d) or a UTC date and time, not %(value)r.",
+                                name=name, value=value))
+    try:
+        return env_log.parse_since(value)
+    except ValueError as exc:
+        raise ValidationError(_("%(name)s: %(error)s", name=name, error=exc)) from exc

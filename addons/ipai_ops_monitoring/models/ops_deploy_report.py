@@ -38,14 +38,15 @@ class OpsDeployReport(models.Model):
     def _cron_reports(self):
         """Report every production deploy whose window after has passed (in the last two days)."""
         # sudo: a system parameter
-        window = int(self.env["ir.config_parameter"].sudo().get_param(
-            "ipai_ops_monitoring.regression_window_minutes") or DEFAULT_WINDOW)
+        window = self.env["ir.config_parameter"].sudo()._ops_int("ipai_ops_monitoring.regression_window_minutes",
+                                                                 DEFAULT_WINDOW)
         now = fields.Datetime.now()
         # sudo: the platform reports on every project's deploys
         runs = self.env["ops.run"].sudo().search([
             ("kind", "=", "deploy"), ("state", "=", "succeeded"), ("environment_id.stage", "=", "production"),
             ("finished_at", "<=", now - timedelta(minutes=window)), ("finished_at", ">=", now - timedelta(days=2))],
             order="finished_at")
+        # sudo: which deploys already have their report, whoever may read it
         done = set(self.sudo().search([("run_id", "in", runs.ids)]).run_id.ids)
         reports = self
         for run in runs.filtered(lambda r: r.id not in done):
@@ -64,11 +65,12 @@ class OpsDeployReport(models.Model):
             cursor = page["cursor"]
 
     def _ops_report(self, run, window):
-        env = run.environment_id.sudo()
+        env = run.environment_id.sudo()  # sudo: the cron reports for the platform, on any project
         at = run.finished_at.replace(tzinfo=timezone.utc).timestamp()  # Odoo's datetimes are naive UTC
         before = self._ops_lines(env, int(at - window * 60), int(at) - 1)
         after = self._ops_lines(env, int(at), int(at + window * 60))
         result = regression.compare(before, after)
+        # sudo: reports are written by this cron only; users have no create right
         report = self.sudo().create({
             "run_id": run.id, "environment_id": env.id, "window_minutes": window,
             "requests_before": len(before), "requests_after": len(after),
@@ -85,6 +87,7 @@ class OpsDeployReport(models.Model):
                          subtype_xmlid="mail.mt_note")
         rule = self.env.ref("ipai_ops_monitoring.rule_deploy_regression", raise_if_not_found=False)
         if rule and rule.active:
+            # sudo: the platform's incidents of this environment, opened and resolved by the platform
             incident = self.env["ops.incident"].sudo().search([("rule_id", "=", rule.id),
                                                                 ("environment_id", "=", env.id),
                                                                 ("state", "!=", "resolved")], limit=1)

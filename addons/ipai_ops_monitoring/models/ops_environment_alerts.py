@@ -29,6 +29,7 @@ class OpsEnvironment(models.Model):
 
     def _ops_alert_rules(self):
         self.ensure_one()
+        # sudo: the collector applies every rule that covers the environment, global or its project's
         rules = self.env["ops.alert.rule"].sudo().search([("project_id", "in", (False, self.project_id.id))])
         return rules.filtered(lambda rule: rule._ops_applies_to(self))
 
@@ -47,7 +48,7 @@ class OpsEnvironment(models.Model):
 
     def _ops_evaluate_alerts(self, rules, matches):
         self.ensure_one()
-        Incident = self.env["ops.incident"].sudo()
+        Incident = self.env["ops.incident"].sudo()  # sudo: the platform opens and resolves incidents
         now = fields.Datetime.now()
         recent = self._ops_recent_samples(max([r.for_minutes for r in rules if r.kind == "metric"] or [1]) + 2)
         for rule in rules:
@@ -102,6 +103,7 @@ class OpsEnvironment(models.Model):
         return [dict(zip(names, row, strict=True)) for row in self.env.cr.fetchall()]
 
     def _ops_open_incident(self, rule, evidence):
+        # sudo: users have no create right on incidents; the platform opens them
         incident = self.env["ops.incident"].sudo().create({
             "name": "%s: %s" % (self.name, rule.name), "environment_id": self.id, "project_id": self.project_id.id,
             "rule_id": rule.id, "evidence": evidence, "last_seen_at": fields.Datetime.now()})

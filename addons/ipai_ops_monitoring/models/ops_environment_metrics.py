@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 from odoo import _, api, fields, models
 from odoo.addons.ipai_ops_core.executors import paths
-from odoo.addons.ipai_ops_core.models.rpc_args import valid_records
-from odoo.addons.ipai_ops_core.services import docker_engine, env_log, naming
+from odoo.addons.ipai_ops_core.models.rpc_args import time_arg, valid_records
+from odoo.addons.ipai_ops_core.services import docker_engine, naming
 from odoo.exceptions import ValidationError
 
 from ..services import collector
@@ -41,13 +41,14 @@ class OpsEnvironment(models.Model):
         # sudo: the collector watches every project's environments
         # An environment without a host lives on the local one.
         hosts = (host, False) if host == "local" else (host,)
+        # sudo: the collector watches every project's environments
         envs = self.sudo().search([("state", "=", "running"), ("container_id", "!=", False), ("host", "in", hosts)])
         now = time.time()
         failed = {}
         for env_id in envs.ids:
             try:
                 with self.env.registry.cursor() as cr:
-                    env = self.sudo().with_env(self.env(cr=cr)).browse(env_id)
+                    env = self.sudo().with_env(self.env(cr=cr)).browse(env_id)  # sudo: as above
                     env._ops_collect(now)
                     env.env.flush_all()
             except Exception as exc:
@@ -55,6 +56,7 @@ class OpsEnvironment(models.Model):
                 failed[env_id] = "%s: %s" % (type(exc).__name__, exc)
         self._ops_collect_events(host, now)
         # Incidents of environments that stopped running (stopped, destroyed) end with them.
+        # sudo: the platform resolves its own incidents, on every project
         for incident in self.env["ops.incident"].sudo().search([("state", "!=", "resolved"),
                                                                  ("environment_id.state", "!=", "running")]):
             incident._ops_resolve(_("the environment is %s", incident.environment_id.state))
@@ -143,7 +145,7 @@ class OpsEnvironment(models.Model):
             env_id = attributes.get("ipai-ops.environment")
             if not (env_id or "").isdigit() or event.get("Action") not in ("die", "oom", "restart"):
                 continue
-            env = self.sudo().browse(int(env_id)).exists()
+            env = self.sudo().browse(int(env_id)).exists()  # sudo: an event of any project's container
             if not env:
                 continue
             exit_code = attributes.get("exitCode")
@@ -151,7 +153,7 @@ class OpsEnvironment(models.Model):
                          "at": datetime.fromtimestamp(event.get("time", now), timezone.utc).replace(tzinfo=None),
                          "container_id": (event.get("Actor") or {}).get("ID"),
                          "exit_code": int(exit_code) if (exit_code or "").isdigit() else False})
-        self.env["ops.container.event"].sudo().create(rows)
+        self.env["ops.container.event"].sudo().create(rows)  # sudo: written by the collector only
         params.set_param(key, str(int(now)))
 
     @api.model
@@ -177,7 +179,7 @@ class OpsEnvironment(models.Model):
         valid_records(self, "Environment").ensure_one()
         self.check_access("read")
         self.project_id._ops_check_action(self.stage, "monitoring")
-        start, end = _time_arg("since", since), _time_arg("until", until) if until else time.time()
+        start, end = time_arg("since", since), time_arg("until", until) if until else time.time()
         if start >= end:
             raise ValidationError(_("since must be before until."))
         if step not in (None, False, "minute", "hour"):
@@ -223,21 +225,8 @@ class OpsEnvironment(models.Model):
     @api.model
     def metrics_branch(self, project, branch, since="1h", until=None, step=None):
         """``ops env metrics PROJECT BRANCH``."""
-        project, env = self._ops_by_branch(project, branch)
-        if not env:
-            raise ValidationError(_("Project %s has no environment for branch %s.", project.slug, branch))
-        return env.metrics(since=since, until=until, step=step)
+        return self._ops_branch_environment(project, branch).metrics(since=since, until=until, step=step)
 
 
 def _utc(epoch):
     return datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None)
-
-
-def _time_arg(name, value):
-    if not isinstance(value, str):
-        raise ValidationError(_("%(name)s must be a duration (10m, 24h, 7d) or a UTC date and time, not %(value)r.",
-                                name=name, value=value))
-    try:
-        return env_log.parse_since(value)
-    except ValueError as exc:
-        raise ValidationError(_("%(name)s: %(error)s", name=name, error=exc)) from exc

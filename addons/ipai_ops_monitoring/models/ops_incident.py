@@ -64,6 +64,7 @@ class OpsIncident(models.Model):
         self.sudo().write({"state": "acknowledged", "acknowledged_by_id": self.env.uid,
                            "acknowledged_at": fields.Datetime.now()})
         for incident in self:
+            # sudo: the note of who acknowledged it (the caller may monitor it, checked above)
             incident.sudo().message_post(body=_("Acknowledged by %s.", self.env.user.name))
         return True
 
@@ -94,6 +95,7 @@ class OpsIncident(models.Model):
                                 if event == "open" and self.evidence else "")
         self.message_post(body=body, message_type="comment", subtype_xmlid="mail.mt_note")
         self.environment_id.message_post(body=body, message_type="comment", subtype_xmlid="mail.mt_note")
+        # sudo: every channel that covers the project, secrets included, is the platform's to use
         channels = self.env["ops.alert.channel"].sudo().search([("project_id", "in", (False, self.project_id.id))])
         payload = {"text": text, "event": event, "incident": self.id, "rule": self.rule_id.name,
                    "severity": self.severity, "project": self.project_id.slug, "environment": self.environment_id.name,
@@ -101,10 +103,12 @@ class OpsIncident(models.Model):
                    "evidence": (self.evidence or "")[:4000]}
         for channel in channels.filtered(lambda c: SEVERITY_RANK[c.min_severity] <= SEVERITY_RANK[self.severity]):
             if channel.kind == "webhook":
+                # sudo: deliveries are written by the platform only
                 self.env["ops.alert.delivery"].sudo().create({
                     "incident_id": self.id, "channel_id": channel.id, "event": event, "payload": payload,
                     "next_attempt_at": fields.Datetime.now()})
             else:
+                # sudo: queued for Odoo's mail cron, to the channel's address only
                 self.env["mail.mail"].sudo().create({
                     "subject": "[ipai ops] %s" % text[:200], "email_to": channel.email_to, "body_html": body,
                     "auto_delete": False})
@@ -114,11 +118,12 @@ class OpsIncident(models.Model):
     def _cron_deliver(self):
         """Send the webhook deliveries that are due; a failed one is retried
         after 1, 2, 4, 8 and 16 minutes, then marked failed."""
+        # sudo: the delivery cron sends every project's webhooks
         due = self.env["ops.alert.delivery"].sudo().search([("state", "=", "pending"),
                                                             ("next_attempt_at", "<=", fields.Datetime.now())],
                                                            limit=200, order="id")
         for delivery in due:
-            channel = delivery.channel_id.sudo()
+            channel = delivery.channel_id.sudo()  # sudo: its secret signs the body; it never leaves the server
             sent, status = webhook.send(channel.url, delivery.payload, channel.secret)
             attempts = delivery.attempts + 1
             values = {"attempts": attempts, "last_status": status}
