@@ -301,3 +301,36 @@ class Poller:
 
     def failures(self, allowed=(200,)):
         return [answer for answer in self.answers if answer[0] not in allowed]
+
+
+def run_monitor(server):
+    """One pass of `odoo-bin ops-monitor --once` (collect every running
+    environment, evaluate the alert rules, send the webhooks that are due);
+    its result, none failed."""
+    proc = subprocess.run(odoo_command(server, "ops-monitor") + ["--host", "local", "--once", "--log-level=warn"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not result["failed"], result
+    return result
+
+
+def production_container(server, prod):
+    """Production's container now (tests switch it)."""
+    import docker
+
+    current = server.rpc("e2e_manager")("ops.environment", "read", [prod["id"]], ["container_id"])[0]
+    return docker.from_env().containers.get(current["container_id"])
+
+
+def answers_within(url, seconds):
+    """Seconds until ``url`` answers /web/login with 200 (AssertionError past ``seconds``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        try:
+            if requests.get(url + "/web/login", timeout=5).status_code == 200:
+                return time.monotonic() - started
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("%s did not answer within %ds" % (url, seconds))

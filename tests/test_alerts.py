@@ -10,16 +10,13 @@ import hashlib
 import hmac
 import http.server
 import json
-import subprocess
 import threading
 import time
 import xmlrpc.client
 
-import docker
 import pytest
-import requests
 from conftest import PROD_SLUG
-from e2e import odoo_command, ops
+from e2e import answers_within, ops, production_container, run_monitor
 
 SECRET = "e2e-webhook-secret"
 
@@ -52,15 +49,6 @@ def receiver(server, prod, prod_members):
     server.rpc("e2e_manager")("ops.alert.channel", "unlink", [channel])
 
 
-def collect(server):
-    """One pass of `odoo-bin ops-monitor --once`: collect, evaluate the rules, send the webhooks."""
-    proc = subprocess.run(odoo_command(server, "ops-monitor") + ["--host", "local", "--once", "--log-level=warn"],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert not result["failed"], result
-
-
 def next_minute():
     time.sleep(61 - time.time() % 60)
 
@@ -72,11 +60,6 @@ def incidents(server, prod, rule_name, login="e2e_admin"):
                              ["state", "evidence", "acknowledged_by_id", "delivery_ids"])
 
 
-def container(server, prod):
-    current = server.rpc("e2e_manager")("ops.environment", "read", [prod["id"]], ["container_id"])[0]
-    return docker.from_env().containers.get(current["container_id"])
-
-
 def test_the_secret_is_write_only_for_project_admins(server, receiver):
     admin = server.rpc("e2e_admin")
     assert admin("ops.alert.channel", "read", [receiver], ["has_secret", "new_secret"])[0]["has_secret"] is True
@@ -85,14 +68,15 @@ def test_the_secret_is_write_only_for_project_admins(server, receiver):
 
 
 def test_an_oom_kill_opens_one_incident_notified_once(server, prod, receiver):
-    collect(server)  # a baseline reading of the container's OOM counter
+    run_monitor(server)  # a baseline reading of the container's OOM counter
     # 32 MB at a time, written: the container's 1 GB limit is reached long before the address-space limit
-    hog = container(server, prod).exec_run(["python3", "-c", "a = []\nwhile True:\n    a.append(b'x' * (32 << 20))"])
+    hog = production_container(server, prod).exec_run(
+        ["python3", "-c", "a = []\nwhile True:\n    a.append(b'x' * (32 << 20))"])
     assert hog.exit_code == 137, "the kernel killed the hog for memory: %s" % (hog,)
-    collect(server)
+    run_monitor(server)
     found = incidents(server, prod, "Out of memory")
     assert len(found) == 1 and found[0]["state"] == "open" and "oom_kills" in found[0]["evidence"], found
-    collect(server)  # collecting again neither reopens nor notifies the opening again (the next minute resolves it)
+    run_monitor(server)  # collecting again neither reopens nor notifies the opening again (the next minute resolves it)
     oom = [r for r in Receiver.received if r["payload"]["rule"].startswith("Out of memory")]
     opened = [r for r in oom if r["payload"]["event"] == "open"]
     assert len(opened) == 1 and opened[0]["signed"], Receiver.received
@@ -116,13 +100,13 @@ def test_a_killed_worker_and_downtime_open_incidents_that_resolve(server, prod, 
                                                   "state": "code", "code": "env.cr.execute('SELECT pg_sleep(30)')"})
     with pytest.raises((xmlrpc.client.ProtocolError, xmlrpc.client.Fault, ConnectionError, OSError)):
         call("ir.actions.server", "run", [action])
-    stopped = container(server, prod)
+    stopped = production_container(server, prod)
     stopped.stop(timeout=10)
     try:
         started = time.monotonic()
         for _ in range(3):
             next_minute()
-            collect(server)
+            run_monitor(server)
         killed = incidents(server, prod, "Odoo worker killed")
         assert len(killed) == 1 and "timeout after 5s" in killed[0]["evidence"], killed
         down = incidents(server, prod, "Environment down")
@@ -137,16 +121,8 @@ def test_a_killed_worker_and_downtime_open_incidents_that_resolve(server, prod, 
         assert server.rpc("e2e_dev")("ops.incident", "search_count", [("environment_id", "=", prod["id"])]) == 0
     finally:
         stopped.start()
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if requests.get(prod["url"] + "/web/login", timeout=5).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, "production came back"
-        time.sleep(1)
-    collect(server)
+    answers_within(prod["url"], 120)  # production came back
+    run_monitor(server)
     down = incidents(server, prod, "Environment down")
     assert down[0]["state"] == "resolved" and down[0]["acknowledged_by_id"], down
     events = [r["payload"]["event"] for r in Receiver.received if r["payload"]["rule"].startswith("Environment down")]

@@ -18,6 +18,7 @@ import websocket
 from e2e import (
     Poller,
     admin_conn,
+    answers_within,
     logs_of,
     ops,
     run_worker,
@@ -98,19 +99,6 @@ def test_production_comes_back_by_itself(server, prod):
     assert container.attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     os.kill(container.attrs["State"]["Pid"], 9)
     answers_within(prod["url"], 90)
-
-
-def answers_within(url, seconds):
-    """Seconds until ``url`` answers 200 (AssertionError past ``seconds``)."""
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        try:
-            if requests.get(url + "/web/login", timeout=5).status_code == 200:
-                return time.monotonic() - started
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise AssertionError("%s did not answer within %ds" % (url, seconds))
 
 
 def reconcile(server):

@@ -15,10 +15,9 @@ import termios
 import time
 import xmlrpc.client
 
-import docker
 import pytest
 from conftest import PROD_SLUG, refresh_prod
-from e2e import logs_of, ops, run_worker, shell
+from e2e import logs_of, ops, production_container, run_worker, shell
 
 
 def cli_env(server, login):
@@ -31,14 +30,8 @@ def last_shell_run(server, prod):
                    ["state", "requested_by_id", "exit_code", "error_message"], order="id desc", limit=1)[0]
 
 
-def container(server, prod):
-    """Production's container now (other tests switch it)."""
-    current = server.rpc("e2e_manager")("ops.environment", "read", [prod["id"]], ["container_id"])[0]
-    return docker.from_env().containers.get(current["container_id"])
-
-
 def container_processes(server, prod, needle):
-    code, out = container(server, prod).exec_run(
+    code, out = production_container(server, prod).exec_run(
         ["python3", "-c", "import os\nfor p in os.listdir('/proc'):\n    if p.isdigit():\n        try:\n"
          "            print(open('/proc/%s/cmdline' % p, 'rb').read().replace(b'\\0', b' ').decode())\n"
          "        except OSError:\n            pass\n"])
@@ -51,7 +44,7 @@ def test_piped_commands_run_in_the_container_and_are_kept_in_a_transcript(server
                           input="echo $HOSTNAME; python3 -c 'print(6*7)'\n", capture_output=True,
                           text=True, timeout=120, env=cli_env(server, "e2e_admin"))
     assert done.returncode == 0, done
-    hostname = container(server, prod).attrs["Config"]["Hostname"]
+    hostname = production_container(server, prod).attrs["Config"]["Hostname"]
     assert done.stdout.split() == [hostname, "42"], done
     run = last_shell_run(server, prod)
     assert run["state"] == "succeeded" and run["exit_code"] == 0, run
