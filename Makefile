@@ -1,5 +1,5 @@
 # ipai ops: the two commands of the README.
-.PHONY: run test setup lint
+.PHONY: run test setup lint runtime-images
 run:
 	@bash scripts/run.sh
 
@@ -12,3 +12,8 @@ setup:
 
 lint:
 	@bash -c 'source scripts/env.sh && $$OPS_VENV/bin/ruff check addons tests ipai_ops_cli'
+
+# Runtime images of every supported Odoo version (17.0, 18.0, 19.0), built
+# offline ahead of first use (a run builds a missing one by itself).
+runtime-images:
+	@bash -c 'source scripts/env.sh && for v in $$OPS_ODOO_VERSIONS; do scripts/build-runtime-image.sh $$v || exit 1; done'

@@ -17,6 +17,7 @@ from .envs import cmd_env_connect, cmd_env_list, cmd_env_logs, cmd_env_metrics, 
 from .incidents import cmd_incident_ack, cmd_incident_list
 from .runs import cmd_project_list, cmd_run_create, cmd_run_list, cmd_run_logs, cmd_run_show, run_action
 from .shell import cmd_env_shell
+from .upgrade import cmd_upgrade_report, cmd_upgrade_scan
 
 
 def build_parser():
@@ -129,6 +130,19 @@ def build_parser():
     p = incident.add_parser("ack", parents=[common], help="acknowledge an open incident")
     p.add_argument("incident", type=int, metavar="ID")
     p.set_defaults(func=cmd_incident_ack)
+
+    upgrade = sub.add_parser("upgrade", help="the upgrade advisor").add_subparsers(dest="action", required=True)
+    p = upgrade.add_parser("scan", parents=[common], help="scan the project's code for the next Odoo version")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--to", help="target version (default: the project's upgrade target)")
+    p.add_argument("--push-branch", action="store_true",
+                   help="push the automatic rewrites as branch upgrade/<version>")
+    p.set_defaults(func=cmd_upgrade_scan)
+    p = upgrade.add_parser("report", parents=[common], help="what the last scan found")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--to", help="target version (default: the project's upgrade target)")
+    p.add_argument("--limit", type=int, default=500, help="findings shown (default 500)")
+    p.set_defaults(func=cmd_upgrade_report)
 
     backup = sub.add_parser("backup", help="backups").add_subparsers(dest="action", required=True)
     p = backup.add_parser("list", parents=[common], help="backups of a project, newest first")

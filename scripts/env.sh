@@ -7,6 +7,10 @@ export OPS_REPO
 export OPS_HOME="${OPS_HOME:-/opt/ipai-ops}"
 export ODOO_SRC="${ODOO_SRC:-$OPS_HOME/odoo-18.0}"
 export ODOO_GIT_URL="${ODOO_GIT_URL:-https://github.com/odoo/odoo.git}"
+# The other Odoo versions' trees (17.0, 19.0: runtime images for the upgrade
+# advisor) are siblings of ODOO_SRC: $OPS_ODOO_SOURCES/odoo-<version>.
+export OPS_ODOO_SOURCES="${OPS_ODOO_SOURCES:-$(dirname "$ODOO_SRC")}"
+export OPS_ODOO_VERSIONS="17.0 18.0 19.0"
 export OPS_VENV="${OPS_VENV:-$OPS_HOME/venv}"
 export OPS_PYTHON="${OPS_PYTHON:-python3}"
 export OPS_MOTO_VENV="${OPS_MOTO_VENV:-$OPS_HOME/moto-venv}"
@@ -34,6 +38,11 @@ export OPS_PROXY_PORT="${OPS_PROXY_PORT:-8080}"
 # ... and over HTTPS on this port for the names a TLS certificate covers
 export OPS_PROXY_TLS_PORT="${OPS_PROXY_TLS_PORT:-8443}"
 export OPS_ADDONS="ipai_ops_core,ipai_ops_backup,ipai_ops_monitoring"
+
+# The Odoo tree of a version (the directory holding odoo-bin).
+ops_odoo_src() {
+  if [ "$1" = 18.0 ]; then echo "$ODOO_SRC"; else echo "$OPS_ODOO_SOURCES/odoo-$1"; fi
+}
 
 ops_log() { printf '\033[1;34m[ipai-ops]\033[0m %s\n' "$*" >&2; }
 ops_die() { printf '\033[1;31m[ipai-ops] error:\033[0m %s\n' "$*" >&2; exit 1; }

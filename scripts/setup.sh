@@ -17,20 +17,20 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
 
-# --- Odoo 18.0 source -------------------------------------------------------
-if [ ! -x "$ODOO_SRC/odoo-bin" ]; then
-  ops_log "no Odoo source in ODOO_SRC=$ODOO_SRC; cloning branch 18.0 of $ODOO_GIT_URL (shallow)"
-  mkdir -p "$(dirname "$ODOO_SRC")"
-  tmp="$ODOO_SRC.partial.$$"
-  if git clone --quiet --depth 1 --branch 18.0 "$ODOO_GIT_URL" "$tmp" 2>/dev/null; then
-    rm -rf "$ODOO_SRC"; mv "$tmp" "$ODOO_SRC"
-  else
-    rm -rf "$tmp"
-    ops_die "Odoo 18.0 source not found. Put an Odoo 18.0 Community tree (the directory holding odoo-bin) at $ODOO_SRC, or set ODOO_SRC to one; cloning $ODOO_GIT_URL failed (no network?)."
-  fi
-fi
+# --- Odoo sources ------------------------------------------------------------
+# 18.0 runs the control plane and is the default runtime; 17.0 and 19.0 are
+# what projects on other versions and the upgrade advisor build on (their
+# images are built on first use, or ahead with `make runtime-images`).
+[ -x "$ODOO_SRC/odoo-bin" ] || "$OPS_REPO/scripts/odoo-source.sh" 18.0
 grep -q "version_info = (18, 0" "$ODOO_SRC/odoo/release.py" \
   || ops_die "$ODOO_SRC is not an Odoo 18.0 tree (odoo/release.py says otherwise)"
+for version in $OPS_ODOO_VERSIONS; do
+  src="$(ops_odoo_src "$version")"
+  if [ ! -f "$src/odoo-bin" ] && ! "$OPS_REPO/scripts/odoo-source.sh" "$version" 2>/dev/null; then
+    ops_log "warning: no Odoo $version tree at $src: projects on $version cannot build here" \
+      "(scripts/odoo-source.sh $version says how to get one)"
+  fi
+done
 
 # --- virtualenv ---------------------------------------------------------------
 stamp="$OPS_VENV/.ipai-ops-requirements"
@@ -48,6 +48,26 @@ if [ ! -x "$OPS_VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want"
 fi
 # The `ops` CLI of this checkout, on the venv's PATH.
 "$OPS_VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$OPS_REPO" >/dev/null
+
+# OpenUpgrade's wheels for the upgrade advisor, pinned per target version in
+# the addon (services/odoo_versions.py): the scan reads which modules they
+# merge or rename; a preview installs them (--no-deps) into its container.
+openupgrade_dir="$OPS_ODOO_SOURCES/openupgrade"
+mkdir -p "$openupgrade_dir"
+"$OPS_VENV/bin/python" - "$OPS_REPO/addons/ipai_ops_core/services/odoo_versions.py" <<'PY' | while read -r pin; do
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("odoo_versions", sys.argv[1])
+module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+for pins in module.OPENUPGRADE.values():
+    for package, version in pins.items():
+        print("%s==%s" % (package, version))
+PY
+  wheel="$openupgrade_dir/$(echo "${pin%%==*}" | tr - _)-${pin##*==}-py3-none-any.whl"
+  [ -f "$wheel" ] && continue
+  ops_log "downloading $pin (OpenUpgrade) into $openupgrade_dir"
+  "$OPS_VENV/bin/pip" download -q --no-deps --dest "$openupgrade_dir" "$pin" \
+    || ops_log "warning: $pin could not be downloaded: the upgrade advisor will say it is missing"
+done
 
 # A local S3-compatible server (moto) for the off-site backup tests, in a venv
 # of its own so its web stack never meets Odoo's pinned one.

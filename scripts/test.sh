@@ -6,6 +6,11 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 "$OPS_REPO/scripts/setup.sh"
+# The tests build environments on every supported Odoo version: their trees
+# must be here (the runtime images are built on first use).
+for version in $OPS_ODOO_VERSIONS; do
+  [ -f "$(ops_odoo_src "$version")/odoo-bin" ] || "$OPS_REPO/scripts/odoo-source.sh" "$version"
+done
 mapfile -t args < <(ops_odoo_args)
 export PGPASSWORD="$OPS_DB_PASSWORD"
 pg=(-h "$OPS_DB_HOST" -p "$OPS_DB_PORT" -U "$OPS_DB_USER")

@@ -41,6 +41,10 @@ class Reporter:
     def update_environment(self, values):
         raise NotImplementedError
 
+    def upgrade_result(self, report, findings):
+        """An upgrade run's summary and its findings (ops.upgrade.finding values)."""
+        raise NotImplementedError
+
     def apply_proxy(self, values=None, drain_timeout=0):
         """Record ``values`` on the environment and load the front door
         (nginx) from the environments, the previous nginx workers draining

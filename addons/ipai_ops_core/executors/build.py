@@ -18,7 +18,7 @@ import hashlib
 import json
 import time
 
-from ..services import docker_engine, git_repo, naming, odoo_log, postgres
+from ..services import docker_engine, git_repo, naming, odoo_log, odoo_versions, postgres
 from ..services.filestore import link_tree
 from . import cutover, guard, image, odoo_steps, paths
 from .base import RunCanceled, RunFailed
@@ -90,6 +90,8 @@ def _install(spec, engine, tag, dbname, to_install, update, reporter):
     # on the host network it gets the build's own port, on the loopback.
     command = ["-d", dbname, "--stop-after-init", "--http-interface", "127.0.0.1", "--http-port", str(spec["port"]),
                "--log-level", "info", "-u" if update else "-i", ",".join(to_install or ["base"])]
+    if odoo_versions.major(spec.get("odoo_version") or "18.0") >= 19:
+        command += ["--with-demo"]  # since 19.0 new databases get no demo data unless asked
     if spec.get("test_tags") is not False:
         command += ["--test-enable"]
         tags = spec.get("test_tags") or ",".join("/%s" % m for m in to_install if m != "all")

@@ -24,7 +24,7 @@ undone.
 import shutil
 
 from ..services import env_log, http_health, nginx
-from . import guard, odoo_steps, paths
+from . import guard, odoo_steps, paths, runtime_image
 from .base import RunCanceled, RunFailed
 
 DRAIN_TIMEOUT = 10  # seconds the old container finishes what it holds after the proxy switched
@@ -162,7 +162,8 @@ class Switch:
         loaded = self._proxy(dict({
             "state": "running", "url": spec.get("public_url") or url, "internal_url": url, "port": port,
             "container_id": container_id, "database_name": dbname, "maintenance": False,
-            "host": spec.get("host") or False, "db_role": spec["db_role"], "gevent_port": gevent_port},
+            "host": spec.get("host") or False, "db_role": spec["db_role"], "gevent_port": gevent_port,
+            **runtime_image.environment_values(self.engine, image)},
             **(values or {})), "The proxy did not switch to the new container", drain_timeout=DRAIN_TIMEOUT)
         self.live = True
         self.reporter.log("info", "The proxy serves %s from port %d: traffic on the new container %.2fs after it "

@@ -6,8 +6,8 @@ import ast
 import os
 import shutil
 
-from ..services import git_repo, naming
-from . import odoo_steps, paths
+from ..services import git_repo, naming, odoo_versions
+from . import odoo_steps, paths, runtime_image
 from .base import RunFailed
 
 
@@ -26,9 +26,9 @@ def tree_modules(spec, tree):
     return addons
 
 
-def module_versions(tree, modules):
+def module_versions(tree, modules, series="18.0"):
     """{module: version} from the manifests of an exported tree (literal
-    parsing, nothing executed); versions are normalised to 18.0.x.y.z."""
+    parsing, nothing executed); versions are normalised to <series>.x.y.z."""
     versions = {}
     for module in modules:
         path = os.path.join(tree, module, "__manifest__.py")
@@ -38,7 +38,7 @@ def module_versions(tree, modules):
             version = str(manifest.get("version") or "1.0")
         except (OSError, ValueError, SyntaxError, AttributeError):
             continue
-        versions[module] = version if version.startswith("18.0.") else "18.0." + version
+        versions[module] = odoo_versions.manifest_version(series, version)
     return versions
 
 
@@ -58,10 +58,13 @@ def build_image(spec, reporter, engine):
     try:
         git_repo.export(spec["repo_url"], sha, tree, spec["git_cache"])
         modules = tree_modules(spec, tree)
-        versions = module_versions(tree, modules)
+        versions = module_versions(tree, modules, spec.get("odoo_version") or "18.0")
         reporter.log("info", "Commit %s: modules %s" % (sha[:12], ", ".join(modules) or "(none)"))
         reporter.check_canceled()
         tag = image_tag(spec, sha)
+        labels = runtime_image.ensure(spec, reporter, engine)
+        reporter.log("info", "Runtime: Odoo %s (source commit %s)" % (
+            labels.get(odoo_versions.LABEL_VERSION) or "?", (labels.get(odoo_versions.LABEL_COMMIT) or "?")[:12]))
         with open(os.path.join(workdir, "Dockerfile"), "w") as fh:
             fh.write("FROM %s\nCOPY --chown=%d:%d addons/ /mnt/extra-addons/\n" % (
                 spec["tool_image"], paths.ODOO_UID, paths.ODOO_UID))
@@ -85,7 +88,7 @@ def tree_versions(spec, sha):
     try:
         git_repo.export(spec["repo_url"], sha, workdir, spec["git_cache"])
         modules = tree_modules(spec, workdir)
-        return modules, module_versions(workdir, modules)
+        return modules, module_versions(workdir, modules, spec.get("odoo_version") or "18.0")
     except (git_repo.GitError, ValueError) as exc:
         raise RunFailed(str(exc)) from exc
     finally:

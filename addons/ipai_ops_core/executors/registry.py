@@ -3,7 +3,7 @@
 jobs). Adding a run kind is one executor module plus one line here (or, for
 another addon, in its ``ops.run._ops_executors`` override)."""
 
-from . import build, deploy, lifecycle, staging
+from . import build, deploy, lifecycle, staging, upgrade_scan
 
 BY_STAGE = {"development": build.execute, "staging": staging.execute, "production": deploy.execute}
 
@@ -14,6 +14,7 @@ EXECUTORS = {
     ("start", None): lifecycle.start,
     ("stop", None): lifecycle.stop,
     ("destroy", None): lifecycle.destroy,
+    ("upgrade_scan", None): upgrade_scan.execute,
 }
 
 

@@ -38,4 +38,7 @@ from . import ops_run_log
 from . import ops_run_artifact
 from . import ops_build_error
 from . import ops_upgrade_advisory
+from . import ops_upgrade_finding
+from . import ops_run_upgrade
+from . import ops_project_upgrade
 from . import ops_mail

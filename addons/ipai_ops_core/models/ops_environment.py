@@ -25,7 +25,7 @@ _GREEN, _YELLOW, _RED, _BLUE, _GREY = 10, 3, 1, 4, 0
 RUNTIME_FIELDS = {
     "state", "database_name", "url", "port", "container_id", "image_digest", "previous_image_digest",
     "last_run_id", "last_result", "host", "data_source", "previous_database_name", "db_role", "db_password",
-    "admin_password", "gevent_port", "hostname", "internal_url", "maintenance",
+    "admin_password", "gevent_port", "hostname", "internal_url", "maintenance", "odoo_version_running", "odoo_commit",
 }
 
 
@@ -48,6 +48,12 @@ class OpsEnvironment(models.Model):
     host = fields.Char("Docker host", readonly=True, copy=False)
     container_id = fields.Char(readonly=True, copy=False)
     image_digest = fields.Char("Current image digest", readonly=True, copy=False, tracking=True)
+    odoo_version_running = fields.Char(
+        "Odoo version", readonly=True, copy=False, tracking=True,
+        help="The Odoo version of the runtime image the environment runs (the image's label).")
+    odoo_commit = fields.Char(
+        "Odoo source commit", readonly=True, copy=False,
+        help="The Odoo source commit its runtime image was built from (the image's label).")
     previous_image_digest = fields.Char(readonly=True, copy=False)
     previous_database_name = fields.Char(readonly=True, copy=False,
                                          help="The database as it was before the last production deploy: what a "

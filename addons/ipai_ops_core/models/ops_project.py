@@ -5,7 +5,7 @@ import os
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import AccessError, ValidationError
 
-from ..services import naming, postgres
+from ..services import naming, odoo_versions, postgres
 from . import stage_matrix
 
 STAGES = [("development", "Development"), ("staging", "Staging"), ("production", "Production")]
@@ -50,11 +50,12 @@ class OpsProject(models.Model):
     )
     default_branch = fields.Char(required=True, default="main", tracking=True)
     odoo_version = fields.Selection(
-        [("16.0", "16.0"), ("17.0", "17.0"), ("18.0", "18.0")], required=True, default="18.0", tracking=True
+        odoo_versions.SELECTION, required=True, default="18.0", tracking=True,
+        help="The Odoo version the project's environments run: they are built on that version's runtime image.",
     )
     tool_id = fields.Many2one(
-        "ops.tool", "Runtime tool", ondelete="restrict", tracking=True,
-        default=lambda self: self.env.ref("ipai_ops_core.ops_tool_odoo_18", raise_if_not_found=False),
+        "ops.tool", "Runtime tool", ondelete="restrict", tracking=True, store=True, readonly=False,
+        compute="_compute_tool_id", help="The runtime image of the project's Odoo version (Configuration > Tools).",
     )
     state = fields.Selection(
         [("active", "Active"), ("archived", "Archived")], default="active", required=True, tracking=True
@@ -141,6 +142,21 @@ class OpsProject(models.Model):
     # ------------------------------------------------------------------
     # constraints and defaults
     # ------------------------------------------------------------------
+    @api.depends("odoo_version")
+    def _compute_tool_id(self):
+        for project in self:
+            if project.tool_id.version != project.odoo_version:
+                project.tool_id = self.env["ops.tool"]._ops_for_version(project.odoo_version)
+
+    @api.constrains("odoo_version", "tool_id")
+    def _check_tool_version(self):
+        for project in self:
+            if project.tool_id and project.tool_id.version != project.odoo_version:
+                raise ValidationError(_(
+                    "The runtime tool %(tool)s is for Odoo %(tool_version)s, the project is on %(version)s.",
+                    tool=project.tool_id.display_name, tool_version=project.tool_id.version,
+                    version=project.odoo_version))
+
     @api.constrains("slug")
     def _check_slug(self):
         for project in self:
@@ -312,7 +328,7 @@ class OpsProject(models.Model):
         # A rollback is an emergency: it runs at once (approval is for what
         # brings new code or data to production).
         return bool(self.production_approval and stage == "production"
-                    and kind not in ("backup", "drill", "rollback"))
+                    and kind not in ("backup", "drill", "rollback", "upgrade_scan", "upgrade_preview"))
 
     # ------------------------------------------------------------------
     # branches

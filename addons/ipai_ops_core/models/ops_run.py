@@ -41,13 +41,15 @@ WORKFLOW_KINDS = [
 ]
 RUN_KINDS = WORKFLOW_KINDS + [("start", "Start"), ("stop", "Stop"), ("destroy", "Destroy"),
                               ("drill", "Restore drill"), ("rollback", "Rollback"),
-                              ("shell", "Shell session")]
+                              ("shell", "Shell session"), ("upgrade_scan", "Upgrade scan"),
+                              ("upgrade_preview", "Upgrade preview")]
 KIND_KEYS = {k for k, _label in RUN_KINDS}
 # Fields that only the run methods (in superuser mode) may write.
 PROTECTED_FIELDS = {
     "project_id", "environment_id", "kind", "number", "state", "claimed_by", "claimed_at", "heartbeat_at",
     "started_at", "finished_at", "exit_code", "error_message", "idempotency_key", "attempt", "commit_sha",
-    "ref", "requested_by_id", "result", "approved_by_id", "approved_at", "retry_of_id",
+    "ref", "requested_by_id", "result", "approved_by_id", "approved_at", "retry_of_id", "upgrade_to",
+    "upgrade_report",
 }
 QUEUE_KEYS = {
     "project", "project_id", "environment_id", "branch", "kind", "ref", "commit_sha", "idempotency_key",
@@ -55,7 +57,7 @@ QUEUE_KEYS = {
 }
 # Config keys only the platform's own methods set (see _ops_queue).
 RESERVED_CONFIG = {"promote_environment_id", "image_digest", "promoted_from", "backup_id", "pre_backup_id",
-                   "import_path", "import_name"}
+                   "import_path", "import_name", "upgrade_to", "push_branch"}
 _WORKER_ID_RE = re.compile(r"^[A-Za-z0-9._:@/-]{1,128}\Z")
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}\Z")
 DEFAULT_HEARTBEAT_TIMEOUT = 300

@@ -101,6 +101,7 @@ class OpsRun(models.Model):
             "environment_id": env.id or 0, "branch": env.branch or project.default_branch,
             "stage": env.stage or False, "repo_url": project.repo_url, "ref": run.ref or env.branch,
             "commit_sha": run.commit_sha or None, "tool_image": project.tool_id.image or "ipai-ops/odoo:18.0",
+            "odoo_version": project.odoo_version, "tool": project.tool_id._ops_build_spec(),
             "modules_mode": project.modules_mode, "module_list": project.module_list or "",
             "test_tags": project.test_tags or None, "mem_limit": "%dm" % project.mem_limit_mb,
             "nano_cpus": int(project.cpu_limit * 1e9), "db": settings["db"], "db_role": role,

@@ -1,11 +1,19 @@
-from odoo import fields, models
+import os
 
+import odoo
+from odoo import api, fields, models
+
+from ..services import odoo_versions
 from ..services.jsonutil import json_text, parse_json_text
 from .ops_project import validated
 
 
 class OpsTool(models.Model):
-    """A runtime image that projects build on (official odoo:18.0 layout)."""
+    """A runtime image that projects build on (official odoo image layout),
+    one per Odoo version. When its image is missing on a host, the first run
+    that needs it builds it offline from the version's source tree
+    (executors/runtime_image.py); ``configuration.odoo_source`` overrides
+    where that tree is."""
 
     _name = "ops.tool"
     _description = "Ops runtime tool"
@@ -45,3 +53,39 @@ class OpsTool(models.Model):
         )
         for tool in self:
             tool.project_count = counts.get(tool, 0)
+
+    @api.model
+    def _ops_for_version(self, version):
+        """The platform's runtime tool for Odoo ``version`` (the shipped one first)."""
+        shipped = self.env.ref("ipai_ops_core.ops_tool_odoo_%s" % version.split(".")[0], raise_if_not_found=False)
+        return shipped if shipped and shipped.active else self.search([("version", "=", version)], limit=1)
+
+    @api.model
+    def _ops_openupgrade_dir(self):
+        """Where OpenUpgrade's wheels are (setup.sh downloads the pinned ones):
+        ``ipai_ops.openupgrade_dir``, else ``openupgrade`` next to the Odoo trees."""
+        # sudo: where the Odoo trees are is the platform's setting, read for a claimed run
+        param = self.env["ir.config_parameter"].sudo().get_param
+        return param("ipai_ops.openupgrade_dir") or os.path.join(
+            odoo_versions.sources_root(param("ipai_ops.odoo_sources"), self._ops_odoo_root()), "openupgrade")
+
+    @api.model
+    def _ops_odoo_root(self):
+        """The control plane's own Odoo tree (the directory holding its odoo/ package)."""
+        return os.path.dirname(os.path.dirname(os.path.abspath(odoo.release.__file__)))
+
+    def _ops_build_spec(self):
+        """How an executor builds this tool's image when a host lacks it: the
+        Odoo version and its source tree (None when this is not one of the
+        versions the platform builds)."""
+        self.ensure_one()
+        if self.version not in odoo_versions.VERSIONS:
+            return {}
+        config = self.configuration or {}
+        # sudo: where the Odoo trees are is the platform's setting, read for a claimed run
+        param = self.env["ir.config_parameter"].sudo().get_param
+        odoo_root = self._ops_odoo_root()
+        root = odoo_versions.sources_root(param("ipai_ops.odoo_sources"), odoo_root)
+        return {"odoo_version": self.version,
+                "source_dir": config.get("odoo_source") or odoo_versions.source_dir(root, self.version, odoo_root),
+                "debian_mirror": param("ipai_ops.debian_mirror") or None}

@@ -31,18 +31,23 @@ MATRIX = {
     "production": dict({"history": "viewer"}, **{a: "admin" for a in ACTIONS if a != "history"}),
 }
 # Project-wide actions, on no stage.
-PROJECT_ACTIONS = {"history": "viewer", "settings": "admin", "members": "admin", "approve": "admin"}
+PROJECT_ACTIONS = {"history": "viewer", "settings": "admin", "members": "admin", "approve": "admin",
+                   # the upgrade advisor: reading the code is a developer's job; a preview copies production's
+                   # data, and the upgrade changes production: admins
+                   "upgrade_scan": "developer", "upgrade_preview": "admin"}
+# Run kinds whose check is the project-wide action of the same name, whatever environment they work from.
+PROJECT_KINDS = ("upgrade_scan", "upgrade_preview")
 
 
 def action_for_kind(kind):
     """The matrix action a run kind needs (kinds without a row of their own,
     such as test or upgrade, act on the environment like a build)."""
-    return kind if kind in ACTIONS else "build"
+    return kind if kind in ACTIONS or kind in PROJECT_KINDS else "build"
 
 
 def required_role(stage, action):
     """The lowest role allowed ``action`` on ``stage`` (None: project-wide)."""
-    if stage is None or stage is False:
+    if stage is None or stage is False or action in PROJECT_KINDS:
         if action in PROJECT_ACTIONS:
             return PROJECT_ACTIONS[action]
         stage = "development"

@@ -125,6 +125,18 @@ class DbReporter(Reporter):
 
         self._do(write)
 
+    def upgrade_result(self, report, findings):
+        """What an upgrade run found: its summary on the run and its findings
+        (those of an earlier attempt replaced), in one transaction."""
+        self.flush()
+
+        def save(run):
+            run.finding_ids.unlink()
+            run.env["ops.upgrade.finding"].create([dict(f, run_id=run.id) for f in findings])
+            run.write({"upgrade_report": report})
+
+        self._do(save)
+
     def update_environment(self, values):
         self.flush()
         self._do(lambda run: run.environment_id and run.environment_id.write(values))

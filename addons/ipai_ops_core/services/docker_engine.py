@@ -54,6 +54,13 @@ class DockerEngine:
         except ImageNotFound:
             return None
 
+    def image_labels(self, ref):
+        """The labels of image ``ref`` ({} when it is not here)."""
+        try:
+            return dict(self.client.images.get(ref).labels or {})
+        except ImageNotFound:
+            return {}
+
     def build(self, context_dir, tag, labels=None, buildargs=None, on_line=None, network_mode="host"):
         """Build ``context_dir`` (with its Dockerfile) as ``tag``; stream the
         output to ``on_line``; return the image id."""

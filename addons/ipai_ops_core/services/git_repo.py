@@ -458,3 +458,34 @@ def addon_dirs(tree_dir):
             if os.path.isfile(manifest) and not os.path.islink(manifest):
                 names.append(entry.name)
     return sorted(names)
+
+
+def commit_tree(repo_url, cache_dir, parent_sha, tree_dir, message, scratch_dir):
+    """A commit of ``tree_dir``'s files whose parent is ``parent_sha`` (in
+    the mirror), made in a scratch repository at ``scratch_dir``. Returns
+    (its sha, the unified diff from the parent as bytes)."""
+    parent = _validate_sha(parent_sha)
+    mirror, full = _commit_in_mirror(repo_url, parent, cache_dir, NETWORK_TIMEOUT)
+    _git(["init", "-q", "--bare", scratch_dir])
+    _git(["fetch", "-q", "--no-tags", mirror, full], git_dir=scratch_dir)
+    work = ["-c", "core.bare=false", "--work-tree=%s" % tree_dir]
+    _git([*work, "read-tree", full], git_dir=scratch_dir)
+    _git([*work, "add", "-A", "."], git_dir=scratch_dir)
+    _rc, tree, _err = _git(["write-tree"], git_dir=scratch_dir)
+    _rc, out, _err = _git(["-c", "user.name=ipai ops", "-c", "user.email=ops@ipai.invalid", "commit-tree",
+                           tree.decode().strip(), "-p", full, "-m", message], git_dir=scratch_dir)
+    sha = out.decode().strip()
+    _rc, diff, _err = _git(["diff", "--no-color", "--no-ext-diff", full, sha], git_dir=scratch_dir)
+    return sha, diff
+
+
+def push_commit(repo_url, scratch_dir, sha, branch, protected=(), timeout=NETWORK_TIMEOUT):
+    """Point ``branch`` of ``repo_url`` at ``sha`` (made by commit_tree),
+    replacing what it held: for branches the platform owns only (never one
+    of ``protected``)."""
+    _validate_ref(branch)
+    _validate_sha(sha)
+    if branch in protected:
+        raise GitError("Refusing to push to %s: it is one of the project's own branches." % branch, kind="push")
+    _git(["push", "-q", repo_url, "+%s:refs/heads/%s" % (sha, branch)], git_dir=scratch_dir, timeout=timeout,
+         url=repo_url)

@@ -8,4 +8,5 @@ from . import (
     test_project,
     test_run_queue,
     test_runtime,
+    test_upgrade_advisor,
 )

@@ -1,0 +1,179 @@
+"""The upgrade advisor on a project: the version to go to, the scan of the
+project's code for it (a run of kind upgrade_scan) and its report."""
+
+import os
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from ..services import naming, odoo_versions
+from .ops_upgrade_advisory import SEVERITY_RANK
+
+REPORT_FINDINGS = 500
+
+
+class OpsProject(models.Model):
+    _inherit = "ops.project"
+
+    upgrade_target = fields.Selection(
+        odoo_versions.SELECTION, "Upgrade to", compute="_compute_upgrade_target", store=True, readonly=False,
+        help="The Odoo version the upgrade advisor prepares the project for (the next one by default).")
+    upgrade_scan_id = fields.Many2one("ops.run", "Last scan", compute="_compute_upgrade_scan")
+    upgrade_finding_ids = fields.One2many("ops.upgrade.finding", compute="_compute_upgrade_scan",
+                                          string="Findings of the last scan")
+    upgrade_breaking_count = fields.Integer("Breaking", compute="_compute_upgrade_scan")
+    upgrade_warning_count = fields.Integer("Warnings", compute="_compute_upgrade_scan")
+    upgrade_autofix_count = fields.Integer("Fixed automatically", compute="_compute_upgrade_scan")
+    upgrade_blocking = fields.Text("Blocking dependencies", compute="_compute_upgrade_scan")
+
+    @api.depends("odoo_version")
+    def _compute_upgrade_target(self):
+        for project in self:
+            if not project.upgrade_target or project.upgrade_target <= (project.odoo_version or ""):
+                project.upgrade_target = odoo_versions.next_version(project.odoo_version or "18.0") or False
+
+    def _ops_last_scan(self, to_version):
+        self.ensure_one()
+        return self.env["ops.run"].search([("project_id", "=", self.id), ("kind", "=", "upgrade_scan"),
+                                           ("upgrade_to", "=", to_version)], order="id desc", limit=1)
+
+    @api.depends("upgrade_target")
+    def _compute_upgrade_scan(self):
+        for project in self:
+            scan = project._ops_last_scan(project.upgrade_target) if project.upgrade_target and project.id else \
+                self.env["ops.run"]
+            findings = scan.finding_ids
+            project.upgrade_scan_id = scan
+            project.upgrade_finding_ids = findings
+            project.upgrade_breaking_count = len(findings.filtered(lambda f: f.severity == "breaking"))
+            project.upgrade_warning_count = len(findings.filtered(lambda f: f.severity == "warning"))
+            project.upgrade_autofix_count = len(findings.filtered("autofix"))
+            blocking = (scan.upgrade_report or {}).get("blocking") or []
+            project.upgrade_blocking = "\n".join("%s: %s" % (b["module"], b["detail"]) for b in blocking) or False
+
+    def _ops_upgrade_target(self, to_version):
+        """The target version, checked: supported and ahead of the project's."""
+        self.ensure_one()
+        to_version = to_version or self.upgrade_target
+        if not to_version:
+            raise UserError(_("Project %s is on the newest supported Odoo version (%s): nothing to upgrade to.",
+                              self.slug, self.odoo_version))
+        try:
+            odoo_versions.path(self.odoo_version, to_version)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+        return to_version
+
+    def _ops_upgrade_branch(self):
+        """The branch whose code an upgrade is about: production's, else the default branch."""
+        self.ensure_one()
+        production = self.environment_ids.filtered(lambda e: e.stage == "production" and e.state != "destroyed")
+        return production[:1].branch or self.default_branch
+
+    def upgrade_scan(self, to_version=False, push_branch=False):
+        """Queue a scan of the project's own addons for ``to_version`` (default:
+        the project's upgrade target): advisories, Odoo's upgrade_code,
+        odoo-module-migrator, dependencies, a patch; with ``push_branch`` the
+        rewritten code is pushed as branch upgrade/<version> (never the
+        project's own branches). Returns the run as queue_run does."""
+        self.ensure_one()
+        self._ops_check_action(None, "upgrade_scan")
+        if not isinstance(push_branch, bool):
+            raise ValidationError(_("push_branch must be true or false."))
+        to_version = self._ops_upgrade_target(to_version)
+        run = self.env["ops.run"]._ops_queue({
+            "project_id": self.id, "kind": "upgrade_scan", "ref": self._ops_upgrade_branch(), "max_attempts": 1,
+            "config": {"upgrade_to": to_version, "push_branch": push_branch}}, trusted=True)
+        # sudo: upgrade_to is written by the platform only (PROTECTED_FIELDS); the check is above
+        self.env["ops.run"].sudo().browse(run["id"]).upgrade_to = to_version
+        return run
+
+    def action_upgrade_scan(self):
+        """The Scan button: queue a scan for the upgrade target and open its run."""
+        run = self.upgrade_scan()
+        return self.env["ops.run"].browse(run["id"]).get_formview_action()
+
+    def action_upgrade_scan_push(self):
+        """Scan, and push the automatic rewrites as branch upgrade/<version>."""
+        run = self.upgrade_scan(push_branch=True)
+        return self.env["ops.run"].browse(run["id"]).get_formview_action()
+
+    def action_view_upgrade_findings(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("ipai_ops_core.ops_upgrade_finding_action")
+        action["domain"] = [("run_id", "=", self.upgrade_scan_id.id)]
+        action["context"] = {"search_default_group_addon": 1}
+        return action
+
+    def upgrade_report(self, to_version=False, limit=REPORT_FINDINGS):
+        """The last scan for ``to_version`` (default: the upgrade target): its
+        run, summary, dependencies and findings (most severe first)."""
+        self.ensure_one()
+        self._ops_check_action(None, "history")
+        to_version = self._ops_upgrade_target(to_version)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10000:
+            raise ValidationError(_("limit must be an integer between 1 and 10000."))
+        scan = self._ops_last_scan(to_version)
+        findings = scan.finding_ids.sorted(lambda f: (-f.severity_rank, f.addon or "", f.file or "", f.line))
+        return {
+            "project": self.slug, "from_version": self.odoo_version, "to_version": to_version,
+            "scan": scan and {"id": scan.id, "number": scan.number, "state": scan.state, "result": scan.result,
+                              "commit_sha": scan.commit_sha, "ref": scan.ref, "error": scan.error_message or False,
+                              "finished_at": fields.Datetime.to_string(scan.finished_at) if scan.finished_at
+                              else False},
+            "report": scan.upgrade_report or {},
+            "counts": {sev: len(findings.filtered(lambda f, s=sev: f.severity == s)) for sev in SEVERITY_RANK},
+            "findings": [{"addon": f.addon, "file": f.file, "line": f.line, "severity": f.severity,
+                          "source": f.source, "autofix": f.autofix, "message": f.message, "snippet": f.snippet,
+                          "advisory": f.advisory_id.code or False} for f in findings[:limit]],
+        }
+
+
+class OpsRun(models.Model):
+    _inherit = "ops.run"
+
+    def _ops_upgrade_scan_spec(self, host):
+        """The plain values a scan needs: the code (repository, ref), the
+        versions it goes through with their runtime images, the advisories
+        of each step, where OpenUpgrade's wheels and the package index are."""
+        self.ensure_one()
+        # sudo: a worker's spec is made by the platform for a claimed run, never returned to users
+        run, project = self.sudo(), self.sudo().project_id
+        project._ops_check_repo_url()
+        settings = self._ops_settings()
+        config = run.config or {}
+        to_version = config.get("upgrade_to") or run.upgrade_to
+        Tool, Advisory = self.env["ops.tool"].sudo(), self.env["ops.upgrade.advisory"].sudo()
+        steps, previous = [], project.odoo_version
+        for version in odoo_versions.path(project.odoo_version, to_version):
+            tool = Tool._ops_for_version(version)
+            if not tool:
+                raise UserError(_("No runtime tool for Odoo %s (Configuration > Tools).", version))
+            steps.append({"from": previous, "to": version, "image": tool.image, "tool": tool._ops_build_spec(),
+                          "advisories": Advisory._ops_for_step(previous, version)})
+            previous = version
+        for path in (settings["work_root"], settings["git_cache"]):
+            os.makedirs(path, exist_ok=True)
+        # sudo: configuration parameters are readable by system users only
+        param = self.env["ir.config_parameter"].sudo().get_param
+        source_tool = Tool._ops_for_version(project.odoo_version)
+        return {
+            "namespace": naming.namespace_for(self.env.cr.dbname), "run_id": run.id, "run_number": run.number,
+            "kind": run.kind, "project_id": project.id, "project_slug": project.slug, "environment_id": 0,
+            "branch": run.ref, "ref": run.ref, "commit_sha": run.commit_sha or None, "repo_url": project.repo_url,
+            "git_cache": settings["git_cache"], "work_root": settings["work_root"], "host": host,
+            "docker_url": self.env["ops.host"].sudo().search([("name", "=", host)], limit=1).docker_url or None,
+            "from_version": project.odoo_version, "to_version": to_version, "steps": steps,
+            "source_image": source_tool.image if source_tool else None,
+            "source_tool": source_tool._ops_build_spec() if source_tool else {},
+            "push_branch": bool(config.get("push_branch")), "upgrade_branch": "upgrade/%s" % to_version,
+            "protected_branches": sorted(set(project.environment_ids.mapped("branch")) | {project.default_branch}),
+            "artifact_dir": os.path.join(self.env["ops.run.artifact"]._artifact_root(), "upgrade"),
+            "openupgrade_dir": self.env["ops.tool"]._ops_openupgrade_dir(),
+            "package_index": param("ipai_ops.package_index_url") or "https://pypi.org/pypi",
+        }
+
+    def _executor_spec(self, host_name="local"):
+        if self.kind == "upgrade_scan":
+            return self._ops_upgrade_scan_spec(host_name)
+        return super()._executor_spec(host_name)
