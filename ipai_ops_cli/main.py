@@ -17,7 +17,7 @@ from .envs import cmd_env_connect, cmd_env_list, cmd_env_logs, cmd_env_metrics, 
 from .incidents import cmd_incident_ack, cmd_incident_list
 from .runs import cmd_project_list, cmd_run_create, cmd_run_list, cmd_run_logs, cmd_run_show, run_action
 from .shell import cmd_env_shell
-from .upgrade import cmd_upgrade_report, cmd_upgrade_scan
+from .upgrade import cmd_upgrade_preview, cmd_upgrade_report, cmd_upgrade_run, cmd_upgrade_scan
 
 
 def build_parser():
@@ -138,7 +138,16 @@ def build_parser():
     p.add_argument("--push-branch", action="store_true",
                    help="push the automatic rewrites as branch upgrade/<version>")
     p.set_defaults(func=cmd_upgrade_scan)
-    p = upgrade.add_parser("report", parents=[common], help="what the last scan found")
+    p = upgrade.add_parser("preview", parents=[common],
+                           help="migrate a neutralized copy of production with OpenUpgrade, started as an environment")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--to", help="target version (default: the project's upgrade target)")
+    p.set_defaults(func=cmd_upgrade_preview)
+    p = upgrade.add_parser("run", parents=[common], help="upgrade production (after a preview; needs an approval)")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--to", help="target version (default: the project's upgrade target)")
+    p.set_defaults(func=cmd_upgrade_run)
+    p = upgrade.add_parser("report", parents=[common], help="the last scan, preview and upgrade")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--to", help="target version (default: the project's upgrade target)")
     p.add_argument("--limit", type=int, default=500, help="findings shown (default 500)")

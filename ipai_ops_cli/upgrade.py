@@ -13,6 +13,18 @@ def cmd_upgrade_scan(client, args):
         " --to %s" % args.to if args.to else ""))
 
 
+def cmd_upgrade_preview(client, args):
+    run = client.call("ops.project", "upgrade_preview", [project_id(client, args.project)], args.to or False)
+    emit(args, run, "queued %s (upgrade preview: a copy of production migrated with OpenUpgrade)" % (
+        run.get("name") or run["id"]))
+
+
+def cmd_upgrade_run(client, args):
+    run = client.call("ops.project", "upgrade_production", [project_id(client, args.project)], args.to or False)
+    emit(args, run, "queued %s (upgrade of production), state %s: a project admin approves it with "
+                    "`ops run approve %s`" % (run.get("name") or run["id"], run.get("state"), run.get("name")))
+
+
 def cmd_upgrade_report(client, args):
     report = client.call("ops.project", "upgrade_report", [project_id(client, args.project)], args.to or False,
                          args.limit)
@@ -38,6 +50,18 @@ def cmd_upgrade_report(client, args):
                                                  "; branch %s" % patch["branch"] if patch.get("branch") else ""))
     for row in summary.get("blocking") or []:
         lines.append("BLOCKING: %s (%s): %s" % (row["module"], ", ".join(row["addons"]), row["detail"]))
+    for what in ("preview", "upgrade"):
+        run = report.get(what)
+        if run:
+            done = run["report"]
+            lines.append("%s run %s: %s%s%s" % (what, run["number"], run["state"],
+                                                 " (%s)" % run["error"] if run["error"] else "",
+                                                 "; migration %ss, predicted downtime %ss" % (
+                                                     done.get("migration_seconds"),
+                                                     done.get("predicted_downtime_seconds"))
+                                                 if done.get("migration_seconds") is not None else ""))
+            if what == "preview" and run.get("url"):
+                lines.append("preview environment: %s" % run["url"])
     print("\n".join(lines))
     print(table(report["findings"], ["severity", "addon", "file", "line", "advisory", "autofix", "message"]))
     return 0

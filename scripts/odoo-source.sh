@@ -27,7 +27,7 @@ if [ -n "${2:-}" ]; then
 else
   ops_log "cloning branch $version of $ODOO_GIT_URL (shallow) into $dest"
   if ! git clone --quiet --depth 1 --branch "$version" "$ODOO_GIT_URL" "$tmp" 2>/dev/null; then
-    ops_die "Odoo $version source not found at $dest and cloning $ODOO_GIT_URL failed (no network?).
+    ops_die "Odoo $version source not found at $dest ($([ "$version" = 18.0 ] && echo ODOO_SRC || echo OPS_ODOO_SOURCES)) and cloning $ODOO_GIT_URL failed (no network?).
   Put an Odoo $version Community tree there (the directory holding odoo-bin), for instance
   'scripts/odoo-source.sh $version GIT_DIR COMMIT' from a copy of a repository holding it
   (the README, 'Odoo versions', lists the commits this project is tested with)."

@@ -62,11 +62,11 @@ for pins in module.OPENUPGRADE.values():
     for package, version in pins.items():
         print("%s==%s" % (package, version))
 PY
-  wheel="$openupgrade_dir/$(echo "${pin%%==*}" | tr - _)-${pin##*==}-py3-none-any.whl"
-  [ -f "$wheel" ] && continue
+  compgen -G "$openupgrade_dir/$(echo "${pin%%==*}" | tr - _)-${pin##*==}-*.whl" >/dev/null && continue
   ops_log "downloading $pin (OpenUpgrade) into $openupgrade_dir"
-  "$OPS_VENV/bin/pip" download -q --no-deps --dest "$openupgrade_dir" "$pin" \
-    || ops_log "warning: $pin could not be downloaded: the upgrade advisor will say it is missing"
+  "$OPS_VENV/bin/pip" download -q --no-deps --dest "$openupgrade_dir" "$pin" 2>"$openupgrade_dir/.pip.log" \
+    || ops_log "warning: $pin could not be downloaded ($(tail -n 1 "$openupgrade_dir/.pip.log")):" \
+      "the upgrade advisor will say it is missing"
 done
 
 # A local S3-compatible server (moto) for the off-site backup tests, in a venv

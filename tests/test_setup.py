@@ -17,23 +17,57 @@ def test_missing_odoo_source_gives_one_clear_message(tmp_path):
     assert not (tmp_path / "no-odoo").exists(), "a failed clone leaves nothing behind"
 
 
-def test_a_local_clone_is_used_when_odoo_is_missing(tmp_path):
-    """Where the upstream is reachable, setup makes a shallow clone of branch 18.0."""
+def _upstream(tmp_path, series):
     upstream = tmp_path / "odoo-upstream"
     subprocess.run(["git", "init", "-q", "-b", "18.0", str(upstream)], check=True)
     (upstream / "odoo").mkdir()
-    (upstream / "odoo" / "release.py").write_text("version_info = (17, 0, 0, 'final', 0, '')\n")
+    (upstream / "odoo" / "release.py").write_text("version_info = (%d, 0, 0, 'final', 0, '')\n" % series)
     (upstream / "odoo-bin").write_text("#!/bin/sh\n")
     (upstream / "odoo-bin").chmod(0o755)
     subprocess.run(["git", "-C", str(upstream), "add", "-A"], check=True)
     subprocess.run(["git", "-C", str(upstream), "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x"],
                    check=True)
+    return upstream
+
+
+def test_a_local_clone_is_used_when_odoo_is_missing(tmp_path):
+    """Where the upstream is reachable, setup makes a shallow clone of branch
+    18.0, checks it is 18.0 before using it, and records the commit it got."""
+    upstream = _upstream(tmp_path, 17)
     target = tmp_path / "odoo-src"
     env = dict(os.environ, ODOO_SRC=str(target), ODOO_GIT_URL="file://%s" % upstream)
     proc = subprocess.run(["bash", str(REPO / "scripts" / "setup.sh")], env=env, capture_output=True, text=True,
                           timeout=120)
-    # The clone happened (shallow, branch 18.0) and the version check caught the fake 17.0 tree.
-    assert (target / "odoo-bin").exists()
-    assert subprocess.run(["git", "-C", str(target), "rev-parse", "--is-shallow-repository"], capture_output=True,
-                          text=True).stdout.strip() == "true"
-    assert proc.returncode == 1 and "is not an Odoo 18.0 tree" in proc.stderr
+    # The clone happened (branch 18.0) and the version check refused the fake 17.0 tree before using it.
+    assert proc.returncode == 1 and "the tree is not Odoo 18.0" in proc.stderr, proc.stderr
+    assert not target.exists() and not list(tmp_path.glob("odoo-src.partial*"))
+    # A real 18.0 branch is taken, with where it came from (the runtime image's labels).
+    (upstream / "odoo" / "release.py").write_text("version_info = (18, 0, 0, 'final', 0, '')\n")
+    subprocess.run(["git", "-C", str(upstream), "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "y"],
+                   check=True)
+    head = subprocess.run(["git", "-C", str(upstream), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "odoo-source.sh"), "18.0"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (target / "odoo-bin").exists() and not (target / ".git").exists()
+    assert (target / ".ipai-ops-source").read_text() == "repository=file://%s\ncommit=%s\n" % (upstream, head)
+
+
+def test_a_version_tree_from_a_local_copy_at_an_exact_commit(tmp_path):
+    """Air-gapped: scripts/odoo-source.sh VERSION GIT_DIR COMMIT exports exactly that commit."""
+    upstream = _upstream(tmp_path, 19)
+    head = subprocess.run(["git", "-C", str(upstream), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    env = dict(os.environ, ODOO_SRC=str(tmp_path / "odoo-18.0"), OPS_ODOO_SOURCES=str(tmp_path))
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "odoo-source.sh"), "19.0", str(upstream), head], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "odoo-19.0" / "odoo-bin").exists()
+    assert "commit=%s" % head in (tmp_path / "odoo-19.0" / ".ipai-ops-source").read_text()
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "odoo-source.sh"), "19.0", str(upstream), "HEAD"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "full 40-character sha" in proc.stderr
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "odoo-source.sh"), "16.0"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1 and "unsupported Odoo version 16.0" in proc.stderr

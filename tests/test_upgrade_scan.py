@@ -59,6 +59,9 @@ def upgrade_projects(server, tmp_path_factory, package_index):
             "member_ids": [(0, 0, {"user_id": server.uids["e2e_dev"], "role": "developer"}),
                            (0, 0, {"user_id": server.uids["e2e_viewer"], "role": "viewer"})]})
     yield {"ids": ids, "url": url, "bare": str(bare)}
+    # The shared users leave these projects (other tests count what they see).
+    manager("ops.project.member", "unlink", manager("ops.project.member", "search",
+                                                    [("project_id", "in", list(ids.values()))]))
     for slug in (SLUG17, SLUG18):
         remove_leftovers(slug)
 
@@ -101,6 +104,9 @@ def test_scan_17_to_18_finds_fixes_and_checks(server, upgrade_projects, ops_bin,
     checks = [f for f in report["findings"] if f["source"] == "check"]
     assert any("ustr" in f["message"] and f["file"] == model for f in checks), checks
     assert report["report"]["patch"]["compiles"] is False
+    # ... and its version bump swallowed the manifest's next key: reported, not trusted.
+    assert any(f["message"] == "After the rewrite: the manifest lost license; put it back"
+               and f["file"] == "%s/__manifest__.py" % ADDON_17 for f in checks), checks
 
     # Dependencies, before any copy: core, merged by OpenUpgrade, an OCA release, and one that blocks.
     deps = {row["module"]: row["status"] for row in report["report"]["dependencies"]}
@@ -132,6 +138,11 @@ def test_scan_17_to_18_finds_fixes_and_checks(server, upgrade_projects, ops_bin,
     assert _git("rev-parse", "%s^" % upgraded, cwd=upgrade_projects["bare"]).strip() == run["commit_sha"]
     shown = _git("show", "%s:%s/views/acme_views.xml" % (upgraded, ADDON_17), cwd=upgrade_projects["bare"])
     assert shown == views
+
+    # The unported dependency stops a preview before anything is copied.
+    with pytest.raises(Exception, match="acme_unported_oca.*no release for the target series"):
+        server.rpc("e2e_manager")("ops.project", "upgrade_preview", [project_id], "18.0")
+    assert not server.rpc("e2e_manager")("ops.environment", "search", [("project_id", "=", project_id)])
 
     # The CLI reads the same report.
     proc = ops(ops_bin, server, "e2e_dev", "upgrade", "report", SLUG17, "--to", "18.0", "--json")

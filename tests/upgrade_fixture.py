@@ -144,3 +144,19 @@ def make_upgrade_repo(root):
 
     subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
     return "file://%s" % bare, bare
+
+
+def make_production_repo(root):
+    """A bare repository whose main holds the 17.0 addon only (what a 17.0
+    production runs). Returns (url, bare path)."""
+    import subprocess
+
+    work = root / "work"
+    work.mkdir()
+    git("init", "-q", "-b", "main", cwd=work)
+    write_addon(work, ADDON_17, FILES_17)
+    git("add", "-A", cwd=work)
+    git("commit", "-qm", "acme 17.0", cwd=work)
+    bare = root / "production.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    return "file://%s" % bare, bare

@@ -19,7 +19,7 @@ class OpsRun(models.Model):
                           ("restore", None): backup_executor.execute_restore,
                           ("drill", None): backup_executor.execute_drill})
         # A production deploy backs production up first.
-        for key in (("build", "production"), ("deploy", "production")):
+        for key in (("build", "production"), ("deploy", "production"), ("upgrade", "production")):
             if key in executors:
                 executors[key] = backup_executor.with_pre_deploy_backup(executors[key])
         return executors
@@ -31,7 +31,8 @@ class OpsRun(models.Model):
 
     def _executor_spec(self, host_name="local"):
         spec = super()._executor_spec(host_name)
-        if self.kind in ("build", "deploy") and spec["stage"] == "production" and spec["current"]["database_name"]:
+        if self.kind in ("build", "deploy", "upgrade") and spec["stage"] == "production" \
+                and spec["current"]["database_name"]:
             # A production deploy backs production up first (kept as pre_deploy).
             # sudo: building a worker's spec; no user input beyond the run itself
             env = self.sudo().environment_id

@@ -3,7 +3,7 @@
 jobs). Adding a run kind is one executor module plus one line here (or, for
 another addon, in its ``ops.run._ops_executors`` override)."""
 
-from . import build, deploy, lifecycle, staging, upgrade_scan
+from . import build, deploy, lifecycle, staging, upgrade, upgrade_preview, upgrade_scan
 
 BY_STAGE = {"development": build.execute, "staging": staging.execute, "production": deploy.execute}
 
@@ -15,6 +15,8 @@ EXECUTORS = {
     ("stop", None): lifecycle.stop,
     ("destroy", None): lifecycle.destroy,
     ("upgrade_scan", None): upgrade_scan.execute,
+    ("upgrade_preview", None): upgrade_preview.execute,
+    ("upgrade", "production"): upgrade.execute,
 }
 
 

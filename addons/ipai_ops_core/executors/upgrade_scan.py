@@ -129,32 +129,47 @@ def _rewrite(spec, step, tree, addons, engine, labels, reporter, changed, timing
     image_spec = dict(spec, tool_image=step["image"], tool=step["tool"])
     runtime_image.ensure(image_spec, reporter, engine)
     before = _digests(tree, addons)
+    manifests = {addon: code_scan.manifest(tree, addon) for addon in addons}
     # The tools run as the runtime image's user: the tree becomes theirs.
     for directory, _dirs, files in os.walk(tree):
         os.chown(directory, paths.ODOO_UID, paths.ODOO_UID)
         for name in files:
             os.lchown(os.path.join(directory, name), paths.ODOO_UID, paths.ODOO_UID)
+    name = "ipai-ops-%s-scan-%d" % (spec["namespace"], spec["run_id"])
+    started = time.monotonic()
+    try:
+        results = upgrade_tools.upgrade_code(engine, step["image"], tree, addons, step["from"], name, labels,
+                                             paths.ODOO_UID)
+    except (RuntimeError, docker_engine.DockerError) as exc:
+        raise RunFailed("Odoo %s's upgrade_code failed: %s" % (step["to"], exc)) from exc
+    failed = {addon: r["error"] for addon, r in results.items() if r.get("error")}
+    if failed:
+        raise RunFailed("Odoo %s's upgrade_code failed on %s" % (step["to"], "; ".join(
+            "%s (%s)" % item for item in sorted(failed.items()))))
+    timings["upgrade_code %s" % step["to"]] = round(time.monotonic() - started, 2)
+    reporter.log("info", "upgrade_code of Odoo %s: %s" % (step["to"], ", ".join(
+        "%s %s (%.2fs)" % (addon, "rewritten" if r["changed"] else "unchanged", r["seconds"])
+        for addon, r in sorted(results.items()))))
+    started = time.monotonic()
+    messages = upgrade_tools.module_migrator(tree, addons, step["from"], step["to"])
     findings = []
-    for addon in addons:
-        started = time.monotonic()
-        try:
-            did, _lines = upgrade_tools.upgrade_code(
-                engine, step["image"], tree, addon, step["from"], "ipai-ops-%s-scan-%d" % (
-                    spec["namespace"], spec["run_id"]), labels, paths.ODOO_UID)
-        except (RuntimeError, docker_engine.DockerError) as exc:
-            raise RunFailed("Odoo %s's upgrade_code failed on addon %s: %s" % (step["to"], addon, exc)) from exc
-        timings.setdefault("upgrade_code", {})[addon] = round(time.monotonic() - started, 2)
-        started = time.monotonic()
-        messages = upgrade_tools.module_migrator(tree, addon, step["from"], step["to"])
-        if messages is not None:
-            timings.setdefault("module_migrator", {})[addon] = round(time.monotonic() - started, 2)
-            for level, text in messages:
-                findings.append({"addon": addon, "file": "%s/__manifest__.py" % addon, "line": 0,
-                                 "source": "migrator", "severity": "breaking" if level == "error" else "warning",
-                                 "to_version": step["to"], "message": text[:250]})
-        reporter.log("info", "%s: upgrade_code %s%s" % (
-            addon, "rewrote files" if did else "had nothing to change",
-            "" if messages is None else ", odoo-module-migrator %d message(s)" % len(messages)))
+    if messages is not None:
+        timings["odoo-module-migrator %s" % step["to"]] = round(time.monotonic() - started, 2)
+        reporter.log("info", "odoo-module-migrator %s to %s: %d message(s)" % (step["from"], step["to"],
+                                                                              len(messages)))
+        for message in messages:
+            addon = message["addon"] if message["addon"] in addons else addons[0]
+            findings.append({"addon": addon, "file": message["file"] or "%s/__manifest__.py" % addon, "line": 0,
+                             "source": "migrator", "to_version": step["to"], "message": message["text"][:250],
+                             "severity": "breaking" if message["level"] == "error" else "warning"})
+    # A rewrite must not lose what the manifest said (odoo-module-migrator 0.5.0's version bump can
+    # swallow the key written after the version on the same line).
+    for addon, was in manifests.items():
+        lost = sorted(set(was) - set(code_scan.manifest(tree, addon)))
+        if lost:
+            findings.append({"addon": addon, "file": "%s/__manifest__.py" % addon, "line": 1, "source": "check",
+                             "severity": "warning", "to_version": step["to"],
+                             "message": "After the rewrite: the manifest lost %s; put it back" % ", ".join(lost)})
     after = _digests(tree, addons)
     for path in sorted(set(before) | set(after)):
         if before.get(path) != after.get(path):

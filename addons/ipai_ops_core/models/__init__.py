@@ -41,4 +41,6 @@ from . import ops_upgrade_advisory
 from . import ops_upgrade_finding
 from . import ops_run_upgrade
 from . import ops_project_upgrade
+from . import ops_environment_upgrade
+from . import ops_project_upgrade_run
 from . import ops_mail

@@ -31,8 +31,9 @@ class OpsEnvironment(models.Model):
         now = fields.Datetime.now()
         queued = 0
         # sudo: the lifecycle cron goes over every project
-        for env in self.sudo().search([("stage", "=", "development"), ("state", "in", ("running", "stopped",
-                                                                                        "failed"))]):
+        # development builds, and the upgrade previews (copies of production migrated to the next version)
+        for env in self.sudo().search(["|", ("stage", "=", "development"), ("upgrade_to", "!=", False),
+                                       ("state", "in", ("running", "stopped", "failed"))]):
             last = env.last_run_id.finished_at or env.last_run_id.create_date or env.write_date
             if last and last < now - timedelta(days=env.project_id.dev_lifetime_days):
                 # sudo: the lifetime is the project's own setting; the key makes

@@ -327,8 +327,10 @@ class OpsProject(models.Model):
         self.ensure_one()
         # A rollback is an emergency: it runs at once (approval is for what
         # brings new code or data to production).
-        return bool(self.production_approval and stage == "production"
-                    and kind not in ("backup", "drill", "rollback", "upgrade_scan", "upgrade_preview"))
+        # An Odoo upgrade of production always waits for an admin's approval.
+        return bool(stage == "production" and kind == "upgrade") or bool(
+            self.production_approval and stage == "production"
+            and kind not in ("backup", "drill", "rollback", "upgrade_scan", "upgrade_preview"))
 
     # ------------------------------------------------------------------
     # branches

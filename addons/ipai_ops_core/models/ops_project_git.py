@@ -68,6 +68,8 @@ class OpsProject(models.Model):
         self.ensure_one()
         naming.validate_branch(branch)
         naming.validate_sha(sha)
+        if self._ops_is_upgrade_branch(branch):
+            return "ignored: %s is the upgrade advisor's branch (its previews build it)" % branch
         stage = self.stage_for_branch(branch)
         # sudo: a git event acts for the project (signed webhook or polling cron), not for a user
         Env = self.env["ops.environment"].sudo()
@@ -90,6 +92,8 @@ class OpsProject(models.Model):
         """A branch was deleted: destroy its development environment."""
         self.ensure_one()
         naming.validate_branch(branch)
+        if self._ops_is_upgrade_branch(branch):
+            return "ignored: %s is the upgrade advisor's branch" % branch
         # sudo: as above, a git event acts for the project
         env = self.env["ops.environment"].sudo().search(
             [("project_id", "=", self.id), ("branch", "=", branch), ("state", "!=", "destroyed")], limit=1)

@@ -6,7 +6,8 @@ import os
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from ..services import naming, odoo_versions
+from ..executors.base import RunFailed
+from ..services import git_repo, naming, odoo_versions, postgres
 from .ops_upgrade_advisory import SEVERITY_RANK
 
 REPORT_FINDINGS = 500
@@ -29,8 +30,7 @@ class OpsProject(models.Model):
     @api.depends("odoo_version")
     def _compute_upgrade_target(self):
         for project in self:
-            if not project.upgrade_target or project.upgrade_target <= (project.odoo_version or ""):
-                project.upgrade_target = odoo_versions.next_version(project.odoo_version or "18.0") or False
+            project.upgrade_target = odoo_versions.next_version(project.odoo_version or "18.0") or False
 
     def _ops_last_scan(self, to_version):
         self.ensure_one()
@@ -88,6 +88,56 @@ class OpsProject(models.Model):
         self.env["ops.run"].sudo().browse(run["id"]).upgrade_to = to_version
         return run
 
+    @api.model
+    def _ops_is_upgrade_branch(self, branch):
+        """Whether ``branch`` is one the upgrade advisor pushes (upgrade/<version>)."""
+        return branch in {"upgrade/%s" % version for version in odoo_versions.VERSIONS}
+
+    def _ops_production(self):
+        self.ensure_one()
+        return self.environment_ids.filtered(lambda e: e.stage == "production" and e.state != "destroyed")[:1]
+
+    def upgrade_preview(self, to_version=False):
+        """Queue an upgrade preview: a neutralized copy of production migrated
+        to ``to_version`` with OpenUpgrade (one major version at a time,
+        chained), started as an environment of its own. Needs a scan of the
+        code for that version without blocking dependencies. Project admins."""
+        self.ensure_one()
+        self._ops_check_action(None, "upgrade_preview")
+        to_version = self._ops_upgrade_target(to_version)
+        scan = self._ops_last_scan(to_version)
+        if not scan or scan.state != "succeeded":
+            raise UserError(_("Scan the code for Odoo %(version)s first (Upgrade tab, ops upgrade scan %(project)s "
+                              "--to %(version)s): the preview needs to know it can migrate.",
+                              version=to_version, project=self.slug))
+        blocking = (scan.upgrade_report or {}).get("blocking") or []
+        if blocking:
+            raise UserError(_("These dependencies have no Odoo %(version)s version, so nothing is copied: "
+                              "%(modules)s. Port or replace them, then scan again.", version=to_version,
+                              modules="; ".join("%s (needed by %s): %s" % (
+                                  b["module"], ", ".join(b["addons"]), b["detail"]) for b in blocking)))
+        production = self._ops_production()
+        if not production.database_name or production.state != "running":
+            raise UserError(_("An upgrade preview copies production: %s has no running production.", self.slug))
+        branch = "upgrade/%s" % to_version
+        # sudo: the preview environment is the platform's; the admin check is above
+        Env = self.env["ops.environment"].sudo()
+        env = Env.search([("project_id", "=", self.id), ("branch", "=", branch), ("state", "!=", "destroyed")],
+                         limit=1)
+        if not env:
+            env = Env.create({"project_id": self.id, "branch": branch, "stage": "staging"})
+        env.upgrade_to = to_version
+        run = self.env["ops.run"]._ops_queue({
+            "project_id": self.id, "environment_id": env.id, "kind": "upgrade_preview", "max_attempts": 1,
+            "config": {"upgrade_to": to_version}}, trusted=True)
+        # sudo: upgrade_to is written by the platform only (PROTECTED_FIELDS); the check is above
+        self.env["ops.run"].sudo().browse(run["id"]).upgrade_to = to_version
+        return run
+
+    def action_upgrade_preview(self):
+        run = self.upgrade_preview()
+        return self.env["ops.run"].browse(run["id"]).get_formview_action()
+
     def action_upgrade_scan(self):
         """The Scan button: queue a scan for the upgrade target and open its run."""
         run = self.upgrade_scan()
@@ -115,18 +165,27 @@ class OpsProject(models.Model):
             raise ValidationError(_("limit must be an integer between 1 and 10000."))
         scan = self._ops_last_scan(to_version)
         findings = scan.finding_ids.sorted(lambda f: (-f.severity_rank, f.addon or "", f.file or "", f.line))
+        preview = self._ops_last_preview(to_version)
+        upgrade = self.env["ops.run"].search([("project_id", "=", self.id), ("kind", "=", "upgrade"),
+                                              ("upgrade_to", "=", to_version)], order="id desc", limit=1)
         return {
             "project": self.slug, "from_version": self.odoo_version, "to_version": to_version,
-            "scan": scan and {"id": scan.id, "number": scan.number, "state": scan.state, "result": scan.result,
-                              "commit_sha": scan.commit_sha, "ref": scan.ref, "error": scan.error_message or False,
-                              "finished_at": fields.Datetime.to_string(scan.finished_at) if scan.finished_at
-                              else False},
+            "preview": dict(_run_summary(preview), environment_id=preview.environment_id.id,
+                            url=preview.environment_id.url or False) if preview else False,
+            "upgrade": _run_summary(upgrade) if upgrade else False,
+            "scan": dict(_run_summary(scan), commit_sha=scan.commit_sha, ref=scan.ref) if scan else False,
             "report": scan.upgrade_report or {},
             "counts": {sev: len(findings.filtered(lambda f, s=sev: f.severity == s)) for sev in SEVERITY_RANK},
             "findings": [{"addon": f.addon, "file": f.file, "line": f.line, "severity": f.severity,
                           "source": f.source, "autofix": f.autofix, "message": f.message, "snippet": f.snippet,
                           "advisory": f.advisory_id.code or False} for f in findings[:limit]],
         }
+
+
+def _run_summary(run):
+    return {"id": run.id, "number": run.number, "state": run.state, "result": run.result,
+            "error": run.error_message or False, "report": run.upgrade_report or {},
+            "finished_at": fields.Datetime.to_string(run.finished_at) if run.finished_at else False}
 
 
 class OpsRun(models.Model):
@@ -173,7 +232,45 @@ class OpsRun(models.Model):
             "package_index": param("ipai_ops.package_index_url") or "https://pypi.org/pypi",
         }
 
+    def _ops_upgrade_preview_spec(self, spec):
+        """What a preview adds to an environment's spec: production's copy,
+        the versions it goes through (image, code), OpenUpgrade's wheels."""
+        # sudo: as in _executor_spec, made by the platform for a claimed run
+        run, env, project = self.sudo(), self.sudo().environment_id, self.sudo().project_id
+        config = run.config or {}
+        to_version = config.get("upgrade_to") or run.upgrade_to
+        spec.update(self._ops_staging_spec(env, spec, {}))
+        Tool = self.env["ops.tool"].sudo()
+        production = project._ops_production()
+        try:
+            branches = set(git_repo.list_branches(project.repo_url, spec["git_cache"]))
+        except (git_repo.GitError, ValueError) as exc:
+            raise RunFailed(str(exc)) from exc
+        steps, previous = [], project.odoo_version
+        for version in odoo_versions.path(project.odoo_version, to_version):
+            tool = Tool._ops_for_version(version)
+            if not tool:
+                raise RunFailed("No runtime tool for Odoo %s (Configuration > Tools)." % version)
+            # the scan's branch for this version, else the code production runs
+            ref = "upgrade/%s" % version if "upgrade/%s" % version in branches else production.branch
+            steps.append({"from": previous, "to": version, "image": tool.image, "tool": tool._ops_build_spec(),
+                          "ref": ref})
+            previous = version
+        spec.update({
+            "upgrade_steps": steps, "openupgrade_dir": Tool._ops_openupgrade_dir(),
+            "production_sizes": {"db_bytes": postgres.database_size(spec["db"], production.database_name)
+                                 if production.database_name else None},
+            # the environment runs the target's image: its own runtime values are the target's
+            "tool_image": steps[-1]["image"], "tool": steps[-1]["tool"], "odoo_version": to_version,
+        })
+        return spec
+
     def _executor_spec(self, host_name="local"):
         if self.kind == "upgrade_scan":
             return self._ops_upgrade_scan_spec(host_name)
-        return super()._executor_spec(host_name)
+        spec = super()._executor_spec(host_name)
+        if self.kind == "upgrade_preview":
+            spec = self._ops_upgrade_preview_spec(spec)
+        elif self.kind == "upgrade":
+            spec = self._ops_upgrade_spec(spec)
+        return spec

@@ -7,7 +7,7 @@ from ..executors import registry
 from ..services import naming
 from . import bulk
 from .ops_project import validated
-from .ops_run import _KEY_RE, ACTIVE_STATES, KIND_KEYS, QUEUE_KEYS, RESERVED_CONFIG, _utcnow
+from .ops_run import _KEY_RE, ACTIVE_STATES, KIND_KEYS, QUEUE_KEYS, RESERVED_CONFIG, UPGRADE_KINDS, _utcnow
 from .rpc_args import positive_id
 
 
@@ -43,6 +43,9 @@ class OpsRun(models.Model):
         if kind not in runnable:
             raise ValidationError(_("Run kind %(kind)r cannot be queued: no worker executes it. Kinds that run: "
                                     "%(kinds)s.", kind=kind, kinds=", ".join(runnable)))
+        if kind in UPGRADE_KINDS and not trusted:
+            raise ValidationError(_("%s runs are queued from the project's Upgrade tab (upgrade_scan, "
+                                    "upgrade_preview, upgrade_production), not with queue_run.", kind))
         config = values.get("config") or {}
         if not isinstance(config, dict):
             raise ValidationError(_("config must be a dictionary."))

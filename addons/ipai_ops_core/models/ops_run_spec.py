@@ -117,7 +117,7 @@ class OpsRun(models.Model):
         }
         spec["runtime"] = env._ops_runtime()
         spec["public_url"] = env._ops_public_url()
-        if run.kind in ("build", "deploy", "rollback", "restore"):
+        if run.kind in ("build", "deploy", "rollback", "restore", "upgrade_preview", "upgrade"):
             # New ports for the new container: the old one serves until the
             # proxy switches (executors/cutover.py).
             spec["port"] = self._ops_reserve_port(env, host.name)

@@ -17,7 +17,7 @@ from odoo import SUPERUSER_ID, api, fields
 from odoo.service.model import retrying
 
 from ..executors.base import Reporter, RunCanceled
-from ..services import nginx
+from ..services import jsonutil, nginx
 
 _logger = logging.getLogger(__name__)
 
@@ -133,7 +133,8 @@ class DbReporter(Reporter):
         def save(run):
             run.finding_ids.unlink()
             run.env["ops.upgrade.finding"].create([dict(f, run_id=run.id) for f in findings])
-            run.write({"upgrade_report": report})
+            # read back over XML-RPC, which carries no None
+            run.write({"upgrade_report": jsonutil.without_nulls(report)})
 
         self._do(save)
 

@@ -37,6 +37,15 @@ def link_tree(src, dest):
         return target
 
     shutil.copytree(src, dest, copy_function=link_or_copy)
+    # copytree makes the directories as whoever runs it (root for a worker):
+    # give them their source's owner, or the environment's Odoo could not add
+    # a file to them (a new attachment, a migration writing its assets).
+    for directory, _dirs, _files in os.walk(dest):
+        stat = os.stat(os.path.join(src, os.path.relpath(directory, dest)))
+        try:
+            os.chown(directory, stat.st_uid, stat.st_gid)
+        except PermissionError:
+            break  # not root: the directories are the worker's own, as the files it copied
     return counts
 
 
@@ -86,3 +95,16 @@ def copy_database_live(conn, source, target, workdir, jobs=2, source_conn=None):
     done = time.monotonic()
     shutil.rmtree(workdir, ignore_errors=True)
     return {"dump": dumped - started, "restore": done - dumped, "total": done - started}
+
+
+def tree_size(path):
+    """Bytes of the files under ``path`` (links not followed; a hard-linked
+    file counts once per name); 0 when it is not there."""
+    total = 0
+    for directory, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except OSError:
+                continue
+    return total

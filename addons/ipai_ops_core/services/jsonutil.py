@@ -17,3 +17,12 @@ def parse_json_text(text):
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError("Invalid JSON: %s (line %d, column %d)" % (exc.msg, exc.lineno, exc.colno)) from exc
+
+
+def without_nulls(value):
+    """``value`` with every None made False (XML-RPC cannot carry None)."""
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_nulls(item) for item in value]
+    return False if value is None else value

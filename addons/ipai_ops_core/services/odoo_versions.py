@@ -64,17 +64,30 @@ def source_dir(root, version, odoo_root=None):
 # OpenUpgrade's wheels (PyPI) for each target version, pinned to what the
 # pinned Odoo trees can run: scripts newer than the tree reference records it
 # lacks (measured on the 18.0 tree: 18.0.1.0.0.554 fails on base.XCG, .459 in
-# payment, .457 passes). setup.sh downloads them into the OpenUpgrade directory.
+# payment, .457 passes; services/openupgrade.missing_references finds both).
+# setup.sh downloads them into the OpenUpgrade directory; a preview installs them --no-deps into a directory of its own
+# (they require an `odoo` distribution PyPI does not have). openupgradelib is
+# what the scripts import, cssselect what it imports.
 OPENUPGRADE = {
-    "18.0": {"odoo-addon-openupgrade-scripts": "18.0.1.0.0.457", "odoo-addon-openupgrade-framework": "18.0.1.0.3.2"},
-    "19.0": {"odoo-addon-openupgrade-scripts": "19.0.1.0.0.407", "odoo-addon-openupgrade-framework": "19.0.1.0.0.6"},
+    "18.0": {"odoo-addon-openupgrade-scripts": "18.0.1.0.0.457", "odoo-addon-openupgrade-framework": "18.0.1.0.3.2",
+             "openupgradelib": "3.13.7", "cssselect": "1.2.0"},
+    # No published 19.0 scripts wheel fits the pinned 19.0 tree for databases with uom (every one loads
+    # uom.product_uom_kwh and product_uom_minute, which that tree lacks; .407 also lacks payment's): .250
+    # is the newest with uom as its only gap. The preview says so before copying anything.
+    "19.0": {"odoo-addon-openupgrade-scripts": "19.0.1.0.0.250", "odoo-addon-openupgrade-framework": "19.0.1.0.0.6",
+             "openupgradelib": "3.13.7", "cssselect": "1.2.0"},
 }
 
 
 def openupgrade_wheel(directory, version, package="odoo-addon-openupgrade-scripts"):
     """The path of the pinned wheel of ``package`` for target ``version`` in
-    ``directory`` (whether or not it is there), or None when none is pinned."""
+    ``directory``, or None when none is pinned or it is not there."""
     pinned = OPENUPGRADE.get(version, {}).get(package)
     if not pinned:
         return None
-    return os.path.join(directory, "%s-%s-py3-none-any.whl" % (package.replace("-", "_"), pinned))
+    prefix = "%s-%s-" % (package.replace("-", "_"), pinned)
+    try:
+        names = sorted(name for name in os.listdir(directory) if name.startswith(prefix) and name.endswith(".whl"))
+    except OSError:
+        return None
+    return os.path.join(directory, names[0]) if names else None

@@ -7,6 +7,7 @@ Plain values in and out; commands are argument lists."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -22,41 +23,88 @@ MIGRATOR_STEPS = {("17.0", "18.0")}
 APRIORI = "odoo/addons/openupgrade_scripts/apriori.py"
 
 
-def upgrade_code(engine, image, tree, addon, from_version, name, labels, uid):
-    """Run the target image's ``odoo-bin upgrade_code`` over ``addon`` only
-    (``--glob``: unlimited, it walks and would rewrite Odoo's own addons).
-    Returns (changed: bool, output lines). RuntimeError when the tool fails."""
+# Runs in the target's image: Odoo's own upgrade_code (odoo/cli/upgrade_code.py,
+# its migrate()) over one addon at a time (--glob <addon>/**/*), with only the
+# project's tree as addons path: Odoo's own addons are never walked nor
+# rewritten (unlimited, it does both: 45 s against under 2 s per addon). One
+# process for all the addons; a line of JSON per addon. Fixed code: addon
+# names arrive as arguments, never in the source.
+UPGRADE_CODE_DRIVER = """
+import json, sys, time
+sys.path.insert(0, "/opt/odoo")
+from odoo import release
+from odoo.cli.upgrade_code import migrate
+from odoo.tools import parse_version
+root, start, target = sys.argv[1], parse_version(sys.argv[2]), parse_version(release.version)
+for addon in sys.argv[3:]:
+    began = time.monotonic()
+    try:
+        changed = migrate([root], addon + "/**/*", start, target)
+        result = {"addon": addon, "changed": bool(changed)}
+    except Exception as exc:
+        result = {"addon": addon, "error": "%s: %s" % (type(exc).__name__, exc)}
+    result["seconds"] = round(time.monotonic() - began, 3)
+    print("IPAI-UPGRADE-CODE " + json.dumps(result), flush=True)
+"""
+MARK = "IPAI-UPGRADE-CODE "
+
+
+def upgrade_code(engine, image, tree, addons, from_version, name, labels, uid):
+    """Odoo's upgrade_code of the target ``image`` over each of ``addons``
+    in ``tree``, from ``from_version`` to the image's version. Returns
+    {addon: {changed, seconds} or {error}}; RuntimeError when the run fails."""
     code, lines = engine.run_to_completion(
-        image, ["upgrade_code", "--addons-path", CONTAINER_ADDONS, "--from", from_version,
-                "--glob", "%s/**/*" % addon],
-        name, labels, volumes={tree: {"bind": CONTAINER_ADDONS, "mode": "rw"}}, network_mode="none",
-        user="%d:%d" % (uid, uid), timeout=600)
-    # upgrade_code exits 1 when it rewrote files, 0 when it had nothing to do
-    if code not in (0, 1):
-        raise RuntimeError("upgrade_code failed on %s (exit code %d): %s" % (addon, code, " / ".join(lines[-3:])))
-    return code == 1, lines
+        image, [CONTAINER_ADDONS, from_version, *addons], name, labels,
+        volumes={tree: {"bind": CONTAINER_ADDONS, "mode": "rw"}}, network_mode="none",
+        user="%d:%d" % (uid, uid), entrypoint=["python3", "-c", UPGRADE_CODE_DRIVER], timeout=1800)
+    results = {}
+    for line in lines:
+        if line.startswith(MARK):
+            try:
+                item = json.loads(line[len(MARK):])
+            except ValueError:
+                continue
+            results[item.pop("addon")] = item
+    missing = [addon for addon in addons if addon not in results]
+    if code != 0 or missing:
+        raise RuntimeError("upgrade_code stopped (exit code %d) before %s: %s" % (
+            code, ", ".join(missing) or "its end", " / ".join(lines[-3:])))
+    return results
 
 
-def module_migrator(tree, addon, from_version, to_version, timeout=600):
-    """Run odoo-module-migrator on ``addon`` (no commit, no pre-commit; its
-    ``migrations`` folder kept). Returns its messages [(level, text)], or
-    None when it has no step for these versions."""
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def module_migrator(tree, addons, from_version, to_version, timeout=1800):
+    """odoo-module-migrator over ``addons`` (no commit, no pre-commit, their
+    ``migrations`` folders kept), in one process. Returns its warnings and
+    errors [{addon, file, level, text}], or None when it has no step for
+    these versions."""
     if (from_version, to_version) not in MIGRATOR_STEPS:
         return None
     proc = subprocess.run(
-        [sys.executable, "-m", "odoo_module_migrate", "--directory", tree, "--modules", addon,
+        [sys.executable, "-m", "odoo_module_migrate", "--directory", tree, "--modules", ",".join(addons),
          "--init-version-name", from_version, "--target-version-name", to_version, "--no-commit",
          "--no-pre-commit", "--no-remove-migration-folder", "--log-level", "INFO"],
         capture_output=True, text=True, timeout=timeout, cwd=tree, stdin=subprocess.DEVNULL)
-    messages = []
-    for line in (proc.stdout + proc.stderr).splitlines():
-        for level in ("ERROR", "WARNING"):
-            if level in line:
-                messages.append((level.lower(), line.split(level, 1)[1].strip(" :-")[:500]))
-                break
+    messages, addon = [], None
+    for raw in (proc.stdout + proc.stderr).splitlines():
+        line = ANSI.sub("", raw).strip()
+        started = re.search(r"\[([\w.]+)\] Running migration", line)
+        if started:
+            addon = started.group(1)
+            continue
+        if line.startswith("File ") and messages:
+            path = line[5:].strip()
+            messages[-1]["file"] = os.path.relpath(path, tree) if os.path.isabs(path) else path
+            continue
+        level = re.search(r"\b(ERROR|WARNING)\b\s+(.*)", line)
+        if level:
+            messages.append({"addon": addon, "file": None, "level": level.group(1).lower(),
+                             "text": level.group(2).strip()[:500]})
     if proc.returncode != 0 and not messages:
-        messages.append(("error", "odoo-module-migrator failed (exit code %d): %s" % (
-            proc.returncode, (proc.stderr.strip().splitlines() or ["no message"])[-1])))
+        messages.append({"addon": addon, "file": None, "level": "error", "text": "odoo-module-migrator failed "
+                         "(exit code %d): %s" % (proc.returncode, (proc.stderr.strip().splitlines() or ["-"])[-1])})
     return messages
 
 

@@ -129,9 +129,14 @@ class TestRuntimeFields(OpsCase):
 @tagged("post_install", "-at_install", "ipai_ops")
 class TestQueueGuards(OpsCase):
     def test_kinds_without_an_executor_are_refused(self):
-        for kind in ("test", "clone", "upgrade", "../x"):
+        for kind in ("test", "clone", "../x"):
             with self.subTest(kind=kind), self.assertRaisesRegex(ValidationError, "Kinds that run: .*build"):
                 self.queue(environment_id=self.env_dev.id, kind=kind)
+
+    def test_upgrade_kinds_only_through_the_project(self):
+        for kind in ("upgrade_scan", "upgrade_preview", "upgrade"):
+            with self.subTest(kind=kind), self.assertRaisesRegex(ValidationError, "Upgrade tab"):
+                self.queue(user=self.users["owner"], environment_id=self.env_prod.id, kind=kind)
 
     def test_platform_config_keys_are_refused_from_callers(self):
         for key in ("promote_environment_id", "backup_id", "import_path", "pre_backup_id", "image_digest"):

@@ -1,9 +1,12 @@
+import os
 import re
+import tempfile
 
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
-from ..services import code_scan, odoo_versions
+from ..executors import upgrade_preview
+from ..services import code_scan, filestore, odoo_versions, openupgrade
 from .common import OpsCase
 
 # One line each advisory of a step must match (and a harmless one it must not).
@@ -74,7 +77,7 @@ class TestUpgradeAdvisor(OpsCase):
             self.project.with_user(self.users["developer"]).upgrade_scan("17.0")
         with self.assertRaises(ValidationError):
             self.project.with_user(self.users["developer"]).upgrade_scan("19.0", "yes")
-        with self.assertRaises(ValidationError):
+        with self.assertRaisesRegex(ValidationError, "Upgrade tab"):
             self.Run.with_user(self.users["admin"]).queue_run({"project_id": self.project.id, "kind": "upgrade_scan",
                                                                "config": {"upgrade_to": "19.0"}})
         # The report is readable by every member (the scan is queued: no findings yet), by nobody else.
@@ -102,3 +105,89 @@ class TestUpgradeAdvisor(OpsCase):
                                   "gone": "removed", "b": "own", "oca_ok": "released", "oca_no": "unported",
                                   "oca_err": "unknown"})
         self.assertEqual({r["module"] for r in rows if r["status"] in code_scan.BLOCKING}, {"gone", "oca_no"})
+
+
+LOG = """2026-11-26 12:11:20,100 1 INFO db odoo.modules.loading: Loading module base (1/3)
+2026-11-26 12:11:20,200 1 INFO db odoo.modules.migration: module base: Running migration [>18.0.1.3] pre-migration
+2026-11-26 12:11:24,000 1 INFO db odoo.modules.loading: Module base loaded in 3.70s, 6757 queries
+2026-11-26 12:11:24,100 1 INFO db odoo.modules.loading: Loading module sale (2/3)
+2026-11-26 12:11:24,300 1 WARNING db odoo.models: a warning
+2026-11-26 12:11:25,000 1 INFO db odoo.modules.migration: module sale: Running migration [18.0.1.2>] post-migration
+2026-11-26 12:11:26,000 1 INFO db odoo.modules.loading: Module sale loaded in 1.90s, 900 queries
+2026-11-26 12:11:26,100 1 INFO db odoo.modules.loading: Loading module acme (3/3)
+2026-11-26 12:11:26,200 1 ERROR db odoo.sql_db: bad query: column "numbercall" does not exist
+Traceback (most recent call last):"""
+
+
+@tagged("post_install", "-at_install", "ipai_ops")
+class TestOpenUpgradePieces(OpsCase):
+    def test_migration_log_module_by_module(self):
+        log = openupgrade.MigrationLog()
+        levels = [log.feed(line) for line in LOG.splitlines()]
+        self.assertIn("warning", levels)
+        self.assertIn("error", levels)
+        modules = {m["module"]: m for m in log.report()}
+        self.assertEqual([m["module"] for m in log.report()], ["base", "sale", "acme"])
+        self.assertEqual((modules["base"]["seconds"], modules["base"]["queries"]), (3.7, 6757))
+        self.assertEqual(modules["base"]["scripts"], ["pre-migration >18.0.1.3"])
+        self.assertEqual(modules["sale"]["scripts"], ["post-migration 18.0.1.2>"])
+        self.assertEqual(modules["sale"]["warnings"], 1)
+        self.assertIn("numbercall", modules["acme"]["errors"][0])
+        self.assertEqual(log.fatal_module(1), "acme", "loading began and never finished")
+        self.assertIsNone(log.fatal_module(0))
+
+    def test_scripts_newer_than_the_tree_are_caught(self):
+        with tempfile.TemporaryDirectory() as root:
+            scripts = os.path.join(root, "site", "odoo", "addons", "openupgrade_scripts", "scripts", "base", "18.0.1.3")
+            os.makedirs(scripts)
+            with open(os.path.join(scripts, "noupdate_changes.xml"), "w") as fh:
+                fh.write('<odoo><record id="EUR" model="res.currency"><field name="x">1</field></record>'
+                         '<record id="lang_xx" model="res.lang"><field name="currency_id" ref="XCG"/></record>'
+                         '<record id="model_res_partner" model="ir.model"/></odoo>')
+            data = os.path.join(root, "tree", "odoo", "addons", "base", "data")
+            os.makedirs(data)
+            with open(os.path.join(data, "res_currency_data.xml"), "w") as fh:
+                fh.write('<odoo><record id="EUR" model="res.currency"/><record id="base.lang_xx" model="res.lang"/>'
+                         '</odoo>')
+            site, tree = os.path.join(root, "site"), os.path.join(root, "tree")
+            self.assertEqual([x for _m, x, _f in openupgrade.missing_references(site, tree, ["base", "sale"])],
+                             ["base.XCG"], "a record it refers to; automatic ids (model_) are not asked for")
+            with open(os.path.join(data, "res_currency_data.xml"), "a") as fh:
+                fh.write('<odoo><record id="XCG" model="res.currency"/></odoo>')
+            self.assertEqual(openupgrade.missing_references(site, tree, ["base"]), [])
+            self.assertEqual(openupgrade.missing_references(site, tree, ["sale"]), [], "only installed modules")
+
+    def test_downtime_prediction_scales_with_production(self):
+        report = {"migration_seconds": 100.0, "db_bytes": 400 * 10**6, "start_seconds": 5.0}
+        self.assertEqual(upgrade_preview.predict_downtime(report, {"db_bytes": 400 * 10**6}), 100 + 2 + 5)
+        self.assertEqual(upgrade_preview.predict_downtime(report, {"db_bytes": 800 * 10**6}), 200 + 4 + 5)
+        self.assertEqual(upgrade_preview.predict_downtime(report, {}), 107, "production's size unknown: the copy's")
+        del report["start_seconds"]
+        self.assertEqual(upgrade_preview.predict_downtime(report, {}), 102 + upgrade_preview.START_SECONDS)
+
+    def test_pinned_wheels_are_named_and_found(self):
+        with tempfile.TemporaryDirectory() as directory:
+            found, missing = openupgrade.wheels(directory, "18.0")
+            self.assertEqual(found, {})
+            self.assertIn("odoo-addon-openupgrade-scripts==18.0.1.0.0.457", missing)
+            name = "odoo_addon_openupgrade_scripts-18.0.1.0.0.457-py3-none-any.whl"
+            open(os.path.join(directory, name), "w").close()
+            self.assertEqual(odoo_versions.openupgrade_wheel(directory, "18.0"), os.path.join(directory, name))
+            with self.assertRaisesRegex(RuntimeError, "scripts/setup.sh downloads them"):
+                openupgrade.prepare_site(directory, "18.0")
+
+    def test_filestore_copy_keeps_directory_owners(self):
+        """A copied filestore (staging, previews, deploys) stays writable by the environment's Odoo (uid 101)."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root to give files another owner (the workers run as root)")
+        with tempfile.TemporaryDirectory() as root:
+            src, dest = os.path.join(root, "src"), os.path.join(root, "dest")
+            os.makedirs(os.path.join(src, "ab"))
+            with open(os.path.join(src, "ab", "abcdef"), "w") as fh:
+                fh.write("x")
+            for path in (src, os.path.join(src, "ab"), os.path.join(src, "ab", "abcdef")):
+                os.chown(path, 101, 101)
+            counts = filestore.link_tree(src, dest)
+            self.assertEqual(counts, {"files": 1, "linked": 1})
+            for path in (dest, os.path.join(dest, "ab"), os.path.join(dest, "ab", "abcdef")):
+                self.assertEqual((os.stat(path).st_uid, os.stat(path).st_gid), (101, 101), path)

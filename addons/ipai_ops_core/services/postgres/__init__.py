@@ -32,5 +32,6 @@ from .databases import (
                         revoke_public_connect,
                         set_database_comment,
 )
+from .odoo_facts import MAIN_TABLES, module_states, row_counts
 from .ownership import adopt_database, reassign_objects
 from .roles import drop_role, ensure_role, list_roles, role_exists

@@ -1,0 +1,205 @@
+"""From Odoo 17.0 to 18.0 for real: a 17.0 production (its demo data
+loaded through the platform's own shell) whose addon the scan rewrites and a
+developer finishes on branch upgrade/18.0; the preview migrates a copy of
+production with OpenUpgrade in the 18.0 image and starts it as an
+environment; the production upgrade, first forced to fail (it rolls back to
+the 17.0 production), then for good. Real Docker, PostgreSQL, git and Odoo
+17.0 and 18.0 all the way."""
+
+import subprocess
+import xmlrpc.client
+
+import pytest
+import requests
+from e2e import docker_ready, env_secret, logs_of, remove_leftovers, run_worker, sql
+from upgrade_fixture import ADDON_17, make_production_repo
+
+SLUG = "upgp-e2e"
+MAIN_ROWS = ("partners", "sale_orders", "pickings")
+
+
+def cli_env(server, login):
+    import os
+
+    return dict(os.environ, OPS_URL=server.url, OPS_DB=server.db, OPS_LOGIN=login, OPS_API_KEY=server.keys[login])
+
+
+def _git(*args, cwd):
+    return subprocess.run(["git", "-c", "user.email=dev@acme.test", "-c", "user.name=dev", *args], cwd=cwd,
+                          check=True, capture_output=True, text=True).stdout
+
+
+def _succeeded(server, run_id):
+    run = server.rpc("e2e_manager")("ops.run", "read", [run_id], ["state", "error_message"])[0]
+    assert run["state"] == "succeeded", (run["error_message"], logs_of(server.rpc("e2e_manager"), run_id)[-5000:])
+
+
+def _odoo(env_url, dbname, password):
+    common = xmlrpc.client.ServerProxy(env_url + "/xmlrpc/2/common")
+    uid = common.authenticate(dbname, "admin", password, {})
+    models = xmlrpc.client.ServerProxy(env_url + "/xmlrpc/2/object")
+    return common.version()["server_serie"], lambda *a, **k: models.execute_kw(dbname, uid, password, *a, k)
+
+
+@pytest.fixture(scope="module")
+def production(server, tmp_path_factory, ops_bin):
+    """A 17.0 production running the addon, with demo data loaded by Odoo's
+    own 'Load demo data' through `ops env shell --odoo`."""
+    if not docker_ready():
+        pytest.fail("the Docker engine is not running: scripts/setup.sh starts it (scripts/docker.sh)")
+    remove_leftovers(SLUG)
+    root = tmp_path_factory.mktemp("upgp")
+    url, bare = make_production_repo(root)
+    manager = server.rpc("e2e_manager")
+    project_id = manager("ops.project", "create", {
+        "name": "Upgrade preview E2E", "slug": SLUG, "repo_url": url, "odoo_version": "17.0",
+        "mem_limit_mb": 2560, "cpu_limit": 2.0,
+        "member_ids": [(0, 0, {"user_id": server.uids["e2e_admin"], "role": "admin"}),
+                       (0, 0, {"user_id": server.uids["e2e_dev"], "role": "developer"})]})
+    queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "deploy", "branch": "main"})
+    run_worker(server, projects=SLUG)
+    _succeeded(server, queued["id"])
+    env_id = queued["environment_id"]
+    shell = subprocess.run([ops_bin, "env", "shell", SLUG, "main", "--odoo", "-T"],
+                           input="env['ir.demo'].install_demo()\nenv.cr.commit()\nprint('DEMO', env['sale.order']"
+                                 ".search_count([]))\n", capture_output=True, text=True, timeout=900,
+                           env=cli_env(server, "e2e_admin"))
+    assert shell.returncode == 0 and "DEMO " in shell.stdout, (shell.stdout[-2000:], shell.stderr[-2000:])
+    # ... and what people make: customers, a product, a confirmed order (its picking), over XML-RPC.
+    env = manager("ops.environment", "read", [env_id], ["internal_url", "database_name"])[0]
+    call = _odoo(env["internal_url"], env["database_name"], env_secret(server, env_id, "admin_password"))[1]
+    partners = [call("res.partner", "create", [{"name": "Customer %d" % i}]) for i in range(3)]
+    product = call("product.product", "create", [{"name": "Acme widget", "type": "product", "list_price": 12.5}])
+    order = call("sale.order", "create", [{"partner_id": partners[0], "order_line": [
+        (0, 0, {"product_id": product, "product_uom_qty": 2})]}])
+    call("sale.order", "action_confirm", [[order]])
+    assert call("stock.picking", "search_count", [[("origin", "=", call("sale.order", "read", [[order]],
+                                                                      fields=["name"])[0]["name"])]]) == 1
+    yield {"project_id": project_id, "env_id": env_id, "url": url, "bare": str(bare), "root": root}
+    # The shared users leave the project (other tests count what they see).
+    manager("ops.project.member", "unlink", manager("ops.project.member", "search",
+                                                    [("project_id", "=", project_id)]))
+    remove_leftovers(SLUG)
+
+
+def _prod(server, production):
+    env = server.rpc("e2e_manager")("ops.environment", "read", [production["env_id"]],
+                                    ["internal_url", "database_name", "odoo_version_running", "state",
+                                     "previous_database_name"])[0]
+    env["password"] = env_secret(server, production["env_id"], "admin_password")
+    return env
+
+
+def test_preview_migrates_a_copy_of_production(server, production):
+    manager = server.rpc("e2e_manager")
+    prod = _prod(server, production)
+    assert prod["odoo_version_running"] == "17.0"
+    serie, call = _odoo(prod["internal_url"], prod["database_name"], prod["password"])
+    assert serie == "17.0" and call("sale.order", "search_count", [[]]) > 0, "demo data in production"
+
+    # No preview without a scan of the code for 18.0.
+    with pytest.raises(xmlrpc.client.Fault, match="Scan the code"):
+        manager("ops.project", "upgrade_preview", [production["project_id"]], "18.0")
+    queued = server.rpc("e2e_dev")("ops.project", "upgrade_scan", [production["project_id"]], "18.0", True)
+    run_worker(server, projects=SLUG)
+    _succeeded(server, queued["id"])
+    report = manager("ops.project", "upgrade_report", [production["project_id"]], "18.0", 500)
+    assert {"cron_numbercall", "ustr"} <= {f["advisory"] for f in report["findings"]}
+
+    # A developer finishes what no tool fixes, on the upgrade branch.
+    work = production["root"] / "dev"
+    _git("clone", "-q", "--branch", "upgrade/18.0", production["url"], str(work), cwd=production["root"])
+    cron = work / ADDON_17 / "data" / "acme_cron.xml"
+    cron.write_text("\n".join(line for line in cron.read_text().splitlines()
+                              if "numbercall" not in line and "doall" not in line) + "\n")
+    model = work / ADDON_17 / "models" / "acme_order.py"
+    model.write_text(model.read_text().replace("ustr(self.name)", "str(self.name)"))
+    _git("commit", "-qam", "Odoo 18: crons without numbercall, no ustr", cwd=work)
+    _git("push", "-q", "origin", "upgrade/18.0", cwd=work)
+
+    # Admins preview; developers may not (it copies production's data).
+    with pytest.raises(xmlrpc.client.Fault, match="not allowed|may not"):
+        server.rpc("e2e_dev")("ops.project", "upgrade_preview", [production["project_id"]], "18.0")
+    queued = server.rpc("e2e_admin")("ops.project", "upgrade_preview", [production["project_id"]], "18.0")
+    run_worker(server, projects=SLUG)
+    _succeeded(server, queued["id"])
+    report = manager("ops.project", "upgrade_report", [production["project_id"]], "18.0", 10)["preview"]["report"]
+    step = report["steps"][0]
+    modules = {m["module"]: m for m in step["modules"]}
+    for name in ("base", "sale", "stock", ADDON_17):
+        assert modules[name]["seconds"] is not False, (name, modules.get(name))
+    assert any(s.startswith("pre-migration") or s.startswith("post-migration") for s in modules["sale"]["scripts"])
+    assert modules["stock"]["scripts"], modules["stock"]
+    for label in MAIN_ROWS:
+        assert report["rows_before"][label]["own"] == report["rows_after"][label]["own"] > 0, (label, report)
+    assert not report["rows_changed"]
+    assert report["rows_before"]["users"]["own"] == report["rows_after"]["users"]["own"]
+    assert report["predicted_downtime_seconds"] >= report["migration_seconds"] > 0
+
+    # The migrated copy answers as an environment of its own, on 18.0, neutralized; production is untouched.
+    env = manager("ops.environment", "read", [queued["environment_id"]],
+                  ["branch", "stage", "state", "upgrade_to", "odoo_version_running", "internal_url", "url",
+                   "database_name"])[0]
+    assert (env["branch"], env["stage"], env["state"], env["upgrade_to"], env["odoo_version_running"]) == (
+        "upgrade/18.0", "staging", "running", "18.0", "18.0"), env
+    assert requests.get(env["url"] + "/web/login", timeout=30).status_code == 200
+    serie, call = _odoo(env["internal_url"], env["database_name"], env_secret(server, queued["environment_id"],
+                                                                               "admin_password"))
+    assert serie == "18.0"
+    acme = call("ir.module.module", "search_read", [[("name", "=", ADDON_17)]], fields=["state", "latest_version"])
+    assert acme[0]["state"] == "installed" and acme[0]["latest_version"].startswith("18.0.")
+    assert call("ir.config_parameter", "get_param", ["database.is_neutralized"]) in ("True", "true", True)
+    with pytest.raises(xmlrpc.client.Fault, match="upgrade preview"):
+        manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "environment_id": env["id"]})
+    assert _odoo(prod["internal_url"], prod["database_name"], prod["password"])[0] == "17.0"
+
+
+def _approve_and_run(server, production, fail=False):
+    run = server.rpc("e2e_admin")("ops.project", "upgrade_production", [production["project_id"]], "18.0")
+    assert run["state"] == "waiting_approval", run
+    if fail:
+        sql(server.db, "UPDATE ops_run SET config = config || '{\"fail_after_migration\": true}'::jsonb "
+                       "WHERE id = %s", [run["id"]])
+    server.rpc("e2e_admin")("ops.run", "approve_run", [run["id"]])
+    run_worker(server, projects=SLUG)
+    return server.rpc("e2e_manager")("ops.run", "read", [run["id"]], ["state", "error_message",
+                                                                     "upgrade_report"])[0]
+
+
+def test_failed_upgrade_rolls_back_to_the_17_production(server, production):
+    before = _prod(server, production)
+    rows = _odoo(before["internal_url"], before["database_name"], before["password"])[1](
+        "res.partner", "search_count", [[]])
+    with pytest.raises(xmlrpc.client.Fault, match="not allowed|may not"):
+        server.rpc("e2e_dev")("ops.project", "upgrade_production", [production["project_id"]], "18.0")
+    run = _approve_and_run(server, production, fail=True)
+    assert run["state"] == "failed" and "Forced failure" in run["error_message"], run
+    after = _prod(server, production)
+    assert (after["state"], after["database_name"], after["odoo_version_running"]) == (
+        "running", before["database_name"], "17.0")
+    serie, call = _odoo(after["internal_url"], after["database_name"], after["password"])
+    assert serie == "17.0" and call("res.partner", "search_count", [[]]) == rows
+    project = server.rpc("e2e_manager")("ops.project", "read", [production["project_id"]], ["odoo_version"])[0]
+    assert project["odoo_version"] == "17.0"
+
+
+def test_upgrade_of_production(server, production):
+    before = _prod(server, production)
+    # What people made (a 18.0 reload of the modules' demo data may drop some of theirs).
+    mine = {"res.partner": [("name", "like", "Customer ")], "sale.order": [], "stock.picking": []}
+    counts = {m: _odoo(before["internal_url"], before["database_name"], before["password"])[1](
+        m, "search_count", [domain]) for m, domain in mine.items()}
+    run = _approve_and_run(server, production)
+    assert run["state"] == "succeeded", run["error_message"]
+    after = _prod(server, production)
+    assert after["odoo_version_running"] == "18.0" and after["previous_database_name"] == before["database_name"]
+    serie, call = _odoo(after["internal_url"], after["database_name"], after["password"])
+    assert serie == "18.0"
+    assert {m: call(m, "search_count", [domain]) for m, domain in mine.items()} == counts
+    assert counts["res.partner"] == 3
+    project = server.rpc("e2e_manager")("ops.project", "read", [production["project_id"]],
+                                        ["odoo_version", "tool_id", "upgrade_target"])[0]
+    assert (project["odoo_version"], project["tool_id"][1], project["upgrade_target"]) == (
+        "18.0", "Odoo 18.0", "19.0")
+    report = run["upgrade_report"]
+    assert report["downtime_seconds"] > 0 and report["predicted_downtime_seconds"] > 0
