@@ -31,16 +31,17 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def import_executor():
-    import odoo
-
-    odoo.addons.__path__.append(os.path.join(REPO, "addons"))
     from odoo.addons.ipai_ops_core.executors import upgrade_scan
     from odoo.addons.ipai_ops_core.services import docker_engine, odoo_versions
 
     return upgrade_scan, docker_engine, odoo_versions
+
+
+from dev_build_cache import ConsoleReporter  # noqa: E402 (it puts our addons on odoo's path)
 
 
 def advisories(from_version, to_version):
@@ -80,24 +81,12 @@ def make_repo(root, count):
     return "file://" + bare, work
 
 
-class Reporter:
+class Reporter(ConsoleReporter):
+    """The console reporter of the build bench, keeping what the scan found."""
+
     def __init__(self):
-        self.lines, self.result = [], None
-
-    def log(self, level, message):
-        self.lines.append((level, message))
-
-    def flush(self):
-        pass
-
-    def check_canceled(self):
-        pass
-
-    def set_commit(self, sha):
-        self.sha = sha
-
-    def artifact(self, *args, **kwargs):
-        pass
+        super().__init__(verbose=False)
+        self.result = None
 
     def upgrade_result(self, report, findings):
         self.result = (report, findings)

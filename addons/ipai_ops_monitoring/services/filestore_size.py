@@ -6,6 +6,8 @@ the new cache to keep for the next call."""
 
 import os
 
+from odoo.addons.ipai_ops_core.services.filestore import tree_size
+
 
 def measure(path, cache=None):
     """(total bytes, cache {name: [mtime_ns, bytes]})."""
@@ -22,20 +24,10 @@ def measure(path, cache=None):
             if known and known[0] == mtime:
                 size = known[1]
             else:
-                size = _walk(entry.path)
+                size = tree_size(entry.path)
             fresh[entry.name] = [mtime, size]
             total += size
         elif entry.is_file(follow_symlinks=False):
             total += entry.stat(follow_symlinks=False).st_size
     return total, fresh
 
-
-def _walk(path):
-    size = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                size += os.lstat(os.path.join(root, name)).st_size
-            except FileNotFoundError:
-                pass
-    return size

@@ -112,9 +112,9 @@ class TestFilestoreSize(BaseCase):
         total, cache = filestore_size.measure(root)
         self.assertEqual(total, 150)
         walked = []
-        real_walk = filestore_size._walk
-        filestore_size._walk = lambda path: walked.append(os.path.basename(path)) or real_walk(path)
-        self.addCleanup(setattr, filestore_size, "_walk", real_walk)
+        real_walk = filestore_size.tree_size
+        filestore_size.tree_size = lambda path: walked.append(os.path.basename(path)) or real_walk(path)
+        self.addCleanup(setattr, filestore_size, "tree_size", real_walk)
         with open(os.path.join(root, "cd", "e" * 40), "wb") as handle:
             handle.write(b"y" * 25)
         os.utime(os.path.join(root, "cd"), ns=(1, 1))  # a new mtime, whatever the clock's resolution
