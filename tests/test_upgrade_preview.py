@@ -106,9 +106,23 @@ def test_preview_migrates_a_copy_of_production(server, production):
     report = manager("ops.project", "upgrade_report", [production["project_id"]], "18.0", 500)
     assert {"cron_numbercall", "ustr"} <= {f["advisory"] for f in report["findings"]}
 
-    # A developer finishes what no tool fixes, on the upgrade branch.
+    # Exit code 0 is not success: with the customer's addon missing from the code, OpenUpgrade exits 0 and
+    # leaves it 'to upgrade': the preview fails and names it.
     work = production["root"] / "dev"
     _git("clone", "-q", "--branch", "upgrade/18.0", production["url"], str(work), cwd=production["root"])
+    _git("rm", "-rq", ADDON_17, cwd=work)
+    (work / "README").write_text("the addon is somewhere else\n")
+    _git("add", "README", cwd=work)
+    _git("commit", "-qm", "addon moved away", cwd=work)
+    _git("push", "-q", "origin", "upgrade/18.0", cwd=work)
+    queued = manager("ops.project", "upgrade_preview", [production["project_id"]], "18.0")
+    run_worker(server, projects=SLUG)
+    failed = manager("ops.run", "read", [queued["id"]], ["state", "error_message"])[0]
+    assert failed["state"] == "failed" and "left modules behind: %s (to upgrade)" % ADDON_17 in (
+        failed["error_message"]), failed
+    _git("revert", "--no-edit", "HEAD", cwd=work)
+
+    # A developer finishes what no tool fixes, on the upgrade branch.
     cron = work / ADDON_17 / "data" / "acme_cron.xml"
     cron.write_text("\n".join(line for line in cron.read_text().splitlines()
                               if "numbercall" not in line and "doall" not in line) + "\n")
@@ -203,3 +217,18 @@ def test_upgrade_of_production(server, production):
         "18.0", "Odoo 18.0", "19.0")
     report = run["upgrade_report"]
     assert report["downtime_seconds"] > 0 and report["predicted_downtime_seconds"] > 0
+
+
+def test_a_19_preview_says_which_records_the_scripts_lack(server, production):
+    """The pinned 19.0 tree lacks records every published 19.0 scripts wheel loads for uom: the preview says
+    so before copying anything (the check, not a failed migration, tells)."""
+    manager = server.rpc("e2e_manager")
+    queued = server.rpc("e2e_dev")("ops.project", "upgrade_scan", [production["project_id"]], "19.0", False)
+    run_worker(server, projects=SLUG)
+    _succeeded(server, queued["id"])
+    queued = server.rpc("e2e_admin")("ops.project", "upgrade_preview", [production["project_id"]], "19.0")
+    run_worker(server, projects=SLUG)
+    run = manager("ops.run", "read", [queued["id"]], ["state", "error_message"])[0]
+    assert run["state"] == "failed" and "reference records the Odoo 19.0 tree lacks" in run["error_message"] \
+        and "uom.product_uom_kwh" in run["error_message"], run
+    assert "Copying production" not in logs_of(manager, queued["id"])

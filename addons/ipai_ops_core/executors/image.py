@@ -42,6 +42,16 @@ def module_versions(tree, modules, series="18.0"):
     return versions
 
 
+def check_series(versions, series, ref):
+    """Refuse addons written for another Odoo series than the project's (a
+    17.0 addon on an 18.0 project: an upgrade branch not merged yet)."""
+    foreign = sorted("%s (%s)" % (module, version) for module, version in versions.items()
+                     if not version.startswith(series + "."))
+    if foreign:
+        raise RunFailed("%s holds addons written for another Odoo version than the project's %s: %s. After an "
+                        "upgrade, merge the upgrade branch into it." % (ref, series, ", ".join(foreign)))
+
+
 def build_image(spec, reporter, engine):
     """Resolve the commit, export it and build the environment's image FROM
     the project's runtime tool. Returns (sha, tag, image id, modules, versions)."""
@@ -59,6 +69,7 @@ def build_image(spec, reporter, engine):
         git_repo.export(spec["repo_url"], sha, tree, spec["git_cache"])
         modules = tree_modules(spec, tree)
         versions = module_versions(tree, modules, spec.get("odoo_version") or "18.0")
+        check_series(versions, spec.get("odoo_version") or "18.0", spec.get("ref") or spec["branch"])
         reporter.log("info", "Commit %s: modules %s" % (sha[:12], ", ".join(modules) or "(none)"))
         reporter.check_canceled()
         tag = image_tag(spec, sha)

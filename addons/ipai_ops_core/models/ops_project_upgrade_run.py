@@ -128,8 +128,13 @@ class OpsRun(models.Model):
                 project = run.project_id.sudo()
                 old = project.odoo_version
                 project.odoo_version = run.upgrade_to
-                project.message_post(body=_("Production upgraded from Odoo %(old)s to %(new)s (run %(run)s).",
-                                            old=old, new=run.upgrade_to, run=run.display_name))
+                last = ((run.upgrade_report or {}).get("steps") or [{}])[-1]
+                project.message_post(body=_(
+                    "Production upgraded from Odoo %(old)s to %(new)s (run %(run)s). It runs %(ref)s (%(sha)s): "
+                    "merge it into %(branch)s; until then a deploy of %(branch)s is refused (its addons are "
+                    "written for %(old)s).", old=old, new=run.upgrade_to, run=run.display_name,
+                    ref=last.get("ref") or "-", sha=(last.get("commit_sha") or "-")[:12],
+                    branch=run.environment_id.branch))
         return res
 
 

@@ -5,7 +5,8 @@ import tempfile
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
-from ..executors import upgrade_preview
+from ..executors import image, upgrade_preview
+from ..executors.base import RunFailed
 from ..services import code_scan, filestore, odoo_versions, openupgrade
 from .common import OpsCase
 
@@ -156,6 +157,12 @@ class TestOpenUpgradePieces(OpsCase):
                 fh.write('<odoo><record id="XCG" model="res.currency"/></odoo>')
             self.assertEqual(openupgrade.missing_references(site, tree, ["base"]), [])
             self.assertEqual(openupgrade.missing_references(site, tree, ["sale"]), [], "only installed modules")
+
+    def test_code_for_another_series_is_refused(self):
+        image.check_series({"a": "18.0.1.0.0", "b": "18.0.2.1"}, "18.0", "main")
+        with self.assertRaisesRegex(RunFailed, r"main holds addons written for another Odoo version than the "
+                                               r"project's 18.0: a \(17.0.1.0.0\). After an upgrade, merge"):
+            image.check_series({"a": "17.0.1.0.0", "b": "18.0.1.0.0"}, "18.0", "main")
 
     def test_downtime_prediction_scales_with_production(self):
         report = {"migration_seconds": 100.0, "db_bytes": 400 * 10**6, "start_seconds": 5.0}
