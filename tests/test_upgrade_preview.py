@@ -106,14 +106,12 @@ def test_preview_migrates_a_copy_of_production(server, production):
     report = manager("ops.project", "upgrade_report", [production["project_id"]], "18.0", 500)
     assert {"cron_numbercall", "ustr"} <= {f["advisory"] for f in report["findings"]}
 
-    # Exit code 0 is not success: with the customer's addon missing from the code, OpenUpgrade exits 0 and
-    # leaves it 'to upgrade': the preview fails and names it.
+    # Exit code 0 is not success: with the customer's addon missing from the code (renamed), OpenUpgrade
+    # exits 0 and leaves it 'to upgrade': the preview fails and names it.
     work = production["root"] / "dev"
     _git("clone", "-q", "--branch", "upgrade/18.0", production["url"], str(work), cwd=production["root"])
-    _git("rm", "-rq", ADDON_17, cwd=work)
-    (work / "README").write_text("the addon is somewhere else\n")
-    _git("add", "README", cwd=work)
-    _git("commit", "-qm", "addon moved away", cwd=work)
+    _git("mv", ADDON_17, "acme_upgrade_elsewhere", cwd=work)
+    _git("commit", "-qm", "the addon under another name", cwd=work)
     _git("push", "-q", "origin", "upgrade/18.0", cwd=work)
     queued = manager("ops.project", "upgrade_preview", [production["project_id"]], "18.0")
     run_worker(server, projects=SLUG)

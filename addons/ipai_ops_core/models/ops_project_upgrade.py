@@ -67,8 +67,7 @@ class OpsProject(models.Model):
     def _ops_upgrade_branch(self):
         """The branch whose code an upgrade is about: production's, else the default branch."""
         self.ensure_one()
-        production = self.environment_ids.filtered(lambda e: e.stage == "production" and e.state != "destroyed")
-        return production[:1].branch or self.default_branch
+        return self._ops_production().branch or self.default_branch
 
     def upgrade_scan(self, to_version=False, push_branch=False):
         """Queue a scan of the project's own addons for ``to_version`` (default:
