@@ -163,7 +163,9 @@ def main():
         figures["predicted_downtime_seconds"] = report["predicted_downtime_seconds"]
         # 4. the baseline: bare OpenUpgrade on a copy of the same database, same wheels, image, code, command
         bare_db = "%s_bare" % prod_db[:50]
-        postgres.create_database(admin, bare_db, spec["db_role"], template=prod_db)
+        # production is idle here: its pooled connections are closed for the copy (Odoo reconnects)
+        postgres.create_database(admin, bare_db, spec["db_role"], template=prod_db,
+                                 terminate_template_connections=True)
         site = openupgrade.prepare_site(openupgrade_dir, "18.0")
         image_id = preview_current["image_digest"]
         started = time.monotonic()
