@@ -118,6 +118,8 @@ def test_preview_migrates_a_copy_of_production(server, production):
     failed = manager("ops.run", "read", [queued["id"]], ["state", "error_message"])[0]
     assert failed["state"] == "failed" and "left modules behind: %s (to upgrade)" % ADDON_17 in (
         failed["error_message"]), failed
+    kept = manager("ops.run", "read", [queued["id"]], ["upgrade_report"])[0]["upgrade_report"]
+    assert kept["error"] in failed["error_message"] and kept["steps"][0]["modules"], "what it measured is kept"
     _git("revert", "--no-edit", "HEAD", cwd=work)
 
     # A developer finishes what no tool fixes, on the upgrade branch.

@@ -35,7 +35,7 @@ def execute(spec, reporter, engine=None):
     report = {"from_version": spec["upgrade_steps"][0]["from"], "to_version": spec["upgrade_steps"][-1]["to"],
               "steps": [], "previous_database": old_db,
               "predicted_downtime_seconds": spec.get("predicted_downtime_seconds")}
-    with cutover.Switch(spec, engine, reporter) as switch:
+    with upgrade_preview.kept_on_failure(reporter, report), cutover.Switch(spec, engine, reporter) as switch:
         dbname = switch.database(name)
         switch.stop_old("Stopping production to upgrade it to Odoo %s" % report["to_version"])
         down_since = time.monotonic()
@@ -44,8 +44,7 @@ def execute(spec, reporter, engine=None):
         report["rows_before"] = postgres.row_counts(spec["db"], dbname)
         image_id = None
         for step in spec["upgrade_steps"]:
-            image_id, step_report = upgrade_preview.migrate(spec, engine, reporter, step, dbname)
-            report["steps"].append(step_report)
+            image_id = upgrade_preview.migrate(spec, engine, reporter, step, dbname, report)
         report["rows_after"] = postgres.row_counts(spec["db"], dbname)
         report["rows_changed"] = upgrade_preview.rows_changed(report["rows_before"], report["rows_after"])
         if report["rows_changed"]:

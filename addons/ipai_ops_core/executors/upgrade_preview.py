@@ -13,6 +13,7 @@ production copy), upgrade_steps [{from, to, image, tool, ref}],
 openupgrade_dir, production_sizes {db_bytes, filestore_bytes}.
 """
 
+import contextlib
 import os
 import time
 
@@ -41,7 +42,7 @@ def execute(spec, reporter, engine=None):
     installed = postgres.module_states(spec["db"], source["database"])
     for step in spec["upgrade_steps"]:
         check_openupgrade(spec, reporter, step, installed)
-    with cutover.Switch(spec, engine, reporter) as switch:
+    with kept_on_failure(reporter, report), cutover.Switch(spec, engine, reporter) as switch:
         dbname = switch.database(naming.db_name_for(spec["namespace"], spec["environment_id"], spec["run_id"],
                                                     spec["project_slug"], spec["branch"]))
         copy_started = time.monotonic()
@@ -53,8 +54,7 @@ def execute(spec, reporter, engine=None):
         reporter.check_canceled()
         image_id = None
         for step in spec["upgrade_steps"]:
-            image_id, step_report = migrate(spec, engine, reporter, step, dbname)
-            report["steps"].append(step_report)
+            image_id = migrate(spec, engine, reporter, step, dbname, report)
             reporter.check_canceled()
         report["rows_after"] = postgres.row_counts(spec["db"], dbname)
         report["rows_changed"] = rows_changed(report["rows_before"], report["rows_after"])
@@ -80,11 +80,24 @@ def execute(spec, reporter, engine=None):
                           report["predicted_downtime_seconds"], url)}
 
 
-def migrate(spec, engine, reporter, step, dbname):
+@contextlib.contextmanager
+def kept_on_failure(reporter, report):
+    """A failed preview or upgrade keeps what it measured (the modules of the
+    step that failed, the one it stopped in) on the run, with the error."""
+    try:
+        yield
+    except RunFailed as exc:
+        report["error"] = str(exc)
+        reporter.upgrade_result(report, [])
+        raise
+
+
+def migrate(spec, engine, reporter, step, dbname, report):
     """One major version: the customer's code of the step in the target's
     image, OpenUpgrade's scripts checked against the target's tree, then
-    ``-u all`` under OpenUpgrade, then every module's state verified.
-    Returns (the image it ran in, the step's report)."""
+    ``-u all`` under OpenUpgrade, then every module's state verified. The
+    step's report goes into ``report["steps"]``, failed or not. Returns the
+    image it ran in."""
     installed = postgres.module_states(spec["db"], dbname)
     site = check_openupgrade(spec, reporter, step, installed)
     step_spec = dict(spec, tool_image=step["image"], tool=step["tool"], odoo_version=step["to"], ref=step["ref"],
@@ -110,11 +123,11 @@ def migrate(spec, engine, reporter, step, dbname):
     reporter.flush()
     for module in log.report():
         module["from_version"] = (installed.get(module["module"]) or (None, None))[1]
-    step_report = {"from": step["from"], "to": step["to"], "commit_sha": sha, "ref": step["ref"],
-                   "seconds": seconds, "exit_code": exit_code, "modules": log.report(),
-                   "scripts_wheel": os.path.basename(site)}
+    fatal = log.fatal_module(exit_code)
+    report["steps"].append({"from": step["from"], "to": step["to"], "commit_sha": sha, "ref": step["ref"],
+                            "seconds": seconds, "exit_code": exit_code, "modules": log.report(),
+                            "fatal_module": fatal, "scripts_wheel": os.path.basename(site)})
     if exit_code != 0:
-        fatal = log.fatal_module(exit_code)
         cause = log.errors[-1][1] if log.errors else " | ".join(tail[-3:])
         raise RunFailed("The migration to Odoo %s failed%s (exit code %d): %s" % (
             step["to"], " in module %s" % fatal if fatal else "", exit_code, cause[:400]), exit_code)
@@ -129,7 +142,7 @@ def migrate(spec, engine, reporter, step, dbname):
         step["to"], len(states), step["to"], seconds, ", ".join(
             "%s %.1fs" % (m["module"], m["seconds"]) for m in sorted(
                 (m for m in log.report() if m["seconds"]), key=lambda m: -m["seconds"])[:5])))
-    return image_id, step_report
+    return image_id
 
 
 def rows_changed(before, after):
