@@ -27,7 +27,9 @@ import odoo.addons
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 odoo.addons.__path__.append(os.path.join(REPO, "addons"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from bigdb import conn_params  # noqa: E402
 from odoo.addons.ipai_ops_core.executors import build, lifecycle  # noqa: E402
 from odoo.addons.ipai_ops_core.executors.base import Reporter  # noqa: E402
 from odoo.addons.ipai_ops_core.services import docker_engine, naming, postgres  # noqa: E402
@@ -106,8 +108,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
-    admin = {"host": os.environ["OPS_DB_HOST"], "port": int(os.environ["OPS_DB_PORT"]),
-             "user": os.environ["OPS_DB_USER"], "password": os.environ["OPS_DB_PASSWORD"]}
+    admin = conn_params()
     root = tempfile.mkdtemp(prefix="ops-bench-")
     data = os.path.join(root, "data")
     engine = docker_engine.DockerEngine()

@@ -38,6 +38,7 @@ odoo.addons.__path__.append(os.path.join(REPO, "addons"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
+from bigdb import conn_params  # noqa: E402
 from dev_build_cache import ConsoleReporter  # noqa: E402
 from odoo.addons.ipai_ops_core.executors import (  # noqa: E402
     deploy,
@@ -90,8 +91,7 @@ def main():
     args = parser.parse_args()
     from pathlib import Path
 
-    admin = {"host": os.environ["OPS_DB_HOST"], "port": int(os.environ["OPS_DB_PORT"]),
-             "user": os.environ["OPS_DB_USER"], "password": os.environ["OPS_DB_PASSWORD"]}
+    admin = conn_params()
     root = tempfile.mkdtemp(prefix="ops-bench-upgrade-")
     data = os.path.join(root, "data")
     url, _bare = make_production_repo(Path(root))

@@ -30,8 +30,8 @@ class OpsEnvironment(models.Model):
     def _gc_expire_development(self):
         now = fields.Datetime.now()
         queued = 0
+        # Development builds, and the upgrade previews (copies of production migrated to the next version).
         # sudo: the lifecycle cron goes over every project
-        # development builds, and the upgrade previews (copies of production migrated to the next version)
         for env in self.sudo().search(["|", ("stage", "=", "development"), ("upgrade_to", "!=", False),
                                        ("state", "in", ("running", "stopped", "failed"))]):
             last = env.last_run_id.finished_at or env.last_run_id.create_date or env.write_date

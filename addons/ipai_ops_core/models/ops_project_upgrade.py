@@ -32,16 +32,20 @@ class OpsProject(models.Model):
         for project in self:
             project.upgrade_target = odoo_versions.next_version(project.odoo_version or "18.0") or False
 
-    def _ops_last_scan(self, to_version):
+    def _ops_last_upgrade_run(self, kind, to_version=None):
+        """The project's newest run of ``kind`` (upgrade_scan, upgrade_preview,
+        upgrade) for ``to_version`` (None: for any version)."""
         self.ensure_one()
-        return self.env["ops.run"].search([("project_id", "=", self.id), ("kind", "=", "upgrade_scan"),
-                                           ("upgrade_to", "=", to_version)], order="id desc", limit=1)
+        domain = [("project_id", "=", self.id), ("kind", "=", kind)]
+        if to_version is not None:
+            domain.append(("upgrade_to", "=", to_version))
+        return self.env["ops.run"].search(domain, order="id desc", limit=1)
 
     @api.depends("upgrade_target")
     def _compute_upgrade_scan(self):
         for project in self:
-            scan = project._ops_last_scan(project.upgrade_target) if project.upgrade_target and project.id else \
-                self.env["ops.run"]
+            scan = project._ops_last_upgrade_run("upgrade_scan", project.upgrade_target) \
+                if project.upgrade_target and project.id else self.env["ops.run"]
             findings = scan.finding_ids
             project.upgrade_scan_id = scan
             project.upgrade_finding_ids = findings
@@ -104,7 +108,7 @@ class OpsProject(models.Model):
         self.ensure_one()
         self._ops_check_action(None, "upgrade_preview")
         to_version = self._ops_upgrade_target(to_version)
-        scan = self._ops_last_scan(to_version)
+        scan = self._ops_last_upgrade_run("upgrade_scan", to_version)
         if not scan or scan.state != "succeeded":
             raise UserError(_("Scan the code for Odoo %(version)s first (Upgrade tab, ops upgrade scan %(project)s "
                               "--to %(version)s): the preview needs to know it can migrate.",
@@ -162,11 +166,10 @@ class OpsProject(models.Model):
         to_version = self._ops_upgrade_target(to_version)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10000:
             raise ValidationError(_("limit must be an integer between 1 and 10000."))
-        scan = self._ops_last_scan(to_version)
+        scan = self._ops_last_upgrade_run("upgrade_scan", to_version)
         findings = scan.finding_ids.sorted(lambda f: (-f.severity_rank, f.addon or "", f.file or "", f.line))
-        preview = self._ops_last_preview(to_version)
-        upgrade = self.env["ops.run"].search([("project_id", "=", self.id), ("kind", "=", "upgrade"),
-                                              ("upgrade_to", "=", to_version)], order="id desc", limit=1)
+        preview = self._ops_last_upgrade_run("upgrade_preview", to_version)
+        upgrade = self._ops_last_upgrade_run("upgrade", to_version)
         return {
             "project": self.slug, "from_version": self.odoo_version, "to_version": to_version,
             "preview": dict(_run_summary(preview), environment_id=preview.environment_id.id,
@@ -201,6 +204,7 @@ class OpsRun(models.Model):
         settings = self._ops_settings()
         config = run.config or {}
         to_version = config.get("upgrade_to") or run.upgrade_to
+        # sudo: tools and advisories are configuration records; the spec only carries their values
         Tool, Advisory = self.env["ops.tool"].sudo(), self.env["ops.upgrade.advisory"].sudo()
         steps, previous = [], project.odoo_version
         for version in odoo_versions.path(project.odoo_version, to_version):
@@ -215,12 +219,14 @@ class OpsRun(models.Model):
         # sudo: configuration parameters are readable by system users only
         param = self.env["ir.config_parameter"].sudo().get_param
         source_tool = Tool._ops_for_version(project.odoo_version)
+        # sudo: hosts are managers' records; the worker needs the engine's endpoint
+        host_url = self.env["ops.host"].sudo().search([("name", "=", host)], limit=1).docker_url or None
         return {
             "namespace": naming.namespace_for(self.env.cr.dbname), "run_id": run.id, "run_number": run.number,
             "kind": run.kind, "project_id": project.id, "project_slug": project.slug, "environment_id": 0,
             "branch": run.ref, "ref": run.ref, "commit_sha": run.commit_sha or None, "repo_url": project.repo_url,
             "git_cache": settings["git_cache"], "work_root": settings["work_root"], "host": host,
-            "docker_url": self.env["ops.host"].sudo().search([("name", "=", host)], limit=1).docker_url or None,
+            "docker_url": host_url,
             "from_version": project.odoo_version, "to_version": to_version, "steps": steps,
             "source_image": source_tool.image if source_tool else None,
             "source_tool": source_tool._ops_build_spec() if source_tool else {},
@@ -239,6 +245,7 @@ class OpsRun(models.Model):
         config = run.config or {}
         to_version = config.get("upgrade_to") or run.upgrade_to
         spec.update(self._ops_staging_spec(env, spec, {}))
+        # sudo: tools are configuration records; the spec only carries their values
         Tool = self.env["ops.tool"].sudo()
         production = project._ops_production()
         try:

@@ -27,31 +27,26 @@ class OpsProject(models.Model):
     def _compute_upgrade_preview(self):
         for project in self:
             target = project.upgrade_target
-            preview = project._ops_last_preview(target) if target and project.id else self.env["ops.run"]
+            preview = project._ops_last_upgrade_run("upgrade_preview", target) if target and project.id \
+                else self.env["ops.run"]
             project.upgrade_preview_id = preview
             project.upgrade_preview_env_id = preview.environment_id if preview.environment_id.state != "destroyed" \
                 else False
             project.upgrade_preview_url = project.upgrade_preview_env_id.url or False
             project.upgrade_preview_html = _report_html(preview.upgrade_report) if preview.upgrade_report else False
-            project.upgrade_run_id = self.env["ops.run"].search(
-                [("project_id", "=", project.id), ("kind", "=", "upgrade")], order="id desc", limit=1) \
-                if project.id else False
-
-    def _ops_last_preview(self, to_version):
-        self.ensure_one()
-        return self.env["ops.run"].search([("project_id", "=", self.id), ("kind", "=", "upgrade_preview"),
-                                           ("upgrade_to", "=", to_version)], order="id desc", limit=1)
+            project.upgrade_run_id = project._ops_last_upgrade_run("upgrade") if project.id else False
 
     def _ops_preview_fits(self, to_version):
         """The last preview for ``to_version`` when production may be upgraded
         on its strength (succeeded, recent, same code as the branches hold
         now); UserError saying what is missing otherwise."""
         self.ensure_one()
-        preview = self._ops_last_preview(to_version)
+        preview = self._ops_last_upgrade_run("upgrade_preview", to_version)
         if not preview or preview.state != "succeeded":
             raise UserError(_("Production is upgraded only after a successful preview of Odoo %(version)s "
                               "(Upgrade tab, ops upgrade preview %(project)s).", version=to_version,
                               project=self.slug))
+        # sudo: configuration parameters are readable by system users only
         max_age = self.env["ir.config_parameter"].sudo()._ops_int("ipai_ops.upgrade_preview_max_age_hours", 168, 1)
         if preview.finished_at < fields.Datetime.now() - timedelta(hours=max_age):
             raise UserError(_("The last preview (run %(run)s) is older than %(hours)d hours "
@@ -98,12 +93,15 @@ class OpsRun(models.Model):
     def _ops_upgrade_spec(self, spec):
         """What the production upgrade adds: the preview's steps with the
         commits it ran, its predicted downtime rescaled to production now."""
-        # sudo: as in _executor_spec, made by the platform for a claimed run
-        run, project = self.sudo(), self.sudo().project_id
+        # sudo: as in _executor_spec, made by the platform for a claimed run (the preview is of its project,
+        # queued by upgrade_production's checks)
+        run = self.sudo()
         preview = self.env["ops.run"].sudo().browse((run.config or {}).get("preview_run_id") or 0).exists()
         report = preview.upgrade_report or {}
-        if not preview or preview.state != "succeeded" or not report.get("steps"):
+        if not preview or preview.project_id != run.project_id or preview.state != "succeeded" \
+                or not report.get("steps"):
             raise RunFailed("The preview this upgrade was queued on is gone or did not succeed.")
+        # sudo: tools are configuration records; the spec only carries their values
         Tool = self.env["ops.tool"].sudo()
         steps = []
         for step in report["steps"]:
@@ -117,7 +115,6 @@ class OpsRun(models.Model):
             "fail_after_migration": bool((run.config or {}).get("fail_after_migration")),
             "tool_image": steps[-1]["image"], "tool": steps[-1]["tool"], "odoo_version": steps[-1]["to"],
         })
-        project.ensure_one()
         return spec
 
     def _set_state(self, new_state, message=None, payload=None, **vals):
