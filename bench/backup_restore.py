@@ -32,11 +32,14 @@ REPO = bigdb.REPO
 
 def odoo_setup():
     odoo.tools.config.parse_config([
-        "-c", os.path.join(REPO, "odoo.conf"), "--addons-path", "%s/addons,%s/addons" % (os.environ["ODOO_SRC"],
-                                                                                         REPO),
+        "-c", os.environ["OPS_CONF"], "--addons-path", "%s/addons,%s/addons" % (os.environ["ODOO_SRC"], REPO),
         "--db_host", os.environ["OPS_DB_HOST"], "--db_port", os.environ["OPS_DB_PORT"],
         "--db_user", os.environ["OPS_DB_USER"],
         "--log-level", "warn"])
+    # The baseline is the database manager's own dump and restore, called in
+    # this process (no HTTP, no master password): Odoo refuses them while the
+    # manager is off, as it is in the control plane's configuration.
+    odoo.tools.config["list_db"] = True
     odoo.modules.module.initialize_sys_path()
 
 

@@ -65,8 +65,7 @@ def filestore(db):
 
 def odoo_cmd(db, *args):
     return [sys.executable, os.path.join(os.environ["ODOO_SRC"], "odoo-bin"), *args,
-            "-c", os.path.join(REPO, "odoo.conf"), "--addons-path", "%s/addons,%s/addons" % (os.environ["ODOO_SRC"],
-                                                                                             REPO),
+            "-c", os.environ["OPS_CONF"], "--addons-path", "%s/addons,%s/addons" % (os.environ["ODOO_SRC"], REPO),
             "--db_host", os.environ["OPS_DB_HOST"], "--db_port", os.environ["OPS_DB_PORT"],
             "--db_user", os.environ["OPS_DB_USER"], "-d", db]
 

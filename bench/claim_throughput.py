@@ -155,7 +155,7 @@ def start_server(db, log):
     odoo = os.path.join(os.environ["ODOO_SRC"], "odoo-bin")
     port = free_port()
     proc = subprocess.Popen([
-        sys.executable, odoo, "-c", os.path.join(REPO, "odoo.conf"),
+        sys.executable, odoo, "-c", os.environ["OPS_CONF"],
         "--addons-path", "%s/addons,%s/addons" % (os.environ["ODOO_SRC"], REPO),
         "--db_host", os.environ["OPS_DB_HOST"], "--db_port", os.environ["OPS_DB_PORT"],
         "--db_user", os.environ["OPS_DB_USER"], "-d", db, "--db-filter", "^%s$" % db,

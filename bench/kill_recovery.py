@@ -72,7 +72,7 @@ def make_repo(root, name="kill.git", branches=("feature/base", "feature/kill")):
 def odoo_cmd(db, *command):
     addons = "%s/addons,%s/addons" % (os.environ["ODOO_SRC"], REPO)
     return [sys.executable, os.path.join(os.environ["ODOO_SRC"], "odoo-bin"), "--addons-path=%s" % addons, *command,
-            "-c", os.path.join(REPO, "odoo.conf"), "--db_host", os.environ["OPS_DB_HOST"],
+            "-c", os.environ["OPS_CONF"], "--db_host", os.environ["OPS_DB_HOST"],
             "--db_port", os.environ["OPS_DB_PORT"], "--db_user", os.environ["OPS_DB_USER"], "-d", db,
             "--log-level=warn"]
 

@@ -44,7 +44,7 @@ def ensure_database(db):
                 return
     print("installing ipai_ops_core into %s (once)..." % db, file=sys.stderr)
     odoo = os.path.join(os.environ["ODOO_SRC"], "odoo-bin")
-    subprocess.run([sys.executable, odoo, "-c", os.path.join(REPO, "odoo.conf"),
+    subprocess.run([sys.executable, odoo, "-c", os.environ["OPS_CONF"],
                     "--addons-path", "%s/addons,%s/addons" % (os.environ["ODOO_SRC"], REPO),
                     "--db_host", os.environ["OPS_DB_HOST"], "--db_port", os.environ["OPS_DB_PORT"],
                     "--db_user", os.environ["OPS_DB_USER"],

@@ -12,6 +12,11 @@ export ODOO_GIT_URL="${ODOO_GIT_URL:-https://github.com/odoo/odoo.git}"
 export OPS_ODOO_SOURCES="${OPS_ODOO_SOURCES:-$(dirname "$ODOO_SRC")}"
 export OPS_ODOO_VERSIONS="17.0 18.0 19.0"
 export OPS_VENV="${OPS_VENV:-$OPS_HOME/venv}"
+# The control plane's Odoo configuration, written by scripts/setup.sh
+# (scripts/odoo-conf.sh) from the repository's odoo.conf with this
+# installation's master password (hashed); mode 0600. The password itself
+# is in $OPS_HOME/secrets/master-password (root only).
+export OPS_CONF="${OPS_CONF:-$OPS_HOME/odoo.conf}"
 export OPS_PYTHON="${OPS_PYTHON:-python3}"
 export OPS_MOTO_VENV="${OPS_MOTO_VENV:-$OPS_HOME/moto-venv}"
 # Database server used by the control plane. When OPS_DB_HOST is not set,
@@ -54,7 +59,7 @@ if [ -n "$OPS_DB_PASSWORD" ]; then export PGPASSWORD="$OPS_DB_PASSWORD"; fi
 # odoo-bin arguments shared by every script: config, addons and database.
 ops_odoo_args() {
   printf '%s\n' \
-    -c "$OPS_REPO/odoo.conf" \
+    -c "$OPS_CONF" \
     --addons-path "$ODOO_SRC/addons,$OPS_REPO/addons" \
     --db_host "$OPS_DB_HOST" --db_port "$OPS_DB_PORT" \
     --db_user "$OPS_DB_USER"

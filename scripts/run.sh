@@ -32,6 +32,8 @@ cat >&2 <<MSG
   environments: http://<branch>.<project>.ops.localhost:${OPS_PROXY_PORT} (the platform's nginx; browsers
                 resolve *.localhost to 127.0.0.1, curl needs --resolve NAME:${OPS_PROXY_PORT}:127.0.0.1)
   CLI:   $OPS_VENV/bin/ops --help    (see README: OPS_URL, OPS_DB=$OPS_DB_NAME, OPS_LOGIN, OPS_API_KEY)
+  master password: $OPS_HOME/secrets/master-password (root only; the database manager is off)
+  secrets key:     back up the key file with the control plane (README: Secrets and the master password)
   stop with Ctrl-C
 
 MSG

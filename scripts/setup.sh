@@ -49,6 +49,12 @@ fi
 # The `ops` CLI of this checkout, on the venv's PATH.
 "$OPS_VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$OPS_REPO" >/dev/null
 
+# --- master password and Odoo configuration -----------------------------------
+# A random master password made once per installation ($OPS_HOME/secrets,
+# root only), and $OPS_CONF written from the repository's odoo.conf with its
+# hash and the database manager off: every script runs Odoo with $OPS_CONF.
+"$OPS_REPO/scripts/odoo-conf.sh"
+
 # OpenUpgrade's wheels for the upgrade advisor, pinned per target version in
 # the addon (services/odoo_versions.py): the scan reads which modules they
 # merge or rename; a preview installs them (--no-deps) into its container.

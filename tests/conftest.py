@@ -17,7 +17,8 @@ import pytest
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
-REQUIRED_ENV = ("ODOO_SRC", "OPS_E2E_DB", "OPS_DB_HOST", "OPS_DB_PORT", "OPS_DB_USER", "OPS_DB_PASSWORD")
+REQUIRED_ENV = ("ODOO_SRC", "OPS_CONF", "OPS_E2E_DB", "OPS_DB_HOST", "OPS_DB_PORT", "OPS_DB_USER",
+                "OPS_DB_PASSWORD")
 # The environments' hostnames in the tests: <branch>.<project>.e2e.test,
 # answered by the platform's nginx on PROXY_LISTEN.
 BASE_DOMAIN = "e2e.test"
@@ -80,7 +81,7 @@ def _free_port():
 def _odoo_cmd(db, *command):
     env = os.environ
     return [
-        sys.executable, os.path.join(env["ODOO_SRC"], "odoo-bin"), *command, "-c", str(REPO / "odoo.conf"),
+        sys.executable, os.path.join(env["ODOO_SRC"], "odoo-bin"), *command, "-c", env["OPS_CONF"],
         "--addons-path", "%s/addons,%s/addons" % (env["ODOO_SRC"], REPO),
         "--db_host", env["OPS_DB_HOST"], "--db_port", env["OPS_DB_PORT"],
         "--db_user", env["OPS_DB_USER"],

@@ -259,11 +259,36 @@ def probe_from(container_id, own_db, target_db):
     return json.loads(line[0][len("PROBE "):])
 
 
+def key_file():
+    """The control plane's encryption key file, where its Odoo finds it
+    ($OPS_CONF: option ipai_ops_key_file, or <data_dir>/ipai_ops_keys/secrets.key)."""
+    import configparser
+
+    from odoo.addons.ipai_ops_core.services import secret_box
+
+    parser = configparser.RawConfigParser()
+    assert parser.read(os.environ["OPS_CONF"]), "no configuration at %s" % os.environ["OPS_CONF"]
+    options = parser["options"]
+
+    def path(value):
+        return os.path.realpath(os.path.expanduser(os.path.expandvars(value.strip())))
+
+    if options.get("ipai_ops_key_file"):
+        return path(options["ipai_ops_key_file"])
+    return secret_box.default_key_file(path(options["data_dir"]))
+
+
 def env_secret(server, env_id, column):
+    """An environment's secret (db_password, admin_password) in clear: the
+    column holds it encrypted; decrypted with the key file, as the platform does."""
+    from odoo.addons.ipai_ops_core.services import secret_box
+
     with admin_conn(server.db) as conn, conn.cursor() as cr:
         cr.execute("SELECT %s FROM ops_environment WHERE id = %%s" % column, [env_id])
         value = cr.fetchone()[0]
     conn.close()
+    if secret_box.is_sealed(value):
+        return secret_box.unseal(key_file(), value, "ops.environment.%s of environment %d" % (column, env_id))
     return value
 
 

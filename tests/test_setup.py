@@ -71,3 +71,42 @@ def test_a_version_tree_from_a_local_copy_at_an_exact_commit(tmp_path):
     proc = subprocess.run(["bash", str(REPO / "scripts" / "odoo-source.sh"), "16.0"], env=env, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 1 and "unsupported Odoo version 16.0" in proc.stderr
+
+
+def test_each_installation_gets_its_own_master_password_never_the_repository_s(tmp_path):
+    """scripts/odoo-conf.sh (setup runs it): a random master password made
+    once, root only; $OPS_CONF from the repository's template with its hash
+    and the database manager off."""
+    from passlib.context import CryptContext
+
+    venv = os.environ.get("OPS_VENV", "/opt/ipai-ops/venv")
+    conf = tmp_path / "conf" / "odoo.conf"
+
+    def write(home):
+        env = dict(os.environ, OPS_HOME=str(home), OPS_VENV=venv, OPS_CONF=str(conf))
+        proc = subprocess.run(["bash", str(REPO / "scripts" / "odoo-conf.sh")], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return (home / "secrets" / "master-password").read_text().strip()
+
+    password = write(tmp_path / "one")
+    secrets_dir = tmp_path / "one" / "secrets"
+    assert (secrets_dir.stat().st_mode & 0o777, (secrets_dir / "master-password").stat().st_mode & 0o777) == (
+        0o700, 0o600)
+    assert conf.stat().st_mode & 0o777 == 0o600
+    text = conf.read_text()
+    options = [line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith(";")]
+    options = {name.strip(): value.strip() for name, value in options}
+    assert options["list_db"] == "False"
+    assert password not in text and "ipai-ops-local-admin" not in text
+    assert options["admin_passwd"].startswith("$pbkdf2-sha512$")
+    assert CryptContext(schemes=["pbkdf2_sha512"]).verify(password, options["admin_passwd"])
+    assert not CryptContext(schemes=["pbkdf2_sha512"]).verify("admin", options["admin_passwd"])
+    assert options["data_dir"] == "${OPS_HOME}/data", "the rest of the template is kept"
+    template = [line.strip() for line in (REPO / "odoo.conf").read_text().splitlines()
+                if not line.lstrip().startswith(";")]
+    assert "list_db = False" in template and not [line for line in template if line.startswith("admin_passwd")]
+    # Kept on the next run (a new hash of the same password); another installation gets another one.
+    assert write(tmp_path / "one") == password
+    assert write(tmp_path / "two") != password
+    assert len(password) >= 32

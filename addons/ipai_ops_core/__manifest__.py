@@ -1,13 +1,13 @@
 {
     "name": "ipai ops: control plane",
     "summary": "Self-hosted Odoo.sh: projects, environments, runs, run queue and access rules",
-    "version": "18.0.1.3.0",
+    "version": "18.0.1.4.0",
     "category": "Technical",
     "license": "LGPL-3",
     "author": "ipai ops",
     "website": "https://github.com/ipai-ops/ipai-ops",
     "depends": ["base", "mail", "web"],
-    "external_dependencies": {"python": ["docker", "requests"]},
+    "external_dependencies": {"python": ["cryptography", "docker", "requests"]},
     "data": [
         "security/ops_security.xml",
         "security/ir.model.access.csv",

@@ -1,3 +1,4 @@
 # isort: skip_file
 from . import test_retention
 from . import test_backup_model
+from . import test_secret_param

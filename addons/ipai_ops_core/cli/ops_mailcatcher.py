@@ -1,6 +1,6 @@
 """`odoo-bin ops-mailcatcher`: keep the mail of development and staging.
 
-    odoo-bin --addons-path=ADDONS ops-mailcatcher -c odoo.conf -d DB [--port 2525]
+    odoo-bin --addons-path=ADDONS ops-mailcatcher -c $OPS_CONF -d DB [--port 2525]
 
 Listens on 127.0.0.1 (port: --port, else the ipai_ops.mail_catcher_port
 parameter, default 2525). Environments log in as env-<id> with a password

@@ -1,6 +1,6 @@
 """`odoo-bin ops-proxy`: start (or stop) the platform's front door.
 
-    odoo-bin --addons-path=ADDONS ops-proxy -c odoo.conf -d DB [--listen 127.0.0.1:8080]
+    odoo-bin --addons-path=ADDONS ops-proxy -c $OPS_CONF -d DB [--listen 127.0.0.1:8080]
         [--listen-tls 127.0.0.1:8443] [--base-domain ops.localhost]
         [--import-cert FULLCHAIN.pem KEY.pem [--project SLUG]] [--stop]
 

@@ -1,6 +1,6 @@
 """`odoo-bin ops-worker`: a dedicated worker that claims and executes runs.
 
-    odoo-bin --addons-path=ADDONS ops-worker -c odoo.conf -d DB --worker-id host-1 [--concurrency N] [--once]
+    odoo-bin --addons-path=ADDONS ops-worker -c $OPS_CONF -d DB --worker-id host-1 [--concurrency N] [--once]
 
 Runs on this host or on any other that reaches the same database and has
 its own Docker engine. Claims with SKIP LOCKED, so many workers share one

@@ -1,1 +1,1 @@
-from . import logs, shell, webhook
+from . import database, logs, shell, webhook

@@ -1,7 +1,8 @@
 from odoo import _, api, models
 from odoo.exceptions import ValidationError
 
-from ..services import nginx_config
+from ..services import nginx_config, secret_box
+from . import secret_fields
 
 
 def _scheme(value):
@@ -25,6 +26,14 @@ CHECKS = {
     "ipai_ops.public_tls_port": _port,
     "ipai_ops.public_scheme": _scheme,
 }
+# Kept encrypted (secret_fields): the column holds ciphertext, get_param gives the clear text.
+SECRET_PARAMS = ("ipai_ops.backup_s3_secret_key", "ipai_ops.env_db_password")
+
+
+def _sealed(key, value):
+    if key in SECRET_PARAMS and value and not secret_box.is_sealed(value):
+        return secret_fields.seal(str(value))
+    return value
 
 
 class IrConfigParameter(models.Model):
@@ -49,13 +58,48 @@ class IrConfigParameter(models.Model):
             except ValueError as exc:
                 raise ValidationError(_("%(key)s: %(error)s", key=key, error=exc)) from exc
 
+    @api.model
+    def get_param(self, key, default=False):
+        value = super().get_param(key, default)
+        if key in SECRET_PARAMS and secret_box.is_sealed(value):
+            return secret_fields.unseal(value, "the system parameter %s" % key)
+        return value
+
+    @api.model
+    def set_param(self, key, value):
+        old = super().set_param(key, value)
+        if key in SECRET_PARAMS and secret_box.is_sealed(old):
+            return secret_fields.unseal(old, "the system parameter %s" % key)
+        return old
+
+    @api.model
+    def _ops_seal_clear_params(self, keys=SECRET_PARAMS):
+        """Encrypt the secret parameters (of ``keys``) still stored in clear
+        (the migrations call it). Returns how many it encrypted."""
+        self.flush_model(["value"])
+        self.invalidate_model(["value"])  # what the table holds, not what a cache remembers
+        params = self.search([("key", "in", [key for key in keys if key in SECRET_PARAMS])])
+        clear = params.filtered(lambda p: p.value and not secret_box.is_sealed(p.value))
+        for param in clear:
+            param.write({"value": param.value})
+        return len(clear)
+
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
             self._ops_check(vals.get("key"), vals.get("value"))
+        vals_list = [dict(vals, value=_sealed(vals.get("key"), vals["value"])) if "value" in vals else vals
+                     for vals in vals_list]
         return super().create(vals_list)
 
     def write(self, vals):
         for param in self:
             self._ops_check(vals.get("key", param.key), vals.get("value", param.value))
-        return super().write(vals)
+        if "key" not in vals and ("value" not in vals or not set(self.mapped("key")) & set(SECRET_PARAMS)):
+            return super().write(vals)
+        for param in self:
+            key, value = vals.get("key", param.key), vals.get("value", param.value)
+            if key not in SECRET_PARAMS and param.key in SECRET_PARAMS and secret_box.is_sealed(value):
+                value = secret_fields.unseal(value, "the system parameter %s" % param.key)  # renamed: not a secret
+            super(IrConfigParameter, param).write(dict(vals, value=_sealed(key, value)))
+        return True

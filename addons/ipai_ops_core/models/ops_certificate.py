@@ -5,6 +5,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, ValidationError
 
 from ..services import tls
+from .secret_fields import SecretText
 
 _logger = logging.getLogger(__name__)
 ALERT_DAYS = 14
@@ -28,7 +29,7 @@ class OpsCertificate(models.Model):
     project_id = fields.Many2one("ops.project", index=True, ondelete="cascade", tracking=True,
                                  help="Empty: a certificate of the platform (Ops managers), for any of its names.")
     certificate = fields.Text(required=True, help="PEM: the server's certificate, then its intermediates.")
-    private_key = fields.Text(groups="base.group_system", copy=False)
+    private_key = SecretText(groups="base.group_system", copy=False)  # encrypted at rest
     private_key_upload = fields.Text("Private key", compute="_compute_private_key_upload",
                                      inverse="_inverse_private_key_upload",
                                      help="PEM, without a passphrase. Kept by the platform and never shown again.")

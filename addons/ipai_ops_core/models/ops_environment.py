@@ -8,6 +8,7 @@ from ..services import naming
 from . import bulk
 from .ops_project import STAGES, validated
 from .rpc_args import valid_records
+from .secret_fields import SecretChar
 
 MIN_ADMIN_PASSWORD = 10
 RESULTS = [("ok", "OK"), ("warning", "Warning"), ("failed", "Failed")]
@@ -65,8 +66,9 @@ class OpsEnvironment(models.Model):
                           help="The PostgreSQL role that owns this environment's databases and nothing else.")
     # Only the platform reads these (executors, as superuser): no user group
     # but the technical settings' administrators even sees the fields.
-    db_password = fields.Char(readonly=True, copy=False, groups="base.group_system")
-    admin_password = fields.Char("Administrator password", readonly=True, copy=False, groups="base.group_system",
+    # Encrypted at rest (secret_fields): a dump of the database alone does not give them away.
+    db_password = SecretChar(readonly=True, copy=False, groups="base.group_system")
+    admin_password = SecretChar("Administrator password", readonly=True, copy=False, groups="base.group_system",
                                  help="The Odoo administrator password of this environment's databases (random).")
     last_run_id = fields.Many2one("ops.run", readonly=True, copy=False, ondelete="set null")
     last_result = fields.Selection(RESULTS, readonly=True, copy=False, tracking=True)

@@ -5,6 +5,8 @@ import hmac
 
 from odoo import api, fields, models
 
+from . import secret_fields
+
 
 class OpsMail(models.Model):
     """A message a development or staging environment sent: kept by the
@@ -26,9 +28,11 @@ class OpsMail(models.Model):
 
     @api.model
     def _ops_secret(self, environment_id):
-        # sudo: the database secret derives the catcher's logins; it never leaves the server
-        secret = self.env["ir.config_parameter"].sudo().get_param("database.secret") or ""
-        return hmac.new(secret.encode(), b"ipai-ops-mail-%d" % int(environment_id), hashlib.sha256).hexdigest()[:32]
+        """The mail catcher password of environment ``environment_id``:
+        derived from the key file (secret_fields), not from anything in the
+        database, so a dump of it does not give the logins away."""
+        secret = secret_fields.derive(b"mail-catcher")
+        return hmac.new(secret, b"ipai-ops-mail-%d" % int(environment_id), hashlib.sha256).hexdigest()[:32]
 
     @api.model
     def _ops_authenticate(self, user, password):

@@ -8,5 +8,6 @@ from . import (
     test_project,
     test_run_queue,
     test_runtime,
+    test_secrets,
     test_upgrade_advisor,
 )

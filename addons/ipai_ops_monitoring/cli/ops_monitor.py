@@ -1,7 +1,7 @@
 """`odoo-bin ops-monitor`: the collector for the environments of one
 Docker host, where the control plane's cron does not run (other hosts).
 
-    odoo-bin --addons-path=ADDONS ops-monitor -c odoo.conf -d DB --host NAME [--interval 60] [--once]
+    odoo-bin --addons-path=ADDONS ops-monitor -c $OPS_CONF -d DB --host NAME [--interval 60] [--once]
 
 Every interval (default 60 s, aligned on the minute): the running
 environments of that host are collected (cgroups, request lines,

@@ -1,6 +1,7 @@
 from urllib.parse import urlparse
 
 from odoo import _, api, fields, models
+from odoo.addons.ipai_ops_core.models.secret_fields import SecretChar
 from odoo.exceptions import ValidationError
 
 
@@ -20,7 +21,7 @@ class OpsAlertChannel(models.Model):
                                  help="Empty: incidents of every project (Ops managers only).")
     kind = fields.Selection([("webhook", "Webhook"), ("email", "E-mail")], required=True, default="webhook")
     url = fields.Char("Webhook URL")
-    secret = fields.Char(groups="ipai_ops_core.group_ops_manager", copy=False,
+    secret = SecretChar(groups="ipai_ops_core.group_ops_manager", copy=False,
                          help="Signs each delivery: header X-Ipai-Ops-Signature: sha256=<HMAC-SHA256 of the body>.")
     new_secret = fields.Char("Signing secret", compute="_compute_new_secret", inverse="_inverse_new_secret",
                              help="Write-only: who may manage the channel sets it; only Ops managers read it back.")
