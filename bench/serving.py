@@ -1,36 +1,43 @@
 #!/usr/bin/env python3
-"""Serving production: prefork workers behind the platform's nginx vs one
-threaded process, and switches nobody notices vs stop-then-start.
+"""Serving production: the environment's own network vs the host's, prefork
+workers behind the platform's nginx vs one threaded process, and switches
+nobody notices vs stop-then-start.
 
 A project "bench-serve" (a one-addon repository, containers of 2 CPUs and
 2 GB) gets a real production through `odoo-bin ops-worker --once` (first
 deploy: prefork, HTTP workers sized from the container, a cron worker, the
-gevent process) behind the platform's nginx on a free 127.0.0.1 port, its
-hostname main.bench-serve.bench.test sent as the Host header. Same run:
+gevent process, on the environment's own Docker network) behind the
+platform's nginx on a free 127.0.0.1 port, its hostname
+main.bench-serve.bench.test sent as the Host header. Same run:
 
   throughput  --concurrency clients (threads over --procs processes, one
               keep-alive connection each) GET /web/login for --seconds:
-              workers   through nginx to the production container;
-              baseline  the same image, database and configuration file,
-                        started as Odoo ran every environment before
-                        (--workers 0 --max-cron-threads 0 --gevent-port 0:
-                        one threaded process), asked directly on its port.
-              requests/s, p50, p95 of both and the ratio.
+              network   through nginx to the production container on its
+                        own network (its address on the bridge);
+              host net  baseline: the same image, command, database and
+                        configuration file in a twin container on the
+                        host's network (how every environment ran before),
+                        through the same nginx (a second name of the same
+                        configuration, to 127.0.0.1:its port); measured
+                        turn about with the first, twice each;
+              single    the same twin as one threaded process (--workers
+                        0), asked directly on its port (Odoo before prefork).
+              requests/s, p50, p95 of each and the ratios.
   redeploys   a visitor GETs /web/login through nginx every 50 ms while
               --redeploys code-only production deploys run one after the
               other (each a new container next to the old one, the switch,
               the old one drained and removed): failed requests, and the
               platform's own figure of each switch (traffic on the new
               container N s after it answered, from the run log);
-              baseline  the same visitor on the production container's
-                        port while it is replaced by stop-then-start (a new
+              baseline  the same visitor on a host-network twin's port
+                        while it is replaced by stop-then-start (a new
                         container of the same image and command on the same
                         port once the old one stopped): failed requests and
                         the longest gap.
 
 Scratch database (default ipai_ops_bench_serving, ipai_ops_core installed
-once); its data root, proxy, port range and local repository root point into
---work; everything is destroyed at the end.
+once); its data root, proxy, egress proxy and local repository root point
+into --work; everything is destroyed at the end.
 
     bash -c 'source scripts/env.sh && PYTHONPATH=$ODOO_SRC $OPS_VENV/bin/python bench/serving.py'
 Prints a table and a JSON line.
@@ -53,13 +60,17 @@ import docker
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 from backup_restore import odoo_setup  # noqa: E402
+from hostnet import host_network_binds  # noqa: E402
 from kill_recovery import Plane, drop_templates, make_repo, odoo_cmd  # noqa: E402
 from run_log_queries import ensure_database  # noqa: E402
 
 SLUG = "bench-serve"
 BASE_DOMAIN = "bench.test"
 HOSTNAME = "main.%s.%s" % (SLUG, BASE_DOMAIN)
+HOST_TWIN = "host-network.%s.%s" % (SLUG, BASE_DOMAIN)
+TWIN_CONF = "/run/ipai-ops-bench-serving"  # the twins' configuration files (root only)
 
 
 def free_port():
@@ -174,6 +185,28 @@ class Visitor:
         return gap
 
 
+def merge(runs):
+    """One row of several equal load runs (requests/s summed over time, worst percentiles)."""
+    requests_ = sum(r["requests"] for r in runs)
+    seconds = sum(r["requests"] / r["rps"] for r in runs if r["rps"])
+    return {"rps": requests_ / seconds if seconds else 0, "p50_ms": max(r["p50_ms"] for r in runs),
+            "p95_ms": max(r["p95_ms"] for r in runs), "errors": sum(r["errors"] for r in runs),
+            "requests": requests_}
+
+
+def bench_nginx(work, listen_port, prod, host_port, host_gevent):
+    """The platform's own nginx configuration, with a second name served by
+    the host-network twin: both rows of the throughput table go through the
+    same nginx, the same settings, the same port."""
+    from odoo.addons.ipai_ops_core.services import nginx, nginx_config
+
+    servers = [{"names": [HOSTNAME], "address": prod["container_ip"], "port": prod["port"],
+                "ws_port": prod["gevent_port"] or None},
+               {"names": [HOST_TWIN], "address": "127.0.0.1", "port": host_port, "ws_port": host_gevent}]
+    listen = "127.0.0.1:%d" % listen_port
+    nginx.apply(os.path.join(work, "proxy"), nginx_config.render(listen, servers), listen=listen)
+
+
 def wait_answers(port, host, timeout=180):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -189,21 +222,26 @@ def wait_answers(port, host, timeout=180):
 
 # -- containers --------------------------------------------------------------
 
-def twin(container_id, port, single_process):
+def twin(container_id, port, single_process, gevent_port=None):
     """A container of the same image, mounts (configuration file, filestore,
-    addons) and command as ``container_id``, on ``port``; with
-    ``single_process``, run as before prefork (one threaded process)."""
+    addons) and command as ``container_id``, on the host's network (as every
+    environment ran before it had a network of its own), on 127.0.0.1:``port``
+    (and ``gevent_port``); with ``single_process``, run as before prefork
+    (one threaded process). Its configuration file names the database server
+    at its network's gateway, an address of this host: reached over the
+    loopback from here."""
     client = docker.from_env()
     source = client.containers.get(container_id)
     command = list(source.attrs["Config"]["Cmd"])
-    for flag, value in (("--http-port", str(port)), ("--workers", "0" if single_process else None),
+    for flag, value in (("--http-port", str(port)), ("--http-interface", "127.0.0.1"),
+                        ("--workers", "0" if single_process else None),
                         ("--max-cron-threads", "0" if single_process else None),
-                        ("--gevent-port", "0" if single_process else None)):
+                        ("--gevent-port", "0" if single_process else str(gevent_port or free_port()))):
         if value is not None and flag in command:
             command[command.index(flag) + 1] = value
     return client.containers.run(
         source.attrs["Config"]["Image"], command, detach=True, network_mode="host",
-        volumes=source.attrs["HostConfig"]["Binds"], name="bench-serve-twin-%d" % port,
+        volumes=host_network_binds(source, os.path.join(TWIN_CONF, str(port))), name="bench-serve-twin-%d" % port,
         labels={"ipai-ops.bench": "serving"}, mem_limit=source.attrs["HostConfig"]["Memory"] or None,
         nano_cpus=source.attrs["HostConfig"]["NanoCpus"] or None)
 
@@ -211,6 +249,7 @@ def twin(container_id, port, single_process):
 def remove_twins():
     for container in docker.from_env().containers.list(all=True, filters={"label": "ipai-ops.bench=serving"}):
         container.remove(force=True)
+    shutil.rmtree(TWIN_CONF, ignore_errors=True)
 
 
 # -- the platform --------------------------------------------------------------
@@ -220,7 +259,8 @@ def configure(plane, work, repo_url, listen):
         env.ref("ipai_ops_core.ops_host_local").repo_roots = work
         params = env["ir.config_parameter"]
         params.set_param("ipai_ops.data_root", os.path.join(work, "data"))
-        params.set_param("ipai_ops.port_range", "18930-18959")  # away from the test suite's environments
+        params.set_param("ipai_ops.egress_root", os.path.join(work, "egress"))
+        params.set_param("ipai_ops.egress_proxy_port", str(free_port()))
         params.set_param("ipai_ops.proxy_root", os.path.join(work, "proxy"))
         params.set_param("ipai_ops.proxy_listen", listen)
         params.set_param("ipai_ops.base_domain", BASE_DOMAIN)
@@ -248,7 +288,7 @@ def destroy_all(plane, db):
 def production(plane):
     return plane(lambda env: env["ops.environment"].search(
         [("project_id.slug", "=", SLUG), ("branch", "=", "main"), ("state", "!=", "destroyed")]).read(
-        ["id", "port", "container_id", "url", "effective_runtime"])[0])
+        ["id", "port", "container_id", "container_ip", "gevent_port", "url", "effective_runtime"])[0])
 
 
 def deploy(plane, db):
@@ -298,9 +338,26 @@ def main():
         res["runtime"] = prod["effective_runtime"]
         wait_answers(listen_port, HOSTNAME)
 
-        # 1. throughput: workers through nginx vs one threaded process on its port
-        load(listen_port, HOSTNAME, 3, args.concurrency, args.procs)  # warm-up
-        res["workers"] = load(listen_port, HOSTNAME, args.seconds, args.concurrency, args.procs)
+        # 1. throughput through the same nginx: the container on its own
+        # network vs a twin on the host's network (turn about, twice each),
+        # then one threaded process asked directly.
+        host_port, host_gevent = free_port(), free_port()
+        host_twin = twin(prod["container_id"], host_port, single_process=False, gevent_port=host_gevent)
+        try:
+            wait_answers(host_port, HOSTNAME)
+            bench_nginx(work, listen_port, prod, host_port, host_gevent)
+            for host in (HOSTNAME, HOST_TWIN):
+                load(listen_port, host, 3, args.concurrency, args.procs)  # warm-up
+            rounds = {"network": [], "host_network": []}
+            for _ in range(2):
+                for name, host in (("network", HOSTNAME), ("host_network", HOST_TWIN)):
+                    rounds[name].append(load(listen_port, host, args.seconds / 2, args.concurrency, args.procs))
+            for name, runs in rounds.items():
+                res[name] = merge(runs)
+        finally:
+            host_twin.remove(force=True)
+            configure(plane, work, repo_url, "127.0.0.1:%d" % listen_port)
+            plane(lambda env: env["ops.environment"]._ops_proxy_reload())
         single_port = free_port()
         single = twin(prod["container_id"], single_port, single_process=True)
         try:
@@ -321,18 +378,19 @@ def main():
                             "switch_s_mean": (sum(s for s in switches if s is not None)
                                               / max(1, len([s for s in switches if s is not None])))}
 
-        # baseline: the same container replaced by stop-then-start on its own port
+        # baseline: a host-network twin replaced by stop-then-start on its port
         prod = production(plane)
-        old = docker.from_env().containers.get(prod["container_id"])
-        with Visitor(prod["port"], HOSTNAME) as visitor:
+        port, gevent = free_port(), free_port()
+        old = twin(prod["container_id"], port, single_process=False, gevent_port=gevent)
+        wait_answers(port, HOSTNAME)
+        with Visitor(port, HOSTNAME) as visitor:
             time.sleep(1)
             old.stop(timeout=10)
-            replacement = twin(prod["container_id"], prod["port"], single_process=False)
-            wait_answers(prod["port"], HOSTNAME)
+            old.remove(force=True)
+            replacement = twin(prod["container_id"], port, single_process=False, gevent_port=gevent)
+            wait_answers(port, HOSTNAME)
             time.sleep(1)
         replacement.remove(force=True)
-        old.start()
-        wait_answers(prod["port"], HOSTNAME)
         res["stop_then_start"] = {"requests": len(visitor.answers), "failed": visitor.failed(),
                                   "longest_gap_s": visitor.longest_gap()}
     finally:
@@ -342,16 +400,23 @@ def main():
         nginx.stop(os.path.join(work, "proxy"))
         shutil.rmtree(work, ignore_errors=True)
 
-    w, s = res["workers"], res["single"]
+    w, h, s = res["network"], res["host_network"], res["single"]
+    res["network_rps_ratio"] = w["rps"] / h["rps"] if h["rps"] else None
+    res["network_p95_ratio"] = w["p95_ms"] / h["p95_ms"] if h["p95_ms"] else None
     res["rps_ratio"] = w["rps"] / s["rps"] if s["rps"] else None
     res["p95_ratio"] = w["p95_ms"] / s["p95_ms"] if s["p95_ms"] else None
     print("production of a one-addon project, %d CPUs, containers of 2 CPUs / 2 GB; %s" % (res["cpus"],
                                                                                         res["runtime"]))
     print("GET /web/login, %d keep-alive clients, %.0f s each" % (args.concurrency, args.seconds))
-    print("%-52s %9s %9s %9s %7s" % ("", "req/s", "p50 ms", "p95 ms", "errors"))
-    for label, row in (("prefork workers through nginx", w), ("baseline: one threaded process, direct", s)):
-        print("%-52s %9.1f %9.1f %9.1f %7d" % (label, row["rps"], row["p50_ms"], row["p95_ms"], row["errors"]))
-    print("workers / baseline: %.2fx requests/s, p95 %.2fx" % (res["rps_ratio"], res["p95_ratio"]))
+    print("%-56s %9s %9s %9s %7s" % ("", "req/s", "p50 ms", "p95 ms", "errors"))
+    for label, row in (("prefork, own network, through nginx", w),
+                       ("baseline: prefork, host's network, through nginx", h),
+                       ("baseline: one threaded process, direct", s)):
+        print("%-56s %9.1f %9.1f %9.1f %7d" % (label, row["rps"], row["p50_ms"], row["p95_ms"], row["errors"]))
+    print("own network / host's network: %.2fx requests/s, p95 %.2fx" % (res["network_rps_ratio"],
+                                                                          res["network_p95_ratio"]))
+    print("prefork through nginx / one threaded process: %.2fx requests/s, p95 %.2fx" % (res["rps_ratio"],
+                                                                                        res["p95_ratio"]))
     r, b = res["redeploys"], res["stop_then_start"]
     print("%-52s %9s %9s %12s" % ("a visitor every 50 ms", "requests", "failed", "longest gap"))
     print("%-52s %9d %9d %11.1fs" % ("%d code-only redeploys (start-first, nginx switch)" % r["count"],

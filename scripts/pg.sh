@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# The embedded PostgreSQL cluster: a data directory of the project's own,
-# listening on 127.0.0.1:$OPS_DB_PORT only, run by the `postgres` OS user.
+# The embedded PostgreSQL cluster: a data directory of the project's own, on
+# port $OPS_DB_PORT, run by the `postgres` OS user. It listens on every
+# address so that each environment's network reaches it at its gateway; who
+# gets in is pg_hba.conf's business: the loopback as before, and each
+# environment's role from its own network only (sections the control plane
+# writes, see services/postgres/access.py), and the host's firewall admits
+# nothing but the loopback and the environments' networks to this port.
 # Usage: pg.sh start|stop|status
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -24,7 +29,6 @@ start)
       --pwfile="$pwfile" -E UTF8 --locale=C.UTF-8 >/dev/null
     rm -f "$pwfile"
     cat >> "$OPS_PGDATA/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
 port = $OPS_DB_PORT
 unix_socket_directories = '$OPS_PGRUN'
 max_connections = 200
@@ -33,8 +37,16 @@ fsync = on
 CONF
   fi
   mkdir -p "$OPS_PGRUN"; [ "$(id -u)" = 0 ] && chown postgres:postgres "$OPS_PGRUN"
+  # Every address (see above); a cluster made before listened on the loopback only.
+  if ! grep -qx "listen_addresses = '\*'" "$OPS_PGDATA/postgresql.auto.conf" 2>/dev/null; then
+    sed -i "/^listen_addresses/d" "$OPS_PGDATA/postgresql.conf"
+    printf "listen_addresses = '*'\n" >> "$OPS_PGDATA/postgresql.auto.conf"
+    chown postgres:postgres "$OPS_PGDATA/postgresql.auto.conf"
+    as_pg "$bindir/pg_ctl" -D "$OPS_PGDATA" status >/dev/null 2>&1 \
+      && as_pg "$bindir/pg_ctl" -D "$OPS_PGDATA" -m fast -w stop >/dev/null
+  fi
   if ! as_pg "$bindir/pg_ctl" -D "$OPS_PGDATA" status >/dev/null 2>&1; then
-    ops_log "starting PostgreSQL on 127.0.0.1:$OPS_DB_PORT"
+    ops_log "starting PostgreSQL on port $OPS_DB_PORT"
     as_pg "$bindir/pg_ctl" -D "$OPS_PGDATA" -l "$OPS_PGDATA/server.log" -w -t 60 start >/dev/null
   fi
   # The control plane's own role: creates databases (one per build) and the
@@ -44,6 +56,13 @@ CONF
 SELECT format('CREATE ROLE %I LOGIN CREATEDB CREATEROLE PASSWORD %L', :'role', :'pw')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
 SELECT format('ALTER ROLE %I LOGIN CREATEDB CREATEROLE PASSWORD %L', :'role', :'pw') \gexec
+SET client_min_messages = warning;
+-- The control plane keeps pg_hba.conf's environment rules (where the file is,
+-- reload, the rules in force); nothing more of a superuser's.
+SELECT format('GRANT pg_read_all_settings TO %I', :'role') \gexec
+SELECT format('GRANT EXECUTE ON FUNCTION pg_reload_conf() TO %I', :'role') \gexec
+SELECT format('GRANT SELECT ON pg_hba_file_rules TO %I', :'role') \gexec
+SELECT format('GRANT EXECUTE ON FUNCTION pg_hba_file_rules() TO %I', :'role') \gexec
 SQL
   ;;
 stop)

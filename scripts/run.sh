@@ -28,7 +28,7 @@ cat >&2 <<MSG
   ipai ops is starting on  http://127.0.0.1:${OPS_HTTP_PORT}/odoo/action-ipai_ops_core.action_ops_project
   login: admin   password: admin      (Ops Manager, owner of the demo projects)
   other demo users (password = login): ada (admin), demo (developer), tess (tester), vic (viewer)
-  mail from development and staging environments: caught on 127.0.0.1:2525, shown on each environment
+  mail from development and staging environments: caught on port 2525 (their network's gateway), shown on each environment
   environments: http://<branch>.<project>.ops.localhost:${OPS_PROXY_PORT} (the platform's nginx; browsers
                 resolve *.localhost to 127.0.0.1, curl needs --resolve NAME:${OPS_PROXY_PORT}:127.0.0.1)
   CLI:   $OPS_VENV/bin/ops --help    (see README: OPS_URL, OPS_DB=$OPS_DB_NAME, OPS_LOGIN, OPS_API_KEY)
@@ -38,7 +38,9 @@ cat >&2 <<MSG
 
 MSG
 # The mail catcher keeps what development and staging environments send
-# (127.0.0.1:ipai_ops.mail_catcher_port, default 2525); it stops with Ctrl-C.
+# (port ipai_ops.mail_catcher_port, default 2525, on every address: each
+# network reaches it at its gateway, the firewall admits nobody else); it
+# stops with Ctrl-C.
 "$OPS_VENV/bin/python" "$ODOO_SRC/odoo-bin" --addons-path="$ODOO_SRC/addons,$OPS_REPO/addons" ops-mailcatcher \
   "${args[@]}" -d "$OPS_DB_NAME" --log-level=warn &
 "${odoo[@]}" --http-interface 127.0.0.1 --http-port "$OPS_HTTP_PORT"

@@ -19,6 +19,13 @@ export OPS_E2E_DB="${OPS_E2E_DB:-${OPS_TEST_DB}_e2e}"
 for db in "$OPS_TEST_DB" "$OPS_E2E_DB"; do
   dropdb "${pg[@]}" --if-exists --force "$db"
   rm -rf "$OPS_HOME/data/filestore/$db"
+  # What an earlier run of the same database left on the Docker engine (the
+  # namespace and the ids come again): its containers and networks.
+  if [ "${OPS_SKIP_DOCKER:-0}" != 1 ]; then
+    plane="o$(printf %s "$db" | sha1sum | cut -c1-6)"
+    docker ps -aq --filter "label=ipai-ops.plane=$plane" | xargs -r docker rm -f >/dev/null
+    docker network ls -q --filter "label=ipai-ops.plane=$plane" | xargs -r docker network rm >/dev/null
+  fi
 done
 # Odoo's Automation Rules app too: the tests prove our server actions work in its rules.
 ops_log "installing $OPS_ADDONS and base_automation into a fresh $OPS_TEST_DB (with demo data)"
@@ -41,4 +48,4 @@ exec "$OPS_VENV/bin/pytest" -p no:cacheprovider \
   --odoo-config "$OPS_CONF" --odoo-database "$OPS_TEST_DB" --odoo-log-level warn \
   --odoo-extra "db_host=$OPS_DB_HOST" --odoo-extra "db_port=$OPS_DB_PORT" \
   --odoo-extra "db_user=$OPS_DB_USER" \
-  "$@" addons tests
+  "$@" ${OPS_TEST_PATHS:-addons tests}

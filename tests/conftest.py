@@ -46,6 +46,9 @@ params.set_param("ipai_ops.proxy_root", PROXY_ROOT)
 params.set_param("ipai_ops.proxy_listen", PROXY_LISTEN)
 params.set_param("ipai_ops.proxy_listen_tls", PROXY_LISTEN_TLS)
 params.set_param("ipai_ops.base_domain", BASE_DOMAIN)
+# ... and its own egress proxy (development and staging's allow-listed hosts).
+params.set_param("ipai_ops.egress_root", EGRESS_ROOT)
+params.set_param("ipai_ops.egress_proxy_port", EGRESS_PORT)
 env["ops.environment"].search([])._compute_hostname()
 base = "base.group_user"
 for login in ("e2e_owner", "e2e_admin", "e2e_tester", "e2e_dev", "e2e_viewer", "e2e_outsider"):
@@ -90,9 +93,12 @@ def _odoo_cmd(db, *command):
 
 
 class Server:
-    def __init__(self, url, db, setup, tmp_root=None, proxy_root=None, proxy_listen=None, proxy_listen_tls=None):
-        self.url, self.db, self.tmp_root = url, db, tmp_root
+    def __init__(self, url, db, setup, tmp_root=None, proxy_root=None, proxy_listen=None, proxy_listen_tls=None,
+                 egress_port=None):
+        self.url, self.db, self.tmp_root, self.egress_port = url, db, tmp_root, egress_port
         self.proxy_root, self.proxy_listen, self.proxy_listen_tls = proxy_root, proxy_listen, proxy_listen_tls
+        # Where the tests reach the front door: the loopback, whatever it listens on.
+        self.proxy_addr = "127.0.0.1:%s" % proxy_listen.rpartition(":")[2] if proxy_listen else None
         self.keys, self.uids = setup["keys"], setup["uids"]
         self.project_id, self.envs = setup["project_id"], setup["envs"]
 
@@ -122,9 +128,13 @@ def server(tmp_path_factory):
     # traversable (pytest's own temporary directories are not).
     proxy_base = tempfile.mkdtemp(prefix="ipai-ops-e2e-proxy-")
     os.chmod(proxy_base, 0o755)
-    proxy_root, proxy_listen = os.path.join(proxy_base, "proxy"), "127.0.0.1:%d" % _free_port()
+    # On every address, as in production: an environment reaches its own public
+    # name through it (the tests themselves talk to 127.0.0.1 only).
+    proxy_root, proxy_listen = os.path.join(proxy_base, "proxy"), "0.0.0.0:%d" % _free_port()
     proxy_listen_tls = "127.0.0.1:%d" % _free_port()
-    script = SETUP_SCRIPT.replace("REPO_ROOT", repr(str(tmp_path_factory.getbasetemp()))).replace(
+    egress_root, egress_port = os.path.join(proxy_base, "egress"), _free_port()
+    script = SETUP_SCRIPT.replace("EGRESS_ROOT", repr(egress_root)).replace(
+        "EGRESS_PORT", repr(str(egress_port))).replace("REPO_ROOT", repr(str(tmp_path_factory.getbasetemp()))).replace(
         "PROXY_ROOT", repr(proxy_root)).replace("PROXY_LISTEN_TLS", repr(proxy_listen_tls)).replace(
         "PROXY_LISTEN", repr(proxy_listen)).replace("BASE_DOMAIN", repr(BASE_DOMAIN))
     setup = subprocess.run(_odoo_cmd(db, "shell") + ["--no-http", "--log-level=warn"], input=script,
@@ -149,24 +159,28 @@ def server(tmp_path_factory):
             if proc.poll() is not None:
                 raise AssertionError("Odoo server exited:\n" + log_path.read_text()[-5000:])
             try:
-                if requests.get(url + "/web/health", timeout=2).status_code == 200:
+                if requests.get(url + "/web/health", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # refused while it starts, or slow on its first request
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError("Odoo server did not answer /web/health in 120s")
             time.sleep(0.5)
         yield Server(url, db, data, tmp_root=str(tmp_path_factory.getbasetemp()), proxy_root=proxy_root,
-                     proxy_listen=proxy_listen, proxy_listen_tls=proxy_listen_tls)
+                     proxy_listen=proxy_listen, proxy_listen_tls=proxy_listen_tls, egress_port=egress_port)
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-        # The platform started its nginx with the first switch; it goes with the run.
+        # The platform started its nginx with the first switch, and its egress
+        # proxy with the first development network; they go with the run.
         if os.path.exists(os.path.join(proxy_root, "nginx.pid")):
             subprocess.run(["nginx", "-p", proxy_root, "-c", "nginx.conf", "-s", "quit"], check=False,
+                           capture_output=True)
+        if os.path.exists(os.path.join(egress_root, "run", "squid.pid")):
+            subprocess.run(["squid", "-f", os.path.join(egress_root, "squid.conf"), "-k", "shutdown"], check=False,
                            capture_output=True)
         shutil.rmtree(proxy_base, ignore_errors=True)
 
@@ -212,6 +226,27 @@ def prod(server, tmp_path_factory):
     env["id"], env["password"] = env_id, env_secret(server, env_id, "admin_password")
     yield env
     remove_leftovers(PROD_SLUG)
+
+
+@pytest.fixture(scope="session")
+def catcher(server):
+    """The mail catcher (odoo-bin ops-mailcatcher) on a free port, on every
+    address: development and staging networks reach it at their gateway."""
+    from e2e import shell
+
+    port = _free_port()
+    shell(server, 'env["ir.config_parameter"].set_param("ipai_ops.mail_catcher_port", "%d")\nenv.cr.commit()\n'
+          % port)
+    cmd = _odoo_cmd(server.db)
+    addons = cmd[cmd.index("--addons-path") + 1]
+    # Odoo finds an addon's command when --addons-path comes before it.
+    proc = subprocess.Popen([*cmd[:2], "--addons-path=%s" % addons, "ops-mailcatcher", *cmd[2:], "--port", str(port),
+                             "--log-level=warn"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = proc.stdout.readline()
+    assert "listening on 0.0.0.0:%d" % port in line, line
+    yield port
+    proc.terminate()
+    proc.wait(timeout=30)
 
 
 def refresh_prod(server, prod):

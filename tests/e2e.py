@@ -105,13 +105,14 @@ def namespace(server):
     return "o" + hashlib.sha1(server.db.encode()).hexdigest()[:6]
 
 
-def env_config(env_id):
+def env_config(env_id, server=None):
     """The configuration file an environment's containers get (its credentials)."""
     import configparser
 
     parser = configparser.ConfigParser()
-    path = os.path.join(os.environ.get("OPS_HOME", "/opt/ipai-ops"), "data", "ipai_ops", "secrets", "env-%d" % env_id,
-                        "odoo.conf")
+    plane = namespace(server) if server else "o" + hashlib.sha1(os.environ["OPS_E2E_DB"].encode()).hexdigest()[:6]
+    path = os.path.join(os.environ.get("OPS_HOME", "/opt/ipai-ops"), "data", "ipai_ops", "secrets", plane,
+                        "env-%d" % env_id, "odoo.conf")
     assert parser.read(path), "no configuration file at %s" % path
     return dict(parser["options"])
 
@@ -137,6 +138,9 @@ def remove_leftovers(slug="rt-e2e", extra_patterns=()):
     client = docker.from_env()
     for container in client.containers.list(all=True, filters={"label": "ipai-ops.project=%s" % slug}):
         container.remove(force=True)
+    # Networks carry environment ids, which a fresh test database gives out again.
+    for network in client.networks.list(filters={"label": "ipai-ops.project=%s" % slug}):
+        network.remove()
     plane = "o" + hashlib.sha1(os.environ["OPS_E2E_DB"].encode()).hexdigest()[:6]
     patterns = ["%%\\_%s\\_%%" % slug.replace("-", "\\_"), *extra_patterns,
                 *("%s\\_%s\\_%%" % (kind, plane) for kind in ("tpl", "vbk", "drill"))]
@@ -190,7 +194,7 @@ def leftovers(server, run):
     prefix = "%s_%d_%d_" % (namespace(server), run["environment_id"], run["id"])
     databases = [name for (name,) in admin_sql("SELECT datname FROM pg_database WHERE starts_with(datname, '%s')"
                                                % prefix)]
-    work = os.path.join(os.environ.get("OPS_HOME", "/opt/ipai-ops"), "data", "ipai_ops", "work")
+    work = os.path.join(os.environ.get("OPS_HOME", "/opt/ipai-ops"), "data", "ipai_ops", "work", namespace(server))
     directories = [name for name in (os.listdir(work) if os.path.isdir(work) else [])
                    if name == "run-%d" % run["id"] or name.startswith("run-%d-" % run["id"])]
     return {"containers": containers, "databases": databases, "directories": directories}
@@ -359,3 +363,99 @@ def answers_within(url, seconds):
             pass
         time.sleep(0.5)
     raise AssertionError("%s did not answer within %ds" % (url, seconds))
+
+
+NET_PROBE = r"""
+import concurrent.futures, configparser, json, os, smtplib, socket, sys, urllib.request
+checks = json.loads(sys.argv[1])
+# The checks name their proxy themselves: the container's NO_PROXY must not bypass it.
+for name in ("no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+    os.environ.pop(name, None)
+conf = configparser.ConfigParser()
+conf.read("/etc/odoo/odoo.conf")
+own = dict(conf["options"]) if conf.has_section("options") else {}
+
+
+def tcp(host, port):
+    sock = socket.socket()
+    sock.settimeout(4)
+    try:
+        sock.connect((host, int(port)))
+        return "open"
+    except socket.timeout:
+        return "timeout"
+    except OSError as exc:
+        return type(exc).__name__
+    finally:
+        sock.close()
+
+
+def http(url, proxy=None, headers=None):
+    handler = urllib.request.ProxyHandler({"http": proxy} if proxy else {})
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        return urllib.request.build_opener(handler).open(request, timeout=6).status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except Exception as exc:
+        return type(getattr(exc, "reason", exc)).__name__
+
+
+def pg(params):
+    import psycopg2
+    params = dict(params)
+    if params.pop("own", False):
+        params.update(user=own["db_user"], password=own["db_password"])
+    try:
+        psycopg2.connect(connect_timeout=4, **params).close()
+        return "CONNECTED"
+    except Exception as exc:
+        return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def smtp(host, port):
+    try:
+        client = smtplib.SMTP(host, int(port), timeout=6)
+        client.login(own["smtp_user"], own["smtp_password"])
+        client.quit()
+        return "AUTH OK"
+    except Exception as exc:
+        return type(exc).__name__
+
+
+def run(check):
+    if "tcp" in check:
+        return tcp(*check["tcp"])
+    if "http" in check:
+        return http(check["http"], check.get("proxy"), check.get("headers"))
+    if "pg" in check:
+        return pg(check["pg"])
+    if "smtp" in check:
+        return smtp(*check["smtp"])
+    if "path" in check:
+        return "present" if os.path.exists(check["path"]) else "absent"
+    return "unknown check"
+
+
+with concurrent.futures.ThreadPoolExecutor(max_workers=48) as pool:
+    results = dict(zip([c["id"] for c in checks], pool.map(run, checks)))
+print("NETPROBE " + json.dumps({"results": results, "uid": os.getuid(), "own_db_host": own.get("db_host")}))
+"""
+
+
+def net_probe(container_id, checks, user=None):
+    """Run ``checks`` from inside a container (as its own user, or ``user``:
+    "0" for root): {"results": {check id: outcome}, "uid", "own_db_host"}.
+    A check is {"id", and one of "tcp": [host, port] ("open", "timeout",
+    "ConnectionRefusedError"...), "http": url (+ "proxy", "headers"; the
+    status or the error's name), "pg": connection parameters ("own": true
+    for the container's own credentials; "CONNECTED" or the server's
+    message), "smtp": [host, port] (with its own login: "AUTH OK"), "path"}."""
+    import docker
+
+    container = docker.from_env().containers.get(container_id)
+    code, out = container.exec_run(["python3", "-c", NET_PROBE, json.dumps(checks)], user=user or "")
+    line = [ln for ln in out.decode().splitlines() if ln.startswith("NETPROBE ")]
+    assert code == 0 and line, out.decode()[-3000:]
+    return json.loads(line[0][len("NETPROBE "):])
+

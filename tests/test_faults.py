@@ -114,8 +114,8 @@ def test_six_builds_of_two_projects_at_once(server, projects):
     takers = {r["claimed_by"].split("/")[0].split("@")[0] for r in runs}
     assert takers == {"par", "cron"}, "both the worker and the cron took builds: %s" % takers
     envs = manager("ops.environment", "read", [q["environment_id"] for q in queued],
-                   ["url", "port", "database_name"])
-    assert len({e["port"] for e in envs}) == 6, [e["port"] for e in envs]
+                   ["url", "network_subnet", "database_name"])
+    assert len({e["network_subnet"] for e in envs}) == 6, [e["network_subnet"] for e in envs]
     for env in envs:
         assert requests.get(env["url"] + "/web/login", timeout=30).status_code == 200
         assert serves(env["url"], env["database_name"]), env

@@ -120,17 +120,17 @@ def test_development_build_on_version(server, version_projects, version):
     commit = _source_commit(version)
     assert "Runtime: Odoo %s (source commit %s)" % (version, commit[:12]) in text
     env = manager("ops.environment", "read", [queued["environment_id"]],
-                  ["stage", "state", "internal_url", "database_name", "odoo_version_running", "odoo_commit"])[0]
+                  ["stage", "state", "url", "database_name", "odoo_version_running", "odoo_commit"])[0]
     password = env_secret(server, queued["environment_id"], "admin_password")
     assert (env["stage"], env["state"]) == ("development", "running")
     assert (env["odoo_version_running"], env["odoo_commit"]) == (version, commit), "shown on the environment"
     # The environment's own Odoo says which version it is and has the addon at its manifest's version.
-    common = xmlrpc.client.ServerProxy(env["internal_url"] + "/xmlrpc/2/common")
+    common = xmlrpc.client.ServerProxy(env["url"] + "/xmlrpc/2/common")
     assert common.version()["server_serie"] == version
-    assert requests.get(env["internal_url"] + "/web/login", timeout=30).status_code == 200
+    assert requests.get(env["url"] + "/web/login", timeout=30).status_code == 200
     uid = common.authenticate(env["database_name"], "admin", password, {})
     assert uid, "the environment's administrator logs in"
-    models = xmlrpc.client.ServerProxy(env["internal_url"] + "/xmlrpc/2/object")
+    models = xmlrpc.client.ServerProxy(env["url"] + "/xmlrpc/2/object")
     module = models.execute_kw(env["database_name"], uid, password, "ir.module.module", "search_read",
                                [[("name", "=", ADDON)]], {"fields": ["state", "latest_version"]})
     assert module and module[0]["state"] == "installed"

@@ -9,6 +9,7 @@ cannot open another database.
 """
 
 import hashlib
+import ipaddress
 import os
 import subprocess
 
@@ -60,7 +61,7 @@ def test_development_build_end_to_end(server, project):
     assert "0 failed, 0 error(s) of 1 tests" in text, "the test result is recorded in the run log"
     env = manager("ops.environment", "read", [queued["environment_id"]],
                   ["state", "url", "internal_url", "port", "database_name", "container_id", "image_digest",
-                   "db_role"])[0]
+                   "db_role", "container_ip", "network_name", "network_subnet"])[0]
     role = env["db_role"]
     assert role == "ops_%s_e%d" % (namespace(server), queued["environment_id"])
     assert env["database_name"].startswith("%s_%d_%d_rt_e2e_" % (namespace(server), queued["environment_id"],
@@ -68,7 +69,10 @@ def test_development_build_end_to_end(server, project):
     # Its own name behind the platform's nginx (tests resolve *.e2e.test to 127.0.0.1).
     assert env["state"] == "running" and env["url"] == "http://feature-ok.rt-e2e.e2e.test:%s" % (
         server.proxy_listen.rpartition(":")[2]), env
-    assert env["internal_url"] == "http://127.0.0.1:%d" % env["port"]
+    # On a network of its own, at an address of its subnet; nginx proxies there.
+    assert env["network_name"] == "ops_%s_e%d_i" % (namespace(server), queued["environment_id"])
+    assert ipaddress.ip_address(env["container_ip"]) in ipaddress.ip_network(env["network_subnet"])
+    assert env["internal_url"] == "http://%s:8069" % env["container_ip"]
     login = requests.get(env["url"] + "/web/login", timeout=30)
     assert login.status_code == 200 and "/web/login" in login.url and 'name="login"' in login.text
     artifacts = {a["key"]: a for a in manager("ops.run.artifact", "search_read", [("run_id", "=", queued["id"])],
@@ -98,9 +102,9 @@ def test_development_build_end_to_end(server, project):
     assert "Template cache hit" in logs2 and "modules to update: none" in logs2, logs2[-3000:]
     assert "Installing" not in logs2
     env2 = manager("ops.environment", "read", [queued["environment_id"]],
-                   ["state", "url", "port", "database_name", "previous_image_digest", "image_digest"])[0]
+                   ["state", "url", "container_ip", "database_name", "previous_image_digest", "image_digest"])[0]
     assert env2["database_name"] != env["database_name"] and env2["state"] == "running"
-    assert env2["url"] == env["url"] and env2["port"] != env["port"], "a new container, the same URL"
+    assert env2["url"] == env["url"] and env2["container_ip"] != env["container_ip"], "a new container, the same URL"
     assert requests.get(env2["url"] + "/web/login", timeout=30).status_code == 200
     assert not admin_sql("SELECT 1 FROM pg_database WHERE datname = '%s'" % env["database_name"]), \
         "the previous build's database is dropped once the new one is healthy"

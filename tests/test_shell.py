@@ -85,7 +85,9 @@ def test_a_terminal_gets_a_pty_its_size_and_ctrl_c(server, prod, prod_members, o
                             env=cli_env(server, "e2e_admin"), start_new_session=True)
     os.close(slave)
     try:
-        read_until(master, b"$ ")  # the remote prompt: typing starts when a human would
+        prompt = read_until(master, b"$ ")  # the remote prompt: typing starts when a human would
+        # It says where this is: production, in red (Odoo.sh's colour), and which environment.
+        assert b"\x1b[1;31mproduction\x1b[0m %s/main " % PROD_SLUG.encode() in prompt, prompt
         os.write(master, b"tty; stty size\r")
         assert b"37 101" in read_until(master, b"37 101"), "the remote PTY has the terminal's size"
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 120, 0, 0))

@@ -11,7 +11,6 @@ import xmlrpc.client
 
 import pytest
 import requests
-from conftest import _free_port, _odoo_cmd
 from e2e import (
     Poller,
     admin_sql,
@@ -25,7 +24,6 @@ from e2e import (
     reap,
     remove_leftovers,
     run_worker,
-    shell,
     sql,
     worker_cmd,
 )
@@ -69,24 +67,6 @@ def repo(tmp_path_factory):
 
 def push(repo, branch):
     git("push", "-q", "origin", branch, cwd=repo["work"])
-
-
-@pytest.fixture(scope="module")
-def catcher(server):
-    """The mail catcher (odoo-bin ops-mailcatcher) on a free loopback port."""
-    port = _free_port()
-    shell(server, 'env["ir.config_parameter"].set_param("ipai_ops.mail_catcher_port", "%d")\nenv.cr.commit()\n'
-          % port)
-    cmd = _odoo_cmd(server.db)
-    addons = cmd[cmd.index("--addons-path") + 1]
-    # Odoo finds an addon's command when --addons-path comes before it.
-    proc = subprocess.Popen([*cmd[:2], "--addons-path=%s" % addons, "ops-mailcatcher", *cmd[2:], "--port", str(port),
-                             "--log-level=warn"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    line = proc.stdout.readline()
-    assert "listening on 127.0.0.1:%d" % port in line, line
-    yield port
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +255,8 @@ def test_promotion_deploys_the_exact_staging_image_after_approval(server, projec
     after = prod_env(server, project)
     assert after["image_digest"] == staging["image_digest"], "the exact image staging ran"
     assert after["url"] == before["url"] and after["previous_database_name"] == before["database_name"]
-    assert after["port"] != before["port"], "a new container on ports of its own, behind the same URL"
+    assert after["container_id"] != before["container_id"] and after["container_ip"] != before["container_ip"], \
+        "a new container at the other serving address of its network, behind the same URL"
     assert sql(after["database_name"], "SELECT count(*) FROM res_partner WHERE name = 'Added in 1.0.1'") == [(1,)]
     assert requests.get(after["url"] + "/web/login", timeout=30).status_code == 200
     backups = manager("ops.backup", "search_read", [("run_id", "=", run["id"])], fields=["kind", "state"])

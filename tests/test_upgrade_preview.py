@@ -66,8 +66,8 @@ def production(server, tmp_path_factory, ops_bin):
                            env=cli_env(server, "e2e_admin"))
     assert shell.returncode == 0 and "DEMO " in shell.stdout, (shell.stdout[-2000:], shell.stderr[-2000:])
     # ... and what people make: customers, a product, a confirmed order (its picking), over XML-RPC.
-    env = manager("ops.environment", "read", [env_id], ["internal_url", "database_name"])[0]
-    call = _odoo(env["internal_url"], env["database_name"], env_secret(server, env_id, "admin_password"))[1]
+    env = manager("ops.environment", "read", [env_id], ["url", "database_name"])[0]
+    call = _odoo(env["url"], env["database_name"], env_secret(server, env_id, "admin_password"))[1]
     partners = [call("res.partner", "create", [{"name": "Customer %d" % i}]) for i in range(3)]
     product = call("product.product", "create", [{"name": "Acme widget", "type": "product", "list_price": 12.5}])
     order = call("sale.order", "create", [{"partner_id": partners[0], "order_line": [
@@ -84,7 +84,7 @@ def production(server, tmp_path_factory, ops_bin):
 
 def _prod(server, production):
     env = server.rpc("e2e_manager")("ops.environment", "read", [production["env_id"]],
-                                    ["internal_url", "database_name", "odoo_version_running", "state",
+                                    ["url", "database_name", "odoo_version_running", "state",
                                      "previous_database_name"])[0]
     env["password"] = env_secret(server, production["env_id"], "admin_password")
     return env
@@ -94,7 +94,7 @@ def test_preview_migrates_a_copy_of_production(server, production):
     manager = server.rpc("e2e_manager")
     prod = _prod(server, production)
     assert prod["odoo_version_running"] == "17.0"
-    serie, call = _odoo(prod["internal_url"], prod["database_name"], prod["password"])
+    serie, call = _odoo(prod["url"], prod["database_name"], prod["password"])
     assert serie == "17.0" and call("sale.order", "search_count", [[]]) > 0, "demo data in production"
 
     # No preview without a scan of the code for 18.0.
@@ -152,12 +152,12 @@ def test_preview_migrates_a_copy_of_production(server, production):
 
     # The migrated copy answers as an environment of its own, on 18.0, neutralized; production is untouched.
     env = manager("ops.environment", "read", [queued["environment_id"]],
-                  ["branch", "stage", "state", "upgrade_to", "odoo_version_running", "internal_url", "url",
+                  ["branch", "stage", "state", "upgrade_to", "odoo_version_running", "url",
                    "database_name"])[0]
     assert (env["branch"], env["stage"], env["state"], env["upgrade_to"], env["odoo_version_running"]) == (
         "upgrade/18.0", "staging", "running", "18.0", "18.0"), env
     assert requests.get(env["url"] + "/web/login", timeout=30).status_code == 200
-    serie, call = _odoo(env["internal_url"], env["database_name"], env_secret(server, queued["environment_id"],
+    serie, call = _odoo(env["url"], env["database_name"], env_secret(server, queued["environment_id"],
                                                                                "admin_password"))
     assert serie == "18.0"
     acme = call("ir.module.module", "search_read", [[("name", "=", ADDON_17)]], fields=["state", "latest_version"])
@@ -165,7 +165,7 @@ def test_preview_migrates_a_copy_of_production(server, production):
     assert call("ir.config_parameter", "get_param", ["database.is_neutralized"]) in ("True", "true", True)
     with pytest.raises(xmlrpc.client.Fault, match="upgrade preview"):
         manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "environment_id": env["id"]})
-    assert _odoo(prod["internal_url"], prod["database_name"], prod["password"])[0] == "17.0"
+    assert _odoo(prod["url"], prod["database_name"], prod["password"])[0] == "17.0"
 
 
 def _approve_and_run(server, production, fail=False):
@@ -182,7 +182,7 @@ def _approve_and_run(server, production, fail=False):
 
 def test_failed_upgrade_rolls_back_to_the_17_production(server, production):
     before = _prod(server, production)
-    rows = _odoo(before["internal_url"], before["database_name"], before["password"])[1](
+    rows = _odoo(before["url"], before["database_name"], before["password"])[1](
         "res.partner", "search_count", [[]])
     with pytest.raises(xmlrpc.client.Fault, match="not allowed|may not"):
         server.rpc("e2e_dev")("ops.project", "upgrade_production", [production["project_id"]], "18.0")
@@ -191,7 +191,7 @@ def test_failed_upgrade_rolls_back_to_the_17_production(server, production):
     after = _prod(server, production)
     assert (after["state"], after["database_name"], after["odoo_version_running"]) == (
         "running", before["database_name"], "17.0")
-    serie, call = _odoo(after["internal_url"], after["database_name"], after["password"])
+    serie, call = _odoo(after["url"], after["database_name"], after["password"])
     assert serie == "17.0" and call("res.partner", "search_count", [[]]) == rows
     project = server.rpc("e2e_manager")("ops.project", "read", [production["project_id"]], ["odoo_version"])[0]
     assert project["odoo_version"] == "17.0"
@@ -201,13 +201,13 @@ def test_upgrade_of_production(server, production):
     before = _prod(server, production)
     # What people made (a 18.0 reload of the modules' demo data may drop some of theirs).
     mine = {"res.partner": [("name", "like", "Customer ")], "sale.order": [], "stock.picking": []}
-    counts = {m: _odoo(before["internal_url"], before["database_name"], before["password"])[1](
+    counts = {m: _odoo(before["url"], before["database_name"], before["password"])[1](
         m, "search_count", [domain]) for m, domain in mine.items()}
     run = _approve_and_run(server, production)
     assert run["state"] == "succeeded", run["error_message"]
     after = _prod(server, production)
     assert after["odoo_version_running"] == "18.0" and after["previous_database_name"] == before["database_name"]
-    serie, call = _odoo(after["internal_url"], after["database_name"], after["password"])
+    serie, call = _odoo(after["url"], after["database_name"], after["password"])
     assert serie == "18.0"
     assert {m: call(m, "search_count", [domain]) for m, domain in mine.items()} == counts
     assert counts["res.partner"] == 3

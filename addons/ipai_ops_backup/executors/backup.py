@@ -197,7 +197,7 @@ def execute_restore(spec, reporter, engine=None):
         else:
             odoo_steps.secure_admin(spec, dbname, reporter, only_if_default=True)
         # Started next to the current container; the proxy switches once it answers.
-        _container, url = switch.go_live(image, dbname, spec["port"],
+        _container, url = switch.go_live(image, dbname,
                                          {"data_source": spec["source"].get("label") or False})
     what = "Imported" if spec["source"]["kind"] == "zip" else "Restored"
     return {"exit_code": 0, "result": "ok",

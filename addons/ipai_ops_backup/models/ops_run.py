@@ -89,7 +89,6 @@ class OpsRun(models.Model):
         if pre and not env.database_name:
             pre.write({"state": "failed", "error_message": _("Nothing to back up: the environment had no database.")})
         spec["neutralize"] = env.stage != "production"
-        # spec["port"] (and gevent_port): reserved by the core for the new container.
         return spec
 
     def _set_state(self, new_state, message=None, payload=None, **vals):

@@ -32,6 +32,8 @@ class OpsMailCatcher(Command):
     def run(self, args):
         parser = argparse.ArgumentParser(prog="odoo-bin ops-mailcatcher", description=self.__doc__)
         parser.add_argument("--port", type=int)
+        parser.add_argument("--listen", default="0.0.0.0", choices=("0.0.0.0", "127.0.0.1"),
+                            help="0.0.0.0 (default: the environments' networks reach it) or 127.0.0.1")
         opts, odoo_args = parser.parse_known_args(args)
         odoo.tools.config.parse_config(odoo_args)
         dbname = odoo.tools.config["db_name"]
@@ -52,12 +54,12 @@ class OpsMailCatcher(Command):
                 env["ops.mail"]._ops_store(env_id, mail_from, rcpts, data)
                 env.flush_all()
 
-        server = MailCatcher(port, authenticate, deliver)
+        server = MailCatcher(port, authenticate, deliver, host=opts.listen)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         server.start_in_thread()
-        _logger.info("ops-mailcatcher: listening on 127.0.0.1:%d for %s", port, dbname)
-        print("ops-mailcatcher listening on 127.0.0.1:%d" % port, flush=True)
+        _logger.info("ops-mailcatcher: listening on %s:%d for %s", opts.listen, port, dbname)
+        print("ops-mailcatcher listening on %s:%d" % (opts.listen, port), flush=True)
         stop.wait()
         server.shutdown()

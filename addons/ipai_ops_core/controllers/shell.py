@@ -80,7 +80,8 @@ def _serve(registry, run_id, session, sock):
         relay = shell_session.Session(
             sock, engine.client.api, session["container_id"],
             shell_session.command(session["odoo"], session["database"], session["tty"]), tty=session["tty"],
-            size=session["size"], idle_timeout=session["idle_timeout"], heartbeat=heartbeat)
+            size=session["size"], idle_timeout=session["idle_timeout"], heartbeat=heartbeat,
+            variables=shell_session.environment(session["tty"], session.get("label"), session.get("stage")))
         result = relay.run()
     except Exception as exc:
         _logger.exception("ops shell: run %s failed", run_id)

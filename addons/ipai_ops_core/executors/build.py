@@ -10,15 +10,15 @@ The spec (plain dict, made by ops.run._executor_spec):
   db_role, db_role_password (the environment's own PostgreSQL role),
   template_role (the NOLOGIN role owning the project's build templates),
   admin_password (the environment's Odoo administrator password),
-  work_root, git_cache, filestore_root, secrets_root, port, network_mode,
-  current: {container_id, database_name, db_owner, image_digest, port} (the environment's build before this one)
+  work_root, git_cache, filestore_root, secrets_root, network_settings (executors/network.py),
+  current: {container_id, database_name, db_owner, image_digest, internal_url, container_ip} (the build before)
 """
 
 import hashlib
 import json
 import time
 
-from ..services import docker_engine, git_repo, naming, odoo_log, odoo_versions, postgres
+from ..services import docker_engine, env_network, git_repo, naming, odoo_log, odoo_versions, postgres
 from ..services.filestore import link_tree
 from . import cutover, guard, image, odoo_steps, paths
 from .base import RunCanceled, RunFailed
@@ -86,9 +86,10 @@ def _install(spec, engine, tag, dbname, to_install, update, reporter):
             # the new database.
             raise RunCanceled()
 
-    # With --test-enable Odoo serves HTTP during the install (for HttpCase):
-    # on the host network it gets the build's own port, on the loopback.
-    command = ["-d", dbname, "--stop-after-init", "--http-interface", "127.0.0.1", "--http-port", str(spec["port"]),
+    # With --test-enable Odoo serves HTTP during the install (for HttpCase),
+    # on the loopback of the container's own network namespace.
+    command = ["-d", dbname, "--stop-after-init", "--http-interface", "127.0.0.1",
+               "--http-port", str(env_network.HTTP_PORT),
                "--log-level", "info", "-u" if update else "-i", ",".join(to_install or ["base"])]
     if odoo_versions.major(spec.get("odoo_version") or "18.0") >= 19:
         command += ["--with-demo"]  # since 19.0 new databases get no demo data unless asked
@@ -139,7 +140,7 @@ def execute(spec, reporter, engine=None):
         # Failed tests turn the build red, but like on Odoo.sh the environment
         # still starts, so the failure can be looked at.
         reporter.check_canceled()
-        _container, url = switch.go_live(tag, dbname, spec["port"], {
+        _container, url = switch.go_live(tag, dbname, {
             "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False})
     message = "%s in %.0fs: %s" % ({"ok": "Built", "warning": "Built with warnings",
                                      "failed": "Built, tests failed"}[result], time.monotonic() - started, url)

@@ -19,6 +19,7 @@ import psycopg2
 from passlib.context import CryptContext
 
 from ..services import naming, odoo_config
+from . import network
 from .paths import ODOO_UID, config_dir, run_secret_dir
 
 # Odoo's own password hashing (odoo/addons/base/models/res_users.py).
@@ -27,9 +28,10 @@ DEMO_LOGINS = ("demo", "portal")
 
 
 def config_volume(spec):
-    """Write the environment's configuration file; its volume mapping."""
-    options = odoo_config.environment_options(spec["db"], spec["db_role"], spec["db_role_password"],
-                                              spec.get("mail"))
+    """Write the environment's configuration file; its volume mapping. The
+    database server and the mail catcher as its network reaches them."""
+    options = odoo_config.environment_options(network.db_endpoint(spec), spec["db_role"],
+                                              spec["db_role_password"], network.mail_endpoint(spec))
     path = odoo_config.write(config_dir(spec), "odoo.conf", options, ODOO_UID, ODOO_UID)
     return odoo_config.volume(path)
 

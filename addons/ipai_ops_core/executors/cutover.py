@@ -4,11 +4,12 @@ copy, a production deploy or first deploy, a rollback, a restore):
     with cutover.Switch(spec, engine, reporter) as switch:
         dbname = switch.database(name)      # a database this side creates
         ...                                 # make it: copy, install, neutralize ...
-        switch.stop_old("why")              # only when the new one needs the port or the data
-        switch.go_live(image, dbname, port, {...})
+        switch.stop_old("why")              # only when the new one needs the data
+        switch.go_live(image, dbname, {...})
 
-``go_live`` starts the new container on ports of its own while the old one
-keeps serving, waits until it answers *and* opens its own database, points
+``go_live`` starts the new container on the environment's network, at the
+serving address the old one does not hold, while the old one keeps
+serving, waits until it answers *and* opens its own database, points
 the front door (nginx, services/nginx.py) at it and waits until the
 previous nginx workers finished the requests they held, records it on the
 environment, then retires the old container (and the old database, unless
@@ -23,8 +24,8 @@ undone.
 
 import shutil
 
-from ..services import env_log, http_health, nginx
-from . import guard, odoo_steps, paths, runtime_image
+from ..services import env_log, env_network, http_health, nginx
+from . import guard, network, odoo_steps, paths, runtime_image
 from .base import RunCanceled, RunFailed
 
 DRAIN_TIMEOUT = 10  # seconds the old container finishes what it holds after the proxy switched
@@ -44,7 +45,7 @@ def runtime_args(spec):
     runtime = spec.get("runtime") or {"workers": 0, "cron_threads": 0}
     args = ["--proxy-mode", "--workers", str(runtime["workers"]), "--max-cron-threads", str(runtime["cron_threads"])]
     if runtime["workers"]:
-        args += ["--gevent-port", str(spec["gevent_port"])]
+        args += ["--gevent-port", str(env_network.GEVENT_PORT)]
     else:
         args += ["--gevent-port", "0"]
     for option, key, scale in (("--limit-memory-soft", "limit_memory_soft_mb", 1024 * 1024),
@@ -61,22 +62,29 @@ def runtime_args(spec):
     return args
 
 
-def start(spec, engine, image, dbname, port, reporter):
-    """Start the environment's container on ``port`` for ``dbname`` and wait
-    until it answers /web/login and opens ``dbname``. Returns (container id,
-    url); removes the container and raises RunFailed when it does not."""
-    url = "http://127.0.0.1:%d" % port
+def start(spec, engine, image, dbname, reporter):
+    """Start the environment's container for ``dbname`` on its network (at
+    the serving address the current container does not hold) and wait
+    until it answers /web/login and opens ``dbname``. Returns (container
+    id, its address, its internal URL); removes the container and raises
+    RunFailed when it does not answer."""
+    net = network.ensure(spec, engine, reporter)
+    address = env_network.serve_address(net, avoid=(spec.get("current") or {}).get("container_ip"))
+    url = "http://%s:%d" % (address, env_network.HTTP_PORT)
     name = odoo_steps.container_name(spec, "serve")
-    command = ["-d", dbname, "--db-filter", "^%s$" % dbname, "--http-interface", "127.0.0.1",
-               "--http-port", str(port), "--log-level", "info", "--logfile", LOGFILE, *runtime_args(spec)]
+    # Its own network namespace: the same ports in every container, on every address of its network.
+    command = ["-d", dbname, "--db-filter", "^%s$" % dbname, "--http-interface", "0.0.0.0",
+               "--http-port", str(env_network.HTTP_PORT), "--log-level", "info", "--logfile", LOGFILE,
+               *runtime_args(spec)]
     container_id = engine.start(
         image, command, name, odoo_steps.labels(spec, "serve"),
-        volumes=odoo_steps.volumes(spec), network_mode=spec.get("network_mode", "host"), ports={port: port},
+        volumes=odoo_steps.volumes(spec), network=net["name"], ip=address,
+        environment=network.container_environment(spec),
         mem_limit=spec.get("mem_limit"), nano_cpus=spec.get("nano_cpus"),
         # Back by itself after a restart of the Docker daemon or the host.
         restart_policy={"Name": "unless-stopped"},
     )
-    reporter.log("info", "Started container %s on %s; waiting for /web/login" % (name, url))
+    reporter.log("info", "Started container %s on network %s at %s; waiting for /web/login" % (name, net["name"], url))
 
     def alive():
         info = engine.container(container_id)
@@ -87,8 +95,8 @@ def start(spec, engine, image, dbname, port, reporter):
                                                 is_alive=alive, database=dbname)
         if (spec.get("runtime") or {}).get("workers"):
             # Prefork: the websocket (gevent) process starts a moment after the HTTP workers.
-            waited += http_health.wait_until_healthy("http://127.0.0.1:%d" % spec["gevent_port"], "/web/health",
-                                                     timeout=60, is_alive=alive)
+            waited += http_health.wait_until_healthy("http://%s:%d" % (address, env_network.GEVENT_PORT),
+                                                     "/web/health", timeout=60, is_alive=alive)
     except TimeoutError as exc:
         # What it said before its logging started (docker), then its log file.
         live_dir, store_dir = paths.log_dirs(spec["filestore_root"], spec["project_slug"], spec["environment_id"])
@@ -97,7 +105,7 @@ def start(spec, engine, image, dbname, port, reporter):
         guard.remove_container(engine, spec, container_id)
         raise RunFailed("The environment did not become healthy: %s" % exc) from exc
     reporter.log("info", "Healthy after %.1fs: %s serves %s" % (waited, url, dbname))
-    return container_id, url
+    return container_id, address, url
 
 
 class Switch:
@@ -148,26 +156,28 @@ class Switch:
         except nginx.NginxError as exc:
             raise RunFailed("%s: %s" % (what, exc)) from exc
 
-    def go_live(self, image, dbname, port, values=None, retire_database=True):
-        """Serve ``dbname`` with ``image`` on ``port``, point the environment
-        at it, retire the old container and (``retire_database``) its
-        database. Returns (container id, the environment's URL)."""
+    def go_live(self, image, dbname, values=None, retire_database=True):
+        """Serve ``dbname`` with ``image``, point the environment at it,
+        retire the old container and (``retire_database``) its database.
+        Returns (container id, the environment's URL)."""
         spec = self.spec
-        container_id, url = start(spec, self.engine, image, dbname, port, self.reporter)
+        container_id, address, url = start(spec, self.engine, image, dbname, self.reporter)
         self.new_container = container_id
-        gevent_port = spec.get("gevent_port") if (spec.get("runtime") or {}).get("workers") else 0
+        gevent_port = env_network.GEVENT_PORT if (spec.get("runtime") or {}).get("workers") else 0
         # Recorded and loaded together: the proxy sends new requests to the
         # new container; the old one finishes those it holds (the previous
         # nginx workers drain) before it goes.
         loaded = self._proxy(dict({
-            "state": "running", "url": spec.get("public_url") or url, "internal_url": url, "port": port,
+            "state": "running", "url": spec.get("public_url") or url, "internal_url": url,
+            "port": env_network.HTTP_PORT, "container_ip": address, "network_name": spec["network"]["name"],
+            "network_subnet": spec["network"]["subnet"],
             "container_id": container_id, "database_name": dbname, "maintenance": False,
             "host": spec.get("host") or False, "db_role": spec["db_role"], "gevent_port": gevent_port,
             **runtime_image.environment_values(self.engine, image)},
             **(values or {})), "The proxy did not switch to the new container", drain_timeout=DRAIN_TIMEOUT)
         self.live = True
-        self.reporter.log("info", "The proxy serves %s from port %d: traffic on the new container %.2fs after it "
-                          "answered (nginx %s)" % (spec.get("public_url") or url, port, loaded["seconds"],
+        self.reporter.log("info", "The proxy serves %s from %s: traffic on the new container %.2fs after it "
+                          "answered (nginx %s)" % (spec.get("public_url") or url, url, loaded["seconds"],
                                                    loaded["status"]))
         old_container, old_db = self.current.get("container_id"), self.current.get("database_name")
         if old_container and old_container != container_id:
@@ -190,12 +200,12 @@ class Switch:
         if not self.old_stopped:
             self._proxy_back()
             return None
-        old_db, port = self.current.get("database_name"), self.current.get("port")
+        old_db, old_url = self.current.get("database_name"), self.current.get("internal_url")
         self.engine.start_existing(self.current["container_id"])
-        if not port:
+        if not old_url:
             return "the previous container was started again"
         try:
-            http_health.wait_until_healthy("http://127.0.0.1:%d" % port, "/web/login", timeout=120, database=old_db)
+            http_health.wait_until_healthy(old_url, "/web/login", timeout=120, database=old_db)
         except TimeoutError as err:
             self.reporter.log("error", "The previous container did not answer again: %s" % err)
             return "the previous container was started again but does not answer (%s)" % err

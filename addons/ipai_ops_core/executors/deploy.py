@@ -56,7 +56,7 @@ def execute(spec, reporter, engine=None):
         odoo_steps.change_modules(spec, engine, image_id, dbname, args, reporter, "update",
                                   "Updating the modules failed")
         odoo_steps.secure_admin(spec, dbname, reporter, only_if_default=True)
-        _container, url = switch.go_live(image_id, dbname, spec["port"], {
+        _container, url = switch.go_live(image_id, dbname, {
             "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False,
             "previous_database_name": old_db}, retire_database=False)
     _drop_older(spec, current, dbname)
@@ -69,7 +69,7 @@ def _code_only(spec, reporter, engine, sha, image_id, dbname):
     current = spec["current"]
     reporter.log("info", "No module to update: starting the new image on %s next to the running one" % dbname)
     with cutover.Switch(spec, engine, reporter) as switch:
-        _container, url = switch.go_live(image_id, dbname, spec["port"], {
+        _container, url = switch.go_live(image_id, dbname, {
             "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False,
             "previous_database_name": dbname}, retire_database=False)
     _drop_older(spec, current, dbname)
@@ -93,7 +93,7 @@ def _first_deploy(spec, reporter, engine, image_id, name, modules):
         odoo_steps.change_modules(spec, engine, image_id, dbname, ["-i", ",".join(modules or ["base"])], reporter,
                                   "install", "Installing the modules failed")
         odoo_steps.secure_admin(spec, dbname, reporter)
-        _container, url = switch.go_live(image_id, dbname, spec["port"], {
+        _container, url = switch.go_live(image_id, dbname, {
             "image_digest": image_id, "previous_image_digest": False})
     return {"exit_code": 0, "result": "ok", "message": "First deploy on %s: %s" % (dbname, url)}
 
@@ -119,7 +119,7 @@ def rollback(spec, reporter, engine=None):
     postgres.adopt_database(spec["db"], dbname, spec["db_role"])
     # Started next to the running container; the proxy switches once it answers.
     with cutover.Switch(spec, engine, reporter) as switch:
-        switch.go_live(previous_image, dbname, spec["port"], {
+        switch.go_live(previous_image, dbname, {
             "image_digest": previous_image, "previous_image_digest": current.get("image_digest") or False,
             "previous_database_name": current.get("database_name") or False}, retire_database=False)
     return {"exit_code": 0, "result": "ok",

@@ -6,7 +6,7 @@ environments). ``state`` is the plain picture the model gathered
 
 import logging
 
-from ..services import docker_engine, postgres
+from ..services import docker_engine, env_network, postgres
 
 _logger = logging.getLogger(__name__)
 KEEP_IMAGES = 3  # per environment, for rollback
@@ -15,7 +15,7 @@ KEEP_IMAGES = 3  # per environment, for rollback
 def collect_hosts(hosts, state):
     """``collect_docker`` on each (name, endpoint) of ``hosts``; a host that
     does not answer is skipped with a warning (collected next time)."""
-    removed = {"containers": 0, "images": 0}
+    removed = {"containers": 0, "images": 0, "networks": 0}
     for name, url in hosts:
         try:
             engine = docker_engine.DockerEngine(url)
@@ -30,7 +30,7 @@ def collect_hosts(hosts, state):
 def collect_docker(engine, state):
     """Containers and images of this plane that nothing owns. Containers of
     other control planes sharing the engine are never looked at."""
-    removed = {"containers": 0, "images": 0}
+    removed = {"containers": 0, "images": 0, "networks": 0}
     plane = {docker_engine.LABEL_PREFIX + "plane": state["plane"]}
     for container in engine.containers(plane):
         if container["id"] in state["containers"] or container["labels"].get("ipai-ops.run") in state["active_runs"]:
@@ -47,6 +47,18 @@ def collect_docker(engine, state):
         for image in images[spare:]:
             if image["id"] not in state["images"] and image["labels"].get("ipai-ops.run") not in state["active_runs"]:
                 removed["images"] += engine.remove_image(image["id"])
+    # Networks of environments that are gone (or moved to the other kind
+    # when their stage changed), once nothing is attached any more.
+    for net in env_network.networks(engine, state["plane"]):
+        env_id = net["environment_id"]
+        if net["containers"] or net["kind"] == env_network.BUILD or env_id in state["busy_envs"]:
+            continue
+        if env_id in state["live_ids"] and net["kind"] == state["network_kinds"].get(env_id):
+            continue
+        try:
+            removed["networks"] += env_network.remove(engine, net["name"])
+        except docker_engine.DockerError as exc:
+            _logger.info("ops gc: %s", exc)
     return removed
 
 

@@ -7,7 +7,7 @@ import os
 import shutil
 
 from ..services import git_repo, naming, odoo_versions
-from . import odoo_steps, paths, runtime_image
+from . import network, odoo_steps, paths, runtime_image
 from .base import RunFailed
 
 
@@ -79,12 +79,16 @@ def build_image(spec, reporter, engine):
         with open(os.path.join(workdir, "Dockerfile"), "w") as fh:
             fh.write("FROM %s\nCOPY --chown=%d:%d addons/ /mnt/extra-addons/\n" % (
                 spec["tool_image"], paths.ODOO_UID, paths.ODOO_UID))
-            if os.path.exists(os.path.join(tree, "requirements.txt")):
+            requirements = os.path.exists(os.path.join(tree, "requirements.txt"))
+            if requirements:
                 fh.write("USER root\nRUN pip3 install --break-system-packages -r /mnt/extra-addons/requirements.txt"
                          "\nUSER odoo\n")
         reporter.log("info", "Building image %s FROM %s" % (tag, spec["tool_image"]))
+        # The requirements come from the internet: on the build network,
+        # which reaches nothing of the host and no database. Else no network.
         image_id = engine.build(workdir, tag, labels=odoo_steps.labels(spec, "image"),
-                                on_line=lambda line: reporter.log("debug", line))
+                                on_line=lambda line: reporter.log("debug", line),
+                                network_mode=network.build_network(spec, engine) if requirements else "none")
         reporter.artifact("image", tag, sha256=image_id.split(":", 1)[-1], content_type="application/vnd.docker.image")
         reporter.check_canceled()
     finally:

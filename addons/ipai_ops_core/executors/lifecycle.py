@@ -3,7 +3,7 @@
 import shutil
 
 from ..services import docker_engine, http_health, naming, nginx, postgres
-from . import guard, paths
+from . import cutover, guard, network, paths
 from .base import RunFailed
 
 
@@ -31,12 +31,17 @@ def start(spec, reporter, engine=None):
     engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
     current = spec.get("current") or {}
     container = current.get("container_id")
+    info = engine.container(container) if container else None
+    if info and info["network_mode"] == "host":
+        # Made before environments had networks of their own: started again
+        # on its network instead, never on the host's.
+        return recreate(spec, reporter, engine)
     if not container or not engine.start_existing(container):
         raise RunFailed("The environment has no container to start; rebuild it.")
     # Started means answering, not only created.
-    if current.get("port") and current.get("database_name"):
+    if current.get("internal_url") and current.get("database_name"):
         try:
-            waited = http_health.wait_until_healthy("http://127.0.0.1:%d" % current["port"], "/web/login",
+            waited = http_health.wait_until_healthy(current["internal_url"], "/web/login",
                                                     timeout=spec.get("health_timeout", 180),
                                                     database=current["database_name"])
         except TimeoutError as exc:
@@ -44,6 +49,30 @@ def start(spec, reporter, engine=None):
         reporter.log("info", "Answering after %.1fs" % waited)
     _record(reporter, {"state": "running"})
     return {"exit_code": 0, "result": "ok", "message": "Started"}
+
+
+def recreate(spec, reporter, engine=None):
+    """A new container of the environment from the image and on the database
+    it serves now, with today's settings (its own network, its runtime),
+    switched in like a build (executors/cutover.py): the URL keeps answering,
+    the old container goes once the new one serves. How environments made
+    on the host's network move to their own (module update queues it)."""
+    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    current = spec.get("current") or {}
+    info = engine.container(current["container_id"]) if current.get("container_id") else None
+    image = (info or {}).get("image") or current.get("image_digest")
+    if not current.get("database_name") or not image or not engine.image_id(image):
+        raise RunFailed("The environment has no image and database to run again; rebuild it.")
+    moved = bool(info and info["network_mode"] == "host")
+    with cutover.Switch(spec, engine, reporter) as switch:
+        _container, url = switch.go_live(image, current["database_name"], retire_database=False)
+    message = "Recreated on network %s: %s" % (spec["network"]["name"], url)
+    if moved:
+        reporter.environment_message("Moved off the host's network to a network of its own (%s, %s): its code "
+                                     "reaches its database%s and nothing else of the platform." % (
+                                         spec["network"]["name"], spec["network"]["subnet"],
+                                         "" if spec.get("stage") == "production" else " and the mail catcher"))
+    return {"exit_code": 0, "result": "ok", "message": message}
 
 
 def destroy(spec, reporter, engine=None):
@@ -55,6 +84,7 @@ def destroy(spec, reporter, engine=None):
     removed = 0
     for container in engine.containers(labels):
         removed += engine.remove_container(container["id"])
+    network.teardown(spec, engine, reporter)
     current = spec.get("current") or {}
     # Its current and previous databases, and the copy its last restore drill verified.
     for name in (current.get("database_name"), current.get("previous_database_name"),
@@ -76,6 +106,7 @@ def destroy(spec, reporter, engine=None):
     reporter.log("info", "Removed %d containers, database %s, filestore, %d images, role %s" % (
         removed, current.get("database_name") or "-", len(images), spec["db_role"]))
     _record(reporter, {"state": "destroyed", "container_id": False, "url": False, "internal_url": False,
-                       "port": 0, "gevent_port": 0, "maintenance": False, "database_name": False,
+                       "port": 0, "gevent_port": 0, "container_ip": False, "network_name": False,
+                       "network_subnet": False, "maintenance": False, "database_name": False,
                        "previous_database_name": False, "db_role": False})
     return {"exit_code": 0, "result": "ok", "message": "Destroyed"}

@@ -10,7 +10,7 @@ import os
 import psycopg2
 
 from ..services import docker_engine, naming, odoo_config, odoo_log, postgres
-from . import credentials, paths
+from . import credentials, network, paths
 from .base import RunFailed
 
 # Odoo's obfuscate takes its key only as --pwd, which `ps` would show: this
@@ -41,16 +41,20 @@ ENV_ADDONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 def volumes(spec):
     """The environment's data directory, its configuration file (which
     holds its credentials: they never appear on a command line) and the
-    platform's addons for environments (Connect), read-only."""
+    platform's addons for environments (Connect), read-only. The
+    environment's network is made first (network.ensure)."""
     return {paths.env_dir(spec): {"bind": "/var/lib/odoo", "mode": "rw"}, **credentials.config_volume(spec),
             ENV_ADDONS: {"bind": odoo_config.ENV_ADDONS_PATH, "mode": "ro"}}
 
 
 def run_odoo(spec, engine, image, command, what, reporter, on_line=None, **kwargs):
     """A one-shot Odoo command in the environment's image, as the
-    environment's role; returns (exit code, last lines)."""
+    environment's role, on the environment's network; returns (exit code,
+    last lines)."""
+    net = network.ensure(spec, engine, reporter)
     kwargs.setdefault("volumes", volumes(spec))
-    kwargs.setdefault("network_mode", spec.get("network_mode", "host"))
+    kwargs.setdefault("network", net["name"])
+    kwargs["environment"] = dict(network.container_environment(spec), **(kwargs.get("environment") or {}))
     return engine.run_to_completion(image, command, container_name(spec, what), labels(spec, what),
                                     on_line=on_line or (lambda line: reporter.log("debug", line)), **kwargs)
 
@@ -140,6 +144,7 @@ def obfuscate(spec, engine, image, dbname, reporter):
     spec names others. The key is random, made for this build only and
     removed once obfuscate is done: nobody can reverse the obfuscation."""
     fields = ["--fields", spec["obfuscate_fields"]] if spec.get("obfuscate_fields") else []
+    network.ensure(spec, engine, reporter)
     with credentials.KeyFile(spec, "obfuscate.key") as key:
         mounts = dict(volumes(spec), **{key.path: {"bind": _KEY_PATH, "mode": "ro"}})
         exit_code, tail = run_odoo(spec, engine, image, [_KEY_PATH, "-d", dbname, *fields, "-y"], "obfuscate",

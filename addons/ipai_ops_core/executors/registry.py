@@ -12,6 +12,7 @@ EXECUTORS = {
     **{("deploy", stage): function for stage, function in BY_STAGE.items()},
     ("rollback", "production"): deploy.rollback,
     ("start", None): lifecycle.start,
+    ("recreate", None): lifecycle.recreate,
     ("stop", None): lifecycle.stop,
     ("destroy", None): lifecycle.destroy,
     ("upgrade_scan", None): upgrade_scan.execute,

@@ -89,7 +89,7 @@ def execute(spec, reporter, engine=None):
         if args:
             odoo_steps.change_modules(spec, engine, image_id, dbname, args, reporter, "update",
                                       "Updating the modules on the staging copy failed")
-        _container, url = switch.go_live(image_id, dbname, spec["port"], {
+        _container, url = switch.go_live(image_id, dbname, {
             "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False,
             "data_source": label})
     return {"exit_code": 0, "result": "ok", "message": "Staging build of %s in %.0fs from %s: %s" % (

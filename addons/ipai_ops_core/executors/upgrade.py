@@ -54,7 +54,7 @@ def execute(spec, reporter, engine=None):
         if spec.get("fail_after_migration"):
             raise RunFailed("Forced failure after the migration (fail_after_migration): rolling back")
         odoo_steps.secure_admin(spec, dbname, reporter, only_if_default=True)
-        _container, url = switch.go_live(image_id, dbname, spec["port"], {
+        _container, url = switch.go_live(image_id, dbname, {
             "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False,
             "previous_database_name": old_db}, retire_database=False)
         report["downtime_seconds"] = round(time.monotonic() - down_since, 1)

@@ -62,7 +62,7 @@ def execute(spec, reporter, engine=None):
         # Never let a copy of production act on the outside world.
         odoo_steps.neutralize_copy(spec, engine, image_id, dbname, reporter)
         live_started = time.monotonic()
-        _container, url = switch.go_live(image_id, dbname, spec["port"], {
+        _container, url = switch.go_live(image_id, dbname, {
             "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False,
             "data_source": "%s, migrated to Odoo %s" % (label, report["to_version"])})
         report["start_seconds"] = round(time.monotonic() - live_started, 1)

@@ -32,7 +32,6 @@ from . import ops_run_execute
 from . import ops_run_attempt
 from . import ops_run_hooks
 from . import ops_run_shell
-from . import ops_port
 from . import ops_run_event
 from . import ops_run_log
 from . import ops_run_artifact
@@ -44,3 +43,5 @@ from . import ops_project_upgrade
 from . import ops_environment_upgrade
 from . import ops_project_upgrade_run
 from . import ops_mail
+from . import ops_environment_network
+from . import ops_project_network

@@ -4,7 +4,7 @@ from datetime import timedelta
 from odoo import api, fields, models
 
 from ..executors import garbage
-from ..services import naming
+from ..services import env_network, naming
 
 _logger = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class OpsEnvironment(models.Model):
             "roles": {env.db_role for env in live if env.db_role},
             "active_runs": {str(run_id) for run_id in active_runs.ids},
             "busy_envs": set(active_runs.environment_id.ids),
+            "network_kinds": {env.id: env_network.kind_for_stage(env.stage) for env in live},
             "busy_roles": {naming.legacy_role_name(plane, slug) for slug in active_runs.project_id.mapped("slug")},
         }
 
@@ -72,4 +73,6 @@ class OpsEnvironment(models.Model):
         state = self._gc_state()
         removed = garbage.collect_hosts(hosts, state)
         removed.update(garbage.collect_databases(state))
+        if removed.get("networks"):
+            self._ops_reconcile_network()  # their pg_hba lines go with them
         return removed

@@ -26,7 +26,7 @@ class OpsEnvironment(models.Model):
     hostname = fields.Char(compute="_compute_hostname", store=True, index=True, copy=False,
                            help="<branch>.<project>.<base domain> (system parameter ipai_ops.base_domain).")
     internal_url = fields.Char("Internal URL", readonly=True, copy=False,
-                               help="Where the container answers on its host, behind the proxy.")
+                               help="Where the container answers on its network, behind the proxy.")
     maintenance = fields.Boolean(readonly=True, copy=False,
                                  help="The proxy shows the maintenance page (a deploy updates the database).")
     domain_ids = fields.One2many("ops.domain", "environment_id", string="Custom domains",
@@ -87,7 +87,8 @@ class OpsEnvironment(models.Model):
             return None
         certs = self._ops_certificates()
         names = [self.hostname] + sorted(self.sudo().domain_ids.mapped("name"))  # sudo: as above
-        server = {"names": names, "port": self.port, "ws_port": self.gevent_port or None,
+        server = {"names": names, "address": self.container_ip or None, "port": self.port,
+                  "ws_port": self.gevent_port or None,
                   "tls": {name: cert.fingerprint[:32] for name, cert in certs.items()}}
         project = html.escape(self.project_id.name)
         if self.maintenance:

@@ -21,12 +21,13 @@ class OpsEnvironment(models.Model):
     @api.model
     def _cron_reconcile(self):
         """Environments first (a repaired one is then served), the front door next."""
+        network = self._ops_reconcile_network()
         found = self._ops_reconcile_environments()
         # A transaction begun after those corrections were committed (this
         # one's snapshot predates them: writing the same rows would fail).
         with self.env.registry.cursor() as cr:
             proxy = self.with_env(self.env(cr=cr))._ops_reconcile_proxy()
-        return {"environments": found, "proxy": proxy}
+        return {"network": network, "environments": found, "proxy": proxy}
 
     @api.model
     def _ops_reconcile_environments(self):

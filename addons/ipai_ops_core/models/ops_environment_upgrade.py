@@ -2,7 +2,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 # What may run on an upgrade preview environment: its previews and its lifecycle.
-PREVIEW_KINDS = ("upgrade_preview", "start", "stop", "destroy")
+PREVIEW_KINDS = ("upgrade_preview", "start", "stop", "recreate", "destroy")
 
 
 class OpsEnvironment(models.Model):

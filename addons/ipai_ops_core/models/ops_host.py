@@ -10,8 +10,9 @@ from .ops_project import validated
 class OpsHost(models.Model):
     """A Docker endpoint that runs environments, and how many runs it takes at once.
 
-    Workers are started with ``--host NAME``: they use its Docker endpoint and
-    network mode, and default to its capacity for their concurrency.
+    Workers are started with ``--host NAME``: they use its Docker endpoint
+    and default to its capacity for their concurrency. Environments on it run
+    on networks of their own (services/env_network.py), never the host's.
     """
 
     _name = "ops.host"
@@ -21,10 +22,6 @@ class OpsHost(models.Model):
     name = fields.Char(required=True, help="Short name, e.g. local, build-1")
     docker_url = fields.Char("Docker endpoint", required=True, default="unix:///var/run/docker.sock",
                              help="unix:///var/run/docker.sock, tcp://10.0.0.5:2376, ssh://ops@build-1")
-    # Host networking: environments listen on 127.0.0.1 of the host and reach
-    # the database server there. (A bridge network with ports published on
-    # 127.0.0.1 needs the database reachable from the bridge: not offered yet.)
-    network_mode = fields.Selection([("host", "Host network")], required=True, default="host")
     capacity = fields.Integer(default=2, help="How many runs this host executes at once.")
     repo_roots = fields.Text(
         "Local repository roots",

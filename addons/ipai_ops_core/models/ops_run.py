@@ -40,7 +40,7 @@ WORKFLOW_KINDS = [
     ("upgrade", "Upgrade"),
 ]
 RUN_KINDS = WORKFLOW_KINDS + [("start", "Start"), ("stop", "Stop"), ("destroy", "Destroy"),
-                              ("drill", "Restore drill"), ("rollback", "Rollback"),
+                              ("recreate", "Recreate"), ("drill", "Restore drill"), ("rollback", "Rollback"),
                               ("shell", "Shell session"), ("upgrade_scan", "Upgrade scan"),
                               ("upgrade_preview", "Upgrade preview")]
 KIND_KEYS = {k for k, _label in RUN_KINDS}

@@ -1,10 +1,8 @@
-"""What follows a run's state changes: its attempts, its reserved ports."""
+"""What follows a run's state changes: its attempts."""
 
 from odoo import fields, models
 
 from .ops_run import _utcnow
-
-TERMINAL = ("succeeded", "failed", "canceled")
 
 
 class OpsRun(models.Model):
@@ -19,15 +17,6 @@ class OpsRun(models.Model):
             old, number, worker = before[run.id]
             lost = new_state == "queued" or (payload or {}).get("reason") == "stale_heartbeat"
             run._ops_track_attempt(old, new_state, number, worker, message, lost)
-            if new_state in TERMINAL or (new_state == "queued" and old in ("claimed", "running")):
-                # sudo: reservations are the platform's bookkeeping. A failed,
-                # canceled or requeued run gives its port back; a succeeded
-                # one keeps the port its environment now serves on, and the
-                # environment's older ports (the retired container's) go.
-                Port = self.env["ops.port"].sudo()
-                Port._ops_release(run=run)
-                if run.environment_id:
-                    Port._ops_release(env=run.environment_id)
         return res
 
     def _ops_forget_earlier_attempts(self):

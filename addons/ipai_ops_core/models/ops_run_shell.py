@@ -49,7 +49,8 @@ class OpsRun(models.Model):
         return {"container_id": env.container_id, "docker_url": host.docker_url or None,
                 "database": env.database_name, "odoo": shell.get("odoo", False), "tty": shell.get("tty", True),
                 "size": (shell.get("rows", 24), shell.get("cols", 80)),
-                "idle_timeout": env._ops_shell_idle_timeout(), "login": shell.get("login")}
+                "idle_timeout": env._ops_shell_idle_timeout(), "login": shell.get("login"),
+                "label": "%s/%s" % (env.project_id.slug, env.branch), "stage": env.stage}
 
     def _ops_shell_heartbeat(self):
         self.write({"heartbeat_at": _utcnow()})

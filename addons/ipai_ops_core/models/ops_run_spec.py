@@ -6,7 +6,7 @@ import os
 from odoo import api, fields, models, tools
 
 from ..executors.base import RunFailed
-from ..services import naming, postgres
+from ..services import egress, env_network, naming, postgres
 
 
 class OpsRun(models.Model):
@@ -19,7 +19,7 @@ class OpsRun(models.Model):
         param = self.env["ir.config_parameter"].sudo().get_param
         cfg = tools.config
         data_root = param("ipai_ops.data_root") or os.path.join(cfg["data_dir"], "ipai_ops")
-        low, _sep, high = (param("ipai_ops.port_range") or "18100-18999").partition("-")
+        namespace = naming.namespace_for(self.env.cr.dbname)
         return {
             "db": {
                 "host": param("ipai_ops.env_db_host") or cfg["db_host"] or "127.0.0.1",
@@ -27,11 +27,13 @@ class OpsRun(models.Model):
                 "user": param("ipai_ops.env_db_user") or cfg["db_user"],
                 "password": param("ipai_ops.env_db_password") or cfg["db_password"],
             },
-            "work_root": os.path.join(data_root, "work"),
+            # Per control plane (several may share a data directory: runs and
+            # environments of two control planes have the same ids).
+            "work_root": os.path.join(data_root, "work", namespace),
             "git_cache": os.path.join(data_root, "git"),
             "filestore_root": os.path.join(data_root, "filestore"),
             # environments' configuration files (their credentials): root only
-            "secrets_root": os.path.join(data_root, "secrets"),
+            "secrets_root": os.path.join(data_root, "secrets", namespace),
             "demo_root": os.path.join(data_root, "demo"),
             # the front door (services/nginx.py): where its files live, where it listens, the names it serves
             "proxy_root": param("ipai_ops.proxy_root") or os.path.join(data_root, "proxy"),
@@ -42,18 +44,16 @@ class OpsRun(models.Model):
             "base_domain": param("ipai_ops.base_domain") or "ops.localhost",
             "public_scheme": param("ipai_ops.public_scheme") or "http",
             "public_port": param("ipai_ops.public_port") or "",
-            "port_range": (int(low), int(high or low)),
+            # the environments' networks (services/env_network.py) and what they reach on the host
+            "network_pool": param("ipai_ops.network_pool") or env_network.DEFAULT_POOL,
+            "egress_root": param("ipai_ops.egress_root") or os.path.join(data_root, "egress", namespace),
+            "egress_port": int(param("ipai_ops.egress_proxy_port") or egress.DEFAULT_PORT),
+            "mail_catcher_port": int(param("ipai_ops.mail_catcher_port") or 2525),
         }
-
-    def _ops_reserve_port(self, env, host):
-        """A port reserved for this run of ``env`` on ``host`` (see ops.port)."""
-        self.ensure_one()
-        # sudo: reservations are the platform's bookkeeping, across projects
-        return self.env["ops.port"].sudo()._ops_reserve(env, self, host, self._ops_settings()["port_range"])
 
     def _ops_leftover_spec(self):
         """The values the leftovers of this run are found and removed with
-        (executors/cleanup.py): no port reserved, no credential made."""
+        (executors/cleanup.py): no credential made."""
         self.ensure_one()
         # sudo: the reaper and workers clean up for the platform, never for a user
         run, env, project = self.sudo(), self.sudo().environment_id, self.sudo().project_id
@@ -91,7 +91,8 @@ class OpsRun(models.Model):
         for path in (settings["work_root"], settings["git_cache"], settings["filestore_root"]):
             os.makedirs(path, exist_ok=True)
         os.makedirs(settings["secrets_root"], mode=0o700, exist_ok=True)
-        os.chmod(settings["secrets_root"], 0o700)
+        for path in (settings["secrets_root"], os.path.dirname(settings["secrets_root"])):
+            os.chmod(path, 0o700)
         spec = {
             "namespace": namespace, "project_id": project.id,
             "template_role": naming.template_role_name(namespace, project.id),
@@ -106,24 +107,18 @@ class OpsRun(models.Model):
             "test_tags": project.test_tags or None, "mem_limit": "%dm" % project.mem_limit_mb,
             "nano_cpus": int(project.cpu_limit * 1e9), "db": settings["db"], "db_role": role,
             "db_role_password": password, "work_root": settings["work_root"], "git_cache": settings["git_cache"],
-            "filestore_root": settings["filestore_root"], "network_mode": host.network_mode,
+            "filestore_root": settings["filestore_root"], "network_settings": env._ops_network_settings(),
             "docker_url": host.docker_url, "host": host.name,
             "current": {"container_id": env.container_id or None, "database_name": env.database_name or None,
                         "db_owner": env.db_role or None,
-                        "image_digest": env.image_digest or None, "port": env.port or None,
+                        "image_digest": env.image_digest or None, "internal_url": env.internal_url or None,
+                        "container_ip": env.container_ip or None,
                         "previous_image_digest": env.previous_image_digest or None,
                         "previous_database_name": env.previous_database_name or None,
                         "data_source": env.data_source or None},
         }
         spec["runtime"] = env._ops_runtime()
         spec["public_url"] = env._ops_public_url()
-        if run.kind in ("build", "deploy", "rollback", "restore", "upgrade_preview", "upgrade"):
-            # New ports for the new container: the old one serves until the
-            # proxy switches (executors/cutover.py).
-            spec["port"] = self._ops_reserve_port(env, host.name)
-            # Prefork serves websockets from a gevent process on a port of its own.
-            if spec["runtime"]["workers"]:
-                spec["gevent_port"] = self._ops_reserve_port(env, host.name)
         config = run.config or {}
         spec["mail"] = env._ops_mail_catcher() if env and env.stage != "production" else None
         if env.stage == "staging" and run.kind in ("build", "deploy"):

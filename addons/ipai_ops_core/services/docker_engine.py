@@ -61,9 +61,13 @@ class DockerEngine:
         except ImageNotFound:
             return {}
 
-    def build(self, context_dir, tag, labels=None, buildargs=None, on_line=None, network_mode="host"):
+    def build(self, context_dir, tag, labels=None, buildargs=None, on_line=None, network_mode="none"):
         """Build ``context_dir`` (with its Dockerfile) as ``tag``; stream the
-        output to ``on_line``; return the image id."""
+        output to ``on_line``; return the image id. ``network_mode``: the
+        network its RUN steps have (a network's name, or ``none``; never
+        the host's)."""
+        if network_mode == "host":
+            raise DockerError("Refusing to build %s on the host's network." % tag)
         image_id = None
         try:
             stream = self.client.api.build(path=context_dir, tag=tag, labels=labels or {}, buildargs=buildargs or {},
@@ -100,19 +104,30 @@ class DockerEngine:
     # ------------------------------------------------------------------
     # containers
     # ------------------------------------------------------------------
-    def _create(self, image, command, name, labels, environment=None, volumes=None, network_mode="host",
-                ports=None, mem_limit=None, nano_cpus=None, user=None, entrypoint=None, restart_policy=None):
+    def _create(self, image, command, name, labels, environment=None, volumes=None, network=None, ip=None,
+                mem_limit=None, nano_cpus=None, user=None, entrypoint=None, restart_policy=None, hostname=None):
+        """``network``: the name of the network the container joins (at
+        ``ip`` when given), or ``none`` for no network at all. Never the
+        host's: a container on it would reach everything the host listens on."""
+        if not network or network == "host":
+            raise DockerError("Refusing to create container %s without a network of its own (never the host's)."
+                              % name)
         kwargs = {
             "image": image, "command": command, "name": name, "labels": labels, "environment": environment or {},
-            "volumes": volumes or {}, "network_mode": network_mode, "detach": True, "user": user,
+            "volumes": volumes or {}, "detach": True, "user": user,
         }
+        if network == "none":
+            kwargs["network_mode"] = "none"
+        else:
+            kwargs["network"] = network
+            if ip:
+                kwargs["networking_config"] = {network: self.client.api.create_endpoint_config(ipv4_address=ip)}
+        if hostname:
+            kwargs["hostname"] = hostname
         if entrypoint:
             kwargs["entrypoint"] = entrypoint
         if restart_policy:
             kwargs["restart_policy"] = restart_policy
-        if network_mode != "host" and ports:
-            # Published on the loopback only: a reverse proxy is the operator's choice.
-            kwargs["ports"] = {"%d/tcp" % inner: ("127.0.0.1", outer) for inner, outer in ports.items()}
         if mem_limit:
             kwargs["mem_limit"] = mem_limit
         if nano_cpus:
@@ -156,16 +171,20 @@ class DockerEngine:
 
     def container(self, ref):
         """{'id', 'name', 'status', 'labels', 'exit_code', 'oom_killed',
-        'started_at', 'finished_at'} of a container, or None. The times are
-        Docker's (RFC 3339, UTC; '0001-...' when it never happened)."""
+        'started_at', 'finished_at', 'network_mode', 'image' (its id), 'networks' ({name: address})}
+        of a container, or None. The times are Docker's (RFC 3339, UTC;
+        '0001-...' when it never happened)."""
         try:
             c = self.client.containers.get(ref)
         except NotFound:
             return None
         state = c.attrs.get("State") or {}
+        networks = (c.attrs.get("NetworkSettings") or {}).get("Networks") or {}
         return {"id": c.id, "name": c.name, "status": c.status, "labels": c.labels or {},
                 "exit_code": state.get("ExitCode"), "oom_killed": bool(state.get("OOMKilled")),
-                "started_at": state.get("StartedAt"), "finished_at": state.get("FinishedAt")}
+                "started_at": state.get("StartedAt"), "finished_at": state.get("FinishedAt"),
+                "network_mode": (c.attrs.get("HostConfig") or {}).get("NetworkMode"), "image": c.attrs.get("Image"),
+                "networks": {name: (value or {}).get("IPAddress") or None for name, value in networks.items()}}
 
     def logs(self, ref, tail=200):
         try:

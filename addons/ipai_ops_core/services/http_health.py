@@ -1,11 +1,25 @@
-"""Waiting for an Odoo to answer over HTTP (loopback only)."""
+"""Waiting for an Odoo to answer over HTTP: an environment's container on
+its own network (a private address of this host's bridges), or the
+loopback; never a public address."""
 
+import ipaddress
 import time
 from urllib.parse import urlparse
 
 import requests
 
 ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def allowed(host):
+    """The loopback, or a private IPv4 address (an environment's network)."""
+    if host in ALLOWED_HOSTS:
+        return True
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    return address.version == 4 and address.is_private and not address.is_link_local
 
 
 PROBE_LOGIN = "__ipai_ops_health_probe__"
@@ -37,8 +51,8 @@ def wait_until_healthy(url, path="/web/health", timeout=180, interval=1.0, expec
     answer seen.
     """
     host = urlparse(url).hostname
-    if host not in ALLOWED_HOSTS:
-        raise ValueError("health checks only talk to the loopback, not %r" % host)
+    if not allowed(host):
+        raise ValueError("health checks only talk to the environments' networks and the loopback, not %r" % host)
     start = time.monotonic()
     last = "no answer"
     while time.monotonic() - start < timeout:

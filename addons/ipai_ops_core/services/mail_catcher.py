@@ -4,7 +4,10 @@ Development and staging environments send their mail here instead of to
 the world. Each environment authenticates with its own user and password
 (AUTH PLAIN or LOGIN), which is how a message is filed under the
 environment that sent it; mail without authentication is refused.
-Listens on 127.0.0.1 only. Plain values in: ``authenticate(user, password)``
+Listens on every address of the host (``0.0.0.0``): each development or
+staging network reaches it at its gateway; the host's firewall
+(services/firewall.py) lets only those networks and the loopback in, and
+AUTH decides whose mail it is. Plain values in: ``authenticate(user, password)``
 returns a key (or None), ``deliver(key, mail_from, rcpt_tos, data)`` stores.
 """
 
@@ -146,8 +149,8 @@ class MailCatcher(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
     def __init__(self, port, authenticate, deliver, host="127.0.0.1"):
-        if host not in ("127.0.0.1", "::1", "localhost"):
-            raise ValueError("The mail catcher listens on the loopback only.")
+        if host not in ("127.0.0.1", "::1", "localhost", "0.0.0.0"):
+            raise ValueError("The mail catcher listens on the loopback or on every address (behind the firewall).")
         self.authenticate, self.deliver = authenticate, deliver
         super().__init__((host, port), _Handler)
 

@@ -5,6 +5,7 @@ names). Every name is validated here again; nothing here runs nginx
 (services/nginx.py does)."""
 
 import hashlib
+import ipaddress
 import os
 import re
 
@@ -66,7 +67,11 @@ def _serve(server, upload_mb, timeout):
                         "        add_header Retry-After 30 always;",
                         "        try_files /%s =503;" % os.path.basename(server["page"]), "    }"]
     port, ws_port = int(server["port"]), int(server.get("ws_port") or server["port"])
-    return lines + _proxy_block("/websocket", "127.0.0.1:%d" % ws_port) + _proxy_block("/", "127.0.0.1:%d" % port)
+    # The container's address on its own network (the loopback for an
+    # environment still on the host's network, before it moved).
+    address = str(ipaddress.IPv4Address(server.get("address") or "127.0.0.1"))
+    return (lines + _proxy_block("/websocket", "%s:%d" % (address, ws_port))
+            + _proxy_block("/", "%s:%d" % (address, port)))
 
 
 # Let's Encrypt's HTTP-01 challenge (certbot --webroot -w <proxy root>/acme),
@@ -76,7 +81,8 @@ ACME = ["    location ^~ /.well-known/acme-challenge/ {", "        root acme;", 
 
 
 def render(listen, servers, upload_mb=128, timeout=720, tls_listen=None, tls_port=443):
-    """The sites file. ``servers``: [{names: [host, ...], port, ws_port,
+    """The sites file. ``servers``: [{names: [host, ...], address (the
+    container's on its network), port, ws_port,
     page (a file under pages/ answered with 503 instead of the upstream:
     the maintenance or the stopped page, or None), tls ({name: certificate
     id}: the names a certificate under certs/<id>.crt and .key covers)}].

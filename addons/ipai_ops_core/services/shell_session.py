@@ -46,17 +46,39 @@ HEARTBEAT_EVERY = 30  # seconds between calls of the heartbeat callback
 
 
 def command(odoo, dbname, tty):
-    """What the session runs: bash, or Odoo's own shell on the environment's
-    database with its configuration (its own database role)."""
+    """What the session runs: bash (without the image's rc files, which
+    would set their own prompt: ours comes from ``environment``), or Odoo's
+    own shell on the environment's database with its configuration (its own
+    database role)."""
     if odoo:
         return ["odoo", "shell", "-c", CONTAINER_PATH, "-d", dbname, "--no-http", "--log-level", "warn"]
-    return ["/bin/bash", "-i"] if tty else ["/bin/bash"]
+    return ["/bin/bash", "--norc", "-i"] if tty else ["/bin/bash", "--norc"]
+
+
+# Odoo.sh's colours: production red, staging yellow, development green.
+STAGE_COLOURS = {"production": "1;31", "staging": "1;33", "development": "1;32"}
+_LABEL_CHARS = re.compile(r"[^A-Za-z0-9._/@+-]")
+
+
+def environment(tty, label=None, stage=None):
+    """The session's variables: the terminal, and a prompt that says which
+    environment and stage this is (``production acme-erp/main ~$`` in red),
+    so that a production shell never looks like a development one."""
+    if not tty:
+        return None
+    variables = {"TERM": "xterm-256color"}
+    if label and stage:
+        colour = STAGE_COLOURS.get(stage, "1")
+        label = _LABEL_CHARS.sub("_", label)[:80]
+        variables["PS1"] = "\\[\\e[%sm\\]%s\\[\\e[0m\\] %s \\w \\$ " % (colour, stage, label)
+    return variables
 
 
 class Session:
     def __init__(self, ws, api, container_id, argv, tty=True, size=(24, 80), idle_timeout=900,
-                 max_transcript=5 * 1024 * 1024, heartbeat=None):
+                 max_transcript=5 * 1024 * 1024, heartbeat=None, variables=None):
         self.ws, self.api, self.container_id, self.argv = ws, api, container_id, argv
+        self.variables = variables if variables is not None else environment(tty)
         self.tty, self.size, self.idle_timeout = tty, size, idle_timeout
         self.max_transcript, self.heartbeat = max_transcript, heartbeat
         self.transcript, self.transcript_size, self.truncated = [], 0, False
@@ -142,7 +164,7 @@ class Session:
         Returns {"exit_code", "reason", "transcript" (bytes), "truncated"}."""
         self.exec_id = self.api.exec_create(
             self.container_id, ["python3", "-c", WRAPPER, *self.argv], stdin=True, tty=self.tty,
-            environment={"TERM": "xterm-256color"} if self.tty else None)["Id"]
+            environment=self.variables)["Id"]
         docker_socket = self.api.exec_start(self.exec_id, tty=self.tty, socket=True)
         self.raw = getattr(docker_socket, "_sock", docker_socket)
         if self.tty:

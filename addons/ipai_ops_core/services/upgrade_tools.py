@@ -55,7 +55,7 @@ def upgrade_code(engine, image, tree, addons, from_version, name, labels, uid):
     {addon: {changed, seconds} or {error}}; RuntimeError when the run fails."""
     code, lines = engine.run_to_completion(
         image, [CONTAINER_ADDONS, from_version, *addons], name, labels,
-        volumes={tree: {"bind": CONTAINER_ADDONS, "mode": "rw"}}, network_mode="none",
+        volumes={tree: {"bind": CONTAINER_ADDONS, "mode": "rw"}}, network="none",
         user="%d:%d" % (uid, uid), entrypoint=["python3", "-c", UPGRADE_CODE_DRIVER], timeout=1800)
     results = {}
     for line in lines:
@@ -124,7 +124,7 @@ def apriori(wheel_path):
 def core_modules(engine, image, name, labels):
     """The modules the runtime image ships (its addons directories)."""
     code, lines = engine.run_to_completion(
-        image, ["/opt/odoo/addons", "/opt/odoo/odoo/addons"], name, labels, network_mode="none",
+        image, ["/opt/odoo/addons", "/opt/odoo/odoo/addons"], name, labels, network="none",
         entrypoint=["ls", "-1"], timeout=120)
     if code != 0:
         raise RuntimeError("cannot list the modules of %s: %s" % (image, " / ".join(lines[-2:])))

@@ -1,5 +1,6 @@
 from . import (
     test_access,
+    test_env_network,
     test_faults,
     test_isolation,
     test_mail_catcher,

@@ -51,36 +51,6 @@ class TestAttempts(OpsCase):
 
 
 @tagged("post_install", "-at_install", "ipai_ops")
-class TestPorts(OpsCase):
-    def test_ports_are_reserved_before_use_and_released(self):
-        Port = self.env["ops.port"]
-        runs = [self.Run.browse(self.queue(environment_id=env.id)["id"])
-                for env in (self.env_dev, self.env_staging)]
-        ports = [run._ops_reserve_port(run.environment_id, "local") for run in runs]
-        self.assertEqual(len(set(ports)), 2, "two builds started together get two ports")
-        again = self.Run.browse(self.queue(environment_id=self.env_dev.id)["id"])
-        self.assertNotIn(again._ops_reserve_port(self.env_dev, "local"), ports)
-        self.assertEqual(Port.search_count([("port", "in", ports)]), 2)
-
-        # A failed run gives its port back.
-        worker = self.as_worker()
-        for run in runs:
-            self.assertEqual(worker.claim_next_run("w")["id"], run.id)
-            worker.browse(run.id).start_workflow_run("w")
-        worker.browse(runs[0].id).complete_workflow_run(1, "broken", "w")
-        self.assertFalse(Port.search([("port", "=", ports[0])]))
-        # A succeeded one keeps the port its environment now serves on.
-        self.env_staging.sudo().write({"port": ports[1], "state": "running"})
-        worker.browse(runs[1].id).complete_workflow_run(0, False, "w")
-        self.assertEqual(Port.search([("port", "=", ports[1])]).environment_id, self.env_staging)
-
-    def test_a_port_in_use_or_serving_is_never_given(self):
-        self.env_prod.sudo().write({"port": 18100, "state": "running", "host": "local"})
-        run = self.Run.browse(self.queue(environment_id=self.env_dev.id)["id"])
-        self.assertNotEqual(run._ops_reserve_port(self.env_dev, "local"), 18100)
-
-
-@tagged("post_install", "-at_install", "ipai_ops")
 class TestMalformedArguments(OpsCase):
     def test_clear_errors_naming_the_argument(self):
         Run = self.Run.with_user(self.users["owner"])

@@ -62,6 +62,10 @@ class TestMailCatcher(BaseCase):
         self.assertEqual(broken.exception.smtp_code, 454, "a failing check is a temporary failure")
         self.assertEqual(self.kept, [])
 
-    def test_listens_on_the_loopback_only(self):
-        with self.assertRaises(ValueError):
-            MailCatcher(free_port(), lambda *a: None, lambda *a: None, host="0.0.0.0")
+    def test_listens_on_the_loopback_or_every_address_only(self):
+        """Every address (the environments' networks reach it at their
+        gateway, the firewall admits nobody else) or the loopback: never
+        one address picked by a caller."""
+        for host in ("192.0.2.10", "example.com", ""):
+            with self.subTest(host=host), self.assertRaises(ValueError):
+                MailCatcher(free_port(), lambda *a: None, lambda *a: None, host=host)

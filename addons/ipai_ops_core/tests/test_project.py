@@ -97,7 +97,7 @@ class TestProject(OpsCase):
 
     def test_docker_hosts(self):
         local = self.env.ref("ipai_ops_core.ops_host_local")
-        self.assertEqual((local.name, local.network_mode), ("local", "host"))
+        self.assertEqual((local.name, local.docker_url), ("local", "unix:///var/run/docker.sock"))
         Host = self.env["ops.host"].with_user(self.manager)
         for url in ("http://x", "unix:///var/run/docker.sock; rm -rf /", "tcp://a b"):
             with self.subTest(url=url), self.assertRaises(ValidationError):

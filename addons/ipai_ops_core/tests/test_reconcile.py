@@ -35,7 +35,7 @@ def engine_fixture():
 def container_fixture(engine):
     def make(script=SERVE):
         name = "ops-reconcile-test-%s" % secrets.token_hex(4)
-        return engine.start(IMAGE, [script], name, LABELS, entrypoint=["/bin/sh", "-c"])
+        return engine.start(IMAGE, [script], name, LABELS, entrypoint=["/bin/sh", "-c"], network="none")
     return make
 
 

@@ -25,7 +25,8 @@ class TestRuntimeSettings(OpsCase):
         self.assertIn("prefork, 5 HTTP workers", self.env_prod.effective_runtime)
         with self.assertRaises(ValidationError):
             self.env_prod.with_user(self.users["admin"]).write({"limit_memory_soft_mb": 9000})
-        args = runtime_args({"runtime": self.env_prod._ops_runtime(), "gevent_port": 18555})
+        args = runtime_args({"runtime": self.env_prod._ops_runtime()})
+        # Its own network namespace: the websocket on the same port in every container.
         self.assertEqual(args[:8], ["--proxy-mode", "--workers", "5", "--max-cron-threads", "1", "--gevent-port",
-                                    "18555", "--limit-memory-soft"])
+                                    "8072", "--limit-memory-soft"])
         self.assertIn("300", args)

@@ -1,0 +1,157 @@
+"""An environment's network, ready before any of its containers starts.
+
+``ensure`` makes (once per run; the spec remembers it) the network of the
+environment's stage (services/env_network.py), the host's firewall around
+the control plane's networks (services/firewall.py), the database server's
+pg_hba rules for the networks that exist (services/postgres/access.py)
+and, for development and staging, the egress proxy's rules for the
+project's allow-list (services/egress.py). Every executor that starts a
+container of the environment goes through here (odoo_steps.run_odoo,
+cutover.start); nothing starts on the host's network.
+
+The spec's ``network_settings`` (ops.environment._ops_network_settings):
+pool, mail_port, egress_root, egress_port, front_door_ports (nginx's, where
+it listens beyond the loopback), allowlist (the project's).
+"""
+
+from ..services import egress, env_network, firewall, naming
+from ..services.docker_engine import DockerError
+from ..services.postgres import PostgresError, access
+from .base import RunFailed
+
+
+def _settings(spec):
+    return spec.get("network_settings") or {}
+
+
+def db_is_local(spec):
+    """Whether the database server runs on this host (reached from the
+    environments' networks through their gateway)."""
+    return str(spec["db"].get("host") or "127.0.0.1") in access.LOOPBACK
+
+
+def firewall_ports(spec):
+    """The host's TCP ports each kind of network reaches (see services/firewall.py)."""
+    settings = _settings(spec)
+    common = ([int(spec["db"]["port"])] if db_is_local(spec) else []) + \
+        [int(port) for port in settings.get("front_door_ports") or ()]
+    isolated = common + [int(port) for port in (settings.get("mail_port"), settings.get("egress_port")) if port]
+    return {env_network.ISOLATED: isolated, env_network.PRODUCTION: common, env_network.BUILD: []}
+
+
+def service_ports(spec):
+    """The platform's own services environments reach on the host: the
+    database (when it runs here), the mail catcher, the egress proxy."""
+    settings = _settings(spec)
+    return [int(port) for port in ((spec["db"]["port"] if db_is_local(spec) else None), settings.get("mail_port"),
+                                   settings.get("egress_port")) if port]
+
+
+def secure_host(spec):
+    """The host's firewall for this control plane's networks."""
+    firewall.ensure(spec["namespace"], firewall_ports(spec), service_ports(spec))
+
+
+def sync_database_access(spec, engine):
+    """pg_hba.conf admits each environment role of this control plane from
+    its own network only (the networks as Docker has them now)."""
+    plane = spec["namespace"]
+    entries = [(naming.env_role_name(plane, net["environment_id"]), net["subnet"])
+               for net in env_network.networks(engine, plane)
+               if net["environment_id"] and net["kind"] in (env_network.ISOLATED, env_network.PRODUCTION)]
+    settings = _settings(spec)
+    return access.sync(spec["db"], plane, entries, pool=_pool(spec),
+                       # Odoo's server opens the maintenance database (postgres) at start: not that one.
+                       deny_databases=[name for name in ("template1", settings.get("control_db")) if name])
+
+
+def _pool(spec):
+    return _settings(spec).get("pool") or env_network.DEFAULT_POOL
+
+
+def ensure(spec, engine, reporter=None):
+    """The environment's network, with its firewall, database and egress
+    rules; remembered in ``spec["network"]``. Raises RunFailed naming what
+    could not be set up."""
+    if spec.get("network"):
+        return spec["network"]
+    plane, kind = spec["namespace"], env_network.kind_for_stage(spec.get("stage"))
+    try:
+        net = env_network.ensure(engine, plane, kind, spec["environment_id"], spec["project_slug"], _pool(spec))
+        secure_host(spec)
+        hba = sync_database_access(spec, engine)
+        if kind == env_network.ISOLATED:
+            settings = _settings(spec)
+            egress.set_environment(settings["egress_root"], settings["egress_port"], spec["environment_id"],
+                                   net["subnet"], settings.get("allowlist") or "", forbidden=[_pool(spec)])
+    except (DockerError, firewall.FirewallError, PostgresError, egress.EgressError, ValueError) as exc:
+        raise RunFailed("The environment's network could not be set up: %s" % exc) from exc
+    if reporter and hba["status"] == "unmanaged":
+        reporter.log("warning", "The database server's pg_hba.conf is not the platform's to change (an external "
+                                "server): it must admit this environment's role from its network only: %s"
+                     % " | ".join(line for line in hba["lines"] if line.startswith("host")))
+    if reporter and hba["status"] == "reloaded":
+        reporter.log("info", "Network %s (%s, %s); the database server admits %s from it only" % (
+            net["name"], net["subnet"], "no route off the host" if net["internal"] else "internet",
+            naming.env_role_name(plane, spec["environment_id"])))
+    spec["network"] = net
+    return net
+
+
+def build_network(spec, engine):
+    """The control plane's network for image builds: the internet (the
+    project's requirements), nothing of the host, no database."""
+    plane = spec["namespace"]
+    try:
+        net = env_network.ensure(engine, plane, env_network.BUILD, pool=_pool(spec))
+        secure_host(spec)
+    except (DockerError, firewall.FirewallError, ValueError) as exc:
+        raise RunFailed("The build network could not be set up: %s" % exc) from exc
+    return net["name"]
+
+
+def db_endpoint(spec):
+    """Where the environment's containers find the database server: their
+    network's gateway when it runs on this host, else its own address."""
+    if db_is_local(spec):
+        return {"host": spec["network"]["gateway"], "port": int(spec["db"]["port"])}
+    return {"host": spec["db"]["host"], "port": int(spec["db"]["port"])}
+
+
+def mail_endpoint(spec):
+    """The mail catcher as the environment's containers reach it (its
+    gateway), with the environment's own login; None in production."""
+    mail = spec.get("mail")
+    if not mail:
+        return None
+    return dict(mail, host=spec["network"]["gateway"])
+
+
+def container_environment(spec):
+    """The variables of every container of the environment: the egress
+    proxy for development and staging (requests and urllib honour them)."""
+    net = spec["network"]
+    if net["internal"]:
+        proxy = "http://%s:%d" % (net["gateway"], int(_settings(spec)["egress_port"]))
+        no_proxy = "localhost,127.0.0.1,%s" % net["gateway"]
+        return {"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "http_proxy": proxy, "https_proxy": proxy,
+                "NO_PROXY": no_proxy, "no_proxy": no_proxy}
+    return {}
+
+
+def teardown(spec, engine, reporter=None):
+    """After the environment's containers are gone: its networks, its
+    pg_hba lines and its egress rules go too."""
+    plane = spec["namespace"]
+    removed = []
+    try:
+        removed = env_network.remove_environment(engine, plane, spec["environment_id"])
+        sync_database_access(spec, engine)
+        settings = _settings(spec)
+        if settings.get("egress_root"):
+            egress.remove_environment(settings["egress_root"], spec["environment_id"])
+    except (DockerError, PostgresError, egress.EgressError) as exc:
+        if reporter:
+            reporter.log("warning", "The environment's network was not removed completely (the garbage collector "
+                                    "retries): %s" % exc)
+    return removed
