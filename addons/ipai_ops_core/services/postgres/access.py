@@ -65,10 +65,11 @@ def render(plane, entries, pool=None, deny_databases=()):
     sections = {}
     for kind, lines in (("deny", deny), ("allow", allow)):
         begin, end = _bounds(kind, plane)
+        what = ("databases no environment network opens" if kind == "deny"
+                else "each environment's role, from its own network only")
+        comment = "# Rendered by the ipai ops control plane (%s); changes here are overwritten." % what
         # Nothing to say: no section at all.
-        sections[kind] = [] if not lines else [begin, "# Rendered by the ipai ops control plane (%s); changes here are overwritten."
-                          % ("databases no environment network opens" if kind == "deny"
-                             else "each environment's role, from its own network only"), *lines, end]
+        sections[kind] = [begin, comment, *lines, end] if lines else []
     return sections
 
 
