@@ -44,7 +44,7 @@ createdb "${pg[@]}" -T "$OPS_TEST_DB" "$OPS_E2E_DB"
 cd "$OPS_REPO"
 # pytest-odoo imports odoo in the pytest process.
 export PYTHONPATH="$ODOO_SRC${PYTHONPATH:+:$PYTHONPATH}"
-exec "$OPS_VENV/bin/pytest" -p no:cacheprovider \
+exec "$OPS_VENV/bin/pytest" -p no:cacheprovider --durations=25 \
   --odoo-config "$OPS_CONF" --odoo-database "$OPS_TEST_DB" --odoo-log-level warn \
   --odoo-extra "db_host=$OPS_DB_HOST" --odoo-extra "db_port=$OPS_DB_PORT" \
   --odoo-extra "db_user=$OPS_DB_USER" \

@@ -198,6 +198,7 @@ def test_code_only_redeploys_switch_without_a_failed_request(server, prod):
     requests the login page every 50 ms through the proxy: not one fails."""
     manager = server.rpc("e2e_manager")
     before = current(server, prod)
+    serving = [before]
     with Poller(prod["url"]) as visitor:
         for _ in range(2):
             queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "deploy", "environment_id": prod["id"]})
@@ -205,11 +206,15 @@ def test_code_only_redeploys_switch_without_a_failed_request(server, prod):
             run, logs = manager("ops.run", "api_read", [queued["id"]]), logs_of(manager, queued["id"])
             assert run["state"] == "succeeded", (run["error_message"], logs[-3000:])
             assert "No module to update" in logs and "The proxy serves" in logs, logs[-3000:]
-    after = current(server, prod)
+            serving.append(current(server, prod))
+    after = serving[-1]
     assert len(visitor.answers) > 40, "the visitor kept asking during both switches"
     assert visitor.failures() == [], visitor.failures()[:5]
     assert after["url"] == before["url"] and after["database_name"] == before["database_name"]
-    assert after["container_ip"] != before["container_ip"] and after["container_id"] != before["container_id"]
+    # Each switch starts the new container at the serving address the old one does not hold (two per network).
+    for old, new in zip(serving, serving[1:], strict=False):
+        assert new["container_ip"] != old["container_ip"] and new["container_id"] != old["container_id"], (old, new)
+    assert after["container_ip"] == before["container_ip"], "back on the first address after two switches"
     assert not docker.from_env().containers.list(all=True, filters={"id": before["container_id"]}), \
         "the old container is gone once the switch is done"
 

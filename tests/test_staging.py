@@ -102,7 +102,7 @@ def project(server, repo, catcher):
 def prod_env(server, project):
     return server.rpc("e2e_manager")("ops.environment", "read", [project["prod_env"]], [
         "database_name", "url", "port", "image_digest", "previous_image_digest", "previous_database_name",
-        "container_id"])[0]
+        "container_id", "container_ip"])[0]
 
 
 def test_staging_is_a_neutralized_copy_of_live_production(server, project, catcher):
@@ -152,7 +152,10 @@ def test_staging_is_a_neutralized_copy_of_live_production(server, project, catch
                      " WHERE c.active")
     assert active == [("ir.autovacuum",)], active
     servers = sql(db, "SELECT smtp_host, smtp_port FROM ir_mail_server WHERE active")
-    assert servers == [("127.0.0.1", catcher)], "only the mail catcher: %s" % servers
+    gateway = subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}",
+                              env["container_id"]], capture_output=True, text=True, check=True).stdout.strip()
+    # the catcher as staging's container reaches it: its network's gateway (127.0.0.1 is the container itself)
+    assert servers == [(gateway, catcher)], "only the mail catcher: %s (gateway %s)" % (servers, gateway)
     assert sql(prod_db, "SELECT count(*) FROM ir_mail_server WHERE active AND smtp_host = 'smtp.customer.example'") \
         == [(1,)], "production itself is untouched"
     assert sql(db, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()") == \

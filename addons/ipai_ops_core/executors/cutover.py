@@ -78,7 +78,7 @@ def start(spec, engine, image, dbname, reporter):
                *runtime_args(spec)]
     container_id = engine.start(
         image, command, name, odoo_steps.labels(spec, "serve"),
-        volumes=odoo_steps.volumes(spec), network=net["name"], ip=address,
+        volumes=odoo_steps.volumes(spec, engine, reporter), network=net["name"], ip=address,
         environment=network.container_environment(spec),
         mem_limit=spec.get("mem_limit"), nano_cpus=spec.get("nano_cpus"),
         # Back by itself after a restart of the Docker daemon or the host.

@@ -38,11 +38,12 @@ def container_name(spec, what):
 ENV_ADDONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "env_addons")
 
 
-def volumes(spec):
+def volumes(spec, engine, reporter=None):
     """The environment's data directory, its configuration file (which
     holds its credentials: they never appear on a command line) and the
     platform's addons for environments (Connect), read-only. The
-    environment's network is made first (network.ensure)."""
+    environment's network is made first: the file names its gateway."""
+    network.ensure(spec, engine, reporter)
     return {paths.env_dir(spec): {"bind": "/var/lib/odoo", "mode": "rw"}, **credentials.config_volume(spec),
             ENV_ADDONS: {"bind": odoo_config.ENV_ADDONS_PATH, "mode": "ro"}}
 
@@ -52,7 +53,7 @@ def run_odoo(spec, engine, image, command, what, reporter, on_line=None, **kwarg
     environment's role, on the environment's network; returns (exit code,
     last lines)."""
     net = network.ensure(spec, engine, reporter)
-    kwargs.setdefault("volumes", volumes(spec))
+    kwargs.setdefault("volumes", volumes(spec, engine, reporter))
     kwargs.setdefault("network", net["name"])
     kwargs["environment"] = dict(network.container_environment(spec), **(kwargs.get("environment") or {}))
     return engine.run_to_completion(image, command, container_name(spec, what), labels(spec, what),
@@ -146,7 +147,7 @@ def obfuscate(spec, engine, image, dbname, reporter):
     fields = ["--fields", spec["obfuscate_fields"]] if spec.get("obfuscate_fields") else []
     network.ensure(spec, engine, reporter)
     with credentials.KeyFile(spec, "obfuscate.key") as key:
-        mounts = dict(volumes(spec), **{key.path: {"bind": _KEY_PATH, "mode": "ro"}})
+        mounts = dict(volumes(spec, engine, reporter), **{key.path: {"bind": _KEY_PATH, "mode": "ro"}})
         exit_code, tail = run_odoo(spec, engine, image, [_KEY_PATH, "-d", dbname, *fields, "-y"], "obfuscate",
                                    reporter, volumes=mounts, entrypoint=["python3", "-c", _OBFUSCATE])
     if exit_code != 0:
@@ -172,7 +173,8 @@ def neutralize_copy(spec, engine, image, dbname, reporter):
     staging: neutralize, the mail catcher as only mail server, optional
     obfuscation and the project's scrub SQL, its own admin password."""
     neutralize(spec, engine, image, dbname, reporter)
-    point_mail_at_catcher(spec, dbname, spec.get("mail"))
+    # the catcher as the environment's containers reach it: their network's gateway
+    point_mail_at_catcher(spec, dbname, network.mail_endpoint(spec))
     if spec.get("obfuscate"):
         obfuscate(spec, engine, image, dbname, reporter)
     scrub(spec, dbname, spec.get("scrub_sql") or [], reporter)

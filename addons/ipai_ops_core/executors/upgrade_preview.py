@@ -104,7 +104,7 @@ def migrate(spec, engine, reporter, step, dbname, report):
                      commit_sha=step.get("commit_sha"), branch=spec["branch"])
     sha, _tag, image_id, modules, _versions = image.build_image(step_spec, reporter, engine)
     log = openupgrade.MigrationLog()
-    volumes = dict(odoo_steps.volumes(spec), **{site: {"bind": openupgrade.MOUNT, "mode": "ro"}})
+    volumes = dict(odoo_steps.volumes(spec, engine, reporter), **{site: {"bind": openupgrade.MOUNT, "mode": "ro"}})
     addons = "/mnt/extra-addons,/opt/odoo/addons,%s/odoo/addons" % openupgrade.MOUNT
     command = ["-d", dbname, "--stop-after-init", "--no-http", "--log-level", "info",
                "--log-handler", "odoo.modules.loading:INFO", "--addons-path", addons,
