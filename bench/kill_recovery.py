@@ -123,7 +123,6 @@ def configure(plane, work, repo_url):
         env.ref("ipai_ops_core.ops_host_local").repo_roots = work
         params = env["ir.config_parameter"]
         params.set_param("ipai_ops.data_root", os.path.join(work, "data"))
-        params.set_param("ipai_ops.port_range", "18960-18989")  # away from the test suite's environments
         params.set_param("ipai_ops.heartbeat_timeout_seconds", "300")
         project = env["ops.project"].search([("slug", "=", SLUG)])
         if project:

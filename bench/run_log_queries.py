@@ -30,7 +30,7 @@ def connect(db):
                             user=os.environ["OPS_DB_USER"], password=os.environ["OPS_DB_PASSWORD"], dbname=db)
 
 
-def ensure_database(db):
+def ensure_database(db, modules="ipai_ops_core"):
     with connect("postgres") as conn:
         conn.autocommit = True
         with conn.cursor() as cr:
@@ -38,17 +38,17 @@ def ensure_database(db):
             exists = cr.fetchone()
     if exists:
         with connect(db) as conn, conn.cursor() as cr:
-            cr.execute("SELECT state FROM ir_module_module WHERE name = 'ipai_ops_core'")
-            row = cr.fetchone()
-            if row and row[0] == "installed":
+            cr.execute("SELECT count(*) FROM ir_module_module WHERE name = ANY(%s) AND state = 'installed'",
+                       [modules.split(",")])
+            if cr.fetchone()[0] == len(modules.split(",")):
                 return
-    print("installing ipai_ops_core into %s (once)..." % db, file=sys.stderr)
+    print("installing %s into %s (once)..." % (modules, db), file=sys.stderr)
     odoo = os.path.join(os.environ["ODOO_SRC"], "odoo-bin")
     subprocess.run([sys.executable, odoo, "-c", os.environ["OPS_CONF"],
                     "--addons-path", "%s/addons,%s/addons" % (os.environ["ODOO_SRC"], REPO),
                     "--db_host", os.environ["OPS_DB_HOST"], "--db_port", os.environ["OPS_DB_PORT"],
                     "--db_user", os.environ["OPS_DB_USER"],
-                    "-d", db, "-i", "ipai_ops_core", "--without-demo=all", "--stop-after-init",
+                    "-d", db, "-i", modules, "--without-demo=all", "--stop-after-init",
                     "--log-level=warn"], check=True)
 
 

@@ -22,7 +22,14 @@ fi
 ops_proxy=("$OPS_VENV/bin/python" "$ODOO_SRC/odoo-bin" --addons-path="$ODOO_SRC/addons,$OPS_REPO/addons" ops-proxy
            "${args[@]}" -d "$OPS_DB_NAME" --log-level=warn)
 "${ops_proxy[@]}" --listen "127.0.0.1:$OPS_PROXY_PORT" --listen-tls "127.0.0.1:$OPS_PROXY_TLS_PORT"
-trap '"${ops_proxy[@]}" --stop >/dev/null 2>&1 || true' EXIT
+# The workers: one process per slot of this host (sized from its CPUs and
+# memory, or the capacity of its Docker host record; OPS_WORKER_SLOTS
+# overrides), each started again when it dies; they stop with Ctrl-C too.
+workers=("$OPS_VENV/bin/python" "$ODOO_SRC/odoo-bin" --addons-path="$ODOO_SRC/addons,$OPS_REPO/addons" ops-workers
+         "${args[@]}" -d "$OPS_DB_NAME" --log-level=warn ${OPS_WORKER_SLOTS:+--slots "$OPS_WORKER_SLOTS"})
+"${workers[@]}" &
+workers_pid=$!
+trap 'kill -TERM "$workers_pid" 2>/dev/null; wait "$workers_pid" 2>/dev/null; "${ops_proxy[@]}" --stop >/dev/null 2>&1 || true' EXIT
 cat >&2 <<MSG
 
   ipai ops is starting on  http://127.0.0.1:${OPS_HTTP_PORT}/odoo/action-ipai_ops_core.action_ops_project
@@ -34,6 +41,7 @@ cat >&2 <<MSG
   CLI:   $OPS_VENV/bin/ops --help    (see README: OPS_URL, OPS_DB=$OPS_DB_NAME, OPS_LOGIN, OPS_API_KEY)
   master password: $OPS_HOME/secrets/master-password (root only; the database manager is off)
   secrets key:     back up the key file with the control plane (README: Secrets and the master password)
+  workers: one process per slot (Ops > Configuration > Workers); runs start within a second of being queued
   stop with Ctrl-C
 
 MSG

@@ -1,6 +1,6 @@
 """The run engine under faults and concurrency, with real processes, Docker
 and PostgreSQL: a worker killed in the middle of a build, six builds of two
-projects drained at once by the cron and a worker, malformed arguments to
+projects drained at once by the host's workers, malformed arguments to
 every public method over XML-RPC.
 """
 
@@ -18,6 +18,7 @@ from e2e import (
     logs_of,
     make_addon_repo,
     namespace,
+    odoo_command,
     reap,
     remove_leftovers,
     run_worker,
@@ -90,29 +91,46 @@ def test_a_build_killed_during_its_install_is_retried_cleanly(server, projects):
 
 
 def test_six_builds_of_two_projects_at_once(server, projects):
-    """The cron and an ops-worker with three slots drain six builds together:
-    six ports, each URL serving its own database, no slot lost."""
+    """The host's workers as `make run` starts them (`odoo-bin ops-workers`,
+    slots sized from the machine) drain six builds of two projects together:
+    six networks, each URL serving its own database. The queue's cron, run
+    meanwhile, takes none: workers are alive."""
     manager = server.rpc("e2e_manager")
     # Only these builds in the queue (the demo and earlier tests leave runs queued).
     shell(server, 'env["ops.run"].search([("state", "=", "queued")]).cancel_run("set aside by test_faults")\n'
                   'env.cr.commit()\n')
-    queued = [manager("ops.run", "queue_run", {"project": slug, "kind": "build", "branch": branch})
-              for slug in SLUGS for branch in BRANCHES if (slug, branch) != (SLUGS[0], BRANCHES[0])]
-    queued.append(manager("ops.run", "queue_run", {"project": SLUGS[0], "kind": "build", "branch": BRANCHES[0]}))
-    worker = subprocess.Popen(worker_cmd(server, "par", list(SLUGS), "--concurrency", "3"), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-    cron = subprocess.Popen(_odoo_cmd(server.db, "shell") + ["--no-http", "--log-level=warn"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    cron_out, _err = cron.communicate('print("DRAINED", env["ops.run"]._cron_process_queue())\n', timeout=900)
-    worker_out, _err = worker.communicate(timeout=900)
-    for name, output in (("worker", worker_out), ("cron", cron_out)):
-        assert "Traceback" not in output and "died" not in output, "%s:\n%s" % (name, output[-3000:])
-    assert "DRAINED" in cron_out, cron_out[-2000:]
-
+    supervisor = subprocess.Popen(odoo_command(server, "ops-workers") + [
+        "--worker-id", "par", "--projects", ",".join(SLUGS), "--log-level=warn"], start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = supervisor.stdout.readline()
+        while not first.startswith("ops-workers: "):
+            assert first, "the supervisor said nothing"
+            first = supervisor.stdout.readline()
+        slots = int(first.split(":")[1].split()[0])
+        assert slots >= 2, first
+        deadline = time.monotonic() + 60
+        while len(manager("ops.worker", "search_read", [("name", "like", "par-")], fields=["alive"])) < slots:
+            assert time.monotonic() < deadline, "the workers did not register"
+            time.sleep(0.5)
+        queued = [manager("ops.run", "queue_run", {"project": slug, "kind": "build", "branch": branch})
+                  for slug in SLUGS for branch in BRANCHES]
+        cron = subprocess.run(_odoo_cmd(server.db, "shell") + ["--no-http", "--log-level=warn"],
+                              input='print("DRAINED", env["ops.run"]._cron_process_queue())\n', capture_output=True,
+                              text=True, timeout=300)
+        assert "DRAINED 0" in cron.stdout, cron.stdout[-2000:] + cron.stderr[-2000:]
+        deadline = time.monotonic() + 900
+        while any(manager("ops.run", "api_read", [q["id"]])["state"] in ("queued", "claimed", "running")
+                  for q in queued):
+            assert time.monotonic() < deadline, "the six builds did not finish"
+            time.sleep(2)
+    finally:
+        supervisor.send_signal(signal.SIGTERM)
+        output = supervisor.communicate(timeout=120)[0]
+    assert "Traceback" not in output, output[-3000:]
     runs = [manager("ops.run", "api_read", [q["id"]]) for q in queued]
     assert [r["state"] for r in runs] == ["succeeded"] * 6, [(r["name"], r["error_message"]) for r in runs]
-    takers = {r["claimed_by"].split("/")[0].split("@")[0] for r in runs}
-    assert takers == {"par", "cron"}, "both the worker and the cron took builds: %s" % takers
+    assert {r["claimed_by"].rsplit("-", 1)[0] for r in runs} == {"par"}, "the workers took them all"
     envs = manager("ops.environment", "read", [q["environment_id"] for q in queued],
                    ["url", "network_subnet", "database_name"])
     assert len({e["network_subnet"] for e in envs}) == 6, [e["network_subnet"] for e in envs]

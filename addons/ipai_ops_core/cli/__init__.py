@@ -1,1 +1,1 @@
-from . import ops_mailcatcher, ops_proxy, ops_worker
+from . import ops_mailcatcher, ops_proxy, ops_worker, ops_workers

@@ -46,7 +46,8 @@ class OpsMailCatcher(Command):
 
         def authenticate(user, password):
             with registry.cursor() as cr:
-                return api.Environment(cr, SUPERUSER_ID, {})["ops.mail"]._ops_authenticate(user, password)
+                env = api.Environment(cr, SUPERUSER_ID, {})  # alive until the commit, which flushes it
+                return env["ops.mail"]._ops_authenticate(user, password)
 
         def deliver(env_id, mail_from, rcpts, data):
             with registry.cursor() as cr:

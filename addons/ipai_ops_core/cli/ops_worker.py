@@ -4,7 +4,10 @@
 
 Runs on this host or on any other that reaches the same database and has
 its own Docker engine. Claims with SKIP LOCKED, so many workers share one
-queue safely.
+queue safely. Idle slots wake when a run is queued (PostgreSQL NOTIFY,
+services/queue_listener.py), and poll every --poll seconds besides. The
+process says it is alive every 10 s (ops.worker): the cron fallback stays
+out of its way, and a run it holds shows when it went quiet.
 """
 
 import argparse
@@ -20,6 +23,9 @@ from odoo import SUPERUSER_ID, api
 from odoo.cli import Command
 from odoo.modules.registry import Registry
 
+from ..models.ops_worker import BEAT_SECONDS
+from ..services.queue_listener import QueueListener
+
 _logger = logging.getLogger("odoo.addons.ipai_ops_core.ops_worker")
 
 
@@ -30,14 +36,17 @@ class OpsWorker(Command):
 
     def run(self, args):
         parser = argparse.ArgumentParser(prog="odoo-bin ops-worker", description=self.__doc__)
+        stop = threading.Event()
         parser.add_argument("--worker-id", default="%s" % socket.gethostname())
         parser.add_argument("--host", default="local", help="the ops.host this worker runs on (Docker endpoint, "
-                                                               "network mode, capacity); default: local")
-        parser.add_argument("--concurrency", type=int, help="runs at once (default: the host's capacity)")
+                                                               "slots); default: local")
+        parser.add_argument("--concurrency", type=int, help="runs at once (default: the host's slots)")
         parser.add_argument("--kinds", help="comma-separated run kinds (default: all with an executor)")
         parser.add_argument("--projects", help="comma-separated project slugs (default: all): a worker per customer")
         parser.add_argument("--once", action="store_true", help="exit when the queue is empty")
         parser.add_argument("--poll", type=float, default=5.0, help="seconds between polls of an empty queue")
+        parser.add_argument("--no-listen", action="store_true",
+                            help="poll only, never woken by the queue (how workers waited before; for comparisons)")
         opts, odoo_args = parser.parse_known_args(args)
         odoo.tools.config.parse_config(odoo_args)
         dbname = odoo.tools.config["db_name"]
@@ -45,15 +54,47 @@ class OpsWorker(Command):
             sys.exit("ops-worker: give exactly one database with -d")
         kinds = [k.strip() for k in opts.kinds.split(",")] if opts.kinds else None
         projects = [p.strip() for p in opts.projects.split(",")] if opts.projects else None
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
         registry = Registry(dbname)
         with registry.cursor() as cr:
             host = api.Environment(cr, SUPERUSER_ID, {})["ops.host"].search([("name", "=", opts.host)], limit=1)
             if not host:
                 sys.exit("ops-worker: no ops.host named %r (Ops > Configuration > Docker hosts)" % opts.host)
-            concurrency = opts.concurrency or host.capacity
+            concurrency = opts.concurrency or host._ops_slots()
+
+        count = max(1, concurrency)
+        wakes = [threading.Event() for _ in range(count)]
+
+        def wake():
+            for event in wakes:
+                event.set()
+
+        def request_stop():
+            stop.set()
+            wake()  # idle slots stop waiting for work at once
+
+        # From another thread: Event.set takes a lock the interrupted main thread may hold.
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=request_stop).start())
+        signal.signal(signal.SIGINT, lambda *_: threading.Thread(target=request_stop).start())
+
+        if not opts.once and not opts.no_listen:
+            QueueListener(odoo.sql_db.connection_info_for(dbname)[1], wake, stop).start()
+
+        def beat(starting=False):
+            with registry.cursor() as cr:
+                # Held in a name: a transaction flushes only the environments still alive at its commit.
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                env["ops.worker"]._ops_beat(
+                    opts.worker_id, host=opts.host, slots=count, kinds=kinds, projects=projects, starting=starting)
+
+        def beats():
+            while not stop.wait(BEAT_SECONDS):
+                try:
+                    beat()
+                except Exception:  # noqa: BLE001 - a missed beat is retried at the next one
+                    _logger.exception("ops-worker %s: could not say it is alive", opts.worker_id)
+
+        beat(starting=True)
+        threading.Thread(target=beats, name="ops-worker-beat", daemon=True).start()
 
         def loop(index):
             worker_id = opts.worker_id if concurrency == 1 else "%s/%d" % (opts.worker_id, index)
@@ -71,7 +112,8 @@ class OpsWorker(Command):
                 if not done:
                     if opts.once:
                         return
-                    stop.wait(opts.poll)
+                    wakes[index].wait(opts.poll)
+                    wakes[index].clear()
 
         finished = set()
 
@@ -84,7 +126,6 @@ class OpsWorker(Command):
             thread.start()
             return thread
 
-        count = max(1, concurrency)
         _logger.info("ops-worker %s: %d slot(s) on %s", opts.worker_id, count, dbname)
         threads = {index: spawn(index) for index in range(count)}
         while len(finished) < count:
@@ -97,3 +138,11 @@ class OpsWorker(Command):
             if stop.is_set() and not any(t.is_alive() for t in threads.values()):
                 break
             time.sleep(0.5)
+        stop.set()
+        wake()
+        try:
+            with registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})  # alive until the commit, which flushes it
+                env["ops.worker"]._ops_stopped(opts.worker_id)
+        except Exception:  # noqa: BLE001 - its last beat ages out by itself
+            _logger.warning("ops-worker %s: could not record its stop", opts.worker_id)

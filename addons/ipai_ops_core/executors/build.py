@@ -140,8 +140,16 @@ def execute(spec, reporter, engine=None):
         # Failed tests turn the build red, but like on Odoo.sh the environment
         # still starts, so the failure can be looked at.
         reporter.check_canceled()
-        _container, url = switch.go_live(tag, dbname, {
-            "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False})
+        try:
+            _container, url = switch.go_live(tag, dbname, {
+                "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False})
+        except RunFailed as exc:
+            if not tests_failed:
+                raise
+            # The build's own result stays the headline; serving it failed too.
+            raise RunFailed("Tests failed (%d tests, %d failed, %d errors)%s; and the environment could not be "
+                            "served: %s" % (summary.tests[2], summary.tests[0], summary.tests[1], summary.cause(),
+                                            exc), exc.exit_code, detail=summary.detail()) from exc
     message = "%s in %.0fs: %s" % ({"ok": "Built", "warning": "Built with warnings",
                                      "failed": "Built, tests failed"}[result], time.monotonic() - started, url)
     if summary and summary.tests:

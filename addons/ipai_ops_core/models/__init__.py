@@ -45,3 +45,7 @@ from . import ops_project_upgrade_run
 from . import ops_mail
 from . import ops_environment_network
 from . import ops_project_network
+from . import ops_worker
+from . import ops_host_capacity
+from . import ops_run_queue_note
+from . import ops_environment_queue

@@ -3,11 +3,13 @@ import logging
 import re
 
 from odoo import SUPERUSER_ID, _, api, fields, models
+from odoo.exceptions import ValidationError
 
 from ..executors import proxy
-from ..services import nginx
+from ..services import nginx, nginx_config
 
 _logger = logging.getLogger(__name__)
+LABEL_MAX = 63  # characters of a DNS label
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -39,12 +41,29 @@ class OpsEnvironment(models.Model):
             if not (env.branch and env.project_id.slug):
                 env.hostname = False
                 continue
-            label = re.sub(r"[^a-z0-9]+", "-", env.branch.lower()).strip("-")[:40].strip("-") or "branch"
+            # A DNS label: 63 characters at most.
+            label = re.sub(r"[^a-z0-9]+", "-", env.branch.lower()).strip("-")[:LABEL_MAX].strip("-") or "branch"
             name = "%s.%s.%s" % (label, env.project_id.slug, base)
             # Two branches may give one label (feature/x, feature-x): the later one carries its id.
             clash = env.id and self.sudo().search_count([  # sudo: names are unique across every project
                 ("hostname", "=", name), ("id", "!=", env.id), ("state", "!=", "destroyed")])
-            env.hostname = "%s-%d.%s.%s" % (label[:30], env.id, env.project_id.slug, base) if clash else name
+            if clash:
+                suffix = "-%d" % env.id
+                name = "%s%s.%s.%s" % (label[:LABEL_MAX - len(suffix)].strip("-"), suffix, env.project_id.slug, base)
+            env.hostname = name
+
+    @api.constrains("branch", "project_id", "hostname")
+    def _check_hostname(self):
+        """A name nginx cannot serve is refused when the environment is made
+        (or its base domain changes), never at switch time."""
+        for env in self.filtered("hostname"):
+            try:
+                nginx_config.validate_hostname(env.hostname)
+            except ValueError as exc:
+                raise ValidationError(_(
+                    "%(name)s cannot be served: a hostname has at most 253 characters, each label at most 63 "
+                    "(%(length)s here). Use a shorter project slug or base domain. (%(error)s)",
+                    name=env.hostname, length=len(env.hostname), error=exc)) from exc
 
     def _ops_certificates(self):
         """{name: ops.certificate} for each of the environment's names a
@@ -135,7 +154,9 @@ class OpsEnvironment(models.Model):
         @self.env.cr.postcommit.add
         def reload():
             with registry.cursor() as cr:
-                api.Environment(cr, SUPERUSER_ID, {})["ops.environment"]._ops_reconcile_proxy()
+                # held in a name: the transaction flushes only the environments still alive at commit
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                env["ops.environment"]._ops_reconcile_proxy()
 
     @api.model
     def _ops_proxy_reload(self):

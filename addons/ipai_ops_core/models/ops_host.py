@@ -22,7 +22,8 @@ class OpsHost(models.Model):
     name = fields.Char(required=True, help="Short name, e.g. local, build-1")
     docker_url = fields.Char("Docker endpoint", required=True, default="unix:///var/run/docker.sock",
                              help="unix:///var/run/docker.sock, tcp://10.0.0.5:2376, ssh://ops@build-1")
-    capacity = fields.Integer(default=2, help="How many runs this host executes at once.")
+    capacity = fields.Integer(default=0, help="How many runs this host executes at once; 0: sized from its CPUs "
+                                              "and memory (see Slots).")
     repo_roots = fields.Text(
         "Local repository roots",
         help="Absolute directories, one per line, under which projects may use local git repositories "
@@ -32,7 +33,7 @@ class OpsHost(models.Model):
 
     _sql_constraints = [
         ("name_uniq", "unique(name)", "A host with this name already exists."),
-        ("capacity_positive", "check(capacity > 0)", "A host takes at least one run at a time."),
+        ("capacity_positive", "check(capacity >= 0)", "A host's capacity is a number of runs, or 0 (automatic)."),
     ]
 
     @api.constrains("repo_roots")

@@ -44,7 +44,9 @@ class OpsProject(models.Model):
         @self.env.cr.postcommit.add
         def apply():
             with registry.cursor() as cr:
-                api.Environment(cr, SUPERUSER_ID, {})["ops.project"].browse(ids)._ops_apply_egress()
+                # held in a name: the transaction flushes only the environments still alive at commit
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                env["ops.project"].browse(ids)._ops_apply_egress()
 
     def _ops_apply_egress(self):
         settings = self.env["ops.run"]._ops_settings()

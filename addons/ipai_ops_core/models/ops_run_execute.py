@@ -51,9 +51,15 @@ class OpsRun(models.Model):
 
     @api.model
     def _cron_process_queue(self):
-        """Drain the queue on a single box, within a time budget
-        (ipai_ops.cron_time_budget seconds, default 240) that keeps one cron
-        call inside Odoo's cron time limit; a started run always finishes."""
+        """The fallback of a bare `odoo-bin` (no worker process alive): drain
+        the queue within a time budget (ipai_ops.cron_time_budget seconds,
+        default 240) that keeps one cron call inside Odoo's cron time limit;
+        a started run always finishes. Never while a worker is alive."""
+        # sudo: whether dedicated workers run is the platform's bookkeeping
+        if self.env["ops.worker"].sudo()._ops_alive():
+            # They take the runs (woken at once); the cron thread stays free
+            # for the crons that run every minute.
+            return 0
         # sudo: configuration parameters are readable by system users only
         budget = int(self.env["ir.config_parameter"].sudo().get_param("ipai_ops.cron_time_budget") or 240)
         return self._ops_work("cron@%s" % socket.gethostname(), time_budget=budget)

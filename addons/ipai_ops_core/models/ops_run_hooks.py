@@ -1,8 +1,11 @@
-"""What follows a run's state changes: its attempts."""
+"""What follows a run's state changes: its attempts; a worker woken when
+a run enters the queue."""
 
 from odoo import fields, models
 
 from .ops_run import _utcnow
+
+QUEUE_CHANNEL = "ipai_ops_queue"  # LISTENed to by `odoo-bin ops-worker`
 
 
 class OpsRun(models.Model):
@@ -17,7 +20,22 @@ class OpsRun(models.Model):
             old, number, worker = before[run.id]
             lost = new_state == "queued" or (payload or {}).get("reason") == "stale_heartbeat"
             run._ops_track_attempt(old, new_state, number, worker, message, lost)
+        if new_state == "queued":
+            self._ops_wake_workers()
         return res
+
+    def _ops_wake_workers(self):
+        """A run entered the queue: wake the workers now, not at their next
+        poll. PostgreSQL delivers the NOTIFY when this transaction commits
+        (never for a run that was rolled back); with no worker alive, the
+        cron that drains the queue on a single box is triggered instead."""
+        self.env.cr.execute("SELECT pg_notify(%s, %s)", [QUEUE_CHANNEL, ",".join(map(str, self.ids))])
+        # sudo: whether workers run is the platform's bookkeeping
+        if not self.env["ops.worker"].sudo()._ops_alive():
+            # sudo: the queue's cron is the platform's; any caller's run may wake it
+            cron = self.env.ref("ipai_ops_core.cron_process_queue", raise_if_not_found=False)
+            if cron:
+                cron.sudo()._trigger()
 
     def _ops_forget_earlier_attempts(self):
         """What earlier attempts recorded goes (their artifacts but the log,

@@ -8,6 +8,7 @@ from ..services import naming
 from . import bulk
 from .ops_project import validated
 from .ops_run import _KEY_RE, ACTIVE_STATES, KIND_KEYS, QUEUE_KEYS, RESERVED_CONFIG, UPGRADE_KINDS, _utcnow
+from .queue_order import QUEUE_ORDER
 from .rpc_args import positive_id
 
 
@@ -112,6 +113,8 @@ class OpsRun(models.Model):
             "requested_by_id": self.env.uid,
         })
         run._ops_commit_status_after_commit()
+        if state == "queued":
+            run._ops_wake_workers()
         run._event("state", _("Queued by %s", self.env.user.login) if state == "queued"
                    else _("Waiting for approval (requested by %s)", self.env.user.login),
                    {"to": state, "requested_by": self.env.user.login})
@@ -164,16 +167,25 @@ class OpsRun(models.Model):
 
     @api.model
     def list_queued_runs(self, limit=100, kinds=None):
-        """Queued runs in claim order (what workers would take next)."""
+        """Queued runs in claim order (what workers would take next:
+        production and rollbacks first, then the project with the fewest
+        runs going on, then priority and age)."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise ValidationError(_("limit must be an integer between 1 and 1000, not %r.", limit))
         if kinds is not None and (not isinstance(kinds, (list, tuple)) or not set(kinds) <= KIND_KEYS):
             raise ValidationError(_("kinds must be a list of run kinds (%s).", ", ".join(sorted(KIND_KEYS))))
-        domain = [("state", "=", "queued")]
+        self.env["ops.run"].flush_model(["state", "kind", "priority", "project_id", "environment_id"])
+        query = "SELECT r.id FROM ops_run r LEFT JOIN ops_environment e ON e.id = r.environment_id " \
+                "WHERE r.state = 'queued'"
+        params = []
         if kinds:
-            domain.append(("kind", "in", list(kinds)))
-        runs = self.search(domain, order="priority desc, id", limit=limit)
-        return [run._api_dict() for run in runs]
+            query += " AND r.kind = ANY(%s)"
+            params.append(list(kinds))
+        self.env.cr.execute(query + " ORDER BY " + QUEUE_ORDER, params)
+        order = [row[0] for row in self.env.cr.fetchall()]
+        # The caller's rights filter the list; the order is the workers'.
+        visible = self.search([("id", "in", order)])
+        return [run._api_dict() for run in sorted(visible, key=lambda r: order.index(r.id))[:limit]]
 
 
     def cancel_run(self, reason=None):

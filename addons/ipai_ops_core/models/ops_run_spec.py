@@ -7,6 +7,7 @@ from odoo import api, fields, models, tools
 
 from ..executors.base import RunFailed
 from ..services import egress, env_network, naming, postgres
+from .ops_host_capacity import STARTS_CONTAINER
 
 
 class OpsRun(models.Model):
@@ -86,6 +87,8 @@ class OpsRun(models.Model):
         if not env:
             raise RunFailed("A '%s' run needs an environment." % run.kind)
         project._ops_check_repo_url()
+        if run.kind in STARTS_CONTAINER:
+            host._ops_check_memory(env)  # a new container must fit next to those running
         namespace = naming.namespace_for(self.env.cr.dbname)
         role, password = env._ops_db_credentials()
         for path in (settings["work_root"], settings["git_cache"], settings["filestore_root"]):

@@ -9,6 +9,7 @@ from odoo.exceptions import ValidationError
 from psycopg2 import errors
 
 from .ops_run import KIND_KEYS, _utcnow
+from .queue_order import QUEUE_ORDER
 
 CLAIM_TRIES = 5
 
@@ -58,16 +59,17 @@ class OpsRun(models.Model):
 
     @api.model
     def _claim_in(self, env, worker_id, kinds, projects=None):
-        env["ops.run"].flush_model(["state", "kind", "priority"])
-        query = "SELECT id FROM ops_run WHERE state = 'queued'"
+        env["ops.run"].flush_model(["state", "kind", "priority", "project_id", "environment_id"])
+        query = "SELECT r.id FROM ops_run r LEFT JOIN ops_environment e ON e.id = r.environment_id " \
+                "WHERE r.state = 'queued'"
         params = []
         if kinds:
-            query += " AND kind = ANY(%s)"
+            query += " AND r.kind = ANY(%s)"
             params.append(list(kinds))
         if projects:
-            query += " AND project_id IN (SELECT id FROM ops_project WHERE slug = ANY(%s))"
+            query += " AND r.project_id IN (SELECT id FROM ops_project WHERE slug = ANY(%s))"
             params.append(list(projects))
-        query += " ORDER BY priority DESC, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED"
+        query += " ORDER BY %s LIMIT 1 FOR NO KEY UPDATE OF r SKIP LOCKED" % QUEUE_ORDER
         env.cr.execute(query, params)
         row = env.cr.fetchone()
         if not row:

@@ -93,9 +93,10 @@ def render(listen, servers, upload_mb=128, timeout=720, tls_listen=None, tls_por
     validate_listen(listen)
     if tls_listen:
         validate_listen(tls_listen)
-    lines = []
+    lines, every_name = [], []
     for server in servers:
         names = [validate_hostname(name, wildcard=True) for name in server["names"]]
+        every_name += names
         tls = {name: _cert_id(cert) for name, cert in (server.get("tls") or {}).items()
                if name in names} if tls_listen else {}
         plain = [name for name in names if name not in tls]
@@ -119,7 +120,10 @@ def render(listen, servers, upload_mb=128, timeout=720, tls_listen=None, tls_por
     # The default server answers what nobody else does (404), and which
     # configuration is loaded: apply() waits until the new one serves. On
     # the TLS port, a name nobody serves gets no certificate at all.
+    bucket, max_size = hash_sizes(every_name)
     head = ["# Rendered by ipai ops from its environments; changes here are overwritten.",
+            # Sized from the names below: every valid DNS name (up to 253 characters) fits.
+            "server_names_hash_bucket_size %d;" % bucket, "server_names_hash_max_size %d;" % max_size,
             "server {", "    listen %s default_server;" % listen, "    server_name _;",
             "    location = %s { return 200 \"%s\"; }" % (GENERATION_PATH, generation),
             "    location / { return 404; }", "}"]
@@ -127,6 +131,23 @@ def render(listen, servers, upload_mb=128, timeout=720, tls_listen=None, tls_por
         head += ["server {", "    listen %s ssl default_server;" % tls_listen, "    server_name _;",
                  "    ssl_reject_handshake on;", "}"]
     return "\n".join(head + lines) + "\n"
+
+
+def _power_of_two(value, least):
+    size = least
+    while size < value:
+        size *= 2
+    return size
+
+
+def hash_sizes(names):
+    """(server_names_hash_bucket_size, server_names_hash_max_size) that hold
+    ``names``. A bucket holds one name as nginx stores it (a pointer, its
+    length, the name, aligned to 8 bytes) and an end marker: the default 64
+    holds names of up to about 46 characters, a 253-character name needs 512."""
+    longest = max((len(name) for name in names), default=1)
+    bucket = _power_of_two(((8 + 2 + longest + 7) // 8) * 8 + 8, 64)
+    return bucket, _power_of_two(4 * len(names), 512)
 
 
 def generation_of(text):

@@ -7,6 +7,7 @@ from . import (
     test_naming,
     test_odoo_log,
     test_project,
+    test_queue_flow,
     test_run_queue,
     test_runtime,
     test_secrets,

@@ -157,3 +157,20 @@ def test_names_with_a_certificate_are_served_over_https_and_redirected_to_it(pro
     proxy_executor.apply(settings, [dict(servers[0], tls={})], {})
     assert not os.listdir(os.path.join(root, "certs"))
     assert get(listen, "main.shop.ops.test").status_code == 200
+
+
+def test_the_longest_valid_names_are_served(proxy, upstreams):
+    """63-character labels and names up to DNS's 253 characters: the hash
+    nginx keeps them in is sized from the names (64 bytes per bucket would
+    refuse anything over ~46 characters)."""
+    root, listen = proxy
+    label = "l" * 63
+    longest = ".".join([label, label, label, "x" * 56, "test"])  # 253 characters
+    hundred_twenty = "%s.%s.e2e.test" % (label, "s" * 47)
+    assert (len(longest), len(hundred_twenty)) == (253, 120)
+    servers = [{"names": [longest], "port": upstreams[0]}, {"names": [hundred_twenty], "port": upstreams[1]}]
+    assert nginx.apply(root, listen=listen, text=nginx_config.render(listen, servers))["status"] == "reloaded"
+    assert get(listen, longest).text.startswith("%d " % upstreams[0])
+    assert get(listen, hundred_twenty).text.startswith("%d " % upstreams[1])
+    with pytest.raises(ValueError, match="Invalid hostname"):
+        nginx_config.render(listen, [{"names": [longest + "x"], "port": upstreams[0]}])
