@@ -38,6 +38,7 @@ Prints a table and a JSON line.
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -101,11 +102,18 @@ def wait_done(plane, run_ids, timeout=3600):
     sys.exit("runs %s did not finish" % run_ids)
 
 
-def claim_delays(db, run_ids):
+def claimed_after(db, run_id, queued_at, timeout=60):
+    """Seconds from ``queued_at`` (before the queueing transaction) to the moment its row
+    leaves the queue (polled every 5 ms: the rows' own timestamps are kept to
+    the second)."""
     with connect(db) as conn, conn.cursor() as cr:
-        cr.execute("SELECT extract(epoch FROM claimed_at - create_date) FROM ops_run WHERE id = ANY(%s) "
-                   "ORDER BY id", [list(run_ids)])
-        return [float(row[0]) for row in cr.fetchall()]
+        conn.autocommit = True
+        while time.monotonic() - queued_at < timeout:
+            cr.execute("SELECT state FROM ops_run WHERE id = %s", [run_id])
+            if cr.fetchone()[0] != "queued":
+                return time.monotonic() - queued_at
+            time.sleep(0.005)
+    sys.exit("run %d was not claimed within %d s" % (run_id, timeout))
 
 
 def pct(values, q):
@@ -120,16 +128,16 @@ def latency(plane, db, runs, listen):
     worker = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         time.sleep(8)  # registered, listening, idle
-        ids = []
+        delays = []
         for _ in range(runs):
+            started = time.monotonic()  # before the queueing transaction: its own time counts too
             run_id = queue(plane, SLUGS[0], "stop", "bench/idle")
+            delays.append(claimed_after(db, run_id, started))
             wait_done(plane, [run_id], timeout=120)
-            ids.append(run_id)
-            time.sleep(0.3)  # idle again, at a random point of its poll
+            time.sleep(0.3 + random.random())  # idle again, at a random point of its poll
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
-    delays = claim_delays(db, ids)
     return {"p50_s": statistics.median(delays), "p95_s": pct(delays, 0.95), "max_s": max(delays), "runs": runs}
 
 
