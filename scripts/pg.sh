@@ -24,7 +24,9 @@ start)
     mkdir -p "$OPS_PGDATA" "$OPS_PGRUN"
     [ "$(id -u)" = 0 ] && chown postgres:postgres "$OPS_PGDATA" "$OPS_PGRUN"
     chmod 700 "$OPS_PGDATA"
-    pwfile="$(mktemp)"; printf '%s\n' "$OPS_DB_PASSWORD" > "$pwfile"; chmod 644 "$pwfile"
+    # The superuser's password, read by initdb (run as postgres) from a file only it may read.
+    pwfile="$(mktemp)"; printf '%s\n' "$OPS_DB_PASSWORD" > "$pwfile"; chmod 600 "$pwfile"
+    [ "$(id -u)" = 0 ] && chown postgres "$pwfile"
     as_pg "$bindir/initdb" -D "$OPS_PGDATA" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
       --pwfile="$pwfile" -E UTF8 --locale=C.UTF-8 >/dev/null
     rm -f "$pwfile"
@@ -51,8 +53,11 @@ CONF
   fi
   # The control plane's own role: creates databases (one per build) and the
   # per-project roles of later issues; never a superuser.
-  as_pg "$bindir/psql" -h "$OPS_PGRUN" -p "$OPS_DB_PORT" -U postgres -d postgres -qtA -v ON_ERROR_STOP=1 \
-    -v role="$OPS_DB_USER" -v pw="$OPS_DB_PASSWORD" <<'SQL' >/dev/null
+  # The password reaches psql in its environment (readable by its user and
+  # root only), never on its command line (which every user may read).
+  OPS_PG_ROLE_PASSWORD="$OPS_DB_PASSWORD" as_pg "$bindir/psql" -h "$OPS_PGRUN" -p "$OPS_DB_PORT" -U postgres \
+    -d postgres -qtA -v ON_ERROR_STOP=1 -v role="$OPS_DB_USER" <<'SQL' >/dev/null
+\getenv pw OPS_PG_ROLE_PASSWORD
 SELECT format('CREATE ROLE %I LOGIN CREATEDB CREATEROLE PASSWORD %L', :'role', :'pw')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
 SELECT format('ALTER ROLE %I LOGIN CREATEDB CREATEROLE PASSWORD %L', :'role', :'pw') \gexec

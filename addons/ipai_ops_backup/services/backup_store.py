@@ -27,6 +27,7 @@ import zipfile
 import psycopg2
 from odoo.addons.ipai_ops_core.services import naming
 from odoo.addons.ipai_ops_core.services.filestore import pg_env
+from psycopg2 import sql
 
 from . import sql_dump
 
@@ -94,8 +95,7 @@ def database_facts(cr):
     for table in KEY_TABLES:
         cr.execute("SELECT to_regclass(%s)", [table])
         if cr.fetchone()[0]:
-            # table names come from the constant tuple above, never from input
-            cr.execute('SELECT count(*) FROM "%s"' % table)
+            cr.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
             counts[table] = cr.fetchone()[0]
     cr.execute("SELECT pg_database_size(current_database())")
     size = cr.fetchone()[0]

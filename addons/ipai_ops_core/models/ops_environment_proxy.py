@@ -185,8 +185,12 @@ class OpsEnvironment(models.Model):
         between a switch and its reload, a restart of the host, a new base
         domain): nginx started when it does not run, reloaded when what it
         serves differs from the records."""
-        self._ops_refresh_hostnames()
-        self.env.cr.commit()  # the reload below reads what is committed
+        # The reload below reads what is committed: the names are refreshed
+        # in a transaction of their own (the caller's stays the caller's).
+        with self.env.registry.cursor() as cr:
+            env = self.env(cr=cr)  # held in a name until flushed (Transaction.envs is weak)
+            env["ops.environment"]._ops_refresh_hostnames()
+            env.flush_all()
         try:
             return self._ops_proxy_reload()["status"]
         except nginx.NginxError as exc:

@@ -8,7 +8,7 @@ from ..services import naming
 from . import bulk
 from .ops_project import validated
 from .ops_run import _KEY_RE, ACTIVE_STATES, KIND_KEYS, QUEUE_KEYS, RESERVED_CONFIG, UPGRADE_KINDS, _utcnow
-from .queue_order import QUEUE_ORDER
+from .queue_order import queued_runs
 from .rpc_args import positive_id
 
 
@@ -174,15 +174,7 @@ class OpsRun(models.Model):
             raise ValidationError(_("limit must be an integer between 1 and 1000, not %r.", limit))
         if kinds is not None and (not isinstance(kinds, (list, tuple)) or not set(kinds) <= KIND_KEYS):
             raise ValidationError(_("kinds must be a list of run kinds (%s).", ", ".join(sorted(KIND_KEYS))))
-        self.env["ops.run"].flush_model(["state", "kind", "priority", "project_id", "environment_id"])
-        query = "SELECT r.id FROM ops_run r LEFT JOIN ops_environment e ON e.id = r.environment_id " \
-                "WHERE r.state = 'queued'"
-        params = []
-        if kinds:
-            query += " AND r.kind = ANY(%s)"
-            params.append(list(kinds))
-        self.env.cr.execute(query + " ORDER BY " + QUEUE_ORDER, params)
-        order = [row[0] for row in self.env.cr.fetchall()]
+        order = queued_runs(self.env, kinds)
         # The caller's rights filter the list; the order is the workers'.
         visible = self.search([("id", "in", order)])
         return [run._api_dict() for run in sorted(visible, key=lambda r: order.index(r.id))[:limit]]

@@ -1,6 +1,6 @@
 from odoo import _, api, fields, models
 
-from .queue_order import QUEUE_ORDER
+from .queue_order import queued_runs
 
 
 def _ordinal(number):
@@ -26,10 +26,7 @@ class OpsRun(models.Model):
         queued = self.filtered(lambda r: r.state == "queued")
         order, slots, busy = [], 0, 0
         if queued:
-            self.env["ops.run"].flush_model(["state", "kind", "priority", "project_id", "environment_id"])
-            self.env.cr.execute("SELECT r.id FROM ops_run r LEFT JOIN ops_environment e ON e.id = r.environment_id "
-                                "WHERE r.state = 'queued' ORDER BY %s" % QUEUE_ORDER)
-            order = [row[0] for row in self.env.cr.fetchall()]
+            order = queued_runs(self.env)
             # sudo: the number of slots and runs going on is the platform's, not any project's
             slots = sum(self.env["ops.worker"].sudo()._ops_alive().mapped("slots"))
             busy = self.env["ops.run"].sudo().search_count([("state", "in", ("claimed", "running")),

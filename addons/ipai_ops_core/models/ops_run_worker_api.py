@@ -1,7 +1,6 @@
 """What workers call: claim (SKIP LOCKED), start, heartbeat, log, artifacts, complete."""
 
 import random
-import threading
 import time
 
 from odoo import _, api, models
@@ -9,7 +8,7 @@ from odoo.exceptions import ValidationError
 from psycopg2 import errors
 
 from .ops_run import KIND_KEYS, _utcnow
-from .queue_order import QUEUE_ORDER
+from .queue_order import queued_runs
 
 CLAIM_TRIES = 5
 
@@ -21,10 +20,10 @@ class OpsRun(models.Model):
     def claim_next_run(self, worker_id, kinds=None, projects=None):
         """Claim the oldest highest-priority queued run for ``worker_id``.
 
-        Uses ``SELECT ... FOR UPDATE SKIP LOCKED`` in a short READ COMMITTED
+        Uses ``SELECT ... FOR NO KEY UPDATE SKIP LOCKED`` in a short
         transaction of its own, committed before returning: concurrent
-        workers never wait on each other, never claim the same run, and
-        never hit serialisation failures on rows claimed meanwhile.
+        workers never wait on each other and never claim the same run; a
+        serialisation failure on a row claimed meanwhile is retried.
         Returns the claimed run as a dict, or False when the queue is empty.
         """
         self._check_worker()
@@ -35,23 +34,27 @@ class OpsRun(models.Model):
         if projects is not None:
             if not isinstance(projects, (list, tuple)) or not all(isinstance(p, str) for p in projects):
                 raise ValidationError(_("projects must be a list of project slugs."))
-        if getattr(threading.current_thread(), "testing", False) or not self.env.registry.ready:
-            # Tests run in one transaction that is never committed, and while
-            # modules load (demo data) nothing is committed yet: a second
-            # cursor would not see the runs, so claim in this transaction.
+        if not self.env.registry.ready:
+            # While modules load (demo data) nothing is committed yet: a
+            # second cursor would not see the runs, so claim in this one.
             return self._claim_in(self.env, worker_id, kinds, projects)
+        self.env.flush_all()
         for attempt in range(CLAIM_TRIES):
             try:
+                # A transaction of its own (Odoo's REPEATABLE READ): a run
+                # another worker claimed and committed after this snapshot
+                # cannot be locked (SerializationFailure): try again.
                 with self.env.registry.cursor() as cr:
-                    cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
                     env = self.env(cr=cr)
                     result = self._claim_in(env, worker_id, kinds, projects)
                     env.flush_all()
                     cr.commit()
+                # What the caller's transaction cached of the run is stale.
+                self.env.invalidate_all()
                 return result
             except (errors.SerializationFailure, errors.DeadlockDetected):
-                # A concurrent writer (the reaper, a cancel) met this claim:
-                # try again shortly, never fail the worker for it.
+                # A concurrent writer (another worker, the reaper, a cancel)
+                # met this claim: try again shortly, never fail the worker.
                 if attempt == CLAIM_TRIES - 1:
                     raise
                 time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
@@ -59,27 +62,14 @@ class OpsRun(models.Model):
 
     @api.model
     def _claim_in(self, env, worker_id, kinds, projects=None):
-        env["ops.run"].flush_model(["state", "kind", "priority", "project_id", "environment_id"])
-        query = "SELECT r.id FROM ops_run r LEFT JOIN ops_environment e ON e.id = r.environment_id " \
-                "WHERE r.state = 'queued'"
-        params = []
-        if kinds:
-            query += " AND r.kind = ANY(%s)"
-            params.append(list(kinds))
-        if projects:
-            query += " AND r.project_id IN (SELECT id FROM ops_project WHERE slug = ANY(%s))"
-            params.append(list(projects))
-        query += " ORDER BY %s LIMIT 1 FOR NO KEY UPDATE OF r SKIP LOCKED" % QUEUE_ORDER
-        env.cr.execute(query, params)
-        row = env.cr.fetchone()
-        if not row:
+        first = queued_runs(env, kinds, projects, claim=True)
+        if not first:
             return False
-        run = env["ops.run"].browse(row[0])
+        run = env["ops.run"].browse(first[0])
         now = _utcnow()
         run._set_state("claimed", _("Claimed by %s", worker_id), {"worker": worker_id},
                        claimed_by=worker_id, claimed_at=now, heartbeat_at=now)
         return run._api_dict()
-
 
     def start_workflow_run(self, worker_id=None):
         self._ops_valid()

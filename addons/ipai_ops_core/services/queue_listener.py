@@ -12,6 +12,7 @@ import select
 import threading
 
 import psycopg2
+from psycopg2 import sql
 
 _logger = logging.getLogger(__name__)
 CHANNEL = "ipai_ops_queue"
@@ -37,7 +38,7 @@ class QueueListener:
                 conn = psycopg2.connect(**self.params)
                 conn.autocommit = True
                 with conn.cursor() as cr:
-                    cr.execute("LISTEN %s" % self.channel)  # a constant, never user input
+                    cr.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
                 self.listening.set()
                 while not self.stop.is_set():
                     if select.select([conn], [], [], 1.0)[0]:

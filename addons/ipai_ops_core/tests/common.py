@@ -3,11 +3,18 @@ from odoo.tests.common import TransactionCase, new_test_user
 
 
 class OpsCase(TransactionCase):
-    """A project with one user per role, a non-member, a worker and a manager."""
+    """A project with one user per role, a non-member, a worker and a manager.
+
+    The registry is in Odoo's test mode (as HttpCase puts it): the cursors
+    the platform opens for itself (a worker's claim, an executor's progress)
+    are savepoints of the test's transaction, so the code under test takes
+    its real path and everything is still rolled back."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls.registry.enter_test_mode(cls.cr)
+        cls.addClassCleanup(cls.registry.leave_test_mode)
         # Local repository paths are allowed under the roots Ops Managers set on the hosts.
         cls.env.ref("ipai_ops_core.ops_host_local").repo_roots = "/srv"
         cls.manager = new_test_user(cls.env, "t_manager", groups="base.group_user,ipai_ops_core.group_ops_manager")

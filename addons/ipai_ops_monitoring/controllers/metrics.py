@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from odoo import fields, http
 from odoo.http import request
+from odoo.tools import SQL
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 LOOKBACK_MINUTES = 5  # the request figures of a minute arrive once it is over
@@ -49,9 +50,9 @@ class OpsMetricsController(http.Controller):
         columns = [g[2] for g in GAUGES] + list(STATUS) + ["health_ok"]
         latest = {}  # environment id -> {column: its most recent value that was measured}
         if allowed:
-            # Column names come from the constants above; NULL (not measured) stays None here.
-            request.env.cr.execute("SELECT environment_id, %s FROM ops_metric_sample WHERE id IN %%s "
-                                   "ORDER BY minute DESC" % ", ".join(columns), [tuple(allowed)])
+            # NULL (not measured) stays None here.
+            request.env.cr.execute(SQL("SELECT environment_id, %s FROM ops_metric_sample WHERE id = ANY(%s) "
+                                       "ORDER BY minute DESC", SQL(", ").join(map(SQL.identifier, columns)), allowed))
             for row in request.env.cr.fetchall():
                 values = latest.setdefault(row[0], {})
                 for column, value in zip(columns, row[1:], strict=True):

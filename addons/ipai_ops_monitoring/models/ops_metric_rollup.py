@@ -1,4 +1,5 @@
 from odoo import fields, models
+from odoo.tools import SQL
 
 # (column, how an hour of minutes becomes one value)
 ROLLUP = (("cpu_pct", "avg"), ("cpu_http_pct", "avg"), ("cpu_cron_pct", "avg"), ("mem_bytes", "max"),
@@ -40,17 +41,20 @@ class OpsMetricRollup(models.Model):
         written late. One statement."""
         params = self.env["ir.config_parameter"].sudo()  # sudo: the cron's own bookmark
         since = params.get_param("ipai_ops_monitoring.rolled_until") or None
-        aggregates = ", ".join("%s(%s)" % (how, column) for column, how in ROLLUP)
-        columns = ", ".join(column for column, _how in ROLLUP)
-        updates = ", ".join("%s = EXCLUDED.%s" % (c, c) for c in ("minutes", "health_failures", *columns.split(", ")))
-        self.env.cr.execute("""
+        # The aggregate functions are the constants of ROLLUP (avg, max, sum).
+        aggregates = SQL(", ").join(SQL("%s(%s)", SQL(how), SQL.identifier(column)) for column, how in ROLLUP)
+        columns = [column for column, _how in ROLLUP]
+        updates = SQL(", ").join(SQL("%s = %s", SQL.identifier(c), SQL.identifier("excluded", c))
+                                 for c in ("minutes", "health_failures", *columns))
+        self.env.cr.execute(SQL("""
             INSERT INTO ops_metric_rollup (environment_id, project_id, hour, minutes, health_failures, %s)
             SELECT environment_id, max(project_id), date_trunc('hour', minute), count(*),
                    count(*) FILTER (WHERE NOT health_ok), %s
-              FROM ops_metric_sample WHERE minute < date_trunc('hour', %%s::timestamp)
-               AND minute >= coalesce(%%s::timestamp - interval '2 hours', '-infinity'::timestamp)
+              FROM ops_metric_sample WHERE minute < date_trunc('hour', %s::timestamp)
+               AND minute >= coalesce(%s::timestamp - interval '2 hours', '-infinity'::timestamp)
              GROUP BY environment_id, date_trunc('hour', minute)
-            ON CONFLICT (environment_id, hour) DO UPDATE SET %s""" % (columns, aggregates, updates), [until, since])
+            ON CONFLICT (environment_id, hour) DO UPDATE SET %s""",
+            SQL(", ").join(map(SQL.identifier, columns)), aggregates, until, since, updates))
         self.env.cr.execute("SELECT date_trunc('hour', %s::timestamp)", [until])
         params.set_param("ipai_ops_monitoring.rolled_until", str(self.env.cr.fetchone()[0]))
         self.invalidate_model()

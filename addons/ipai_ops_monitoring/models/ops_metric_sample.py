@@ -1,7 +1,7 @@
 import json
 
 from odoo import fields, models
-from psycopg2.extras import execute_values
+from odoo.tools import SQL
 
 # Columns a collection writes, by what measures them.
 RESOURCE_COLUMNS = ("cpu_pct", "cpu_http_pct", "cpu_cron_pct", "mem_bytes", "mem_limit_bytes", "oom_kills",
@@ -48,11 +48,12 @@ class OpsMetricSample(models.Model):
         for row in rows:
             values.append(tuple(json.dumps(row.get(c)) if c == "routes" and row.get(c) is not None else row.get(c)
                                 for c in names))
-        # Column names come from the constants above, never from callers. A
-        # counter read twice in one minute (two collectors) adds up.
-        sets = ["%s = COALESCE(ops_metric_sample.%s, 0) + EXCLUDED.%s" % (c, c, c) if c in COUNTERS
-                else "%s = EXCLUDED.%s" % (c, c) for c in columns]
-        sql = "INSERT INTO ops_metric_sample (%s) VALUES %%s ON CONFLICT (environment_id, minute) DO UPDATE SET %s" % (
-            ", ".join(names), ", ".join(sets))
-        execute_values(self.env.cr, sql, values)
+        # A counter read twice in one minute (two collectors) adds up.
+        sets = [SQL("%s = COALESCE(%s, 0) + %s", SQL.identifier(c), SQL.identifier("ops_metric_sample", c),
+                    SQL.identifier("excluded", c)) if c in COUNTERS
+                else SQL("%s = %s", SQL.identifier(c), SQL.identifier("excluded", c)) for c in columns]
+        self.env.cr.execute(SQL(
+            "INSERT INTO ops_metric_sample (%s) VALUES %s ON CONFLICT (environment_id, minute) DO UPDATE SET %s",
+            SQL(", ").join(map(SQL.identifier, names)), SQL(", ").join(SQL("%s", row) for row in values),
+            SQL(", ").join(sets)))
         self.invalidate_model()

@@ -3,6 +3,8 @@ a database before and after a migration): its modules' states and versions,
 and the row counts of its main tables. Fixed queries; the database name is
 validated and is a connection parameter, never SQL."""
 
+from psycopg2 import sql
+
 from ._base import _cursor, _execute, _validate_database
 
 # (label, table, model, condition): partners, sale orders, pickings, invoices, users
@@ -39,10 +41,11 @@ def row_counts(admin, dbname):
         tables = {row[0] for row in cr.fetchall()}
         for label, table, model, condition in MAIN_TABLES:
             if table in tables:
-                # fixed table names and conditions from MAIN_TABLES, never input
-                _execute(cr, "SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM ir_model_data d "
-                             "WHERE d.model = %%s AND d.res_id = t.id)) FROM %s t WHERE %s" % (table, condition),
-                         (model,), what="Cannot count %s" % table)
+                # the conditions are MAIN_TABLES' own SQL, never input
+                query = sql.SQL("SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM ir_model_data d "
+                                "WHERE d.model = %s AND d.res_id = t.id)) FROM {} t WHERE {}")
+                _execute(cr, query.format(sql.Identifier(table), sql.SQL(condition)), (model,),
+                         what="Cannot count %s" % table)
                 total, own = cr.fetchone()
                 counts[label] = {"total": total, "own": own}
     return counts
