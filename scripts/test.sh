@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make test: install what is missing, build a fresh test database with the
-# three addons (demo data included), then run the whole suite with pytest:
-# the addons' TransactionCase tests (pytest-odoo) and the out-of-process
-# tests in tests/ (a real Odoo server, XML-RPC, the ops CLI).
+# three addons (demo data included), run the addons' TransactionCase tests
+# with Odoo's own runner (odoo-bin --test-enable), then the out-of-process
+# tests in tests/ with pytest (a real Odoo server, XML-RPC, the ops CLI, the
+# services against real PostgreSQL, git, nginx and Docker).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 "$OPS_REPO/scripts/setup.sh"
@@ -44,8 +45,33 @@ createdb "${pg[@]}" -T "$OPS_TEST_DB" "$OPS_E2E_DB"
 cd "$OPS_REPO"
 # pytest-odoo imports odoo in the pytest process.
 export PYTHONPATH="$ODOO_SRC${PYTHONPATH:+:$PYTHONPATH}"
-exec "$OPS_VENV/bin/pytest" -p no:cacheprovider --durations=25 \
-  --odoo-config "$OPS_CONF" --odoo-database "$OPS_TEST_DB" --odoo-log-level warn \
-  --odoo-extra "db_host=$OPS_DB_HOST" --odoo-extra "db_port=$OPS_DB_PORT" \
-  --odoo-extra "db_user=$OPS_DB_USER" \
-  "$@" ${OPS_TEST_PATHS:-addons tests}
+pytest=("$OPS_VENV/bin/pytest" -p no:cacheprovider
+  --odoo-config "$OPS_CONF" --odoo-database "$OPS_TEST_DB" --odoo-log-level warn
+  --odoo-extra "db_host=$OPS_DB_HOST" --odoo-extra "db_port=$OPS_DB_PORT" --odoo-extra "db_user=$OPS_DB_USER")
+
+# The addons' own tests, run by Odoo's runner as runbot and OCA's CI run
+# them (every module their tests/__init__.py imports), on the test database
+# (rolled back: the out-of-process tests' copy above is made already). The
+# count must be what pytest collects from the same folders: a test module
+# missing from an __init__.py would be run by neither CI otherwise.
+# OPS_TEST_PATHS (a few paths for pytest) skips this step.
+if [ -z "${OPS_TEST_PATHS:-}" ]; then
+  ops_log "running the addons' tests with Odoo's runner (odoo-bin --test-enable)"
+  odoo_log="$(mktemp)"
+  set +e
+  "$OPS_VENV/bin/python" "$ODOO_SRC/odoo-bin" "${args[@]}" -d "$OPS_TEST_DB" --test-enable \
+    --test-tags "/${OPS_ADDONS//,/,/}" --stop-after-init --log-level=warn --log-handler=odoo.tests.result:INFO \
+    2>&1 | tee "$odoo_log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  summary="$(grep -o '[0-9]* failed, [0-9]* error(s) of [0-9]* tests' "$odoo_log" | tail -n 1)"
+  rm -f "$odoo_log"
+  [ "$rc" = 0 ] || ops_die "the addons' tests failed under odoo-bin --test-enable (${summary:-no summary})"
+  odoo_count="${summary##* of }"; odoo_count="${odoo_count%% tests}"
+  pytest_count="$("${pytest[@]}" --collect-only -q addons 2>/dev/null | grep -oE '^[0-9]+ tests? collected' | cut -d' ' -f1)"
+  ops_log "odoo-bin ran ${odoo_count:-?} tests of the addons; pytest collects ${pytest_count:-?} there"
+  [ -n "$odoo_count" ] && [ "$odoo_count" = "$pytest_count" ] \
+    || ops_die "odoo-bin ran ${odoo_count:-no} tests but pytest collects ${pytest_count:-none} in addons/:" \
+      "a test module is missing from its addon's tests/__init__.py"
+fi
+exec "${pytest[@]}" --durations=25 "$@" ${OPS_TEST_PATHS:-tests}

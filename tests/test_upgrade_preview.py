@@ -172,7 +172,7 @@ def _approve_and_run(server, production, fail=False):
     run = server.rpc("e2e_admin")("ops.project", "upgrade_production", [production["project_id"]], "18.0")
     assert run["state"] == "waiting_approval", run
     if fail:
-        sql(server.db, "UPDATE ops_run SET config = config || '{\"fail_after_migration\": true}'::jsonb "
+        sql(server.db, "UPDATE ops_run SET config = config || '{\"fail_after_copy\": true}'::jsonb "
                        "WHERE id = %s", [run["id"]])
     server.rpc("e2e_admin")("ops.run", "approve_run", [run["id"]])
     run_worker(server, projects=SLUG)

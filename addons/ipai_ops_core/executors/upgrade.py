@@ -13,7 +13,8 @@ previous database: a rollback can still go back to it.
 
 Spec additions (ops.run._ops_upgrade_spec): upgrade_steps (with the commits
 the preview ran), openupgrade_dir, predicted_downtime_seconds,
-fail_after_migration (tests: a forced failure once the copy is migrated).
+fail_after_copy (tests: a forced failure once production is stopped and copied,
+where a failing migration would fail; the rollback is the same).
 """
 
 import time
@@ -42,6 +43,8 @@ def execute(spec, reporter, engine=None):
         odoo_steps.copy_database(spec, dbname, old_db, current.get("db_owner") or spec["db_role"])
         filestore.link_tree(paths.db_filestore(spec, old_db), paths.db_filestore(spec, dbname))
         report["rows_before"] = postgres.row_counts(spec["db"], dbname)
+        if spec.get("fail_after_copy"):
+            raise RunFailed("Forced failure once production is copied (fail_after_copy): rolling back")
         image_id = None
         for step in spec["upgrade_steps"]:
             image_id = upgrade_preview.migrate(spec, engine, reporter, step, dbname, report)
@@ -51,8 +54,6 @@ def execute(spec, reporter, engine=None):
             raise RunFailed("The migration changed the number of records people made: %s; production stays as it "
                             "was" % ", ".join("%s %s -> %s" % (k, a, b)
                                               for k, (a, b) in report["rows_changed"].items()))
-        if spec.get("fail_after_migration"):
-            raise RunFailed("Forced failure after the migration (fail_after_migration): rolling back")
         odoo_steps.secure_admin(spec, dbname, reporter, only_if_default=True)
         _container, url = switch.go_live(image_id, dbname, {
             "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False,

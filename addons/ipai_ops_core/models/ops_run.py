@@ -58,7 +58,7 @@ QUEUE_KEYS = {
 # Config keys only the platform's own methods set (see _ops_queue).
 RESERVED_CONFIG = {"promote_environment_id", "image_digest", "promoted_from", "backup_id", "pre_backup_id",
                    "import_path", "import_name", "upgrade_to", "push_branch", "preview_run_id",
-                   "fail_after_migration"}
+                   "fail_after_copy"}
 # Run kinds queued by the project's upgrade methods only (their checks: scan, preview, approval).
 UPGRADE_KINDS = ("upgrade_scan", "upgrade_preview", "upgrade")
 _WORKER_ID_RE = re.compile(r"^[A-Za-z0-9._:@/-]{1,128}\Z")

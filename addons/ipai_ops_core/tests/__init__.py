@@ -1,7 +1,13 @@
+# Every Odoo test module of the addon (odoo-bin --test-enable runs these;
+# scripts/test.sh compares their count with what pytest collects). Tests of
+# the plain services that need no Odoo are in the repository's tests/services.
 from . import (
     test_access,
+    test_claim_concurrency,
+    test_env_log,
     test_env_network,
     test_faults,
+    test_front_door,
     test_isolation,
     test_mail_catcher,
     test_naming,
@@ -11,5 +17,6 @@ from . import (
     test_run_queue,
     test_runtime,
     test_secrets,
+    test_shell_runs,
     test_upgrade_advisor,
 )

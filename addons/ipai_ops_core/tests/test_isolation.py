@@ -172,8 +172,10 @@ class TestLocalRepositories(OpsCase):
             os.symlink("/etc", os.path.join(outside, "allowed", "link"))
             with self.assertRaisesRegex(ValidationError, "not under a directory"):
                 Project.create({"name": "Sneaky", "repo_url": "file://%s/allowed/link" % outside})
-            self.assertTrue(Project.create({"name": "Fine", "repo_url": "%s/allowed/repo.git" % outside}))
-        self.assertTrue(Project.create({"name": "Remote", "repo_url": "https://git.example.com/o/r.git"}))
+            fine = Project.create({"name": "Fine", "repo_url": "%s/allowed/repo.git" % outside})
+            self.assertEqual(fine.repo_url, "%s/allowed/repo.git" % outside, "a path under an allowed root is kept")
+        remote = Project.create({"name": "Remote", "repo_url": "https://git.example.com/o/r.git"})
+        self.assertEqual(remote.repo_url, "https://git.example.com/o/r.git", "remote URLs need no root")
         with self.assertRaises(AccessError):
             self.env.ref("ipai_ops_core.ops_host_local").with_user(self.users["owner"]).write({"repo_roots": "/"})
 

@@ -1,1 +1,1 @@
-from . import test_channel_secret
+from . import test_alert_rules, test_channel_secret, test_collection, test_retention

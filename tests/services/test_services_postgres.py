@@ -12,10 +12,9 @@ import time
 
 import psycopg2
 import pytest
+from odoo.addons.ipai_ops_core.services import postgres
+from odoo.addons.ipai_ops_core.tests.pg_helpers import PREFIX, _admin_execute, _connect, pg_fixtures
 from psycopg2 import sql
-
-from ..services import postgres
-from .pg_helpers import PREFIX, _admin_execute, _connect, pg_fixtures
 
 HOSTILE_NAMES = [
     'a"; DROP DATABASE postgres; --', "a;drop", "$(touch x)", "Acme", "1abc", "a-b", "a b", "x" * 64, "",

@@ -8,8 +8,7 @@ import subprocess
 
 import psycopg2
 import pytest
-
-from ..services import sql_dump
+from odoo.addons.ipai_ops_backup.services import sql_dump
 
 TRICKY = [
     "semi; colon", "back\\slash \\! not a command", "quote ' inside", "dollar $$ body $x$", "E'\\n' literal",

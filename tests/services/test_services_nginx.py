@@ -11,10 +11,9 @@ import threading
 
 import pytest
 import requests
-
-from ..executors import proxy as proxy_executor
-from ..services import nginx, nginx_config, tls
-from .tls_helpers import ThrowawayCA
+from odoo.addons.ipai_ops_core.executors import proxy as proxy_executor
+from odoo.addons.ipai_ops_core.services import nginx, nginx_config, tls
+from odoo.addons.ipai_ops_core.tests.tls_helpers import ThrowawayCA
 
 
 def _free_port():

@@ -3,9 +3,8 @@ match it, and which names a certificate covers (certificates from a
 throwaway CA made here)."""
 
 import pytest
-
-from ..services import tls
-from .tls_helpers import ThrowawayCA, other_key_pem
+from odoo.addons.ipai_ops_core.services import tls
+from odoo.addons.ipai_ops_core.tests.tls_helpers import ThrowawayCA, other_key_pem
 
 
 @pytest.fixture(name="ca", scope="module")

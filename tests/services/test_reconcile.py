@@ -6,10 +6,9 @@ import secrets
 import time
 
 import pytest
-
-from ..executors import reconcile
-from ..services import docker_engine, postgres
-from .pg_helpers import pg_fixtures
+from odoo.addons.ipai_ops_core.executors import reconcile
+from odoo.addons.ipai_ops_core.services import docker_engine, postgres
+from odoo.addons.ipai_ops_core.tests.pg_helpers import pg_fixtures
 
 admin, names = pg_fixtures()
 IMAGE = "ipai-ops/odoo:18.0"  # any local image with a shell; the suite builds this one

@@ -8,8 +8,7 @@ import subprocess
 import time
 
 import pytest
-
-from ..services import git_repo
+from odoo.addons.ipai_ops_core.services import git_repo
 
 HOSTILE_REFS = [
     "a;rm -rf /", "$(touch x)", "`touch x`", "--upload-pack=touch x", "-b", "../../etc", "refs/heads/../x",

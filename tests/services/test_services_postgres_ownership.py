@@ -6,10 +6,9 @@ import secrets
 
 import psycopg2
 import pytest
+from odoo.addons.ipai_ops_core.services import postgres
+from odoo.addons.ipai_ops_core.tests.pg_helpers import _admin, _connect, pg_fixtures
 from psycopg2 import sql
-
-from ..services import postgres
-from .pg_helpers import _admin, _connect, pg_fixtures
 
 admin_fixture, names_fixture = pg_fixtures()
 
