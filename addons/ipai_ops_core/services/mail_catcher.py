@@ -1,4 +1,4 @@
-"""A small SMTP server that keeps every message it is given.
+"""A small SMTP server that keeps every message it is given (aiosmtpd).
 
 Development and staging environments send their mail here instead of to
 the world. Each environment authenticates with its own user and password
@@ -11,150 +11,79 @@ AUTH decides whose mail it is. Plain values in: ``authenticate(user, password)``
 returns a key (or None), ``deliver(key, mail_from, rcpt_tos, data)`` stores.
 """
 
-import base64
-import binascii
+import asyncio
 import logging
-import socketserver
-import threading
+import warnings
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 _logger = logging.getLogger(__name__)
 MAX_MESSAGE = 25 * 1024 * 1024
 MAX_RECIPIENTS = 200
+HOSTS = ("127.0.0.1", "::1", "localhost", "0.0.0.0")
+TIMEOUT = 120  # seconds a client may stay silent
+# No TLS: the catcher is reached from the loopback and the environments'
+# internal networks only (firewall), and AUTH only says whose mail it is.
+warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS", category=UserWarning)
+logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd's: says the same per connection
+# aiosmtpd 1.4 sets its own deprecated Session.login_data on every login.
+warnings.filterwarnings("ignore", message="Session.login_data is deprecated", category=DeprecationWarning)
 
 
-class _Handler(socketserver.StreamRequestHandler):
-    timeout = 120
+class _Handler:
+    """aiosmtpd's handler hooks: recipients capped, messages delivered in a
+    thread (``deliver`` writes to the database) so the server goes on."""
 
-    def reply(self, line):
-        self.wfile.write(line.encode() + b"\r\n")
-        self.wfile.flush()
+    def __init__(self, deliver):
+        self.deliver = deliver
 
-    def readline(self):
-        line = self.rfile.readline(4096)
-        if not line:
-            raise ConnectionError("client went away")
-        return line.decode("utf-8", "replace").rstrip("\r\n")
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 Too many recipients"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
-    def handle(self):
-        server = self.server
-        key, mail_from, rcpts = None, None, []
-        self.reply("220 ipai-ops mail catcher ESMTP")
+    async def handle_DATA(self, server, session, envelope):
         try:
-            while True:
-                line = self.readline()
-                verb, _sep, arg = line.partition(" ")
-                verb = verb.upper()
-                if verb in ("EHLO", "HELO"):
-                    if verb == "EHLO":
-                        self.reply("250-ipai-ops")
-                        self.reply("250-SIZE %d" % MAX_MESSAGE)
-                        self.reply("250-8BITMIME")
-                        self.reply("250 AUTH PLAIN LOGIN")
-                    else:
-                        self.reply("250 ipai-ops")
-                elif verb == "AUTH":
-                    try:
-                        key = self._auth(arg)
-                    except Exception:  # noqa: BLE001 - the client gets a temporary failure
-                        _logger.exception("mail catcher: checking a login failed")
-                        self.reply("454 4.7.0 Temporary authentication failure")
-                        continue
-                    self.reply("235 2.7.0 Authentication successful" if key else "535 5.7.8 Authentication failed")
-                elif verb == "MAIL":
-                    if not key:
-                        self.reply("530 5.7.0 Authentication required")
-                        continue
-                    mail_from, rcpts = arg.partition(":")[2].strip().split(" ")[0].strip("<>"), []
-                    self.reply("250 OK")
-                elif verb == "RCPT":
-                    if mail_from is None:
-                        self.reply("503 5.5.1 MAIL first")
-                    elif len(rcpts) >= MAX_RECIPIENTS:
-                        self.reply("452 4.5.3 Too many recipients")
-                    else:
-                        rcpts.append(arg.partition(":")[2].strip().split(" ")[0].strip("<>"))
-                        self.reply("250 OK")
-                elif verb == "DATA":
-                    if not rcpts:
-                        self.reply("503 5.5.1 RCPT first")
-                        continue
-                    self.reply("354 End data with <CR><LF>.<CR><LF>")
-                    data = self._data()
-                    if data is None:
-                        self.reply("552 5.3.4 Message too big")
-                    else:
-                        try:
-                            server.deliver(key, mail_from, rcpts, data)
-                            self.reply("250 OK: kept by the mail catcher")
-                        except Exception:  # noqa: BLE001 - the client gets a temporary failure
-                            _logger.exception("mail catcher: storing a message failed")
-                            self.reply("451 4.3.0 Could not store the message")
-                    mail_from, rcpts = None, []
-                elif verb == "RSET":
-                    mail_from, rcpts = None, []
-                    self.reply("250 OK")
-                elif verb == "NOOP":
-                    self.reply("250 OK")
-                elif verb == "QUIT":
-                    self.reply("221 Bye")
-                    return
-                elif verb == "STARTTLS":
-                    self.reply("454 4.7.0 TLS not available (loopback only)")
-                else:
-                    self.reply("502 5.5.2 Command not recognized")
-        except (ConnectionError, TimeoutError, OSError):
-            return
-
-    def _auth(self, arg):
-        mechanism, _sep, initial = arg.partition(" ")
-        try:
-            if mechanism.upper() == "PLAIN":
-                if not initial:
-                    self.reply("334 ")
-                    initial = self.readline()
-                parts = base64.b64decode(initial).decode().split("\0")
-                user, password = parts[-2], parts[-1]
-            elif mechanism.upper() == "LOGIN":
-                if initial:
-                    user = base64.b64decode(initial).decode()
-                else:
-                    self.reply("334 VXNlcm5hbWU6")
-                    user = base64.b64decode(self.readline()).decode()
-                self.reply("334 UGFzc3dvcmQ6")
-                password = base64.b64decode(self.readline()).decode()
-            else:
-                return None
-        except (binascii.Error, UnicodeDecodeError, IndexError, ValueError):
-            return None
-        return self.server.authenticate(user, password)
-
-    def _data(self):
-        chunks, size = [], 0
-        while True:
-            line = self.rfile.readline(65536)
-            if not line:
-                raise ConnectionError("client went away during DATA")
-            if line in (b".\r\n", b".\n"):
-                break
-            if line.startswith(b".."):
-                line = line[1:]
-            size += len(line)
-            if size <= MAX_MESSAGE:
-                chunks.append(line)
-        return b"".join(chunks) if size <= MAX_MESSAGE else None
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.deliver, session.auth_data, envelope.mail_from, list(envelope.rcpt_tos),
+                envelope.original_content)
+        except Exception:  # noqa: BLE001 - the client gets a temporary failure
+            _logger.exception("mail catcher: storing a message failed")
+            return "451 4.3.0 Could not store the message"
+        return "250 OK: kept by the mail catcher"
 
 
-class MailCatcher(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class MailCatcher:
+    """The SMTP server, in a thread of its own (``start``, ``stop``)."""
 
     def __init__(self, port, authenticate, deliver, host="127.0.0.1"):
-        if host not in ("127.0.0.1", "::1", "localhost", "0.0.0.0"):
+        if host not in HOSTS:
             raise ValueError("The mail catcher listens on the loopback or on every address (behind the firewall).")
-        self.authenticate, self.deliver = authenticate, deliver
-        super().__init__((host, port), _Handler)
+        self.authenticate = authenticate
+        self.controller = Controller(
+            _Handler(deliver), hostname=host, port=port, ready_timeout=10,
+            server_hostname="ipai-ops", ident="ipai-ops mail catcher", authenticator=self._authenticator,
+            auth_required=True, auth_require_tls=False, data_size_limit=MAX_MESSAGE, timeout=TIMEOUT)
 
-    def start_in_thread(self):
-        thread = threading.Thread(target=self.serve_forever, name="ops-mail-catcher", daemon=True)
-        thread.start()
-        return thread
+    def _authenticator(self, server, session, envelope, mechanism, auth_data):
+        if mechanism not in ("PLAIN", "LOGIN") or not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        try:
+            key = self.authenticate(auth_data.login.decode(), auth_data.password.decode())
+        except UnicodeDecodeError:
+            return AuthResult(success=False, handled=False)
+        except Exception:  # noqa: BLE001 - the client gets a temporary failure
+            _logger.exception("mail catcher: checking a login failed")
+            return AuthResult(success=False, handled=False, message="454 4.7.0 Temporary authentication failure")
+        if not key:
+            return AuthResult(success=False, handled=False, message="535 5.7.8 Authentication failed")
+        return AuthResult(success=True, auth_data=key)
+
+    def start(self):
+        self.controller.start()
+        return self
+
+    def stop(self):
+        self.controller.stop()

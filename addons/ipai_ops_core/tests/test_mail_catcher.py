@@ -28,9 +28,8 @@ class TestMailCatcher(BaseCase):
 
         self.port = free_port()
         self.server = MailCatcher(self.port, authenticate, lambda *message: self.kept.append(message))
-        self.server.start_in_thread()
-        self.addCleanup(self.server.server_close)
-        self.addCleanup(self.server.shutdown)
+        self.server.start()
+        self.addCleanup(self.server.stop)
 
     def smtp(self):
         client = smtplib.SMTP("127.0.0.1", self.port, timeout=10)
