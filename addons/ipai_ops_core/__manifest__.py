@@ -7,7 +7,7 @@
     "author": "ipai ops",
     "website": "https://github.com/ipai-ops/ipai-ops",
     "depends": ["base", "mail", "web"],
-    "external_dependencies": {"python": ["aiosmtpd", "cryptography", "docker", "requests"]},
+    "external_dependencies": {"python": ["aiosmtpd", "cryptography", "docker", "requests", "wsproto"]},
     "data": [
         "security/ops_security.xml",
         "security/ir.model.access.csv",

@@ -3,7 +3,7 @@ relayed to a websocket client (``ops env shell``, the web terminal), with a
 PTY when the client has a terminal, resize, end of input, an idle timeout
 and a transcript. Plain values: the socket, the Docker API, the container.
 
-The client speaks (services/websocket.py frames):
+The client speaks (websocket frames, services/websocket.py):
   binary frame      what it typed (its stdin)
   text {"resize": [rows, cols]}, text {"eof": true}
 and hears:
@@ -84,6 +84,7 @@ class Session:
         self.transcript, self.transcript_size, self.truncated = [], 0, False
         self.sid, self.head, self.demux_buffer = None, b"", b""
         self.exec_id = self.raw = None
+        self.endpoint = websocket.Endpoint()
 
     # -- transcript ----------------------------------------------------------
 
@@ -98,7 +99,9 @@ class Session:
     # -- output --------------------------------------------------------------
 
     def send(self, opcode, payload):
-        self.ws.sendall(websocket.frame(opcode, payload))
+        data = self.endpoint.frame(opcode, payload)
+        if data:
+            self.ws.sendall(data)
 
     def output(self, channel, data):
         if self.sid is None and channel == 1:
@@ -173,7 +176,6 @@ class Session:
         selector = selectors.DefaultSelector()
         selector.register(self.ws, selectors.EVENT_READ, "client")
         selector.register(self.raw, selectors.EVENT_READ, "docker")
-        reader = websocket.Reader()
         last_input = last_beat = time.monotonic()
         try:
             while reason is None:
@@ -190,7 +192,7 @@ class Session:
                             reason = "the client went away"
                             break
                         last_input = time.monotonic()
-                        for opcode, payload in reader.feed(data):
+                        for opcode, payload in self.endpoint.feed(data):
                             reason = self.from_client(opcode, payload)
                             if reason:
                                 break

@@ -1,14 +1,16 @@
-"""The server side of RFC 6455 on a socket the HTTP server handed over
-(Odoo's threaded and gevent servers put it in ``environ['socket']``): the
-handshake answer and the frames, for the shell relay. Frames from a client
-are masked (refused otherwise); frames to it are not."""
+"""The server side of a websocket (RFC 6455) on a socket the HTTP server
+handed over (Odoo's threaded and gevent servers put it in
+``environ['socket']``), for the shell relay: the handshake's accept token
+and the frames, by wsproto (its frame protocol once Odoo's response has
+answered the upgrade). Frames from a client must be masked; messages are
+joined from their fragments and capped."""
 
-import base64
-import hashlib
-import struct
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.utilities import generate_accept_token
 
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+# RFC 6455's opcodes, the names the relay speaks in.
+TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 MAX_MESSAGE = 1024 * 1024  # bytes of one message from the client
 
 
@@ -18,77 +20,61 @@ class ProtocolError(Exception):
 
 def accept_key(key):
     """Sec-WebSocket-Accept for the client's Sec-WebSocket-Key."""
-    return base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
+    return generate_accept_token(key.encode()).decode()
 
 
-def frame(opcode, payload=b""):
-    """One final, unmasked frame."""
-    head = bytes([0x80 | opcode])
-    size = len(payload)
-    if size < 126:
-        head += bytes([size])
-    elif size < 1 << 16:
-        head += bytes([126]) + struct.pack("!H", size)
-    else:
-        head += bytes([127]) + struct.pack("!Q", size)
-    return head + payload
-
-
-class Reader:
-    """Feed it what the socket gave; it returns whole messages
-    (opcode, payload), control frames included, fragments joined."""
+class Endpoint:
+    """One connection's frames: ``feed`` what the socket gave to get whole
+    messages (opcode, payload bytes), control frames included; ``frame``
+    a message to send. A malformed stream raises ProtocolError."""
 
     def __init__(self):
-        self.buffer = b""
-        self.fragments = None
+        self._connection = Connection(ConnectionType.SERVER)
+        self._message = None  # [opcode, chunks, size] while fragments come
 
     def feed(self, data):
-        self.buffer += data
+        self._connection.receive_data(data)
         messages = []
-        while True:
-            parsed = self._frame()
-            if parsed is None:
-                return messages
-            final, opcode, payload = parsed
-            if opcode >= CLOSE:
-                messages.append((opcode, payload))
-            elif opcode == CONTINUATION:
-                if self.fragments is None:
-                    raise ProtocolError("continuation without a first fragment")
-                self.fragments[1] += payload
-                if final:
-                    messages.append(tuple(self.fragments))
-                    self.fragments = None
-            elif final:
-                messages.append((opcode, payload))
-            else:
-                self.fragments = [opcode, payload]
-            if self.fragments and len(self.fragments[1]) > MAX_MESSAGE:
-                raise ProtocolError("message larger than %d bytes" % MAX_MESSAGE)
+        for event in self._connection.events():
+            if isinstance(event, (TextMessage, BytesMessage)):
+                opcode, chunk = (TEXT, event.data.encode()) if isinstance(event, TextMessage) \
+                    else (BINARY, bytes(event.data))
+                message = self._message = self._message or [opcode, [], 0]
+                message[1].append(chunk)
+                message[2] += len(chunk)
+                if message[2] > MAX_MESSAGE:
+                    raise ProtocolError("message larger than %d bytes" % MAX_MESSAGE)
+                if event.message_finished:
+                    messages.append((message[0], b"".join(message[1])))
+                    self._message = None
+            elif isinstance(event, Ping):
+                messages.append((PING, bytes(event.payload)))
+            elif isinstance(event, Pong):
+                messages.append((PONG, bytes(event.payload)))
+            elif isinstance(event, CloseConnection):
+                if self._connection.state is ConnectionState.OPEN:
+                    # wsproto reports a frame it could not parse as a close it did not receive
+                    raise ProtocolError(event.reason or "malformed frame (code %d)" % event.code)
+                messages.append((CLOSE, event.code.to_bytes(2, "big") if event.code else b""))
+        return messages
 
-    def _frame(self):
-        data = self.buffer
-        if len(data) < 2:
-            return None
-        final, opcode = bool(data[0] & 0x80), data[0] & 0x0F
-        if not data[1] & 0x80:
-            raise ProtocolError("client frames must be masked")
-        size, offset = data[1] & 0x7F, 2
-        if size == 126:
-            if len(data) < 4:
-                return None
-            size, offset = struct.unpack("!H", data[2:4])[0], 4
-        elif size == 127:
-            if len(data) < 10:
-                return None
-            size, offset = struct.unpack("!Q", data[2:10])[0], 10
-        if size > MAX_MESSAGE:
-            raise ProtocolError("frame larger than %d bytes" % MAX_MESSAGE)
-        if len(data) < offset + 4 + size:
-            return None
-        mask = data[offset:offset + 4]
-        body = data[offset + 4:offset + 4 + size]
-        self.buffer = data[offset + 4 + size:]
-        keystream = (mask * (size // 4 + 1))[:size]
-        payload = (int.from_bytes(body, "big") ^ int.from_bytes(keystream, "big")).to_bytes(size, "big")
-        return final, opcode, payload
+    def frame(self, opcode, payload=b""):
+        """The bytes of one message to the client; nothing once the
+        connection is closing (the client's close was answered)."""
+        state = self._connection.state
+        if opcode == CLOSE:
+            if state not in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+                return b""
+            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1000
+            return self._connection.send(CloseConnection(code=code))
+        if state is not ConnectionState.OPEN:
+            return b""
+        if opcode == TEXT:
+            return self._connection.send(TextMessage(data=payload.decode()))
+        if opcode == BINARY:
+            return self._connection.send(BytesMessage(data=payload))
+        if opcode == PING:
+            return self._connection.send(Ping(payload=payload))
+        if opcode == PONG:
+            return self._connection.send(Pong(payload=payload))
+        raise ValueError("unknown opcode %r" % opcode)
