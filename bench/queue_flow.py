@@ -199,21 +199,25 @@ def parallel(plane, db):
 
 
 def collector_minutes(db, since, until):
-    """For each environment of the bench running over [since, until] (epoch
-    seconds): the whole minutes of that window without a collected sample."""
+    """For each environment of the bench running at ``until``: the whole
+    minutes from ``since`` (or from its first build's end, if later) to
+    ``until`` (epoch seconds) without a collected sample."""
     with connect(db) as conn, conn.cursor() as cr:
-        cr.execute("SELECT id FROM ops_environment WHERE state = 'running' AND project_id IN "
-                   "(SELECT id FROM ops_project WHERE slug = ANY(%s))", [list(SLUGS)])
-        envs = [row[0] for row in cr.fetchall()]
+        cr.execute("SELECT e.id, extract(epoch FROM min(r.finished_at)) FROM ops_environment e "
+                   "JOIN ops_run r ON r.environment_id = e.id AND r.state = 'succeeded' "
+                   "AND r.kind IN ('build', 'deploy') WHERE e.state = 'running' AND e.project_id IN "
+                   "(SELECT id FROM ops_project WHERE slug = ANY(%s)) GROUP BY e.id", [list(SLUGS)])
+        ready = {env_id: float(at) for env_id, at in cr.fetchall()}
         cr.execute("SELECT environment_id, extract(epoch FROM minute)::bigint FROM ops_metric_sample "
-                   "WHERE environment_id = ANY(%s)", [envs])
+                   "WHERE environment_id = ANY(%s)", [list(ready)])
         seen = {}
         for env_id, minute in cr.fetchall():
             seen.setdefault(env_id, set()).add(int(minute))
-    first, last = int(since // 60 + 1) * 60, int(until // 60) * 60 - 60
-    expected = list(range(first, last + 1, 60))
-    return {"environments": len(envs), "minutes": len(expected),
-            "missing": sum(1 for env_id in envs for minute in expected if minute not in seen.get(env_id, ()))}
+    last = int(until // 60) * 60 - 60  # the last whole minute before until
+    expected = {env_id: range(int(max(since, at) // 60 + 1) * 60, last + 1, 60) for env_id, at in ready.items()}
+    return {"environments": len(ready), "minutes": sum(len(minutes) for minutes in expected.values()),
+            "missing": sum(1 for env_id, minutes in expected.items() for minute in minutes
+                           if minute not in seen.get(env_id, ()))}
 
 
 def fairness(plane, db, mean_build):
@@ -228,12 +232,33 @@ def fairness(plane, db, mean_build):
         deploy = queue(plane, SLUGS[1], "deploy", "main")
         waited = claimed_after(db, deploy, started, timeout=3600)
         wait_done(plane, [deploy])
+        overtaken, concurrent_build = overtaking(db, deploy, crowd)
         plane(lambda env: env["ops.run"].browse(crowd).filtered(lambda r: r.state == "queued").cancel_run("bench"))
         wait_done(plane, crowd)
     finally:
         os.killpg(supervisor.pid, signal.SIGTERM)
         supervisor.wait(timeout=120)
-    return {"deploy_waited_s": waited, "mean_build_s": mean_build, "in_builds": waited / mean_build}
+    return {"deploy_waited_s": waited, "mean_build_s": mean_build, "in_builds": waited / mean_build,
+            "overtaken_by": overtaken, "concurrent_build_s": concurrent_build,
+            "in_concurrent_builds": waited / concurrent_build if concurrent_build else None}
+
+
+def overtaking(db, deploy, crowd):
+    """How many of the crowd's builds were claimed while the deploy waited
+    (after it was queued, before it was claimed: the events' microseconds),
+    and how long one of the crowd's builds took, running next to the others."""
+    with connect(db) as conn, conn.cursor() as cr:
+        cr.execute("SELECT payload->>'to', timestamp FROM ops_run_event WHERE run_id = %s AND kind = 'state' "
+                   "AND payload->>'to' IN ('queued', 'claimed') ORDER BY id", [deploy])
+        moments = dict(cr.fetchall())
+        cr.execute("SELECT count(*) FROM ops_run_event WHERE run_id = ANY(%s) AND kind = 'state' "
+                   "AND payload->>'to' = 'claimed' AND timestamp > %s AND timestamp < %s",
+                   [crowd, moments["queued"], moments["claimed"]])
+        overtaken = cr.fetchone()[0]
+        cr.execute("SELECT avg(extract(epoch FROM finished_at - started_at)) FROM ops_run WHERE id = ANY(%s) "
+                   "AND state = 'succeeded'", [crowd])
+        concurrent = cr.fetchone()[0]
+    return overtaken, float(concurrent) if concurrent else None
 
 
 def main():
@@ -266,13 +291,15 @@ def main():
             server = control_plane(args.db)
             since = time.time()
             res["parallel_s"], res["slots"], _ids = parallel(plane, args.db)
-            time.sleep(max(0, 130 - (time.time() - since)))  # two whole minutes at least, and the last one folded
-            res["collector"] = collector_minutes(args.db, since, time.time() - 65)
+            print("so far: %s" % json.dumps(res), file=sys.stderr, flush=True)
+            # the control plane collects meanwhile: ten more builds keep every slot busy
+            res["fairness"] = fairness(plane, args.db, res["sequential_s"] / 6)
+            until = time.time()
+            time.sleep(75)  # the last minute folded (the collector writes a minute once it is over)
+            res["collector"] = collector_minutes(args.db, since, until)
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
             server = None
-            print("so far: %s" % json.dumps(res), file=sys.stderr, flush=True)
-            res["fairness"] = fairness(plane, args.db, res["sequential_s"] / 6)
     finally:
         if server:
             os.killpg(server.pid, signal.SIGKILL)
@@ -293,11 +320,13 @@ def main():
         print("%-48s %8.0f s" % ("queued at once, %d worker processes (default)" % res["slots"], res["parallel_s"]))
         print("parallel / sequential: %.2fx (goal <= 0.6)" % res["parallel_ratio"])
         c = res["collector"]
-        print("collector meanwhile: %d environments x %d whole minutes, %d missing (goal 0)" % (
-            c["environments"], c["minutes"], c["missing"]))
+        print("collector meanwhile (parallel and fairness phases): %d environments, %d environment-minutes, "
+              "%d missing (goal 0)" % (c["environments"], c["minutes"], c["missing"]))
         f = res["fairness"]
-        print("B's production deploy behind A's ten builds: waited %.0f s, a build takes %.0f s: %.2f builds "
-              "(goal <= 1)" % (f["deploy_waited_s"], f["mean_build_s"], f["in_builds"]))
+        print("B's production deploy behind A's ten builds: waited %.0f s; a build takes %.0f s alone, %.0f s next "
+              "to the others: %.2f builds; A's builds claimed while it waited: %d (goal: at most one build, 0 "
+              "overtaking)" % (f["deploy_waited_s"], f["mean_build_s"], f["concurrent_build_s"] or 0,
+                               f["in_concurrent_builds"] or 0, f["overtaken_by"]))
     print(json.dumps({"bench": "queue_flow", **{k: (round(v, 3) if isinstance(v, float) else v)
                                                for k, v in res.items()}}))
 
