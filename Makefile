@@ -1,5 +1,5 @@
 # ipai ops: the two commands of the README.
-.PHONY: run test setup lint runtime-images
+.PHONY: run test setup lint docs runtime-images
 run:
 	@bash scripts/run.sh
 
@@ -9,6 +9,10 @@ test:
 # Helpers (both commands above already do these).
 setup:
 	@bash scripts/setup.sh
+
+# The user documentation (docs/) as a site in site/ (MkDocs).
+docs:
+	@bash -c 'source scripts/env.sh && $$OPS_DOCS_VENV/bin/mkdocs build --strict'
 
 lint:
 	@bash -c 'source scripts/env.sh && $$OPS_VENV/bin/ruff check addons tests ipai_ops_cli'

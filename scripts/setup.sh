@@ -82,6 +82,13 @@ if [ ! -x "$OPS_MOTO_VENV/bin/moto_server" ]; then
   "$OPS_PYTHON" -m venv "$OPS_MOTO_VENV"
   "$OPS_MOTO_VENV/bin/pip" install -q 'moto[server]==5.0.28'
 fi
+# MkDocs for the user documentation (docs/, mkdocs.yml), in a venv of its
+# own for the same reason.
+if [ ! -x "$OPS_DOCS_VENV/bin/mkdocs" ]; then
+  ops_log "installing MkDocs (the documentation site) into $OPS_DOCS_VENV"
+  "$OPS_PYTHON" -m venv "$OPS_DOCS_VENV"
+  "$OPS_DOCS_VENV/bin/pip" install -q 'mkdocs==1.6.1'
+fi
 
 # --- database server ------------------------------------------------------
 if [ "$OPS_EMBEDDED_PG" = 1 ]; then

@@ -43,6 +43,11 @@ createdb "${pg[@]}" -T "$OPS_TEST_DB" "$OPS_E2E_DB"
 [ -d "$OPS_HOME/data/filestore/$OPS_TEST_DB" ] && cp -al "$OPS_HOME/data/filestore/$OPS_TEST_DB" "$OPS_HOME/data/filestore/$OPS_E2E_DB"
 
 cd "$OPS_REPO"
+# The documentation site builds, every link between its pages and to their
+# headings found (--strict: a broken one fails the suite).
+site="$(mktemp -d)"
+"$OPS_DOCS_VENV/bin/mkdocs" build --strict --quiet --site-dir "$site" || ops_die "the documentation (docs/) does not build"
+rm -rf "$site"
 # pytest-odoo imports odoo in the pytest process.
 export PYTHONPATH="$ODOO_SRC${PYTHONPATH:+:$PYTHONPATH}"
 pytest=("$OPS_VENV/bin/pytest" -p no:cacheprovider
