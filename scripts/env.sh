@@ -20,6 +20,7 @@ export OPS_CONF="${OPS_CONF:-$OPS_HOME/odoo.conf}"
 export OPS_PYTHON="${OPS_PYTHON:-python3}"
 export OPS_MOTO_VENV="${OPS_MOTO_VENV:-$OPS_HOME/moto-venv}"
 export OPS_DOCS_VENV="${OPS_DOCS_VENV:-$OPS_HOME/docs-venv}"
+export OPS_LINT_VENV="${OPS_LINT_VENV:-$OPS_HOME/lint-venv}"
 # Database server used by the control plane. When OPS_DB_HOST is not set,
 # an embedded PostgreSQL cluster of the project's own is used.
 export OPS_PGDATA="${OPS_PGDATA:-$OPS_HOME/pgdata}"

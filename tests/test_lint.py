@@ -1,14 +1,31 @@
-"""ruff clean, as the project's conventions ask."""
+"""ruff (with its complexity rule) and pylint-odoo (OCA's Odoo checks,
+.pylintrc) clean, as the project's conventions ask: `make lint` runs both."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+ADDONS = ["addons/ipai_ops_core", "addons/ipai_ops_backup", "addons/ipai_ops_monitoring"]
 
 
 def test_ruff_clean():
     ruff = Path(sys.executable).parent / "ruff"
-    proc = subprocess.run([str(ruff), "check", "addons", "tests", "ipai_ops_cli"], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run([str(ruff), "check", "addons", "tests", "ipai_ops_cli", "bench"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_pylint_odoo_clean():
+    pylint = Path(os.environ.get("OPS_LINT_VENV", "/opt/ipai-ops/lint-venv")) / "bin" / "pylint"
+    assert pylint.exists(), "pylint-odoo is not installed: scripts/setup.sh installs it into OPS_LINT_VENV"
+    proc = subprocess.run([str(pylint), "--rcfile=.pylintrc", *ADDONS], cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+
+
+def test_addon_readmes_are_made_from_their_fragments():
+    proc = subprocess.run([sys.executable, "scripts/addon-readme.py", "--check"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -15,5 +15,4 @@
         "data/ops_backup_server_actions.xml",
         "views/ops_backup_views.xml",
     ],
-    "installable": True,
 }

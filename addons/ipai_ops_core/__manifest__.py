@@ -38,5 +38,4 @@
         "demo/ops_demo.xml",
     ],
     "application": True,
-    "installable": True,
 }

@@ -24,5 +24,4 @@
             "ipai_ops_monitoring/static/src/sparkline/*",
         ],
     },
-    "installable": True,
 }

@@ -45,10 +45,12 @@ class OpsBackupController(http.Controller):
         except UserError as exc:
             return _json(404, error=str(exc))
         if backup.state != "done" or not backup.location or not os.path.isdir(backup.location):
-            return _json(409, error=_("Backup %s is not available (state %s).", backup_id, backup.state))
+            return _json(409, error=_("Backup %(backup)s is not available (state %(state)s).", backup=backup_id,
+                                              state=backup.state))
         problems = backup_store.verify(backup.location)
         if problems:
-            return _json(409, error=_("Backup %s is damaged: %s", backup_id, "; ".join(problems[:3])))
+            return _json(409, error=_("Backup %(backup)s is damaged: %(problems)s", backup=backup_id,
+                                              problems="; ".join(problems[:3])))
         # sudo: reads a configuration parameter; the caller's role was checked above
         exports = os.path.join(backup.sudo()._backup_root(), "exports")
         os.makedirs(exports, exist_ok=True)

@@ -26,9 +26,10 @@ class IrHttp(models.AbstractModel):
 
     @classmethod
     def _pre_dispatch(cls, rule, args):
-        super()._pre_dispatch(rule, args)
+        result = super()._pre_dispatch(rule, args)
         if rule.rule == IMPORT_ROUTE:
             cls._ops_check_upload()
+        return result
 
     @classmethod
     def _ops_check_upload(cls):

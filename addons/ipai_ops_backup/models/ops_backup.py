@@ -156,8 +156,8 @@ class OpsBackup(models.Model):
         if target:
             env = self.env["ops.environment"].browse(positive_id(target, "target")).exists()
             if not env or env.project_id != self.project_id:
-                raise ValidationError(_("Environment %s is not an environment of project %s.", target,
-                                        self.project_id.slug))
+                raise ValidationError(_("Environment %(env)s is not an environment of project %(project)s.", env=target,
+                                        project=self.project_id.slug))
             env.check_access("read")
             if env != self.environment_id and env.stage == "production":
                 raise UserError(_("A backup is restored into production only in its own environment."))

@@ -7,6 +7,7 @@ parameter, default 2525). Environments log in as env-<id> with a password
 derived from the control plane's secret; each message is stored as an
 ops.mail of that environment, visible in its form.
 """
+# pylint: disable=print-used  # what an odoo-bin command prints is its output
 
 import argparse
 import logging

@@ -13,6 +13,7 @@ environments, starts the platform's nginx (or reloads it) and prints each
 running environment's URL. --stop stops it. The reconciliation cron keeps it
 running and in line afterwards.
 """
+# pylint: disable=print-used  # what an odoo-bin command prints is its output
 
 import argparse
 import sys
@@ -75,7 +76,7 @@ class OpsProxy(Command):
                 return
             Env = env["ops.environment"]
             Env._ops_refresh_hostnames()
-            cr.commit()
+            cr.commit()  # pylint: disable=invalid-commit  # a command of its own: the reload reads what is committed
             try:
                 status = Env._ops_proxy_reload()["status"]
             except nginx.NginxError as exc:

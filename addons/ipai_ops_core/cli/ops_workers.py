@@ -13,6 +13,7 @@ after --grace seconds): `make run` starts this next to the control plane and
 stops it with it. A process per slot: one crash takes one slot, never the
 others.
 """
+# pylint: disable=print-used  # what an odoo-bin command prints is its output
 
 import argparse
 import logging

@@ -10,6 +10,7 @@
   and thrown away afterwards.
 """
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -89,10 +90,8 @@ class KeyFile:
 
     def __exit__(self, *exc):
         for path in (self.path, self.directory):
-            try:
+            with contextlib.suppress(OSError):  # gone already
                 os.unlink(path) if path == self.path else os.rmdir(path)
-            except OSError:
-                pass
         self.value = None
 
 

@@ -14,7 +14,6 @@ from . import ops_environment_reconcile
 from . import ops_domain
 from . import ops_certificate
 from . import ir_config_parameter
-from . import ops_environment_admin_password
 from . import ops_environment_connect
 from . import ops_environment_logs
 from . import ops_environment_shell

@@ -46,8 +46,9 @@ class OpsDomain(models.Model):
             if domain.environment_id.stage != "production":
                 raise ValidationError(_("Custom domains belong to production environments."))
             if domain.name.startswith("*.") and not domain.project_id.allow_wildcard_domains:
-                raise ValidationError(_("%s is a wildcard: an Ops manager must allow wildcard domains on project %s "
-                                        "first.", domain.name, domain.project_id.slug))
+                raise ValidationError(_("%(domain)s is a wildcard: an Ops manager must allow wildcard domains on "
+                                        "project %(project)s first.", domain=domain.name,
+                                        project=domain.project_id.slug))
             bare = domain.name[2:] if domain.name.startswith("*.") else domain.name
             if bare == base or bare.endswith("." + base):
                 raise ValidationError(_("%(name)s is under the platform's base domain %(base)s: those names are the "

@@ -1,3 +1,4 @@
+import contextlib
 import secrets
 
 from odoo import _, api, fields, models
@@ -163,10 +164,9 @@ class OpsEnvironment(models.Model):
     @api.onchange("project_id", "branch")
     def _onchange_branch_stage(self):
         if self.project_id and self.branch:
-            try:
+            # a branch name not valid yet (still typed): the stage waits for a valid one
+            with contextlib.suppress(ValueError):
                 self.stage = self.project_id.stage_for_branch(self.branch)
-            except ValueError:
-                pass
 
     def _ops_db_credentials(self):
         """(role, password) of this environment's own database role, made on
@@ -220,10 +220,10 @@ class OpsEnvironment(models.Model):
                     raise UserError(_("The project and branch of a live environment cannot change."))
         return super().write(vals)
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_live(self):
         if self.filtered(lambda e: e.state not in ("new", "destroyed")):
             raise UserError(_("Destroy an environment (Destroy button) before deleting it."))
-        return super().unlink()
 
     # ------------------------------------------------------------------
     # buttons: each queues a run; executing it is the runtime's work
@@ -275,8 +275,8 @@ class OpsEnvironment(models.Model):
     def action_bulk_destroy(self):
         def destroy(env):
             if env.stage != "development":
-                raise UserError(_("only development environments are destroyed from a list (%s is %s)",
-                                  env.name, env.stage))
+                raise UserError(_("only development environments are destroyed from a list (%(env)s is %(stage)s)",
+                                  env=env.name, stage=env.stage))
             return env._queue("destroy").display_name
         return bulk.each(self, _("Destroy queued"), destroy)
 
@@ -295,16 +295,16 @@ class OpsEnvironment(models.Model):
         self.check_access("read")
         project = self.project_id
         if self.stage != "staging":
-            raise UserError(_("Only a staging environment is promoted to production (%s is %s).",
-                              self.name, self.stage))
+            raise UserError(_("Only a staging environment is promoted to production (%(env)s is %(stage)s).",
+                              env=self.name, stage=self.stage))
         project._ops_check_action("production", "deploy")
         build = self._last_good_build()
         if self.state != "running" or not self.image_digest or not build:
             raise UserError(_("%s has no healthy build to promote.", self.name))
         production = project.environment_ids.filtered(lambda e: e.stage == "production" and e.state != "destroyed")
         if not production:
-            raise UserError(_("Project %s has no production environment yet: deploy its %s branch first.",
-                              project.slug, project.default_branch))
+            raise UserError(_("Project %(project)s has no production environment yet: deploy its %(branch)s branch "
+                              "first.", project=project.slug, branch=project.default_branch))
         return self.env["ops.run"]._ops_queue({
             "project_id": project.id, "environment_id": production.id, "kind": "deploy", "commit_sha": build.commit_sha,
             "ref": production.branch, "config": {"promote_environment_id": self.id, "image_digest": self.image_digest,
@@ -337,7 +337,8 @@ class OpsEnvironment(models.Model):
         act on."""
         project, env = self._ops_by_branch(project, branch)
         if not env:
-            raise UserError(_("Project %s has no environment for branch %s.", project.slug, branch))
+            raise UserError(_("Project %(project)s has no environment for branch %(branch)s.", project=project.slug,
+                              branch=branch))
         return env
 
     @api.model
@@ -345,7 +346,8 @@ class OpsEnvironment(models.Model):
         """``ops env promote PROJECT BRANCH``: promote that staging branch."""
         project, env = self._ops_by_branch(project, branch)
         if not env or env.state == "new":
-            raise UserError(_("No staging environment for branch %s in project %s.", branch, project.slug))
+            raise UserError(_("No staging environment for branch %(branch)s in project %(project)s.", branch=branch,
+                              project=project.slug))
         return env.promote()
 
     @api.model

@@ -50,7 +50,7 @@ class OpsEnvironment(models.Model):
         """What the collector must leave alone, as plain values: every live
         environment's container, images and databases, runs in progress."""
         # sudo: the collector needs every environment and run, of every project
-        envs = self.sudo().with_context(active_test=False).search([])
+        envs = self.sudo().with_context(active_test=False).search([])  # pylint: disable=no-search-all
         live = envs.filtered(lambda e: e.state != "destroyed")
         active_runs = self.env["ops.run"].sudo().search([("state", "in", ("claimed", "running"))])
         plane = naming.namespace_for(self.env.cr.dbname)

@@ -90,11 +90,13 @@ def _log_args(since, until, grep, level, limit, after):
     if level in (None, False, ""):
         args["min_level"] = None
     elif not isinstance(level, str) or level.upper() not in LEVELS:
-        raise ValidationError(_("level is one of %s, not %r.", ", ".join(name.lower() for name in LEVELS), level))
+        raise ValidationError(_("level is one of %(levels)s, not %(level)r.",
+                                levels=", ".join(name.lower() for name in LEVELS), level=level))
     else:
         args["min_level"] = LEVELS[level.upper()]
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError(_("limit is a number of lines from 1 to %d, not %r.", MAX_LIMIT, limit))
+        raise ValidationError(_("limit is a number of lines from 1 to %(max)d, not %(limit)r.", max=MAX_LIMIT,
+                                limit=limit))
     args["limit"] = limit
     if after not in (None, False, "") and not (isinstance(after, str) and env_log.CURSOR.match(after)):
         raise ValidationError(_("after is a cursor returned by an earlier call, not %r.", str(after)[:40]))

@@ -60,8 +60,8 @@ class OpsProject(models.Model):
         self.ensure_one()
         to_version = to_version or self.upgrade_target
         if not to_version:
-            raise UserError(_("Project %s is on the newest supported Odoo version (%s): nothing to upgrade to.",
-                              self.slug, self.odoo_version))
+            raise UserError(_("Project %(project)s is on the newest supported Odoo version (%(version)s): nothing to "
+                              "upgrade to.", project=self.slug, version=self.odoo_version))
         try:
             odoo_versions.path(self.odoo_version, to_version)
         except ValueError as exc:

@@ -105,8 +105,8 @@ class OpsRun(models.Model):
     approved_by_id = fields.Many2one("res.users", readonly=True, copy=False)
     approved_at = fields.Datetime(readonly=True, copy=False)
     retry_of_id = fields.Many2one("ops.run", readonly=True, ondelete="set null")
-    event_ids = fields.One2many("ops.run.event", "run_id", "Events")
-    log_ids = fields.One2many("ops.run.log", "run_id", "Log")
+    event_ids = fields.One2many("ops.run.event", "run_id")
+    log_ids = fields.One2many("ops.run.log", "run_id")
     artifact_ids = fields.One2many("ops.run.artifact", "run_id", "Artifacts")
     log_count = fields.Integer(compute="_compute_log_count")
     log_tail = fields.Text(compute="_compute_log_tail")
@@ -169,10 +169,10 @@ class OpsRun(models.Model):
                 )
         return super().write(vals)
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_audited(self):
         if self.event_ids:
             raise UserError(_("Runs keep their audit trail: a run with events cannot be deleted."))
-        return super().unlink()
 
     # ------------------------------------------------------------------
     # internals

@@ -20,7 +20,7 @@ class OpsRunAttempt(models.Model):
     run_id = fields.Many2one("ops.run", required=True, ondelete="cascade", index=True, readonly=True)
     project_id = fields.Many2one(related="run_id.project_id", store=True, index=True)
     number = fields.Integer(required=True, readonly=True)
-    worker_id = fields.Char("Worker", readonly=True)
+    worker_id = fields.Char(readonly=True)
     started_at = fields.Datetime(readonly=True)
     finished_at = fields.Datetime(readonly=True)
     outcome = fields.Selection(OUTCOMES, required=True, default="running", readonly=True)

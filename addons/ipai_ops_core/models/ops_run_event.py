@@ -59,7 +59,10 @@ class OpsRunEvent(models.Model):
         return super().create(vals_list)
 
     def write(self, vals):
-        raise AccessError(_("Run events are append-only: nobody can edit them."))
+        if vals:
+            raise AccessError(_("Run events are append-only: nobody can edit them."))
+        return super().write(vals)
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_append_only(self):
         raise AccessError(_("Run events are append-only: nobody can delete them."))

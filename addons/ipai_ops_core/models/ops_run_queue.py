@@ -80,8 +80,8 @@ class OpsRun(models.Model):
         if values.get("workflow_id"):
             workflow = self.env["ops.workflow"].browse(positive_id(values["workflow_id"], "workflow_id")).exists()
             if not workflow or workflow.project_id != project:
-                raise ValidationError(_("Workflow %s does not belong to project %s.", values["workflow_id"],
-                                        project.slug))
+                raise ValidationError(_("Workflow %(workflow)s does not belong to project %(project)s.",
+                                        workflow=values["workflow_id"], project=project.slug))
 
         key = values.get("idempotency_key") or False
         if key:
@@ -145,8 +145,8 @@ class OpsRun(models.Model):
         if values.get("environment_id"):
             env = Env.browse(positive_id(values["environment_id"], "environment_id")).exists()
             if not env or env.project_id != project:
-                raise ValidationError(_("Environment %s does not belong to project %s.",
-                                        values["environment_id"], project.slug))
+                raise ValidationError(_("Environment %(env)s does not belong to project %(project)s.",
+                                        env=values["environment_id"], project=project.slug))
             env.check_access("read")
             if env.state == "destroyed":
                 raise UserError(_("Environment %s is destroyed.", env.name))

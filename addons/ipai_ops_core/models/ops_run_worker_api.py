@@ -47,8 +47,7 @@ class OpsRun(models.Model):
                 with self.env.registry.cursor() as cr:
                     env = self.env(cr=cr)
                     result = self._claim_in(env, worker_id, kinds, projects)
-                    env.flush_all()
-                    cr.commit()
+                    env.flush_all()  # committed as the cursor closes
                 # What the caller's transaction cached of the run is stale.
                 self.env.invalidate_all()
                 return result
@@ -158,7 +157,7 @@ class OpsRun(models.Model):
         artifact = Artifact.search([("run_id", "=", self.id), ("key", "=", key)], limit=1)
         if artifact:
             artifact.write(values)
-            self._event("info", _("Artifact %s replaced (attempt %s)", key, self.attempt),
+            self._event("info", _("Artifact %(key)s replaced (attempt %(attempt)s)", key=key, attempt=self.attempt),
                         {"artifact": key, "location": location})
         else:
             artifact = Artifact.create(dict(values, run_id=self.id, key=key))

@@ -79,7 +79,8 @@ class OpsWorker(models.Model):
         if not worker or worker.alive:
             return None
         if worker.stopped_at:
-            return _("Its worker %s stopped at %s.", worker.name, fields.Datetime.to_string(worker.stopped_at))
+            return _("Its worker %(name)s stopped at %(at)s.", name=worker.name,
+                     at=fields.Datetime.to_string(worker.stopped_at))
         seen = (fields.Datetime.now() - worker.last_seen_at).total_seconds() if worker.last_seen_at else None
         return _("Its worker %(name)s has not been seen for %(seconds)d s (killed or its machine stopped?).",
                  name=worker.name, seconds=seen or 0)

@@ -18,7 +18,7 @@ matches (``!= False`` still works); nothing searches them.
 
 import os
 
-from odoo import fields, tools
+from odoo import _, fields, tools
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
@@ -42,7 +42,8 @@ def _keyed(function, *args):
     except secret_box.SecretKeyError as exc:
         raise UserError(str(exc)) from exc
     except OSError as exc:
-        raise UserError("Cannot make or read the encryption key file %s: %s" % (path, exc)) from exc
+        raise UserError(_("Cannot make or read the encryption key file %(path)s: %(error)s", path=path,
+                          error=exc)) from exc
 
 
 def seal(clear):

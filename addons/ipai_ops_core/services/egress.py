@@ -20,6 +20,7 @@ pool: a name that resolves there is refused too.
 Plain values in; argument lists only; every host name is validated here.
 """
 
+import contextlib
 import ipaddress
 import os
 import pwd
@@ -146,12 +147,9 @@ def running(root):
 
 def _write(path, text):
     """Write ``text`` at ``path`` when it differs; True when it changed."""
-    try:
-        with open(path) as fh:
-            if fh.read() == text:
-                return False
-    except FileNotFoundError:
-        pass
+    with contextlib.suppress(FileNotFoundError), open(path) as fh:
+        if fh.read() == text:
+            return False
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
         fh.write(text)

@@ -159,7 +159,7 @@ class EnvLog:
 
     # -- reading -------------------------------------------------------------
 
-    def read(self, limit=200, since=None, until=None, grep=None, min_level=None, after=None):
+    def read(self, limit=200, since=None, until=None, grep=None, min_level=None, after=None):  # pylint: disable=method-required-super
         """Lines as dicts (cursor, time, level, text), oldest first: the
         newest ``limit`` matching lines within [since, until] (epoch
         seconds), or with ``after`` (a cursor returned earlier) the lines

@@ -17,6 +17,7 @@ Plain values in (a path, a string); nothing here knows about Odoo's ORM.
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import os
@@ -144,9 +145,7 @@ def _create(path):
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(partial, FILE_MODE)
-        try:
+        with contextlib.suppress(FileExistsError):  # another process made it first: theirs is the key
             os.link(partial, path)
-        except FileExistsError:
-            pass  # another process made it first: theirs is the key
     finally:
         os.unlink(partial)

@@ -16,6 +16,7 @@ process of its session inside the container is killed, so no orphaned
 ``docker exec`` keeps running.
 """
 
+import contextlib
 import json
 import re
 import selectors
@@ -209,22 +210,16 @@ class Session:
             if self.head:  # output too short to carry the session mark: pass it on
                 data, self.head = self.head, b""
                 self.record(data)
-                try:
+                with contextlib.suppress(OSError):  # the client is gone: nothing to tell it
                     self.send(websocket.BINARY, b"\x01" + data)
-                except OSError:
-                    pass
             if not exited:
                 self.kill()
-            try:
+            with contextlib.suppress(OSError):  # closed already
                 self.raw.close()
-            except OSError:
-                pass
         exit_code = self.exit_code()
-        try:
+        with contextlib.suppress(OSError):  # the client is gone: nothing to tell it
             self.send(websocket.TEXT, json.dumps({"exit": exit_code, "reason": reason}).encode())
             self.send(websocket.CLOSE, struct.pack("!H", 1000))
-        except OSError:
-            pass
         return {"exit_code": exit_code, "reason": reason, "transcript": b"".join(self.transcript),
                 "truncated": self.truncated}
 
@@ -249,11 +244,10 @@ class Session:
         """Every process of the session, inside the container."""
         if self.sid is None:
             return
-        try:
+        # The container may be gone with the session (a rebuild): nothing left to kill then.
+        with contextlib.suppress(Exception):
             killer = self.api.exec_create(self.container_id, ["python3", "-c", KILL_SESSION, str(self.sid)])
             self.api.exec_start(killer["Id"])
-        except Exception:  # noqa: BLE001 - the container may be gone with the session (a rebuild)
-            pass
 
     def exit_code(self):
         deadline = time.monotonic() + 5

@@ -22,7 +22,7 @@ class TestEnvLog(BaseCase):
         os.makedirs(self.live_dir)
         self.store = os.path.join(self.root, "store")
 
-    def write(self, *lines):
+    def write(self, *lines):  # pylint: disable=method-required-super  # a log writer, not a model
         """As Odoo's WatchedFileHandler does: append, recreate when moved away."""
         with open(os.path.join(self.live_dir, "odoo.log"), "a") as handle:
             handle.write("".join(lines))

@@ -9,6 +9,7 @@ PostgreSQL, health), Docker events read, alert rules evaluated; webhook
 deliveries that are due are sent. Runs on the Docker host itself: the
 cgroup files and the environments' logs are read locally.
 """
+# pylint: disable=print-used  # what an odoo-bin command prints is its output
 
 import argparse
 import json

@@ -69,8 +69,8 @@ class OpsAlertRule(models.Model):
                 raise ValidationError(_("%s: a run rule needs the kind of run it watches.", rule.name))
             if rule.kind == "log":
                 if not rule.pattern or len(rule.pattern) > MAX_PATTERN:
-                    raise ValidationError(_("%s: a log rule needs a pattern of at most %d characters.", rule.name,
-                                            MAX_PATTERN))
+                    raise ValidationError(_("%(rule)s: a log rule needs a pattern of at most %(max)d characters.",
+                                            rule=rule.name, max=MAX_PATTERN))
                 try:
                     re.compile(rule.pattern)
                 except re.error as exc:

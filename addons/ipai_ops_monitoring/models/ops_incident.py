@@ -59,7 +59,8 @@ class OpsIncident(models.Model):
             incident.check_access("read")
             incident.project_id._ops_check_action(incident.stage, "monitoring")
             if incident.state != "open":
-                raise UserError(_("Incident %s is %s, not open.", incident.id, incident.state))
+                raise UserError(_("Incident %(incident)s is %(state)s, not open.", incident=incident.id,
+                                  state=incident.state))
         # sudo: the state machine; the caller may monitor each (checked above)
         self.sudo().write({"state": "acknowledged", "acknowledged_by_id": self.env.uid,
                            "acknowledged_at": fields.Datetime.now()})

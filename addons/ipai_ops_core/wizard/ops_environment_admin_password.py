@@ -1,7 +1,7 @@
 from odoo import _, fields, models
 from odoo.exceptions import ValidationError
 
-from .ops_environment import MIN_ADMIN_PASSWORD as MIN_LENGTH
+from ..models.ops_environment import MIN_ADMIN_PASSWORD as MIN_LENGTH
 
 
 class OpsEnvironmentAdminPassword(models.TransientModel):

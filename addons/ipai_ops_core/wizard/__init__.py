@@ -1,0 +1,1 @@
+from . import ops_environment_admin_password
