@@ -175,17 +175,22 @@ def control_plane(db):
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def parallel(plane, db):
-    supervisor = subprocess.Popen(odoo_cmd(db, "ops-workers") + ["--worker-id", "bench-flow",
-                                                                 "--projects", ",".join(SLUGS)],
+def start_workers(db, prefix):
+    """`ops-workers` with the default slots, once every worker said it is alive: (process, slots)."""
+    supervisor = subprocess.Popen(odoo_cmd(db, "ops-workers") + ["--worker-id", prefix, "--projects", ",".join(SLUGS)],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                   start_new_session=True)
-    try:
+    line = supervisor.stdout.readline()
+    while not line.startswith("ops-workers: "):
         line = supervisor.stdout.readline()
-        while not line.startswith("ops-workers: "):
-            line = supervisor.stdout.readline()
-        slots = int(line.split(":")[1].split()[0])
-        time.sleep(8)  # the workers registered and listen
+    slots = int(line.split(":")[1].split()[0])
+    workers_alive(db, prefix, slots)
+    return supervisor, slots
+
+
+def parallel(plane, db):
+    supervisor, slots = start_workers(db, "bench-flow")
+    try:
         started = time.monotonic()
         ids = [queue(plane, slug, "build", branch) for slug, branch in builds(plane)]
         states = wait_done(plane, ids)
@@ -220,21 +225,34 @@ def collector_minutes(db, since, until):
                            if minute not in seen.get(env_id, ()))}
 
 
+def workers_alive(db, prefix, count, timeout=120):
+    """Wait until ``count`` workers named ``prefix``-N have said they are
+    alive (registered, listening): until then the control plane's cron
+    fallback would take the runs (it runs builds when no worker is alive)."""
+    deadline = time.monotonic() + timeout
+    with connect(db) as conn, conn.cursor() as cr:
+        conn.autocommit = True
+        while time.monotonic() < deadline:
+            cr.execute("SELECT count(*) FROM ops_worker WHERE name LIKE %s AND stopped_at IS NULL "
+                       "AND last_seen_at > now() at time zone 'utc' - interval '30 seconds'", [prefix + "-%"])
+            if cr.fetchone()[0] >= count:
+                return
+            time.sleep(0.2)
+    sys.exit("the %d workers %s-N did not start within %d s" % (count, prefix, timeout))
+
+
 def fairness(plane, db, mean_build):
-    supervisor = subprocess.Popen(odoo_cmd(db, "ops-workers") + ["--worker-id", "bench-fair",
-                                                                 "--projects", ",".join(SLUGS)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    supervisor, _slots = start_workers(db, "bench-fair")
     try:
-        time.sleep(8)
         crowd = [queue(plane, SLUGS[0], "build", BRANCHES[i % len(BRANCHES)]) for i in range(10)]
         time.sleep(2)
         started = time.monotonic()
         deploy = queue(plane, SLUGS[1], "deploy", "main")
         waited = claimed_after(db, deploy, started, timeout=3600)
         wait_done(plane, [deploy])
-        overtaken, concurrent_build = overtaking(db, deploy, crowd)
         plane(lambda env: env["ops.run"].browse(crowd).filtered(lambda r: r.state == "queued").cancel_run("bench"))
         wait_done(plane, crowd)
+        overtaken, concurrent_build = overtaking(db, deploy, crowd)
     finally:
         os.killpg(supervisor.pid, signal.SIGTERM)
         supervisor.wait(timeout=120)
@@ -268,6 +286,8 @@ def main():
                                                        "queue-flow"))
     parser.add_argument("--latency-runs", type=int, default=20)
     parser.add_argument("--skip-builds", action="store_true", help="the latency only")
+    parser.add_argument("--fairness-only", type=float, metavar="MEAN_BUILD_S",
+                        help="only the fairness phase (and the collector meanwhile), a build alone taking this long")
     args = parser.parse_args()
     ensure_database(args.db, "ipai_ops_core,ipai_ops_monitoring")
     odoo_setup()
@@ -283,17 +303,20 @@ def main():
     res = {"cpus": os.cpu_count()}
     server = None
     try:
-        res["woken"] = latency(plane, args.db, args.latency_runs, listen=True)
-        res["polling"] = latency(plane, args.db, args.latency_runs, listen=False)
+        if not args.fairness_only:
+            res["woken"] = latency(plane, args.db, args.latency_runs, listen=True)
+            res["polling"] = latency(plane, args.db, args.latency_runs, listen=False)
         if not args.skip_builds:
-            res["sequential_s"] = sequential(plane, args.db)
-            destroy_all(plane, args.db)
+            if not args.fairness_only:
+                res["sequential_s"] = sequential(plane, args.db)
+                destroy_all(plane, args.db)
             server = control_plane(args.db)
             since = time.time()
-            res["parallel_s"], res["slots"], _ids = parallel(plane, args.db)
-            print("so far: %s" % json.dumps(res), file=sys.stderr, flush=True)
+            if not args.fairness_only:
+                res["parallel_s"], res["slots"], _ids = parallel(plane, args.db)
+                print("so far: %s" % json.dumps(res), file=sys.stderr, flush=True)
             # the control plane collects meanwhile: ten more builds keep every slot busy
-            res["fairness"] = fairness(plane, args.db, res["sequential_s"] / 6)
+            res["fairness"] = fairness(plane, args.db, args.fairness_only or res["sequential_s"] / 6)
             until = time.time()
             time.sleep(75)  # the last minute folded (the collector writes a minute once it is over)
             res["collector"] = collector_minutes(args.db, since, until)
@@ -306,19 +329,21 @@ def main():
         destroy_all(plane, args.db)
         shutil.rmtree(work, ignore_errors=True)
 
-    w, p = res["woken"], res["polling"]
-    res["latency_p95_ratio"] = w["p95_s"] / p["p95_s"] if p["p95_s"] else None
-    print("queued -> claimed on an idle system, %d runs each" % args.latency_runs)
-    print("%-48s %8s %8s %8s" % ("", "p50 s", "p95 s", "max s"))
-    for label, row in (("woken by the queue (LISTEN/NOTIFY)", w), ("baseline: polling every 5 s", p)):
-        print("%-48s %8.3f %8.3f %8.3f" % (label, row["p50_s"], row["p95_s"], row["max_s"]))
-    print("p95 woken / polling: %.3fx (goal: p95 under 1 s)" % res["latency_p95_ratio"])
-    if not args.skip_builds:
+    if not args.fairness_only:
+        w, p = res["woken"], res["polling"]
+        res["latency_p95_ratio"] = w["p95_s"] / p["p95_s"] if p["p95_s"] else None
+        print("queued -> claimed on an idle system, %d runs each" % args.latency_runs)
+        print("%-48s %8s %8s %8s" % ("", "p50 s", "p95 s", "max s"))
+        for label, row in (("woken by the queue (LISTEN/NOTIFY)", w), ("baseline: polling every 5 s", p)):
+            print("%-48s %8.3f %8.3f %8.3f" % (label, row["p50_s"], row["p95_s"], row["max_s"]))
+        print("p95 woken / polling: %.3fx (goal: p95 under 1 s)" % res["latency_p95_ratio"])
+    if not args.skip_builds and not args.fairness_only:
         res["parallel_ratio"] = res["parallel_s"] / res["sequential_s"]
         print("six development builds of two projects, %d CPUs" % res["cpus"])
         print("%-48s %8.0f s" % ("baseline: one after the other", res["sequential_s"]))
         print("%-48s %8.0f s" % ("queued at once, %d worker processes (default)" % res["slots"], res["parallel_s"]))
         print("parallel / sequential: %.2fx (goal <= 0.6)" % res["parallel_ratio"])
+    if not args.skip_builds:
         c = res["collector"]
         print("collector meanwhile (parallel and fairness phases): %d environments, %d environment-minutes, "
               "%d missing (goal 0)" % (c["environments"], c["minutes"], c["missing"]))
