@@ -17,19 +17,18 @@ Prints a table and a JSON line.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import smtplib
 import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import git_baseline  # noqa: E402
+
 MODULE = "addons/ipai_ops_core/services/mail_catcher.py"
 BASELINE_REV = "060a425"  # the last commit with the hand-written server
 
@@ -40,20 +39,8 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _servers(rev, tmp):
-    current = _load("mail_catcher_now", os.path.join(REPO, MODULE))
-    old_path = os.path.join(tmp, "mail_catcher_old.py")
-    with open(old_path, "w") as handle:
-        handle.write(subprocess.run(["git", "-C", REPO, "show", "%s:%s" % (rev, MODULE)], check=True,
-                                    capture_output=True, text=True).stdout)
-    return current, _load("mail_catcher_old", old_path)
+def _servers(rev):
+    return git_baseline.current("mail_catcher_now", MODULE), git_baseline.at(rev, "mail_catcher_old", MODULE)
 
 
 def _start(module, kept):
@@ -121,25 +108,24 @@ def main():
     parser.add_argument("--baseline-rev", default=BASELINE_REV)
     args = parser.parse_args()
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        now, old = _servers(args.baseline_rev, tmp)
-        for reconnect in (False, True):
-            mode = "per message" if reconnect else "one connection"
-            count = args.messages // 4 if reconnect else args.messages
-            # turn about, twice each: the machine's other work weighs on both alike
-            for _round in range(2):
-                for name, module in (("aiosmtpd", now), ("hand-written", old)):
-                    kept = []
-                    port, stop = _start(module, kept)
-                    try:
-                        figures = _phase(port, args.clients, count, args.size, reconnect)
-                    finally:
-                        stop()
-                    intact = all(b"\r\n.dot-stuffed line" in data for _key, _frm, _to, data in kept)
-                    figures["kept"], figures["intact"] = len(kept), intact
-                    if figures["errors"] or len(kept) != args.clients * count or not intact:
-                        sys.exit("%s (%s): %r" % (name, mode, figures))
-                    results.setdefault(mode, {}).setdefault(name, []).append(figures)
+    now, old = _servers(args.baseline_rev)
+    for reconnect in (False, True):
+        mode = "per message" if reconnect else "one connection"
+        count = args.messages // 4 if reconnect else args.messages
+        # turn about, twice each: the machine's other work weighs on both alike
+        for _round in range(2):
+            for name, module in (("aiosmtpd", now), ("hand-written", old)):
+                kept = []
+                port, stop = _start(module, kept)
+                try:
+                    figures = _phase(port, args.clients, count, args.size, reconnect)
+                finally:
+                    stop()
+                intact = all(b"\r\n.dot-stuffed line" in data for _key, _frm, _to, data in kept)
+                figures["kept"], figures["intact"] = len(kept), intact
+                if figures["errors"] or len(kept) != args.clients * count or not intact:
+                    sys.exit("%s (%s): %r" % (name, mode, figures))
+                results.setdefault(mode, {}).setdefault(name, []).append(figures)
     summary = {"bench": "mail_catcher", "clients": args.clients, "size": args.size,
                "baseline_rev": args.baseline_rev}
     print("%-15s %-13s %10s %9s %9s" % ("connections", "server", "msg/s", "p50 ms", "p95 ms"))

@@ -16,15 +16,12 @@ Prints a table and a JSON line.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import socket
 import statistics
 import struct
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import types
@@ -33,26 +30,16 @@ import docker
 from websocket import ABNF
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from backup_restore import REPO, odoo_setup  # noqa: E402
+import git_baseline  # noqa: E402
+from backup_restore import odoo_setup  # noqa: E402
 
 MODULE = "addons/ipai_ops_core/services/websocket.py"
 BASELINE_REV = "060a425"  # the last commit with the hand-written framing
 IMAGE = "ipai-ops/odoo:18.0"
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _baseline(rev, tmp):
-    path = os.path.join(tmp, "websocket_old.py")
-    with open(path, "w") as handle:
-        handle.write(subprocess.run(["git", "-C", REPO, "show", "%s:%s" % (rev, MODULE)], check=True,
-                                    capture_output=True, text=True).stdout)
-    old = _load("websocket_old", path)
+def _baseline(rev):
+    old = git_baseline.at(rev, "websocket_old", MODULE)
 
     class Endpoint:
         def __init__(self):
@@ -140,8 +127,7 @@ def main():
                                       network_mode="none", labels={"ipai-ops.bench": "shell-latency"})
     results = {}
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            implementations = (("wsproto", websocket), ("hand-written", _baseline(args.baseline_rev, tmp)))
+        implementations = (("wsproto", websocket), ("hand-written", _baseline(args.baseline_rev)))
         for _round in range(args.rounds):
             for name, module in implementations:
                 shell_session.websocket = module

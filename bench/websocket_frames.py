@@ -18,25 +18,18 @@ Prints a table and a JSON line.
 """
 
 import argparse
-import importlib.util
 import json
 import os
-import subprocess
-import tempfile
+import sys
 import time
 
 from websocket import ABNF
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import git_baseline  # noqa: E402
+
 MODULE = "addons/ipai_ops_core/services/websocket.py"
 BASELINE_REV = "060a425"  # the last commit with the hand-written framing
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class Old:
@@ -80,13 +73,8 @@ def main():
     parser.add_argument("--events", type=int, default=50000)
     parser.add_argument("--baseline-rev", default=BASELINE_REV)
     args = parser.parse_args()
-    now = _load("websocket_now", os.path.join(REPO, MODULE))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "websocket_old.py")
-        with open(path, "w") as handle:
-            handle.write(subprocess.run(["git", "-C", REPO, "show", "%s:%s" % (args.baseline_rev, MODULE)],
-                                        check=True, capture_output=True, text=True).stdout)
-        old = _load("websocket_old", path)
+    now = git_baseline.current("websocket_now", MODULE)
+    old = git_baseline.at(args.baseline_rev, "websocket_old", MODULE)
     best = {}
     for _round in range(3):  # turn about; the best of three of each
         for name, make in (("wsproto", now.Endpoint), ("hand-written", lambda: Old(old))):
