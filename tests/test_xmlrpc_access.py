@@ -85,7 +85,8 @@ def test_nobody_edits_or_deletes_events_over_rpc(server):
     assert event_ids
     assert "append-only" in fault(manager, "ops.run.event", "write", event_ids, {"message": "x"},
                                   code=ACCESS_ERROR)
-    assert "append-only" in fault(manager, "ops.run.event", "unlink", event_ids, code=ACCESS_ERROR)
+    # Refused by the access rules before the append-only guard (which stops even the superuser).
+    assert "not allowed to delete" in fault(manager, "ops.run.event", "unlink", event_ids, code=ACCESS_ERROR)
     assert manager("ops.run.event", "search_count", [("run_id", "=", run["id"])]) == len(event_ids)
     manager("ops.run", "cancel_run", [run["id"]])
 
@@ -114,9 +115,11 @@ def test_developer_cannot_point_an_environment_at_someone_elses(server):
     environment created with another one's database name or container id
     would make the next destroy or build act on that one."""
     dev, manager = server.rpc("e2e_dev"), server.rpc("e2e_manager")
-    # The demo projects' environments have databases and containers recorded.
-    [victim] = manager("ops.environment", "search_read", [("database_name", "!=", False)], fields=[
+    # Another environment's names when one was built earlier in the session, made-up ones otherwise:
+    # the fields are refused whatever they hold.
+    victims = manager("ops.environment", "search_read", [("database_name", "!=", False)], fields=[
         "database_name", "container_id"], limit=1)
+    victim = victims[0] if victims else {"database_name": "e2e_shop_main", "container_id": False}
     for values in ({"database_name": victim["database_name"]}, {"container_id": victim["container_id"] or "c" * 64},
                    {"state": "running", "url": "http://127.0.0.1:8069"}, {"db_role": "ops_x_e1"}):
         for rpc in (dev, manager):

@@ -145,6 +145,8 @@ class TestAccess(OpsCase):
                         {"run_id": self.run.id, "kind": "info", "message": "forged", "timestamp": "2020-01-01"})
         with self.assertRaises(AccessError):
             event.sudo().write({"message": "even superuser"})
+        with self.assertRaisesRegex(AccessError, "append-only"):
+            event.sudo().unlink()
         # Below the ORM too: the database refuses UPDATE and DELETE.
         for sql in ("UPDATE ops_run_event SET message = 'x' WHERE id = %s", "DELETE FROM ops_run_event WHERE id = %s"):
             with self.subTest(sql=sql), mute_logger("odoo.sql_db"), \
