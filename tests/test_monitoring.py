@@ -19,7 +19,7 @@ import docker
 import pytest
 import requests
 from conftest import PROD_SLUG
-from e2e import answers_within, ops, run_monitor, shell
+from e2e import answers_within, ops, run_monitor, shell, sql
 
 
 def collect(server):
@@ -209,3 +209,27 @@ def test_a_killed_container_is_recorded_as_it_dies(server, prod, prod_members):
     assert any(e["action"] == "die" and e["container_id"] == container.id and e["exit_code"] == 137
                for e in events), events
     answers_within(prod["url"], 90)  # back to serving before the next tests
+
+
+def test_a_rebuild_leaves_no_hole_in_the_charts(server, prod, mix):
+    """A development or staging rebuild says "building" while its previous
+    container still serves: the collector keeps collecting it; an
+    environment "building" with no container up is skipped, not failed."""
+    admin = server.rpc("e2e_admin")
+
+    def read_at():
+        return admin("ops.metric.state", "search_read", [("environment_id", "=", prod["id"])], ["read_at"])[0]["read_at"]
+
+    before = current(server, prod)
+    try:
+        sql(server.db, "UPDATE ops_environment SET state = 'building' WHERE id = %s", [prod["id"]])
+        seen = read_at()
+        collect(server)
+        assert read_at() > seen, "the serving container of an environment being rebuilt is collected"
+        sql(server.db, "UPDATE ops_environment SET container_id = %s WHERE id = %s", ["0" * 64, prod["id"]])
+        seen = read_at()
+        run_monitor(server)  # none failed
+        assert read_at() == seen, "no container up: nothing to collect"
+    finally:
+        sql(server.db, "UPDATE ops_environment SET state = 'running', container_id = %s WHERE id = %s",
+            [before["container_id"], prod["id"]])

@@ -8,12 +8,13 @@ from odoo.addons.ipai_ops_core.models.rpc_args import time_arg, valid_records
 from odoo.addons.ipai_ops_core.services import docker_engine, naming
 from odoo.exceptions import ValidationError
 
-from ..services import collector
+from ..services import cgroup, collector
 from .ops_metric_rollup import ROLLUP
 from .ops_metric_sample import REQUEST_COLUMNS, RESOURCE_COLUMNS
 
 _logger = logging.getLogger(__name__)
 SAMPLE_DAYS = 14
+SERVING_STATES = ("running", "building")
 ROLLUP_DAYS = 396  # 13 months
 SERIES = ("disk_used_pct", "cpu_pct", "cpu_http_pct", "cpu_cron_pct", "mem_bytes", "mem_limit_bytes", "oom_kills",
           "requests", "req_2xx", "req_3xx", "req_4xx", "req_5xx", "p50_ms", "p95_ms", "p99_ms", "concurrency",
@@ -42,7 +43,10 @@ class OpsEnvironment(models.Model):
         # An environment without a host lives on the local one.
         hosts = (host, False) if host == "local" else (host,)
         # sudo: the collector watches every project's environments
-        envs = self.sudo().search([("state", "=", "running"), ("container_id", "!=", False), ("host", "in", hosts)])
+        # A rebuilt environment says "building" while its previous container still serves it: collected too
+        # (_ops_collect skips one whose container is not up), so a rebuild leaves no hole in its charts.
+        envs = self.sudo().search([("state", "in", SERVING_STATES), ("container_id", "!=", False),
+                                   ("host", "in", hosts)])
         now = time.time()
         failed = {}
         for env_id in envs.ids:
@@ -58,12 +62,14 @@ class OpsEnvironment(models.Model):
         # Incidents of environments that stopped running (stopped, destroyed) end with them.
         # sudo: the platform resolves its own incidents, on every project
         for incident in self.env["ops.incident"].sudo().search([("state", "!=", "resolved"),
-                                                                 ("environment_id.state", "!=", "running")]):
+                                                                 ("environment_id.state", "not in", SERVING_STATES)]):
             incident._ops_resolve(_("the environment is %s", incident.environment_id.state))
         return {"collected": len(envs) - len(failed), "failed": failed}
 
     def _ops_collect(self, now):
         self.ensure_one()
+        if self.state != "running" and not cgroup.read(self.container_id):
+            return  # a (re)build of an environment whose container is not up: nothing serves it
         State = self.env["ops.metric.state"]
         state = State.search([("environment_id", "=", self.id)], limit=1) or State.create(
             {"environment_id": self.id, "collecting_since": fields.Datetime.now()})
