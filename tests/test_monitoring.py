@@ -20,6 +20,7 @@ import pytest
 import requests
 from conftest import PROD_SLUG
 from e2e import answers_within, ops, run_monitor, shell, sql
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def collect(server):
@@ -154,6 +155,29 @@ def test_metrics_endpoint_follows_the_stage_matrix(server, prod, mix):
     assert "ipai_ops_memory_bytes{%s}" % labels in admin.text, admin.text[:2000]
     developer = requests.get(url, headers={"Authorization": "Bearer " + server.keys["e2e_dev"]}, timeout=30)
     assert developer.status_code == 200 and PROD_SLUG not in developer.text, "production is for admins"
+    # Counters: every request the collector folded since it started collecting production (the mix's 200 and 50).
+    assert "# TYPE ipai_ops_requests_total counter" in admin.text, admin.text[:2000]
+    assert "# TYPE ipai_ops_oom_kills_total counter" in admin.text, admin.text[:2000]
+    first = counters(admin.text)
+    assert first[("requests", "2xx")] >= 200 and first[("requests", "4xx")] >= 50, first
+    assert first[("requests", "5xx")] == 0 and first[("oom_kills", None)] >= 0, first
+    collect(server)  # another collection: monotonic, never smaller
+    again = counters(requests.get(url, headers={"Authorization": "Bearer " + server.keys["e2e_admin"]},
+                                  timeout=30).text)
+    assert again.keys() == first.keys() and all(again[key] >= first[key] for key in first), (first, again)
+
+
+def counters(text):
+    """{(family, status or None): value} of production's counters in a /metrics text."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        if family.type != "counter":
+            continue
+        for sample in family.samples:
+            if sample.labels.get("project") == PROD_SLUG and sample.labels.get("stage") == "production":
+                assert sample.name == family.name + "_total", sample
+                found[family.name[len("ipai_ops_"):], sample.labels.get("status")] = sample.value
+    return found
 
 
 def test_a_real_prometheus_scrapes_it(server, prod, mix, tmp_path):
@@ -218,7 +242,8 @@ def test_a_rebuild_leaves_no_hole_in_the_charts(server, prod, mix):
     admin = server.rpc("e2e_admin")
 
     def read_at():
-        return admin("ops.metric.state", "search_read", [("environment_id", "=", prod["id"])], ["read_at"])[0]["read_at"]
+        states = admin("ops.metric.state", "search_read", [("environment_id", "=", prod["id"])], ["read_at"])
+        return states[0]["read_at"]
 
     before = current(server, prod)
     try:

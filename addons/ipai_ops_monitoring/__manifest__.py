@@ -1,7 +1,7 @@
 {
     "name": "ipai ops: monitoring",
     "summary": "Metrics, incidents, alerts and a Prometheus endpoint for environments",
-    "version": "18.0.1.2.0",
+    "version": "18.0.1.2.1",
     "category": "Technical",
     "license": "LGPL-3",
     "author": "ipai ops",

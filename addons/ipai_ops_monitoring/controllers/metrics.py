@@ -1,6 +1,9 @@
 """/metrics for Prometheus: the latest collected figures of the environments
 the caller may monitor, in Prometheus's text format (prometheus_client),
-labelled by project, environment (its branch) and stage.
+labelled by project, environment (its branch) and stage: gauges, and the
+counters ``ipai_ops_requests_total{status}`` and ``ipai_ops_oom_kills_total``
+(the totals kept on the collector's state: monotonic, they outlive the
+samples they were counted from).
 
 Authenticated with an Odoo API key as a bearer token (``authorization:
 credentials`` in the scrape config): the key's user gets the environments
@@ -12,6 +15,9 @@ from odoo import fields, http
 from odoo.http import request
 from odoo.tools import SQL
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily
+
+from ..models.ops_metric_state import REQUEST_TOTALS
 
 LOOKBACK_MINUTES = 5  # the request figures of a minute arrive once it is over
 
@@ -41,6 +47,28 @@ STATUS = ("req_2xx", "req_3xx", "req_4xx", "req_5xx")
 LABELS = ("project", "environment", "stage")
 
 
+class Totals:
+    """The counters, a collector of the scrape's registry: families named
+    without ``_total`` (prometheus_client adds it), no ``_created`` sample
+    (a per-scrape Counter object would say it restarted at every scrape)."""
+
+    def __init__(self, states, labels_of):
+        self.states, self.labels_of = states, labels_of
+
+    def collect(self):
+        requests = CounterMetricFamily("ipai_ops_requests", "HTTP requests by status class, since the collector "
+                                       "started collecting the environment", labels=LABELS + ("status",))
+        kills = CounterMetricFamily("ipai_ops_oom_kills", "Processes killed for memory, since the collector "
+                                    "started collecting the environment", labels=LABELS)
+        for state in self.states:
+            labels = self.labels_of(state.environment_id.id)
+            for name, column in REQUEST_TOTALS.items():
+                requests.add_metric(labels + (column[4:],), state[name])
+            kills.add_metric(labels, state.oom_kills_total)
+        yield requests
+        yield kills
+
+
 class OpsMetricsController(http.Controller):
     @http.route("/metrics", type="http", auth="bearer", methods=["GET"], readonly=True, save_session=False)
     def metrics(self, **_kwargs):
@@ -68,9 +96,13 @@ class OpsMetricsController(http.Controller):
         envs = request.env["ops.environment"].sudo().browse(list(latest))
         envs.read(["branch", "stage", "project_id"])
         envs.project_id.read(["slug"])
-        for env_id, values in latest.items():
+
+        def labels_of(env_id):
             env = envs.browse(env_id)
-            labels = (env.project_id.slug, env.branch or str(env.id), env.stage or "")
+            return (env.project_id.slug, env.branch or str(env.id), env.stage or "")
+
+        for env_id, values in latest.items():
+            labels = labels_of(env_id)
             for name, _text, column, scale in GAUGES:
                 if column in values:
                     gauges[name].labels(*labels).set(values[column] * scale)
@@ -78,4 +110,7 @@ class OpsMetricsController(http.Controller):
                 if column in values:
                     by_status.labels(*labels, column[4:]).set(values[column])
             up.labels(*labels).set(1 if values.get("health_ok") else 0)
+        # The caller's rights again: the states record rules let them read, of the environments above.
+        registry.register(Totals(request.env["ops.metric.state"].search([("environment_id", "in", list(latest))]),
+                                 labels_of))
         return request.make_response(generate_latest(registry), headers=[("Content-Type", CONTENT_TYPE_LATEST)])

@@ -89,9 +89,10 @@ class OpsEnvironment(models.Model):
             (self.internal_url or "") + "/web/health" if self.internal_url else None, self._ops_env_log(), now,
             on_line=on_line)
         kept = result["state"]
-        state.write({key: kept.get(key) for key in ("container_id", "read_at", "cpu_ns", "processes", "oom_kills",
-                                                   "log_cursor", "filestore_cache")})
         resources = dict(result["resources"], backup_age_h=self._ops_backup_age_h())
+        state.write(dict({key: kept.get(key) for key in ("container_id", "read_at", "cpu_ns", "processes", "oom_kills",
+                                                        "log_cursor", "filestore_cache")},
+                         **state._ops_totals_after(resources, result["requests"])))
         Sample = self.env["ops.metric.sample"]
         base = {"environment_id": self.id, "project_id": self.project_id.id}
         Sample._ops_upsert([dict(base, minute=_minute(now), **resources)],

@@ -1,5 +1,16 @@
 from odoo import fields, models
 
+# Cumulative counter (state field) -> the request column of a folded minute it adds up.
+REQUEST_TOTALS = {"requests_2xx_total": "req_2xx", "requests_3xx_total": "req_3xx",
+                  "requests_4xx_total": "req_4xx", "requests_5xx_total": "req_5xx"}
+
+
+class BigInteger(fields.Integer):
+    """An integer in a bigint column: a counter that only grows passes 2^31
+    (two billion requests) in the life of a busy production."""
+
+    _column_type = ("int8", "int8")
+
 
 class OpsMetricState(models.Model):
     """Where the collector is for one environment: the last CPU and process
@@ -8,7 +19,10 @@ class OpsMetricState(models.Model):
     restarts of the collector and switches of the container, never reads a
     line twice), the filestore size cache. And what the fleet overview
     shows: the environment's latest figures and its last hour as
-    sparklines, sortable by what hurts most."""
+    sparklines, sortable by what hurts most. And the monotonic totals /metrics
+    exposes as Prometheus counters: what the collector counted for the
+    environment since it started collecting it (never a sum of the samples,
+    which expire after 14 days)."""
 
     _name = "ops.metric.state"
     _description = "Ops metric collector state"
@@ -34,7 +48,24 @@ class OpsMetricState(models.Model):
     log_cursor = fields.Char()
     filestore_cache = fields.Json()
     collecting_since = fields.Datetime()
+    requests_2xx_total = BigInteger("2xx requests since collecting", readonly=True)
+    requests_3xx_total = BigInteger("3xx requests since collecting", readonly=True)
+    requests_4xx_total = BigInteger("4xx requests since collecting", readonly=True)
+    requests_5xx_total = BigInteger("5xx requests since collecting", readonly=True)
+    oom_kills_total = BigInteger("OOM kills since collecting", readonly=True)
 
     _sql_constraints = [
         ("environment_uniq", "unique(environment_id)", "One collector state per environment."),
     ]
+
+    def _ops_totals_after(self, resources, minutes):
+        """The totals once one collection is counted: ``resources`` (its
+        ``oom_kills``: kills since the previous reading) and ``minutes`` (the
+        request minutes it folded). Written with the log cursor and the OOM
+        reading they come from, in one transaction: each request and each kill
+        is counted once."""
+        self.ensure_one()
+        totals = {name: self[name] + sum(figures.get(column) or 0 for figures in minutes.values())
+                  for name, column in REQUEST_TOTALS.items()}
+        totals["oom_kills_total"] = self.oom_kills_total + (resources.get("oom_kills") or 0)
+        return totals
