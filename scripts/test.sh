@@ -78,5 +78,24 @@ if [ -z "${OPS_TEST_PATHS:-}" ]; then
   [ -n "$odoo_count" ] && [ "$odoo_count" = "$pytest_count" ] \
     || ops_die "odoo-bin ran ${odoo_count:-no} tests but pytest collects ${pytest_count:-none} in addons/:" \
       "a test module is missing from its addon's tests/__init__.py"
+  # Core on its own: it installs and its tests pass without the backup and
+  # monitoring addons (each addon brings its own run kinds, actions and
+  # staging sources: executors/registry.py).
+  core_db="${OPS_TEST_DB}_core"
+  dropdb "${pg[@]}" --if-exists --force "$core_db"
+  ops_log "installing ipai_ops_core alone into $core_db and running its tests (odoo-bin --test-enable)"
+  odoo_log="$(mktemp)"
+  set +e
+  "$OPS_VENV/bin/python" "$ODOO_SRC/odoo-bin" "${args[@]}" -d "$core_db" -i ipai_ops_core --test-enable \
+    --test-tags /ipai_ops_core --stop-after-init --log-level=warn --log-handler=odoo.tests.result:INFO \
+    2>&1 | tee "$odoo_log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  summary="$(grep -o '[0-9]* failed, [0-9]* error(s) of [0-9]* tests' "$odoo_log" | tail -n 1)"
+  rm -f "$odoo_log"
+  dropdb "${pg[@]}" --if-exists --force "$core_db"
+  rm -rf "$OPS_HOME/data/filestore/$core_db"
+  [ "$rc" = 0 ] && [ -n "$summary" ] || ops_die "ipai_ops_core alone: its tests failed (${summary:-no summary})"
+  ops_log "ipai_ops_core alone: ${summary}"
 fi
 exec "${pytest[@]}" --durations=25 "$@" ${OPS_TEST_PATHS:-tests}

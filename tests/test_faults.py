@@ -157,7 +157,7 @@ def test_malformed_arguments_get_clear_errors(server):
         (owner, "ops.run", "queue_run", [{"project": "e2e-shop", "kind": "build", "environment_id": "abc"}],
          "environment_id must be the id"),
         (owner, "ops.run", "queue_run", [{"project": "e2e-shop", "kind": "build", "workflow_id": "x"}],
-         "workflow_id must be the id"),
+         "Unknown queue_run values: workflow_id"),
         (owner, "ops.run", "queue_run", [{"project": "e2e-shop", "kind": "build", "max_attempts": "3"}],
          "max_attempts must be an integer"),
         (owner, "ops.run", "list_queued_runs", ["all"], "limit must be an integer"),

@@ -68,7 +68,13 @@ def supervisor(server, project):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         # It says so when it has started them (each "started (pid N)").
-        said = [proc.stdout.readline() for _ in range(3)]
+        said = [proc.stdout.readline()]
+        # Registered before its processes have even loaded Odoo: the control plane's cron fallback
+        # (for a bare odoo-bin) takes no run while they start.
+        early = server.rpc("e2e_manager")("ops.worker", "search_read", [("name", "like", PREFIX + "-")],
+                                          fields=["name", "alive"])
+        assert sorted((w["name"], w["alive"]) for w in early) == [(PREFIX + "-1", True), (PREFIX + "-2", True)], early
+        said += [proc.stdout.readline() for _ in range(2)]
         assert said[0].startswith("ops-workers: 2 worker process(es)") and all(" started (pid " in line
                                                                                for line in said[1:]), said
         wait_for(lambda: len(worker_pids()) == 2, 60, "two worker processes")

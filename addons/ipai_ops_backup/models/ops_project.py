@@ -13,6 +13,11 @@ class OpsProject(models.Model):
     backup_manual_daily_cap = fields.Integer("Manual backups per day", default=5)
     backup_ids = fields.One2many("ops.backup", "project_id", "Backups")
     backup_count = fields.Integer(compute="_compute_backup_count")
+    staging_source = fields.Selection(
+        selection_add=[("backup", "Latest verified backup")], ondelete={"backup": "set default"},
+        help="Live production: a copy of production's database and filestore at build time, production keeps "
+             "serving. Latest verified backup: the copy the last restore drill verified, in seconds and without "
+             "touching production.")
 
     @api.constrains("backup_keep_daily", "backup_keep_weekly", "backup_keep_monthly", "backup_manual_days",
                     "backup_manual_daily_cap")

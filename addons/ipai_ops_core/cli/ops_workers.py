@@ -51,11 +51,7 @@ class OpsWorkers(Command):
         dbname = odoo.tools.config["db_name"]
         if not dbname or "," in dbname:
             sys.exit("ops-workers: give exactly one database with -d")
-        with Registry(dbname).cursor() as cr:
-            host = api.Environment(cr, SUPERUSER_ID, {})["ops.host"].search([("name", "=", opts.host)], limit=1)
-            if not host:
-                sys.exit("ops-workers: no ops.host named %r (Ops > Configuration > Docker hosts)" % opts.host)
-            slots = opts.slots or host._ops_slots()
+        slots = _register(dbname, opts)
         # odoo-bin and what came before this command (--addons-path: Odoo finds an addon's command only then).
         position = sys.argv.index(self.name) if self.name in sys.argv else 1
         prefix = [sys.executable, *sys.argv[:position]]
@@ -106,6 +102,27 @@ class OpsWorkers(Command):
                 proc.kill()
                 proc.wait()
         print("ops-workers: stopped", flush=True)
+
+
+def _register(dbname, opts):
+    """The host's slots (or --slots), each registered as a worker at once:
+    before the processes have loaded Odoo (a few seconds), the control
+    plane's cron fallback takes no run. Each process's own first beat takes
+    over its record."""
+    with Registry(dbname).cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        host = env["ops.host"].search([("name", "=", opts.host)], limit=1)
+        if not host:
+            sys.exit("ops-workers: no ops.host named %r (Ops > Configuration > Docker hosts)" % opts.host)
+        slots = opts.slots or host._ops_slots()
+        for index in range(1, slots + 1):
+            env["ops.worker"]._ops_beat("%s-%d" % (opts.worker_id, index), host=opts.host, slots=1, starting=True,
+                                        kinds=_split(opts.kinds), projects=_split(opts.projects))
+    return slots
+
+
+def _split(value):
+    return [item.strip() for item in value.split(",") if item.strip()] if value else None
 
 
 def _status(code):

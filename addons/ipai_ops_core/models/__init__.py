@@ -1,5 +1,6 @@
 # isort: skip_file
-# Order matters: a model is defined before the models that inherit it.
+# Odoo's rule: a model is defined before the files that extend it. No behaviour depends on the order of
+# the extensions (each method is defined once per addon; the run kinds come from executors/registry.py).
 from . import ops_tool
 from . import ops_project
 from . import ops_project_demo
@@ -20,7 +21,6 @@ from . import ops_environment_shell
 from . import ops_host
 from . import ops_project_git
 from . import ops_project_serving
-from . import ops_workflow
 from . import ops_run
 from . import ops_run_github
 from . import ops_run_queue

@@ -12,7 +12,6 @@ from ..services import docker_engine
 SLOT_MB = 1536
 RESERVED_MB = 2048
 DEFAULT_OVERCOMMIT = 1.5  # running environments' memory limits against the host's memory
-STARTS_CONTAINER = ("build", "deploy", "start", "recreate", "restore", "rollback", "upgrade_preview", "upgrade")
 
 
 def auto_slots(cpus, memory_mb):

@@ -80,11 +80,9 @@ class OpsProject(models.Model):
         "New commit on staging", default="update", required=True,
     )
     staging_source = fields.Selection(
-        [("production", "Live production"), ("backup", "Latest verified backup")], "Staging data from",
-        default="production", required=True,
+        [("production", "Live production")], "Staging data from", default="production", required=True,
         help="Live production: a copy of production's database and filestore at build time, production keeps "
-             "serving. Latest verified backup: the copy the last restore drill verified (backup module), in "
-             "seconds and without touching production.")
+             "serving. (The backup module adds: the latest verified backup.)")
     staging_obfuscate = fields.Boolean("Obfuscate personal data on staging",
                                        help="Run Odoo's obfuscate on partner names, emails, phones, addresses.")
     staging_scrub_sql = fields.Text(
@@ -102,7 +100,6 @@ class OpsProject(models.Model):
     member_ids = fields.One2many("ops.project.member", "project_id", "Members")
     environment_ids = fields.One2many("ops.environment", "project_id", "Environments")
     run_ids = fields.One2many("ops.run", "project_id", "Runs")
-    workflow_ids = fields.One2many("ops.workflow", "project_id", "Workflows")
     run_sequence = fields.Integer(
         readonly=True, copy=False, default=0, help="Last run number given (gap-free, per project)."
     )
@@ -301,7 +298,8 @@ class OpsProject(models.Model):
         """Whether ``user`` (default: the current user) may do ``action`` on
         ``stage`` of this project, by the one stage matrix (stage_matrix.py)."""
         self.ensure_one()
-        return stage_matrix.allows(self._ops_role(user) or None, stage, action)
+        return stage_matrix.allows(self._ops_role(user) or None, stage, action,
+                                   self.env["ops.run"]._ops_stage_matrix())
 
     def _ops_deny(self, what):
         role = self._ops_role()
@@ -312,7 +310,8 @@ class OpsProject(models.Model):
         """Raise AccessError unless the current user may do ``kind`` (a run
         kind or a matrix action) on ``stage`` (None: the project itself)."""
         self.ensure_one()
-        action = stage_matrix.action_for_kind(kind) if kind not in stage_matrix.PROJECT_ACTIONS else kind
+        action = stage_matrix.action_for_kind(kind, self.env["ops.run"]._ops_stage_matrix()) \
+            if kind not in stage_matrix.PROJECT_ACTIONS else kind
         if not self._ops_may(stage, action):
             self._ops_deny(_("run '%(action)s' on %(stage)s of project %(project)s", action=kind,
                              stage=stage or _("the project"), project=self.slug))

@@ -2,8 +2,8 @@ from odoo import _, api, models
 
 
 class OpsProjectSettingsMixin(models.AbstractModel):
-    """Records that are part of a project's settings (members, branch rules,
-    workflows): only the project's admins and owners, and Ops Managers,
+    """Records that are part of a project's settings (members, branch
+    rules): only the project's admins and owners, and Ops Managers,
     create, change or delete them. Checked on the server for every caller."""
 
     _name = "ops.project.settings.mixin"

@@ -1,13 +1,11 @@
 """The upgrade advisor on a project: the version to go to, the scan of the
 project's code for it (a run of kind upgrade_scan) and its report."""
 
-import os
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from ..executors.base import RunFailed
-from ..services import git_repo, naming, odoo_versions, postgres
+from ..services import odoo_versions
 from .ops_upgrade_advisory import SEVERITY_RANK
 
 REPORT_FINDINGS = 500
@@ -188,95 +186,3 @@ def _run_summary(run):
     return {"id": run.id, "number": run.number, "state": run.state, "result": run.result,
             "error": run.error_message or False, "report": run.upgrade_report or {},
             "finished_at": fields.Datetime.to_string(run.finished_at) if run.finished_at else False}
-
-
-class OpsRun(models.Model):
-    _inherit = "ops.run"
-
-    def _ops_upgrade_scan_spec(self, host):
-        """The plain values a scan needs: the code (repository, ref), the
-        versions it goes through with their runtime images, the advisories
-        of each step, where OpenUpgrade's wheels and the package index are."""
-        self.ensure_one()
-        # sudo: a worker's spec is made by the platform for a claimed run, never returned to users
-        run, project = self.sudo(), self.sudo().project_id
-        project._ops_check_repo_url()
-        settings = self._ops_settings()
-        config = run.config or {}
-        to_version = config.get("upgrade_to") or run.upgrade_to
-        # sudo: tools and advisories are configuration records; the spec only carries their values
-        Tool, Advisory = self.env["ops.tool"].sudo(), self.env["ops.upgrade.advisory"].sudo()
-        steps, previous = [], project.odoo_version
-        for version in odoo_versions.path(project.odoo_version, to_version):
-            tool = Tool._ops_for_version(version)
-            if not tool:
-                raise UserError(_("No runtime tool for Odoo %s (Configuration > Tools).", version))
-            steps.append({"from": previous, "to": version, "image": tool.image, "tool": tool._ops_build_spec(),
-                          "advisories": Advisory._ops_for_step(previous, version)})
-            previous = version
-        for path in (settings["work_root"], settings["git_cache"]):
-            os.makedirs(path, exist_ok=True)
-        # sudo: configuration parameters are readable by system users only
-        param = self.env["ir.config_parameter"].sudo().get_param
-        source_tool = Tool._ops_for_version(project.odoo_version)
-        # sudo: hosts are managers' records; the worker needs the engine's endpoint
-        host_url = self.env["ops.host"].sudo().search([("name", "=", host)], limit=1).docker_url or None
-        return {
-            "namespace": naming.namespace_for(self.env.cr.dbname), "run_id": run.id, "run_number": run.number,
-            "kind": run.kind, "project_id": project.id, "project_slug": project.slug, "environment_id": 0,
-            "branch": run.ref, "ref": run.ref, "commit_sha": run.commit_sha or None, "repo_url": project.repo_url,
-            "git_cache": settings["git_cache"], "work_root": settings["work_root"], "host": host,
-            "docker_url": host_url,
-            "from_version": project.odoo_version, "to_version": to_version, "steps": steps,
-            "source_image": source_tool.image if source_tool else None,
-            "source_tool": source_tool._ops_build_spec() if source_tool else {},
-            "push_branch": bool(config.get("push_branch")), "upgrade_branch": "upgrade/%s" % to_version,
-            "protected_branches": sorted(set(project.environment_ids.mapped("branch")) | {project.default_branch}),
-            "artifact_dir": os.path.join(self.env["ops.run.artifact"]._artifact_root(), "upgrade"),
-            "openupgrade_dir": self.env["ops.tool"]._ops_openupgrade_dir(),
-            "package_index": param("ipai_ops.package_index_url") or "https://pypi.org/pypi",
-        }
-
-    def _ops_upgrade_preview_spec(self, spec):
-        """What a preview adds to an environment's spec: production's copy,
-        the versions it goes through (image, code), OpenUpgrade's wheels."""
-        # sudo: as in _executor_spec, made by the platform for a claimed run
-        run, env, project = self.sudo(), self.sudo().environment_id, self.sudo().project_id
-        config = run.config or {}
-        to_version = config.get("upgrade_to") or run.upgrade_to
-        spec.update(self._ops_staging_spec(env, spec, {}))
-        # sudo: tools are configuration records; the spec only carries their values
-        Tool = self.env["ops.tool"].sudo()
-        production = project._ops_production()
-        try:
-            branches = set(git_repo.list_branches(project.repo_url, spec["git_cache"]))
-        except (git_repo.GitError, ValueError) as exc:
-            raise RunFailed(str(exc)) from exc
-        steps, previous = [], project.odoo_version
-        for version in odoo_versions.path(project.odoo_version, to_version):
-            tool = Tool._ops_for_version(version)
-            if not tool:
-                raise RunFailed("No runtime tool for Odoo %s (Configuration > Tools)." % version)
-            # the scan's branch for this version, else the code production runs
-            ref = "upgrade/%s" % version if "upgrade/%s" % version in branches else production.branch
-            steps.append({"from": previous, "to": version, "image": tool.image, "tool": tool._ops_build_spec(),
-                          "ref": ref})
-            previous = version
-        spec.update({
-            "upgrade_steps": steps, "openupgrade_dir": Tool._ops_openupgrade_dir(),
-            "production_sizes": {"db_bytes": postgres.database_size(spec["db"], production.database_name)
-                                 if production.database_name else None},
-            # the environment runs the target's image: its own runtime values are the target's
-            "tool_image": steps[-1]["image"], "tool": steps[-1]["tool"], "odoo_version": to_version,
-        })
-        return spec
-
-    def _executor_spec(self, host_name="local"):
-        if self.kind == "upgrade_scan":
-            return self._ops_upgrade_scan_spec(host_name)
-        spec = super()._executor_spec(host_name)
-        if self.kind == "upgrade_preview":
-            spec = self._ops_upgrade_preview_spec(spec)
-        elif self.kind == "upgrade":
-            spec = self._ops_upgrade_spec(spec)
-        return spec

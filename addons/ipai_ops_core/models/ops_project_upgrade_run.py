@@ -8,9 +8,7 @@ from markupsafe import Markup, escape
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from ..executors import upgrade_preview
-from ..executors.base import RunFailed
-from ..services import git_repo, postgres
+from ..services import git_repo
 
 
 class OpsProject(models.Model):
@@ -85,54 +83,6 @@ class OpsProject(models.Model):
     def action_upgrade_production(self):
         run = self.upgrade_production()
         return self.env["ops.run"].browse(run["id"]).get_formview_action()
-
-
-class OpsRun(models.Model):
-    _inherit = "ops.run"
-
-    def _ops_upgrade_spec(self, spec):
-        """What the production upgrade adds: the preview's steps with the
-        commits it ran, its predicted downtime rescaled to production now."""
-        # sudo: as in _executor_spec, made by the platform for a claimed run (the preview is of its project,
-        # queued by upgrade_production's checks)
-        run = self.sudo()
-        preview = self.env["ops.run"].sudo().browse((run.config or {}).get("preview_run_id") or 0).exists()
-        report = preview.upgrade_report or {}
-        if not preview or preview.project_id != run.project_id or preview.state != "succeeded" \
-                or not report.get("steps"):
-            raise RunFailed("The preview this upgrade was queued on is gone or did not succeed.")
-        # sudo: tools are configuration records; the spec only carries their values
-        Tool = self.env["ops.tool"].sudo()
-        steps = []
-        for step in report["steps"]:
-            tool = Tool._ops_for_version(step["to"])
-            steps.append({"from": step["from"], "to": step["to"], "image": tool.image, "tool": tool._ops_build_spec(),
-                          "ref": step["ref"], "commit_sha": step["commit_sha"]})
-        db_bytes = postgres.database_size(spec["db"], spec["current"]["database_name"])
-        spec.update({
-            "upgrade_steps": steps, "openupgrade_dir": Tool._ops_openupgrade_dir(),
-            "predicted_downtime_seconds": upgrade_preview.predict_downtime(report, {"db_bytes": db_bytes}),
-            "fail_after_copy": bool((run.config or {}).get("fail_after_copy")),
-            "tool_image": steps[-1]["image"], "tool": steps[-1]["tool"], "odoo_version": steps[-1]["to"],
-        })
-        return spec
-
-    def _set_state(self, new_state, message=None, payload=None, **vals):
-        res = super()._set_state(new_state, message, payload, **vals)
-        if new_state == "succeeded":
-            for run in self.filtered(lambda r: r.kind == "upgrade" and r.upgrade_to):
-                # sudo: the project's version follows what production runs, written by the platform
-                project = run.project_id.sudo()
-                old = project.odoo_version
-                project.odoo_version = run.upgrade_to
-                last = ((run.upgrade_report or {}).get("steps") or [{}])[-1]
-                project.message_post(body=_(
-                    "Production upgraded from Odoo %(old)s to %(new)s (run %(run)s). It runs %(ref)s (%(sha)s): "
-                    "merge it into %(branch)s; until then a deploy of %(branch)s is refused (its addons are "
-                    "written for %(old)s).", old=old, new=run.upgrade_to, run=run.display_name,
-                    ref=last.get("ref") or "-", sha=(last.get("commit_sha") or "-")[:12],
-                    branch=run.environment_id.branch))
-        return res
 
 
 def _report_html(report):

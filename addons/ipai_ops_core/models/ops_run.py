@@ -30,20 +30,10 @@ TRANSITIONS = {
     "canceled": set(),
 }
 ACTIVE_STATES = ("waiting_approval", "queued", "claimed", "running")
-WORKFLOW_KINDS = [
-    ("build", "Build"),
-    ("test", "Test"),
-    ("deploy", "Deploy"),
-    ("backup", "Backup"),
-    ("restore", "Restore"),
-    ("clone", "Clone"),
-    ("upgrade", "Upgrade"),
-]
-RUN_KINDS = WORKFLOW_KINDS + [("start", "Start"), ("stop", "Stop"), ("destroy", "Destroy"),
-                              ("recreate", "Recreate"), ("drill", "Restore drill"), ("rollback", "Rollback"),
-                              ("shell", "Shell session"), ("upgrade_scan", "Upgrade scan"),
-                              ("upgrade_preview", "Upgrade preview")]
-KIND_KEYS = {k for k, _label in RUN_KINDS}
+# Core's kinds (executors/registry.py says what each one is); an addon adds its own with selection_add.
+RUN_KINDS = [("build", "Build"), ("deploy", "Deploy"), ("start", "Start"), ("stop", "Stop"), ("destroy", "Destroy"),
+             ("recreate", "Recreate"), ("rollback", "Rollback"), ("shell", "Shell session"),
+             ("upgrade_scan", "Upgrade scan"), ("upgrade_preview", "Upgrade preview"), ("upgrade", "Upgrade")]
 # Fields that only the run methods (in superuser mode) may write.
 PROTECTED_FIELDS = {
     "project_id", "environment_id", "kind", "number", "state", "claimed_by", "claimed_at", "heartbeat_at",
@@ -53,14 +43,8 @@ PROTECTED_FIELDS = {
 }
 QUEUE_KEYS = {
     "project", "project_id", "environment_id", "branch", "kind", "ref", "commit_sha", "idempotency_key",
-    "priority", "max_attempts", "config", "workflow_id",
+    "priority", "max_attempts", "config",
 }
-# Config keys only the platform's own methods set (see _ops_queue).
-RESERVED_CONFIG = {"promote_environment_id", "image_digest", "promoted_from", "backup_id", "pre_backup_id",
-                   "import_path", "import_name", "upgrade_to", "push_branch", "preview_run_id",
-                   "fail_after_copy"}
-# Run kinds queued by the project's upgrade methods only (their checks: scan, preview, approval).
-UPGRADE_KINDS = ("upgrade_scan", "upgrade_preview", "upgrade")
 _WORKER_ID_RE = re.compile(r"^[A-Za-z0-9._:@/-]{1,128}\Z")
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}\Z")
 DEFAULT_HEARTBEAT_TIMEOUT = 300
@@ -77,7 +61,6 @@ class OpsRun(models.Model):
 
     project_id = fields.Many2one("ops.project", required=True, ondelete="restrict", index=True, readonly=True)
     environment_id = fields.Many2one("ops.environment", ondelete="restrict", index=True, readonly=True)
-    workflow_id = fields.Many2one("ops.workflow", ondelete="set null", readonly=True)
     stage = fields.Selection(related="environment_id.stage", store=True, string="Stage")
     branch = fields.Char(related="environment_id.branch", string="Branch")
     kind = fields.Selection(RUN_KINDS, required=True, readonly=True, index=True)
@@ -192,6 +175,10 @@ class OpsRun(models.Model):
         return self.env["ops.run.event"].sudo().create(vals)
 
     def _set_state(self, new_state, message=None, payload=None, **vals):
+        """Move the runs along the state machine (the only way a run's state
+        changes), record the event, then what follows (_ops_state_changed:
+        attempts, the workers woken, each kind's own consequences)."""
+        before = {run.id: (run.state, run.attempt, run.claimed_by) for run in self}
         for run in self:
             old = run.state
             if new_state not in TRANSITIONS[old]:
@@ -205,6 +192,7 @@ class OpsRun(models.Model):
             data = {"from": old, "to": new_state}
             data.update(payload or {})
             run._event("state", message or "%s -> %s" % (old, new_state), data)
+        self._ops_state_changed(new_state, before, message, payload)
 
     def _check_worker(self):
         user = self.env.user

@@ -8,16 +8,29 @@ from odoo.service.model import retrying
 
 from ..executors import registry
 from ..runtime import execute
+from . import stage_matrix
 
 
 class OpsRun(models.Model):
     _inherit = "ops.run"
 
     @api.model
-    def _ops_executors(self):
-        """{(kind, stage or None): executor function} (executors/registry.py);
-        other addons add theirs (backups)."""
-        return dict(registry.EXECUTORS)
+    def _ops_run_kinds(self):
+        """{kind: registry.RunKind}: every kind of run a worker executes
+        (executors/registry.py). Another addon adds its kinds, or extends
+        core's, by overriding this (super() first)."""
+        return registry.core_kinds()
+
+    @api.model
+    def _ops_reserved_config(self):
+        """Config keys only the platform's own methods set, whatever the kind."""
+        return frozenset().union(*(kind.reserved_config for kind in self._ops_run_kinds().values()))
+
+    @api.model
+    def _ops_stage_matrix(self):
+        """Who may do what on which stage: core's matrix plus the rows of
+        the kinds that are actions of their own (stage_matrix.py)."""
+        return stage_matrix.extended({key: kind.roles for key, kind in self._ops_run_kinds().items() if kind.roles})
 
     def _ops_execute(self, worker_id, host="local"):
         """Execute this claimed run to its end (runtime/execute.py). Commits
@@ -38,7 +51,7 @@ class OpsRun(models.Model):
     def _ops_work(self, worker_id, kinds=None, time_budget=None, max_runs=None, host="local", projects=None):
         """Claim and execute runs until the queue is empty, the time budget
         is spent or ``max_runs`` ran. Returns the number of runs executed."""
-        kinds = list(kinds or registry.kinds(self._ops_executors()))
+        kinds = list(kinds or self._ops_run_kinds())
         deadline = time.monotonic() + time_budget if time_budget else None
         done = 0
         while (deadline is None or time.monotonic() < deadline) and (max_runs is None or done < max_runs):

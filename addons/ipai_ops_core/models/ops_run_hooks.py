@@ -1,5 +1,5 @@
 """What follows a run's state changes: its attempts; a worker woken when
-a run enters the queue."""
+a run enters the queue; each kind's own consequences."""
 
 from odoo import fields, models
 
@@ -13,16 +13,21 @@ class OpsRun(models.Model):
 
     attempt_ids = fields.One2many("ops.run.attempt", "run_id", "Attempts")
 
-    def _set_state(self, new_state, message=None, payload=None, **vals):
-        before = {run.id: (run.state, run.attempt, run.claimed_by) for run in self}
-        res = super()._set_state(new_state, message, payload, **vals)
+    def _ops_state_changed(self, new_state, before, message=None, payload=None):
+        """What follows the runs' move to ``new_state`` (``before``: {run id:
+        (state, attempt, worker)}): each attempt's record, the workers woken
+        when runs enter the queue, then the methods each kind names
+        (executors/registry.py: ``on_state``). Another addon extends it."""
         for run in self:
             old, number, worker = before[run.id]
             lost = new_state == "queued" or (payload or {}).get("reason") == "stale_heartbeat"
             run._ops_track_attempt(old, new_state, number, worker, message, lost)
         if new_state == "queued":
             self._ops_wake_workers()
-        return res
+        kinds = self._ops_run_kinds()
+        for run in self:
+            for method in kinds[run.kind].on_state if run.kind in kinds else ():
+                getattr(run, method)(new_state)
 
     def _ops_wake_workers(self):
         """A run entered the queue: wake the workers now, not at their next

@@ -3,11 +3,10 @@
 from odoo import _, api, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
-from ..executors import registry
 from ..services import naming
 from . import bulk
 from .ops_project import validated
-from .ops_run import _KEY_RE, ACTIVE_STATES, KIND_KEYS, QUEUE_KEYS, RESERVED_CONFIG, UPGRADE_KINDS, _utcnow
+from .ops_run import _KEY_RE, ACTIVE_STATES, QUEUE_KEYS, _utcnow
 from .queue_order import queued_runs
 from .rpc_args import positive_id
 
@@ -22,7 +21,7 @@ class OpsRun(models.Model):
         ``values``: project (slug or id) or project_id, kind, and optionally
         environment_id or branch (the environment is created from the
         project's branch rules when missing), ref, commit_sha,
-        idempotency_key, priority, max_attempts, config (dict), workflow_id.
+        idempotency_key, priority, max_attempts, config (dict).
         Returns the run as a dict, with ``created`` False when the key
         already existed. The config keys the platform itself sets (what a
         promotion, restore or import works on) are refused here: those runs
@@ -40,17 +39,17 @@ class OpsRun(models.Model):
         if unknown:
             raise ValidationError(_("Unknown queue_run values: %s", ", ".join(sorted(map(str, unknown)))))
         kind = values.get("kind")
-        runnable = sorted(registry.kinds(self._ops_executors()))
-        if kind not in runnable:
+        kinds = self._ops_run_kinds()
+        if not isinstance(kind, str) or kind not in kinds:
             raise ValidationError(_("Run kind %(kind)r cannot be queued: no worker executes it. Kinds that run: "
-                                    "%(kinds)s.", kind=kind, kinds=", ".join(runnable)))
-        if kind in UPGRADE_KINDS and not trusted:
+                                    "%(kinds)s.", kind=kind, kinds=", ".join(sorted(kinds))))
+        if kinds[kind].trusted_only and not trusted:
             raise ValidationError(_("%s runs are queued from the project's Upgrade tab (upgrade_scan, "
                                     "upgrade_preview, upgrade_production), not with queue_run.", kind))
         config = values.get("config") or {}
         if not isinstance(config, dict):
             raise ValidationError(_("config must be a dictionary."))
-        reserved = sorted(RESERVED_CONFIG.intersection(config)) if not trusted else []
+        reserved = sorted(self._ops_reserved_config().intersection(config)) if not trusted else []
         if reserved:
             raise ValidationError(_("config keys %s are set by the platform (promotions, restores, imports), not "
                                     "by callers.", ", ".join(reserved)))
@@ -76,12 +75,6 @@ class OpsRun(models.Model):
             raise ValidationError(_("priority must be an integer between -1000 and 1000."))
         if not isinstance(max_attempts, int) or not 1 <= max_attempts <= 20:
             raise ValidationError(_("max_attempts must be an integer between 1 and 20."))
-        workflow = self.env["ops.workflow"]
-        if values.get("workflow_id"):
-            workflow = self.env["ops.workflow"].browse(positive_id(values["workflow_id"], "workflow_id")).exists()
-            if not workflow or workflow.project_id != project:
-                raise ValidationError(_("Workflow %(workflow)s does not belong to project %(project)s.",
-                                        workflow=values["workflow_id"], project=project.slug))
 
         key = values.get("idempotency_key") or False
         if key:
@@ -109,7 +102,7 @@ class OpsRun(models.Model):
         run = self.sudo().create({
             "project_id": project.id, "environment_id": env.id or False, "kind": kind, "number": number,
             "state": state, "ref": ref, "commit_sha": sha, "idempotency_key": key, "priority": priority,
-            "max_attempts": max_attempts, "config": config, "workflow_id": workflow.id or False,
+            "max_attempts": max_attempts, "config": config,
             "requested_by_id": self.env.uid,
         })
         run._ops_commit_status_after_commit()
@@ -172,8 +165,10 @@ class OpsRun(models.Model):
         runs going on, then priority and age)."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise ValidationError(_("limit must be an integer between 1 and 1000, not %r.", limit))
-        if kinds is not None and (not isinstance(kinds, (list, tuple)) or not set(kinds) <= KIND_KEYS):
-            raise ValidationError(_("kinds must be a list of run kinds (%s).", ", ".join(sorted(KIND_KEYS))))
+        known = self._ops_run_kinds()
+        if kinds is not None and (not isinstance(kinds, (list, tuple)) or not all(
+                isinstance(kind, str) and kind in known for kind in kinds)):
+            raise ValidationError(_("kinds must be a list of run kinds (%s).", ", ".join(sorted(known))))
         order = queued_runs(self.env, kinds)
         # The caller's rights filter the list; the order is the workers'.
         visible = self.search([("id", "in", order)])

@@ -1,13 +1,11 @@
 """What an executor gets: the plain values (a spec) made from a claimed run and its records."""
 
-import json
 import os
 
 from odoo import api, fields, models, tools
 
 from ..executors.base import RunFailed
-from ..services import egress, env_network, naming, postgres
-from .ops_host_capacity import STARTS_CONTAINER
+from ..services import egress, env_network, naming
 
 
 class OpsRun(models.Model):
@@ -74,7 +72,20 @@ class OpsRun(models.Model):
         }
 
     def _executor_spec(self, host_name="local"):
-        """The plain values an executor needs (no records cross this line)."""
+        """The plain values an executor needs (no records cross this line):
+        made by the methods the run's kind names (executors/registry.py)."""
+        self.ensure_one()
+        kind = self._ops_run_kinds().get(self.kind)
+        if not kind:
+            raise RunFailed("No executor for '%s' runs (is the addon that defines them installed?)." % self.kind)
+        spec = getattr(self, kind.spec)(host_name)
+        for method in kind.extend_spec:
+            spec = getattr(self, method)(spec)
+        return spec
+
+    def _ops_environment_spec(self, host_name="local"):
+        """The spec of a run on an environment: its project, code, database,
+        network, runtime and what it runs now."""
         self.ensure_one()
         # sudo: a worker's spec is made by the platform for a claimed run, never returned to users
         run, env, project = self.sudo(), self.sudo().environment_id, self.sudo().project_id
@@ -87,7 +98,7 @@ class OpsRun(models.Model):
         if not env:
             raise RunFailed("A '%s' run needs an environment." % run.kind)
         project._ops_check_repo_url()
-        if run.kind in STARTS_CONTAINER:
+        if self._ops_run_kinds()[run.kind].starts_container:
             host._ops_check_memory(env)  # a new container must fit next to those running
         namespace = naming.namespace_for(self.env.cr.dbname)
         role, password = env._ops_db_credentials()
@@ -122,20 +133,30 @@ class OpsRun(models.Model):
         }
         spec["runtime"] = env._ops_runtime()
         spec["public_url"] = env._ops_public_url()
-        config = run.config or {}
         spec["mail"] = env._ops_mail_catcher() if env and env.stage != "production" else None
-        if env.stage == "staging" and run.kind in ("build", "deploy"):
-            spec.update(self._ops_staging_spec(env, spec, config))
-        if run.kind == "deploy" and config.get("promote_environment_id"):
-            # sudo: the promotion's source; its project is checked just below
-            source = self.env["ops.environment"].sudo().browse(config["promote_environment_id"]).exists()
-            if source and source.project_id != project:
-                raise RunFailed("Refusing to promote %s: it belongs to another project than %s."
-                                % (source.name, project.slug))
-            if not source or source.image_digest != config.get("image_digest"):
-                raise RunFailed("The staging build to promote changed or is gone; promote it again.")
-            spec["promote_image"] = config["image_digest"]
-            spec["promote_from"] = source.name
+        return spec
+
+    def _ops_staging_data_spec(self, spec):
+        """A staging build's data (see executors/staging.py)."""
+        if spec["stage"] == "staging":
+            # sudo: as in _ops_environment_spec
+            spec.update(self._ops_staging_spec(self.sudo().environment_id, spec, self.config or {}))
+        return spec
+
+    def _ops_promotion_spec(self, spec):
+        """A deploy promoting a staging build: that very image."""
+        config = self.config or {}
+        if not config.get("promote_environment_id"):
+            return spec
+        # sudo: the promotion's source; its project is checked just below
+        source = self.env["ops.environment"].sudo().browse(config["promote_environment_id"]).exists()
+        if source and source.project_id != self.sudo().project_id:
+            raise RunFailed("Refusing to promote %s: it belongs to another project than %s."
+                            % (source.name, spec["project_slug"]))
+        if not source or source.image_digest != config.get("image_digest"):
+            raise RunFailed("The staging build to promote changed or is gone; promote it again.")
+        spec["promote_image"] = config["image_digest"]
+        spec["promote_from"] = source.name
         return spec
 
     def _ops_staging_spec(self, env, spec, config):
@@ -150,23 +171,15 @@ class OpsRun(models.Model):
         if not production.database_name:
             return values
         prod_store = os.path.join(spec["filestore_root"], project.slug, "env-%d" % production.id, "filestore")
-        if project.staging_source == "backup":
-            template = naming.verified_copy_name(spec["namespace"], production.id)
-            meta = postgres.database_comment(spec["db"], template)  # None when there is no such database
-            if not meta:
-                raise RunFailed("No verified backup of %s yet: a restore drill has to pass first (Backups)."
-                                % production.name)
-            meta = json.loads(meta)
-            values["staging_source"] = {
-                "kind": "template", "database": template, "filestore": os.path.join(prod_store, template),
-                # the drill restored it as production's role (see the backup module)
-                "owner": production._ops_db_credentials()[0],
-                "label": "Production backup taken %s, verified by a restore drill at %s" % (
-                    meta.get("taken_at"), meta.get("verified_at"))}
-        else:
-            values["staging_source"] = {
-                "kind": "live", "database": production.database_name, "owner": production.db_role or None,
+        values["staging_source"] = self._ops_staging_source(project.staging_source, production, prod_store, spec)
+        return values
+
+    def _ops_staging_source(self, source, production, prod_store, spec):
+        """Where staging's data comes from, for the project's ``source``
+        (ops.project.staging_source; another addon adds its own sources)."""
+        if source != "production":
+            raise RunFailed("Staging data from %r: the addon that provides it is not installed." % source)
+        return {"kind": "live", "database": production.database_name, "owner": production.db_role or None,
                 "filestore": os.path.join(prod_store, production.database_name),
                 "label": "Copy of production (%s) at %s UTC" % (production.database_name,
                                                                fields.Datetime.to_string(fields.Datetime.now()))}
-        return values

@@ -7,7 +7,7 @@ from odoo import _, api, models
 from odoo.exceptions import ValidationError
 from psycopg2 import errors
 
-from .ops_run import KIND_KEYS, _utcnow
+from .ops_run import _utcnow
 from .queue_order import queued_runs
 
 CLAIM_TRIES = 5
@@ -29,7 +29,8 @@ class OpsRun(models.Model):
         self._check_worker()
         self._validate_worker_id(worker_id)
         if kinds is not None:
-            if not isinstance(kinds, (list, tuple)) or not set(kinds) <= KIND_KEYS:
+            known = self._ops_run_kinds()
+            if not isinstance(kinds, (list, tuple)) or not all(isinstance(k, str) and k in known for k in kinds):
                 raise ValidationError(_("kinds must be a list of run kinds."))
         if projects is not None:
             if not isinstance(projects, (list, tuple)) or not all(isinstance(p, str) for p in projects):

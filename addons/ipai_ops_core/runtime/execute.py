@@ -42,7 +42,7 @@ def execute_claimed(Run, run_id, worker_id, host="local"):
                 reporter.log("info", "Attempt %d of this run" % attempt)
                 cleanup.remove_leftovers(spec, log=lambda line: reporter.log("info", line))
                 Run._ops_in_cursor(run_id, lambda run: run._ops_forget_earlier_attempts())
-            executor = registry.lookup(Run._ops_executors(), kind, spec.get("stage"))
+            executor = registry.lookup(Run._ops_run_kinds(), kind, spec.get("stage"))
             if not executor:
                 raise RunFailed("No executor for '%s' runs on %s." % (kind, spec.get("stage") or "this stage"))
             result = executor(spec, reporter)

@@ -75,9 +75,9 @@ class TestRunQueue(OpsCase):
 
     def test_claim_filters_kinds(self):
         build = self.queue(environment_id=self.env_dev.id)
-        backup = self.queue(environment_id=self.env_dev.id, kind="backup")
-        self.assertEqual(self.as_worker().claim_next_run("w1", ["backup"])["id"], backup["id"])
-        self.assertEqual(self.as_worker().claim_next_run("w1", ["build", "test"])["id"], build["id"])
+        stop = self.queue(environment_id=self.env_dev.id, kind="stop")
+        self.assertEqual(self.as_worker().claim_next_run("w1", ["stop"])["id"], stop["id"])
+        self.assertEqual(self.as_worker().claim_next_run("w1", ["build", "deploy"])["id"], build["id"])
         other = self.env["ops.project"].with_user(self.manager).create({"name": "Other", "repo_url": "/srv/o"})
         mine = self.Run.with_user(self.manager).queue_run({"project": other.slug, "kind": "build", "branch": "f/a"})
         self.queue(environment_id=self.env_dev.id)
@@ -194,10 +194,8 @@ class TestRunQueue(OpsCase):
         self.assertIn("Rejected by t_admin", second.event_ids.mapped("message"))
         with self.assertRaises(UserError):
             second.with_user(self.users["admin"]).approve_run()
-        # Staging does not need approval; backups of production neither.
+        # Staging does not need approval (backups of production neither: tested in the backup addon).
         self.assertEqual(self.queue(user=self.users["admin"], environment_id=self.env_staging.id)["state"], "queued")
-        self.assertEqual(self.queue(user=self.users["admin"], environment_id=self.env_prod.id,
-                                    kind="backup")["state"], "queued")
         # A rollback is an emergency: an admin's runs at once.
         self.assertEqual(self.queue(user=self.users["admin"], environment_id=self.env_prod.id,
                                     kind="rollback")["state"], "queued")
