@@ -7,11 +7,14 @@ the 17.0 production), then for good. Real Docker, PostgreSQL, git and Odoo
 17.0 and 18.0 all the way."""
 
 import subprocess
+import threading
+import time
 import xmlrpc.client
 
+import docker
 import pytest
 import requests
-from e2e import docker_ready, env_secret, logs_of, remove_leftovers, run_worker, sql
+from e2e import docker_ready, env_secret, logs_of, remove_leftovers, run_worker
 from upgrade_fixture import ADDON_17, make_production_repo
 
 SLUG = "upgp-e2e"
@@ -168,14 +171,24 @@ def test_preview_migrates_a_copy_of_production(server, production):
     assert _odoo(prod["url"], prod["database_name"], prod["password"])[0] == "17.0"
 
 
-def _approve_and_run(server, production, fail=False):
+def _approve_and_run(server, production, kill_migration=False):
+    """Approve the upgrade and run it with a real worker; ``kill_migration``:
+    the migration's container is killed once it runs (a crash, an OOM kill),
+    after production was stopped and copied."""
     run = server.rpc("e2e_admin")("ops.project", "upgrade_production", [production["project_id"]], "18.0")
     assert run["state"] == "waiting_approval", run
-    if fail:
-        sql(server.db, "UPDATE ops_run SET config = config || '{\"fail_after_copy\": true}'::jsonb "
-                       "WHERE id = %s", [run["id"]])
+    since = int(time.time()) - 1
     server.rpc("e2e_admin")("ops.run", "approve_run", [run["id"]])
-    run_worker(server, projects=SLUG)
+    worker = threading.Thread(target=run_worker, args=(server,), kwargs={"projects": SLUG})
+    worker.start()
+    if kill_migration:
+        labels = ["ipai-ops.project=%s" % SLUG, "ipai-ops.run=%d" % run["id"], "ipai-ops.role=openupgrade"]
+        client = docker.from_env()
+        started = next(iter(client.events(decode=True, since=since, until=int(time.time()) + 600, filters={
+            "type": "container", "event": "start", "label": labels})), None)
+        assert started, "the migration's container never ran"
+        client.containers.get(started["id"]).kill()
+    worker.join(900)
     return server.rpc("e2e_manager")("ops.run", "read", [run["id"]], ["state", "error_message",
                                                                      "upgrade_report"])[0]
 
@@ -186,8 +199,9 @@ def test_failed_upgrade_rolls_back_to_the_17_production(server, production):
         "res.partner", "search_count", [[]])
     with pytest.raises(xmlrpc.client.Fault, match="not allowed|may not"):
         server.rpc("e2e_dev")("ops.project", "upgrade_production", [production["project_id"]], "18.0")
-    run = _approve_and_run(server, production, fail=True)
-    assert run["state"] == "failed" and "Forced failure" in run["error_message"], run
+    run = _approve_and_run(server, production, kill_migration=True)
+    assert run["state"] == "failed" and "migration to Odoo 18.0 failed" in run["error_message"] \
+        and "exit code 137" in run["error_message"], run
     after = _prod(server, production)
     assert (after["state"], after["database_name"], after["odoo_version_running"]) == (
         "running", before["database_name"], "17.0")

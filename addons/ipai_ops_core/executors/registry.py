@@ -61,7 +61,7 @@ class RunKind:
 
 def core_kinds():
     """The kinds of run core defines."""
-    upgrades = ("upgrade_to", "preview_run_id", "push_branch", "fail_after_copy")
+    upgrades = ("upgrade_to", "preview_run_id", "push_branch")
     return {
         "build": RunKind(BY_STAGE, extend_spec=("_ops_staging_data_spec",), starts_container=True),
         "deploy": RunKind(BY_STAGE, extend_spec=("_ops_staging_data_spec", "_ops_promotion_spec"),

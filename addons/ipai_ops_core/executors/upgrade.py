@@ -12,9 +12,7 @@ pre-upgrade database. The database from before stays as the environment's
 previous database: a rollback can still go back to it.
 
 Spec additions (ops.run._ops_upgrade_spec): upgrade_steps (with the commits
-the preview ran), openupgrade_dir, predicted_downtime_seconds,
-fail_after_copy (tests: a forced failure once production is stopped and copied,
-where a failing migration would fail; the rollback is the same).
+the preview ran), openupgrade_dir, predicted_downtime_seconds.
 """
 
 import time
@@ -43,8 +41,6 @@ def execute(spec, reporter, engine=None):
         odoo_steps.copy_database(spec, dbname, old_db, current.get("db_owner") or spec["db_role"])
         filestore.link_tree(paths.db_filestore(spec, old_db), paths.db_filestore(spec, dbname))
         report["rows_before"] = postgres.row_counts(spec["db"], dbname)
-        if spec.get("fail_after_copy"):
-            raise RunFailed("Forced failure once production is copied (fail_after_copy): rolling back")
         image_id = None
         for step in spec["upgrade_steps"]:
             image_id = upgrade_preview.migrate(spec, engine, reporter, step, dbname, report)

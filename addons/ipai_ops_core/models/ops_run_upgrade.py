@@ -120,7 +120,6 @@ class OpsRun(models.Model):
         spec.update({
             "upgrade_steps": steps, "openupgrade_dir": Tool._ops_openupgrade_dir(),
             "predicted_downtime_seconds": upgrade_preview.predict_downtime(report, {"db_bytes": db_bytes}),
-            "fail_after_copy": bool((run.config or {}).get("fail_after_copy")),
             "tool_image": steps[-1]["image"], "tool": steps[-1]["tool"], "odoo_version": steps[-1]["to"],
         })
         return spec

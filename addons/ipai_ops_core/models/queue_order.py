@@ -22,7 +22,10 @@ def queued_runs(env, kinds=None, projects=None, claim=False):
         conditions.append(SQL("r.kind = ANY(%s)", list(kinds)))
     if projects:
         conditions.append(SQL("r.project_id IN (SELECT id FROM ops_project WHERE slug = ANY(%s))", list(projects)))
+    # A claim meeting a run claimed meanwhile fails to serialize, which the
+    # caller expects and retries: not an error for the log.
     env.cr.execute(SQL("SELECT r.id FROM ops_run r LEFT JOIN ops_environment e ON e.id = r.environment_id "
                        "WHERE %s ORDER BY %s%s", SQL(" AND ").join(conditions), QUEUE_ORDER,
-                       SQL(" LIMIT 1 FOR NO KEY UPDATE OF r SKIP LOCKED") if claim else SQL()))
+                       SQL(" LIMIT 1 FOR NO KEY UPDATE OF r SKIP LOCKED") if claim else SQL()),
+                   log_exceptions=not claim)
     return [row[0] for row in env.cr.fetchall()]

@@ -16,7 +16,7 @@ import logging
 import warnings
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 _logger = logging.getLogger(__name__)
 MAX_MESSAGE = 25 * 1024 * 1024
@@ -55,31 +55,64 @@ class _Handler:
         return "250 OK: kept by the mail catcher"
 
 
-class MailCatcher:
-    """The SMTP server, in a thread of its own (``start``, ``stop``)."""
+class _SMTP(SMTP):
+    """aiosmtpd's server whose logins are checked in a thread: the check
+    reads the database, and the event loop serves the other connections
+    meanwhile (aiosmtpd calls its authenticator inline)."""
 
-    def __init__(self, port, authenticate, deliver, host="127.0.0.1"):
-        if host not in HOSTS:
-            raise ValueError("The mail catcher listens on the loopback or on every address (behind the firewall).")
-        self.authenticate = authenticate
-        self.controller = Controller(
-            _Handler(deliver), hostname=host, port=port, ready_timeout=10,
-            server_hostname="ipai-ops", ident="ipai-ops mail catcher", authenticator=self._authenticator,
-            auth_required=True, auth_require_tls=False, data_size_limit=MAX_MESSAGE, timeout=TIMEOUT)
+    def __init__(self, handler, authenticate, **kwargs):
+        super().__init__(handler, authenticator=_shape_only, **kwargs)
+        self.check_login = authenticate
 
-    def _authenticator(self, server, session, envelope, mechanism, auth_data):
-        if mechanism not in ("PLAIN", "LOGIN") or not isinstance(auth_data, LoginPassword):
-            return AuthResult(success=False, handled=False)
+    async def auth_PLAIN(self, _, args):
+        return await self._checked(await super().auth_PLAIN(_, args))
+
+    async def auth_LOGIN(self, _, args):
+        return await self._checked(await super().auth_LOGIN(_, args))
+
+    async def _checked(self, result):
+        if not result.success:
+            return result
         try:
-            key = self.authenticate(auth_data.login.decode(), auth_data.password.decode())
+            login, password = result.auth_data.login.decode(), result.auth_data.password.decode()
         except UnicodeDecodeError:
             return AuthResult(success=False, handled=False)
+        try:
+            key = await asyncio.get_running_loop().run_in_executor(None, self.check_login, login, password)
         except Exception:  # noqa: BLE001 - the client gets a temporary failure
             _logger.exception("mail catcher: checking a login failed")
             return AuthResult(success=False, handled=False, message="454 4.7.0 Temporary authentication failure")
         if not key:
             return AuthResult(success=False, handled=False, message="535 5.7.8 Authentication failed")
         return AuthResult(success=True, auth_data=key)
+
+
+def _shape_only(server, session, envelope, mechanism, auth_data):
+    """aiosmtpd's authenticator: only a login and password pass on (to _SMTP._checked)."""
+    if mechanism not in ("PLAIN", "LOGIN") or not isinstance(auth_data, LoginPassword):
+        return AuthResult(success=False, handled=False)
+    return AuthResult(success=True, auth_data=auth_data)
+
+
+class _Controller(Controller):
+    def __init__(self, handler, authenticate, **kwargs):
+        self.authenticate = authenticate
+        super().__init__(handler, **kwargs)
+
+    def factory(self):
+        return _SMTP(self.handler, self.authenticate, **self.SMTP_kwargs)
+
+
+class MailCatcher:
+    """The SMTP server, in a thread of its own (``start``, ``stop``)."""
+
+    def __init__(self, port, authenticate, deliver, host="127.0.0.1"):
+        if host not in HOSTS:
+            raise ValueError("The mail catcher listens on the loopback or on every address (behind the firewall).")
+        self.controller = _Controller(
+            _Handler(deliver), authenticate, hostname=host, port=port, ready_timeout=10,
+            server_hostname="ipai-ops", ident="ipai-ops mail catcher", auth_required=True, auth_require_tls=False,
+            data_size_limit=MAX_MESSAGE, timeout=TIMEOUT)
 
     def start(self):
         self.controller.start()

@@ -1,8 +1,11 @@
 import smtplib
 import socket
+import threading
+import time
 
 from odoo.tests import tagged
 from odoo.tests.common import BaseCase
+from odoo.tools import mute_logger
 
 from ..services.mail_catcher import MailCatcher
 
@@ -21,9 +24,14 @@ class TestMailCatcher(BaseCase):
         super().setUp()
         self.kept = []
 
+        self.slow_login, self.slow_entered = threading.Event(), threading.Event()
+
         def authenticate(user, password):
             if user == "broken":
                 raise RuntimeError("database unavailable")
+            if user == "slow":  # a login check held up (the database is busy)
+                self.slow_entered.set()
+                self.slow_login.wait(10)
             return 7 if (user, password) == ("env-7", "s3cret") else None
 
         self.port = free_port()
@@ -48,6 +56,24 @@ class TestMailCatcher(BaseCase):
         self.assertIn(b"Subject: Your invoice", data)
         self.assertIn(b"\r\n.leading dot\r\n", data, "dot-stuffing is undone")
 
+    def test_a_slow_login_check_holds_up_no_other_client(self):
+        """The login check reads the database: it runs beside the server,
+        which answers the other environments meanwhile."""
+        slow = self.smtp()
+        thread = threading.Thread(target=lambda: self.assertRaises(smtplib.SMTPAuthenticationError, slow.login,
+                                                                   "slow", "x"))
+        thread.start()
+        self.addCleanup(thread.join)
+        self.addCleanup(self.slow_login.set)
+        self.assertTrue(self.slow_entered.wait(10), "its login is being checked")
+        started = time.monotonic()
+        other = self.smtp()
+        other.login("env-7", "s3cret")
+        other.sendmail("shop@example.com", ["anna@customer.example"], "Subject: meanwhile\r\n\r\nbody")
+        self.assertLess(time.monotonic() - started, 2, "served while the other login is checked")
+        self.assertEqual(len(self.kept), 1)
+        self.slow_login.set()
+
     def test_mail_without_a_valid_login_is_refused_and_nothing_kept(self):
         client = self.smtp()
         with self.assertRaises(smtplib.SMTPSenderRefused) as refused:
@@ -56,7 +82,8 @@ class TestMailCatcher(BaseCase):
         with self.assertRaises(smtplib.SMTPAuthenticationError) as bad:
             client.login("env-7", "guess")
         self.assertEqual(bad.exception.smtp_code, 535)
-        with self.assertRaises(smtplib.SMTPAuthenticationError) as broken:
+        with self.assertRaises(smtplib.SMTPAuthenticationError) as broken, \
+                mute_logger("odoo.addons.ipai_ops_core.services.mail_catcher"):  # logged with its traceback
             client.login("broken", "x")
         self.assertEqual(broken.exception.smtp_code, 454, "a failing check is a temporary failure")
         self.assertEqual(self.kept, [])
