@@ -89,12 +89,14 @@ if [ ! -x "$OPS_DOCS_VENV/bin/mkdocs" ]; then
   "$OPS_PYTHON" -m venv "$OPS_DOCS_VENV"
   "$OPS_DOCS_VENV/bin/pip" install -q 'mkdocs==1.6.1'
 fi
-# pylint-odoo (OCA's Odoo checks, .pylintrc) for `make lint` and the suite,
-# in a venv of its own: it reads the code, it never imports Odoo.
-if [ ! -x "$OPS_LINT_VENV/bin/pylint" ]; then
-  ops_log "installing pylint-odoo (OCA's checks) into $OPS_LINT_VENV"
-  "$OPS_PYTHON" -m venv "$OPS_LINT_VENV"
-  "$OPS_LINT_VENV/bin/pip" install -q 'pylint-odoo==10.0.12' 'pylint==4.0.10' 'astroid==4.0.4'
+# pylint-odoo (OCA's Odoo checks, .pylintrc) and OCA's checks of the XML,
+# CSV and PO files (oca-odoo-pre-commit-hooks) for `make lint` and the suite,
+# in a venv of its own: they read the code, they never import Odoo.
+if [ ! -x "$OPS_LINT_VENV/bin/pylint" ] || [ ! -x "$OPS_LINT_VENV/bin/oca-checks-odoo-module" ]; then
+  ops_log "installing pylint-odoo and OCA's module checks into $OPS_LINT_VENV"
+  [ -x "$OPS_LINT_VENV/bin/pip" ] || "$OPS_PYTHON" -m venv "$OPS_LINT_VENV"
+  "$OPS_LINT_VENV/bin/pip" install -q 'pylint-odoo==10.0.12' 'pylint==4.0.10' 'astroid==4.0.4' \
+    'oca-odoo-pre-commit-hooks==0.2.27'
 fi
 
 # --- database server ------------------------------------------------------

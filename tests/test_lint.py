@@ -1,5 +1,6 @@
-"""ruff (with its complexity rule) and pylint-odoo (OCA's Odoo checks,
-.pylintrc) clean, as the project's conventions ask: `make lint` runs both."""
+"""ruff (with its complexity rule), pylint-odoo (OCA's Odoo checks,
+.pylintrc) and OCA's checks of the XML, CSV and PO files clean, as the
+project's conventions ask: `make lint` runs them all."""
 
 import os
 import subprocess
@@ -23,6 +24,19 @@ def test_pylint_odoo_clean():
     proc = subprocess.run([str(pylint), "--rcfile=.pylintrc", *ADDONS], cwd=REPO, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+
+
+def test_oca_module_checks_clean():
+    """XML headers, ids and attribute order, numbers through eval, demo users, CSV and PO files
+    (oca-odoo-pre-commit-hooks, what OCA's pre-commit runs)."""
+    bin_dir = Path(os.environ.get("OPS_LINT_VENV", "/opt/ipai-ops/lint-venv")) / "bin"
+    assert (bin_dir / "oca-checks-odoo-module").exists(), \
+        "OCA's module checks are not installed: scripts/setup.sh installs them into OPS_LINT_VENV"
+    for command in ([str(bin_dir / "oca-checks-odoo-module"), *ADDONS],
+                    [str(bin_dir / "oca-checks-po"), *sorted(str(p.relative_to(REPO))
+                                                             for p in REPO.glob("addons/*/i18n/*.po*"))]):
+        proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
 
 
 def test_addon_readmes_are_made_from_their_fragments():
