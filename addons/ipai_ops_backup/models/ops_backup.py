@@ -42,9 +42,9 @@ class OpsBackup(models.Model):
         required=True, default="pending", readonly=True, index=True, tracking=True,
     )
     run_id = fields.Many2one("ops.run", ondelete="set null", readonly=True, index="btree_not_null")
-    requested_by_id = fields.Many2one("res.users", readonly=True, default=lambda self: self.env.user)
-    started_at = fields.Datetime(readonly=True)
-    finished_at = fields.Datetime(readonly=True)
+    requested_by_id = fields.Many2one("res.users", "Requested by", readonly=True, default=lambda self: self.env.user)
+    started_at = fields.Datetime("Started at", readonly=True)
+    finished_at = fields.Datetime("Finished at", readonly=True)
     size = fields.Float("Size (bytes)", readonly=True, digits=(20, 0))
     size_mb = fields.Float("Size (MB)", compute="_compute_size_mb", digits=(16, 1))
     location = fields.Char("Storage location", readonly=True)
@@ -52,12 +52,12 @@ class OpsBackup(models.Model):
                                    help="The copy in S3-compatible object storage (system parameters "
                                         "ipai_ops.backup_s3_*), used when the local copy is gone.")
     database_name = fields.Char("Database backed up", readonly=True)
-    odoo_version = fields.Char(readonly=True)
+    odoo_version = fields.Char("Odoo version", readonly=True)
     database_size = fields.Float("Database size (bytes)", readonly=True, digits=(20, 0))
-    filestore_files = fields.Integer(readonly=True)
+    filestore_files = fields.Integer("Filestore files", readonly=True)
     manifest = fields.Json(readonly=True)
     manifest_sha256 = fields.Char("Manifest sha256", readonly=True)
-    error_message = fields.Text(readonly=True)
+    error_message = fields.Text("Error message", readonly=True)
     verify_state = fields.Selection([("ok", "Verified"), ("failed", "Failed")], "Restore drill", readonly=True,
                                     tracking=True)
     verified_at = fields.Datetime("Drilled at", readonly=True)
@@ -192,7 +192,8 @@ class OpsBackup(models.Model):
         return self.environment_id._open_run(self._queue_drill())
 
     def action_bulk_drill(self):
-        return bulk.each(self, _("Restore drill queued"), lambda backup: backup._queue_drill().display_name)
+        return bulk.each(self, _("Restore drill queued"), lambda backup: backup._queue_drill().display_name,
+                         _("No restore drill queued"))
 
     def _queue_drill(self):
         self.ensure_one()

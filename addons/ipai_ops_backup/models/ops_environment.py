@@ -15,7 +15,7 @@ class OpsEnvironment(models.Model):
         def backup(env):
             result = env.env["ops.backup"].create_backup({"project_id": env.project_id.id, "environment_id": env.id})
             return env.env["ops.run"].browse(result["run_id"]).display_name
-        return bulk.each(self, _("Backup queued"), backup)
+        return bulk.each(self, _("Backup queued"), backup, _("No backup queued"))
 
     def action_view_backups(self):
         self.ensure_one()

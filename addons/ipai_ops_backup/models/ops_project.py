@@ -12,7 +12,7 @@ class OpsProject(models.Model):
                                         help="Manual, pre-deploy and pre-restore backups expire after this.")
     backup_manual_daily_cap = fields.Integer("Manual backups per day", default=5)
     backup_ids = fields.One2many("ops.backup", "project_id", "Backups")
-    backup_count = fields.Integer(compute="_compute_backup_count")
+    backup_count = fields.Integer("Number of backups", compute="_compute_backup_count")
     staging_source = fields.Selection(
         selection_add=[("backup", "Latest verified backup")], ondelete={"backup": "set default"},
         help="Live production: a copy of production's database and filestore at build time, production keeps "

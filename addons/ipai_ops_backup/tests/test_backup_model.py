@@ -120,6 +120,16 @@ class TestBackupModel(OpsCase):
         self.assertEqual(record.state, "failed")
         self.assertFalse(os.path.exists(path + ".partial"))
 
+    def test_bulk_backup_notification_says_what_was_queued(self):
+        # A developer may not back up development (the matrix): nothing queued, said in the title, a warning.
+        params = self.env_dev.with_user(self.users["developer"]).action_bulk_backup()["params"]
+        self.assertEqual((params["title"], params["type"], params["done"]), ("No backup queued", "warning", []))
+        self.assertIn("Refused 1", params["message"])
+        # Development has no database yet: production's backup is queued, the title says 1 of 2.
+        params = (self.env_prod | self.env_dev).with_user(self.manager).action_bulk_backup()["params"]
+        self.assertEqual((params["title"], params["type"], len(params["done"])),
+                         ("Backup queued: 1 of 2", "warning", 1))
+
 
 @tagged("post_install", "-at_install", "ipai_ops")
 class TestImportZip(OpsCase):

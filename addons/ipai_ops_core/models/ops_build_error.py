@@ -21,8 +21,8 @@ class OpsBuildError(models.Model):
     fingerprint = fields.Char(required=True, readonly=True, index=True)
     exception = fields.Char(readonly=True)
     addon = fields.Char(readonly=True, help="The project's addon the error came from, when it did.")
-    first_seen = fields.Datetime(readonly=True)
-    last_seen = fields.Datetime(readonly=True)
+    first_seen = fields.Datetime("First seen", readonly=True)
+    last_seen = fields.Datetime("Last seen", readonly=True)
     count = fields.Integer("Occurrences", readonly=True)
     run_ids = fields.One2many("ops.run", "build_error_id", string="Runs", readonly=True)
     environment_ids = fields.Many2many("ops.environment", compute="_compute_where", string="Environments")
@@ -83,3 +83,21 @@ class OpsBuildError(models.Model):
         group.invalidate_recordset(["count", "last_seen"])
         run.sudo().build_error_id = group  # sudo: a protected field of the run, set by the platform
         return group
+
+
+class OpsRun(models.Model):
+    _inherit = "ops.run"
+
+    build_error_seen_before = fields.Boolean(
+        "Error seen before", compute="_compute_build_error_seen_before",
+        help="An earlier run of this project failed with the same cause (the same error group).")
+
+    @api.depends("build_error_id")
+    def _compute_build_error_seen_before(self):
+        first = {}
+        if self.build_error_id:
+            first = dict(self.env["ops.run"]._read_group(
+                [("build_error_id", "in", self.build_error_id.ids)], ["build_error_id"], ["id:min"]))
+        for run in self:
+            earliest = first.get(run.build_error_id)
+            run.build_error_seen_before = bool(earliest and run._origin.id and earliest < run._origin.id)

@@ -37,8 +37,8 @@ class OpsCertificate(models.Model):
     not_after = fields.Datetime("Expires", readonly=True, tracking=True)
     issuer = fields.Char(readonly=True)
     fingerprint = fields.Char("SHA-256 fingerprint", readonly=True)
-    days_left = fields.Integer(compute="_compute_days_left")
-    expiry_alerted = fields.Datetime(readonly=True, copy=False,
+    days_left = fields.Integer("Days left", compute="_compute_days_left")
+    expiry_alerted = fields.Datetime("Expiry announced at", readonly=True, copy=False,
                                      help="When the expiry was announced (for this expiry date).")
 
     _sql_constraints = [

@@ -42,14 +42,14 @@ class OpsEnvironment(models.Model):
     project_id = fields.Many2one("ops.project", required=True, ondelete="restrict", index=True, tracking=True)
     branch = fields.Char(required=True, tracking=True)
     stage = fields.Selection(STAGES, required=True, index=True, tracking=True, group_expand=True)
-    stage_sequence = fields.Integer(compute="_compute_stage_sequence", store=True)
+    stage_sequence = fields.Integer("Stage sequence", compute="_compute_stage_sequence", store=True)
     state = fields.Selection(ENV_STATES, default="new", required=True, index=True, tracking=True, readonly=True,
                              copy=False)
-    database_name = fields.Char(readonly=True, copy=False)
+    database_name = fields.Char("Database", readonly=True, copy=False)
     url = fields.Char("URL", readonly=True, copy=False)
     port = fields.Integer(readonly=True, copy=False)
     host = fields.Char("Docker host", readonly=True, copy=False)
-    container_id = fields.Char(readonly=True, copy=False)
+    container_id = fields.Char("Container ID", readonly=True, copy=False)
     image_digest = fields.Char("Current image digest", readonly=True, copy=False, tracking=True)
     odoo_version_running = fields.Char(
         "Odoo version", readonly=True, copy=False, tracking=True,
@@ -57,11 +57,11 @@ class OpsEnvironment(models.Model):
     odoo_commit = fields.Char(
         "Odoo source commit", readonly=True, copy=False,
         help="The Odoo source commit its runtime image was built from (the image's label).")
-    previous_image_digest = fields.Char(readonly=True, copy=False)
-    previous_database_name = fields.Char(readonly=True, copy=False,
+    previous_image_digest = fields.Char("Previous image digest", readonly=True, copy=False)
+    previous_database_name = fields.Char("Previous database", readonly=True, copy=False,
                                          help="The database as it was before the last production deploy: what a "
                                               "rollback returns to.")
-    data_source = fields.Char(readonly=True, copy=False, tracking=True,
+    data_source = fields.Char("Data source", readonly=True, copy=False, tracking=True,
                              help="Where the environment's data comes from, and from when (for example a "
                                   "production backup of a given time, or a copy of production).")
     db_role = fields.Char("Database role", readonly=True, copy=False,
@@ -72,16 +72,16 @@ class OpsEnvironment(models.Model):
     db_password = SecretChar(readonly=True, copy=False, groups="base.group_system")
     admin_password = SecretChar("Administrator password", readonly=True, copy=False, groups="base.group_system",
                                  help="The Odoo administrator password of this environment's databases (random).")
-    last_run_id = fields.Many2one("ops.run", readonly=True, copy=False, ondelete="set null")
-    last_result = fields.Selection(RESULTS, readonly=True, copy=False, tracking=True)
+    last_run_id = fields.Many2one("ops.run", "Last run", readonly=True, copy=False, ondelete="set null")
+    last_result = fields.Selection(RESULTS, "Last result", readonly=True, copy=False, tracking=True)
     last_run_state = fields.Selection(related="last_run_id.state", string="Last run state")
     last_error = fields.Text(related="last_run_id.error_message", string="Why the last run failed")
     last_run_at = fields.Datetime(related="last_run_id.create_date", string="Last run at")
-    status_color = fields.Integer(compute="_compute_status_color")
+    status_color = fields.Integer("Status color", compute="_compute_status_color")
     run_ids = fields.One2many("ops.run", "environment_id", "Runs")
     mail_ids = fields.One2many("ops.mail", "environment_id", "Caught mail")
-    mail_count = fields.Integer(compute="_compute_mail_count")
-    run_count = fields.Integer(compute="_compute_run_count")
+    mail_count = fields.Integer("Number of caught mails", compute="_compute_mail_count")
+    run_count = fields.Integer("Number of runs", compute="_compute_run_count")
     color = fields.Integer()
 
     _sql_constraints = [
@@ -264,13 +264,13 @@ class OpsEnvironment(models.Model):
 
     # The same for many at once (server actions, automation rules): runs queued, refusals named.
     def action_bulk_rebuild(self):
-        return bulk.each(self, _("Rebuild queued"), lambda env: env._queue("build").display_name)
+        return bulk.each(self, _("Rebuild queued"), lambda e: e._queue("build").display_name, _("No rebuild queued"))
 
     def action_bulk_start(self):
-        return bulk.each(self, _("Start queued"), lambda env: env._queue("start").display_name)
+        return bulk.each(self, _("Start queued"), lambda e: e._queue("start").display_name, _("No start queued"))
 
     def action_bulk_stop(self):
-        return bulk.each(self, _("Stop queued"), lambda env: env._queue("stop").display_name)
+        return bulk.each(self, _("Stop queued"), lambda e: e._queue("stop").display_name, _("No stop queued"))
 
     def action_bulk_destroy(self):
         def destroy(env):
@@ -278,7 +278,7 @@ class OpsEnvironment(models.Model):
                 raise UserError(_("only development environments are destroyed from a list (%(env)s is %(stage)s)",
                                   env=env.name, stage=env.stage))
             return env._queue("destroy").display_name
-        return bulk.each(self, _("Destroy queued"), destroy)
+        return bulk.each(self, _("Destroy queued"), destroy, _("No destroy queued"))
 
     def _last_good_build(self):
         self.ensure_one()

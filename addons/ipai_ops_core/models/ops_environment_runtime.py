@@ -31,18 +31,26 @@ def default_runtime(stage, cpu, mem_mb):
 
 class OpsEnvironment(models.Model):
     """How Odoo runs in the environment's container: workers, cron workers,
-    limits. Empty settings follow the defaults of the stage and the
-    project's container limits (shown as the effective values); project
-    admins change them, the next build or deploy applies them."""
+    limits. A setting left at 0 (an integer field is never empty) follows
+    the default of the stage and the project's container limits (shown as
+    the effective runtime); project admins change them, the next build or
+    deploy applies them."""
 
     _inherit = "ops.environment"
 
-    workers = fields.Integer(help="HTTP worker processes (0: one threaded process). Empty: the default.")
-    cron_threads = fields.Integer("Cron workers", help="Processes running scheduled actions. Empty: the default.")
-    limit_memory_soft_mb = fields.Integer("Memory soft limit (MB)", help="Per worker (virtual memory).")
-    limit_memory_hard_mb = fields.Integer("Memory hard limit (MB)", help="Per worker (virtual memory).")
-    limit_time_cpu = fields.Integer("CPU time limit (s)", help="Per request.")
-    limit_time_real = fields.Integer("Real time limit (s)", help="Per request; a longer one is killed.")
+    workers = fields.Integer(
+        "HTTP workers", help="HTTP worker processes. 0: the default, see the effective runtime (staging and "
+                             "production: 2 x CPUs + 1 as the container's memory allows; development: one threaded "
+                             "process).")
+    cron_threads = fields.Integer("Cron workers", help="Processes running scheduled actions. 0: the default, see "
+                                                       "the effective runtime (1; none on development).")
+    limit_memory_soft_mb = fields.Integer("Memory soft limit (MB)", help="Per worker (virtual memory). 0: the "
+                                                                         "default, %d MB." % MEMORY_SOFT_MB)
+    limit_memory_hard_mb = fields.Integer("Memory hard limit (MB)", help="Per worker (virtual memory). 0: the "
+                                                                         "default, %d MB." % MEMORY_HARD_MB)
+    limit_time_cpu = fields.Integer("CPU time limit (s)", help="Per request. 0: the default, %d s." % LIMIT_TIME_CPU)
+    limit_time_real = fields.Integer("Real time limit (s)", help="Per request; a longer one is killed. 0: the "
+                                                                 "default, %d s." % LIMIT_TIME_REAL)
     effective_runtime = fields.Text("Effective runtime", compute="_compute_effective_runtime")
     gevent_port = fields.Integer("Websocket port", readonly=True, copy=False)
 

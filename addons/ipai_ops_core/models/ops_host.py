@@ -29,7 +29,7 @@ class OpsHost(models.Model):
         help="Absolute directories, one per line, under which projects may use local git repositories "
              "(a path or file:// URL). Empty: projects may only use remote repositories (https, ssh).")
     active = fields.Boolean(default=True)
-    environment_count = fields.Integer(compute="_compute_environment_count")
+    environment_count = fields.Integer("Number of environments", compute="_compute_environment_count")
 
     _sql_constraints = [
         ("name_uniq", "unique(name)", "A host with this name already exists."),

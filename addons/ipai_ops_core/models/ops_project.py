@@ -41,16 +41,16 @@ class OpsProject(models.Model):
         help="Short identifier used in database, image and container names: [a-z0-9-].",
     )
     workspace_key = fields.Char(
-        required=True, copy=False, index=True,
+        "Workspace key", required=True, copy=False, index=True,
         help="Unique key of the workspace (tenant) this project belongs to; defaults to the slug.",
     )
     repo_url = fields.Char(
         "Git repository", required=True, tracking=True,
         help="Absolute local path, file://, https://, ssh:// or user@host:path",
     )
-    default_branch = fields.Char(required=True, default="main", tracking=True)
+    default_branch = fields.Char("Default branch", required=True, default="main", tracking=True)
     odoo_version = fields.Selection(
-        odoo_versions.SELECTION, required=True, default="18.0", tracking=True,
+        odoo_versions.SELECTION, "Odoo version", required=True, default="18.0", tracking=True,
         help="The Odoo version the project's environments run: they are built on that version's runtime image.",
     )
     tool_id = fields.Many2one(
@@ -73,7 +73,7 @@ class OpsProject(models.Model):
         [("own", "The project's own modules"), ("list", "A list of modules"), ("all", "All modules")],
         "Modules to install", default="own", required=True,
     )
-    module_list = fields.Char(help="Comma-separated module names (when 'A list of modules' is chosen).")
+    module_list = fields.Char("Module list", help="Comma-separated module names (when 'A list of modules' is chosen).")
     staging_commit_policy = fields.Selection(
         [("update", "Update the current build"), ("new_build", "New build from production"),
          ("nothing", "Nothing")],
@@ -88,7 +88,7 @@ class OpsProject(models.Model):
     staging_scrub_sql = fields.Text(
         "Staging scrub SQL", help="SQL statements, one per line, run on each staging copy after neutralize "
                                   "(as the project's own database role), e.g. UPDATE res_partner SET email = NULL")
-    staging_slots = fields.Integer(default=2, help="How many staging environments may run at once.")
+    staging_slots = fields.Integer("Staging slots", default=2, help="How many staging environments may run at once.")
     production_approval = fields.Boolean(
         "Production actions need approval",
         help="Runs on production wait in 'Waiting approval' until a project admin or owner approves.",
@@ -101,18 +101,18 @@ class OpsProject(models.Model):
     environment_ids = fields.One2many("ops.environment", "project_id", "Environments")
     run_ids = fields.One2many("ops.run", "project_id", "Runs")
     run_sequence = fields.Integer(
-        readonly=True, copy=False, default=0, help="Last run number given (gap-free, per project)."
+        "Last run number", readonly=True, copy=False, default=0, help="Last run number given (gap-free, per project)."
     )
 
-    environment_count = fields.Integer(compute="_compute_stats")
-    run_count = fields.Integer(compute="_compute_stats")
+    environment_count = fields.Integer("Number of environments", compute="_compute_stats")
+    run_count = fields.Integer("Number of runs", compute="_compute_stats")
     running_count = fields.Integer("Running environments", compute="_compute_stats")
-    production_url = fields.Char(compute="_compute_stats")
+    production_url = fields.Char("Production URL", compute="_compute_stats")
     last_run_id = fields.Many2one("ops.run", "Last finished run", compute="_compute_stats")
     last_result = fields.Selection(
-        [("ok", "OK"), ("warning", "Warning"), ("failed", "Failed")], compute="_compute_stats"
+        [("ok", "OK"), ("warning", "Warning"), ("failed", "Failed")], "Last result", compute="_compute_stats"
     )
-    my_role = fields.Selection(ROLES + [("manager", "Ops Manager")], compute="_compute_my_role")
+    my_role = fields.Selection(ROLES + [("manager", "Ops Manager")], "My role", compute="_compute_my_role")
 
     _sql_constraints = [
         ("slug_uniq", "unique(slug)", "Another project already uses this slug."),

@@ -19,11 +19,11 @@ class OpsProject(models.Model):
     # Encrypted at rest (secret_fields), like the GitHub token.
     webhook_secret = SecretChar(copy=False, groups="ipai_ops_core.group_ops_manager",
                                  help="HMAC-SHA256 secret shared with the git host (X-Hub-Signature-256).")
-    webhook_enabled = fields.Boolean(compute="_compute_webhook_enabled")
+    webhook_enabled = fields.Boolean("Webhook enabled", compute="_compute_webhook_enabled")
     webhook_url = fields.Char("Webhook URL", compute="_compute_webhook_url")
     poll_git = fields.Boolean("Poll the repository", help="For repositories without webhooks: a cron "
                               "compares the branches with `git ls-remote` every few minutes.")
-    branch_heads = fields.Json(copy=False, help="Last known commit of each branch (for polling).")
+    branch_heads = fields.Json("Branch heads", copy=False, help="Last known commit of each branch (for polling).")
     github_token = SecretChar("GitHub token", copy=False, groups="ipai_ops_core.group_ops_manager",
                                help="When set, run results are posted as commit statuses "
                                     "(contexts ipai-ops/development, ipai-ops/staging, ipai-ops/production).")

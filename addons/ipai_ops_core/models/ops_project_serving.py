@@ -12,6 +12,7 @@ class OpsProject(models.Model):
         help="Shown (HTTP 503, Retry-After 30) while a production deploy updates the database. Empty: a "
              "plain page with the project's name.")
     allow_wildcard_domains = fields.Boolean(
+        "Allow wildcard domains",
         help="Set by Ops managers: whether this project's production may have wildcard domains (*.example.com).")
     domain_ids = fields.One2many("ops.domain", "project_id", string="Custom domains")
     certificate_ids = fields.One2many("ops.certificate", "project_id", string="TLS certificates")

@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
+from . import durations
 from .ops_environment import RESULTS
 from .rpc_args import valid_records
 
@@ -67,32 +68,34 @@ class OpsRun(models.Model):
     number = fields.Integer(required=True, readonly=True, copy=False)
     state = fields.Selection(RUN_STATES, required=True, default="queued", readonly=True, index=True, copy=False)
     claimed_by = fields.Char("Claimed by (worker)", readonly=True, copy=False)
-    claimed_at = fields.Datetime(readonly=True, copy=False)
-    heartbeat_at = fields.Datetime(readonly=True, copy=False)
-    started_at = fields.Datetime(readonly=True, copy=False)
-    finished_at = fields.Datetime(readonly=True, copy=False)
+    claimed_at = fields.Datetime("Claimed at", readonly=True, copy=False)
+    heartbeat_at = fields.Datetime("Last heartbeat", readonly=True, copy=False)
+    started_at = fields.Datetime("Started at", readonly=True, copy=False)
+    finished_at = fields.Datetime("Finished at", readonly=True, copy=False)
     duration = fields.Float("Duration (s)", compute="_compute_duration", store=True, digits=(16, 3))
-    exit_code = fields.Integer(readonly=True, copy=False)
-    error_message = fields.Text(readonly=True, copy=False)
+    duration_display = fields.Char("Duration", compute="_compute_duration_display",
+                                   help="From its start (or its claim) to its end; empty until it ends.")
+    exit_code = fields.Integer("Exit code", readonly=True, copy=False)
+    error_message = fields.Text("Error message", readonly=True, copy=False)
     build_error_id = fields.Many2one("ops.build.error", string="Error group", readonly=True, copy=False, index=True,
                                      help="Failures with the same cause, in this project (same cleaned traceback).")
     result = fields.Selection(RESULTS, readonly=True, copy=False)
-    idempotency_key = fields.Char(readonly=True, copy=False)
+    idempotency_key = fields.Char("Idempotency key", readonly=True, copy=False)
     attempt = fields.Integer(default=1, readonly=True, copy=False)
-    max_attempts = fields.Integer(default=3)
+    max_attempts = fields.Integer("Maximum attempts", default=3)
     commit_sha = fields.Char("Commit", readonly=True)
-    ref = fields.Char(readonly=True)
-    requested_by_id = fields.Many2one("res.users", readonly=True, default=lambda self: self.env.user)
+    ref = fields.Char("Git reference", readonly=True)
+    requested_by_id = fields.Many2one("res.users", "Requested by", readonly=True, default=lambda self: self.env.user)
     priority = fields.Integer(default=10, help="Higher runs first; equal priorities run oldest first.")
-    config = fields.Json(readonly=True)
-    approved_by_id = fields.Many2one("res.users", readonly=True, copy=False)
-    approved_at = fields.Datetime(readonly=True, copy=False)
-    retry_of_id = fields.Many2one("ops.run", readonly=True, ondelete="set null")
-    event_ids = fields.One2many("ops.run.event", "run_id")
-    log_ids = fields.One2many("ops.run.log", "run_id")
+    config = fields.Json("Configuration", readonly=True)
+    approved_by_id = fields.Many2one("res.users", "Approved by", readonly=True, copy=False)
+    approved_at = fields.Datetime("Approved at", readonly=True, copy=False)
+    retry_of_id = fields.Many2one("ops.run", "Retry of", readonly=True, ondelete="set null")
+    event_ids = fields.One2many("ops.run.event", "run_id", "Events")
+    log_ids = fields.One2many("ops.run.log", "run_id", "Log lines")
     artifact_ids = fields.One2many("ops.run.artifact", "run_id", "Artifacts")
-    log_count = fields.Integer(compute="_compute_log_count")
-    log_tail = fields.Text(compute="_compute_log_tail")
+    log_count = fields.Integer("Number of log lines", compute="_compute_log_count")
+    log_tail = fields.Text("Log (last 200 lines)", compute="_compute_log_tail")
 
     _sql_constraints = [
         ("number_uniq", "unique(project_id, number)", "Run numbers are unique per project."),
@@ -123,6 +126,12 @@ class OpsRun(models.Model):
         for run in self:
             start = run.started_at or run.claimed_at
             run.duration = (run.finished_at - start).total_seconds() if start and run.finished_at else 0.0
+
+    @api.depends("duration", "finished_at", "started_at", "claimed_at")
+    def _compute_duration_display(self):
+        for run in self:
+            ended = run.finished_at and (run.started_at or run.claimed_at)
+            run.duration_display = durations.human(run.duration) if ended else False
 
     def _compute_log_count(self):
         counts = dict(self.env["ops.run.log"]._read_group([("run_id", "in", self.ids)], ["run_id"], ["__count"]))

@@ -22,9 +22,9 @@ class OpsRunArtifact(models.Model):
     key = fields.Char(required=True, readonly=True)
     location = fields.Char(required=True, readonly=True, help="Absolute path, s3://bucket/key, docker image ...")
     sha256 = fields.Char("SHA-256", readonly=True)
-    content_type = fields.Char(readonly=True)
-    size = fields.Integer(readonly=True)
-    expires_at = fields.Datetime(readonly=True, index=True)
+    content_type = fields.Char("Content type", readonly=True)
+    size = fields.Integer("Size (bytes)", readonly=True)
+    expires_at = fields.Datetime("Expires at", readonly=True, index=True)
 
     _sql_constraints = [
         ("run_key_uniq", "unique(run_id, key)", "An artifact with this key already exists for this run."),

@@ -263,10 +263,11 @@ class OpsRun(models.Model):
 
     # Many at once (server actions): each under the caller's rights, refusals named.
     def action_bulk_cancel(self):
-        return bulk.each(self, _("Canceled"), lambda run: run.cancel_run(_("canceled from a list")))
+        return bulk.each(self, _("Canceled"), lambda run: run.cancel_run(_("canceled from a list")),
+                         _("Nothing canceled"))
 
     def action_bulk_retry(self):
-        return bulk.each(self, _("Retry queued"), lambda run: "run %s" % run.retry_run()["name"])
+        return bulk.each(self, _("Retry queued"), lambda run: "run %s" % run.retry_run()["name"], _("No retry queued"))
 
     def action_bulk_approve(self):
-        return bulk.each(self, _("Approved"), lambda run: run.approve_run())
+        return bulk.each(self, _("Approved"), lambda run: run.approve_run(), _("Nothing approved"))

@@ -29,7 +29,7 @@ class OpsTool(models.Model):
         "Configuration (JSON)", compute="_compute_configuration_text", inverse="_inverse_configuration_text"
     )
     active = fields.Boolean(default=True)
-    project_count = fields.Integer(compute="_compute_project_count")
+    project_count = fields.Integer("Number of projects", compute="_compute_project_count")
 
     _sql_constraints = [
         ("name_version_uniq", "unique(name, version)", "A tool with this name and version already exists."),

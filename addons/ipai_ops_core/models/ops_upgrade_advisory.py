@@ -19,20 +19,20 @@ class OpsUpgradeAdvisory(models.Model):
     _order = "to_version desc, severity desc, title"
 
     code = fields.Char(help="Stable key of the advisory (findings and reports name it).")
-    from_version = fields.Char(required=True)
-    to_version = fields.Char(required=True)
+    from_version = fields.Char("From version", required=True)
+    to_version = fields.Char("To version", required=True)
     module = fields.Char(help="Technical name of the module concerned; empty for the framework.")
     severity = fields.Selection(SEVERITIES, required=True, default="info")
     title = fields.Char(required=True)
     description = fields.Text()
-    migration_guide = fields.Text(help="What to change in a custom module, step by step.")
+    migration_guide = fields.Text("Migration guide", help="What to change in a custom module, step by step.")
     pattern = fields.Char(help="Python regular expression matched against each line of the addons' files.")
     file_types = fields.Selection(
         [("py", "Python"), ("xml", "XML"), ("js", "JavaScript"), ("csv", "CSV"), ("any", "Python, XML and JS")],
-        default="py", required=True)
-    fixed_by = fields.Selection(FIXED_BY, default="none", required=True,
+        "File types", default="py", required=True)
+    fixed_by = fields.Selection(FIXED_BY, "Fixed by", default="none", required=True,
                                 help="The tool of the scan that rewrites it automatically, if any.")
-    finding_count = fields.Integer(compute="_compute_finding_count")
+    finding_count = fields.Integer("Number of findings", compute="_compute_finding_count")
 
     _sql_constraints = [
         ("version_title_uniq", "unique(from_version, to_version, title)",

@@ -18,14 +18,14 @@ class OpsUpgradeFinding(models.Model):
 
     run_id = fields.Many2one("ops.run", required=True, ondelete="cascade", index=True, readonly=True)
     project_id = fields.Many2one(related="run_id.project_id", store=True, index=True)
-    to_version = fields.Char(readonly=True, required=True)
+    to_version = fields.Char("To version", readonly=True, required=True)
     addon = fields.Char(readonly=True, index=True)
     file = fields.Char(readonly=True)
     line = fields.Integer(readonly=True)
     advisory_id = fields.Many2one("ops.upgrade.advisory", readonly=True, ondelete="set null")
     source = fields.Selection(SOURCES, required=True, default="advisory", readonly=True)
     severity = fields.Selection(SEVERITIES, required=True, readonly=True)
-    severity_rank = fields.Integer(readonly=True, help="0 info, 1 warning, 2 breaking (for sorting).")
+    severity_rank = fields.Integer("Severity rank", readonly=True, help="0 info, 1 warning, 2 breaking (for sorting).")
     autofix = fields.Boolean("Fixed automatically", readonly=True,
                              help="A tool of the scan rewrote this file for it (see the patch).")
     message = fields.Char(readonly=True, required=True)

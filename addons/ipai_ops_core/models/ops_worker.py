@@ -27,9 +27,9 @@ class OpsWorker(models.Model):
     slots = fields.Integer(readonly=True, help="Runs it executes at once.")
     kinds = fields.Char(readonly=True, help="The run kinds it takes (empty: all).")
     projects = fields.Char(readonly=True, help="The projects it takes (empty: all).")
-    started_at = fields.Datetime(readonly=True)
+    started_at = fields.Datetime("Started at", readonly=True)
     last_seen_at = fields.Datetime("Last seen", readonly=True)
-    stopped_at = fields.Datetime(readonly=True)
+    stopped_at = fields.Datetime("Stopped at", readonly=True)
     alive = fields.Boolean(compute="_compute_alive", help="Seen within the last %d s." % ALIVE_SECONDS)
 
     _sql_constraints = [("name_uniq", "unique(name)", "A worker with this id is already registered.")]

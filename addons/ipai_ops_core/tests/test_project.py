@@ -107,3 +107,18 @@ class TestProject(OpsCase):
         with self.assertRaises(AccessError):
             self.env["ops.host"].with_user(self.users["owner"]).create(
                 {"name": "build-3", "docker_url": "tcp://127.0.0.1:2376"})
+
+    def test_bulk_notification_says_what_happened(self):
+        Env = self.env["ops.environment"].with_user(self.users["developer"])
+        # A developer may not build production: nothing is queued, and the title says so.
+        params = Env.browse(self.env_prod.id).action_bulk_rebuild()["params"]
+        self.assertEqual((params["done"], len(params["refused"])), ([], 1))
+        self.assertEqual((params["title"], params["type"], params["sticky"]), ("No rebuild queued", "warning", True))
+        self.assertIn("Refused 1", params["message"])
+        # Part of it: how much, as a warning.
+        params = Env.browse((self.env_dev | self.env_prod).ids).action_bulk_rebuild()["params"]
+        self.assertEqual((params["title"], params["type"]), ("Rebuild queued: 1 of 2", "warning"))
+        # All of it: the plain title, a success.
+        params = Env.browse(self.env_dev.ids).action_bulk_stop()["params"]
+        self.assertEqual((params["title"], params["type"], params["sticky"]), ("Stop queued", "success", False))
+        self.assertEqual(Env.browse().action_bulk_start()["params"]["title"], "Nothing selected")

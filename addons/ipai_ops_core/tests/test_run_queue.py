@@ -1,11 +1,12 @@
 import os
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from odoo import fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
+from ..models import durations
 from .common import OpsCase
 
 
@@ -259,3 +260,29 @@ class TestRunQueue(OpsCase):
         # Text search over messages (uses the trigram index on large tables).
         run.append_run_log("needle in the haystack")
         self.assertEqual(self.env["ops.run.log"].search([("message", "ilike", "needle")]).run_id, run)
+
+    def test_durations_read_as_people_say_them(self):
+        self.assertEqual([durations.human(s) for s in (11.525, 200, 3720, False)],
+                         ["11.5 s", "3 min 20 s", "1 h 02 min", ""])
+        run = self.Run.browse(self.queue(environment_id=self.env_dev.id)["id"])
+        self.assertFalse(run.duration_display, "nothing until it ends")
+        start = datetime(2026, 1, 5, 9, 0)
+        for seconds, shown in ((11.525, "11.5 s"), (200, "3 min 20 s"), (3720, "1 h 02 min")):
+            run.sudo().write({"started_at": start, "finished_at": start + timedelta(seconds=seconds)})
+            self.assertAlmostEqual(run.duration, seconds, places=3, msg="the number stays, for the API")
+            self.assertEqual(run.duration_display, shown)
+            self.assertEqual(run._api_dict()["duration"], run.duration)
+
+    def test_seen_before_only_when_an_earlier_run_met_the_error(self):
+        ids = []
+        for _ in range(2):
+            self.queue(environment_id=self.env_dev.id)
+            run = self.as_worker(self.Run.browse(self.as_worker().claim_next_run("w")["id"]))
+            run.start_workflow_run()
+            run.complete_workflow_run(1, "ImportError: no module x")
+            self.env["ops.build.error"]._ops_record(run, {"fingerprint": "fp-seen-before", "summary": "no module x"})
+            ids.append(run.id)
+            runs = self.Run.with_user(self.users["developer"]).browse(ids)
+            self.assertEqual(runs.build_error_id.count, len(ids))
+            self.assertEqual(runs.mapped("build_error_seen_before"), [False, True][:len(ids)],
+                             "the first occurrence is never 'seen before', the next one is")

@@ -25,10 +25,10 @@ class OpsAlertChannel(models.Model):
                          help="Signs each delivery: header X-Ipai-Ops-Signature: sha256=<HMAC-SHA256 of the body>.")
     new_secret = fields.Char("Signing secret", compute="_compute_new_secret", inverse="_inverse_new_secret",
                              help="Write-only: who may manage the channel sets it; only Ops managers read it back.")
-    has_secret = fields.Boolean(compute="_compute_new_secret")
+    has_secret = fields.Boolean("Secret set", compute="_compute_new_secret")
     email_to = fields.Char("E-mail to")
     min_severity = fields.Selection([("info", "Info"), ("warning", "Warning"), ("critical", "Critical")],
-                                    default="warning", required=True)
+                                    "Minimum severity", default="warning", required=True)
 
     def _compute_new_secret(self):
         for channel in self:

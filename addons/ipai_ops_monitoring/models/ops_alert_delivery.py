@@ -20,6 +20,6 @@ class OpsAlertDelivery(models.Model):
     state = fields.Selection([("pending", "Pending"), ("sent", "Sent"), ("failed", "Failed")], default="pending",
                              required=True, index=True, readonly=True)
     attempts = fields.Integer(readonly=True)
-    next_attempt_at = fields.Datetime(readonly=True, index=True)
-    last_status = fields.Char(readonly=True, help="The receiver's HTTP status or the error")
-    sent_at = fields.Datetime(readonly=True)
+    next_attempt_at = fields.Datetime("Next attempt at", readonly=True, index=True)
+    last_status = fields.Char("Last status", readonly=True, help="The receiver's HTTP status or the error")
+    sent_at = fields.Datetime("Sent at", readonly=True)

@@ -41,8 +41,9 @@ class OpsAlertRule(models.Model):
                              ("regression", "Deploy regression")],
                             required=True, default="metric")
     run_kind = fields.Selection([("drill", "Restore drill"), ("backup", "Backup"), ("deploy", "Deploy"),
-                                 ("build", "Build")], help="Run failed: open while the last run of this kind "
-                                                           "failed, resolve when one succeeds.")
+                                 ("build", "Build")], "Run kind",
+                                help="Run failed: open while the last run of this kind failed, resolve when one "
+                                     "succeeds.")
     metric = fields.Selection(METRICS)
     comparison = fields.Selection(COMPARISONS, default=">")
     threshold = fields.Float()
@@ -54,7 +55,7 @@ class OpsAlertRule(models.Model):
                                 default="warning")
     repeat_minutes = fields.Integer("Repeat every (minutes)", default=0,
                                     help="Notify again while the incident stays open (0: only on open and resolve).")
-    incident_ids = fields.One2many("ops.incident", "rule_id")
+    incident_ids = fields.One2many("ops.incident", "rule_id", "Incidents")
 
     @api.constrains("kind", "metric", "pattern", "for_minutes", "repeat_minutes", "threshold", "run_kind")
     def _check_definition(self):

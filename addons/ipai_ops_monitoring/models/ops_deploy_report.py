@@ -26,10 +26,10 @@ class OpsDeployReport(models.Model):
     environment_id = fields.Many2one("ops.environment", required=True, ondelete="cascade", readonly=True)
     project_id = fields.Many2one(related="environment_id.project_id", store=True)
     stage = fields.Selection(related="environment_id.stage", store=True)
-    window_minutes = fields.Integer(readonly=True)
-    requests_before = fields.Integer(readonly=True)
-    requests_after = fields.Integer(readonly=True)
-    worse_routes = fields.Text(readonly=True)
+    window_minutes = fields.Integer("Window (minutes)", readonly=True)
+    requests_before = fields.Integer("Requests before", readonly=True)
+    requests_after = fields.Integer("Requests after", readonly=True)
+    worse_routes = fields.Text("Worse routes", readonly=True)
     routes = fields.Json(readonly=True)
 
     _sql_constraints = [("run_uniq", "unique(run_id)", "One report per deploy.")]

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import _, api, fields, models
+from odoo.addons.ipai_ops_core.models import durations
 from odoo.addons.ipai_ops_core.models.rpc_args import valid_records
 from odoo.exceptions import UserError
 from odoo.tools import html_escape
@@ -31,15 +32,17 @@ class OpsIncident(models.Model):
     severity = fields.Selection(related="rule_id.severity", store=True)
     state = fields.Selection([("open", "Open"), ("acknowledged", "Acknowledged"), ("resolved", "Resolved")],
                              required=True, default="open", readonly=True, index=True, tracking=True)
-    opened_at = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now)
-    acknowledged_by_id = fields.Many2one("res.users", readonly=True)
-    acknowledged_at = fields.Datetime(readonly=True)
-    resolved_at = fields.Datetime(readonly=True)
-    duration_minutes = fields.Float(compute="_compute_duration", store=True)
+    opened_at = fields.Datetime("Opened at", required=True, readonly=True, default=fields.Datetime.now)
+    acknowledged_by_id = fields.Many2one("res.users", "Acknowledged by", readonly=True)
+    acknowledged_at = fields.Datetime("Acknowledged at", readonly=True)
+    resolved_at = fields.Datetime("Resolved at", readonly=True)
+    duration_minutes = fields.Float("Duration (minutes)", compute="_compute_duration", store=True)
+    duration_display = fields.Char("Duration", compute="_compute_duration_display",
+                                   help="From its opening to its resolution; empty while it is not resolved.")
     evidence = fields.Text(readonly=True)
-    last_notified_at = fields.Datetime(readonly=True)
-    delivery_ids = fields.One2many("ops.alert.delivery", "incident_id", readonly=True)
-    last_seen_at = fields.Datetime(readonly=True, help="The last time the condition was seen")
+    last_notified_at = fields.Datetime("Last notified at", readonly=True)
+    delivery_ids = fields.One2many("ops.alert.delivery", "incident_id", "Deliveries", readonly=True)
+    last_seen_at = fields.Datetime("Last seen at", readonly=True, help="The last time the condition was seen")
 
     def init(self):
         # At most one incident not resolved per rule and environment.
@@ -51,6 +54,12 @@ class OpsIncident(models.Model):
         for incident in self:
             end = incident.resolved_at
             incident.duration_minutes = (end - incident.opened_at).total_seconds() / 60 if end else 0.0
+
+    @api.depends("duration_minutes", "resolved_at")
+    def _compute_duration_display(self):
+        for incident in self:
+            incident.duration_display = durations.human(incident.duration_minutes * 60) if incident.resolved_at \
+                else False
 
     def acknowledge(self):
         """I have seen it (XML-RPC, ``ops incident ack``, the button)."""
