@@ -32,6 +32,10 @@
         "web.assets_backend": [
             "ipai_ops_core/static/src/env_logs/*",
             "ipai_ops_core/static/src/env_terminal/*",
+            "ipai_ops_core/static/src/live_record/*",
+        ],
+        "web.assets_tests": [
+            "ipai_ops_core/static/tests/tours/*",
         ],
     },
     "demo": [

@@ -23,5 +23,8 @@
             "ipai_ops_monitoring/static/src/env_metrics/*",
             "ipai_ops_monitoring/static/src/sparkline/*",
         ],
+        "web.assets_tests": [
+            "ipai_ops_monitoring/static/tests/tours/*",
+        ],
     },
 }

@@ -1,9 +1,17 @@
-from odoo import _, models
+from odoo import _, api, fields, models
 from odoo.addons.ipai_ops_core.models import bulk
 
 
 class OpsEnvironment(models.Model):
     _inherit = "ops.environment"
+
+    may_backup = fields.Boolean(compute="_compute_may_backup", help="The stage matrix lets you back it up.")
+
+    @api.depends_context("uid")
+    @api.depends("stage", "project_id")
+    def _compute_may_backup(self):
+        for env in self:
+            env.may_backup = bool(env.project_id and env.stage) and env.project_id._ops_may(env.stage, "backup")
 
     def action_backup_now(self):
         self.ensure_one()

@@ -11,6 +11,7 @@ from . import ops_environment
 from . import ops_environment_gc
 from . import ops_environment_runtime
 from . import ops_environment_proxy
+from . import ops_environment_permissions
 from . import ops_environment_reconcile
 from . import ops_domain
 from . import ops_certificate

@@ -10,6 +10,8 @@ class OpsEnvironment(models.Model):
 
     pending_run_id = fields.Many2one("ops.run", compute="_compute_queue_note", string="Pending run")
     queue_note = fields.Char("Waiting", compute="_compute_queue_note")
+    awaiting_approval = fields.Boolean("Awaiting approval", compute="_compute_queue_note",
+                                       help="Its latest run waits for a project admin's approval.")
 
     def _compute_queue_note(self):
         pending = self.env["ops.run"].search([("environment_id", "in", self.ids), ("kind", "!=", "shell"),
@@ -18,6 +20,7 @@ class OpsEnvironment(models.Model):
         for env in self:
             run = pending.filtered(lambda r, env=env: r.environment_id == env)[:1]
             env.pending_run_id = run
+            env.awaiting_approval = run.state == "waiting_approval"
             if not run:
                 env.queue_note = False
             elif run.state == "waiting_approval":
@@ -26,3 +29,15 @@ class OpsEnvironment(models.Model):
                 env.queue_note = "%s: %s" % (run.display_name, run.queue_note or _("queued"))
             else:
                 env.queue_note = run.queue_note and "%s: %s" % (run.display_name, run.queue_note) or False
+
+    def action_approve_pending(self):
+        """Approve the run this environment waits for (the card's Approve:
+        project admins and owners; approve_run checks)."""
+        self.ensure_one()
+        self.pending_run_id.approve_run()
+        return True
+
+    def action_reject_pending(self):
+        self.ensure_one()
+        self.pending_run_id.reject_run()
+        return True

@@ -24,10 +24,24 @@ class OpsRun(models.Model):
             run._ops_track_attempt(old, new_state, number, worker, message, lost)
         if new_state == "queued":
             self._ops_wake_workers()
+        self._ops_notify_changed()
         kinds = self._ops_run_kinds()
         for run in self:
             for method in kinds[run.kind].on_state if run.kind in kinds else ():
                 getattr(run, method)(new_state)
+
+    def _ops_notify_changed(self):
+        """Tell the browsers that may show these runs (their project's
+        members, the Ops Managers) that they moved: the run form and the
+        environment's form reload what they show (Odoo's bus, sent when the
+        transaction commits). The message says which run, never what it holds."""
+        # sudo: the bus and the recipients are the platform's bookkeeping; the payload is ids and a state
+        managers = self.env.ref("ipai_ops_core.group_ops_manager")
+        bus = self.env["bus.bus"].sudo()
+        for run in self.sudo():
+            payload = {"run_id": run.id, "environment_id": run.environment_id.id or False, "state": run.state}
+            for target in [*run.project_id.member_ids.user_id.partner_id, managers]:
+                bus._sendone(target, "ipai_ops/run_changed", payload)
 
     def _ops_wake_workers(self):
         """A run entered the queue: wake the workers now, not at their next

@@ -98,4 +98,5 @@ class OpsRunLog(models.Model):
                 "message": message[:MAX_MESSAGE], "metadata": metadata, "timestamp": timestamp,
             })
         self.create(vals_list)
+        run._ops_notify_changed()  # the run form shows the new lines
         return len(vals_list)

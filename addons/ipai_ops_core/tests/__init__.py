@@ -18,5 +18,6 @@ from . import (
     test_runtime,
     test_secrets,
     test_shell_runs,
+    test_ui_tours,
     test_upgrade_advisor,
 )

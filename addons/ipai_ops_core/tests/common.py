@@ -1,20 +1,17 @@
+import unittest
+
 from odoo import Command
-from odoo.tests.common import TransactionCase, new_test_user
+from odoo.service import server as odoo_server
+from odoo.tests.common import HttpCase, TransactionCase, new_test_user
 
 
-class OpsCase(TransactionCase):
-    """A project with one user per role, a non-member, a worker and a manager.
-
-    The registry is in Odoo's test mode (as HttpCase puts it): the cursors
-    the platform opens for itself (a worker's claim, an executor's progress)
-    are savepoints of the test's transaction, so the code under test takes
-    its real path and everything is still rolled back."""
+class OpsSetup:
+    """A project with one user per role (login = password = t_<role>), a
+    non-member, a worker and a manager; development, staging and production
+    environments."""
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.registry.enter_test_mode(cls.cr)
-        cls.addClassCleanup(cls.registry.leave_test_mode)
+    def _ops_setup(cls):
         # Local repository paths are allowed under the roots Ops Managers set on the hosts.
         cls.env.ref("ipai_ops_core.ops_host_local").repo_roots = "/srv"
         cls.manager = new_test_user(cls.env, "t_manager", groups="base.group_user,ipai_ops_core.group_ops_manager")
@@ -36,6 +33,32 @@ class OpsCase(TransactionCase):
         # The demo data's unfinished runs would take part in the queue tests.
         cls.Run.search([("state", "in", ("waiting_approval", "queued", "claimed", "running"))]).cancel_run(
             "set aside by the tests")
+
+
+class OpsHttpCase(OpsSetup, HttpCase):
+    """OpsSetup for browser tests (Odoo's tours, in Chromium)."""
+
+    @classmethod
+    def setUpClass(cls):
+        if odoo_server.server is None:
+            raise unittest.SkipTest("browser tours need Odoo's HTTP server: odoo-bin --test-enable runs them "
+                                    "(make test does), pytest does not start it")
+        super().setUpClass()
+        cls._ops_setup()
+
+
+class OpsCase(OpsSetup, TransactionCase):
+    """OpsSetup with the registry in Odoo's test mode (as HttpCase puts it):
+    the cursors the platform opens for itself (a worker's claim, an
+    executor's progress) are savepoints of the test's transaction, so the
+    code under test takes its real path and everything is still rolled back."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.registry.enter_test_mode(cls.cr)
+        cls.addClassCleanup(cls.registry.leave_test_mode)
+        cls._ops_setup()
 
     def queue(self, user=None, **values):
         values.setdefault("project_id", self.project.id)

@@ -7,6 +7,7 @@ from odoo.addons.ipai_ops_core.executors import paths
 from odoo.addons.ipai_ops_core.models.rpc_args import time_arg, valid_records
 from odoo.addons.ipai_ops_core.services import docker_engine, naming
 from odoo.exceptions import ValidationError
+from odoo.tools import SQL
 
 from ..services import cgroup, collector
 from .ops_metric_rollup import ROLLUP
@@ -32,6 +33,16 @@ class OpsEnvironment(models.Model):
     *monitoring*."""
 
     _inherit = "ops.environment"
+
+    may_monitoring = fields.Boolean(compute="_compute_may_monitoring",
+                                    help="The stage matrix lets you read its monitoring.")
+
+    @api.depends_context("uid")
+    @api.depends("stage", "project_id")
+    def _compute_may_monitoring(self):
+        for env in self:
+            env.may_monitoring = bool(env.project_id and env.stage) and env.project_id._ops_may(env.stage,
+                                                                                               "monitoring")
 
     # -- collecting ----------------------------------------------------------
 
@@ -195,9 +206,10 @@ class OpsEnvironment(models.Model):
         table, column = ("ops_metric_sample", "minute") if step == "minute" else ("ops_metric_rollup", "hour")
         names = [c for c in SERIES if step == "minute" or c in dict(ROLLUP)]
         # Names come from the constants above, never from the caller.
-        self.env.cr.execute("SELECT %s, %s FROM %s WHERE environment_id = %%s AND %s BETWEEN %%s AND %%s ORDER BY %s"
-                            % (column, ", ".join(names), table, column, column),
-                            [self.id, _utc(start), _utc(end)])
+        self.env.cr.execute(SQL("SELECT %s, %s FROM %s WHERE environment_id = %s AND %s BETWEEN %s AND %s ORDER BY %s",
+                                SQL.identifier(column), SQL(", ").join(map(SQL.identifier, names)),
+                                SQL.identifier(table), self.id, SQL.identifier(column), _utc(start), _utc(end),
+                                SQL.identifier(column)))
         # false: not measured that minute (XML-RPC has no None)
         points = [[fields.Datetime.to_string(row[0]), *[False if value is None else value for value in row[1:]]]
                   for row in self.env.cr.fetchall()]
@@ -218,10 +230,7 @@ class OpsEnvironment(models.Model):
                   "label": "%s %s (%s)" % (run.kind, run.display_name, run.state)} for run in runs]
         events = self.env["ops.container.event"].search([
             ("environment_id", "=", self.id), ("at", ">=", start), ("at", "<=", end)], order="at", limit=200)
-        found += [{"time": fields.Datetime.to_string(event.at), "kind": event.action,
-                   "label": "container %s%s" % (dict(event._fields["action"].selection)[event.action].lower(),
-                                                " (exit code %d)" % event.exit_code if event.action == "die" else "")}
-                  for event in events]
+        found += [dict(_event_marker(event), time=fields.Datetime.to_string(event.at)) for event in events]
         incidents = self.env["ops.incident"].search([
             ("environment_id", "=", self.id), ("opened_at", ">=", start), ("opened_at", "<=", end)],
             order="opened_at", limit=200)
@@ -233,6 +242,18 @@ class OpsEnvironment(models.Model):
     def metrics_branch(self, project, branch, since="1h", until=None, step=None):
         """``ops env metrics PROJECT BRANCH``."""
         return self._ops_branch_environment(project, branch).metrics(since=since, until=until, step=step)
+
+
+def _event_marker(event):
+    """A container event in plain words: a container that exits 0 was
+    stopped (replaced by a deploy, stopped by hand), not an alarm."""
+    if event.action == "die" and not event.exit_code:
+        return {"kind": "stop", "label": "container stopped normally (replaced or stopped, exit code 0)"}
+    if event.action == "die":
+        return {"kind": "die", "label": "container died (exit code %d)" % event.exit_code}
+    return {"kind": event.action, "label": {"oom": "container ran out of memory (a process was killed)",
+                                            "restart": "container restarted by its restart policy"}.get(
+        event.action, "container %s" % event.action)}
 
 
 def _utc(epoch):

@@ -2,6 +2,7 @@
 // The Logs tab of an environment: its Odoo log as the platform keeps it
 // (ops.environment.logs), following new lines without reloading, filtered
 // by level and text, from a point in time, with a download of all of it.
+// One element per line (monospace, levels coloured, wrapping optional).
 
 import { Component, onMounted, onWillUnmount, useRef, useState } from "@odoo/owl";
 import { registry } from "@web/core/registry";
@@ -18,7 +19,8 @@ export class EnvLogs extends Component {
     setup() {
         this.orm = useService("orm");
         this.screen = useRef("screen");
-        this.state = useState({ lines: [], level: "", grep: "", until: "", follow: true, error: "", loading: false });
+        this.state = useState({ lines: [], level: "", grep: "", until: "", follow: true, wrap: true, error: "",
+            loading: false });
         this.cursor = null;
         this.typing = null;
         onMounted(() => {
@@ -124,6 +126,10 @@ export class EnvLogs extends Component {
             this.state.until = "";
             this.reload();
         }
+    }
+
+    toggleWrap() {
+        this.state.wrap = !this.state.wrap;
     }
 
     lineClass(line) {

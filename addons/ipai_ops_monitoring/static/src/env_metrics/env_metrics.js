@@ -21,6 +21,16 @@ const CHARTS = [
     { key: "storage", title: "Database and filestore (MB)", scale: 1 / MB, series: [["db_bytes", "database"], ["filestore_bytes", "filestore"]] },
 ];
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"];
+const RANGE_SECONDS = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
+
+// A point with no measured neighbour is drawn as a dot (a line needs two):
+// one sample is a point, a gap stays a gap.
+function isolatedRadius(context) {
+    const data = context.dataset.data;
+    const i = context.dataIndex;
+    const value = (j) => (data[j] ? data[j].y : null);
+    return value(i) !== null && value(i - 1) === null && value(i + 1) === null ? 3 : 0;
+}
 const MARKER_COLORS = { deploy: "#6f42c1", build: "#0d6efd", restore: "#fd7e14", backup: "#20c997", rollback: "#6f42c1", die: "#dc3545", oom: "#dc3545", restart: "#ffc107", incident: "#b02a37" };
 
 // Vertical lines at the markers' times, with their label on hover (title).
@@ -98,6 +108,9 @@ export class EnvMetrics extends Component {
     draw(answer) {
         this.destroy();
         const index = Object.fromEntries(answer.columns.map((name, i) => [name, i]));
+        // The axis spans the range asked for (markers of its first minutes included), to the minute.
+        const end = Date.now();
+        const start = end - RANGE_SECONDS[this.state.range] * 1000;
         const times = answer.points.map((point) => Date.parse(point[0].replace(" ", "T") + "Z"));
         const markers = (answer.markers || []).map((m) => ({ ...m, t: Date.parse(m.time.replace(" ", "T") + "Z") }));
         for (const def of CHARTS) {
@@ -112,7 +125,8 @@ export class EnvMetrics extends Component {
                     })),
                     borderColor: COLORS[i % COLORS.length],
                     backgroundColor: COLORS[i % COLORS.length],
-                    pointRadius: 0,
+                    pointRadius: def.bar ? undefined : isolatedRadius,
+                    pointHoverRadius: 4,
                     borderWidth: 1.5,
                     spanGaps: false,
                     stack: def.bar ? "requests" : undefined,
@@ -125,8 +139,12 @@ export class EnvMetrics extends Component {
                     animation: false,
                     maintainAspectRatio: false,
                     parsing: false,
+                    interaction: { mode: "nearest", axis: "x", intersect: false },
                     scales: {
-                        x: { type: "time", stacked: def.bar },
+                        x: {
+                            type: "time", stacked: def.bar, min: start, max: end,
+                            time: { minUnit: "minute", tooltipFormat: "yyyy-MM-dd HH:mm" },
+                        },
                         y: { beginAtZero: true, stacked: def.bar },
                     },
                     plugins: { legend: { position: "bottom" }, opsMarkers: { markers } },
