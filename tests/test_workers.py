@@ -87,10 +87,12 @@ def supervisor(server, project):
 def test_one_process_per_slot_woken_at_once(server, supervisor):
     manager = server.rpc("e2e_manager")
     assert sorted(worker_pids()) == ["%s-1" % PREFIX, "%s-2" % PREFIX]
-    workers = wait_for(lambda: (lambda found: found if len(found) == 2 else None)(
+    # Each process has taken over the record its supervisor made for it (its own pid): it listens now.
+    workers = wait_for(lambda: (lambda found: found if sorted(w["pid"] for w in found) == sorted(
+        worker_pids().values()) else None)(
         manager("ops.worker", "search_read", [("name", "like", PREFIX + "-")],
                 fields=["name", "alive", "slots", "pid"])),
-        30, "both workers registered")
+        60, "both worker processes registered themselves")
     assert all(w["alive"] and w["slots"] == 1 for w in workers) and len(workers) == 2, workers
     # Queued -> claimed: the queue wakes them (their poll is every 5 s).
     waits = []
