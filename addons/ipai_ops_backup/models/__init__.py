@@ -4,3 +4,4 @@ from . import ops_project
 from . import ops_environment
 from . import ops_run
 from . import ir_http
+from . import ir_config_parameter

@@ -27,12 +27,13 @@ class OpsRun(models.Model):
     def _ops_run_kinds(self):
         kinds = super()._ops_run_kinds()
         kinds.update({
+            # backups and drills copy production, they never change it: no approval
             "backup": RunKind({None: backup_executor.execute_backup}, extend_spec=("_ops_backup_spec",),
-                              reserved_config=("backup_id",), roles=DATA_ROLES),
+                              reserved_config=("backup_id",), roles=DATA_ROLES, approval="never"),
             "restore": RunKind({None: backup_executor.execute_restore}, extend_spec=("_ops_restore_spec",),
                                reserved_config=RESTORE_CONFIG, starts_container=True, roles=DATA_ROLES),
             "drill": RunKind({None: backup_executor.execute_drill}, extend_spec=("_ops_drill_spec",),
-                             reserved_config=("backup_id",), roles=DATA_ROLES,
+                             reserved_config=("backup_id",), roles=DATA_ROLES, approval="never",
                              on_state=("_ops_drill_state_changed",)),
         })
         # A production deploy (or upgrade) backs production up first.

@@ -27,13 +27,15 @@ class RunKind:
     own methods (their checks), never with ``queue_run``. ``roles``:
     {stage: lowest role} when the kind is a stage-matrix action of its own
     (else it needs the matrix's ``build``). ``on_state``: ``ops.run``
-    methods called with the new state when a run of this kind changes state."""
+    methods called with the new state when a run of this kind changes state.
+    ``approval`` on production: "policy" (when the project asks for
+    approvals), "always" or "never"."""
 
     __slots__ = ("executors", "spec", "extend_spec", "reserved_config", "starts_container", "trusted_only", "roles",
-                 "on_state")
+                 "on_state", "approval")
 
     def __init__(self, executors, spec=ENVIRONMENT_SPEC, extend_spec=(), reserved_config=(), starts_container=False,
-                 trusted_only=False, roles=None, on_state=()):
+                 trusted_only=False, roles=None, on_state=(), approval="policy"):
         self.executors = dict(executors)
         self.spec = spec
         self.extend_spec = tuple(extend_spec)
@@ -42,13 +44,16 @@ class RunKind:
         self.trusted_only = trusted_only
         self.roles = dict(roles) if roles else None
         self.on_state = tuple(on_state)
+        if approval not in ("policy", "always", "never"):
+            raise ValueError("approval is policy, always or never, not %r" % (approval,))
+        self.approval = approval
 
     def extended(self, stage=None, wrap=None, extend_spec=(), reserved_config=()):
         """A copy whose executors of ``stage`` (every stage: None) are wrapped
         by ``wrap(executor)``, with more spec methods and reserved keys."""
         kind = RunKind(self.executors, self.spec, self.extend_spec + tuple(extend_spec),
                        self.reserved_config | frozenset(reserved_config), self.starts_container, self.trusted_only,
-                       self.roles, self.on_state)
+                       self.roles, self.on_state, self.approval)
         if wrap:
             kind.executors = {key: wrap(function) if stage is None or key == stage else function
                               for key, function in kind.executors.items()}
@@ -67,18 +72,20 @@ def core_kinds():
         "deploy": RunKind(BY_STAGE, extend_spec=("_ops_staging_data_spec", "_ops_promotion_spec"),
                           reserved_config=("promote_environment_id", "image_digest", "promoted_from"),
                           starts_container=True),
-        "rollback": RunKind({"production": deploy.rollback}, starts_container=True),
+        # a rollback is an emergency: it runs at once (approval is for what brings new code or data)
+        "rollback": RunKind({"production": deploy.rollback}, starts_container=True, approval="never"),
         "start": RunKind({None: lifecycle.start}, starts_container=True),
         "recreate": RunKind({None: lifecycle.recreate}, starts_container=True),
         "stop": RunKind({None: lifecycle.stop}),
         "destroy": RunKind({None: lifecycle.destroy}),
         "upgrade_scan": RunKind({None: upgrade_scan.execute}, spec="_ops_upgrade_scan_spec", reserved_config=upgrades,
-                                trusted_only=True),
+                                trusted_only=True, approval="never"),
         "upgrade_preview": RunKind({None: upgrade_preview.execute}, extend_spec=("_ops_upgrade_preview_spec",),
-                                   reserved_config=upgrades, starts_container=True, trusted_only=True),
+                                   reserved_config=upgrades, starts_container=True, trusted_only=True,
+                                   approval="never"),
         "upgrade": RunKind({"production": upgrade.execute}, extend_spec=("_ops_upgrade_spec",),
                            reserved_config=upgrades, starts_container=True, trusted_only=True,
-                           on_state=("_ops_upgrade_state_changed",)),
+                           on_state=("_ops_upgrade_state_changed",), approval="always"),
     }
 
 

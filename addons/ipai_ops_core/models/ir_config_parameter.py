@@ -27,17 +27,22 @@ CHECKS = {
     "ipai_ops.public_scheme": _scheme,
 }
 # Kept encrypted (secret_fields): the column holds ciphertext, get_param gives the clear text.
-SECRET_PARAMS = ("ipai_ops.backup_s3_secret_key", "ipai_ops.env_db_password")
-
-
-def _sealed(key, value):
-    if key in SECRET_PARAMS and value and not secret_box.is_sealed(value):
-        return secret_fields.seal(str(value))
-    return value
+# Another addon adds its own (ir.config_parameter._ops_secret_params).
+SECRET_PARAMS = ("ipai_ops.env_db_password",)
 
 
 class IrConfigParameter(models.Model):
     _inherit = "ir.config_parameter"
+
+    @api.model
+    def _ops_secret_params(self):
+        """The parameters kept encrypted; an addon adds its own (super() first)."""
+        return frozenset(SECRET_PARAMS)
+
+    def _ops_sealed(self, key, value):
+        if key in self._ops_secret_params() and value and not secret_box.is_sealed(value):
+            return secret_fields.seal(str(value))
+        return value
 
     @api.model
     def _ops_int(self, key, default, minimum=1):
@@ -61,24 +66,25 @@ class IrConfigParameter(models.Model):
     @api.model
     def get_param(self, key, default=False):
         value = super().get_param(key, default)
-        if key in SECRET_PARAMS and secret_box.is_sealed(value):
+        if secret_box.is_sealed(value) and key in self._ops_secret_params():
             return secret_fields.unseal(value, "the system parameter %s" % key)
         return value
 
     @api.model
     def set_param(self, key, value):
         old = super().set_param(key, value)
-        if key in SECRET_PARAMS and secret_box.is_sealed(old):
+        if secret_box.is_sealed(old) and key in self._ops_secret_params():
             return secret_fields.unseal(old, "the system parameter %s" % key)
         return old
 
     @api.model
-    def _ops_seal_clear_params(self, keys=SECRET_PARAMS):
+    def _ops_seal_clear_params(self, keys=None):
         """Encrypt the secret parameters (of ``keys``) still stored in clear
         (the migrations call it). Returns how many it encrypted."""
         self.flush_model(["value"])
         self.invalidate_model(["value"])  # what the table holds, not what a cache remembers
-        params = self.search([("key", "in", [key for key in keys if key in SECRET_PARAMS])])
+        secret = self._ops_secret_params()
+        params = self.search([("key", "in", [key for key in (secret if keys is None else keys) if key in secret])])
         clear = params.filtered(lambda p: p.value and not secret_box.is_sealed(p.value))
         for param in clear:
             param.write({"value": param.value})
@@ -88,18 +94,19 @@ class IrConfigParameter(models.Model):
     def create(self, vals_list):
         for vals in vals_list:
             self._ops_check(vals.get("key"), vals.get("value"))
-        vals_list = [dict(vals, value=_sealed(vals.get("key"), vals["value"])) if "value" in vals else vals
+        vals_list = [dict(vals, value=self._ops_sealed(vals.get("key"), vals["value"])) if "value" in vals else vals
                      for vals in vals_list]
         return super().create(vals_list)
 
     def write(self, vals):
         for param in self:
             self._ops_check(vals.get("key", param.key), vals.get("value", param.value))
-        if "key" not in vals and ("value" not in vals or not set(self.mapped("key")) & set(SECRET_PARAMS)):
+        secret = self._ops_secret_params()
+        if "key" not in vals and ("value" not in vals or not set(self.mapped("key")) & secret):
             return super().write(vals)
         for param in self:
             key, value = vals.get("key", param.key), vals.get("value", param.value)
-            if key not in SECRET_PARAMS and param.key in SECRET_PARAMS and secret_box.is_sealed(value):
+            if key not in secret and param.key in secret and secret_box.is_sealed(value):
                 value = secret_fields.unseal(value, "the system parameter %s" % param.key)  # renamed: not a secret
-            super(IrConfigParameter, param).write(dict(vals, value=_sealed(key, value)))
+            super(IrConfigParameter, param).write(dict(vals, value=self._ops_sealed(key, value)))
         return True

@@ -323,13 +323,15 @@ class OpsProject(models.Model):
             self._ops_deny(what)
 
     def _ops_needs_approval(self, stage, kind):
+        """Whether a ``kind`` run on ``stage`` waits for an admin's approval:
+        on production only, as the kind says (executors/registry.py: an Odoo
+        upgrade always, a rollback or a backup never, the others when the
+        project asks for approvals)."""
         self.ensure_one()
-        # A rollback is an emergency: it runs at once (approval is for what
-        # brings new code or data to production).
-        # An Odoo upgrade of production always waits for an admin's approval.
-        return bool(stage == "production" and kind == "upgrade") or bool(
-            self.production_approval and stage == "production"
-            and kind not in ("backup", "drill", "rollback", "upgrade_scan", "upgrade_preview"))
+        entry = self.env["ops.run"]._ops_run_kinds().get(kind)
+        if stage != "production" or not entry or entry.approval == "never":
+            return False
+        return entry.approval == "always" or self.production_approval
 
     # ------------------------------------------------------------------
     # branches
