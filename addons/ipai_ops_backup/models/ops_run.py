@@ -75,6 +75,7 @@ class OpsRun(models.Model):
     def _ops_backup_spec(self, spec):
         spec = self._ops_data_spec(spec)
         backup = self._ops_backup("backup_id")
+        # sudo: building a worker's spec; the backup must be of this run's own environment
         if not backup or backup.environment_id != self.sudo().environment_id:
             raise RunFailed("The backup of this run is gone.")
         spec["backup"] = {"id": backup.id, "path": backup._storage_path()}
