@@ -33,6 +33,7 @@
             "ipai_ops_core/static/src/env_logs/*",
             "ipai_ops_core/static/src/env_terminal/*",
             "ipai_ops_core/static/src/live_record/*",
+            "ipai_ops_core/static/src/ops_text/*",
         ],
         "web.assets_tests": [
             "ipai_ops_core/static/tests/tours/*",

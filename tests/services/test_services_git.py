@@ -1,4 +1,4 @@
-"""services/git_repo.py against real git repositories made in tmp_path (no Odoo registry needed)."""
+"""services/git_repo.py and git_tree.py against real git repositories made in tmp_path (no Odoo registry needed)."""
 
 import hashlib
 import os
@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import pytest
-from odoo.addons.ipai_ops_core.services import git_repo
+from odoo.addons.ipai_ops_core.services import git_repo, git_tree
 
 HOSTILE_REFS = [
     "a;rm -rf /", "$(touch x)", "`touch x`", "--upload-pack=touch x", "-b", "../../etc", "refs/heads/../x",
@@ -131,7 +131,7 @@ def test_unknown_branch_commit_and_repository(origin, cache, tmp_path):
         git_repo.resolve(url, "0" * 40, cache)
     assert err.value.kind == "unknown_ref" and "0" * 40 in str(err.value)
     with pytest.raises(git_repo.GitError, match="Unknown commit"):
-        git_repo.export(url, "deadbeef" * 5, tmp_path / "out", cache)
+        git_tree.export(url, "deadbeef" * 5, tmp_path / "out", cache)
     assert not (tmp_path / "out").exists()
 
     for missing in (str(tmp_path / "does-not-exist"), "file://%s/nope.git" % tmp_path):
@@ -157,7 +157,7 @@ def test_hostile_refs_and_urls_never_reach_git(origin, cache, tmp_path):
             git_repo.resolve(origin["url"], ref, cache)
     for sha in hostile_refs + ["main", "ABCDEF0", "abc", "abcdef0\n", origin["first"] + "\n"]:
         with pytest.raises((ValueError, git_repo.GitError)):
-            git_repo.export(origin["url"], sha, tmp_path / "out", cache)
+            git_tree.export(origin["url"], sha, tmp_path / "out", cache)
         if sha is not None:  # None as the old commit means "everything"
             with pytest.raises((ValueError, git_repo.GitError)):
                 git_repo.changed_paths(origin["url"], sha, origin["first"], cache)
@@ -168,7 +168,7 @@ def test_hostile_refs_and_urls_never_reach_git(origin, cache, tmp_path):
             lambda u: git_repo.ensure_mirror(u, cache),
             lambda u: git_repo.resolve(u, "main", cache),
             lambda u: git_repo.list_branches(u, cache),
-            lambda u: git_repo.export(u, origin["first"], tmp_path / "out", cache),
+            lambda u: git_tree.export(u, origin["first"], tmp_path / "out", cache),
         ):
             with pytest.raises((ValueError, git_repo.GitError)):
                 call(url)
@@ -186,7 +186,7 @@ def test_odd_branch_names_in_the_remote_are_data(origin, cache, tmp_path):
 
 def test_export_writes_exactly_the_tree(origin, cache, tmp_path):
     dest = tmp_path / "tree"
-    assert git_repo.export(origin["url"], origin["second"], dest, cache) == origin["second"]
+    assert git_tree.export(origin["url"], origin["second"], dest, cache) == origin["second"]
     files = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
     assert files == [
         ".gitattributes", ".hidden_addon/__manifest__.py", "README.md", "docs/index.md", "my_addon/__init__.py",
@@ -196,22 +196,22 @@ def test_export_writes_exactly_the_tree(origin, cache, tmp_path):
     assert (dest / "my_addon/__init__.py").read_text() == "# changed\n"
     assert (dest / "README.md").read_text() == "hello\n"  # export-subst neutralized
     assert os.stat(dest / "my_addon/bin/tool.sh").st_mode & stat.S_IXUSR
-    assert git_repo.addon_dirs(dest) == ["my_addon", "second_addon"]
+    assert git_tree.addon_dirs(dest) == ["my_addon", "second_addon"]
 
     # An older commit, by abbreviated sha, into an existing empty directory.
     old = tmp_path / "old"
     old.mkdir()
-    assert git_repo.export(origin["url"], origin["first"][:10], old, cache) == origin["first"]
-    assert git_repo.addon_dirs(old) == ["my_addon"]
+    assert git_tree.export(origin["url"], origin["first"][:10], old, cache) == origin["first"]
+    assert git_tree.addon_dirs(old) == ["my_addon"]
     assert (old / "my_addon/__init__.py").read_text() == ""
 
     # Only into a missing or empty directory.
     with pytest.raises(git_repo.GitError, match="not an empty directory"):
-        git_repo.export(origin["url"], origin["first"], dest, cache)
+        git_tree.export(origin["url"], origin["first"], dest, cache)
     a_file = tmp_path / "file"
     a_file.write_text("x")
     with pytest.raises(git_repo.GitError, match="not an empty directory"):
-        git_repo.export(origin["url"], origin["first"], a_file, cache)
+        git_tree.export(origin["url"], origin["first"], a_file, cache)
 
 
 def test_export_refuses_symlinks_leaving_the_tree(origin, cache, tmp_path):
@@ -220,14 +220,14 @@ def test_export_refuses_symlinks_leaving_the_tree(origin, cache, tmp_path):
     sha = _commit(repo, "evil link")
     dest = tmp_path / "evil-tree"
     with pytest.raises(git_repo.GitError) as err:
-        git_repo.export(origin["url"], sha, dest, cache)
+        git_tree.export(origin["url"], sha, dest, cache)
     assert err.value.kind == "export"
     assert not dest.exists()
     # A link inside the tree is fine.
     _git(repo, "rm", "-q", "my_addon/evil")
     os.symlink("__init__.py", repo / "my_addon" / "alias.py")
     sha = _commit(repo, "inner link")
-    git_repo.export(origin["url"], sha, dest, cache)
+    git_tree.export(origin["url"], sha, dest, cache)
     assert os.readlink(dest / "my_addon" / "alias.py") == "__init__.py"
 
 
@@ -280,7 +280,7 @@ def test_addon_dirs(tmp_path):
     (tmp_path / "nested" / "deep").mkdir()
     (tmp_path / "nested" / "deep" / "__manifest__.py").write_text("{}")
     os.symlink(tmp_path / "a_addon", tmp_path / "linked_addon")
-    assert git_repo.addon_dirs(tmp_path) == ["a_addon", "c_addon"]
+    assert git_tree.addon_dirs(tmp_path) == ["a_addon", "c_addon"]
 
 
 def test_redact_url():

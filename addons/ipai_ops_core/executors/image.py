@@ -6,7 +6,7 @@ import ast
 import os
 import shutil
 
-from ..services import git_repo, naming, odoo_versions
+from ..services import git_repo, git_tree, naming, odoo_versions
 from . import network, odoo_steps, paths, runtime_image
 from .base import RunFailed
 
@@ -18,7 +18,7 @@ def image_tag(spec, sha):
 
 def tree_modules(spec, tree):
     """The modules a build installs, from an exported tree and the project's setting."""
-    addons = git_repo.addon_dirs(tree)
+    addons = git_tree.addon_dirs(tree)
     if spec["modules_mode"] == "list":
         return [m.strip() for m in (spec.get("module_list") or "").split(",") if m.strip()]
     if spec["modules_mode"] == "all":
@@ -66,7 +66,7 @@ def build_image(spec, reporter, engine):
     shutil.rmtree(workdir, ignore_errors=True)
     tree = os.path.join(workdir, "addons")
     try:
-        git_repo.export(spec["repo_url"], sha, tree, spec["git_cache"])
+        git_tree.export(spec["repo_url"], sha, tree, spec["git_cache"])
         modules = tree_modules(spec, tree)
         versions = module_versions(tree, modules, spec.get("odoo_version") or "18.0")
         check_series(versions, spec.get("odoo_version") or "18.0", spec.get("ref") or spec["branch"])
@@ -101,7 +101,7 @@ def tree_versions(spec, sha):
     workdir = paths.work_dir(spec, "versions")
     shutil.rmtree(workdir, ignore_errors=True)
     try:
-        git_repo.export(spec["repo_url"], sha, workdir, spec["git_cache"])
+        git_tree.export(spec["repo_url"], sha, workdir, spec["git_cache"])
         modules = tree_modules(spec, workdir)
         return modules, module_versions(workdir, modules, spec.get("odoo_version") or "18.0")
     except (git_repo.GitError, ValueError) as exc:

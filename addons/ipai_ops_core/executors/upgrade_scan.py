@@ -20,7 +20,7 @@ import shutil
 import sys
 import time
 
-from ..services import code_scan, docker_engine, git_repo, odoo_versions, upgrade_tools
+from ..services import code_scan, docker_engine, git_repo, git_tree, odoo_versions, upgrade_tools
 from . import paths, runtime_image
 from .base import RunFailed
 
@@ -43,8 +43,8 @@ def execute(spec, reporter, engine=None):
     tree = os.path.join(workdir, "addons")
     started = time.monotonic()
     try:
-        git_repo.export(spec["repo_url"], sha, tree, spec["git_cache"])
-        addons = git_repo.addon_dirs(tree)
+        git_tree.export(spec["repo_url"], sha, tree, spec["git_cache"])
+        addons = git_tree.addon_dirs(tree)
         if not addons:
             raise RunFailed("Commit %s of %s has no addon (no directory with a __manifest__.py at its root)."
                             % (sha[:12], spec["ref"]))
@@ -233,7 +233,7 @@ def _patch(spec, sha, tree, changed, problems, reporter):
     message = "Upgrade to Odoo %s: automatic rewrites (odoo-bin upgrade_code%s)\n\nMade by ipai ops, run %d." % (
         spec["to_version"], ", odoo-module-migrator" if any(
             (s["from"], s["to"]) in upgrade_tools.MIGRATOR_STEPS for s in spec["steps"]) else "", spec["run_id"])
-    commit, diff = git_repo.commit_tree(spec["repo_url"], spec["git_cache"], sha, tree, message, scratch)
+    commit, diff = git_tree.commit_tree(spec["repo_url"], spec["git_cache"], sha, tree, message, scratch)
     os.makedirs(spec["artifact_dir"], exist_ok=True)
     location = os.path.join(spec["artifact_dir"], "run-%d-upgrade-%s.patch" % (spec["run_id"], spec["to_version"]))
     with open(location, "wb") as fh:
@@ -246,7 +246,7 @@ def _patch(spec, sha, tree, changed, problems, reporter):
     if spec.get("push_branch"):
         branch = spec["upgrade_branch"]
         try:
-            git_repo.push_commit(spec["repo_url"], scratch, commit, branch, protected=spec["protected_branches"])
+            git_tree.push_commit(spec["repo_url"], scratch, commit, branch, protected=spec["protected_branches"])
         except (git_repo.GitError, ValueError) as exc:
             raise RunFailed("Pushing branch %s failed: %s" % (branch, exc)) from exc
         result["branch"] = branch

@@ -34,11 +34,13 @@ from . import ops_run_hooks
 from . import ops_run_shell
 from . import ops_run_event
 from . import ops_run_log
+from . import ops_run_logs
 from . import ops_run_artifact
 from . import ops_build_error
 from . import ops_upgrade_advisory
 from . import ops_upgrade_finding
 from . import ops_run_upgrade
+from . import ops_run_approval
 from . import ops_project_upgrade
 from . import ops_environment_upgrade
 from . import ops_project_upgrade_run

@@ -12,6 +12,10 @@ class OpsEnvironment(models.Model):
     queue_note = fields.Char("Waiting", compute="_compute_queue_note")
     awaiting_approval = fields.Boolean("Awaiting approval", compute="_compute_queue_note",
                                        help="Its latest run waits for a project admin's approval.")
+    approval_note = fields.Text("To approve", compute="_compute_queue_note",
+                                help="The commit the waiting run would bring to this environment, its message and "
+                                     "the modules it changes.")
+    approval_diff_url = fields.Char("Diff to approve", compute="_compute_queue_note")
 
     def _compute_queue_note(self):
         pending = self.env["ops.run"].search([("environment_id", "in", self.ids), ("kind", "!=", "shell"),
@@ -21,6 +25,8 @@ class OpsEnvironment(models.Model):
             run = pending.filtered(lambda r, env=env: r.environment_id == env)[:1]
             env.pending_run_id = run
             env.awaiting_approval = run.state == "waiting_approval"
+            env.approval_note = env.awaiting_approval and run.approval_summary or False
+            env.approval_diff_url = env.awaiting_approval and run.diff_url or False
             if not run:
                 env.queue_note = False
             elif run.state == "waiting_approval":

@@ -63,7 +63,8 @@ class OpsEnvironment(models.Model):
         self.project_id._ops_check_action(self.stage, "shell")
         return {"type": "ir.actions.client", "tag": "ipai_ops_core.env_terminal",
                 "name": _("Odoo shell: %s", self.name) if odoo else _("Shell: %s", self.name),
-                "params": {"environment_id": self.id, "odoo": bool(odoo)}, "target": "current"}
+                "params": {"environment_id": self.id, "odoo": bool(odoo), "environment": self.name,
+                           "stage": self.stage, "project": self.project_id.name}, "target": "current"}
 
     def action_open_odoo_shell(self):
         return self.action_open_shell(odoo=True)

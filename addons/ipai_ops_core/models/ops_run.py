@@ -40,7 +40,7 @@ PROTECTED_FIELDS = {
     "project_id", "environment_id", "kind", "number", "state", "claimed_by", "claimed_at", "heartbeat_at",
     "started_at", "finished_at", "exit_code", "error_message", "idempotency_key", "attempt", "commit_sha",
     "ref", "requested_by_id", "result", "approved_by_id", "approved_at", "retry_of_id", "upgrade_to",
-    "upgrade_report",
+    "upgrade_report", "approval_summary", "approval_modules", "diff_url",
 }
 QUEUE_KEYS = {
     "project", "project_id", "environment_id", "branch", "kind", "ref", "commit_sha", "idempotency_key",

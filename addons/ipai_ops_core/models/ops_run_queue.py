@@ -105,6 +105,8 @@ class OpsRun(models.Model):
             "max_attempts": max_attempts, "config": config,
             "requested_by_id": self.env.uid,
         })
+        if state == "waiting_approval" and kind in ("build", "deploy") and not config.get("promote_environment_id"):
+            run._ops_prepare_approval()  # the commit, pinned, and what it changes: what the approver reads
         run._ops_commit_status_after_commit()
         if state == "queued":
             run._ops_wake_workers()

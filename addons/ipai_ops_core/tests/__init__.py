@@ -3,6 +3,7 @@
 # the plain services that need no Odoo are in the repository's tests/services.
 from . import (
     test_access,
+    test_approval_preview,
     test_claim_concurrency,
     test_env_log,
     test_env_network,
@@ -14,6 +15,7 @@ from . import (
     test_odoo_log,
     test_project,
     test_queue_flow,
+    test_run_logs,
     test_run_queue,
     test_runtime,
     test_secrets,

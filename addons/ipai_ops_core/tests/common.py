@@ -1,8 +1,38 @@
+import os
+import shutil
+import subprocess
+import tempfile
 import unittest
 
 from odoo import Command
 from odoo.service import server as odoo_server
 from odoo.tests.common import HttpCase, TransactionCase, new_test_user
+
+
+def git(repo, *args):
+    return subprocess.run(["git", "-C", repo, *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def write(repo, path, text):
+    os.makedirs(os.path.dirname(os.path.join(repo, path)), exist_ok=True)
+    with open(os.path.join(repo, path), "w") as handle:
+        handle.write(text)
+
+
+def addon_repository(case, addons=("shop_sale", "shop_stock"), message="First release"):
+    """A real git repository (under /srv, a root the tests' host allows) with
+    one commit by Ana Integrator holding ``addons``; removed after the test.
+    Returns its path."""
+    repo = tempfile.mkdtemp(prefix="ipai-ops-repo-", dir="/srv")
+    case.addCleanup(shutil.rmtree, repo, True)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "ana@example.com")
+    git(repo, "config", "user.name", "Ana Integrator")
+    for addon in addons:
+        write(repo, "%s/__manifest__.py" % addon, "{'name': '%s', 'version': '18.0.1.0.0'}\n" % addon)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return repo
 
 
 class OpsSetup:

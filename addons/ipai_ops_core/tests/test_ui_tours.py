@@ -5,16 +5,18 @@ line by line. A JavaScript console error fails a tour."""
 import os
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from unittest.mock import patch
 
+import docker
 from odoo.addons.bus.models.bus import dispatch, hashable
 from odoo.addons.bus.websocket import WebsocketConnectionHandler
 from odoo.sql_db import TestCursor
 from odoo.tests import tagged
 
 from ..executors import paths
-from .common import OpsHttpCase
+from .common import OpsHttpCase, addon_repository
 
 LOG = (
     "2026-12-03 08:00:01,123 7 INFO shop odoo.modules.loading: Modules loaded.\n"
@@ -54,6 +56,7 @@ class TestBackendTours(OpsHttpCase):
         cls.addClassCleanup(shutil.rmtree, cls.root, True)
         # sudo: test setup, the platform's own settings
         cls.env["ir.config_parameter"].sudo().set_param("ipai_ops.data_root", cls.root)
+        cls.env["ir.config_parameter"].sudo().set_param("ipai_ops.artifact_root", os.path.join(cls.root, "artifacts"))
         # Running, as a finished build leaves them (the runtime fields are written by runs: sudo here).
         for env in (cls.env_dev, cls.env_prod):
             env.sudo().write({"state": "running", "url": "http://127.0.0.1:9", "database_name": "tours_%d" % env.id,
@@ -87,7 +90,9 @@ class TestBackendTours(OpsHttpCase):
         self.assertEqual(self.Run.browse(run["id"]).state, "failed")
 
     def test_a_production_deploy_is_approved_from_its_card(self):
-        self.project.sudo().production_approval = True
+        # sudo: test setup, the project's settings
+        self.project.sudo().write({"production_approval": True, "repo_url": addon_repository(
+            self, message="Stock: picking rules")})
         run = self.Run.with_user(self.users["admin"]).queue_run({"project_id": self.project.id, "kind": "deploy",
                                                                  "environment_id": self.env_prod.id})
         self.assertEqual(run["state"], "waiting_approval")
@@ -96,3 +101,27 @@ class TestBackendTours(OpsHttpCase):
                             login="t_admin")
         self.assertEqual(self.Run.browse(run["id"]).state, "canceled")
         self.assertEqual(self.Run.browse(run["id"]).approved_by_id, self.users["admin"])
+
+    def shell_on(self, env, login, tour):
+        """A real container (the runtime image, no network) stands for the
+        environment's; the tour opens the web terminal on it through the
+        control plane's websocket, as a person does."""
+        client = docker.from_env()
+        container = client.containers.run("ipai-ops/odoo:18.0", ["sleep", "600"], entrypoint="", detach=True,
+                                          network_mode="none", labels={"ipai-ops.test": "tours"})
+        self.addCleanup(container.remove, force=True)
+        env.sudo().container_id = container.id  # sudo: a runtime field, written by runs only
+        self.start_tour(self.form_url(env), tour, login=login)
+        shells = self.Run.search([("environment_id", "=", env.id), ("kind", "=", "shell")])
+        self.assertEqual(len(shells), 2, "a session, and a new one after Reconnect")
+        deadline = time.monotonic() + 20
+        while shells.filtered(lambda r: r.state == "running") and time.monotonic() < deadline:
+            time.sleep(0.2)  # the relay records its end in a transaction of its own once bash has exited
+            shells.invalidate_recordset()
+        self.assertEqual(set(shells.mapped("state")), {"succeeded"}, "both sessions ended by `exit`")
+
+    def test_a_shell_on_development(self):
+        self.shell_on(self.env_dev, "t_developer", "ipai_ops_shell_on_development")
+
+    def test_a_shell_on_production_is_red(self):
+        self.shell_on(self.env_prod, "t_admin", "ipai_ops_shell_on_production")

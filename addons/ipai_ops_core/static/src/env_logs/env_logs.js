@@ -1,10 +1,11 @@
 /** @odoo-module **/
-// The Logs tab of an environment: its Odoo log as the platform keeps it
-// (ops.environment.logs), following new lines without reloading, filtered
-// by level and text, from a point in time, with a download of all of it.
-// One element per line (monospace, levels coloured, wrapping optional).
+// The log viewer: an environment's Odoo log as the platform keeps it
+// (ops.environment.logs, the Logs tab, with a download of all of it) or a
+// run's log (ops.run.logs, the run form), following new lines without
+// reloading, filtered by level and text, up to a point in time. One element
+// per line (monospace, levels coloured, wrapping optional).
 
-import { Component, onMounted, onWillUnmount, useRef, useState } from "@odoo/owl";
+import { Component, onMounted, onWillUnmount, onWillUpdateProps, useRef, useState } from "@odoo/owl";
 import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
 import { standardWidgetProps } from "@web/views/widgets/standard_widget_props";
@@ -27,6 +28,10 @@ export class EnvLogs extends Component {
             this.reload();
             this.timer = setInterval(() => this.poll(), POLL_MS);
         });
+        // the record reloaded (a run moved: Odoo's bus, live_record): read its new lines now
+        onWillUpdateProps(() => {
+            this.poll();
+        });
         onWillUnmount(() => {
             clearInterval(this.timer);
             clearTimeout(this.typing);
@@ -35,6 +40,10 @@ export class EnvLogs extends Component {
 
     get envId() {
         return this.props.record.resId;
+    }
+
+    get model() {
+        return "ops.environment";
     }
 
     get downloadUrl() {
@@ -47,7 +56,7 @@ export class EnvLogs extends Component {
 
     async call(kwargs) {
         try {
-            const answer = await this.orm.call("ops.environment", "logs", [[this.envId]], kwargs);
+            const answer = await this.orm.call(this.model, "logs", [[this.envId]], kwargs);
             this.state.error = "";
             return answer;
         } catch (error) {
@@ -73,7 +82,7 @@ export class EnvLogs extends Component {
     }
 
     async poll() {
-        if (!this.state.follow || this.state.until || !this.cursor || this.state.loading) {
+        if (!this.state.follow || this.state.until || (!this.cursor && this.cursor !== 0) || this.state.loading) {
             return;
         }
         const answer = await this.call({ ...this.filters(), after: this.cursor, limit: 1000 });
@@ -138,3 +147,16 @@ export class EnvLogs extends Component {
 }
 
 registry.category("view_widgets").add("ops_env_logs", { component: EnvLogs });
+
+/** The same viewer on a run's form: its log lines (ops.run.log), no download. */
+export class RunLogs extends EnvLogs {
+    get model() {
+        return "ops.run";
+    }
+
+    get downloadUrl() {
+        return false;
+    }
+}
+
+registry.category("view_widgets").add("ops_run_logs", { component: RunLogs });

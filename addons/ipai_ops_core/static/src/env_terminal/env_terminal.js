@@ -7,12 +7,14 @@ import { Component, onMounted, onWillUnmount, useRef, useState } from "@odoo/owl
 import { loadCSS, loadJS } from "@web/core/assets";
 import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
+import { Layout } from "@web/search/layout";
 
 const LIB = "/ipai_ops_core/static/lib/xterm";
 
 export class EnvTerminal extends Component {
     static template = "ipai_ops_core.EnvTerminal";
     static props = { "*": true };
+    static components = { Layout };
 
     setup() {
         this.orm = useService("orm");
@@ -20,9 +22,17 @@ export class EnvTerminal extends Component {
         const params = this.props.action.params || {};
         this.envId = params.environment_id;
         this.odoo = Boolean(params.odoo);
+        // which environment this is, in its stage's colour (production red, as on Odoo.sh)
+        this.where = { name: params.environment || "", stage: params.stage || "", project: params.project || "" };
         this.state = useState({ status: "connecting", message: "" });
+        this.display = { controlPanel: {} };
         onMounted(() => this.start());
         onWillUnmount(() => this.stop());
+    }
+
+    get stageClass() {
+        return { production: "text-bg-danger", staging: "text-bg-warning", development: "text-bg-success" }[
+            this.where.stage] || "text-bg-secondary";
     }
 
     async start() {
@@ -32,6 +42,22 @@ export class EnvTerminal extends Component {
         this.term.loadAddon(this.fit);
         this.term.open(this.screen.el);
         this.fit.fit();
+        const encoder = new TextEncoder();
+        this.term.onData((data) => this.ws && this.ws.readyState === 1 && this.ws.send(encoder.encode(data)));
+        this.term.onResize(({ rows, cols }) => {
+            if (this.ws && this.ws.readyState === 1) {
+                this.ws.send(JSON.stringify({ resize: [rows, cols] }));
+            }
+        });
+        this.onWindowResize = () => this.fit.fit();
+        window.addEventListener("resize", this.onWindowResize);
+        await this.connect();
+    }
+
+    /** A new session (a new shell run) in the same terminal: on opening, and on Reconnect after one ended. */
+    async connect() {
+        this.state.status = "connecting";
+        this.state.message = "";
         let session;
         try {
             session = await this.orm.call("ops.environment", "shell_open", [[this.envId]], {
@@ -42,14 +68,15 @@ export class EnvTerminal extends Component {
             return;
         }
         const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-        this.ws = new WebSocket(`${scheme}//${window.location.host}${session.path}`, ["ipai-ops-shell", session.token]);
-        this.ws.binaryType = "arraybuffer";
-        const encoder = new TextEncoder();
-        this.ws.onopen = () => {
+        const ws = (this.ws = new WebSocket(`${scheme}//${window.location.host}${session.path}`, [
+            "ipai-ops-shell", session.token,
+        ]));
+        ws.binaryType = "arraybuffer";
+        ws.onopen = () => {
             this.state.status = "open";
             this.term.focus();
         };
-        this.ws.onmessage = (event) => {
+        ws.onmessage = (event) => {
             if (typeof event.data === "string") {
                 const end = JSON.parse(event.data);
                 this.end(`${end.reason} (exit code ${end.exit})`);
@@ -58,15 +85,12 @@ export class EnvTerminal extends Component {
                 this.term.write(bytes.subarray(1));
             }
         };
-        this.ws.onclose = () => this.state.status !== "closed" && this.end("connection closed");
-        this.term.onData((data) => this.ws.readyState === 1 && this.ws.send(encoder.encode(data)));
-        this.term.onResize(({ rows, cols }) => {
-            if (this.ws.readyState === 1) {
-                this.ws.send(JSON.stringify({ resize: [rows, cols] }));
-            }
-        });
-        this.onWindowResize = () => this.fit.fit();
-        window.addEventListener("resize", this.onWindowResize);
+        ws.onclose = () => ws === this.ws && this.state.status !== "closed" && this.end("connection closed");
+    }
+
+    reconnect() {
+        this.term.write("\r\n");
+        this.connect();
     }
 
     end(message) {

@@ -54,6 +54,10 @@ registry.category("web_tour.tours").add("ipai_ops_admin_on_production", {
             content: "the Logs tab is there",
             trigger: ".o_notebook_headers a:contains(Logs)",
         },
+        {
+            content: "production is marked in red",
+            trigger: ".o_form_view .ribbon:contains(Production) .text-bg-danger",
+        },
     ],
 });
 
@@ -131,7 +135,7 @@ registry.category("web_tour.tours").add("ipai_ops_run_followed_live", {
         },
         {
             content: "the form says Running and shows the lines, by itself",
-            trigger: ".o_form_view:has(.o_statusbar_status .o_arrow_button_current:contains(Running)):has(.o_field_widget[name='log_tail']:contains(Running tests))",
+            trigger: ".o_form_view:has(.o_statusbar_status .o_arrow_button_current:contains(Running)):has(.o_ops_log_line:contains(Running tests))",
         },
         {
             content: "the worker fails it",
@@ -158,8 +162,8 @@ registry.category("web_tour.tours").add("ipai_ops_run_followed_live", {
 registry.category("web_tour.tours").add("ipai_ops_approve_from_the_card", {
     steps: () => [
         {
-            content: "production's card says what it waits for",
-            trigger: ".o_kanban_record:contains(main):contains(waits for approval)",
+            content: "production's card says what it waits for: the commit, its message and author",
+            trigger: ".o_kanban_record:contains(main):contains(waits for approval):contains(Stock: picking rules):contains(Ana Integrator)",
         },
         {
             content: "approve from the card",
@@ -197,3 +201,62 @@ registry.category("web_tour.tours").add("ipai_ops_approve_from_the_card", {
         },
     ],
 });
+
+// Type into the web terminal as a person does: xterm.js reads its hidden textarea's input events.
+function typeInTerminal(text) {
+    const area = document.querySelector(".o_ops_env_terminal .xterm-helper-textarea");
+    area.dispatchEvent(new InputEvent("input", { data: text, inputType: "insertText", bubbles: true }));
+}
+
+// The shell from an environment's form: the page says which environment and stage (production in red),
+// a command runs in the environment's container, and a new session opens after `exit`.
+function shellTour(branch, stage, colour) {
+    return {
+        steps: () => [
+            formLoaded(branch),
+            {
+                content: "open the shell",
+                trigger: ".o_form_statusbar button[name='action_open_shell']",
+                run: "click",
+            },
+            {
+                content: `the page names the environment and its stage, ${stage}, in its colour`,
+                trigger: `.o_ops_env_terminal:has(.o_ops_terminal_stage.${colour}:contains(${stage})):has(.o_ops_terminal_env:contains(${branch}))`,
+            },
+            {
+                content: "the breadcrumb leads back to the environment",
+                trigger: `.o_breadcrumb:contains(${branch}):contains(Shell)`,
+            },
+            {
+                content: "the session is open, its prompt says the stage",
+                trigger: `.o_ops_env_terminal:has(.o_ops_terminal_status:contains(Connected)) .xterm-rows:contains(${stage})`,
+                run: () => typeInTerminal("echo ops-$((6*7))\r"),
+            },
+            {
+                content: "the command ran in the container",
+                trigger: ".o_ops_env_terminal .xterm-rows:contains(ops-42)",
+                run: () => typeInTerminal("exit\r"),
+            },
+            {
+                content: "the session ended, and says so",
+                trigger: ".o_ops_terminal_status:contains(Session ended)",
+            },
+            {
+                content: "reconnect",
+                trigger: ".o_ops_terminal_reconnect",
+                run: "click",
+            },
+            {
+                content: "a new session is open",
+                trigger: ".o_ops_env_terminal:not(:has(.o_ops_terminal_reconnect)) .o_ops_terminal_status:contains(Connected)",
+                run: () => typeInTerminal("exit\r"),
+            },
+            {
+                content: "and ends as asked",
+                trigger: ".o_ops_terminal_reconnect",
+            },
+        ],
+    };
+}
+registry.category("web_tour.tours").add("ipai_ops_shell_on_development", shellTour("feature/x", "development", "text-bg-success"));
+registry.category("web_tour.tours").add("ipai_ops_shell_on_production", shellTour("main", "production", "text-bg-danger"));
