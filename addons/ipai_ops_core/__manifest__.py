@@ -34,6 +34,7 @@
             "ipai_ops_core/static/src/env_terminal/*",
             "ipai_ops_core/static/src/live_record/*",
             "ipai_ops_core/static/src/ops_text/*",
+            "ipai_ops_core/static/src/overview/*",
         ],
         "web.assets_tests": [
             "ipai_ops_core/static/tests/tours/*",

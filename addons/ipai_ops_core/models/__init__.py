@@ -51,3 +51,4 @@ from . import ops_worker
 from . import ops_host_capacity
 from . import ops_run_queue_note
 from . import ops_environment_queue
+from . import ops_overview

@@ -21,6 +21,12 @@ class OpsRun(models.Model):
                                         "the diff, read from the repository when the run was queued.")
     approval_modules = fields.Char("Modules changed", readonly=True, copy=False)
     diff_url = fields.Char("Diff", readonly=True, copy=False)
+    may_approve = fields.Boolean(compute="_compute_may_approve",
+                                 help="This user may approve or reject the run (the stage matrix's approve).")
+
+    def _compute_may_approve(self):
+        for run in self:
+            run.may_approve = run.environment_id.may_approve
 
     def _ops_prepare_approval(self):
         """Fill in what the approver reads; pin the commit. A repository out of

@@ -13,6 +13,7 @@ from . import (
     test_mail_catcher,
     test_naming,
     test_odoo_log,
+    test_overview,
     test_project,
     test_queue_flow,
     test_run_logs,

@@ -81,6 +81,21 @@ class TestBackendTours(OpsHttpCase):
     def test_an_ops_user_lands_in_ops(self):
         self.start_tour("/odoo", "ipai_ops_lands_in_ops", login="t_viewer")
 
+    def test_the_overview_says_what_needs_me(self):
+        # sudo: test setup, the project's settings
+        self.project.sudo().production_approval = True
+        self.Run.with_user(self.users["admin"]).queue_run({"project_id": self.project.id, "kind": "deploy",
+                                                          "environment_id": self.env_prod.id})
+        for env in (self.env_staging, self.env_dev):
+            self.Run.with_user(self.manager).queue_run({"project_id": self.project.id, "kind": "build",
+                                                        "environment_id": env.id})
+        Worker = self.Run.with_user(self.worker)
+        run = Worker.browse(Worker.claim_next_run("w1", ["build"])["id"])
+        self.assertEqual(run.environment_id, self.env_staging)
+        run.start_workflow_run("w1")
+        run.complete_workflow_run(1, "ImportError: cannot import name 'ustr' (shop_sale/models.py:3)", "w1", "failed")
+        self.start_tour("/odoo/action-ipai_ops_core.action_ops_overview", "ipai_ops_overview", login="t_admin")
+
     def test_a_run_is_followed_live(self):
         run = self.Run.with_user(self.manager).queue_run({"project_id": self.project.id, "kind": "build",
                                                           "environment_id": self.env_dev.id})
