@@ -12,3 +12,4 @@ from . import ops_incident
 from . import ops_alert_delivery
 from . import ops_environment_alerts
 from . import ops_deploy_report
+from . import ops_overview
