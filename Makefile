@@ -1,5 +1,5 @@
 # ipai ops: the two commands of the README.
-.PHONY: run test setup lint docs runtime-images
+.PHONY: run test setup lint docs runtime-images screenshots
 run:
 	@bash scripts/run.sh
 
@@ -21,3 +21,7 @@ lint:
 # offline ahead of first use (a run builds a missing one by itself).
 runtime-images:
 	@bash -c 'source scripts/env.sh && for v in $$OPS_ODOO_VERSIONS; do scripts/build-runtime-image.sh $$v || exit 1; done'
+
+# The README's screenshots, taken by the backend's tours (docs/screenshots/).
+screenshots:
+	@bash scripts/screenshots.sh

@@ -5,7 +5,7 @@ link to the diff where the repository has a web view."""
 
 import re
 
-from odoo import fields, models
+from odoo import _, fields, models
 
 from ..services import git_repo
 
@@ -46,18 +46,20 @@ class OpsRun(models.Model):
             if current:
                 addons |= set(git_repo.addons_of(project.repo_url, current, cache, GIT_TIMEOUT))  # removed ones too
         except (git_repo.GitError, ValueError) as exc:
-            run.approval_summary = "Could not read the commit to approve: %s" % exc
+            run.approval_summary = _("Could not read the commit to approve: %s", exc)
             return
         modules = sorted({path.split("/")[0] for path in changed} & addons)
         others = len([path for path in changed if path.split("/")[0] not in addons])
         match = _GITHUB_RE.match(project.repo_url)
-        lines = ["Commit %s by %s (%s): %s" % (sha[:12], info["author"], info["date"], info["subject"])]
+        lines = [_("%(subject)s (commit %(sha)s by %(author)s, %(date)s)", subject=info["subject"], sha=sha[:12],
+                   author=info["author"], date=info["date"])]
         if current:
-            lines.append("Production runs %s now. Changed since: %s%s." % (
-                current[:12], ", ".join(modules) or "no module",
-                " and %d other file(s)" % others if others else ""))
+            lines.append(_("Production runs %(current)s now. Changed since: %(modules)s%(others)s.",
+                           current=current[:12], modules=", ".join(modules) or _("no module"),
+                           others=_(" and %d other file(s)", others) if others else ""))
         else:
-            lines.append("Production has run no build yet: every module is new (%s)." % (", ".join(modules) or "none"))
+            lines.append(_("Production has run no build yet: every module is new (%s).",
+                           ", ".join(modules) or _("none")))
         run.write({
             "commit_sha": sha, "approval_summary": "\n".join(lines), "approval_modules": ", ".join(modules) or False,
             "diff_url": ("https://github.com/%s/compare/%s...%s" % (match["repo"], current, sha)

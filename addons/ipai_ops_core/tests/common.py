@@ -1,12 +1,22 @@
+import base64
+import json
+import logging
 import os
 import shutil
 import subprocess
 import tempfile
 import unittest
+from unittest.mock import patch
 
 from odoo import Command
 from odoo.service import server as odoo_server
-from odoo.tests.common import HttpCase, TransactionCase, new_test_user
+from odoo.tests.common import ChromeBrowser, HttpCase, TransactionCase, new_test_user
+
+_logger = logging.getLogger(__name__)
+# A directory: the tours' screenshots are written there (scripts/screenshots.sh, for the README).
+SCREENSHOTS = os.environ.get("OPS_SCREENSHOTS")
+SCREENSHOT, INTERACTIVE = "ipai-ops-screenshot:", "ipai-ops-interactive:"
+_handle_console = ChromeBrowser._handle_console
 
 
 def git(repo, *args):
@@ -66,7 +76,12 @@ class OpsSetup:
 
 
 class OpsHttpCase(OpsSetup, HttpCase):
-    """OpsSetup for browser tests (Odoo's tours, in Chromium)."""
+    """OpsSetup for browser tests (Odoo's tours, in Chromium). The tours
+    report how long each page took to be usable (measured, not asserted:
+    logged, and written beside the screenshots) and, with OPS_SCREENSHOTS
+    set, take the README's screenshots (static/tests/tours: ``screenshot``)."""
+
+    interactive = {}  # page: milliseconds until its first step could act, for every tour of the run
 
     @classmethod
     def setUpClass(cls):
@@ -75,6 +90,47 @@ class OpsHttpCase(OpsSetup, HttpCase):
                                     "(make test does), pytest does not start it")
         super().setUpClass()
         cls._ops_setup()
+        patcher = patch.object(ChromeBrowser, "_handle_console", _console)
+        patcher.start()
+        cls.addClassCleanup(patcher.stop)
+
+    def start_tour(self, url_path, tour_name, step_delay=None, **kwargs):
+        if SCREENSHOTS:  # the tour waits for each screenshot to be taken
+            kwargs["cookies"] = dict(kwargs.get("cookies") or {}, ipai_ops_screenshots="1")
+        return super().start_tour(url_path, tour_name, step_delay=step_delay, **kwargs)
+
+
+def _console(browser, type, args=None, stackTrace=None, **kw):  # noqa: A002 - Odoo's signature
+    """The tours' two messages to the test (a screenshot to take, a page's
+    time to interactive); every other console message goes to Odoo's handler."""
+    text = browser._from_remoteobject(args[0]) if args else ""
+    if isinstance(text, str) and text.startswith(SCREENSHOT):
+        name = text[len(SCREENSHOT):]
+        if SCREENSHOTS and name.replace("-", "").isalnum():
+            future = browser._websocket_send("Page.captureScreenshot", with_future=True)
+            future.add_done_callback(lambda done: _save_png(name, done))
+        return None
+    if isinstance(text, str) and text.startswith(INTERACTIVE):
+        page, _sep, milliseconds = text[len(INTERACTIVE):].rpartition(":")
+        OpsHttpCase.interactive[page] = int(milliseconds)
+        _logger.info("interactive in %s ms: %s", milliseconds, page)
+        if SCREENSHOTS:
+            os.makedirs(SCREENSHOTS, exist_ok=True)
+            with open(os.path.join(SCREENSHOTS, "interactive.json"), "w") as handle:
+                json.dump(OpsHttpCase.interactive, handle, indent=1, sort_keys=True)
+        return None
+    return _handle_console(browser, type, args=args, stackTrace=stackTrace, **kw)
+
+
+def _save_png(name, done):
+    try:
+        data = base64.b64decode(done.result(timeout=0)["data"], validate=True)
+    except Exception:  # noqa: BLE001 - a screenshot missing is said, the tour goes on
+        _logger.warning("screenshot %s could not be taken", name, exc_info=True)
+        return
+    os.makedirs(SCREENSHOTS, exist_ok=True)
+    with open(os.path.join(SCREENSHOTS, "%s.png" % name), "wb") as handle:
+        handle.write(data)
 
 
 class OpsCase(OpsSetup, TransactionCase):

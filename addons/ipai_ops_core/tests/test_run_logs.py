@@ -19,37 +19,37 @@ class TestRunLogs(OpsCase):
             {"level": "error", "message": "Traceback (most recent call last):\n  File \"x.py\", line 1"},
         ])
 
-    def read(self, user=None, **kwargs):
+    def logs(self, user=None, **kwargs):
         return self.Run.with_user(user or self.users["developer"]).browse(self.run.id).logs(**kwargs)
 
     def texts(self, answer):
         return [line["text"].split(None, 2)[2] for line in answer["lines"]]
 
     def test_lines_levels_and_literal_text(self):
-        answer = self.read()
+        answer = self.logs()
         self.assertEqual([line["level"] for line in answer["lines"]], ["INFO", "WARNING", "ERROR"])
         self.assertTrue(answer["lines"][2]["text"].endswith('line 1'), "a multi-line message stays one line")
-        self.assertEqual(self.texts(self.read(level="warning")), [
+        self.assertEqual(self.texts(self.logs(level="warning")), [
             "shop_sale: 100% of the _fields checked", 'Traceback (most recent call last):\n  File "x.py", line 1'])
-        self.assertEqual(len(self.read(level="error")["lines"]), 1)
+        self.assertEqual(len(self.logs(level="error")["lines"]), 1)
         # % and _ are the text itself, not LIKE's wildcards
-        self.assertEqual(len(self.read(grep="100% of the _f")["lines"]), 1)
-        self.assertEqual(len(self.read(grep="1_0")["lines"]), 0)
-        self.assertEqual(self.texts(self.read(limit=1)), ['Traceback (most recent call last):\n  File "x.py", line 1'],
+        self.assertEqual(len(self.logs(grep="100% of the _f")["lines"]), 1)
+        self.assertEqual(len(self.logs(grep="1_0")["lines"]), 0)
+        self.assertEqual(self.texts(self.logs(limit=1)), ['Traceback (most recent call last):\n  File "x.py", line 1'],
                          "the newest lines")
 
     def test_following_from_a_cursor(self):
-        first = self.read(level="error")
-        self.assertEqual(self.read(after=first["cursor"])["lines"], [], "nothing new")
+        first = self.logs(level="error")
+        self.assertEqual(self.logs(after=first["cursor"])["lines"], [], "nothing new")
         self.run.append_run_log(["Running tests", {"level": "error", "message": "1 failed"}])
-        new = self.read(after=first["cursor"], level="error")
+        new = self.logs(after=first["cursor"], level="error")
         self.assertEqual(self.texts(new), ["1 failed"], "only what was written since, filtered")
-        self.assertEqual(self.read(after=new["cursor"])["lines"], [])
+        self.assertEqual(self.logs(after=new["cursor"])["lines"], [])
 
     def test_who_may_read_and_bad_arguments(self):
         with self.assertRaises(AccessError):
-            self.read(user=self.users["outsider"])
+            self.logs(user=self.users["outsider"])
         for bad in ({"level": "shouting"}, {"limit": 0}, {"limit": True}, {"after": -1}, {"after": "x"},
                     {"grep": 42}, {"until": "yesterday-ish"}):
             with self.assertRaises(ValidationError, msg=bad):
-                self.read(**bad)
+                self.logs(**bad)

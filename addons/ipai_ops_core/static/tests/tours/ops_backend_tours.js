@@ -4,19 +4,13 @@
 
 import { rpc } from "@web/core/network/rpc";
 import { registry } from "@web/core/registry";
+import { clickTimed, formLoaded, interactive, screenshot } from "./tour_helpers";
 
 const FORBIDDEN_ON_PRODUCTION = [
     "action_deploy", "action_rebuild", "action_start", "action_stop", "action_destroy", "action_rollback",
     "action_connect", "action_open_shell", "action_open_odoo_shell", "action_set_admin_password",
     "action_backup_now",
 ];
-
-function formLoaded(branch) {
-    return {
-        content: `the form of ${branch} is shown`,
-        trigger: `.o_form_view .o_field_widget[name='branch']:contains(${branch})`,
-    };
-}
 
 // A developer on production: history only. No button, tab or menu entry it may not use.
 registry.category("web_tour.tours").add("ipai_ops_developer_on_production", {
@@ -58,6 +52,7 @@ registry.category("web_tour.tours").add("ipai_ops_admin_on_production", {
             content: "production is marked in red",
             trigger: ".o_form_view .ribbon:contains(Production) .text-bg-danger",
         },
+        screenshot("environment-production"),
     ],
 });
 
@@ -72,12 +67,14 @@ registry.category("web_tour.tours").add("ipai_ops_logs_line_by_line", {
         {
             content: "open the Logs tab",
             trigger: ".o_notebook_headers a:contains(Logs)",
-            run: "click",
+            run: clickTimed,
         },
         {
             content: "each log line is a line of its own",
             trigger: ".o_ops_log_screen:has(.o_ops_log_line:nth-child(4)):not(:has(.o_ops_log_line:nth-child(5)))",
+            run: () => interactive("Logs tab, lines shown"),
         },
+        screenshot("environment-logs"),
         {
             content: "the error and its traceback are coloured as errors",
             trigger: ".o_ops_log_line.o_ops_log_error:contains(Traceback (most recent call last))",
@@ -104,39 +101,7 @@ registry.category("web_tour.tours").add("ipai_ops_lands_in_ops", {
         {
             content: "on its overview: the viewer's environments, and nothing to approve",
             trigger: ".o_ops_overview:has(.o_ops_overview_environments .o_ops_overview_item:contains(feature/x)):has(.o_ops_overview_waiting:contains(Nothing waits for your approval))",
-        },
-    ],
-});
-
-// The overview as a project admin: a deploy to approve, a failing environment and why, a run in line; the
-// item to approve opens the run, which says what it would bring.
-registry.category("web_tour.tours").add("ipai_ops_overview", {
-    steps: () => [
-        {
-            content: "what fails, and why",
-            trigger: ".o_ops_overview_failing .o_ops_overview_item:contains(release/1.0):contains(ImportError)",
-        },
-        {
-            content: "what is in line",
-            trigger: ".o_ops_overview_running .o_ops_overview_item:contains(feature/x):contains(Queued)",
-        },
-        {
-            content: "the production deploy waits for me: open it",
-            trigger: ".o_ops_overview_waiting .o_ops_overview_item:contains(Deploy):contains(main)",
-            run: "click",
-        },
-        {
-            content: "the run's form, waiting for approval, says what it brings",
-            trigger: ".o_form_view:has(.o_statusbar_status .o_arrow_button_current:contains(Waiting)):has(.o_field_widget[name='approval_summary'])",
-        },
-        {
-            content: "back to the overview by the breadcrumb",
-            trigger: ".o_breadcrumb a:contains(Overview)",
-            run: "click",
-        },
-        {
-            content: "the overview again",
-            trigger: ".o_ops_overview .o_ops_overview_count_waiting:contains(1)",
+            run: () => interactive("home (/odoo: the Ops overview)"),
         },
     ],
 });
@@ -154,6 +119,7 @@ registry.category("web_tour.tours").add("ipai_ops_run_followed_live", {
             content: "the queued run is shown",
             trigger: ".o_form_view:has(.o_statusbar_status .o_arrow_button_current:contains(Queued))",
             run: () => {
+                interactive("run form");
                 window.ipaiOpsNoReload = true; // gone if the page reloads
             },
         },
@@ -188,6 +154,7 @@ registry.category("web_tour.tours").add("ipai_ops_run_followed_live", {
                 }
             },
         },
+        screenshot("run-failed"),
     ],
 });
 
@@ -197,7 +164,9 @@ registry.category("web_tour.tours").add("ipai_ops_approve_from_the_card", {
         {
             content: "production's card says what it waits for: the commit, its message and author",
             trigger: ".o_kanban_record:contains(main):contains(waits for approval):contains(Stock: picking rules):contains(Ana Integrator)",
+            run: () => interactive("environments (cards)"),
         },
+        screenshot("environments"),
         {
             content: "approve from the card",
             trigger: ".o_kanban_record:contains(main) button[name='action_approve_pending']",
@@ -234,62 +203,3 @@ registry.category("web_tour.tours").add("ipai_ops_approve_from_the_card", {
         },
     ],
 });
-
-// Type into the web terminal as a person does: xterm.js reads its hidden textarea's input events.
-function typeInTerminal(text) {
-    const area = document.querySelector(".o_ops_env_terminal .xterm-helper-textarea");
-    area.dispatchEvent(new InputEvent("input", { data: text, inputType: "insertText", bubbles: true }));
-}
-
-// The shell from an environment's form: the page says which environment and stage (production in red),
-// a command runs in the environment's container, and a new session opens after `exit`.
-function shellTour(branch, stage, colour) {
-    return {
-        steps: () => [
-            formLoaded(branch),
-            {
-                content: "open the shell",
-                trigger: ".o_form_statusbar button[name='action_open_shell']",
-                run: "click",
-            },
-            {
-                content: `the page names the environment and its stage, ${stage}, in its colour`,
-                trigger: `.o_ops_env_terminal:has(.o_ops_terminal_stage.${colour}:contains(${stage})):has(.o_ops_terminal_env:contains(${branch}))`,
-            },
-            {
-                content: "the breadcrumb leads back to the environment",
-                trigger: `.o_breadcrumb:contains(${branch}):contains(Shell)`,
-            },
-            {
-                content: "the session is open, its prompt says the stage",
-                trigger: `.o_ops_env_terminal:has(.o_ops_terminal_status:contains(Connected)) .xterm-rows:contains(${stage})`,
-                run: () => typeInTerminal("echo ops-$((6*7))\r"),
-            },
-            {
-                content: "the command ran in the container",
-                trigger: ".o_ops_env_terminal .xterm-rows:contains(ops-42)",
-                run: () => typeInTerminal("exit\r"),
-            },
-            {
-                content: "the session ended, and says so",
-                trigger: ".o_ops_terminal_status:contains(Session ended)",
-            },
-            {
-                content: "reconnect",
-                trigger: ".o_ops_terminal_reconnect",
-                run: "click",
-            },
-            {
-                content: "a new session is open",
-                trigger: ".o_ops_env_terminal:not(:has(.o_ops_terminal_reconnect)) .o_ops_terminal_status:contains(Connected)",
-                run: () => typeInTerminal("exit\r"),
-            },
-            {
-                content: "and ends as asked",
-                trigger: ".o_ops_terminal_reconnect",
-            },
-        ],
-    };
-}
-registry.category("web_tour.tours").add("ipai_ops_shell_on_development", shellTour("feature/x", "development", "text-bg-success"));
-registry.category("web_tour.tours").add("ipai_ops_shell_on_production", shellTour("main", "production", "text-bg-danger"));

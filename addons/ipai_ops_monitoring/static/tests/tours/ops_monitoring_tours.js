@@ -4,6 +4,7 @@
 // marker of the range is on it), a normal container stop reads as one.
 
 import { registry } from "@web/core/registry";
+import { clickTimed, interactive, screenshot } from "@ipai_ops_core/../tests/tours/tour_helpers";
 
 function chartOf(key) {
     return window.Chart.getChart(document.querySelector(`canvas[data-chart="${key}"]`));
@@ -14,12 +15,14 @@ registry.category("web_tour.tours").add("ipai_ops_monitoring_charts", {
         {
             content: "open the Monitoring tab",
             trigger: ".o_notebook_headers a:contains(Monitoring)",
-            run: "click",
+            run: clickTimed,
         },
         {
             content: "the marker of a replaced container reads as a normal stop, not an alarm",
             trigger: ".o_ops_env_metrics li:contains(container stopped normally)",
+            run: () => interactive("Monitoring tab, charts drawn"),
         },
+        screenshot("environment-monitoring"),
         {
             content: "the lone response-time sample is a visible point, inside an axis spanning the last hour",
             trigger: ".o_ops_env_metrics canvas[data-chart='latency']",
