@@ -147,9 +147,11 @@ def build_parser():
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--to", help="target version (default: the project's upgrade target)")
     p.set_defaults(func=cmd_upgrade_run)
-    p = upgrade.add_parser("report", parents=[common], help="the last scan, preview and upgrade")
+    p = upgrade.add_parser("report", parents=[common],
+                           help="the last scan, preview and upgrade (a finished upgrade's too)")
     p.add_argument("project", metavar="PROJECT")
-    p.add_argument("--to", help="target version (default: the project's upgrade target)")
+    p.add_argument("--to", help="target version (default: the project's upgrade target, else its last upgrade's)")
+    p.add_argument("--run", type=int, metavar="N", help="the report of the project's scan, preview or upgrade run N")
     p.add_argument("--limit", type=int, default=500, help="findings shown (default 500)")
     p.set_defaults(func=cmd_upgrade_report)
 

@@ -27,12 +27,17 @@ def cmd_upgrade_run(client, args):
 
 def cmd_upgrade_report(client, args):
     report = client.call("ops.project", "upgrade_report", [project_id(client, args.project)], args.to or False,
-                         args.limit)
+                         args.limit, args.run if args.run is not None else False)
     if args.json:
         emit(args, report, "")
         return 0
     scan, summary = report["scan"], report["report"]
-    lines = ["%s: Odoo %s to %s" % (report["project"], report["from_version"], report["to_version"])]
+    lines = ["%s: Odoo %s to %s%s" % (report["project"], report["from_version"], report["to_version"],
+                                       " (done)" if report.get("done") else "")]
+    if report.get("run"):
+        lines += report["run"]["lines"]
+        print("\n".join(lines))
+        return 0
     if not scan:
         lines.append("no scan yet: ops upgrade scan %s --to %s" % (report["project"], report["to_version"]))
         print("\n".join(lines))
@@ -53,15 +58,10 @@ def cmd_upgrade_report(client, args):
     for what in ("preview", "upgrade"):
         run = report.get(what)
         if run:
-            done = run["report"]
-            lines.append("%s run %s: %s%s%s" % (what, run["number"], run["state"],
-                                                 " (%s)" % run["error"] if run["error"] else "",
-                                                 "; migration %ss, predicted downtime %ss" % (
-                                                     done.get("migration_seconds"),
-                                                     done.get("predicted_downtime_seconds"))
-                                                 if done.get("migration_seconds") is not None else ""))
+            lines += run["lines"]
             if what == "preview" and run.get("url"):
                 lines.append("preview environment: %s" % run["url"])
     print("\n".join(lines))
     print(table(report["findings"], ["severity", "addon", "file", "line", "advisory", "autofix", "message"]))
     return 0
+

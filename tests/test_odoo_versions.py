@@ -139,3 +139,11 @@ def test_development_build_on_version(server, version_projects, version):
     demo = models.execute_kw(env["database_name"], uid, password, "ir.model.data", "search_count",
                              [[("module", "=", "base"), ("name", "=", "user_demo")]])
     assert demo == 1, "the development build has demo data"
+    # Connect lands in the backend, logged in as the administrator (/web: 17.0 has no /odoo).
+    link = manager("ops.environment", "connect", [env["id"]])
+    browser = requests.Session()
+    landed = browser.get(link["url"], timeout=60)
+    assert landed.status_code == 200 and "/web/login" not in landed.url, (landed.url, landed.status_code)
+    info = browser.post(env["url"] + "/web/session/get_session_info", json={
+        "jsonrpc": "2.0", "method": "call", "id": 1, "params": {}}, timeout=30).json()["result"]
+    assert info["uid"] == uid and info["db"] == env["database_name"], info

@@ -14,7 +14,7 @@ import xmlrpc.client
 import docker
 import pytest
 import requests
-from e2e import docker_ready, env_secret, logs_of, remove_leftovers, run_worker
+from e2e import docker_ready, env_secret, logs_of, ops, remove_leftovers, run_worker
 from upgrade_fixture import ADDON_17, make_production_repo
 
 SLUG = "upgp-e2e"
@@ -211,7 +211,7 @@ def test_failed_upgrade_rolls_back_to_the_17_production(server, production):
     assert project["odoo_version"] == "17.0"
 
 
-def test_upgrade_of_production(server, production):
+def test_upgrade_of_production(server, production, ops_bin):
     before = _prod(server, production)
     # What people made (a 18.0 reload of the modules' demo data may drop some of theirs).
     mine = {"res.partner": [("name", "like", "Customer ")], "sale.order": [], "stock.picking": []}
@@ -231,6 +231,13 @@ def test_upgrade_of_production(server, production):
         "18.0", "Odoo 18.0", "19.0")
     report = run["upgrade_report"]
     assert report["downtime_seconds"] > 0 and report["predicted_downtime_seconds"] > 0
+    # The finished upgrade's report stays: over XML-RPC and the CLI, now that the project is on 18.0.
+    kept = server.rpc("e2e_dev")("ops.project", "upgrade_report", [production["project_id"]], "18.0")
+    assert kept["done"] and (kept["from_version"], kept["upgrade"]["state"]) == ("17.0", "succeeded"), kept
+    assert any("measured downtime" in line for line in kept["upgrade"]["lines"]), kept["upgrade"]["lines"]
+    printed = ops(ops_bin, server, "e2e_admin", "upgrade", "report", SLUG, "--to", "18.0")
+    assert printed.returncode == 0 and "Odoo 17.0 to 18.0 (done)" in printed.stdout, printed
+    assert "step 17.0 to 18.0" in printed.stdout and "measured downtime" in printed.stdout, printed.stdout
 
 
 def test_a_19_preview_says_which_records_the_scripts_lack(server, production):

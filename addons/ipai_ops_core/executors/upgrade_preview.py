@@ -126,7 +126,8 @@ def migrate(spec, engine, reporter, step, dbname, report):
     fatal = log.fatal_module(exit_code)
     report["steps"].append({"from": step["from"], "to": step["to"], "commit_sha": sha, "ref": step["ref"],
                             "seconds": seconds, "exit_code": exit_code, "modules": log.report(),
-                            "fatal_module": fatal, "scripts_wheel": os.path.basename(site)})
+                            "after_modules": log.after_modules(), "fatal_module": fatal,
+                            "scripts_wheel": os.path.basename(site)})
     if exit_code != 0:
         cause = log.errors[-1][1] if log.errors else " | ".join(tail[-3:])
         raise RunFailed("The migration to Odoo %s failed%s (exit code %d): %s" % (

@@ -5,10 +5,11 @@ project's code for it (a run of kind upgrade_scan) and its report."""
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from ..services import odoo_versions
+from ..services import odoo_versions, upgrade_report
 from .ops_upgrade_advisory import SEVERITY_RANK
 
 REPORT_FINDINGS = 500
+UPGRADE_KINDS = ("upgrade_scan", "upgrade_preview", "upgrade")
 
 
 class OpsProject(models.Model):
@@ -156,24 +157,43 @@ class OpsProject(models.Model):
         action["context"] = {"search_default_group_addon": 1}
         return action
 
-    def upgrade_report(self, to_version=False, limit=REPORT_FINDINGS):
-        """The last scan for ``to_version`` (default: the upgrade target): its
-        run, summary, dependencies and findings (most severe first)."""
+    def upgrade_report(self, to_version=False, limit=REPORT_FINDINGS, run=False):
+        """The last scan, preview and upgrade for ``to_version`` (default: the
+        upgrade target, or the version of the last upgrade once there is none
+        ahead): their runs and reports, the scan's findings (most severe
+        first). A finished upgrade's report stays readable: ``to_version``
+        may be the version the project is on now. ``run``: the number of one
+        upgrade run of the project, whose report comes whole under "run"."""
         self.ensure_one()
         self._ops_check_action(None, "history")
-        to_version = self._ops_upgrade_target(to_version)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10000:
             raise ValidationError(_("limit must be an integer between 1 and 10000."))
+        asked = False
+        if run is not False:
+            if isinstance(run, bool) or not isinstance(run, int):
+                raise ValidationError(_("run is the number of a run of the project, not %r.", run))
+            asked = self.env["ops.run"].search([("project_id", "=", self.id), ("number", "=", run),
+                                                ("kind", "in", UPGRADE_KINDS)], limit=1)
+            if not asked:
+                raise UserError(_("Project %(project)s has no scan, preview or upgrade run number %(run)s.",
+                                  project=self.slug, run=run))
+            to_version = asked.upgrade_to
+        to_version = self._ops_report_target(to_version)
         scan = self._ops_last_upgrade_run("upgrade_scan", to_version)
         findings = scan.finding_ids.sorted(lambda f: (-f.severity_rank, f.addon or "", f.file or "", f.line))
         preview = self._ops_last_upgrade_run("upgrade_preview", to_version)
         upgrade = self._ops_last_upgrade_run("upgrade", to_version)
+        behind = odoo_versions.VERSIONS.index(self.odoo_version) < odoo_versions.VERSIONS.index(to_version)
+        done = (upgrade or preview).upgrade_report or {}
         return {
-            "project": self.slug, "from_version": self.odoo_version, "to_version": to_version,
+            "project": self.slug, "to_version": to_version,
+            "from_version": self.odoo_version if behind else done.get("from_version") or self.odoo_version,
+            "done": not behind,
             "preview": dict(_run_summary(preview), environment_id=preview.environment_id.id,
                             url=preview.environment_id.url or False) if preview else False,
             "upgrade": _run_summary(upgrade) if upgrade else False,
             "scan": dict(_run_summary(scan), commit_sha=scan.commit_sha, ref=scan.ref) if scan else False,
+            "run": dict(_run_summary(asked), kind=asked.kind) if asked else False,
             "report": scan.upgrade_report or {},
             "counts": {sev: len(findings.filtered(lambda f, s=sev: f.severity == s)) for sev in SEVERITY_RANK},
             "findings": [{"addon": f.addon, "file": f.file, "line": f.line, "severity": f.severity,
@@ -181,8 +201,23 @@ class OpsProject(models.Model):
                           "advisory": f.advisory_id.code or False} for f in findings[:limit]],
         }
 
+    def _ops_report_target(self, to_version):
+        """The version a report is about: the one asked (any supported one:
+        a finished upgrade's too), else the upgrade target, else the version
+        of the project's last upgrade."""
+        self.ensure_one()
+        if to_version:
+            try:
+                return odoo_versions.check(to_version)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from exc
+        last = self._ops_last_upgrade_run("upgrade")
+        return self.upgrade_target or last.upgrade_to or self._ops_upgrade_target(False)
+
 
 def _run_summary(run):
     return {"id": run.id, "number": run.number, "state": run.state, "result": run.result,
             "error": run.error_message or False, "report": run.upgrade_report or {},
+            "lines": upgrade_report.run_lines(run.kind, run.number, run.state, run.error_message,
+                                              run.upgrade_report) if run.kind != "upgrade_scan" else [],
             "finished_at": fields.Datetime.to_string(run.finished_at) if run.finished_at else False}

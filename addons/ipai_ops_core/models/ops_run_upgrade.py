@@ -5,7 +5,7 @@ from odoo.exceptions import UserError
 
 from ..executors import upgrade_preview
 from ..executors.base import RunFailed
-from ..services import git_repo, naming, odoo_versions, postgres
+from ..services import git_repo, naming, odoo_versions, postgres, upgrade_report
 
 
 class OpsRun(models.Model):
@@ -19,6 +19,15 @@ class OpsRun(models.Model):
     upgrade_to = fields.Char("Target version", readonly=True, copy=False)
     upgrade_report = fields.Json(readonly=True, copy=False)
     finding_ids = fields.One2many("ops.upgrade.finding", "run_id", "Findings", readonly=True)
+    upgrade_report_text = fields.Text("Upgrade report", compute="_compute_upgrade_report_text",
+                                      help="Each step of the migration: its modules, time and warnings by module "
+                                           "and meaning; the downtime predicted and measured.")
+
+    def _compute_upgrade_report_text(self):
+        for run in self:
+            run.upgrade_report_text = "\n".join(upgrade_report.run_lines(
+                run.kind, run.number, run.state, run.error_message, run.upgrade_report)) if (
+                run.kind in ("upgrade_preview", "upgrade") and run.upgrade_report) else False
 
     def _ops_upgrade_scan_spec(self, host):
         """The plain values a scan needs: the code (repository, ref), the

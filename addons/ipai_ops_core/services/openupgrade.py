@@ -114,6 +114,23 @@ def _defined_ids(source_dir, module):
     return ids
 
 
+# Warnings said many times with other names in them, told by what they mean (OpenUpgrade's own notes first).
+KNOWN_MEANINGS = (
+    (re.compile(r"Not dropping the column"), "kept a column the new version no longer uses (the data stays)"),
+    (re.compile(r"Not dropping the table or view"), "kept a table the new version no longer uses (the data stays)"),
+)
+_VARYING_RE = re.compile(r"'[^']*'|\"[^\"]*\"|\S*[_.\d/]\S*")
+
+
+def meaning(logger, message):
+    """A warning told without the names that vary, so that its repeats count as one kind."""
+    for pattern, text in KNOWN_MEANINGS:
+        if pattern.search(message):
+            return text
+    first = (message.splitlines() or [""])[0]
+    return ("%s: %s" % (logger, _VARYING_RE.sub("…", first)))[:160]
+
+
 class MigrationLog:
     """What an ``-u all`` run under OpenUpgrade says, module by module: the
     order, time and queries of each module, the migration scripts it ran,
@@ -124,11 +141,14 @@ class MigrationLog:
         self.order = []
         self.current = None
         self.errors = []
+        # what is said between modules and after the last one (OpenUpgrade's closing notes): no module's
+        self.outside = {"warnings": 0, "warning_kinds": {}, "errors": []}
 
     def _module(self, name):
         if name not in self.modules:
             self.modules[name] = {"module": name, "index": len(self.order) + 1, "seconds": None, "queries": None,
-                                  "scripts": [], "from_version": None, "warnings": 0, "errors": []}
+                                  "scripts": [], "from_version": None, "warnings": 0, "warning_kinds": {},
+                                  "errors": []}
             self.order.append(name)
         return self.modules[name]
 
@@ -147,16 +167,20 @@ class MigrationLog:
         if loaded:
             module = self._module(loaded.group(1))
             module["seconds"], module["queries"] = float(loaded.group(2)), int(loaded.group(3))
+            if loaded.group(1) == self.current:
+                self.current = None  # what comes next belongs to the next module, or to none
         migration = MIGRATION_RE.match(message)
         if migration:
-            module = self._module(migration.group(1))
-            module["scripts"].append("%s %s" % (migration.group(3), migration.group(2)))
-        if level in ("warning", "error", "critical") and self.current:
-            module = self._module(self.current)
+            self.current = migration.group(1)  # its scripts run (end-migrations come after every module loaded)
+            self._module(self.current)["scripts"].append("%s %s" % (migration.group(3), migration.group(2)))
+        if level in ("warning", "error", "critical"):
+            where = self._module(self.current) if self.current else self.outside
             if level == "warning":
-                module["warnings"] += 1
+                where["warnings"] += 1
+                kind = meaning(logger, message)
+                where["warning_kinds"][kind] = where["warning_kinds"].get(kind, 0) + 1
             else:
-                module["errors"].append(("%s: %s" % (logger, message))[:300])
+                where["errors"].append(("%s: %s" % (logger, message))[:300])
                 self.errors.append((self.current, message[:300]))
         return level if level in ("debug", "info", "warning", "error") else "error"
 
@@ -168,3 +192,7 @@ class MigrationLog:
 
     def report(self):
         return [self.modules[name] for name in self.order]
+
+    def after_modules(self):
+        """What no module said (between modules, and OpenUpgrade's closing notes after the last)."""
+        return self.outside

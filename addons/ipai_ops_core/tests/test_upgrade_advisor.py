@@ -91,6 +91,39 @@ class TestUpgradeAdvisor(OpsCase):
         with self.assertRaises(UserError):
             self.project.with_user(self.users["developer"]).upgrade_scan()
 
+    def test_a_finished_upgrade_keeps_its_report(self):
+        self.project.with_user(self.manager).odoo_version = "17.0"
+        report = {"from_version": "17.0", "to_version": "18.0", "migration_seconds": 63.0,
+                  "predicted_downtime_seconds": 80, "downtime_seconds": 77.5,
+                  "steps": [{"from": "17.0", "to": "18.0", "seconds": 63.0, "fatal_module": None, "modules": [
+                      {"module": "base", "warnings": 0, "errors": []},
+                      {"module": "sale", "warnings": 2, "warning_kinds": {"odoo.models: Field … renamed": 2},
+                       "errors": []}],
+                      "after_modules": {"warnings": 300, "warning_kinds": {
+                          "kept a column the new version no longer uses (the data stays)": 300}}}]}
+        # sudo: test setup, a production upgrade as the worker leaves it (its number given by the project)
+        run = self.Run.sudo().create({"project_id": self.project.id, "kind": "upgrade", "state": "succeeded",
+                                      "upgrade_to": "18.0", "upgrade_report": report,
+                                      "number": self.project.sudo()._ops_next_run_number()})
+        self.project.with_user(self.manager).odoo_version = "18.0"  # what the upgrade's success does
+        viewer = self.project.with_user(self.users["viewer"])
+        for asked in (viewer.upgrade_report("18.0"), viewer.upgrade_report(run=run.number)):
+            self.assertEqual((asked["from_version"], asked["to_version"], asked["done"]), ("17.0", "18.0", True))
+            self.assertEqual(asked["upgrade"]["id"], run.id)
+            lines = "\n".join(asked["upgrade"]["lines"])
+            self.assertIn("measured downtime 77.5s", lines)
+            self.assertIn("sale: 2 warning(s): 2 x odoo.models: Field … renamed", lines)
+            self.assertIn("after the modules: 300 warning(s): 300 x kept a column", lines)
+        self.assertEqual(viewer.upgrade_report(run=run.number)["run"]["id"], run.id)
+        self.assertIn("step 17.0 to 18.0: 2 modules in 63.0s", self.Run.browse(run.id).upgrade_report_text)
+        self.assertEqual(viewer.upgrade_report()["to_version"], "19.0", "what is ahead by default")
+        self.project.with_user(self.manager).odoo_version = "19.0"
+        self.assertEqual(viewer.upgrade_report()["to_version"], "18.0", "nothing ahead: the last upgrade")
+        with self.assertRaisesRegex(UserError, "no scan, preview or upgrade run number 999"):
+            viewer.upgrade_report(run=999)
+        with self.assertRaises(ValidationError):
+            viewer.upgrade_report("16.0")
+
     def test_dependency_classification(self):
         apriori = code_scan.read_apriori(
             'renamed_modules = {"old_oca": "new_oca"}\nmerged_modules = {"account_payment_term": "account"}\n'
@@ -115,6 +148,9 @@ LOG = """2026-11-26 12:11:20,100 1 INFO db odoo.modules.loading: Loading module 
 2026-11-26 12:11:24,300 1 WARNING db odoo.models: a warning
 2026-11-26 12:11:25,000 1 INFO db odoo.modules.migration: module sale: Running migration [18.0.1.2>] post-migration
 2026-11-26 12:11:26,000 1 INFO db odoo.modules.loading: Module sale loaded in 1.90s, 900 queries
+2026-11-26 12:11:26,050 1 WARNING db OpenUpgrade: Unknown: Not dropping the column of field x_a of model sale.order
+2026-11-26 12:11:26,060 1 WARNING db OpenUpgrade: Unknown: Not dropping the column of field note of model res.partner
+2026-11-26 12:11:26,070 1 WARNING db odoo.models: Field 'sale.order.x_old' is renamed to 'x_new'
 2026-11-26 12:11:26,100 1 INFO db odoo.modules.loading: Loading module acme (3/3)
 2026-11-26 12:11:26,200 1 ERROR db odoo.sql_db: bad query: column "numbercall" does not exist
 Traceback (most recent call last):"""
@@ -133,6 +169,12 @@ class TestOpenUpgradePieces(OpsCase):
         self.assertEqual(modules["base"]["scripts"], ["pre-migration >18.0.1.3"])
         self.assertEqual(modules["sale"]["scripts"], ["post-migration 18.0.1.2>"])
         self.assertEqual(modules["sale"]["warnings"], 1)
+        self.assertEqual(modules["sale"]["warning_kinds"], {"odoo.models: a warning": 1})
+        after = log.after_modules()
+        self.assertEqual(after["warnings"], 3, "what comes after a module loaded is none of its warnings")
+        self.assertEqual(after["warning_kinds"], {
+            "kept a column the new version no longer uses (the data stays)": 2,
+            "odoo.models: Field … is renamed to …": 1}, "told by what they mean, the varying names left out")
         self.assertIn("numbercall", modules["acme"]["errors"][0])
         self.assertEqual(log.fatal_module(1), "acme", "loading began and never finished")
         self.assertIsNone(log.fatal_module(0))

@@ -44,4 +44,5 @@ class Connect(http.Controller):
         session.finalize(env)
         cr.commit()
         _logger.info("ipai ops connect: logged in as %s through a platform link", admin.login)
-        return request.redirect("/odoo", local=True)
+        # /web: the backend on 17.0 (which has no /odoo), 18.0 and 19.0 (which send it on to /odoo)
+        return request.redirect("/web", local=True)
