@@ -162,6 +162,10 @@ def _rewrite(spec, step, tree, addons, engine, labels, reporter, changed, timing
             findings.append({"addon": addon, "file": message["file"] or "%s/__manifest__.py" % addon, "line": 0,
                              "source": "migrator", "to_version": step["to"], "message": message["text"][:250],
                              "severity": "breaking" if message["level"] == "error" else "warning"})
+    # The manifests move to the target's series (upgrade_code leaves them; the migrator may have done it).
+    bumped = [addon for addon in addons if code_scan.bump_manifest_version(tree, addon, step["from"], step["to"])]
+    if bumped:
+        reporter.log("info", "Manifests moved to Odoo %s: %s" % (step["to"], ", ".join(bumped)))
     # A rewrite must not lose what the manifest said (odoo-module-migrator 0.5.0's version bump can
     # swallow the key written after the version on the same line).
     for addon, was in manifests.items():

@@ -83,12 +83,32 @@ class OpsProject(models.Model):
         if not isinstance(push_branch, bool):
             raise ValidationError(_("push_branch must be true or false."))
         to_version = self._ops_upgrade_target(to_version)
+        ref, sha, why = self._ops_scan_source()
         run = self.env["ops.run"]._ops_queue({
-            "project_id": self.id, "kind": "upgrade_scan", "ref": self._ops_upgrade_branch(), "max_attempts": 1,
+            "project_id": self.id, "kind": "upgrade_scan", "ref": ref, "commit_sha": sha, "max_attempts": 1,
             "config": {"upgrade_to": to_version, "push_branch": push_branch}}, trusted=True)
         # sudo: upgrade_to is written by the platform only (PROTECTED_FIELDS); the check is above
-        self.env["ops.run"].sudo().browse(run["id"]).upgrade_to = to_version
+        record = self.env["ops.run"].sudo().browse(run["id"])
+        record.upgrade_to = to_version
+        record._event("info", _("The scan reads %s.", why), {"ref": ref, "commit_sha": sha})
         return run
+
+    def _ops_scan_source(self):
+        """What a scan reads, and why: the commit production runs (its last
+        successful build, deploy or upgrade: after an upgrade, the upgrade
+        branch's commit), else production's branch. (ref, sha or False, why)."""
+        self.ensure_one()
+        production = self._ops_production()
+        # sudo: which commit production runs is the platform's record, whoever may ask for a scan
+        last = self.env["ops.run"].sudo().search([
+            ("environment_id", "=", production.id), ("kind", "in", ("build", "deploy", "upgrade")),
+            ("state", "=", "succeeded"), ("commit_sha", "!=", False)], limit=1) if production else False
+        if last:
+            ref = "upgrade/%s" % last.upgrade_to if last.kind == "upgrade" else last.ref or production.branch
+            return ref, last.commit_sha, _("the commit production runs, %(sha)s of %(ref)s (run %(run)s)",
+                                           sha=last.commit_sha[:12], ref=ref, run=last.display_name)
+        branch = self._ops_upgrade_branch()
+        return branch, False, _("the branch %s: production has run no build yet", branch)
 
     @api.model
     def _ops_is_upgrade_branch(self, branch):

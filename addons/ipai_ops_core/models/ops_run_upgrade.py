@@ -89,14 +89,17 @@ class OpsRun(models.Model):
         except (git_repo.GitError, ValueError) as exc:
             raise RunFailed(str(exc)) from exc
         steps, previous = [], project.odoo_version
+        running_ref, running_sha, _why = project._ops_scan_source()
         for version in odoo_versions.path(project.odoo_version, to_version):
             tool = Tool._ops_for_version(version)
             if not tool:
                 raise RunFailed("No runtime tool for Odoo %s (Configuration > Tools)." % version)
-            # the scan's branch for this version, else the code production runs
-            ref = "upgrade/%s" % version if "upgrade/%s" % version in branches else production.branch
-            steps.append({"from": previous, "to": version, "image": tool.image, "tool": tool._ops_build_spec(),
-                          "ref": ref})
+            step = {"from": previous, "to": version, "image": tool.image, "tool": tool._ops_build_spec()}
+            if "upgrade/%s" % version in branches:  # the scan's branch for this version
+                step["ref"] = "upgrade/%s" % version
+            else:  # else the code production runs (after an upgrade: the upgrade branch's commit)
+                step.update(ref=running_ref, commit_sha=running_sha or None)
+            steps.append(step)
             previous = version
         spec.update({
             "upgrade_steps": steps, "openupgrade_dir": Tool._ops_openupgrade_dir(),

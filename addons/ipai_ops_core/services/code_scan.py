@@ -26,6 +26,32 @@ def manifest(tree, addon):
     return value if isinstance(value, dict) else {}
 
 
+_MANIFEST_VERSION_RE = re.compile(r"""(["']version["']\s*:\s*["'])(\d+\.\d+)\.""")
+
+
+def bump_manifest_version(tree, addon, from_version, to_version):
+    """Move the manifest's version from the ``from_version`` series to
+    ``to_version`` (17.0.1.2.0 -> 18.0.1.2.0), touching nothing else of the
+    file; a version without a series (Odoo prefixes it) stays. Returns
+    whether the file changed."""
+    path = os.path.join(tree, addon, "__manifest__.py")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError:
+        return False
+
+    def series(match):
+        return match.group(1) + to_version + "." if match.group(2) == from_version else match.group(0)
+
+    new = _MANIFEST_VERSION_RE.sub(series, text, count=1)
+    if new == text:
+        return False
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(new)
+    return True
+
+
 def addon_files(tree, addon, extensions):
     """Paths (relative to ``tree``) of the addon's files with ``extensions``,
     links never followed, vendored libraries skipped."""

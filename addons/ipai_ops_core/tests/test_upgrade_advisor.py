@@ -91,6 +91,24 @@ class TestUpgradeAdvisor(OpsCase):
         with self.assertRaises(UserError):
             self.project.with_user(self.users["developer"]).upgrade_scan()
 
+    def test_the_scan_reads_what_production_runs(self):
+        sha = "a" * 40
+        deploy = self.queue(environment_id=self.env_prod.id, kind="deploy", commit_sha=sha)
+        worker = self.as_worker(self.Run.browse(deploy["id"]))
+        self.assertEqual(self.as_worker().claim_next_run("w1", ["deploy"])["id"], deploy["id"])
+        worker.start_workflow_run("w1")
+        worker.complete_workflow_run(0, None, "w1", "ok")
+        scan = self.Run.browse(self.project.with_user(self.users["developer"]).upgrade_scan("19.0")["id"])
+        self.assertEqual((scan.ref, scan.commit_sha), ("main", sha), "production's commit, not the branch's head")
+        self.assertIn("the commit production runs, aaaaaaaaaaaa of main", scan.event_ids.mapped("message")[-1])
+        # After production's upgrade it runs the upgrade branch's commit: the next scan reads that.
+        # sudo: test setup, an upgrade as the worker leaves it
+        self.Run.sudo().create({"project_id": self.project.id, "environment_id": self.env_prod.id, "kind": "upgrade",
+                                "state": "succeeded", "upgrade_to": "18.0", "commit_sha": "b" * 40, "ref": "main",
+                                "number": self.project.sudo()._ops_next_run_number()})
+        scan = self.Run.browse(self.project.with_user(self.users["developer"]).upgrade_scan("19.0")["id"])
+        self.assertEqual((scan.ref, scan.commit_sha), ("upgrade/18.0", "b" * 40))
+
     def test_a_finished_upgrade_keeps_its_report(self):
         self.project.with_user(self.manager).odoo_version = "17.0"
         report = {"from_version": "17.0", "to_version": "18.0", "migration_seconds": 63.0,
@@ -199,6 +217,20 @@ class TestOpenUpgradePieces(OpsCase):
                 fh.write('<odoo><record id="XCG" model="res.currency"/></odoo>')
             self.assertEqual(openupgrade.missing_references(site, tree, ["base"]), [])
             self.assertEqual(openupgrade.missing_references(site, tree, ["sale"]), [], "only installed modules")
+
+    def test_the_manifest_moves_to_the_target_series(self):
+        with tempfile.TemporaryDirectory() as tree:
+            os.makedirs(os.path.join(tree, "acme"))
+            path = os.path.join(tree, "acme", "__manifest__.py")
+            with open(path, "w") as fh:
+                fh.write("{\n    'name': 'Acme', 'version': '17.0.1.2.0', 'license': 'LGPL-3',\n}\n")
+            self.assertTrue(code_scan.bump_manifest_version(tree, "acme", "17.0", "18.0"))
+            self.assertEqual(code_scan.manifest(tree, "acme"),
+                             {"name": "Acme", "version": "18.0.1.2.0", "license": "LGPL-3"}, "nothing else moved")
+            self.assertFalse(code_scan.bump_manifest_version(tree, "acme", "17.0", "18.0"), "once")
+            with open(path, "w") as fh:
+                fh.write('{"name": "Acme", "version": "1.0"}')
+            self.assertFalse(code_scan.bump_manifest_version(tree, "acme", "17.0", "18.0"), "no series: Odoo adds it")
 
     def test_code_for_another_series_is_refused(self):
         image.check_series({"a": "18.0.1.0.0", "b": "18.0.2.1"}, "18.0", "main")
