@@ -15,8 +15,8 @@ def cmd_upgrade_scan(client, args):
 
 def cmd_upgrade_preview(client, args):
     run = client.call("ops.project", "upgrade_preview", [project_id(client, args.project)], args.to or False)
-    emit(args, run, "queued %s (upgrade preview: a copy of production migrated with OpenUpgrade)" % (
-        run.get("name") or run["id"]))
+    emit(args, run, "queued %s (upgrade preview: a copy of production migrated with OpenUpgrade)%s" % (
+        run.get("name") or run["id"], "".join("\nwarning: %s" % w for w in run.get("warnings") or [])))
 
 
 def cmd_upgrade_run(client, args):
@@ -53,6 +53,14 @@ def cmd_upgrade_report(client, args):
         lines.append("patch: %d file(s)%s%s" % (len(patch["files"]), "" if patch.get("compiles") else
                                                  " (needs a hand: see the 'check' findings)",
                                                  "; branch %s" % patch["branch"] if patch.get("branch") else ""))
+    for to, seen in sorted((summary.get("coverage_summary") or {}).items()):
+        lines.append("OpenUpgrade for %s (%s's modules): %s%s" % (
+            to, summary.get("coverage_of"), ", ".join("%d %s" % (n, k) for k, n in sorted(seen["counts"].items())),
+            "; NOT COVERED: %s" % ", ".join(seen["not_covered"]) if seen["not_covered"] else ""))
+    others = [r for r in summary.get("coverage") or [] if r["kind"] != "odoo"]
+    for row in others:
+        lines.append("  %s (%s): %s" % (row["module"], row["kind"], "; ".join(
+            "%s %s" % (to, status) for to, status in sorted(row["steps"].items()))))
     for row in summary.get("blocking") or []:
         lines.append("BLOCKING: %s (%s): %s" % (row["module"], ", ".join(row["addons"]), row["detail"]))
     for what in ("preview", "upgrade"):

@@ -108,6 +108,11 @@ def test_preview_migrates_a_copy_of_production(server, production):
     _succeeded(server, queued["id"])
     report = manager("ops.project", "upgrade_report", [production["project_id"]], "18.0", 500)
     assert {"cron_numbercall", "ustr"} <= {f["advisory"] for f in report["findings"]}
+    # What will migrate each module production has installed, read from OpenUpgrade's scripts package.
+    coverage = {row["module"]: row for row in report["report"]["coverage"]}
+    assert report["report"]["coverage_of"] == "production" and {"sale", "stock", ADDON_17} <= set(coverage)
+    assert (coverage["sale"]["kind"], coverage["sale"]["steps"]["18.0"]) == ("odoo", "done"), coverage["sale"]
+    assert coverage[ADDON_17]["kind"] == "custom"
 
     # Exit code 0 is not success: with the customer's addon missing from the code (renamed), OpenUpgrade
     # exits 0 and leaves it 'to upgrade': the preview fails and names it.

@@ -21,7 +21,7 @@ import sys
 import time
 
 from ..services import code_scan, docker_engine, git_repo, git_tree, odoo_versions, upgrade_tools
-from . import paths, runtime_image
+from . import paths, runtime_image, upgrade_coverage
 from .base import RunFailed
 
 RANK = {"info": 0, "warning": 1, "breaking": 2}
@@ -65,7 +65,7 @@ def execute(spec, reporter, engine=None):
         if problems:
             reporter.log("warning", "The rewritten code has %d problem(s) the tools left: %s" % (
                 len(problems), "; ".join("%s:%d %s" % (p["file"], p["line"], p["message"]) for p in problems[:5])))
-        dependencies = _dependencies(spec, engine, labels, deps, set(addons), reporter)
+        dependencies, source_core, releases = _dependencies(spec, engine, labels, deps, set(addons), reporter)
         for row in dependencies:
             if row["status"] in ("merged", "renamed", "removed", "unported", "unknown"):
                 findings.append({
@@ -73,6 +73,14 @@ def execute(spec, reporter, engine=None):
                     "source": "dependency", "to_version": spec["to_version"],
                     "severity": "breaking" if row["status"] in code_scan.BLOCKING else "warning",
                     "message": "Depends on %s: %s" % (row["module"], row["detail"])})
+        modules, read_from = upgrade_coverage.installed_modules(spec, addons, deps, reporter)
+        coverage, uncovered = upgrade_coverage.rows(spec, modules, set(addons), source_core, releases)
+        findings += uncovered
+        covered = upgrade_coverage.summary(coverage, [step["to"] for step in spec["steps"]])
+        for to, seen in covered.items():
+            reporter.log("warning" if seen["not_covered"] else "info", "OpenUpgrade for %s, %d modules (%s): %s%s" % (
+                to, len(modules), read_from, ", ".join("%d %s" % (n, k) for k, n in sorted(seen["counts"].items())),
+                "; not covered: %s" % ", ".join(seen["not_covered"]) if seen["not_covered"] else ""))
         # The automatic fixes: which findings' files a tool rewrote.
         for finding in findings:
             if finding["source"] == "advisory" and finding.pop("fixable", False):
@@ -85,6 +93,7 @@ def execute(spec, reporter, engine=None):
             "from_version": spec["from_version"], "to_version": spec["to_version"], "commit_sha": sha,
             "addons": addons, "seconds": round(time.monotonic() - started, 2), "tool_seconds": timings,
             "dependencies": dependencies, "blocking": blocking, "patch": patch,
+            "coverage": coverage, "coverage_summary": covered, "coverage_of": read_from,
             "counts": {sev: sum(1 for f in findings if f["severity"] == sev) for sev in RANK},
             "autofix": sum(1 for f in findings if f.get("autofix")),
         }
@@ -225,7 +234,7 @@ def _dependencies(spec, engine, labels, deps, own, reporter):
                 for module in unknown}
     rows = code_scan.classify_dependencies(deps, own, source_core, target_core, apriori, releases)
     reporter.log("info", "Dependencies: %s" % ", ".join("%s %s" % (r["module"], r["status"]) for r in rows))
-    return rows
+    return rows, source_core, releases
 
 
 def _patch(spec, sha, tree, changed, problems, reporter):

@@ -153,7 +153,16 @@ class OpsProject(models.Model):
             "project_id": self.id, "environment_id": env.id, "kind": "upgrade_preview", "max_attempts": 1,
             "config": {"upgrade_to": to_version}}, trusted=True)
         # sudo: upgrade_to is written by the platform only (PROTECTED_FIELDS); the check is above
-        self.env["ops.run"].sudo().browse(run["id"]).upgrade_to = to_version
+        record = self.env["ops.run"].sudo().browse(run["id"])
+        record.upgrade_to = to_version
+        # Said up front: the installed modules no OpenUpgrade script migrates (the scan read the scripts package).
+        uncovered = ["%s (%s)" % (", ".join(seen["not_covered"]), to) for to, seen in sorted(
+            ((scan.upgrade_report or {}).get("coverage_summary") or {}).items()) if seen.get("not_covered")]
+        if uncovered:
+            note = _("Not covered by OpenUpgrade: %s. The preview migrates the rest; check these modules' data "
+                     "on it.", "; ".join(uncovered))
+            record._event("warning", note, {"not_covered": uncovered})
+            run = dict(run, warnings=[note])
         return run
 
     def action_upgrade_preview(self):

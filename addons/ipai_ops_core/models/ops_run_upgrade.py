@@ -71,6 +71,8 @@ class OpsRun(models.Model):
             "artifact_dir": os.path.join(self.env["ops.run.artifact"]._artifact_root(), "upgrade"),
             "openupgrade_dir": self.env["ops.tool"]._ops_openupgrade_dir(),
             "package_index": param("ipai_ops.package_index_url") or "https://pypi.org/pypi",
+            # what production has installed: the coverage is of those modules
+            "db": settings["db"], "production_database": project._ops_production().database_name or None,
         }
 
     def _ops_upgrade_preview_spec(self, spec):

@@ -3,7 +3,7 @@ from odoo import fields, models
 from .ops_upgrade_advisory import SEVERITIES
 
 SOURCES = [("advisory", "Advisory"), ("migrator", "odoo-module-migrator"), ("check", "Compile and lint"),
-           ("dependency", "Dependency")]
+           ("dependency", "Dependency"), ("coverage", "OpenUpgrade coverage")]
 
 
 class OpsUpgradeFinding(models.Model):

@@ -121,6 +121,35 @@ def apriori(wheel_path):
     return code_scan.read_apriori(source)
 
 
+SCRIPTS_PREFIX = "odoo/addons/openupgrade_scripts/scripts/"
+SCRIPT_FILES = ("pre-migration", "post-migration", "end-migration", "pre-migrate", "post-migrate", "noupdate_changes",
+                "upgrade_analysis_work")
+# What OpenUpgrade's scripts package says of a module for one version, read from its files the way its
+# coverage page is kept: a reviewed analysis or scripts (done), an analysis nobody reviewed (not covered),
+# no analysis at all (the version changed nothing of it that needs a migration).
+COVERAGE = {"done": "done", "todo": "not covered", "none": "nothing to do"}
+
+
+def coverage(wheel_path, to_version):
+    """{module: "done" | "not covered"} of the Odoo modules the scripts
+    wheel of ``to_version`` has an analysis for; a module it has none for
+    has nothing to do. None when the wheel is not there."""
+    if not wheel_path or not os.path.isfile(wheel_path):
+        return None
+    found = {}
+    with zipfile.ZipFile(wheel_path) as wheel:
+        for name in wheel.namelist():
+            if not name.startswith(SCRIPTS_PREFIX):
+                continue
+            parts = name[len(SCRIPTS_PREFIX):].split("/")
+            if len(parts) != 3 or not parts[1].startswith(to_version + "."):
+                continue
+            module, filename = parts[0], parts[2]
+            done = filename.startswith(SCRIPT_FILES)
+            found[module] = COVERAGE["done"] if done or found.get(module) == COVERAGE["done"] else COVERAGE["todo"]
+    return found
+
+
 def core_modules(engine, image, name, labels):
     """The modules the runtime image ships (its addons directories)."""
     code, lines = engine.run_to_completion(

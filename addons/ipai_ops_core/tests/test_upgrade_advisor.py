@@ -1,13 +1,14 @@
 import os
 import re
 import tempfile
+import zipfile
 
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
-from ..executors import image, upgrade_preview
+from ..executors import image, upgrade_coverage, upgrade_preview
 from ..executors.base import RunFailed
-from ..services import code_scan, filestore, odoo_versions, openupgrade
+from ..services import code_scan, filestore, odoo_versions, openupgrade, upgrade_tools
 from .common import OpsCase
 
 # One line each advisory of a step must match (and a harmless one it must not).
@@ -256,6 +257,36 @@ class TestOpenUpgradePieces(OpsCase):
             self.assertEqual(odoo_versions.openupgrade_wheel(directory, "18.0"), os.path.join(directory, name))
             with self.assertRaisesRegex(RuntimeError, "scripts/setup.sh downloads them"):
                 openupgrade.prepare_site(directory, "18.0")
+
+    def test_coverage_is_read_from_the_scripts_package(self):
+        prefix = "odoo/addons/openupgrade_scripts/"
+        with tempfile.TemporaryDirectory() as directory:
+            wheel = os.path.join(directory, "odoo_addon_openupgrade_scripts-18.0.1.0.0.457-py3-none-any.whl")
+            with zipfile.ZipFile(wheel, "w") as archive:
+                for name in ("sale/18.0.1.2/upgrade_analysis.txt", "sale/18.0.1.2/post-migration.py",
+                             "stock/18.0.1.1/upgrade_analysis.txt", "stock/18.0.1.1/upgrade_analysis_work.txt",
+                             "delivery/18.0.1.0/upgrade_analysis.txt", "delivery/tests/test_migration.py",
+                             "crm/17.0.1.0/upgrade_analysis.txt"):
+                    archive.writestr(prefix + "scripts/" + name, "")
+                archive.writestr(prefix + "apriori.py", "renamed_modules = {'sale_old': 'sale_new'}\n"
+                                                        "merged_modules = {'website_sale_x': 'website_sale'}\n")
+            self.assertEqual(upgrade_tools.coverage(wheel, "18.0"),
+                             {"sale": "done", "stock": "done", "delivery": "not covered"},
+                             "reviewed or scripted: done; an analysis alone: not covered; 17.0's: not this step")
+            spec = {"steps": [{"from": "17.0", "to": "18.0"}], "openupgrade_dir": directory, "to_version": "18.0",
+                    "package_index": "http://127.0.0.1:9"}
+            table, findings = upgrade_coverage.rows(
+                spec, ["acme", "crm", "delivery", "sale", "sale_old", "server_env"], {"acme"},
+                {"crm", "delivery", "sale", "sale_old"}, {"server_env": "18.0.1.0.2"})
+            status = {row["module"]: (row["kind"], row["steps"]["18.0"]) for row in table}
+            self.assertEqual(status, {
+                "acme": ("custom", "your code; its data by its own migrations/18.0 scripts"),
+                "crm": ("odoo", "nothing to do"), "delivery": ("odoo", "not covered"), "sale": ("odoo", "done"),
+                "sale_old": ("odoo", "renamed to sale_new"), "server_env": ("other", "release 18.0.1.0.2")})
+            self.assertEqual([(f["addon"], f["source"]) for f in findings], [("delivery", "coverage")])
+            self.assertEqual(upgrade_coverage.summary(table, ["18.0"])["18.0"], {
+                "counts": {"done": 1, "not covered": 1, "nothing to do": 1, "renamed": 1},
+                "not_covered": ["delivery"]})
 
     def test_filestore_copy_keeps_directory_owners(self):
         """A copied filestore (staging, previews, deploys) stays writable by the environment's Odoo (uid 101)."""
