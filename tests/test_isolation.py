@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 import requests
-from e2e import admin_sql, docker_ready, env_secret, make_addon_repo, probe_from, remove_leftovers, run_worker
+from e2e import admin_sql, docker_ready, env_secret, make_addon_repo, remove_leftovers, run_worker
+from probes import probe_from
 
 SLUG = "iso-e2e"
 

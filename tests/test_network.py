@@ -27,12 +27,12 @@ from e2e import (
     docker_ready,
     env_config,
     make_addon_repo,
-    net_probe,
     remove_leftovers,
     run_worker,
     shell,
 )
 from hostnet import host_network_binds
+from probes import net_probe
 
 SLUG = "net-e2e"
 NETNS = "ipaiops-e2e"
