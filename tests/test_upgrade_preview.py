@@ -114,8 +114,8 @@ def test_preview_migrates_a_copy_of_production(server, production):
     assert (coverage["sale"]["kind"], coverage["sale"]["steps"]["18.0"]) == ("odoo", "done"), coverage["sale"]
     assert coverage[ADDON_17]["kind"] == "custom"
 
-    # Exit code 0 is not success: with the customer's addon missing from the code (renamed), OpenUpgrade
-    # exits 0 and leaves it 'to upgrade': the preview fails and names it.
+    # With the customer's addon missing from the code (renamed), OpenUpgrade would exit 0 and leave it 'to
+    # upgrade': the preview says so before it migrates anything, and names it.
     work = production["root"] / "dev"
     _git("clone", "-q", "--branch", "upgrade/18.0", production["url"], str(work), cwd=production["root"])
     _git("mv", ADDON_17, "acme_upgrade_elsewhere", cwd=work)
@@ -124,10 +124,11 @@ def test_preview_migrates_a_copy_of_production(server, production):
     queued = manager("ops.project", "upgrade_preview", [production["project_id"]], "18.0")
     run_worker(server, projects=SLUG)
     failed = manager("ops.run", "read", [queued["id"]], ["state", "error_message"])[0]
-    assert failed["state"] == "failed" and "left modules behind: %s (to upgrade)" % ADDON_17 in (
+    assert failed["state"] == "failed" and "neither in Odoo 18.0 nor in the code (upgrade/18.0): %s." % ADDON_17 in (
         failed["error_message"]), failed
     kept = manager("ops.run", "read", [queued["id"]], ["upgrade_report"])[0]["upgrade_report"]
-    assert kept["error"] in failed["error_message"] and kept["steps"][0]["modules"], "what it measured is kept"
+    assert kept["error"] in failed["error_message"], "the error is kept with the report"
+    assert "with OpenUpgrade (code" not in logs_of(manager, queued["id"]), "said before the migration ran"
     _git("revert", "--no-edit", "HEAD", cwd=work)
 
     # A developer finishes what no tool fixes, on the upgrade branch.
@@ -207,6 +208,7 @@ def test_failed_upgrade_rolls_back_to_the_17_production(server, production):
     run = _approve_and_run(server, production, kill_migration=True)
     assert run["state"] == "failed" and "migration to Odoo 18.0 failed" in run["error_message"] \
         and "exit code 137" in run["error_message"], run
+    assert run["upgrade_report"]["steps"][0]["modules"], "what the killed migration measured is kept on the run"
     after = _prod(server, production)
     assert (after["state"], after["database_name"], after["odoo_version_running"]) == (
         "running", before["database_name"], "17.0")

@@ -17,7 +17,7 @@ import contextlib
 import os
 import time
 
-from ..services import docker_engine, filestore, naming, openupgrade, postgres
+from ..services import docker_engine, filestore, naming, odoo_versions, openupgrade, postgres, upgrade_tools
 from . import cutover, image, odoo_steps, paths, staging
 from .base import RunFailed
 
@@ -103,6 +103,7 @@ def migrate(spec, engine, reporter, step, dbname, report):
     step_spec = dict(spec, tool_image=step["image"], tool=step["tool"], odoo_version=step["to"], ref=step["ref"],
                      commit_sha=step.get("commit_sha"), branch=spec["branch"])
     sha, _tag, image_id, modules, _versions = image.build_image(step_spec, reporter, engine)
+    check_modules_there(spec, engine, reporter, step, image_id, dbname)
     log = openupgrade.MigrationLog()
     volumes = dict(odoo_steps.volumes(spec, engine, reporter), **{site: {"bind": openupgrade.MOUNT, "mode": "ro"}})
     addons = "/mnt/extra-addons,/opt/odoo/addons,%s/odoo/addons" % openupgrade.MOUNT
@@ -151,6 +152,32 @@ def rows_changed(before, after):
     module's data) changed in number."""
     return {label: [counts["own"], (after.get(label) or {}).get("own")] for label, counts in before.items()
             if (after.get(label) or {}).get("own") != counts["own"]}
+
+
+def check_modules_there(spec, engine, reporter, step, image_id, dbname):
+    """Before the migration runs: every installed module is in the target's
+    Odoo, the step's code or site-packages, or OpenUpgrade renames or merges
+    it. One that is nowhere would be left 'to upgrade' by a migration that
+    still exits 0: said now, before the long part."""
+    labels = docker_engine.labels_for(spec["namespace"], project=spec["project_slug"], run=spec["run_id"],
+                                      role="upgrade-modules")
+    name = "ipai-ops-%s-%d-modules" % (spec["namespace"], spec["run_id"])
+    try:
+        available = upgrade_tools.available_modules(engine, image_id, ["/mnt/extra-addons", "/opt/odoo/addons"],
+                                                    name, labels)
+    except (RuntimeError, docker_engine.DockerError) as exc:
+        raise RunFailed("Cannot list the modules of Odoo %s and the code: %s" % (step["to"], exc)) from exc
+    apriori = upgrade_tools.apriori(odoo_versions.openupgrade_wheel(spec["openupgrade_dir"], step["to"]))
+    moved = set(apriori.get("renamed_modules") or {}) | set(apriori.get("merged_modules") or {})
+    installed = {module for module, (state, _v) in postgres.module_states(spec["db"], dbname).items()
+                 if state == "installed"}
+    nowhere = sorted(installed - available - moved)
+    if nowhere:
+        raise RunFailed("Before migrating to Odoo %s: these installed modules are neither in Odoo %s nor in the code "
+                        "(%s): %s. The migration would leave them behind; put them back in the code (or uninstall "
+                        "them from production first)." % (step["to"], step["to"], step["ref"], ", ".join(nowhere)))
+    reporter.log("info", "All %d installed modules are in Odoo %s or the code (%s)" % (
+        len(installed), step["to"], step["ref"]))
 
 
 def check_openupgrade(spec, reporter, step, installed):

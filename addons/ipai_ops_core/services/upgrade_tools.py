@@ -150,6 +150,32 @@ def coverage(wheel_path, to_version):
     return found
 
 
+# Every module an image's Odoo can load from these paths: its own addons, the code's, and the addons pip put in
+# site-packages (odoo.addons is a namespace package: they are on its __path__ once odoo is imported).
+_LIST_MODULES = """
+import os, sys
+sys.path.insert(0, "/opt/odoo")
+import odoo.addons
+seen = set()
+for root in sys.argv[1:] + list(odoo.addons.__path__):
+    if os.path.isdir(root):
+        for name in os.listdir(root):
+            if os.path.isfile(os.path.join(root, name, "__manifest__.py")):
+                seen.add(name)
+print("MODULES " + " ".join(sorted(seen)))
+"""
+
+
+def available_modules(engine, image, paths, name, labels):
+    """The modules Odoo in ``image`` finds on ``paths`` and in site-packages."""
+    code, lines = engine.run_to_completion(image, ["-c", _LIST_MODULES, *paths], name, labels, network="none",
+                                           entrypoint=["python3"], timeout=120)
+    found = [line for line in lines if line.startswith("MODULES ")]
+    if code != 0 or not found:
+        raise RuntimeError("cannot list the modules of %s: %s" % (image, " / ".join(lines[-2:])))
+    return set(found[-1].split()[1:])
+
+
 def core_modules(engine, image, name, labels):
     """The modules the runtime image ships (its addons directories)."""
     code, lines = engine.run_to_completion(
