@@ -96,6 +96,9 @@ class TestBackendTours(OpsHttpCase):
         run.complete_workflow_run(1, "ImportError: cannot import name 'ustr' (shop_sale/models.py:3)", "w1", "failed")
         self.start_tour("/odoo/action-ipai_ops_core.action_ops_overview", "ipai_ops_overview", login="t_admin")
 
+    def test_an_odoo_page_as_the_baseline_of_the_times(self):
+        self.start_tour("/odoo/action-base.action_partner_form", "ipai_ops_baseline_odoo_page", login="t_manager")
+
     def test_a_run_is_followed_live(self):
         run = self.Run.with_user(self.manager).queue_run({"project_id": self.project.id, "kind": "build",
                                                           "environment_id": self.env_dev.id})

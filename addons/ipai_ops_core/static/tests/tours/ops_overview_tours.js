@@ -40,3 +40,14 @@ registry.category("web_tour.tours").add("ipai_ops_overview", {
     ],
 });
 
+
+// The baseline of the pages' times: Odoo's own partner list, loaded and measured the same way in the same run.
+registry.category("web_tour.tours").add("ipai_ops_baseline_odoo_page", {
+    steps: () => [
+        {
+            content: "Odoo's own partner list is usable",
+            trigger: ".o_action_manager :is(.o_kanban_renderer, .o_list_renderer) .o_data_row, .o_action_manager .o_kanban_record:not(.o_kanban_ghost)",
+            run: () => interactive("baseline: Odoo's own partner list"),
+        },
+    ],
+});
