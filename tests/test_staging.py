@@ -20,13 +20,13 @@ from e2e import (
     leftovers,
     logs_of,
     ops,
-    probe_from,
     reap,
     remove_leftovers,
     run_worker,
     sql,
     worker_cmd,
 )
+from probes import probe_from
 
 SLUG = "stg-e2e"
 ADDON = "ops_stg_addon"
