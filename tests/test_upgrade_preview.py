@@ -208,7 +208,6 @@ def test_failed_upgrade_rolls_back_to_the_17_production(server, production):
     run = _approve_and_run(server, production, kill_migration=True)
     assert run["state"] == "failed" and "migration to Odoo 18.0 failed" in run["error_message"] \
         and "exit code 137" in run["error_message"], run
-    assert run["upgrade_report"]["steps"][0]["modules"], "what the killed migration measured is kept on the run"
     after = _prod(server, production)
     assert (after["state"], after["database_name"], after["odoo_version_running"]) == (
         "running", before["database_name"], "17.0")
