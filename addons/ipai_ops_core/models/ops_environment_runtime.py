@@ -83,6 +83,16 @@ class OpsEnvironment(models.Model):
                                      "(scheduled actions: %(cron_real)ds)") % dict(
                 values, cron_real=max(values["limit_time_real"], CRON_TIME_REAL))
 
+    def _ops_running_run(self):
+        """The run whose commit this environment runs: its last successful
+        build, deploy or upgrade that recorded one (after an upgrade, the
+        upgrade branch's commit). An empty recordset when there is none."""
+        self.ensure_one()
+        # sudo: which commit an environment runs is the platform's record, whoever asks
+        return self.env["ops.run"].sudo().search([
+            ("environment_id", "=", self.id), ("kind", "in", ("build", "deploy", "upgrade")),
+            ("state", "=", "succeeded"), ("commit_sha", "!=", False)], order="id desc", limit=1)
+
     def _ops_runtime(self):
         """The effective settings: the environment's own, else the defaults."""
         self.ensure_one()

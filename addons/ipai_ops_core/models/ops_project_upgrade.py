@@ -99,10 +99,7 @@ class OpsProject(models.Model):
         branch's commit), else production's branch. (ref, sha or False, why)."""
         self.ensure_one()
         production = self._ops_production()
-        # sudo: which commit production runs is the platform's record, whoever may ask for a scan
-        last = self.env["ops.run"].sudo().search([
-            ("environment_id", "=", production.id), ("kind", "in", ("build", "deploy", "upgrade")),
-            ("state", "=", "succeeded"), ("commit_sha", "!=", False)], limit=1) if production else False
+        last = production._ops_running_run() if production else False
         if last:
             ref = "upgrade/%s" % last.upgrade_to if last.kind == "upgrade" else last.ref or production.branch
             return ref, last.commit_sha, _("the commit production runs, %(sha)s of %(ref)s (run %(run)s)",

@@ -39,8 +39,7 @@ class OpsRun(models.Model):
         try:
             sha = run.commit_sha or git_repo.resolve(project.repo_url, run.ref or env.branch, cache, GIT_TIMEOUT)
             info = git_repo.commit_info(project.repo_url, sha, cache, GIT_TIMEOUT)
-            current = self.search([("environment_id", "=", env.id), ("kind", "in", ("build", "deploy")),
-                                   ("state", "=", "succeeded"), ("commit_sha", "!=", False)], limit=1).commit_sha
+            current = env._ops_running_run().commit_sha
             changed = git_repo.changed_paths(project.repo_url, current or None, sha, cache, GIT_TIMEOUT)
             addons = set(git_repo.addons_of(project.repo_url, sha, cache, GIT_TIMEOUT))
             if current:
