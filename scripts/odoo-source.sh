@@ -21,7 +21,13 @@ if [ -n "${2:-}" ]; then
   mkdir -p "$tmp"
   git -C "$git_dir" archive "$commit" | tar -C "$tmp" -xf - || ops_die "git archive $commit failed in $git_dir"
   # Trees published with extra folders keep them off the addons path.
-  rm -rf "$tmp/custom_modules" "$tmp/custom_addons"
+  rm -rf "$tmp/custom_modules" "$tmp/custom_addons" "$tmp/odoo.log"
+  # Nightly-style trees (every addon under odoo/addons) bundle odoo/design-themes, another repository:
+  # its themes stay out (theme_default belongs to Odoo itself).
+  if [ -d "$tmp/odoo/addons/theme_common" ]; then
+    find "$tmp/odoo/addons" -mindepth 1 -maxdepth 1 -type d \( -name 'theme_*' -o -name test_themes \) \
+      ! -name theme_default -exec rm -rf {} +
+  fi
   chmod +x "$tmp/odoo-bin"
   origin="$(git -C "$git_dir" remote get-url origin 2>/dev/null || echo "$git_dir")"
 else

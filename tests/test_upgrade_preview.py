@@ -1,10 +1,11 @@
-"""From Odoo 17.0 to 18.0 for real: a 17.0 production (its demo data
-loaded through the platform's own shell) whose addon the scan rewrites and a
-developer finishes on branch upgrade/18.0; the preview migrates a copy of
-production with OpenUpgrade in the 18.0 image and starts it as an
-environment; the production upgrade, first forced to fail (it rolls back to
-the 17.0 production), then for good. Real Docker, PostgreSQL, git and Odoo
-17.0 and 18.0 all the way."""
+"""From Odoo 17.0 to 18.0 to 19.0 for real: a 17.0 sales and stock
+production (its demo data loaded through the platform's own shell) whose
+addon the scan rewrites and a developer finishes on branch upgrade/18.0; the
+preview migrates a copy of production with OpenUpgrade in the 18.0 image and
+starts it as an environment, which then takes a fix in upgrade mode; the
+production upgrade, first forced to fail (it rolls back to the 17.0
+production), then for good; then the same for 19.0. Real Docker, PostgreSQL,
+git and Odoo 17.0, 18.0 and 19.0 all the way."""
 
 import subprocess
 import threading
@@ -19,6 +20,8 @@ from upgrade_fixture import ADDON_17, make_production_repo
 
 SLUG = "upgp-e2e"
 MAIN_ROWS = ("partners", "sale_orders", "pickings")
+# What people made (a reload of the modules' demo data by a migration may drop some of theirs).
+MINE = {"res.partner": [("name", "like", "Customer ")], "sale.order": [], "stock.picking": [], "acme.order": []}
 
 
 def cli_env(server, login):
@@ -76,6 +79,7 @@ def production(server, tmp_path_factory, ops_bin):
     order = call("sale.order", "create", [{"partner_id": partners[0], "order_line": [
         (0, 0, {"product_id": product, "product_uom_qty": 2})]}])
     call("sale.order", "action_confirm", [[order]])
+    call("acme.order", "create", [{"name": "A-1", "amount": 7.5, "sale_id": order}])
     assert call("stock.picking", "search_count", [[("origin", "=", call("sale.order", "read", [[order]],
                                                                       fields=["name"])[0]["name"])]]) == 1
     yield {"project_id": project_id, "env_id": env_id, "url": url, "bare": str(bare), "root": root}
@@ -172,16 +176,42 @@ def test_preview_migrates_a_copy_of_production(server, production):
     acme = call("ir.module.module", "search_read", [[("name", "=", ADDON_17)]], fields=["state", "latest_version"])
     assert acme[0]["state"] == "installed" and acme[0]["latest_version"].startswith("18.0.")
     assert call("ir.config_parameter", "get_param", ["database.is_neutralized"]) in ("True", "true", True)
-    with pytest.raises(xmlrpc.client.Fault, match="upgrade preview"):
-        manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "environment_id": env["id"]})
     assert _odoo(prod["url"], prod["database_name"], prod["password"])[0] == "17.0"
 
+    # Upgrade mode: a fix pushed on upgrade/18.0 goes onto the migrated copy (the code's modules updated in the
+    # 18.0 image, no migration again), the data as the preview left it.
+    orders = call("sale.order", "search_count", [[]])
+    previewed = _git("rev-parse", "HEAD", cwd=work).strip()
+    field = '    sale_id = fields.Many2one("sale.order")\n'
+    model.write_text(model.read_text().replace(field, field + "    note = fields.Char()\n"))
+    assert "note = fields.Char()" in model.read_text()
+    _git("commit", "-qam", "acme orders get a note", cwd=work)
+    _git("push", "-q", "origin", "upgrade/18.0", cwd=work)
+    with pytest.raises(xmlrpc.client.Fault, match="moved since the preview"):
+        server.rpc("e2e_admin")("ops.project", "upgrade_production", [production["project_id"]], "18.0")
+    with pytest.raises(xmlrpc.client.Fault, match="does not run there"):
+        manager("ops.run", "queue_run", {"project": SLUG, "kind": "deploy", "environment_id": env["id"]})
+    built = server.rpc("e2e_admin")("ops.run", "queue_run", {"project": SLUG, "kind": "build",
+                                                             "environment_id": env["id"]})
+    run_worker(server, projects=SLUG)
+    _succeeded(server, built["id"])
+    log = logs_of(manager, built["id"])
+    assert "Upgrade mode: updating the code's installed modules on the migrated copy (Odoo 18.0): %s" % ADDON_17 \
+        in log and "with OpenUpgrade" not in log, log[-3000:]
+    again = manager("ops.environment", "read", [env["id"]], ["state", "odoo_version_running", "database_name"])[0]
+    assert (again["state"], again["odoo_version_running"]) == ("running", "18.0"), again
+    call = _odoo(env["url"], again["database_name"], env_secret(server, env["id"], "admin_password"))[1]
+    assert call("ir.model.fields", "search_count", [[("model", "=", "acme.order"), ("name", "=", "note")]]) == 1
+    assert call("sale.order", "search_count", [[]]) == orders
+    # Back to the previewed code: the production upgrade below runs what the preview migrated.
+    _git("push", "-qf", "origin", "%s:upgrade/18.0" % previewed, cwd=work)
 
-def _approve_and_run(server, production, kill_migration=False):
+
+def _approve_and_run(server, production, to="18.0", kill_migration=False):
     """Approve the upgrade and run it with a real worker; ``kill_migration``:
     the migration's container is killed once it runs (a crash, an OOM kill),
     after production was stopped and copied."""
-    run = server.rpc("e2e_admin")("ops.project", "upgrade_production", [production["project_id"]], "18.0")
+    run = server.rpc("e2e_admin")("ops.project", "upgrade_production", [production["project_id"]], to)
     assert run["state"] == "waiting_approval", run
     since = int(time.time()) - 1
     server.rpc("e2e_admin")("ops.run", "approve_run", [run["id"]])
@@ -207,7 +237,7 @@ def test_failed_upgrade_rolls_back_to_the_17_production(server, production):
         server.rpc("e2e_dev")("ops.project", "upgrade_production", [production["project_id"]], "18.0")
     run = _approve_and_run(server, production, kill_migration=True)
     assert run["state"] == "failed" and "migration to Odoo 18.0 failed" in run["error_message"] \
-        and "exit code 137" in run["error_message"], run
+        and "exit code 137): killed" in run["error_message"], run
     after = _prod(server, production)
     assert (after["state"], after["database_name"], after["odoo_version_running"]) == (
         "running", before["database_name"], "17.0")
@@ -219,17 +249,15 @@ def test_failed_upgrade_rolls_back_to_the_17_production(server, production):
 
 def test_upgrade_of_production(server, production, ops_bin):
     before = _prod(server, production)
-    # What people made (a 18.0 reload of the modules' demo data may drop some of theirs).
-    mine = {"res.partner": [("name", "like", "Customer ")], "sale.order": [], "stock.picking": []}
     counts = {m: _odoo(before["url"], before["database_name"], before["password"])[1](
-        m, "search_count", [domain]) for m, domain in mine.items()}
+        m, "search_count", [domain]) for m, domain in MINE.items()}
     run = _approve_and_run(server, production)
     assert run["state"] == "succeeded", run["error_message"]
     after = _prod(server, production)
     assert after["odoo_version_running"] == "18.0" and after["previous_database_name"] == before["database_name"]
     serie, call = _odoo(after["url"], after["database_name"], after["password"])
     assert serie == "18.0"
-    assert {m: call(m, "search_count", [domain]) for m, domain in mine.items()} == counts
+    assert {m: call(m, "search_count", [domain]) for m, domain in MINE.items()} == counts
     assert counts["res.partner"] == 3
     project = server.rpc("e2e_manager")("ops.project", "read", [production["project_id"]],
                                         ["odoo_version", "tool_id", "upgrade_target"])[0]
@@ -246,16 +274,47 @@ def test_upgrade_of_production(server, production, ops_bin):
     assert "step 17.0 to 18.0" in printed.stdout and "measured downtime" in printed.stdout, printed.stdout
 
 
-def test_a_19_preview_says_which_records_the_scripts_lack(server, production):
-    """The pinned 19.0 tree lacks records every published 19.0 scripts wheel loads for uom: the preview says
-    so before copying anything (the check, not a failed migration, tells)."""
+def test_from_18_to_19(server, production):
+    """The same customer, now on 18.0, goes on to 19.0: the scan reads the code production runs (upgrade/18.0,
+    not main) and moves the addon's manifest to 19.0 on upgrade/19.0; the preview migrates a copy with
+    OpenUpgrade's 19.0 scripts and starts it; the upgrade takes production to 19.0, what people made kept."""
     manager = server.rpc("e2e_manager")
-    queued = server.rpc("e2e_dev")("ops.project", "upgrade_scan", [production["project_id"]], "19.0", False)
+    before = _prod(server, production)
+    assert before["odoo_version_running"] == "18.0", "runs after test_upgrade_of_production"
+    pid = production["project_id"]
+    queued = server.rpc("e2e_dev")("ops.project", "upgrade_scan", [pid], "19.0", True)
     run_worker(server, projects=SLUG)
     _succeeded(server, queued["id"])
-    queued = server.rpc("e2e_admin")("ops.project", "upgrade_preview", [production["project_id"]], "19.0")
+    report = manager("ops.project", "upgrade_report", [pid], "19.0", 500)
+    assert report["scan"]["ref"] == "upgrade/18.0", report["scan"]
+    manifest = subprocess.run(["git", "-C", production["bare"], "show", "upgrade/19.0:%s/__manifest__.py" % ADDON_17],
+                              check=True, capture_output=True, text=True).stdout
+    assert '"version": "19.0.1.0.0"' in manifest, manifest
+    coverage = {row["module"]: row for row in report["report"]["coverage"]}
+    assert coverage["sale"]["steps"]["19.0"] in ("done", "nothing to do"), coverage["sale"]
+
+    queued = server.rpc("e2e_admin")("ops.project", "upgrade_preview", [pid], "19.0")
     run_worker(server, projects=SLUG)
-    run = manager("ops.run", "read", [queued["id"]], ["state", "error_message"])[0]
-    assert run["state"] == "failed" and "reference records the Odoo 19.0 tree lacks" in run["error_message"] \
-        and "uom.product_uom_kwh" in run["error_message"], run
-    assert "Copying production" not in logs_of(manager, queued["id"])
+    _succeeded(server, queued["id"])
+    env = manager("ops.environment", "read", [queued["environment_id"]],
+                  ["branch", "state", "odoo_version_running", "url", "database_name"])[0]
+    assert (env["branch"], env["state"], env["odoo_version_running"]) == ("upgrade/19.0", "running", "19.0"), env
+    serie, call = _odoo(env["url"], env["database_name"], env_secret(server, queued["environment_id"],
+                                                                     "admin_password"))
+    assert serie == "19.0"
+    acme = call("ir.module.module", "search_read", [[("name", "=", ADDON_17)]], fields=["state", "latest_version"])
+    assert acme[0]["state"] == "installed" and acme[0]["latest_version"].startswith("19.0."), acme
+
+    counts = {m: _odoo(before["url"], before["database_name"], before["password"])[1](m, "search_count", [d])
+              for m, d in MINE.items()}
+    run = _approve_and_run(server, production, "19.0")
+    assert run["state"] == "succeeded", run["error_message"]
+    after = _prod(server, production)
+    assert after["odoo_version_running"] == "19.0"
+    serie, call = _odoo(after["url"], after["database_name"], after["password"])
+    assert serie == "19.0"
+    assert {m: call(m, "search_count", [d]) for m, d in MINE.items()} == counts
+    # The customer's own field, made on 17.0, through two migrations.
+    assert call("acme.order", "search_read", [[("name", "=", "A-1")]], fields=["amount"])[0]["amount"] == 7.5
+    project = manager("ops.project", "read", [pid], ["odoo_version"])[0]
+    assert project["odoo_version"] == "19.0"

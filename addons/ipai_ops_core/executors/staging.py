@@ -7,8 +7,9 @@ Spec additions (ops.run._executor_spec):
             locks: no connection is terminated, no write is blocked);
       template: the copy the backup module's restore drill last verified,
             copied with CREATE DATABASE ... TEMPLATE (seconds);
-  staging_mode: "copy" (default) or "update" (keep the current staging
+  staging_mode: "copy" (default), "update" (keep the current staging
       database, update its modules: the project's "update the current build")
+      or "upgrade" (an upgrade preview's build: executors/upgrade_mode.py)
   obfuscate: bool, scrub_sql: [statements] (the obfuscation key is made per build and never kept)
   mail: {host, port, user, password} the mail catcher, or None
 
@@ -66,6 +67,10 @@ def _copy_data(spec, switch, source, dbname, update_only):
 
 
 def execute(spec, reporter, engine=None):
+    if spec.get("staging_mode") == "upgrade":
+        from . import upgrade_mode  # it reuses this module's copy of the data
+
+        return upgrade_mode.execute(spec, reporter, engine)
     source = spec.get("staging_source")
     if not source:
         reporter.log("info", "No production database yet: a fresh staging build")

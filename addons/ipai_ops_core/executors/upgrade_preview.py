@@ -130,7 +130,8 @@ def migrate(spec, engine, reporter, step, dbname, report):
                             "after_modules": log.after_modules(), "fatal_module": fatal,
                             "scripts_wheel": os.path.basename(site)})
     if exit_code != 0:
-        cause = log.errors[-1][1] if log.errors else " | ".join(tail[-3:])
+        cause = log.errors[-1][1] if log.errors else " | ".join(tail[-3:]).strip() or (
+            "killed (SIGKILL: out of memory, or stopped from outside)" if exit_code == 137 else "it said nothing")
         raise RunFailed("The migration to Odoo %s failed%s (exit code %d): %s" % (
             step["to"], " in module %s" % fatal if fatal else "", exit_code, cause[:400]), exit_code)
     states = postgres.module_states(spec["db"], dbname)

@@ -1,8 +1,9 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-# What may run on an upgrade preview environment: its previews and its lifecycle.
-PREVIEW_KINDS = ("upgrade_preview", "start", "stop", "recreate", "destroy")
+# What may run on an upgrade preview environment: its previews, its builds (upgrade mode: the code's modules
+# updated on the migrated copy, executors/upgrade_mode.py) and its lifecycle.
+PREVIEW_KINDS = ("upgrade_preview", "build", "start", "stop", "recreate", "destroy")
 
 
 class OpsEnvironment(models.Model):
@@ -11,7 +12,25 @@ class OpsEnvironment(models.Model):
     upgrade_to = fields.Char(
         "Upgrade preview of", readonly=True, copy=False, index=True,
         help="Set on the environments upgrade previews make: a neutralized copy of production migrated to this "
-             "Odoo version. Only a new preview rebuilds it; it expires like a development build.")
+             "Odoo version. A build (a push on its branch) updates the code's modules on that copy without "
+             "migrating again (upgrade mode); a new preview brings a fresh copy. It expires like a development "
+             "build.")
+
+    @api.depends_context("uid")
+    @api.depends("stage", "project_id", "upgrade_to")
+    def _compute_may(self):
+        super()._compute_may()
+        # A preview is never deployed, promoted or rolled back: production goes on with Upgrade production.
+        for env in self.filtered("upgrade_to"):
+            env.may_deploy = env.may_promote = env.may_rollback = False
+
+    def promote(self):
+        for env in self:
+            if env.upgrade_to:
+                raise UserError(_("%(env)s is an upgrade preview (Odoo %(version)s): it is not promoted; production "
+                                  "goes to Odoo %(version)s with Upgrade production (ops upgrade run), which "
+                                  "migrates production's own data.", env=env.name, version=env.upgrade_to))
+        return super().promote()
 
 
 class OpsRun(models.Model):
@@ -21,6 +40,7 @@ class OpsRun(models.Model):
     def _resolve_environment(self, project, values):
         env = super()._resolve_environment(project, values)
         if env.upgrade_to and values.get("kind") not in PREVIEW_KINDS:
-            raise UserError(_("%(env)s is an upgrade preview (Odoo %(version)s): only a new preview rebuilds it "
-                              "(Upgrade tab, ops upgrade preview).", env=env.name, version=env.upgrade_to))
+            raise UserError(_("%(env)s is an upgrade preview (Odoo %(version)s): a build updates its code (upgrade "
+                              "mode), a new preview its data (Upgrade tab, ops upgrade preview); a %(kind)s does "
+                              "not run there.", env=env.name, version=env.upgrade_to, kind=values.get("kind")))
         return env

@@ -70,11 +70,20 @@ class OpsProject(models.Model):
         self.ensure_one()
         naming.validate_branch(branch)
         naming.validate_sha(sha)
-        if self._ops_is_upgrade_branch(branch):
-            return "ignored: %s is the upgrade advisor's branch (its previews build it)" % branch
-        stage = self.stage_for_branch(branch)
         # sudo: a git event acts for the project (signed webhook or polling cron), not for a user
         Env = self.env["ops.environment"].sudo()
+        if self._ops_is_upgrade_branch(branch):
+            # Upgrade mode: a push updates the code on the preview's migrated copy (a build of that environment).
+            preview = Env.search([("project_id", "=", self.id), ("branch", "=", branch), ("state", "!=", "destroyed"),
+                                  ("upgrade_to", "!=", False), ("database_name", "!=", False)], limit=1)
+            if not preview:
+                return "ignored: %s is the upgrade advisor's branch (its previews build it)" % branch
+            # sudo: as below, the event was authenticated and the run is queued on the project's behalf
+            run = self.env["ops.run"].sudo().queue_run({
+                "project_id": self.id, "environment_id": preview.id, "kind": "build", "commit_sha": sha,
+                "ref": "refs/heads/%s" % branch, "idempotency_key": key, "config": {"trigger": "push"}})
+            return "build %s of the upgrade preview (upgrade mode, %s)" % (run["name"], run["state"])
+        stage = self.stage_for_branch(branch)
         env = Env.search([("project_id", "=", self.id), ("branch", "=", branch), ("state", "!=", "destroyed")],
                          limit=1)
         if stage == "staging" and env and self.staging_commit_policy == "nothing":

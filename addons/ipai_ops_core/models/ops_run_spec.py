@@ -140,7 +140,9 @@ class OpsRun(models.Model):
         """A staging build's data (see executors/staging.py)."""
         if spec["stage"] == "staging":
             # sudo: as in _ops_environment_spec
-            spec.update(self._ops_staging_spec(self.sudo().environment_id, spec, self.config or {}))
+            env = self.sudo().environment_id
+            spec.update(self._ops_upgrade_mode_spec(env) if env.upgrade_to else
+                        self._ops_staging_spec(env, spec, self.config or {}))
         return spec
 
     def _ops_promotion_spec(self, spec):

@@ -112,6 +112,16 @@ class OpsRun(models.Model):
         })
         return spec
 
+    def _ops_upgrade_mode_spec(self, env):
+        """A build of an upgrade preview (upgrade mode, executors/upgrade_mode.py):
+        the target's image; the migrated copy it keeps is the environment's."""
+        # sudo: tools are configuration records; the spec only carries their values
+        tool = self.env["ops.tool"].sudo()._ops_for_version(env.upgrade_to)
+        if not tool:
+            raise RunFailed("No runtime tool for Odoo %s (Configuration > Tools)." % env.upgrade_to)
+        return {"staging_mode": "upgrade", "staging_source": None, "tool_image": tool.image,
+                "tool": tool._ops_build_spec(), "odoo_version": env.upgrade_to}
+
     def _ops_upgrade_spec(self, spec):
         """What the production upgrade adds: the preview's steps with the
         commits it ran, its predicted downtime rescaled to production now."""

@@ -71,10 +71,8 @@ def source_dir(root, version, odoo_root=None):
 OPENUPGRADE = {
     "18.0": {"odoo-addon-openupgrade-scripts": "18.0.1.0.0.457", "odoo-addon-openupgrade-framework": "18.0.1.0.3.2",
              "openupgradelib": "3.13.7", "cssselect": "1.2.0"},
-    # No published 19.0 scripts wheel fits the pinned 19.0 tree for databases with uom (every one loads
-    # uom.product_uom_kwh and product_uom_minute, which that tree lacks; .407 also lacks payment's): .250
-    # is the newest with uom as its only gap. The preview says so before copying anything.
-    "19.0": {"odoo-addon-openupgrade-scripts": "19.0.1.0.0.250", "odoo-addon-openupgrade-framework": "19.0.1.0.0.6",
+    # 19.0.1.0.0.407 fits the pinned 19.0 tree (March 2026 nightly): every record its scripts load is there.
+    "19.0": {"odoo-addon-openupgrade-scripts": "19.0.1.0.0.407", "odoo-addon-openupgrade-framework": "19.0.1.0.0.6",
              "openupgradelib": "3.13.7", "cssselect": "1.2.0"},
 }
 

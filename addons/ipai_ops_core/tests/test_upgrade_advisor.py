@@ -110,6 +110,29 @@ class TestUpgradeAdvisor(OpsCase):
         scan = self.Run.browse(self.project.with_user(self.users["developer"]).upgrade_scan("19.0")["id"])
         self.assertEqual((scan.ref, scan.commit_sha), ("upgrade/18.0", "b" * 40))
 
+    def test_a_push_on_the_upgrade_branch_updates_the_preview(self):
+        """Upgrade mode: a push on upgrade/<version> builds the preview environment (its code's modules updated
+        on the migrated copy, in the target's image); without a preview the push is ignored."""
+        self.assertIn("ignored", self.project.sudo()._ops_on_push("upgrade/19.0", "c" * 40, "push-1"))
+        # sudo: test setup, the environment a preview leaves
+        preview = self.env["ops.environment"].sudo().create({
+            "project_id": self.project.id, "branch": "upgrade/19.0", "stage": "staging", "upgrade_to": "19.0",
+            "database_name": "ops_preview_copy"})
+        said = self.project.sudo()._ops_on_push("upgrade/19.0", "c" * 40, "push-2")
+        self.assertIn("upgrade mode", said)
+        run = self.Run.search([("environment_id", "=", preview.id)])
+        self.assertEqual((run.kind, run.commit_sha), ("build", "c" * 40))
+        spec = run._ops_staging_data_spec({"stage": "staging"})
+        self.assertEqual((spec["staging_mode"], spec["odoo_version"], spec["tool_image"]),
+                         ("upgrade", "19.0", self.env.ref("ipai_ops_core.ops_tool_odoo_19").image))
+        with self.assertRaisesRegex(UserError, "does not run there"):
+            self.queue(environment_id=preview.id, kind="deploy")
+        # Never promoted to production (its image is another Odoo version than production's data), nor offered.
+        with self.assertRaisesRegex(UserError, "not promoted"):
+            preview.with_user(self.manager).promote()
+        shown = preview.with_user(self.manager)
+        self.assertEqual((shown.may_build, shown.may_promote, shown.may_deploy), (True, False, False))
+
     def test_a_finished_upgrade_keeps_its_report(self):
         self.project.with_user(self.manager).odoo_version = "17.0"
         report = {"from_version": "17.0", "to_version": "18.0", "migration_seconds": 63.0,

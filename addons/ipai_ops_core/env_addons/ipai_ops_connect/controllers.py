@@ -40,7 +40,8 @@ class Connect(http.Controller):
         admin = env.ref("base.user_admin")
         session = request.session
         session.logout(keep_db=True)
-        session.pre_login, session.pre_uid = admin.login, admin.id
+        # Items, not attributes: 19.0's Session has __slots__ (an attribute raises), 17.0 and 18.0 take both.
+        session["pre_login"], session["pre_uid"] = admin.login, admin.id
         session.finalize(env)
         cr.commit()
         _logger.info("ipai ops connect: logged in as %s through a platform link", admin.login)
