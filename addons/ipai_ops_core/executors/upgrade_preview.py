@@ -130,10 +130,13 @@ def migrate(spec, engine, reporter, step, dbname, report):
                             "after_modules": log.after_modules(), "fatal_module": fatal,
                             "scripts_wheel": os.path.basename(site)})
     if exit_code != 0:
-        cause = log.errors[-1][1] if log.errors else " | ".join(tail[-3:]).strip() or (
-            "killed (SIGKILL: out of memory, or stopped from outside)" if exit_code == 137 else "it said nothing")
+        cause = log.errors[-1][1] if log.errors else " | ".join(tail[-3:]).strip()
+        if exit_code == 137:
+            cause = "killed (SIGKILL: out of memory, or stopped from outside)%s" % (
+                "; it last said: %s" % cause if cause else "")
         raise RunFailed("The migration to Odoo %s failed%s (exit code %d): %s" % (
-            step["to"], " in module %s" % fatal if fatal else "", exit_code, cause[:400]), exit_code)
+            step["to"], " in module %s" % fatal if fatal else "", exit_code, cause[:400] or "it said nothing"),
+            exit_code)
     states = postgres.module_states(spec["db"], dbname)
     wrong = sorted("%s (%s%s)" % (name, state, ", version %s" % version if state == "installed" else "")
                    for name, (state, version) in states.items()

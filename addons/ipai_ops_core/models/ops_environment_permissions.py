@@ -36,11 +36,19 @@ class OpsEnvironment(models.Model):
     may_approve = fields.Boolean(compute="_compute_may")
 
     @api.depends_context("uid")
-    @api.depends("stage", "project_id")
+    @api.depends("stage", "project_id", "upgrade_to")
     def _compute_may(self):
         for env in self:
             project = env.project_id
+            refused = env._ops_refused_fields()
             for name, (action, stage) in MAY.items():
-                env[name] = bool(project and env.stage) and project._ops_may(stage or env.stage, action)
+                env[name] = bool(project and env.stage) and name not in refused and project._ops_may(
+                    stage or env.stage, action)
             # approvals are the project's (admins and owners)
             env.may_approve = bool(project) and project._ops_may(None, "approve")
+
+    def _ops_refused_fields(self):
+        """The ``may_*`` fields false on this environment whatever the user's
+        role (what the environment itself does not allow)."""
+        self.ensure_one()
+        return set()

@@ -16,13 +16,10 @@ class OpsEnvironment(models.Model):
              "migrating again (upgrade mode); a new preview brings a fresh copy. It expires like a development "
              "build.")
 
-    @api.depends_context("uid")
-    @api.depends("stage", "project_id", "upgrade_to")
-    def _compute_may(self):
-        super()._compute_may()
+    def _ops_refused_fields(self):
         # A preview is never deployed, promoted or rolled back: production goes on with Upgrade production.
-        for env in self.filtered("upgrade_to"):
-            env.may_deploy = env.may_promote = env.may_rollback = False
+        refused = super()._ops_refused_fields()
+        return refused | {"may_deploy", "may_promote", "may_rollback"} if self.upgrade_to else refused
 
     def promote(self):
         for env in self:
