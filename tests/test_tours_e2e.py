@@ -43,13 +43,16 @@ def test_a_real_build_is_followed_live(server, project):
     worker = threading.Thread(target=work)
 
     def on_signal(name):
-        if name == "queued-seen" and not worker.is_alive() and "started" not in outcome:
-            outcome["started"] = True
+        if name == "queued-seen" and "started" not in outcome:
             worker.start()
+            outcome["started"] = True
 
-    tour = Tour(server, "e2e_dev", on_signal).run("/odoo/action-ipai_ops_core.action_ops_run/%d" % queued["id"],
-                                                  "ipai_ops_e2e_build_followed_live", timeout=600)
-    worker.join(600)
+    try:
+        tour = Tour(server, "e2e_dev", on_signal).run("/odoo/action-ipai_ops_core.action_ops_run/%d" % queued["id"],
+                                                      "ipai_ops_e2e_build_followed_live", timeout=720)
+    finally:
+        if outcome.get("started"):
+            worker.join(600)  # the build ends before the project's leftovers go
     assert not outcome.get("error"), outcome["error"]
     assert tour.signals == ["queued-seen", "succeeded-seen"], tour.signals
     run = server.rpc("e2e_manager")("ops.run", "read", [queued["id"]], ["state", "environment_id"])[0]
