@@ -1,6 +1,8 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from .rpc_args import valid_records
+
 # What may run on an upgrade preview environment: its previews, its builds (upgrade mode: the code's modules
 # updated on the migrated copy, executors/upgrade_mode.py) and its lifecycle.
 PREVIEW_KINDS = ("upgrade_preview", "build", "start", "stop", "recreate", "destroy")
@@ -22,7 +24,7 @@ class OpsEnvironment(models.Model):
         return refused | {"may_deploy", "may_promote", "may_rollback"} if self.upgrade_to else refused
 
     def promote(self):
-        for env in self:
+        for env in valid_records(self, "Environment"):  # bad ids get the RPC's clear error first
             if env.upgrade_to:
                 raise UserError(_("%(env)s is an upgrade preview (Odoo %(version)s): it is not promoted; production "
                                   "goes to Odoo %(version)s with Upgrade production (ops upgrade run), which "
