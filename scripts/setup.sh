@@ -75,6 +75,19 @@ PY
       "the upgrade advisor will say it is missing"
 done
 
+# OCA wheels that the tests ship inside a repository (requirements.txt with --no-index --find-links), as an
+# air-gapped project does: one release of date_range per series (tests/upgrade_fixture.py, OCA_RELEASES), and
+# odoo-test-helper, which its tests import (OCA's test-requirements.txt).
+wheels_dir="$OPS_ODOO_SOURCES/wheels"
+mkdir -p "$wheels_dir"
+for pin in odoo-addon-date-range==17.0.1.2.1.5 odoo-addon-date-range==18.0.5.0.2.2 \
+           odoo-addon-date-range==19.0.1.0.1 odoo-test-helper==2.1.3; do
+  compgen -G "$wheels_dir/$(echo "${pin%%==*}" | tr - _)-${pin##*==}-*.whl" >/dev/null && continue
+  ops_log "downloading $pin (an OCA wheel for the tests) into $wheels_dir"
+  "$OPS_VENV/bin/pip" download -q --no-deps --dest "$wheels_dir" "$pin" 2>"$wheels_dir/.pip.log" \
+    || ops_log "warning: $pin could not be downloaded ($(tail -n 1 "$wheels_dir/.pip.log"))"
+done
+
 # A local S3-compatible server (moto) for the off-site backup tests, in a venv
 # of its own so its web stack never meets Odoo's pinned one.
 if [ ! -x "$OPS_MOTO_VENV/bin/moto_server" ]; then
@@ -110,4 +123,12 @@ fi
 if [ "${OPS_SKIP_DOCKER:-0}" != 1 ]; then
   "$OPS_REPO/scripts/docker.sh" start
   "$OPS_REPO/scripts/build-runtime-image.sh"
+  # The other versions' images this host already has are rebuilt when their inputs changed (an update of the
+  # platform): a run never uses an image an older version of it made. Missing ones are built on first use.
+  for version in $OPS_ODOO_VERSIONS; do
+    if [ "$version" != 18.0 ] && docker image inspect "ipai-ops/odoo:$version" >/dev/null 2>&1 \
+        && [ -f "$(ops_odoo_src "$version")/odoo-bin" ]; then
+      "$OPS_REPO/scripts/build-runtime-image.sh" "$version"
+    fi
+  done
 fi

@@ -4,10 +4,11 @@ host lacks it), and the environment says which Odoo and which source commit
 it runs.
 
 A small addon, written for each version (17.0: a <tree> view; 19.0: a
-<list> view and a models.Constraint), gets a development build on a project
-of that version, executed by the real worker; the environment answers, its
-own Odoo reports the version, and the addon is installed at its manifest's
-version.
+<list> view and a models.Constraint) and depending on an OCA module shipped
+as its PyPI wheel in the repository (requirements.txt, --no-index), gets a
+development build on a project of that version, executed by the real
+worker; the environment answers, its own Odoo reports the version, and the
+addon and the OCA module are installed at their versions.
 """
 
 import os
@@ -16,9 +17,11 @@ import xmlrpc.client
 import pytest
 import requests
 from e2e import docker_ready, env_secret, git, remove_leftovers, run_worker
+from upgrade_fixture import vendor_oca_wheel
 
 SLUGS = {"17.0": "v17-e2e", "19.0": "v19-e2e"}
 ADDON = "ops_version_probe"
+
 VIEWS = {
     # 17.0 still has <tree>; 19.0 only <list>
     "17.0": '<tree><field name="name"/></tree>',
@@ -73,8 +76,9 @@ def version_repo(tmp_path_factory):
         (addon / "models" / "__init__.py").write_text("from . import probe\n")
         (addon / "models" / "probe.py").write_text(MODELS[version])
         (addon / "__manifest__.py").write_text(
-            '{"name": "Version probe", "version": "%s.1.0.3", "depends": ["base"], "license": "LGPL-3",'
+            '{"name": "Version probe", "version": "%s.1.0.3", "depends": ["base", "date_range"], "license": "LGPL-3",'
             ' "data": ["security/ir.model.access.csv", "views/probe.xml"]}\n' % version)
+        vendor_oca_wheel(work, version)  # the OCA module as its wheel, inside the repository
         (addon / "security" / "ir.model.access.csv").write_text(
             "id,name,model_id:id,group_id:id,perm_read,perm_write,perm_create,perm_unlink\n"
             "access_probe,probe,model_ops_version_probe,base.group_user,1,1,1,1\n")
@@ -135,6 +139,10 @@ def test_development_build_on_version(server, version_projects, version):
                                [[("name", "=", ADDON)]], {"fields": ["state", "latest_version"]})
     assert module and module[0]["state"] == "installed"
     assert module[0]["latest_version"] == "%s.1.0.3" % version
+    # The OCA module, from its wheel (pip takes Odoo as installed: the runtime image registers it)
+    oca = models.execute_kw(env["database_name"], uid, password, "ir.module.module", "search_read",
+                            [[("name", "=", "date_range")]], {"fields": ["state", "latest_version"]})
+    assert oca and oca[0]["state"] == "installed" and oca[0]["latest_version"].startswith(version + "."), oca
     # demo data is there (19.0 needs --with-demo for it): base's demo user
     demo = models.execute_kw(env["database_name"], uid, password, "ir.model.data", "search_count",
                              [[("module", "=", "base"), ("name", "=", "user_demo")]])

@@ -16,12 +16,14 @@ import docker
 import pytest
 import requests
 from e2e import docker_ready, env_secret, logs_of, ops, remove_leftovers, run_worker
-from upgrade_fixture import ADDON_17, make_production_repo
+from package_index import package_index
+from upgrade_fixture import ADDON_17, OCA_MODULE, OCA_RELEASES, OCA_SCRIPT_18, make_production_repo, vendor_oca_wheel
 
 SLUG = "upgp-e2e"
 MAIN_ROWS = ("partners", "sale_orders", "pickings")
 # What people made (a reload of the modules' demo data by a migration may drop some of theirs).
-MINE = {"res.partner": [("name", "like", "Customer ")], "sale.order": [], "stock.picking": [], "acme.order": []}
+MINE = {"res.partner": [("name", "like", "Customer ")], "sale.order": [], "stock.picking": [], "acme.order": [],
+        "date.range": []}
 
 
 def cli_env(server, login):
@@ -40,6 +42,12 @@ def _succeeded(server, run_id):
     assert run["state"] == "succeeded", (run["error_message"], logs_of(server.rpc("e2e_manager"), run_id)[-5000:])
 
 
+def _show(production, branch, path):
+    """A file of the project's repository on ``branch``."""
+    return subprocess.run(["git", "-C", production["bare"], "show", "%s:%s" % (branch, path)], check=True,
+                          capture_output=True, text=True).stdout
+
+
 def _odoo(env_url, dbname, password):
     common = xmlrpc.client.ServerProxy(env_url + "/xmlrpc/2/common")
     uid = common.authenticate(dbname, "admin", password, {})
@@ -48,9 +56,17 @@ def _odoo(env_url, dbname, password):
 
 
 @pytest.fixture(scope="module")
-def production(server, tmp_path_factory, ops_bin):
-    """A 17.0 production running the addon, with demo data loaded by Odoo's
-    own 'Load demo data' through `ops env shell --odoo`."""
+def oca_index(server):
+    """The OCA's date_range releases, as PyPI's JSON API says them (a local stand-in, for the scan)."""
+    with package_index(server, {"odoo-addon-date-range": {"releases": {v: [] for v in OCA_RELEASES.values()}}}):
+        yield
+
+
+@pytest.fixture(scope="module")
+def production(server, tmp_path_factory, ops_bin, oca_index):
+    """A 17.0 production running the addon (and the OCA module it depends on),
+    with demo data loaded by Odoo's own 'Load demo data' through `ops env
+    shell --odoo`."""
     if not docker_ready():
         pytest.fail("the Docker engine is not running: scripts/setup.sh starts it (scripts/docker.sh)")
     remove_leftovers(SLUG)
@@ -80,6 +96,9 @@ def production(server, tmp_path_factory, ops_bin):
         (0, 0, {"product_id": product, "product_uom_qty": 2})]}])
     call("sale.order", "action_confirm", [[order]])
     call("acme.order", "create", [{"name": "A-1", "amount": 7.5, "sale_id": order}])
+    kind = call("date.range.type", "create", [{"name": "Fiscal year"}])  # the OCA module's records
+    call("date.range", "create", [{"name": "FY2026", "type_id": kind, "date_start": "2026-01-01",
+                                   "date_end": "2026-12-31"}])
     assert call("stock.picking", "search_count", [[("origin", "=", call("sale.order", "read", [[order]],
                                                                       fields=["name"])[0]["name"])]]) == 1
     yield {"project_id": project_id, "env_id": env_id, "url": url, "bare": str(bare), "root": root}
@@ -117,11 +136,19 @@ def test_preview_migrates_a_copy_of_production(server, production):
     assert report["report"]["coverage_of"] == "production" and {"sale", "stock", ADDON_17} <= set(coverage)
     assert (coverage["sale"]["kind"], coverage["sale"]["steps"]["18.0"]) == ("odoo", "done"), coverage["sale"]
     assert coverage[ADDON_17]["kind"] == "custom"
+    assert coverage[OCA_MODULE]["steps"]["18.0"] == "release %s" % OCA_RELEASES["18.0"], coverage[OCA_MODULE]
+    # The OCA wheel's pin moved to its 18.0 release in the patch, as the manifest moved to 18.0.
+    assert "odoo-addon-date-range==%s" % OCA_RELEASES["18.0"] in _show(production, "upgrade/18.0", "requirements.txt")
 
     # With the customer's addon missing from the code (renamed), OpenUpgrade would exit 0 and leave it 'to
     # upgrade': the preview says so before it migrates anything, and names it.
     work = production["root"] / "dev"
     _git("clone", "-q", "--branch", "upgrade/18.0", production["url"], str(work), cwd=production["root"])
+    # The repository ships its OCA wheels: the developer puts the 18.0 one the scan's pin names, whose own script
+    # migrates the module's data.
+    vendor_oca_wheel(work, "18.0")
+    _git("add", "-A", cwd=work)
+    _git("commit", "-qm", "date_range 18.0", cwd=work)
     _git("mv", ADDON_17, "acme_upgrade_elsewhere", cwd=work)
     _git("commit", "-qm", "the addon under another name", cwd=work)
     _git("push", "-q", "origin", "upgrade/18.0", cwd=work)
@@ -157,6 +184,8 @@ def test_preview_migrates_a_copy_of_production(server, production):
         assert modules[name]["seconds"] is not False, (name, modules.get(name))
     assert any(s.startswith("pre-migration") or s.startswith("post-migration") for s in modules["sale"]["scripts"])
     assert modules["stock"]["scripts"], modules["stock"]
+    # The OCA module's own migration script, shipped in its 18.0 wheel, ran in the migration.
+    assert any(s.startswith(OCA_SCRIPT_18) for s in modules[OCA_MODULE]["scripts"]), modules[OCA_MODULE]
     for label in MAIN_ROWS:
         assert report["rows_before"][label]["own"] == report["rows_after"][label]["own"] > 0, (label, report)
     assert not report["rows_changed"]
@@ -287,11 +316,18 @@ def test_from_18_to_19(server, production):
     _succeeded(server, queued["id"])
     report = manager("ops.project", "upgrade_report", [pid], "19.0", 500)
     assert report["scan"]["ref"] == "upgrade/18.0", report["scan"]
-    manifest = subprocess.run(["git", "-C", production["bare"], "show", "upgrade/19.0:%s/__manifest__.py" % ADDON_17],
-                              check=True, capture_output=True, text=True).stdout
+    manifest = _show(production, "upgrade/19.0", "%s/__manifest__.py" % ADDON_17)
     assert '"version": "19.0.1.0.0"' in manifest, manifest
+    assert "odoo-addon-date-range==%s" % OCA_RELEASES["19.0"] in _show(production, "upgrade/19.0", "requirements.txt")
     coverage = {row["module"]: row for row in report["report"]["coverage"]}
     assert coverage["sale"]["steps"]["19.0"] in ("done", "nothing to do"), coverage["sale"]
+    # A developer ships the OCA module's 19.0 wheel on the new branch (its 18.0 one would not install on 19.0).
+    work = production["root"] / "dev19"
+    _git("clone", "-q", "--branch", "upgrade/19.0", production["url"], str(work), cwd=production["root"])
+    vendor_oca_wheel(work, "19.0")
+    _git("add", "-A", cwd=work)
+    _git("commit", "-qm", "date_range 19.0", cwd=work)
+    _git("push", "-q", "origin", "upgrade/19.0", cwd=work)
 
     queued = server.rpc("e2e_admin")("ops.project", "upgrade_preview", [pid], "19.0")
     run_worker(server, projects=SLUG)

@@ -5,14 +5,13 @@ package index), the patch applied to the commit and compiled, the upgrade
 branch pushed; an 18.0 addon scanned for 19.0. The package index is a local
 stand-in for PyPI (a remote service), everything else is real."""
 
-import http.server
 import json
 import os
 import subprocess
-import threading
 
 import pytest
-from e2e import docker_ready, ops, remove_leftovers, run_worker, sql
+from e2e import docker_ready, ops, remove_leftovers, run_worker
+from package_index import package_index as local_package_index
 from upgrade_fixture import ADDON_17, ADDON_18, ADDON_DEPS, make_upgrade_repo
 
 SLUG17, SLUG18 = "upg-e2e", "upg18-e2e"
@@ -20,29 +19,10 @@ SLUG17, SLUG18 = "upg-e2e", "upg18-e2e"
 RELEASES = {"odoo-addon-web-responsive": {"releases": {"17.0.1.0.0": [], "18.0.1.0.2": []}}}
 
 
-class _Index(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's name
-        package = self.path.strip("/").split("/")[-2] if self.path.endswith("/json") else ""
-        body = RELEASES.get(package)
-        self.send_response(200 if body else 404)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(json.dumps(body or {"message": "Not Found"}).encode())
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def package_index(server):
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Index)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = "http://127.0.0.1:%d/pypi" % httpd.server_address[1]
-    sql(server.db, "INSERT INTO ir_config_parameter (key, value) VALUES ('ipai_ops.package_index_url', %s) "
-                   "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", [url])
-    yield url
-    sql(server.db, "DELETE FROM ir_config_parameter WHERE key = 'ipai_ops.package_index_url'")
-    httpd.shutdown()
+    with local_package_index(server, RELEASES) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

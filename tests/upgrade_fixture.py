@@ -1,7 +1,38 @@
 """The customer code of the upgrade tests: a 17.0 addon with what an Odoo
 17 to 18 upgrade trips on, and an 18.0 addon with what 18 to 19 does."""
 
+import os
+import shutil
+
 from e2e import git
+
+# The OCA's date_range, one release per series, as the wheels PyPI has (scripts/setup.sh downloads them into
+# $OPS_ODOO_SOURCES/wheels; containers here cannot reach PyPI): a repository ships them, as an air-gapped one does.
+OCA_MODULE = "date_range"
+OCA_RELEASES = {"17.0": "17.0.1.2.1.5", "18.0": "18.0.5.0.2.2", "19.0": "19.0.1.0.1"}
+# the 18.0 wheel migrates the 17.0 module's data with its own script
+OCA_SCRIPT_18 = "post-migration"
+
+
+TEST_HELPER = "2.1.3"  # odoo-test-helper, which date_range's tests import (OCA's test-requirements.txt)
+
+
+def vendor_oca_wheel(work, series):
+    """Put the date_range wheel of ``series`` (and odoo-test-helper, for its
+    tests) in ``work``/wheels, only them, and pin them in requirements.txt,
+    pip told to use no index."""
+    wheels = os.path.join(os.path.dirname(os.environ.get("ODOO_SRC", "/opt/ipai-ops/odoo-18.0")), "wheels")
+    names = ["odoo_addon_date_range-%s-py3-none-any.whl" % OCA_RELEASES[series],
+             "odoo_test_helper-%s-py3-none-any.whl" % TEST_HELPER]
+    shutil.rmtree(work / "wheels", ignore_errors=True)
+    (work / "wheels").mkdir()
+    for name in names:
+        if not os.path.exists(os.path.join(wheels, name)):
+            raise AssertionError("the wheel %s is missing from %s (scripts/setup.sh downloads it)" % (name, wheels))
+        shutil.copy(os.path.join(wheels, name), work / "wheels")
+    (work / "requirements.txt").write_text("--no-index\n--find-links /mnt/extra-addons/wheels\n"
+                                           "odoo-addon-date-range==%s\nodoo-test-helper==%s\n" % (
+                                               OCA_RELEASES[series], TEST_HELPER))
 
 ADDON_17 = "acme_upgrade"
 FILES_17 = {
@@ -147,14 +178,18 @@ def make_upgrade_repo(root):
 
 
 def make_production_repo(root):
-    """A bare repository whose main holds the 17.0 addon only (what a 17.0
-    production runs). Returns (url, bare path)."""
+    """A bare repository whose main holds the 17.0 addon (what a 17.0
+    production runs), which depends on the OCA's date_range shipped as its
+    17.0 wheel. Returns (url, bare path)."""
     import subprocess
 
     work = root / "work"
     work.mkdir()
     git("init", "-q", "-b", "main", cwd=work)
-    write_addon(work, ADDON_17, FILES_17)
+    # production's addon also depends on an OCA module, installed from its wheel
+    write_addon(work, ADDON_17, dict(FILES_17, **{"__manifest__.py": FILES_17["__manifest__.py"].replace(
+        '"stock"]', '"stock", "%s"]' % OCA_MODULE)}))
+    vendor_oca_wheel(work, "17.0")
     git("add", "-A", cwd=work)
     git("commit", "-qm", "acme 17.0", cwd=work)
     bare = root / "production.git"

@@ -6,7 +6,7 @@ import ast
 import os
 import shutil
 
-from ..services import git_repo, git_tree, naming, odoo_versions
+from ..services import docker_engine, git_repo, git_tree, naming, odoo_versions
 from . import network, odoo_steps, paths, runtime_image
 from .base import RunFailed
 
@@ -86,9 +86,22 @@ def build_image(spec, reporter, engine):
         reporter.log("info", "Building image %s FROM %s" % (tag, spec["tool_image"]))
         # The requirements come from the internet: on the build network,
         # which reaches nothing of the host and no database. Else no network.
-        image_id = engine.build(workdir, tag, labels=odoo_steps.labels(spec, "image"),
-                                on_line=lambda line: reporter.log("debug", line),
-                                network_mode=network.build_network(spec, engine) if requirements else "none")
+        said = []
+
+        def on_line(line):
+            reporter.log("debug", line)
+            said[:] = (said + [line])[-20:]
+
+        try:
+            image_id = engine.build(workdir, tag, labels=odoo_steps.labels(spec, "image"), on_line=on_line,
+                                    network_mode=network.build_network(spec, engine) if requirements else "none")
+        except docker_engine.DockerError as exc:
+            # pip's own words name the cause (a wheel for another series: "No matching distribution found for
+            # odoo==17.0.*"; a package the index lacks); else Docker's
+            errors = [line for line in said if line.startswith("ERROR")]
+            raise RunFailed("Building the image failed%s: %s" % (
+                " installing requirements.txt" if requirements else "",
+                " / ".join(errors[-2:]) if errors else exc)) from exc
         reporter.artifact("image", tag, sha256=image_id.split(":", 1)[-1], content_type="application/vnd.docker.image")
         reporter.check_canceled()
     finally:

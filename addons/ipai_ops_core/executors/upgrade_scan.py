@@ -66,6 +66,7 @@ def execute(spec, reporter, engine=None):
             reporter.log("warning", "The rewritten code has %d problem(s) the tools left: %s" % (
                 len(problems), "; ".join("%s:%d %s" % (p["file"], p["line"], p["message"]) for p in problems[:5])))
         dependencies, source_core, releases = _dependencies(spec, engine, labels, deps, set(addons), reporter)
+        findings += _requirements(spec, tree, releases, changed, reporter)
         for row in dependencies:
             if row["status"] in ("merged", "renamed", "removed", "unported", "unknown"):
                 findings.append({
@@ -235,6 +236,30 @@ def _dependencies(spec, engine, labels, deps, own, reporter):
     rows = code_scan.classify_dependencies(deps, own, source_core, target_core, apriori, releases)
     reporter.log("info", "Dependencies: %s" % ", ".join("%s %s" % (r["module"], r["status"]) for r in rows))
     return rows, source_core, releases
+
+
+def _requirements(spec, tree, releases, changed, reporter):
+    """The OCA wheels pinned in requirements.txt move to their newest release
+    for the target (as the manifests do); one without a release is said."""
+    def release_of(module):
+        return releases[module] if module in releases else upgrade_tools.series_release(
+            spec["package_index"], module, spec["to_version"])
+
+    moved, stuck = code_scan.move_requirement_pins(tree, spec["from_version"], spec["to_version"], release_of)
+    findings = []
+    if moved:
+        changed.setdefault("requirements.txt", "%s to %s" % (spec["from_version"], spec["to_version"]))
+        reporter.log("info", "requirements.txt: %s" % ", ".join("%s %s -> %s" % pin for pin in moved))
+        findings += [{"addon": False, "file": "requirements.txt", "line": 0, "source": "dependency",
+                      "severity": "info", "to_version": spec["to_version"],
+                      "message": "%s %s -> %s (its newest %s release)" % (package, old, new, spec["to_version"])}
+                     for package, old, new in moved]
+    findings += [{"addon": False, "file": "requirements.txt", "line": 0, "source": "dependency",
+                  "severity": "breaking", "to_version": spec["to_version"],
+                  "message": "%s %s stays pinned: %s; the build on Odoo %s refuses it (pip: odoo==%s.*)" % (
+                      package, old, why, spec["to_version"], ".".join(old.split(".")[:2]))}
+                 for package, old, why in stuck]
+    return findings
 
 
 def _patch(spec, sha, tree, changed, problems, reporter):

@@ -122,9 +122,17 @@ trap 'rm -rf "$ctx"' EXIT
 mkdir "$ctx/tree"
 tar -C "$source" --exclude=./.git --exclude=./.ipai-ops-source -cf - . | tar -C "$ctx/tree" -xf -
 printf 'Dockerfile\n.dockerignore\n' > "$ctx/tree/.dockerignore"
+# pip knows Odoo as an installed distribution "odoo" of this version, as after `pip install -e`: the
+# OCA's wheels (odoo-addon-*, which require odoo==<series>.*) then install from a requirements.txt, and
+# one written for another series is refused by pip.
 cat > "$ctx/tree/Dockerfile" <<DOCKERFILE
 FROM $base
 COPY . /opt/odoo/
+USER root
+RUN d="\$(python3 -c 'import site; print(site.getsitepackages()[0])')/odoo-$version.dist-info" \\
+    && mkdir -p "\$d" && printf 'Metadata-Version: 2.1\\nName: odoo\\nVersion: $version\\n' > "\$d/METADATA" \\
+    && printf 'ipai-ops\\n' > "\$d/INSTALLER" && : > "\$d/RECORD"
+USER odoo
 LABEL org.opencontainers.image.title="Odoo" org.opencontainers.image.version="$version" \\
       org.opencontainers.image.revision="$commit" org.opencontainers.image.source="$origin" \\
       ipai-ops.odoo.version="$version" ipai-ops.odoo.commit="$commit" ipai-ops.odoo.source="$origin"

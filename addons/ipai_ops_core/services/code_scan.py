@@ -27,6 +27,8 @@ def manifest(tree, addon):
 
 
 _MANIFEST_VERSION_RE = re.compile(r"""(["']version["']\s*:\s*["'])(\d+\.\d+)\.""")
+# A pin of an OCA wheel in requirements.txt: odoo-addon-<name>==<series>.<version> (a comment may follow)
+_OCA_PIN_RE = re.compile(r"^(\s*odoo-addon-([A-Za-z0-9_.-]+)\s*==\s*)(\d+\.\d+)(\.[0-9.]+)(\s*(?:#.*)?)$")
 
 
 def bump_manifest_version(tree, addon, from_version, to_version):
@@ -50,6 +52,36 @@ def bump_manifest_version(tree, addon, from_version, to_version):
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(new)
     return True
+
+
+def move_requirement_pins(tree, from_series, to_series, release_of):
+    """Move the pins of OCA wheels in the tree's requirements.txt from the
+    ``from_series`` series to ``to_series``: ``release_of(module)`` gives
+    the newest release for ``to_series`` (None: there is none; a string
+    starting with "error:" when the index cannot say). Only those lines
+    change. Returns (moved [(package, old, new)], stuck [(package, old, why)])."""
+    path = os.path.join(tree, "requirements.txt")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().split("\n")
+    except OSError:
+        return [], []
+    moved, stuck = [], []
+    for index, line in enumerate(lines):
+        match = _OCA_PIN_RE.match(line)
+        if not match or match.group(3) != from_series:
+            continue
+        package, old = "odoo-addon-" + match.group(2), match.group(3) + match.group(4)
+        release = release_of(match.group(2).replace("-", "_").lower())
+        if not release or str(release).startswith("error:"):
+            stuck.append((package, old, release[6:].strip() if release else "no %s release" % to_series))
+            continue
+        lines[index] = match.group(1) + release + match.group(5)
+        moved.append((package, old, release))
+    if moved:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(lines))
+    return moved, stuck
 
 
 def addon_files(tree, addon, extensions):

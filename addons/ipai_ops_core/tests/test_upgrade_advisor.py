@@ -256,6 +256,24 @@ class TestOpenUpgradePieces(OpsCase):
                 fh.write('{"name": "Acme", "version": "1.0"}')
             self.assertFalse(code_scan.bump_manifest_version(tree, "acme", "17.0", "18.0"), "no series: Odoo adds it")
 
+    def test_oca_pins_move_to_the_target_series(self):
+        releases = {"date_range": "18.0.5.0.2.2", "web_responsive": None, "mis_builder": "error: HTTP 503 from x"}
+        with tempfile.TemporaryDirectory() as tree:
+            path = os.path.join(tree, "requirements.txt")
+            with open(path, "w") as fh:
+                fh.write("--no-index\nodoo-addon-date-range==17.0.1.2.1.5  # dates\nodoo-addon-web-responsive==17.0.1.1"
+                         "\nodoo-addon-mis-builder==17.0.1.0.0\nodoo-addon-queue-job==18.0.1.0.0\nrequests==2.31.0\n")
+            moved, stuck = code_scan.move_requirement_pins(tree, "17.0", "18.0", releases.get)
+            self.assertEqual(moved, [("odoo-addon-date-range", "17.0.1.2.1.5", "18.0.5.0.2.2")])
+            self.assertEqual(stuck, [("odoo-addon-web-responsive", "17.0.1.1", "no 18.0 release"),
+                                     ("odoo-addon-mis-builder", "17.0.1.0.0", "HTTP 503 from x")])
+            with open(path) as fh:
+                self.assertEqual(fh.read(), "--no-index\nodoo-addon-date-range==18.0.5.0.2.2  # dates\n"
+                                            "odoo-addon-web-responsive==17.0.1.1\nodoo-addon-mis-builder==17.0.1.0.0\n"
+                                            "odoo-addon-queue-job==18.0.1.0.0\nrequests==2.31.0\n", "only that pin")
+        with tempfile.TemporaryDirectory() as tree:
+            self.assertEqual(code_scan.move_requirement_pins(tree, "17.0", "18.0", releases.get), ([], []))
+
     def test_code_for_another_series_is_refused(self):
         image.check_series({"a": "18.0.1.0.0", "b": "18.0.2.1"}, "18.0", "main")
         with self.assertRaisesRegex(RunFailed, r"main holds addons written for another Odoo version than the "
