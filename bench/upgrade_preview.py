@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import odoo.addons
 
@@ -49,7 +50,7 @@ from odoo.addons.ipai_ops_core.executors import (  # noqa: E402
     upgrade_scan,
 )
 from odoo.addons.ipai_ops_core.services import docker_engine, naming, openupgrade, postgres  # noqa: E402
-from upgrade_fixture import ADDON_17, make_production_repo  # noqa: E402
+from upgrade_fixture import ADDON_17, make_production_repo, vendor_oca_wheel  # noqa: E402
 
 SLUG = "bench-upgrade"
 NS = "obenchu"
@@ -67,7 +68,8 @@ def advisories():
 
 
 def fix_branch(url, root):
-    """The two fixes no tool makes (cron numbercall/doall, ustr's call), pushed on upgrade/18.0."""
+    """The two fixes no tool makes (cron numbercall/doall, ustr's call) and the OCA module's 18.0 wheel, pushed
+    on upgrade/18.0."""
     work = os.path.join(root, "fix")
     git = ["git", "-c", "user.email=b@b", "-c", "user.name=b"]
     subprocess.run(git + ["clone", "-q", "--branch", "upgrade/18.0", url, work], check=True)
@@ -81,7 +83,9 @@ def fix_branch(url, root):
         text = fh.read().replace("ustr(self.name)", "str(self.name)")
     with open(model, "w") as fh:
         fh.write(text)
-    subprocess.run(git + ["-C", work, "commit", "-qam", "fixes"], check=True)
+    vendor_oca_wheel(Path(work), "18.0")  # production's OCA module (date_range): its 18.0 wheel
+    subprocess.run(git + ["-C", work, "add", "-A"], check=True)
+    subprocess.run(git + ["-C", work, "commit", "-qm", "fixes"], check=True)
     subprocess.run(git + ["-C", work, "push", "-q", "origin", "upgrade/18.0"], check=True)
 
 
@@ -89,8 +93,6 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
-    from pathlib import Path
-
     admin = conn_params()
     root = tempfile.mkdtemp(prefix="ops-bench-upgrade-")
     data = os.path.join(root, "data")

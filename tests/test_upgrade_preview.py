@@ -352,5 +352,20 @@ def test_from_18_to_19(server, production):
     assert {m: call(m, "search_count", [d]) for m, d in MINE.items()} == counts
     # The customer's own field, made on 17.0, through two migrations.
     assert call("acme.order", "search_read", [[("name", "=", "A-1")]], fields=["amount"])[0]["amount"] == 7.5
+    # ... and as a person reads them: through Connect, in the 19.0 backend's session.
+    link = server.rpc("e2e_admin")("ops.environment", "connect", [production["env_id"]])
+    web = requests.Session()
+    landed = web.get(link["url"], timeout=60)
+    assert landed.status_code == 200 and "/web/login" not in landed.url, (landed.url, landed.status_code)
+
+    def call_kw(model, method, args, kwargs=None):
+        answer = web.post("%s/web/dataset/call_kw/%s/%s" % (after["url"], model, method), json={
+            "jsonrpc": "2.0", "method": "call", "id": 1,
+            "params": {"model": model, "method": method, "args": args, "kwargs": kwargs or {}}}, timeout=60).json()
+        assert "result" in answer, answer
+        return answer["result"]
+
+    assert call_kw("acme.order", "search_read", [[("name", "=", "A-1")]], {"fields": ["amount"]})[0]["amount"] == 7.5
+    assert {m: call_kw(m, "search_count", [d]) for m, d in MINE.items()} == counts
     project = manager("ops.project", "read", [pid], ["odoo_version"])[0]
     assert project["odoo_version"] == "19.0"
