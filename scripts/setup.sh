@@ -55,12 +55,23 @@ fi
 # hash and the database manager off: every script runs Odoo with $OPS_CONF.
 "$OPS_REPO/scripts/odoo-conf.sh"
 
+# download_wheels DIR WHAT: each pin read on stdin (package==version), downloaded (--no-deps) into DIR once.
+download_wheels() {
+  local dir="$1" what="$2" pin
+  mkdir -p "$dir"
+  while read -r pin; do
+    compgen -G "$dir/$(echo "${pin%%==*}" | tr - _)-${pin##*==}-*.whl" >/dev/null && continue
+    ops_log "downloading $pin ($what) into $dir"
+    "$OPS_VENV/bin/pip" download -q --no-deps --dest "$dir" "$pin" 2>"$dir/.pip.log" \
+      || ops_log "warning: $pin could not be downloaded ($(tail -n 1 "$dir/.pip.log"))"
+  done
+}
+
 # OpenUpgrade's wheels for the upgrade advisor, pinned per target version in
 # the addon (services/odoo_versions.py): the scan reads which modules they
 # merge or rename; a preview installs them (--no-deps) into its container.
-openupgrade_dir="$OPS_ODOO_SOURCES/openupgrade"
-mkdir -p "$openupgrade_dir"
-"$OPS_VENV/bin/python" - "$OPS_REPO/addons/ipai_ops_core/services/odoo_versions.py" <<'PY' | while read -r pin; do
+"$OPS_VENV/bin/python" - "$OPS_REPO/addons/ipai_ops_core/services/odoo_versions.py" <<'PY' \
+  | download_wheels "$OPS_ODOO_SOURCES/openupgrade" "OpenUpgrade; one missing is named by the upgrade advisor"
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location("odoo_versions", sys.argv[1])
 module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
@@ -68,25 +79,13 @@ for pins in module.OPENUPGRADE.values():
     for package, version in pins.items():
         print("%s==%s" % (package, version))
 PY
-  compgen -G "$openupgrade_dir/$(echo "${pin%%==*}" | tr - _)-${pin##*==}-*.whl" >/dev/null && continue
-  ops_log "downloading $pin (OpenUpgrade) into $openupgrade_dir"
-  "$OPS_VENV/bin/pip" download -q --no-deps --dest "$openupgrade_dir" "$pin" 2>"$openupgrade_dir/.pip.log" \
-    || ops_log "warning: $pin could not be downloaded ($(tail -n 1 "$openupgrade_dir/.pip.log")):" \
-      "the upgrade advisor will say it is missing"
-done
 
 # OCA wheels that the tests ship inside a repository (requirements.txt with --no-index --find-links), as an
 # air-gapped project does: one release of date_range per series (tests/upgrade_fixture.py, OCA_RELEASES), and
 # odoo-test-helper, which its tests import (OCA's test-requirements.txt).
-wheels_dir="$OPS_ODOO_SOURCES/wheels"
-mkdir -p "$wheels_dir"
-for pin in odoo-addon-date-range==17.0.1.2.1.5 odoo-addon-date-range==18.0.5.0.2.2 \
-           odoo-addon-date-range==19.0.1.0.1 odoo-test-helper==2.1.3; do
-  compgen -G "$wheels_dir/$(echo "${pin%%==*}" | tr - _)-${pin##*==}-*.whl" >/dev/null && continue
-  ops_log "downloading $pin (an OCA wheel for the tests) into $wheels_dir"
-  "$OPS_VENV/bin/pip" download -q --no-deps --dest "$wheels_dir" "$pin" 2>"$wheels_dir/.pip.log" \
-    || ops_log "warning: $pin could not be downloaded ($(tail -n 1 "$wheels_dir/.pip.log"))"
-done
+printf '%s\n' odoo-addon-date-range==17.0.1.2.1.5 odoo-addon-date-range==18.0.5.0.2.2 \
+  odoo-addon-date-range==19.0.1.0.1 odoo-test-helper==2.1.3 \
+  | download_wheels "$OPS_ODOO_SOURCES/wheels" "an OCA wheel for the tests"
 
 # A local S3-compatible server (moto) for the off-site backup tests, in a venv
 # of its own so its web stack never meets Odoo's pinned one.

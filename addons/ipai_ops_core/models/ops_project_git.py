@@ -78,10 +78,7 @@ class OpsProject(models.Model):
                                   ("upgrade_to", "!=", False), ("database_name", "!=", False)], limit=1)
             if not preview:
                 return "ignored: %s is the upgrade advisor's branch (its previews build it)" % branch
-            # sudo: as below, the event was authenticated and the run is queued on the project's behalf
-            run = self.env["ops.run"].sudo().queue_run({
-                "project_id": self.id, "environment_id": preview.id, "kind": "build", "commit_sha": sha,
-                "ref": "refs/heads/%s" % branch, "idempotency_key": key, "config": {"trigger": "push"}})
+            run = self._ops_queue_push(preview, "build", branch, sha, key)
             return "build %s of the upgrade preview (upgrade mode, %s)" % (run["name"], run["state"])
         stage = self.stage_for_branch(branch)
         env = Env.search([("project_id", "=", self.id), ("branch", "=", branch), ("state", "!=", "destroyed")],
@@ -91,13 +88,17 @@ class OpsProject(models.Model):
         if not env:
             env = Env.create({"project_id": self.id, "branch": branch, "stage": stage})
         kind = "deploy" if stage == "production" else "build"
+        run = self._ops_queue_push(env, kind, branch, sha, key)
+        return "%s %s (%s)" % (kind, run["name"], run["state"])
+
+    def _ops_queue_push(self, env, kind, branch, sha, key):
+        """The run a push queues on ``env``."""
         # sudo: the event was authenticated (webhook signature or our own
         # polling); the run is queued on the project's behalf.
-        run = self.env["ops.run"].sudo().queue_run({
+        return self.env["ops.run"].sudo().queue_run({
             "project_id": self.id, "environment_id": env.id, "kind": kind, "commit_sha": sha,
             "ref": "refs/heads/%s" % branch, "idempotency_key": key, "config": {"trigger": "push"},
         })
-        return "%s %s (%s)" % (kind, run["name"], run["state"])
 
     def _ops_on_delete(self, branch, key):
         """A branch was deleted: destroy its development environment."""
