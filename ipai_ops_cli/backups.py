@@ -36,6 +36,27 @@ def cmd_backup_restore(client, args):
     emit(args, run, "restore of backup %d queued as run %s (%s)" % (args.backup, run["name"], run["state"]))
 
 
+def cmd_backup_restore_pitr(client, args):
+    run = client.call("ops.pitr", "restore", args.project, args.at, args.to)
+    emit(args, run, "restore of %s's production as at %s into %s queued as run %s (%s)" % (
+        args.project, args.at, args.to, run["name"], run["state"]))
+
+
+def cmd_backup_pitr_status(client, args):
+    status = client.call("ops.pitr", "status", args.project)
+    if not status["on_cluster"]:
+        text = "%s: its database is not on production's cluster (no point-in-time recovery yet)" % status["environment"]
+    else:
+        lag = status.get("lag_seconds")
+        text = "\n".join([
+            "restorable: %s to %s UTC" % (status["earliest"], status["latest"]),
+            "archive: %s behind, last WAL %s at %s%s" % ("?" if lag is None else "%.0fs" % lag, status["last_wal"],
+                                                        status["last_archived"],
+                                                        ", FAILING" if status["failing"] else ""),
+            "repository: %.1f MB, %d backups" % (status["repo_size"] / 1e6, len(status["backups"]))])
+    emit(args, status, text)
+
+
 def http_error(response):
     try:
         return response.json().get("error") or response.text

@@ -11,7 +11,15 @@ Configuration, by precedence: command-line flags, environment variables
 import argparse
 import sys
 
-from .backups import cmd_backup_create, cmd_backup_download, cmd_backup_import, cmd_backup_list, cmd_backup_restore
+from .backups import (
+    cmd_backup_create,
+    cmd_backup_download,
+    cmd_backup_import,
+    cmd_backup_list,
+    cmd_backup_pitr_status,
+    cmd_backup_restore,
+    cmd_backup_restore_pitr,
+)
 from .client import Client, CliError, load_config
 from .envs import cmd_env_connect, cmd_env_list, cmd_env_logs, cmd_env_metrics, cmd_env_promote, cmd_env_rollback
 from .incidents import cmd_incident_ack, cmd_incident_list
@@ -179,6 +187,18 @@ def build_parser():
     p.add_argument("zip", metavar="ZIP")
     p.add_argument("--environment-id", type=int, required=True, help="a development or staging environment")
     p.set_defaults(func=cmd_backup_import)
+    p = backup.add_parser("restore-pitr", parents=[common],
+                          help="restore production as it was at a second (WAL archive, production's cluster)")
+    p.add_argument("project", metavar="SLUG")
+    p.add_argument("--at", required=True, metavar="'YYYY-MM-DD HH:MM:SS'",
+                   help="the moment, UTC unless an offset such as +01:00 follows")
+    p.add_argument("--to", choices=("staging", "production"), default="staging",
+                   help="staging (neutralized, the default) or production itself (admins, approval)")
+    p.set_defaults(func=cmd_backup_restore_pitr)
+    p = backup.add_parser("pitr-status", parents=[common], help="what production can be restored to, and how far "
+                                                                "behind its WAL archive is")
+    p.add_argument("project", metavar="SLUG")
+    p.set_defaults(func=cmd_backup_pitr_status)
     return parser
 
 

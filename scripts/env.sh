@@ -25,6 +25,8 @@ export OPS_LINT_VENV="${OPS_LINT_VENV:-$OPS_HOME/lint-venv}"
 # an embedded PostgreSQL cluster of the project's own is used.
 export OPS_PGDATA="${OPS_PGDATA:-$OPS_HOME/pgdata}"
 export OPS_PGRUN="${OPS_PGRUN:-$OPS_HOME/pgrun}"
+# Production's cluster and its pgBackRest repository (ops.pitr.setup; ipai_ops.pitr_root).
+export OPS_PITR_ROOT="${OPS_PITR_ROOT:-$OPS_HOME/data/ipai_ops/pitr}"
 if [ -z "${OPS_DB_HOST:-}" ] || [ "${OPS_EMBEDDED_PG:-}" = 1 ]; then
   export OPS_EMBEDDED_PG=1
   export OPS_DB_HOST=127.0.0.1

@@ -69,8 +69,16 @@ SELECT format('GRANT EXECUTE ON FUNCTION pg_reload_conf() TO %I', :'role') \gexe
 SELECT format('GRANT SELECT ON pg_hba_file_rules TO %I', :'role') \gexec
 SELECT format('GRANT EXECUTE ON FUNCTION pg_hba_file_rules() TO %I', :'role') \gexec
 SQL
+  # Production's cluster (WAL-archived, made by ops.pitr.setup: docs/backups.md), when there is one.
+  if [ -s "$OPS_PITR_ROOT/data/PG_VERSION" ] && ! as_pg "$bindir/pg_ctl" -D "$OPS_PITR_ROOT/data" status >/dev/null 2>&1; then
+    ops_log "starting production's PostgreSQL cluster ($OPS_PITR_ROOT/data)"
+    as_pg "$bindir/pg_ctl" -D "$OPS_PITR_ROOT/data" -l "$OPS_PITR_ROOT/data/server.log" -w -t 120 start >/dev/null
+  fi
   ;;
 stop)
+  if [ -s "$OPS_PITR_ROOT/data/PG_VERSION" ]; then
+    as_pg "$bindir/pg_ctl" -D "$OPS_PITR_ROOT/data" -m fast stop >/dev/null 2>&1 || true
+  fi
   as_pg "$bindir/pg_ctl" -D "$OPS_PGDATA" -m fast stop >/dev/null 2>&1 || true ;;
 status)
   as_pg "$bindir/pg_ctl" -D "$OPS_PGDATA" status ;;

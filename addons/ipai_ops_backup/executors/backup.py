@@ -5,6 +5,8 @@ the backup module's ops.run._executor_spec:
   backup: {id, path}                         the backup a backup run takes
   pre_backup: {id, path} or None             restore: taken first, if the target has data
   source: {kind: backup|zip, path, id, manifest}   restore and drill
+          {kind: pitr, at, database, filestore, pitr: {production's cluster}}
+              restore: production's database as it was at ``at`` (services/pitr.py)
   neutralize: bool                           restore into development / staging
   drill_template: name                       drill: where a verified copy is kept
 Every backup record change goes through reporter.update_record, committed
@@ -18,9 +20,9 @@ import time
 
 from odoo.addons.ipai_ops_core.executors import cutover, guard, odoo_steps, paths
 from odoo.addons.ipai_ops_core.executors.base import RunFailed
-from odoo.addons.ipai_ops_core.services import docker_engine, naming, postgres
+from odoo.addons.ipai_ops_core.services import docker_engine, filestore, naming, postgres
 
-from ..services import backup_store, storage
+from ..services import backup_store, pg_cluster, pgbackrest, pitr, storage
 
 
 def _now():
@@ -137,13 +139,16 @@ def _load(spec, reporter, dbname):
     postgres.ensure_role(spec["db"], spec["db_role"], spec["db_role_password"])
     guard.drop_database(spec, dbname)
     postgres.create_database(spec["db"], dbname, spec["db_role"])
-    filestore = _db_filestore(spec, dbname)
-    shutil.rmtree(filestore, ignore_errors=True)
+    store = _db_filestore(spec, dbname)
+    shutil.rmtree(store, ignore_errors=True)
     started = time.monotonic()
     try:
-        if source["kind"] == "zip":
+        if source["kind"] == "pitr":
+            _restore_pitr(spec, reporter, dbname, store)
+            manifest = None
+        elif source["kind"] == "zip":
             reporter.log("info", "Importing %s into %s" % (os.path.basename(source["path"]), dbname))
-            backup_store.import_zip(_role_conn(spec), dbname, source["path"], filestore)
+            backup_store.import_zip(_role_conn(spec), dbname, source["path"], store)
             manifest = None
         else:
             reporter.log("info", "Checking the checksums of backup %s" % source["path"])
@@ -151,27 +156,47 @@ def _load(spec, reporter, dbname):
             if problems:
                 raise RunFailed("The backup is damaged: %s" % "; ".join(problems[:5]))
             reporter.log("info", "Restoring into %s" % dbname)
-            backup_store.restore(_role_conn(spec), dbname, source["path"], filestore, verify_first=False)
+            backup_store.restore(_role_conn(spec), dbname, source["path"], store, verify_first=False)
             manifest = backup_store.read_manifest(source["path"])
             problems = backup_store.check_restored(_role_conn(spec), dbname, manifest)
             if problems:
                 raise RunFailed("The restored database does not match the backup: %s" % "; ".join(problems))
             reporter.log("info", "Restored and checked against the manifest (%d modules, row counts of %s)" % (
                 len(manifest.get("modules") or {}), ", ".join(sorted(manifest.get("row_counts") or {}))))
-        for folder, _dirs, files in os.walk(filestore):
+        for folder, _dirs, files in os.walk(store):
             os.chown(folder, paths.ODOO_UID, paths.ODOO_UID)
             for name in files:
                 os.chown(os.path.join(folder, name), paths.ODOO_UID, paths.ODOO_UID)
-    except (backup_store.BackupError, postgres.PostgresError, OSError) as exc:
+    except (backup_store.BackupError, postgres.PostgresError, OSError, pitr.PitrError, pgbackrest.PgBackRestError,
+            pg_cluster.ClusterError) as exc:
         guard.drop_database(spec, dbname)
-        shutil.rmtree(filestore, ignore_errors=True)
+        shutil.rmtree(store, ignore_errors=True)
         raise RunFailed("Restore failed: %s" % exc) from exc
     except BaseException:
         guard.drop_database(spec, dbname)
-        shutil.rmtree(filestore, ignore_errors=True)
+        shutil.rmtree(store, ignore_errors=True)
         raise
     reporter.log("info", "Loaded in %.1fs" % (time.monotonic() - started))
     return manifest
+
+
+def _restore_pitr(spec, reporter, dbname, store):
+    """Production's database as it was at the source's second, through a side
+    copy of production's cluster; production's filestore linked alongside."""
+    source, conf = spec["source"], spec["source"]["pitr"]
+    stanza = pgbackrest.Stanza(conf["base_dir"], conf["stanza"],
+                               pg_cluster.Cluster(conf["datadir"], conf["port"], conf["socket_dir"]), conf["repos"])
+    reporter.log("info", "Restoring %s as it was at %s (a side copy of production's cluster, only that database)"
+                 % (source["database"], pitr.fmt(pitr.parse_target(source["at"]))))
+    pitr.seal_archive(conf["conn"])
+    timings = pitr.restore_database(stanza, source["database"], pitr.parse_target(source["at"]),
+                                    conf["conn"]["user"], conf["conn"]["password"], _role_conn(spec), dbname,
+                                    os.path.join(conf["root"], "side-%d" % spec["run_id"]))
+    link = filestore.link_tree(source["filestore"], store)
+    reporter.log("info", "Point-in-time copy made in %.1fs (restore of %s %.1fs, recovery %.1fs, copy %.1fs); "
+                 "filestore: %d files of production's, linked" % (
+                     timings["total"], timings["scope"], timings["restore"], timings["recovery"], timings["copy"],
+                     link["files"]))
 
 
 def execute_restore(spec, reporter, engine=None):

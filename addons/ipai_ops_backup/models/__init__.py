@@ -3,5 +3,6 @@ from . import ops_backup
 from . import ops_project
 from . import ops_environment
 from . import ops_run
+from . import ops_pitr
 from . import ir_http
 from . import ir_config_parameter

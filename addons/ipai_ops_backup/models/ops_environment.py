@@ -30,3 +30,49 @@ class OpsEnvironment(models.Model):
         action = self.env["ir.actions.act_window"]._for_xml_id("ipai_ops_backup.action_ops_backup")
         action["domain"] = [("environment_id", "=", self.id)]
         return action
+
+    # Point-in-time recovery (production's cluster: ops.pitr), read when the form shows them.
+    pitr_earliest = fields.Datetime("Restorable from", compute="_compute_pitr",
+                                    help="The end of the oldest backup in production's cluster's repository (UTC).")
+    pitr_latest = fields.Datetime("Restorable up to", compute="_compute_pitr",
+                                  help="The last second whose WAL is archived (now, when nothing waits).")
+    pitr_lag = fields.Float("Archive lag (s)", compute="_compute_pitr",
+                            help="How long written data has been waiting to be archived; 0 when nothing waits.")
+    pitr_last_wal = fields.Char("Last archived WAL", compute="_compute_pitr")
+    pitr_failing = fields.Boolean("Archiving fails", compute="_compute_pitr")
+    pitr_repo_mb = fields.Float("Repository (MB)", compute="_compute_pitr", digits=(16, 1))
+    pitr_state = fields.Char("Point-in-time recovery", compute="_compute_pitr")
+
+    @api.depends_context("uid")
+    @api.depends("db_cluster", "stage")
+    def _compute_pitr(self):
+        empty = {"pitr_earliest": False, "pitr_latest": False, "pitr_lag": 0.0, "pitr_last_wal": False,
+                 "pitr_failing": False, "pitr_repo_mb": 0.0}
+        on_cluster = self.filtered(lambda e: e.stage == "production" and e.db_cluster == "production")
+        window, problem = None, None
+        if on_cluster:
+            try:
+                window = self.env["ops.pitr"]._ops_window()
+            except Exception as exc:  # noqa: BLE001 - shown on the form, never raised from a read
+                problem = str(exc).splitlines()[0][:300]
+        for env in self:
+            if env not in on_cluster:
+                env.update(dict(empty, pitr_state=_("Not on production's cluster: restores from daily backups only")
+                                if env.stage == "production" else False))
+            elif not window:
+                env.update(dict(empty, pitr_state=_("Unknown: %s", problem or _("production's cluster is not set up"))))
+            else:
+                env.update({
+                    "pitr_earliest": window["earliest"] and window["earliest"].replace(tzinfo=None),
+                    "pitr_latest": window["latest"] and window["latest"].replace(tzinfo=None),
+                    "pitr_lag": window["lag"] or 0.0, "pitr_last_wal": window["last_wal"] or False,
+                    "pitr_failing": window["failing"], "pitr_repo_mb": window["repo_bytes"] / 1e6,
+                    "pitr_state": _("Archiving FAILS since %(since)s (WAL %(wal)s)", since=window["failed_at"],
+                                        wal=window["failed_wal"])
+                    if window["failing"] else _("Archived continuously")})
+
+    def action_restore_pitr(self):
+        self.ensure_one()
+        return {"type": "ir.actions.act_window", "res_model": "ops.pitr.restore", "view_mode": "form",
+                "target": "new", "name": _("Restore to a point in time"),
+                "context": {"default_environment_id": self.id}}

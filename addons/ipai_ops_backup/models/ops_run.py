@@ -14,7 +14,7 @@ from ..executors import backup as backup_executor
 
 # Copies of production that leave the platform or replace an environment: admins on every stage.
 DATA_ROLES = {"development": "admin", "staging": "admin", "production": "admin"}
-RESTORE_CONFIG = ("backup_id", "pre_backup_id", "import_path", "import_name")
+RESTORE_CONFIG = ("backup_id", "pre_backup_id", "import_path", "import_name", "pitr_at", "pitr_production_id")
 
 
 class OpsRun(models.Model):
@@ -97,6 +97,13 @@ class OpsRun(models.Model):
             spec["source"] = {"kind": "zip", "path": path,
                               "label": "Imported %s" % os.path.basename(config.get("import_name") or path)}
             return spec
+        if config.get("pitr_at"):
+            # sudo: the production this restore reads; it must be of the run's own project
+            production = self.env["ops.environment"].sudo().browse(config.get("pitr_production_id") or 0).exists()
+            if not production or production.project_id != env.project_id or not production.database_name:
+                raise RunFailed("The production to restore from is gone.")
+            spec["source"] = self.env["ops.pitr"]._ops_source(production, config["pitr_at"], spec["filestore_root"])
+            return spec
         source = self._ops_backup("backup_id")
         if not source or source.state != "done" or source.project_id != env.project_id:
             raise RunFailed("The backup to restore is gone or not finished.")
@@ -130,12 +137,15 @@ class OpsRun(models.Model):
         if source != "backup":
             return super()._ops_staging_source(source, production, prod_store, spec)
         template = naming.verified_copy_name(spec["namespace"], production.id)
-        meta = postgres.database_comment(spec["db"], template)  # None when there is no such database
+        # The drill made it on production's server (production's cluster, or the shared one).
+        server = production._ops_db_server()
+        meta = postgres.database_comment(server, template)  # None when there is no such database
         if not meta:
             raise RunFailed("No verified backup of %s yet: a restore drill has to pass first (Backups)."
                             % production.name)
         meta = json.loads(meta)
         return {"kind": "template", "database": template, "filestore": os.path.join(prod_store, template),
+                "server": server,
                 # the drill restored it as production's role (see executors/backup.py)
                 "owner": production._ops_db_credentials()[0],
                 "label": "Production backup taken %s, verified by a restore drill at %s" % (

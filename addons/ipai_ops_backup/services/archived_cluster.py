@@ -36,9 +36,13 @@ def ensure(cluster, stanza, superuser_password, control_user, control_password, 
     else:
         pg_cluster.fetch(superuser, sql.SQL("ALTER ROLE {} LOGIN CREATEDB CREATEROLE PASSWORD %s").format(role),
                          (control_password,))
-    # Sealing the archive before a restore (services/pitr.seal_archive), and reading
-    # the archiver's state, need nothing more of a superuser's.
-    for statement in ("GRANT EXECUTE ON FUNCTION pg_switch_wal() TO {}", "GRANT pg_monitor TO {}"):
+    # Sealing the archive before a restore (services/pitr.seal_archive), reading the
+    # archiver's state, and keeping pg_hba.conf's environment rules (as on the shared
+    # server, see scripts/pg.sh) need nothing more of a superuser's.
+    for statement in ("GRANT EXECUTE ON FUNCTION pg_switch_wal() TO {}", "GRANT pg_monitor TO {}",
+                      "GRANT pg_read_all_settings TO {}", "GRANT EXECUTE ON FUNCTION pg_reload_conf() TO {}",
+                      "GRANT SELECT ON pg_hba_file_rules TO {}",
+                      "GRANT EXECUTE ON FUNCTION pg_hba_file_rules() TO {}"):
         pg_cluster.fetch(superuser, sql.SQL(statement).format(role))
     stanza.stanza_create()
     info = stanza.info()

@@ -185,10 +185,20 @@ class SideInstance:
         return False
 
     def restore(self, target_time, databases):
+        """Only ``databases`` when the backup the target needs has them; the
+        whole cluster when they were made after it (its WAL has them)."""
         try:
             self.stanza.restore(self.datadir, target_time=target_time, databases=databases)
+            return "only %s" % ", ".join(databases)
+        except PgBackRestError as exc:
+            if "database to include" not in str(exc):
+                raise PitrError(str(exc)) from exc
+        shutil.rmtree(self.datadir, ignore_errors=True)
+        try:
+            self.stanza.restore(self.datadir, target_time=target_time)
         except PgBackRestError as exc:
             raise PitrError(str(exc)) from exc
+        return "the whole cluster (the database is younger than the backup)"
 
     def start(self, conn_user, conn_password, timeout=1800):
         """Start it and wait until recovery is over (promoted): returns its connection values."""
@@ -246,7 +256,7 @@ def restore_database(stanza, dbname, target, side_user, side_password, into_conn
     started = time.monotonic()
     target_text = target.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
     with SideInstance(stanza, workdir) as side:
-        side.restore(target_text, [dbname])
+        scope = side.restore(target_text, [dbname])
         restored = time.monotonic()
         conn = side.start(side_user, side_password)
         recovered = time.monotonic()
@@ -256,4 +266,4 @@ def restore_database(stanza, dbname, target, side_user, side_password, into_conn
         except RuntimeError as exc:
             raise PitrError("Copying the restored database failed: %s" % exc) from exc
     return {"restore": restored - started, "recovery": recovered - restored, "copy": copy["total"],
-            "total": time.monotonic() - started}
+            "total": time.monotonic() - started, "scope": scope}

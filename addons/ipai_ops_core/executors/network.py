@@ -24,27 +24,52 @@ def _settings(spec):
     return spec.get("network_settings") or {}
 
 
+def _is_local(server):
+    return bool(server) and str(server.get("host") or "127.0.0.1") in access.LOOPBACK
+
+
 def db_is_local(spec):
-    """Whether the database server runs on this host (reached from the
-    environments' networks through their gateway)."""
-    return str(spec["db"].get("host") or "127.0.0.1") in access.LOOPBACK
+    """Whether the environment's database server runs on this host (reached
+    from the environments' networks through their gateway)."""
+    return _is_local(spec["db"])
+
+
+def _shared_db(spec):
+    """The shared database server (the spec's ``db`` is production's cluster
+    for a production that lives there)."""
+    return _settings(spec).get("shared_db") or spec["db"]
+
+
+def _shared_port(spec):
+    shared = _shared_db(spec)
+    return int(shared["port"]) if _is_local(shared) else None
+
+
+def _production_db(spec):
+    production = _settings(spec).get("production_db")
+    return production if _is_local(production) else None
 
 
 def firewall_ports(spec):
-    """The host's TCP ports each kind of network reaches (see services/firewall.py)."""
+    """The host's TCP ports each kind of network reaches (see services/firewall.py):
+    production's cluster from production networks only."""
     settings = _settings(spec)
-    common = ([int(spec["db"]["port"])] if db_is_local(spec) else []) + \
-        [int(port) for port in settings.get("front_door_ports") or ()]
-    isolated = common + [int(port) for port in (settings.get("mail_port"), settings.get("egress_port")) if port]
-    return {env_network.ISOLATED: isolated, env_network.PRODUCTION: common, env_network.BUILD: []}
+    front = [int(port) for port in settings.get("front_door_ports") or ()]
+    shared = [port for port in (_shared_port(spec),) if port]
+    production = [int(_production_db(spec)["port"])] if _production_db(spec) else []
+    isolated = shared + front + [int(port) for port in (settings.get("mail_port"), settings.get("egress_port"))
+                                 if port]
+    return {env_network.ISOLATED: isolated, env_network.PRODUCTION: shared + production + front,
+            env_network.BUILD: []}
 
 
 def service_ports(spec):
     """The platform's own services environments reach on the host: the
-    database (when it runs here), the mail catcher, the egress proxy."""
+    database servers (when they run here), the mail catcher, the egress proxy."""
     settings = _settings(spec)
-    return [int(port) for port in ((spec["db"]["port"] if db_is_local(spec) else None), settings.get("mail_port"),
-                                   settings.get("egress_port")) if port]
+    production = _production_db(spec)
+    return [int(port) for port in (_shared_port(spec), production and production["port"],
+                                   settings.get("mail_port"), settings.get("egress_port")) if port]
 
 
 def secure_host(spec):
@@ -54,15 +79,27 @@ def secure_host(spec):
 
 def sync_database_access(spec, engine):
     """pg_hba.conf admits each environment role of this control plane from
-    its own network only (the networks as Docker has them now)."""
+    its own network only (the networks as Docker has them now); production's
+    cluster admits production networks' roles only. Returns what the
+    environment's own server did."""
     plane = spec["namespace"]
-    entries = [(naming.env_role_name(plane, net["environment_id"]), net["subnet"])
-               for net in env_network.networks(engine, plane)
-               if net["environment_id"] and net["kind"] in (env_network.ISOLATED, env_network.PRODUCTION)]
-    settings = _settings(spec)
-    return access.sync(spec["db"], plane, entries, pool=_pool(spec),
-                       # Odoo's server opens the maintenance database (postgres) at start: not that one.
-                       deny_databases=[name for name in ("template1", settings.get("control_db")) if name])
+    nets = [net for net in env_network.networks(engine, plane) if net["environment_id"]]
+
+    def entries(*kinds):
+        return [(naming.env_role_name(plane, net["environment_id"]), net["subnet"]) for net in nets
+                if net["kind"] in kinds]
+
+    # Odoo's server opens the maintenance database (postgres) at start: not that one.
+    deny = [name for name in ("template1", _settings(spec).get("control_db")) if name]
+    result = access.sync(_shared_db(spec), plane, entries(env_network.ISOLATED, env_network.PRODUCTION),
+                         pool=_pool(spec), deny_databases=deny)
+    production = _settings(spec).get("production_db")
+    if production:
+        on_production = access.sync(production, plane, entries(env_network.PRODUCTION), pool=_pool(spec),
+                                    deny_databases=deny)
+        if spec["db"] == production:
+            result = on_production
+    return result
 
 
 def _pool(spec):

@@ -1,7 +1,10 @@
 """Staging builds: a fresh, neutralized copy of production per build.
 
 Spec additions (ops.run._executor_spec):
-  staging_source: {kind: live|template, database, filestore, label, owner} or None
+  staging_source: {kind: live|template, database, filestore, label, owner, server} or None
+      server: the connection values of the server holding ``database``
+            (production's cluster, or the shared one); a template on
+            another server than staging's is copied like a live database;
       live: production's current database, copied while production keeps
             serving (pg_dump of one snapshot, parallel, only ACCESS SHARE
             locks: no connection is terminated, no write is blocked);
@@ -37,7 +40,7 @@ def _copy_data(spec, switch, source, dbname, update_only):
         odoo_steps.copy_database(spec, dbname, current["database_name"], current.get("db_owner") or spec["db_role"])
         link = filestore.link_tree(paths.db_filestore(spec, current["database_name"]), target_store)
         label = current.get("data_source") or "previous staging build"
-    elif source["kind"] == "template":
+    elif source["kind"] == "template" and source.get("server", spec["db"]) == spec["db"]:
         switch.reporter.log("info", "Copying %s" % source["label"])
         odoo_steps.copy_database(spec, dbname, source["database"], source["owner"])
         link = filestore.link_tree(source["filestore"], target_store)
@@ -52,7 +55,7 @@ def _copy_data(spec, switch, source, dbname, update_only):
             # never holds production's credentials.
             timing = filestore.copy_database_live(
                 dict(spec["db"], user=spec["db_role"], password=spec["db_role_password"]), source["database"],
-                dbname, workdir, jobs=spec.get("copy_jobs", 2), source_conn=spec["db"])
+                dbname, workdir, jobs=spec.get("copy_jobs", 2), source_conn=source.get("server") or spec["db"])
         except RuntimeError as exc:
             raise RunFailed("Copying production failed: %s" % exc) from exc
         finally:

@@ -39,7 +39,7 @@ def execute(spec, reporter, engine=None):
     report = {"from_version": spec["upgrade_steps"][0]["from"], "to_version": spec["upgrade_steps"][-1]["to"],
               "steps": [], "production": source["database"]}
     # Before anything is copied: OpenUpgrade's wheels are there and fit the target trees.
-    installed = postgres.module_states(spec["db"], source["database"])
+    installed = postgres.module_states(source.get("server") or spec["db"], source["database"])
     for step in spec["upgrade_steps"]:
         check_openupgrade(spec, reporter, step, installed)
     with kept_on_failure(reporter, report), cutover.Switch(spec, engine, reporter) as switch:

@@ -9,6 +9,7 @@ from . import ops_project_member
 from . import ops_branch_rule
 from . import ops_environment
 from . import ops_environment_gc
+from . import ops_environment_database
 from . import ops_environment_runtime
 from . import ops_environment_proxy
 from . import ops_environment_permissions

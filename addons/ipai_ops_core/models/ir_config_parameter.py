@@ -28,7 +28,7 @@ CHECKS = {
 }
 # Kept encrypted (secret_fields): the column holds ciphertext, get_param gives the clear text.
 # Another addon adds its own (ir.config_parameter._ops_secret_params).
-SECRET_PARAMS = ("ipai_ops.env_db_password",)
+SECRET_PARAMS = ("ipai_ops.env_db_password", "ipai_ops.production_db_password")
 
 
 class IrConfigParameter(models.Model):

@@ -29,7 +29,7 @@ class OpsEnvironment(models.Model):
         if env.db_role != naming.env_role_name(naming.namespace_for(self.env.cr.dbname), env.id):
             raise UserError(_("%s still runs on its project's shared database role: rebuild it first.", self.name))
         role, role_password = env._ops_db_credentials()
-        return env.database_name, {"db": self.env["ops.run"]._ops_settings()["db"], "db_role": role,
+        return env.database_name, {"db": env._ops_db_server(), "db_role": role,
                                    "db_role_password": role_password}
 
     def connect(self):

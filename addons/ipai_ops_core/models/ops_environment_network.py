@@ -55,6 +55,8 @@ class OpsEnvironment(models.Model):
                 "network_settings": {"pool": settings["network_pool"], "egress_root": settings["egress_root"],
                                      "egress_port": settings["egress_port"],
                                      "mail_port": settings["mail_catcher_port"], "front_door_ports": front,
+                                     # production's cluster: reached from production networks only
+                                     "shared_db": settings["db"], "production_db": settings["production_db"],
                                      # refused to every environment network (pg_hba)
                                      "control_db": self.env.cr.dbname}}
 

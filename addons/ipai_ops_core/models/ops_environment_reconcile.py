@@ -2,6 +2,7 @@ import logging
 
 import psycopg2
 from odoo import _, api, models
+from odoo.exceptions import UserError
 
 from ..executors import reconcile
 from ..services import docker_engine, postgres
@@ -39,7 +40,7 @@ class OpsEnvironment(models.Model):
         envs = self.sudo().search([("state", "in", ("running", "stopped")), ("container_id", "!=", False)])
         busy = set(self.env["ops.run"].sudo().search([
             ("state", "in", ("claimed", "running")), ("environment_id", "in", envs.ids)]).environment_id.ids)
-        db_admin = self.env["ops.run"]._ops_settings()["db"]
+        settings = self.env["ops.run"]._ops_settings()
         engines, found = {}, {}
         for env in envs.filtered(lambda e: e.id not in busy):
             host = env.host or "local"
@@ -53,7 +54,12 @@ class OpsEnvironment(models.Model):
                     _logger.warning("ops reconcile: host %s skipped: %s", host, exc)
                     engines[host] = None
             if engines[host]:
-                message = self._ops_reconcile_one(env.id, engines[host], db_admin)
+                try:
+                    server = env._ops_db_server(settings)
+                except UserError as exc:
+                    _logger.warning("ops reconcile: %s skipped: %s", env.name, exc)
+                    continue
+                message = self._ops_reconcile_one(env.id, engines[host], server)
                 if message:
                     found[env.id] = message
         return found

@@ -26,6 +26,10 @@ class OpsRun(models.Model):
                 "user": param("ipai_ops.env_db_user") or cfg["db_user"],
                 "password": param("ipai_ops.env_db_password") or cfg["db_password"],
             },
+            # Production's cluster (WAL-archived by the backup module's pgBackRest
+            # setup): where new productions' databases go once it is set up; None
+            # before, and productions stay on the server above.
+            "production_db": self._ops_production_db(param, cfg),
             # Per control plane (several may share a data directory: runs and
             # environments of two control planes have the same ids).
             "work_root": os.path.join(data_root, "work", namespace),
@@ -50,6 +54,16 @@ class OpsRun(models.Model):
             "mail_catcher_port": int(param("ipai_ops.mail_catcher_port") or 2525),
         }
 
+    @api.model
+    def _ops_production_db(self, param, cfg):
+        port = param("ipai_ops.production_db_port")
+        if not port:
+            return None
+        return {"host": param("ipai_ops.production_db_host") or "127.0.0.1", "port": int(port),
+                # the control plane's role there has a password of its own (set up with the cluster)
+                "user": param("ipai_ops.env_db_user") or cfg["db_user"],
+                "password": param("ipai_ops.production_db_password") or False}
+
     def _ops_leftover_spec(self):
         """The values the leftovers of this run are found and removed with
         (executors/cleanup.py): no credential made."""
@@ -62,7 +76,7 @@ class OpsRun(models.Model):
         host = self.env["ops.host"].sudo().search([("name", "=", env.host or "local")], limit=1)
         return {
             "namespace": namespace, "run_id": run.id, "environment_id": env.id, "project_slug": project.slug,
-            "db": settings["db"], "db_role": naming.env_role_name(namespace, env.id),
+            "db": env._ops_db_server(settings), "db_role": naming.env_role_name(namespace, env.id),
             "legacy_role": naming.legacy_role_name(namespace, project.slug),
             "work_root": settings["work_root"], "secrets_root": settings["secrets_root"],
             "filestore_root": settings["filestore_root"], "docker_url": host.docker_url or None,
@@ -101,6 +115,7 @@ class OpsRun(models.Model):
         if self._ops_run_kinds()[run.kind].starts_container:
             host._ops_check_memory(env)  # a new container must fit next to those running
         namespace = naming.namespace_for(self.env.cr.dbname)
+        env._ops_place_database(settings)
         role, password = env._ops_db_credentials()
         for path in (settings["work_root"], settings["git_cache"], settings["filestore_root"]):
             os.makedirs(path, exist_ok=True)
@@ -119,7 +134,7 @@ class OpsRun(models.Model):
             "odoo_version": project.odoo_version, "tool": project.tool_id._ops_build_spec(),
             "modules_mode": project.modules_mode, "module_list": project.module_list or "",
             "test_tags": project.test_tags or None, "mem_limit": "%dm" % project.mem_limit_mb,
-            "nano_cpus": int(project.cpu_limit * 1e9), "db": settings["db"], "db_role": role,
+            "nano_cpus": int(project.cpu_limit * 1e9), "db": env._ops_db_server(settings), "db_role": role,
             "db_role_password": password, "work_root": settings["work_root"], "git_cache": settings["git_cache"],
             "filestore_root": settings["filestore_root"], "network_settings": env._ops_network_settings(),
             "docker_url": host.docker_url, "host": host.name,
@@ -182,6 +197,7 @@ class OpsRun(models.Model):
         if source != "production":
             raise RunFailed("Staging data from %r: the addon that provides it is not installed." % source)
         return {"kind": "live", "database": production.database_name, "owner": production.db_role or None,
+                "server": production._ops_db_server(),
                 "filestore": os.path.join(prod_store, production.database_name),
                 "label": "Copy of production (%s) at %s UTC" % (production.database_name,
                                                                fields.Datetime.to_string(fields.Datetime.now()))}

@@ -55,6 +55,7 @@ class OpsRun(models.Model):
         # sudo: configuration parameters are readable by system users only
         param = self.env["ir.config_parameter"].sudo().get_param
         source_tool = Tool._ops_for_version(project.odoo_version)
+        production = project._ops_production()
         # sudo: hosts are managers' records; the worker needs the engine's endpoint
         host_url = self.env["ops.host"].sudo().search([("name", "=", host)], limit=1).docker_url or None
         return {
@@ -72,7 +73,8 @@ class OpsRun(models.Model):
             "openupgrade_dir": self.env["ops.tool"]._ops_openupgrade_dir(),
             "package_index": param("ipai_ops.package_index_url") or "https://pypi.org/pypi",
             # what production has installed: the coverage is of those modules
-            "db": settings["db"], "production_database": project._ops_production().database_name or None,
+            "db": production._ops_db_server(settings) if production else settings["db"],
+            "production_database": production.database_name or None,
         }
 
     def _ops_upgrade_preview_spec(self, spec):

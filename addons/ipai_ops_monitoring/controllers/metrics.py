@@ -42,6 +42,9 @@ GAUGES = (
     ("ipai_ops_filestore_bytes", "Size of the environment's filestore", "filestore_bytes", 1),
     ("ipai_ops_health_probe_seconds", "Latency of the /web/health probe", "health_ms", 0.001),
     ("ipai_ops_last_backup_age_hours", "Hours since the last good backup (production)", "backup_age_h", 1),
+    ("ipai_ops_wal_archive_lag_seconds", "How far the WAL archive of production's cluster is behind",
+     "archive_lag_s", 1),
+    ("ipai_ops_wal_archive_failing", "Whether WAL archiving of production's cluster fails", "archive_failing", 1),
 )
 STATUS = ("req_2xx", "req_3xx", "req_4xx", "req_5xx")
 LABELS = ("project", "environment", "stage")

@@ -13,6 +13,8 @@ METRICS = [
     ("oom_kills", "OOM kills in the minute"),
     ("disk_used_pct", "Disk holding databases and filestores, % used"),
     ("backup_age_h", "Age of the last good production backup (h)"),
+    ("archive_lag_s", "WAL archive lag of production's cluster (s)"),
+    ("archive_failing", "WAL archiving of production's cluster fails (1)"),
     ("db_connections", "Database connections"),
     ("longest_xact_s", "Longest transaction (s)"),
     ("lock_waits", "Sessions waiting on a lock"),

@@ -97,7 +97,8 @@ class OpsEnvironment(models.Model):
         """The environment's last ``count`` minutes, newest first, as dicts (NULL stays None)."""
         self.env.cr.execute("""
             SELECT minute, health_ok, requests, req_5xx, p95_ms, cpu_pct, mem_bytes, mem_limit_bytes, oom_kills,
-                   disk_used_pct, backup_age_h, db_connections, longest_xact_s, lock_waits
+                   disk_used_pct, backup_age_h, db_connections, longest_xact_s, lock_waits, archive_lag_s,
+                   archive_failing
               FROM ops_metric_sample WHERE environment_id = %s ORDER BY minute DESC LIMIT %s""", [self.id, count])
         names = [column.name for column in self.env.cr.description]
         return [dict(zip(names, row, strict=True)) for row in self.env.cr.fetchall()]

@@ -20,7 +20,7 @@ ROLLUP_DAYS = 396  # 13 months
 SERIES = ("disk_used_pct", "cpu_pct", "cpu_http_pct", "cpu_cron_pct", "mem_bytes", "mem_limit_bytes", "oom_kills",
           "requests", "req_2xx", "req_3xx", "req_4xx", "req_5xx", "p50_ms", "p95_ms", "p99_ms", "concurrency",
           "queries_per_request", "sql_share", "db_bytes", "db_connections", "longest_xact_s", "lock_waits",
-          "filestore_bytes", "health_ms", "backup_age_h")
+          "filestore_bytes", "health_ms", "backup_age_h", "archive_lag_s", "archive_failing")
 
 
 def _minute(epoch):
@@ -96,11 +96,11 @@ class OpsEnvironment(models.Model):
             {"container_id": state.container_id, "read_at": state.read_at, "cpu_ns": state.cpu_ns,
              "processes": state.processes, "oom_kills": state.oom_kills, "log_cursor": state.log_cursor,
              "filestore_cache": state.filestore_cache},
-            self.container_id, settings["db"], self.database_name, filestore,
+            self.container_id, self._ops_db_server(settings), self.database_name, filestore,
             (self.internal_url or "") + "/web/health" if self.internal_url else None, self._ops_env_log(), now,
             on_line=on_line)
         kept = result["state"]
-        resources = dict(result["resources"], backup_age_h=self._ops_backup_age_h())
+        resources = dict(result["resources"], backup_age_h=self._ops_backup_age_h(), **self._ops_archive_figures())
         state.write(dict({key: kept.get(key) for key in ("container_id", "read_at", "cpu_ns", "processes", "oom_kills",
                                                         "log_cursor", "filestore_cache")},
                          **state._ops_totals_after(resources, result["requests"])))
@@ -130,6 +130,13 @@ class OpsEnvironment(models.Model):
                 "p95_ms": last(6) or 0.0, "health_ok": bool(last(7)), "collected_at": fields.Datetime.now(),
                 "spark_cpu": [row[1] for row in rows if row[1] is not None][-60:],
                 "spark_p95": [row[6] for row in rows if row[6] is not None][-60:]}
+
+    def _ops_archive_figures(self):
+        """The WAL archive of a production on production's cluster (the backup
+        module's ops.pitr): seconds behind, and whether archiving fails."""
+        if self.stage != "production" or self.db_cluster != "production" or "ops.pitr" not in self.env:
+            return {"archive_lag_s": None, "archive_failing": None}
+        return self.env["ops.pitr"]._ops_archive_figures()
 
     def _ops_backup_age_h(self):
         """Hours since this production's last good backup (None elsewhere or

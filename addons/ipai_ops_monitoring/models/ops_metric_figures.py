@@ -36,3 +36,5 @@ class OpsMetricFigures(models.AbstractModel):
     health_ms = fields.Float("Health probe (ms)")
     backup_age_h = fields.Float("Age of the last good backup (h)")
     disk_used_pct = fields.Float("Disk of the filestores, % used")
+    archive_lag_s = fields.Float("WAL archive lag (s)")
+    archive_failing = fields.Float("WAL archiving fails (1) or works (0)")

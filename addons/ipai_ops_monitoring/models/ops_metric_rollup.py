@@ -8,7 +8,7 @@ ROLLUP = (("cpu_pct", "avg"), ("cpu_http_pct", "avg"), ("cpu_cron_pct", "avg"), 
           ("p99_ms", "max"), ("concurrency", "max"), ("queries_per_request", "avg"), ("sql_share", "avg"),
           ("unparsed", "sum"), ("db_bytes", "max"), ("db_connections", "max"), ("longest_xact_s", "max"),
           ("lock_waits", "max"), ("filestore_bytes", "max"), ("health_ms", "avg"), ("backup_age_h", "max"),
-          ("disk_used_pct", "max"))
+          ("disk_used_pct", "max"), ("archive_lag_s", "max"), ("archive_failing", "max"))
 
 
 class OpsMetricRollup(models.Model):

@@ -6,7 +6,7 @@ from odoo.tools import SQL
 # Columns a collection writes, by what measures them.
 RESOURCE_COLUMNS = ("cpu_pct", "cpu_http_pct", "cpu_cron_pct", "mem_bytes", "mem_limit_bytes", "oom_kills",
                     "db_bytes", "db_connections", "longest_xact_s", "lock_waits", "filestore_bytes",
-                    "health_ok", "health_ms", "backup_age_h", "disk_used_pct")
+                    "health_ok", "health_ms", "backup_age_h", "disk_used_pct", "archive_lag_s", "archive_failing")
 COUNTERS = {"oom_kills"}  # events counted since the previous reading
 REQUEST_COLUMNS = ("requests", "req_2xx", "req_3xx", "req_4xx", "req_5xx", "p50_ms", "p95_ms", "p99_ms",
                    "concurrency", "queries_per_request", "sql_share", "routes", "unparsed")

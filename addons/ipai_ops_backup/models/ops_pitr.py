@@ -1,0 +1,205 @@
+import datetime
+import os
+import secrets
+
+import psycopg2
+from odoo import _, api, models, tools
+from odoo.addons.ipai_ops_core.models.rpc_args import positive_id
+from odoo.addons.ipai_ops_core.services import filestore
+from odoo.exceptions import AccessError, UserError
+
+from ..services import archived_cluster, pg_cluster, pgbackrest, pitr
+
+STANZA = "production"
+
+
+class OpsPitr(models.AbstractModel):
+    """Production's cluster and its point-in-time recovery (pgBackRest):
+    set up once (``setup``), backed up by a cron (weekly full, daily
+    differential, WAL archived continuously), shown per project
+    (``status``), restored to a second into staging or production
+    (``restore``, a restore run: executors/backup.py)."""
+
+    _name = "ops.pitr"
+    _description = "Point-in-time recovery of production"
+
+    # -- configuration ----------------------------------------------------------
+    @api.model
+    def _ops_config(self):
+        """The plain values of production's cluster and its stanza, or None before ``setup``."""
+        # sudo: configuration parameters are system records; the values never reach users
+        param = self.env["ir.config_parameter"].sudo().get_param
+        port = param("ipai_ops.production_db_port")
+        if not port:
+            return None
+        root = param("ipai_ops.pitr_root") or os.path.join(
+            param("ipai_ops.data_root") or os.path.join(tools.config["data_dir"], "ipai_ops"), "pitr")
+        repos = [{"path": os.path.join(root, "repo"),
+                  "retention_days": int(param("ipai_ops.pitr_retention_days") or pgbackrest.DEFAULT_RETENTION_DAYS)}]
+        server = self.env["ops.run"]._ops_settings()["production_db"]
+        return {"root": root, "datadir": os.path.join(root, "data"), "socket_dir": os.path.join(root, "run"),
+                "port": int(port), "base_dir": os.path.join(root, "pgbackrest"), "stanza": STANZA, "repos": repos,
+                "archive_timeout": int(param("ipai_ops.pitr_archive_timeout") or 60), "conn": server}
+
+    @staticmethod
+    def _ops_stanza(config):
+        cluster = pg_cluster.Cluster(config["datadir"], config["port"], config["socket_dir"])
+        return pgbackrest.Stanza(config["base_dir"], config["stanza"], cluster, config["repos"])
+
+    def _ops_check_manager(self):
+        if not self.env.user.has_group("ipai_ops_core.group_ops_manager"):
+            raise AccessError(_("Only Ops managers set up production's cluster."))
+
+    @api.model
+    def setup(self, port=5434, archive_timeout=60):
+        """Make production's cluster (initdb, WAL archiving with pgBackRest,
+        a first full backup) and send new productions' databases there.
+        Idempotent: a second call re-applies the settings. Ops managers."""
+        self._ops_check_manager()
+        # sudo: the platform's own settings, written once the manager check above passed
+        params = self.env["ir.config_parameter"].sudo()
+        port = positive_id(port, "port")
+        params.set_param("ipai_ops.production_db_port", str(port))
+        params.set_param("ipai_ops.pitr_archive_timeout", str(positive_id(archive_timeout, "archive_timeout")))
+        for key in ("ipai_ops.pitr_superuser_password", "ipai_ops.production_db_password"):
+            if not params.get_param(key):
+                params.set_param(key, secrets.token_urlsafe(24))
+        config = self._ops_config()
+        stanza = self._ops_stanza(config)
+        # The postgres user works below it (the cluster, its repository, restores' side copies).
+        os.makedirs(config["root"], mode=0o755, exist_ok=True)
+        try:
+            info = archived_cluster.ensure(stanza.cluster, stanza, params.get_param("ipai_ops.pitr_superuser_password"),
+                                           config["conn"]["user"], config["conn"]["password"],
+                                           archive_timeout=config["archive_timeout"], listen="*")
+        except (pg_cluster.ClusterError, pgbackrest.PgBackRestError) as exc:
+            raise UserError(_("Production's cluster could not be set up: %s", exc)) from exc
+        return {"port": port, "backups": len(info["backups"]), "status": info["status"]}
+
+    # -- what can be restored -----------------------------------------------------
+    @api.model
+    def _ops_window(self, config=None):
+        """{earliest, latest, lag, last_wal, failing, failed_wal, repo_bytes, backups}: the cluster's state now."""
+        config = config or self._ops_config()
+        if not config:
+            return None
+        stanza = self._ops_stanza(config)
+        info = stanza.info()
+        status = pitr.archive_status(config["conn"])
+        earliest, latest = pitr.restorable_window(info, status)
+        repo_bytes = sum(filestore.tree_size(repo["path"]) for repo in config["repos"] if repo.get("type") != "s3")
+        return {"earliest": earliest, "latest": latest, "lag": status["lag"], "last_wal": status["last_wal"],
+                "last_archived": status["last_time"], "failing": status["failing"],
+                "failed_wal": status["failed_wal"], "failed_at": status["failed_time"], "repo_bytes": repo_bytes,
+                "backups": info["backups"]}
+
+    @api.model
+    def _ops_archive_figures(self):
+        """For the monitoring collector: {archive_lag_s, archive_failing} of production's cluster."""
+        config = self._ops_config()
+        if not config:
+            return {"archive_lag_s": None, "archive_failing": None}
+        try:
+            status = pitr.archive_status(config["conn"])
+        except psycopg2.Error:  # a cluster that does not answer: nothing archives
+            return {"archive_lag_s": None, "archive_failing": 1.0}
+        return {"archive_lag_s": status["lag"], "archive_failing": 1.0 if status["failing"] else 0.0}
+
+    @api.model
+    def status(self, project):
+        """What production of ``project`` can be restored to, for its readers:
+        {on_cluster, earliest, latest (UTC), lag_seconds, last_wal, failing, repo_size, backups}."""
+        production = self._ops_production(project)
+        values = {"project": production.project_id.slug, "environment": production.name,
+                  "on_cluster": production.db_cluster == "production"}
+        window = self._ops_window() if values["on_cluster"] else None
+        if not window:
+            return dict(values, earliest=False, latest=False)
+
+        def text(moment):
+            return moment.astimezone(pitr.UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else False
+
+        return dict(values, earliest=text(window["earliest"]), latest=text(window["latest"]),
+                    lag_seconds=window["lag"], last_wal=window["last_wal"] or False,
+                    last_archived=text(window["last_archived"]), failing=window["failing"],
+                    repo_size=window["repo_bytes"],
+                    backups=[{"label": b["label"], "type": b["type"], "stop": text(
+                        datetime.datetime.fromtimestamp(b["stop"], pitr.UTC)), "size": b["repo_size"]}
+                        for b in window["backups"]])
+
+    @api.model
+    def _ops_production(self, project):
+        if not isinstance(project, str) or not project:
+            raise UserError(_("Name the project by its slug."))
+        found = self.env["ops.project"].search([("slug", "=", project)], limit=1)
+        if not found:
+            raise UserError(_("No project %s (or it is not yours to see).", project))
+        production = found._ops_production()
+        if not production:
+            raise UserError(_("Project %s has no production environment.", project))
+        return production
+
+    # -- restoring ------------------------------------------------------------------
+    @api.model
+    def restore(self, project, at, to="staging"):
+        """Restore production of ``project`` as it was at ``at`` (UTC,
+        ``YYYY-MM-DD HH:MM:SS``, or with an offset) into its staging
+        environment (``to="staging"``, neutralized) or into production
+        itself (``to="production"``: a backup first, the same switch and
+        rollback as any restore). Returns the queued run."""
+        production = self._ops_production(project)
+        if to == "production":
+            target = production
+        elif to == "staging":
+            target = production.project_id.environment_ids.filtered(
+                lambda e: e.stage == "staging" and e.state not in ("new", "destroyed") and not e.upgrade_to)[:1]
+            if not target:
+                raise UserError(_("Project %s has no built staging environment to restore into; build one first.",
+                                  project))
+        else:
+            raise UserError(_("Restore into 'staging' or 'production', not %r.", to))
+        # The role check first: who may not restore there learns nothing of the cluster.
+        target.project_id._ops_check_action(target.stage, "restore")
+        if production.db_cluster != "production":
+            raise UserError(_("%s's database is not on production's cluster (it predates it): it cannot be "
+                              "restored to a point in time until it moves there.", production.name))
+        config = self._ops_config()
+        try:
+            seal = pitr.seal_archive(config["conn"], timeout=30)
+            window = pitr.restorable_window(self._ops_stanza(config).info(), seal)
+            moment = pitr.check_target(at, window)
+        except (pitr.PitrError, pgbackrest.PgBackRestError) as exc:
+            raise UserError(str(exc)) from exc
+        if production.database_since and moment < production.database_since.replace(tzinfo=pitr.UTC):
+            raise UserError(_("%(env)s runs database %(db)s since %(since)s UTC; a point before that is in the "
+                              "database it replaced, which this restore does not reach.", env=production.name,
+                              db=production.database_name, since=production.database_since))
+        return self.env["ops.backup"]._queue_restore(target, {
+            "pitr_at": moment.strftime("%Y-%m-%d %H:%M:%S.%f+00:00"), "pitr_production_id": production.id})
+
+    @api.model
+    def _ops_source(self, production, at, filestore_root):
+        """The restore spec's source for a point-in-time restore (executors/backup.py)."""
+        config = self._ops_config()
+        if not config:
+            raise UserError(_("Production's cluster is not set up."))
+        moment = pitr.parse_target(at)
+        store = os.path.join(filestore_root, production.project_id.slug, "env-%d" % production.id, "filestore",
+                             production.database_name)
+        return {"kind": "pitr", "at": at, "database": production.database_name, "filestore": store,
+                "pitr": {key: config[key] for key in ("root", "datadir", "port", "socket_dir", "base_dir", "stanza",
+                                                      "repos", "conn")},
+                "label": "Production (%s) as it was at %s" % (production.database_name, pitr.fmt(moment))}
+
+    # -- schedule -----------------------------------------------------------------------
+    @api.model
+    def _cron_backup(self, now=None):
+        """Weekly full, daily differential (the WAL in between is archived continuously)."""
+        config = self._ops_config()
+        if not config:
+            return None
+        stanza = self._ops_stanza(config)
+        now = now or datetime.datetime.now(pitr.UTC)
+        fulls = [b for b in stanza.info()["backups"] if b["type"] == "full"]
+        kind = "diff" if fulls and now.timestamp() - fulls[-1]["stop"] < 7 * 86400 - 3600 else "full"
+        return stanza.backup(kind)

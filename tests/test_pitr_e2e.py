@@ -1,0 +1,268 @@
+"""Point-in-time recovery through the product (real Odoo, Docker, PostgreSQL,
+pgBackRest): production's cluster set up by an Ops manager, a production
+placed on it, staging copied from it across servers, a logical accident in
+production undone to the second into staging with `ops backup restore-pitr`
+while production keeps answering, and wrong times refused with the window."""
+
+import datetime
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import threading
+import time
+import xmlrpc.client
+
+import psycopg2
+import pytest
+from conftest import _free_port
+from e2e import Poller, docker_ready, git, ops, remove_leftovers, run_monitor, run_worker, serves, shell, sql
+
+SLUG = "pitr-e2e"
+ADDON = "ops_pitr_addon"
+MANIFEST = """{"name": "PITR E2E addon", "version": "18.0.1.0.0", "depends": ["base"], "license": "LGPL-3",
+ "installable": True}
+"""
+UTC = datetime.timezone.utc
+
+
+def _production_server():
+    return {"host": "127.0.0.1", "port": PITR["port"], "user": os.environ["OPS_DB_USER"],
+            "password": PITR["password"]}
+
+
+PITR = {}
+
+
+def prod_sql(dbname, query, args=None):
+    conn = psycopg2.connect(dbname=dbname, connect_timeout=10, **_production_server())
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cr:
+            cr.execute(query, args)
+            return cr.fetchall() if cr.description else None
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(server):
+    """Production's cluster of this control plane, in a directory of the test's own; gone afterwards."""
+    if not docker_ready():
+        pytest.fail("the Docker engine is not running: scripts/setup.sh starts it (scripts/docker.sh)")
+    remove_leftovers(SLUG)
+    root = "/var/tmp/ops-pitr-e2e-%s" % secrets.token_hex(4)
+    PITR.update(port=_free_port(), root=root)
+    shell(server, 'env["ir.config_parameter"].set_param("ipai_ops.pitr_root", %r)\nenv.cr.commit()\n' % root)
+    with pytest.raises(xmlrpc.client.Fault, match="Only Ops managers"):
+        server.rpc("e2e_admin")("ops.pitr", "setup", PITR["port"])
+    done = server.rpc("e2e_manager")("ops.pitr", "setup", PITR["port"], 60)
+    assert done["backups"] >= 1, done
+    # The control plane's role on that cluster has a password of its own (a sealed parameter).
+    PITR["password"] = shell(server, 'print("PW=" + env["ir.config_parameter"].get_param('
+                                     '"ipai_ops.production_db_password"))\n').split("PW=")[1].strip()
+    try:
+        yield PITR
+    finally:
+        # The project's environments go through the product (their databases on that cluster too).
+        manager = server.rpc("e2e_manager")
+        envs = manager("ops.environment", "search", [("project_id.slug", "=", SLUG), ("state", "!=", "destroyed")])
+        for env_id in envs:
+            manager("ops.environment", "action_destroy", [env_id])
+        if envs:
+            run_worker(server, projects=SLUG)
+        remove_leftovers(SLUG)
+        # Later tests' productions stay on the shared server.
+        shell(server, 'P = env["ir.config_parameter"]\nfor key in ("ipai_ops.production_db_port", '
+                      '"ipai_ops.pitr_root", "ipai_ops.production_db_password", "ipai_ops.pitr_superuser_password"):\n'
+                      '    P.set_param(key, False)\nenv.cr.commit()\n')
+        bindir = sorted(p for p in os.listdir("/usr/lib/postgresql"))[-1]
+        subprocess.run(["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/%s/bin/pg_ctl" % bindir, "-D",
+                        root + "/data", "-m", "immediate", "stop"], cwd="/", capture_output=True, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def project(server, cluster, tmp_path_factory):
+    """A project whose production is built after the cluster exists, and its staging."""
+    root = tmp_path_factory.mktemp("pitrgit")
+    work = root / "work"
+    (work / ADDON).mkdir(parents=True)
+    (work / ADDON / "__init__.py").write_text("")
+    (work / ADDON / "__manifest__.py").write_text(MANIFEST)
+    git("init", "-q", "-b", "main", cwd=work)
+    git("add", "-A", cwd=work)
+    git("commit", "-qm", "addon", cwd=work)
+    git("branch", "release/pitr", cwd=work)
+    bare = root / "pitr.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    manager = server.rpc("e2e_manager")
+    uids = server.uids
+    manager("ops.project", "create", {
+        "name": "PITR E2E", "slug": SLUG, "repo_url": "file://%s" % bare, "test_tags": "/%s" % ADDON,
+        "mem_limit_mb": 1024, "member_ids": [(0, 0, {"user_id": uids["e2e_admin"], "role": "admin"}),
+                                             (0, 0, {"user_id": uids["e2e_dev"], "role": "developer"})]})
+    envs = {}
+    for branch in ("main", "release/pitr"):
+        queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": branch})
+        run_worker(server, projects=SLUG)
+        run = manager("ops.run", "api_read", [queued["id"]])
+        assert run["state"] == "succeeded", run["error_message"]
+        envs[branch] = queued["environment_id"]
+    return {"production": envs["main"], "staging": envs["release/pitr"]}
+
+
+def read_env(server, env_id):
+    return server.rpc("e2e_manager")("ops.environment", "read", [env_id], [
+        "stage", "database_name", "url", "db_cluster", "data_source", "state"])[0]
+
+
+def test_production_lives_on_its_archived_cluster(server, project):
+    prod = read_env(server, project["production"])
+    assert prod["stage"] == "production" and prod["db_cluster"] == "production"
+    # Its database is on production's cluster, not on the shared server.
+    assert prod_sql("postgres", "SELECT 1 FROM pg_database WHERE datname = %s", [prod["database_name"]])
+    assert not sql("postgres", "SELECT 1 FROM pg_database WHERE datname = %s", [prod["database_name"]])
+    assert serves(prod["url"], prod["database_name"])
+    # Staging was copied from it, across servers, and lives on the shared server.
+    staging = read_env(server, project["staging"])
+    assert staging["db_cluster"] == "shared" and "Copy of production" in staging["data_source"]
+    assert sql("postgres", "SELECT 1 FROM pg_database WHERE datname = %s", [staging["database_name"]])
+
+
+def test_accident_undone_into_staging_to_the_second(server, project, ops_bin):
+    prod = read_env(server, project["production"])
+    db = prod["database_name"]
+    prod_sql(db, "CREATE TABLE pitr_probe (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())")
+    prod_sql(db, "CREATE TABLE pitr_ledger AS SELECT n AS id FROM generate_series(1, 50) n")
+    rows, stop = [], threading.Event()
+
+    def write():
+        conn = psycopg2.connect(dbname=db, connect_timeout=10, **_production_server())
+        try:
+            while not stop.is_set():
+                with conn, conn.cursor() as cr:
+                    cr.execute("INSERT INTO pitr_probe DEFAULT VALUES RETURNING id, at")
+                    row_id, at = cr.fetchone()
+                rows.append((row_id, at, datetime.datetime.now(UTC)))
+                stop.wait(0.1)
+        finally:
+            conn.close()
+
+    writer = threading.Thread(target=write, daemon=True)
+    with Poller(prod["url"], interval=0.2) as visitor:
+        writer.start()
+        time.sleep(3)
+        accident = datetime.datetime.now(UTC)
+        prod_sql(db, "DROP TABLE pitr_ledger")  # the logical accident
+        time.sleep(1.5)
+        target = (accident - datetime.timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S.%f")
+        # Wrong times are refused with the window, and nothing is queued.
+        for wrong, why in (("2001-01-01 00:00:00", "outside what can be restored"), ("yesterday", "is not a time"),
+                           ((datetime.datetime.now(UTC) + datetime.timedelta(hours=2)).strftime(
+                               "%Y-%m-%d %H:%M:%S"), "in the future")):
+            refused = ops(ops_bin, server, "e2e_admin", "backup", "restore-pitr", SLUG, "--at", wrong)
+            assert refused.returncode != 0 and why in refused.stderr and "restorable window" in refused.stderr, \
+                (wrong, refused.stdout, refused.stderr)
+        # A developer may not restore into production.
+        refused = ops(ops_bin, server, "e2e_dev", "backup", "restore-pitr", SLUG, "--at", target, "--to", "production")
+        assert refused.returncode != 0, refused.stdout
+        done = ops(ops_bin, server, "e2e_admin", "backup", "restore-pitr", SLUG, "--at", target, "--json")
+        assert done.returncode == 0, done.stderr
+        run_worker(server, projects=SLUG)
+        stop.set()
+        writer.join(10)
+    queued = json.loads(done.stdout)
+    run = server.rpc("e2e_manager")("ops.run", "api_read", [queued["id"]])
+    assert run["state"] == "succeeded", run["error_message"]
+    # Production answered throughout.
+    assert visitor.statuses() and not visitor.failures(allowed=(200, 303)), visitor.failures()[:3]
+    staging = read_env(server, project["staging"])
+    assert "as it was at" in staging["data_source"]
+    assert serves(staging["url"], staging["database_name"])
+    # The dropped table is back, whole; the rows are those committed before the second, none after.
+    chosen = datetime.datetime.fromisoformat(target).replace(tzinfo=UTC)
+    assert sql(staging["database_name"], "SELECT count(*) FROM pitr_ledger")[0][0] == 50
+    restored = {r for (r,) in sql(staging["database_name"], "SELECT id FROM pitr_probe")}
+    before = {i for i, _at, committed in rows if committed < chosen}
+    after = {i for i, at, _committed in rows if at > chosen}
+    assert before and before <= restored and not restored & after
+    # The status says what can be restored, up to about now.
+    status = ops(ops_bin, server, "e2e_admin", "backup", "pitr-status", SLUG, "--json")
+    assert status.returncode == 0, status.stderr
+    status = json.loads(status.stdout)
+    assert status["on_cluster"] and status["earliest"] < target < status["latest"], status
+    assert not status["failing"] and status["backups"], status
+
+
+def test_broken_archiving_opens_an_incident_and_catches_up(server, project):
+    """The repository unwritable: production keeps working, the monitor opens an incident at
+    its next collection; once fixed, archiving catches up."""
+    prod = read_env(server, project["production"])
+    archive = os.path.join(PITR["root"], "repo", "archive")
+    os.chmod(archive, 0o000)
+    try:
+        prod_sql(prod["database_name"], "CREATE TABLE pitr_noise AS SELECT 1 AS id")
+        prod_sql("postgres", "SELECT pg_switch_wal()")
+        deadline = time.monotonic() + 60
+        while not prod_sql("postgres", "SELECT last_failed_time > coalesce(last_archived_time, 'epoch') "
+                                       "FROM pg_stat_archiver")[0][0]:
+            assert time.monotonic() < deadline, "archiving never failed"
+            time.sleep(0.5)
+        run_monitor(server)
+        found = server.rpc("e2e_admin")("ops.incident", "search_read", [
+            ("environment_id", "=", project["production"]), ("rule_id.metric", "=", "archive_failing")],
+            ["state", "evidence"])
+        assert len(found) == 1 and found[0]["state"] == "open", found
+        assert serves(prod["url"], prod["database_name"])
+        tab = server.rpc("e2e_admin")("ops.environment", "read", [project["production"]],
+                                      ["pitr_failing", "pitr_state"])[0]
+        assert tab["pitr_failing"] and "FAILS" in tab["pitr_state"], tab
+    finally:
+        os.chmod(archive, 0o750)
+    prod_sql("postgres", "SELECT pg_switch_wal()")
+    deadline = time.monotonic() + 120
+    while prod_sql("postgres", "SELECT last_failed_time > last_archived_time FROM pg_stat_archiver")[0][0]:
+        assert time.monotonic() < deadline, "archiving did not catch up"
+        time.sleep(0.5)
+
+def test_production_restored_in_place_from_its_form(server, project):
+    """The environment form's Backups tab: the window and the archive's state, then the wizard
+    restores production itself to a second (a backup first, the switch as for any restore)."""
+    admin = server.rpc("e2e_admin")
+    prod = read_env(server, project["production"])
+    db = prod["database_name"]
+    tab = admin("ops.environment", "read", [project["production"]], [
+        "pitr_earliest", "pitr_latest", "pitr_lag", "pitr_last_wal", "pitr_failing", "pitr_repo_mb", "pitr_state"])[0]
+    assert tab["pitr_earliest"] and tab["pitr_latest"] > tab["pitr_earliest"], tab
+    assert not tab["pitr_failing"] and tab["pitr_last_wal"] and tab["pitr_repo_mb"] > 0, tab
+    prod_sql(db, "CREATE TABLE pitr_invoices AS SELECT n AS id FROM generate_series(1, 20) n")
+    time.sleep(1.5)
+    before_accident = datetime.datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    time.sleep(1.5)
+    prod_sql(db, "DELETE FROM pitr_invoices WHERE id > 5")
+    # A developer of the project may not restore production.
+    with pytest.raises(xmlrpc.client.Fault):
+        wizard = server.rpc("e2e_dev")("ops.pitr.restore", "create", {
+            "environment_id": project["production"], "at": before_accident, "target": "production"})
+        server.rpc("e2e_dev")("ops.pitr.restore", "action_restore", [wizard])
+    wizard = admin("ops.pitr.restore", "create", {"environment_id": project["production"], "at": before_accident,
+                                                  "target": "production"})
+    action = admin("ops.pitr.restore", "action_restore", [wizard])
+    run_id = action["res_id"]
+    with Poller(prod["url"], interval=0.2) as visitor:
+        run_worker(server, projects=SLUG)
+    run = server.rpc("e2e_manager")("ops.run", "api_read", [run_id])
+    assert run["state"] == "succeeded", run["error_message"]
+    # Production answered throughout: the page itself, or the maintenance page while it switched.
+    assert not visitor.failures(allowed=(200, 303, 503)), visitor.failures()[:3]
+    after = read_env(server, project["production"])
+    assert after["database_name"] != db and after["db_cluster"] == "production"
+    assert prod_sql(after["database_name"], "SELECT count(*) FROM pitr_invoices")[0][0] == 20
+    assert serves(after["url"], after["database_name"])
+    # A point before the restored database took over is in the database it replaced: refused, named.
+    refused = admin("ops.environment", "read", [project["production"]], ["database_since"])[0]
+    assert refused["database_since"] > before_accident
+    with pytest.raises(xmlrpc.client.Fault, match="since"):
+        admin("ops.pitr", "restore", SLUG, before_accident, "production")
