@@ -17,13 +17,22 @@ import xmlrpc.client
 import psycopg2
 import pytest
 from conftest import _free_port
-from e2e import Poller, docker_ready, git, ops, remove_leftovers, run_monitor, run_worker, serves, shell, sql
+from e2e import (
+    ADDON,
+    Poller,
+    docker_ready,
+    make_addon_repo,
+    ops,
+    remove_leftovers,
+    run_monitor,
+    run_worker,
+    serves,
+    shell,
+    sql,
+)
+from odoo.addons.ipai_ops_backup.services import pg_cluster
 
 SLUG = "pitr-e2e"
-ADDON = "ops_pitr_addon"
-MANIFEST = """{"name": "PITR E2E addon", "version": "18.0.1.0.0", "depends": ["base"], "license": "LGPL-3",
- "installable": True}
-"""
 UTC = datetime.timezone.utc
 
 
@@ -36,14 +45,8 @@ PITR = {}
 
 
 def prod_sql(dbname, query, args=None):
-    conn = psycopg2.connect(dbname=dbname, connect_timeout=10, **_production_server())
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cr:
-            cr.execute(query, args)
-            return cr.fetchall() if cr.description else None
-    finally:
-        conn.close()
+    """SQL on production's cluster, as the control plane's role there."""
+    return pg_cluster.fetch(_production_server(), query, args or (), dbname=dbname)
 
 
 @pytest.fixture(scope="module")
@@ -86,21 +89,11 @@ def cluster(server):
 @pytest.fixture(scope="module")
 def project(server, cluster, tmp_path_factory):
     """A project whose production is built after the cluster exists, and its staging."""
-    root = tmp_path_factory.mktemp("pitrgit")
-    work = root / "work"
-    (work / ADDON).mkdir(parents=True)
-    (work / ADDON / "__init__.py").write_text("")
-    (work / ADDON / "__manifest__.py").write_text(MANIFEST)
-    git("init", "-q", "-b", "main", cwd=work)
-    git("add", "-A", cwd=work)
-    git("commit", "-qm", "addon", cwd=work)
-    git("branch", "release/pitr", cwd=work)
-    bare = root / "pitr.git"
-    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    url = make_addon_repo(tmp_path_factory.mktemp("pitrgit"), branches=("release/pitr",), red_branch=None)
     manager = server.rpc("e2e_manager")
     uids = server.uids
     manager("ops.project", "create", {
-        "name": "PITR E2E", "slug": SLUG, "repo_url": "file://%s" % bare, "test_tags": "/%s" % ADDON,
+        "name": "PITR E2E", "slug": SLUG, "repo_url": url, "test_tags": "/%s" % ADDON,
         "mem_limit_mb": 1024, "member_ids": [(0, 0, {"user_id": uids["e2e_admin"], "role": "admin"}),
                                              (0, 0, {"user_id": uids["e2e_dev"], "role": "developer"})]})
     envs = {}

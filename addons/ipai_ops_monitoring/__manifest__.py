@@ -1,7 +1,7 @@
 {
     "name": "ipai ops: monitoring",
     "summary": "Metrics, incidents, alerts and a Prometheus endpoint for environments",
-    "version": "18.0.1.2.1",
+    "version": "18.0.1.3.0",
     "category": "Technical",
     "license": "LGPL-3",
     "author": "ipai ops",
