@@ -34,11 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import odoo.addons
 import psycopg2
 
-# Odoo's addons (web): the controllers of ipai_ops_core import them
-odoo.addons.__path__.append(os.path.join(os.environ.get("ODOO_SRC", "/opt/ipai-ops/odoo-18.0"), "addons"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import upgrade_preview as preview_bench  # noqa: E402 - bench/upgrade_preview.py; it also puts addons/, tests/ on the paths
 from bigdb import conn_params  # noqa: E402

@@ -36,6 +36,8 @@ import odoo.addons
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 odoo.addons.__path__.append(os.path.join(REPO, "addons"))
+# Odoo's own addons (web): ipai_ops_core's controllers import them.
+odoo.addons.__path__.append(os.path.join(os.environ.get("ODOO_SRC", "/opt/ipai-ops/odoo-18.0"), "addons"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
