@@ -8,6 +8,7 @@ import datetime
 import os
 import secrets
 import shutil
+import subprocess
 import threading
 import time
 
@@ -187,3 +188,106 @@ def test_lost_server_comes_back_from_the_repository(prod):
     assert window <= ARCHIVE_TIMEOUT + 3, lost[:5]
     # Archiving goes on, on the new timeline.
     assert not pitr.seal_archive(conn)["failing"]
+
+
+@pytest.fixture
+def s3_tls():
+    """A local S3 (moto) behind nginx speaking TLS with a certificate of the test's own
+    (pgBackRest reaches S3 over HTTPS only); the off-site settings the backups use."""
+    boto3 = pytest.importorskip("boto3", reason="boto3 comes with the backup tests' requirements")
+    moto = os.path.join(os.environ.get("OPS_MOTO_VENV", "/opt/ipai-ops/moto-venv"), "bin", "moto_server")
+    if not os.path.exists(moto):
+        pytest.fail("moto_server is missing: scripts/setup.sh installs it into $OPS_MOTO_VENV")
+    base = "/var/tmp/ops-pitr-s3-%s" % secrets.token_hex(4)
+    os.makedirs(base, mode=0o755)
+    cert, key = base + "/cert.pem", base + "/key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days",
+                    "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"], check=True,
+                   capture_output=True)
+    os.chmod(cert, 0o644)
+    moto_port, tls_port = pitr.free_port(), pitr.free_port()
+    with open(base + "/nginx.conf", "w") as handle:
+        handle.write(NGINX_TLS % {"base": base, "tls": tls_port, "moto": moto_port})
+    proc = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(moto_port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        subprocess.run(["nginx", "-c", base + "/nginx.conf", "-p", base + "/"], check=True, capture_output=True)
+        endpoint = "https://localhost:%d" % tls_port
+        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test",
+                              region_name="us-east-1", verify=cert)
+        for _ in range(100):
+            try:
+                client.create_bucket(Bucket="ipai-ops-offsite")
+                break
+            except Exception:  # noqa: BLE001 - moto still starting
+                time.sleep(0.2)
+        yield {"client": client, "cert": cert, "base": base, "offsite": {
+            "endpoint": endpoint, "bucket": "ipai-ops-offsite", "access_key": "test", "secret_key": "test"}}
+    finally:
+        subprocess.run(["nginx", "-c", base + "/nginx.conf", "-p", base + "/", "-s", "stop"], capture_output=True,
+                       check=False)
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+NGINX_TLS = """worker_processes 1;
+pid %(base)s/nginx.pid;
+error_log %(base)s/nginx-error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path %(base)s/body;
+  proxy_temp_path %(base)s/proxy;
+  server {
+    listen 127.0.0.1:%(tls)d ssl;
+    ssl_certificate %(base)s/cert.pem;
+    ssl_certificate_key %(base)s/key.pem;
+    client_max_body_size 0;
+    location / {
+      proxy_pass http://127.0.0.1:%(moto)d;
+      proxy_set_header Host $http_host;
+      proxy_request_buffering off;
+      proxy_http_version 1.1;
+    }
+  }
+}
+"""
+
+
+def test_s3_repository_alone_restores_to_the_second_and_is_encrypted(s3_tls, scratch_db):
+    """WAL and backups also go to the off-site S3 storage, encrypted; with the local
+    repository gone, a point in time comes back from S3 alone."""
+    with pytest.raises(pgbackrest.PgBackRestError, match="HTTPS only"):
+        pgbackrest.s3_repo(dict(s3_tls["offsite"], endpoint="http://127.0.0.1:9"), "/pitr", "k" * 32)
+    base = s3_tls["base"]
+    cluster = pg_cluster.Cluster(base + "/data", pitr.free_port())
+    s3 = pgbackrest.s3_repo(s3_tls["offsite"], "/pitr", secrets.token_urlsafe(32), ca_file=s3_tls["cert"])
+    stanza = pgbackrest.Stanza(base + "/pgbackrest", "production", cluster, [{"path": base + "/repo"}, s3])
+    try:
+        archived_cluster.ensure(cluster, stanza, "super-" + secrets.token_hex(8), *CONTROL,
+                                archive_timeout=ARCHIVE_TIMEOUT)
+        conn = cluster.conn(*CONTROL)
+        pg_cluster.fetch(conn, "CREATE DATABASE shop")
+        pg_cluster.fetch(conn, "CREATE TABLE sale_order (id serial PRIMARY KEY, at timestamptz NOT NULL "
+                               "DEFAULT clock_timestamp())", dbname="shop")
+        stanza.run("backup", "--repo=2", "--type=full")
+        writer = Writer(conn)
+        writer.start()
+        time.sleep(2)
+        target = datetime.datetime.now(UTC)
+        time.sleep(1.5)
+        writer.finish()
+        pitr.seal_archive(conn)
+        shutil.rmtree(base + "/repo")  # the local repository is lost
+        pitr.restore_database(stanza, "shop", target, *CONTROL, _main_server(), scratch_db, base + "/side", repo=2)
+    finally:
+        cluster.remove()
+    restored = _ids(_main_server(), scratch_db)
+    assert {i for i, _at, done in writer.rows if done < target} <= restored
+    assert not restored & {i for i, at, _done in writer.rows if at > target}
+    # Encrypted at rest: what the bucket holds is OpenSSL's salted cipher text, not PostgreSQL's files.
+    client = s3_tls["client"]
+    for key in ("pitr/backup/production/backup.info", "pitr/archive/production/archive.info"):
+        assert client.get_object(Bucket="ipai-ops-offsite", Key=key)["Body"].read(8) == b"Salted__", key
+    assert client.list_objects_v2(Bucket="ipai-ops-offsite", Prefix="pitr/archive/production/15-1/")["KeyCount"]

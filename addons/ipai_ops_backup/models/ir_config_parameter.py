@@ -10,4 +10,4 @@ class IrConfigParameter(models.Model):
     @api.model
     def _ops_secret_params(self):
         return super()._ops_secret_params() | {"ipai_ops.backup_s3_secret_key",
-                                                  "ipai_ops.pitr_superuser_password"}
+                                                  "ipai_ops.pitr_superuser_password", "ipai_ops.pitr_cipher_pass"}

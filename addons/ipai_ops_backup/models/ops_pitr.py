@@ -5,7 +5,7 @@ import secrets
 import psycopg2
 from odoo import _, api, models, tools
 from odoo.addons.ipai_ops_core.models.rpc_args import positive_id
-from odoo.addons.ipai_ops_core.services import filestore
+from odoo.addons.ipai_ops_core.services import filestore, naming
 from odoo.exceptions import AccessError, UserError
 
 from ..services import archived_cluster, pg_cluster, pgbackrest, pitr
@@ -37,8 +37,18 @@ class OpsPitr(models.AbstractModel):
         repos = [{"path": os.path.join(root, "repo"),
                   "retention_days": int(param("ipai_ops.pitr_retention_days") or pgbackrest.DEFAULT_RETENTION_DAYS)}]
         server = self.env["ops.run"]._ops_settings()["production_db"]
-        return {"root": root, "datadir": os.path.join(root, "data"), "socket_dir": os.path.join(root, "run"),
-                "port": int(port), "base_dir": os.path.join(root, "pgbackrest"), "stanza": STANZA, "repos": repos,
+        offsite, problem = self.env["ops.backup"]._offsite_settings(), None
+        if offsite:
+            try:
+                repos.append(pgbackrest.s3_repo(
+                    offsite, "/%s/pitr" % naming.namespace_for(self.env.cr.dbname),
+                    param("ipai_ops.pitr_cipher_pass"), ca_file=param("ipai_ops.pitr_s3_ca_file") or None,
+                    retention_days=repos[0]["retention_days"]))
+            except (pgbackrest.PgBackRestError, pg_cluster.ClusterError) as exc:
+                problem = _("WAL is archived locally only: %s", exc)
+        return {"offsite_problem": problem, "root": root, "datadir": os.path.join(root, "data"),
+                "socket_dir": os.path.join(root, "run"), "port": int(port),
+                "base_dir": os.path.join(root, "pgbackrest"), "stanza": STANZA, "repos": repos,
                 "archive_timeout": int(param("ipai_ops.pitr_archive_timeout") or 60), "conn": server}
 
     @staticmethod
@@ -61,7 +71,8 @@ class OpsPitr(models.AbstractModel):
         port = positive_id(port, "port")
         params.set_param("ipai_ops.production_db_port", str(port))
         params.set_param("ipai_ops.pitr_archive_timeout", str(positive_id(archive_timeout, "archive_timeout")))
-        for key in ("ipai_ops.pitr_superuser_password", "ipai_ops.production_db_password"):
+        for key in ("ipai_ops.pitr_superuser_password", "ipai_ops.production_db_password",
+                    "ipai_ops.pitr_cipher_pass"):
             if not params.get_param(key):
                 params.set_param(key, secrets.token_urlsafe(24))
         config = self._ops_config()
@@ -74,7 +85,8 @@ class OpsPitr(models.AbstractModel):
                                            archive_timeout=config["archive_timeout"], listen="*")
         except (pg_cluster.ClusterError, pgbackrest.PgBackRestError) as exc:
             raise UserError(_("Production's cluster could not be set up: %s", exc)) from exc
-        return {"port": port, "backups": len(info["backups"]), "status": info["status"]}
+        return {"port": port, "backups": len(info["backups"]), "status": info["status"],
+                "repositories": len(config["repos"]), "offsite_problem": config["offsite_problem"] or False}
 
     # -- what can be restored -----------------------------------------------------
     @api.model
@@ -122,7 +134,7 @@ class OpsPitr(models.AbstractModel):
         return dict(values, earliest=text(window["earliest"]), latest=text(window["latest"]),
                     lag_seconds=window["lag"], last_wal=window["last_wal"] or False,
                     last_archived=text(window["last_archived"]), failing=window["failing"],
-                    repo_size=window["repo_bytes"],
+                    repo_size=window["repo_bytes"], offsite_problem=self._ops_config()["offsite_problem"] or False,
                     backups=[{"label": b["label"], "type": b["type"], "stop": text(
                         datetime.datetime.fromtimestamp(b["stop"], pitr.UTC)), "size": b["repo_size"]}
                         for b in window["backups"]])

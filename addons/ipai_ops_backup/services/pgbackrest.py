@@ -16,6 +16,7 @@ import json
 import os
 import re
 import subprocess
+import urllib.parse
 
 from . import pg_cluster
 
@@ -161,6 +162,32 @@ class Stanza:
         if repo:
             options.append("--repo=%d" % int(repo))
         self.run("restore", *options)
+
+
+def s3_repo(offsite, path, cipher_pass, ca_file=None, retention_days=None):
+    """The pgBackRest repository on the off-site storage the backups use
+    (ops.backup._offsite_settings: endpoint URL, bucket, keys, region),
+    always encrypted. pgBackRest speaks HTTPS only: an http:// endpoint is
+    refused with that reason."""
+    if not cipher_pass:
+        raise PgBackRestError("An off-site WAL repository is always encrypted, and no key is set")
+    endpoint = offsite.get("endpoint")
+    region = offsite.get("region") or "us-east-1"
+    if endpoint:
+        url = urllib.parse.urlsplit(endpoint)
+        if url.scheme != "https" or not url.hostname:
+            raise PgBackRestError("pgBackRest reaches S3 over HTTPS only; the off-site endpoint is %s" % endpoint)
+        host, port, style = url.hostname, url.port, "path"
+    else:
+        host, port, style = "s3.%s.amazonaws.com" % region, None, "host"
+    repo = {"type": "s3", "path": path, "bucket": offsite["bucket"], "endpoint": host, "region": region,
+            "key": offsite.get("access_key") or "", "secret": offsite.get("secret_key") or "", "uri_style": style,
+            "cipher_pass": cipher_pass, "retention_days": retention_days}
+    if port:
+        repo["port"] = port
+    if ca_file:
+        repo["ca_file"] = pg_cluster.safe_path(ca_file)
+    return repo
 
 
 def _line(key, value):

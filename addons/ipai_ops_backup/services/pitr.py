@@ -184,18 +184,19 @@ class SideInstance:
         shutil.rmtree(self.workdir, ignore_errors=True)
         return False
 
-    def restore(self, target_time, databases):
+    def restore(self, target_time, databases, repo=None):
         """Only ``databases`` when the backup the target needs has them; the
-        whole cluster when they were made after it (its WAL has them)."""
+        whole cluster when they were made after it (its WAL has them). From
+        repository ``repo`` (1-based) when given, else the first that has it."""
         try:
-            self.stanza.restore(self.datadir, target_time=target_time, databases=databases)
+            self.stanza.restore(self.datadir, target_time=target_time, databases=databases, repo=repo)
             return "only %s" % ", ".join(databases)
         except PgBackRestError as exc:
             if "database to include" not in str(exc):
                 raise PitrError(str(exc)) from exc
         shutil.rmtree(self.datadir, ignore_errors=True)
         try:
-            self.stanza.restore(self.datadir, target_time=target_time)
+            self.stanza.restore(self.datadir, target_time=target_time, repo=repo)
         except PgBackRestError as exc:
             raise PitrError(str(exc)) from exc
         return "the whole cluster (the database is younger than the backup)"
@@ -248,7 +249,7 @@ class SideInstance:
         self.process = None
 
 
-def restore_database(stanza, dbname, target, side_user, side_password, into_conn, into_db, workdir):
+def restore_database(stanza, dbname, target, side_user, side_password, into_conn, into_db, workdir, repo=None):
     """Bring ``dbname`` as it was at ``target`` (aware datetime) into the
     existing empty ``into_db`` of the server ``into_conn`` (which owns every
     object of the copy). ``side_user``/``side_password``: a role of production's
@@ -256,7 +257,7 @@ def restore_database(stanza, dbname, target, side_user, side_password, into_conn
     started = time.monotonic()
     target_text = target.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
     with SideInstance(stanza, workdir) as side:
-        scope = side.restore(target_text, [dbname])
+        scope = side.restore(target_text, [dbname], repo=repo)
         restored = time.monotonic()
         conn = side.start(side_user, side_password)
         recovered = time.monotonic()
