@@ -57,6 +57,12 @@ def cmd_backup_pitr_status(client, args):
     emit(args, status, text)
 
 
+def cmd_backup_recover_cluster(client, args):
+    done = client.call("ops.pitr", "recover")
+    emit(args, done, "production's cluster rebuilt from its repository in %ss%s" % (
+        done["seconds"], "; what was left of it is in %s" % done["kept_aside"] if done["kept_aside"] else ""))
+
+
 def http_error(response):
     try:
         return response.json().get("error") or response.text

@@ -17,6 +17,7 @@ from .backups import (
     cmd_backup_import,
     cmd_backup_list,
     cmd_backup_pitr_status,
+    cmd_backup_recover_cluster,
     cmd_backup_restore,
     cmd_backup_restore_pitr,
 )
@@ -199,6 +200,9 @@ def build_parser():
                                                                 "behind its WAL archive is")
     p.add_argument("project", metavar="SLUG")
     p.set_defaults(func=cmd_backup_pitr_status)
+    p = backup.add_parser("recover-cluster", parents=[common],
+                          help="production's cluster lost: rebuild it from its repository (Ops managers)")
+    p.set_defaults(func=cmd_backup_recover_cluster)
     return parser
 
 

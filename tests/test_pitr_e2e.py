@@ -20,6 +20,7 @@ from conftest import _free_port
 from e2e import (
     ADDON,
     Poller,
+    answers_within,
     docker_ready,
     make_addon_repo,
     ops,
@@ -30,7 +31,8 @@ from e2e import (
     shell,
     sql,
 )
-from odoo.addons.ipai_ops_backup.services import pg_cluster
+from odoo.addons.ipai_ops_backup.services import pg_cluster, pitr
+from probes import net_probe
 
 SLUG = "pitr-e2e"
 UTC = datetime.timezone.utc
@@ -108,7 +110,7 @@ def project(server, cluster, tmp_path_factory):
 
 def read_env(server, env_id):
     return server.rpc("e2e_manager")("ops.environment", "read", [env_id], [
-        "stage", "database_name", "url", "db_cluster", "data_source", "state"])[0]
+        "stage", "database_name", "url", "db_cluster", "data_source", "state", "container_id"])[0]
 
 
 def test_production_lives_on_its_archived_cluster(server, project):
@@ -122,6 +124,29 @@ def test_production_lives_on_its_archived_cluster(server, project):
     staging = read_env(server, project["staging"])
     assert staging["db_cluster"] == "shared" and "Copy of production" in staging["data_source"]
     assert sql("postgres", "SELECT 1 FROM pg_database WHERE datname = %s", [staging["database_name"]])
+
+
+def test_only_production_reaches_its_cluster(server, project):
+    """From inside the real containers: production's cluster port is open to production's
+    network only; staging's network cannot even open a TCP connection to it."""
+    prod, staging = read_env(server, project["production"]), read_env(server, project["staging"])
+    port = PITR["port"]
+    own = net_probe(prod["container_id"], [])["own_db_host"]
+    got = net_probe(prod["container_id"], [
+        {"id": "tcp", "tcp": [own, port]},
+        {"id": "own db", "pg": {"host": own, "port": port, "dbname": prod["database_name"], "own": True}},
+        {"id": "template1", "pg": {"host": own, "port": port, "dbname": "template1", "own": True}},
+    ])["results"]
+    assert got["tcp"] == "open" and got["own db"] == "CONNECTED", got
+    assert got["template1"] != "CONNECTED", got
+    gateway = net_probe(staging["container_id"], [])["own_db_host"]
+    for user in (None, "0"):  # as Odoo's user, and as root in the container
+        got = net_probe(staging["container_id"], [
+            {"id": "tcp", "tcp": [gateway, port]},
+            {"id": "pg", "pg": {"host": gateway, "port": port, "dbname": prod["database_name"], "own": True}},
+            {"id": "loopback", "tcp": ["127.0.0.1", port]},
+        ], user=user)["results"]
+        assert got["tcp"] != "open" and got["loopback"] != "open" and got["pg"] != "CONNECTED", (user, got)
 
 
 def test_accident_undone_into_staging_to_the_second(server, project, ops_bin):
@@ -259,3 +284,31 @@ def test_production_restored_in_place_from_its_form(server, project):
     assert refused["database_since"] > before_accident
     with pytest.raises(xmlrpc.client.Fault, match="since"):
         admin("ops.pitr", "restore", SLUG, before_accident, "production")
+
+
+def test_lost_cluster_rebuilt_from_its_repository(server, project, ops_bin):
+    """Production's server killed and its data directory deleted: `ops backup recover-cluster`
+    (Ops managers) rebuilds it from the repository and production answers again with its data."""
+    prod = read_env(server, project["production"])
+    prod_sql(prod["database_name"], "CREATE TABLE pitr_kept AS SELECT n AS id FROM generate_series(1, 7) n")
+    prod_sql("postgres", "SELECT pg_switch_wal()")  # archived, as archive_timeout would do within a minute
+    time.sleep(2)
+    refused = ops(ops_bin, server, "e2e_manager", "backup", "recover-cluster")
+    assert refused.returncode != 0 and "nothing to recover" in refused.stderr, refused.stderr
+    with open(os.path.join(PITR["root"], "data", "postmaster.pid")) as pidfile:
+        os.kill(int(pidfile.readline()), 9)
+    shutil.rmtree(os.path.join(PITR["root"], "data"))
+    refused = ops(ops_bin, server, "e2e_admin", "backup", "recover-cluster")
+    assert refused.returncode != 0 and "Only Ops managers" in refused.stderr, refused.stderr
+    done = ops(ops_bin, server, "e2e_manager", "backup", "recover-cluster", "--json")
+    assert done.returncode == 0, done.stderr
+    print("production's cluster rebuilt in %ss" % json.loads(done.stdout)["seconds"])
+    answers_within(prod["url"], 60)
+    # Odoo's pooled connections to the dead server fail once each, then it opens new ones.
+    deadline = time.monotonic() + 60
+    while not serves(prod["url"], prod["database_name"]):
+        assert time.monotonic() < deadline, "production did not open its database again"
+        time.sleep(1)
+    assert prod_sql(prod["database_name"], "SELECT count(*) FROM pitr_kept")[0][0] == 7
+    # It archives again (on its new timeline).
+    assert not pitr.seal_archive(_production_server())["failing"]

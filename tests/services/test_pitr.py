@@ -173,10 +173,7 @@ def test_lost_server_comes_back_from_the_repository(prod):
     started = time.monotonic()
     prod["stanza"].restore(cluster.datadir, archive=True)
     cluster.start(timeout=600)
-    deadline = time.monotonic() + 600
-    while pg_cluster.fetch(conn, "SELECT pg_is_in_recovery()")[0][0]:
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    pitr.wait_promoted(conn)
     seconds = time.monotonic() - started
     kept = _ids(conn, "shop")
     lost = [(i, done) for i, _at, done in writer.rows if i not in kept]

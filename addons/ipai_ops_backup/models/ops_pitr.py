@@ -1,6 +1,8 @@
 import datetime
+import logging
 import os
 import secrets
+import time
 
 import psycopg2
 from odoo import _, api, models, tools
@@ -11,6 +13,7 @@ from odoo.exceptions import AccessError, UserError
 from ..services import archived_cluster, pg_cluster, pgbackrest, pitr
 
 STANZA = "production"
+_logger = logging.getLogger(__name__)
 
 
 class OpsPitr(models.AbstractModel):
@@ -58,7 +61,7 @@ class OpsPitr(models.AbstractModel):
 
     def _ops_check_manager(self):
         if not self.env.user.has_group("ipai_ops_core.group_ops_manager"):
-            raise AccessError(_("Only Ops managers set up production's cluster."))
+            raise AccessError(_("Only Ops managers set up or recover production's cluster."))
 
     @api.model
     def setup(self, port=5434, archive_timeout=60):
@@ -87,6 +90,51 @@ class OpsPitr(models.AbstractModel):
             raise UserError(_("Production's cluster could not be set up: %s", exc)) from exc
         return {"port": port, "backups": len(info["backups"]), "status": info["status"],
                 "repositories": len(config["repos"]), "offsite_problem": config["offsite_problem"] or False}
+
+    @api.model
+    def recover(self):
+        """Production's cluster lost (its server dead and its data directory
+        damaged or gone): rebuilt from the repository up to the last archived
+        WAL, archiving on. What was left of the data directory is kept aside.
+        Refused while the cluster answers. Ops managers. Returns
+        {seconds, kept_aside}."""
+        self._ops_check_manager()
+        config = self._ops_config()
+        if not config:
+            raise UserError(_("Production's cluster is not set up."))
+        stanza = self._ops_stanza(config)
+        cluster = stanza.cluster
+        if self._ops_answers(config):
+            raise UserError(_("Production's cluster answers: there is nothing to recover (to undo a mistake, "
+                              "restore a point in time)."))
+        started = time.monotonic()
+        cluster.kill()  # a server that still runs but does not answer
+        aside = None
+        if os.path.exists(cluster.datadir):
+            aside = "%s.lost-%s" % (cluster.datadir, time.strftime("%Y%m%d%H%M%S"))
+            os.rename(cluster.datadir, aside)
+        try:
+            stanza.restore(cluster.datadir, archive=True)
+            cluster.start(timeout=3600)
+            pitr.wait_promoted(config["conn"], timeout=3600)
+            # pg_hba.conf is a file, not WAL: the restored one is the last backup's. The
+            # environments' rules are written again from the networks that exist.
+            network = self.env["ops.environment"].sudo()._ops_reconcile_network()
+        except (pgbackrest.PgBackRestError, pg_cluster.ClusterError, pitr.PitrError) as exc:
+            raise UserError(_("Production's cluster could not be recovered: %(why)s%(aside)s", why=exc,
+                              aside=_(" (what was left of it is in %s)", aside) if aside else "")) from exc
+        _logger.warning("ops pitr: production's cluster recovered from its repository in %.1fs (left aside: %s; "
+                        "network: %s)", time.monotonic() - started, aside, network)
+        return {"seconds": round(time.monotonic() - started, 1), "kept_aside": aside or False, "network": network}
+
+    @api.model
+    def _ops_answers(self, config):
+        try:
+            pg_cluster.fetch(config["conn"], "SELECT 1")
+        except psycopg2.Error as exc:
+            _logger.warning("ops pitr: production's cluster does not answer: %s", str(exc).strip())
+            return False
+        return True
 
     # -- what can be restored -----------------------------------------------------
     @api.model

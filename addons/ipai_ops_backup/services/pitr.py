@@ -156,6 +156,23 @@ def seal_archive(conn, timeout=120):
         time.sleep(0.2)
 
 
+def promoted(conn):
+    """Whether the server behind ``conn`` accepts connections and is out of recovery."""
+    try:
+        return not pg_cluster.fetch(conn, "SELECT pg_is_in_recovery()")[0][0]
+    except psycopg2.OperationalError:
+        return False  # not accepting connections before the end of recovery (hot_standby off)
+
+
+def wait_promoted(conn, timeout=600):
+    """Until the server behind ``conn`` accepts connections and is out of recovery."""
+    deadline = time.monotonic() + timeout
+    while not promoted(conn):
+        if time.monotonic() > deadline:
+            raise PitrError("The server was still recovering after %ds" % timeout)
+        time.sleep(0.3)
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -216,18 +233,11 @@ class SideInstance:
         while True:
             if self.process.poll() is not None:
                 raise PitrError("The restored copy did not start: %s" % self._reason())
-            if self._promoted(conn):
+            if promoted(conn):
                 return conn
             if time.monotonic() > deadline:
                 raise PitrError("The restored copy was still recovering after %ds" % timeout)
             time.sleep(0.3)
-
-    @staticmethod
-    def _promoted(conn):
-        try:
-            return not pg_cluster.fetch(conn, "SELECT pg_is_in_recovery()")[0][0]
-        except psycopg2.OperationalError:
-            return False  # not accepting connections before the end of recovery (hot_standby off)
 
     def _reason(self):
         try:

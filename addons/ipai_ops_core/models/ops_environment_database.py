@@ -17,7 +17,7 @@ class OpsEnvironment(models.Model):
         default="shared", required=True, readonly=True, copy=False,
         help="Production's cluster is archived continuously (WAL): its databases can be restored to any second "
              "of the retention window.")
-    database_since = fields.Datetime(readonly=True, copy=False,
+    database_since = fields.Datetime("Database serving since", readonly=True, copy=False,
                                      help="When the current database started serving (UTC).")
 
     def write(self, vals):
