@@ -1,3 +1,5 @@
+import datetime
+
 from odoo import _, api, fields, models
 from odoo.addons.ipai_ops_core.models import bulk
 
@@ -63,8 +65,7 @@ class OpsEnvironment(models.Model):
                 env.update(dict(empty, pitr_state=_("Unknown: %s", problem or _("production's cluster is not set up"))))
             else:
                 env.update({
-                    "pitr_earliest": window["earliest"] and window["earliest"].replace(tzinfo=None),
-                    "pitr_latest": window["latest"] and window["latest"].replace(tzinfo=None),
+                    "pitr_earliest": _naive_utc(window["earliest"]), "pitr_latest": _naive_utc(window["latest"]),
                     "pitr_lag": window["lag"] or 0.0, "pitr_last_wal": window["last_wal"] or False,
                     "pitr_failing": window["failing"], "pitr_repo_mb": window["repo_bytes"] / 1e6,
                     "pitr_state": _("Archiving FAILS since %(since)s (WAL %(wal)s)", since=window["failed_at"],
@@ -76,3 +77,8 @@ class OpsEnvironment(models.Model):
         return {"type": "ir.actions.act_window", "res_model": "ops.pitr.restore", "view_mode": "form",
                 "target": "new", "name": _("Restore to a point in time"),
                 "context": {"default_environment_id": self.id}}
+
+
+def _naive_utc(moment):
+    """An aware datetime (the server's time zone may be any) as Odoo keeps them: naive UTC."""
+    return moment.astimezone(datetime.timezone.utc).replace(tzinfo=None) if moment else False
