@@ -60,32 +60,37 @@ def cluster(server):
     root = "/var/tmp/ops-pitr-e2e-%s" % secrets.token_hex(4)
     PITR.update(port=_free_port(), root=root)
     shell(server, 'env["ir.config_parameter"].set_param("ipai_ops.pitr_root", %r)\nenv.cr.commit()\n' % root)
-    with pytest.raises(xmlrpc.client.Fault, match="Only Ops managers"):
-        server.rpc("e2e_admin")("ops.pitr", "setup", PITR["port"])
-    done = server.rpc("e2e_manager")("ops.pitr", "setup", PITR["port"], 60)
-    assert done["backups"] >= 1, done
-    # The control plane's role on that cluster has a password of its own (a sealed parameter).
-    PITR["password"] = shell(server, 'print("PW=" + env["ir.config_parameter"].get_param('
-                                     '"ipai_ops.production_db_password"))\n').split("PW=")[1].strip()
-    try:
+    try:  # whatever fails from here on, the cluster and its directory go
+        with pytest.raises(xmlrpc.client.Fault, match="Only Ops managers"):
+            server.rpc("e2e_admin")("ops.pitr", "setup", PITR["port"])
+        done = server.rpc("e2e_manager")("ops.pitr", "setup", PITR["port"], 60)
+        assert done["backups"] >= 1, done
+        # The control plane's role on that cluster has a password of its own (a sealed parameter).
+        PITR["password"] = shell(server, 'print("PW=" + env["ir.config_parameter"].get_param('
+                                         '"ipai_ops.production_db_password"))\n').split("PW=")[1].strip()
         yield PITR
     finally:
-        # The project's environments go through the product (their databases on that cluster too).
-        manager = server.rpc("e2e_manager")
-        envs = manager("ops.environment", "search", [("project_id.slug", "=", SLUG), ("state", "!=", "destroyed")])
-        for env_id in envs:
-            manager("ops.environment", "action_destroy", [env_id])
-        if envs:
-            run_worker(server, projects=SLUG)
-        remove_leftovers(SLUG)
-        # Later tests' productions stay on the shared server.
-        shell(server, 'P = env["ir.config_parameter"]\nfor key in ("ipai_ops.production_db_port", '
-                      '"ipai_ops.pitr_root", "ipai_ops.production_db_password", "ipai_ops.pitr_superuser_password"):\n'
-                      '    P.set_param(key, False)\nenv.cr.commit()\n')
-        bindir = sorted(p for p in os.listdir("/usr/lib/postgresql"))[-1]
-        subprocess.run(["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/%s/bin/pg_ctl" % bindir, "-D",
-                        root + "/data", "-m", "immediate", "stop"], cwd="/", capture_output=True, check=False)
-        shutil.rmtree(root, ignore_errors=True)
+        try:
+            try:
+                # The project's environments go through the product (their databases on that cluster too).
+                manager = server.rpc("e2e_manager")
+                envs = manager("ops.environment", "search", [("project_id.slug", "=", SLUG),
+                                                             ("state", "!=", "destroyed")])
+                for env_id in envs:
+                    manager("ops.environment", "action_destroy", [env_id])
+                if envs:
+                    run_worker(server, projects=SLUG)
+            finally:
+                remove_leftovers(SLUG)
+            # Later tests' productions stay on the shared server.
+            shell(server, 'P = env["ir.config_parameter"]\nfor key in ("ipai_ops.production_db_port", '
+                          '"ipai_ops.pitr_root", "ipai_ops.production_db_password", '
+                          '"ipai_ops.pitr_superuser_password"):\n    P.set_param(key, False)\nenv.cr.commit()\n')
+        finally:
+            bindir = sorted(os.listdir("/usr/lib/postgresql"))[-1]
+            subprocess.run(["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/%s/bin/pg_ctl" % bindir, "-D",
+                            root + "/data", "-m", "immediate", "stop"], cwd="/", capture_output=True, check=False)
+            shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
