@@ -184,12 +184,12 @@ def _restore_pitr(spec, reporter, dbname, store):
     """Production's database as it was at the source's second, through a side
     copy of production's cluster; production's filestore linked alongside."""
     source, conf = spec["source"], spec["source"]["pitr"]
-    stanza = pgbackrest.Stanza(conf["base_dir"], conf["stanza"],
-                               pg_cluster.Cluster(conf["datadir"], conf["port"], conf["socket_dir"]), conf["repos"])
+    moment = pitr.parse_target(source["at"])
     reporter.log("info", "Restoring %s as it was at %s (a side copy of production's cluster, only that database)"
-                 % (source["database"], pitr.fmt(pitr.parse_target(source["at"]))))
-    pitr.seal_archive(conf["conn"])
-    timings = pitr.restore_database(stanza, source["database"], pitr.parse_target(source["at"]),
+                 % (source["database"], pitr.fmt(moment)))
+    # ops.pitr.restore sealed the archive when it queued this run: a commit after the
+    # target is archived already, so recovery has a point to stop at.
+    timings = pitr.restore_database(pgbackrest.stanza_for(conf), source["database"], moment,
                                     conf["conn"]["user"], conf["conn"]["password"], _role_conn(spec), dbname,
                                     os.path.join(conf["root"], "side-%d" % spec["run_id"]))
     link = filestore.link_tree(source["filestore"], store)

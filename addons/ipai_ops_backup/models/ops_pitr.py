@@ -54,11 +54,6 @@ class OpsPitr(models.AbstractModel):
                 "base_dir": os.path.join(root, "pgbackrest"), "stanza": STANZA, "repos": repos,
                 "archive_timeout": int(param("ipai_ops.pitr_archive_timeout") or 60), "conn": server}
 
-    @staticmethod
-    def _ops_stanza(config):
-        cluster = pg_cluster.Cluster(config["datadir"], config["port"], config["socket_dir"])
-        return pgbackrest.Stanza(config["base_dir"], config["stanza"], cluster, config["repos"])
-
     def _ops_check_manager(self):
         if not self.env.user.has_group("ipai_ops_core.group_ops_manager"):
             raise AccessError(_("Only Ops managers set up or recover production's cluster."))
@@ -79,7 +74,7 @@ class OpsPitr(models.AbstractModel):
             if not params.get_param(key):
                 params.set_param(key, secrets.token_urlsafe(24))
         config = self._ops_config()
-        stanza = self._ops_stanza(config)
+        stanza = pgbackrest.stanza_for(config)
         # The postgres user works below it (the cluster, its repository, restores' side copies).
         os.makedirs(config["root"], mode=0o755, exist_ok=True)
         try:
@@ -102,7 +97,7 @@ class OpsPitr(models.AbstractModel):
         config = self._ops_config()
         if not config:
             raise UserError(_("Production's cluster is not set up."))
-        stanza = self._ops_stanza(config)
+        stanza = pgbackrest.stanza_for(config)
         cluster = stanza.cluster
         if self._ops_answers(config):
             raise UserError(_("Production's cluster answers: there is nothing to recover (to undo a mistake, "
@@ -119,6 +114,7 @@ class OpsPitr(models.AbstractModel):
             pitr.wait_promoted(config["conn"], timeout=3600)
             # pg_hba.conf is a file, not WAL: the restored one is the last backup's. The
             # environments' rules are written again from the networks that exist.
+            # sudo: every project's networks, for a manager (checked above) acting for the platform
             network = self.env["ops.environment"].sudo()._ops_reconcile_network()
         except (pgbackrest.PgBackRestError, pg_cluster.ClusterError, pitr.PitrError) as exc:
             raise UserError(_("Production's cluster could not be recovered: %(why)s%(aside)s", why=exc,
@@ -143,7 +139,7 @@ class OpsPitr(models.AbstractModel):
         config = config or self._ops_config()
         if not config:
             return None
-        stanza = self._ops_stanza(config)
+        stanza = pgbackrest.stanza_for(config)
         info = stanza.info()
         status = pitr.archive_status(config["conn"])
         earliest, latest = pitr.restorable_window(info, status)
@@ -172,7 +168,8 @@ class OpsPitr(models.AbstractModel):
         production = self._ops_production(project)
         values = {"project": production.project_id.slug, "environment": production.name,
                   "on_cluster": production.db_cluster == "production"}
-        window = self._ops_window() if values["on_cluster"] else None
+        config = self._ops_config() if values["on_cluster"] else None
+        window = self._ops_window(config) if config else None
         if not window:
             return dict(values, earliest=False, latest=False)
 
@@ -182,7 +179,7 @@ class OpsPitr(models.AbstractModel):
         return dict(values, earliest=text(window["earliest"]), latest=text(window["latest"]),
                     lag_seconds=window["lag"], last_wal=window["last_wal"] or False,
                     last_archived=text(window["last_archived"]), failing=window["failing"],
-                    repo_size=window["repo_bytes"], offsite_problem=self._ops_config()["offsite_problem"] or False,
+                    repo_size=window["repo_bytes"], offsite_problem=config["offsite_problem"] or False,
                     backups=[{"label": b["label"], "type": b["type"], "stop": text(
                         datetime.datetime.fromtimestamp(b["stop"], pitr.UTC)), "size": b["repo_size"]}
                         for b in window["backups"]])
@@ -226,7 +223,7 @@ class OpsPitr(models.AbstractModel):
         config = self._ops_config()
         try:
             seal = pitr.seal_archive(config["conn"], timeout=30)
-            window = pitr.restorable_window(self._ops_stanza(config).info(), seal)
+            window = pitr.restorable_window(pgbackrest.stanza_for(config).info(), seal)
             moment = pitr.check_target(at, window)
         except (pitr.PitrError, pgbackrest.PgBackRestError) as exc:
             raise UserError(str(exc)) from exc
@@ -258,7 +255,7 @@ class OpsPitr(models.AbstractModel):
         config = self._ops_config()
         if not config:
             return None
-        stanza = self._ops_stanza(config)
+        stanza = pgbackrest.stanza_for(config)
         now = now or datetime.datetime.now(pitr.UTC)
         fulls = [b for b in stanza.info()["backups"] if b["type"] == "full"]
         kind = "diff" if fulls and now.timestamp() - fulls[-1]["stop"] < 7 * 86400 - 3600 else "full"

@@ -164,6 +164,14 @@ class Stanza:
         self.run("restore", *options)
 
 
+def stanza_for(config):
+    """The stanza of production's cluster from plain values (ops.pitr._ops_config,
+    or the restore spec's copy of them): datadir, port, socket_dir, base_dir,
+    stanza, repos."""
+    cluster = pg_cluster.Cluster(config["datadir"], config["port"], config["socket_dir"])
+    return Stanza(config["base_dir"], config["stanza"], cluster, config["repos"])
+
+
 def s3_repo(offsite, path, cipher_pass, ca_file=None, retention_days=None):
     """The pgBackRest repository on the off-site storage the backups use
     (ops.backup._offsite_settings: endpoint URL, bucket, keys, region),
