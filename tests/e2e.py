@@ -257,19 +257,22 @@ class Poller:
     keeps each status (or the error) with the Retry-After header and the
     start of the body."""
 
-    def __init__(self, url, path="/web/login", interval=0.05):
-        self.url, self.path, self.interval = url, path, interval
+    def __init__(self, url, path="/web/login", interval=0.05, timeout=15):
+        self.url, self.path, self.interval, self.timeout = url, path, interval, timeout
         self.answers = []
+        self.durations = []  # seconds each answer took
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
-                answer = requests.get(self.url + self.path, timeout=15, allow_redirects=False)
+                answer = requests.get(self.url + self.path, timeout=self.timeout, allow_redirects=False)
                 self.answers.append((answer.status_code, answer.headers.get("Retry-After"), answer.text[:2000]))
             except requests.RequestException as exc:
                 self.answers.append((repr(exc), None, ""))
+            self.durations.append(time.monotonic() - started)
             time.sleep(self.interval)
 
     def __enter__(self):

@@ -15,7 +15,10 @@ previous nginx workers finished the requests they held, records it on the
 environment, then retires the old container (and the old database, unless
 it stays as the previous one). A switch that needs the old container
 stopped (``stop_old``: its database is copied) puts the maintenance page up
-first. Anything that fails before ``go_live`` recorded the switch undoes
+first; one that stops it for seconds only (``hold``: a database moved onto
+another server) holds the requests in a relay instead, and they go on to
+the new container once it answers. Anything that fails before ``go_live``
+recorded the switch undoes
 this side: the new container goes, every database it registered is dropped
 with its filestore, an old container that was stopped is started again and
 waited for, and the front door serves it again. After that, nothing is
@@ -24,7 +27,7 @@ undone.
 
 import shutil
 
-from ..services import env_log, env_network, http_health, nginx
+from ..services import env_log, env_network, hold_relay, http_health, nginx
 from . import guard, network, odoo_steps, paths, runtime_image
 from .base import RunCanceled, RunFailed
 
@@ -112,10 +115,13 @@ class Switch:
     def __init__(self, spec, engine, reporter):
         self.spec, self.engine, self.reporter = spec, engine, reporter
         self.current = spec.get("current") or {}
-        self.created = []
+        self.created = []  # (database, whether its filestore is this side's too)
+        self.before_restart = []  # what puts the old container's world back before it starts again
         self.new_container = None
         self.old_stopped = False
         self.proxy_touched = False
+        self.relays = []  # hold(): where the front door's requests wait
+        self.proxy_back_values = {"maintenance": False}  # what the front door serves again when undone
         self.live = False
 
     def __enter__(self):
@@ -123,18 +129,25 @@ class Switch:
 
     def __exit__(self, exc_type, exc, _tb):
         if exc_type is None or self.live:
+            self._close_relays()
             return False
-        brought_back = self._undo(exc)
+        try:
+            brought_back = self._undo(exc)
+        finally:
+            self._close_relays()
         if brought_back and isinstance(exc, RunFailed) and not isinstance(exc, RunCanceled):
             raise RunFailed("%s; rolled back automatically: %s" % (exc, brought_back), exc.exit_code) from exc
         return False
 
-    def database(self, dbname):
+    def database(self, dbname, filestore=True):
         """Register a database this side is about to create (a retried
-        attempt's leftover of the same name is dropped first)."""
+        attempt's leftover of the same name is dropped first). ``filestore``
+        False: the database's filestore is not this side's (a database moved
+        to another server under the same name keeps the one it has)."""
         guard.drop_database(self.spec, dbname)
-        shutil.rmtree(paths.db_filestore(self.spec, dbname), ignore_errors=True)
-        self.created.append(dbname)
+        if filestore:
+            shutil.rmtree(paths.db_filestore(self.spec, dbname), ignore_errors=True)
+        self.created.append((dbname, filestore))
         return dbname
 
     def stop_old(self, why):
@@ -148,6 +161,45 @@ class Switch:
             self.reporter.log("info", "Maintenance page up")
             self.engine.stop(container)
             self.old_stopped = True
+
+    def hold(self, why):
+        """Stop the current container with no request failing: the front
+        door sends requests to relays on the loopback that hold them
+        (services/hold_relay.py), the current container finishes those
+        nginx's previous workers sent it, then stops. ``go_live`` lets the
+        held requests through to the new container; an undo to the old one.
+        For a pause of seconds (nginx waits up to its proxy_read_timeout):
+        longer ones take ``stop_old`` and its maintenance page."""
+        container = self.current.get("container_id")
+        if not container or self.old_stopped:
+            return
+        self.reporter.log("info", why)
+        gevent = bool((self.spec.get("runtime") or {}).get("workers"))
+        self.relays = [hold_relay.HoldRelay()] + ([hold_relay.HoldRelay()] if gevent else [])
+        self.proxy_back_values = {
+            "maintenance": False, "container_ip": self.current.get("container_ip") or False,
+            "port": env_network.HTTP_PORT, "gevent_port": env_network.GEVENT_PORT if gevent else 0}
+        self._proxy({"container_ip": "127.0.0.1", "port": self.relays[0].port,
+                     "gevent_port": self.relays[-1].port if gevent else 0},
+                    "Could not point the front door at the relay holding requests", drain_timeout=DRAIN_TIMEOUT)
+        self.reporter.log("info", "Requests wait in the relay (loopback ports %s) from now on" % ", ".join(
+            str(relay.port) for relay in self.relays))
+        self.engine.stop(container)
+        self.old_stopped = True
+
+    def _release(self, address):
+        """The held requests go to ``address`` (a container on the environment's network)."""
+        if self.relays:
+            ports = (env_network.HTTP_PORT, env_network.GEVENT_PORT)
+            for relay, port in zip(self.relays, ports, strict=False):
+                relay.release(address, port)
+            self.reporter.log("info", "Released %d held request(s) to %s" % (
+                sum(relay.held for relay in self.relays), address))
+
+    def _close_relays(self):
+        for relay in self.relays:
+            relay.close()
+        self.relays = []
 
     def _proxy(self, values, what, drain_timeout=0):
         self.proxy_touched = True
@@ -163,6 +215,7 @@ class Switch:
         spec = self.spec
         container_id, address, url = start(spec, self.engine, image, dbname, self.reporter)
         self.new_container = container_id
+        self._release(address)
         gevent_port = env_network.GEVENT_PORT if (spec.get("runtime") or {}).get("workers") else 0
         # Recorded and loaded together: the proxy sends new requests to the
         # new container; the old one finishes those it holds (the previous
@@ -176,6 +229,7 @@ class Switch:
             **runtime_image.environment_values(self.engine, image)},
             **(values or {})), "The proxy did not switch to the new container", drain_timeout=DRAIN_TIMEOUT)
         self.live = True
+        self._close_relays()
         self.reporter.log("info", "The proxy serves %s from %s: traffic on the new container %.2fs after it "
                           "answered (nginx %s)" % (spec.get("public_url") or url, url, loaded["seconds"],
                                                    loaded["status"]))
@@ -194,21 +248,28 @@ class Switch:
         self.reporter.log("error", "%s; undoing this run's changes" % (str(exc) or type(exc).__name__))
         if self.new_container:
             guard.remove_container(self.engine, spec, self.new_container)
-        for dbname in self.created:
+        for dbname, own_filestore in self.created:
             guard.drop_database(spec, dbname)
-            shutil.rmtree(paths.db_filestore(spec, dbname), ignore_errors=True)
+            if own_filestore:
+                shutil.rmtree(paths.db_filestore(spec, dbname), ignore_errors=True)
         if not self.old_stopped:
             self._proxy_back()
             return None
         old_db, old_url = self.current.get("database_name"), self.current.get("internal_url")
+        for step in self.before_restart:
+            step()
         self.engine.start_existing(self.current["container_id"])
         if not old_url:
+            self._proxy_back()
             return "the previous container was started again"
         try:
             http_health.wait_until_healthy(old_url, "/web/login", timeout=120, database=old_db)
         except TimeoutError as err:
             self.reporter.log("error", "The previous container did not answer again: %s" % err)
+            self._proxy_back()
             return "the previous container was started again but does not answer (%s)" % err
+        if self.current.get("container_ip"):
+            self._release(self.current["container_ip"])
         self._proxy_back()
         self.reporter.log("info", "The previous container serves %s again" % old_db)
         return "the previous container serves %s again" % old_db
@@ -219,6 +280,6 @@ class Switch:
         if not self.proxy_touched:
             return
         try:
-            self.reporter.apply_proxy({"maintenance": False})
+            self.reporter.apply_proxy(self.proxy_back_values, drain_timeout=DRAIN_TIMEOUT if self.relays else 0)
         except nginx.NginxError as err:
             self.reporter.log("error", "The proxy could not be set back (the reconciliation cron retries): %s" % err)

@@ -27,7 +27,7 @@ previous image on it, next to the running one, and switches.
 import shutil
 
 from ..services import docker_engine, filestore, naming, postgres
-from . import cutover, guard, image, odoo_steps, paths
+from . import cutover, guard, image, move_database, odoo_steps, paths
 from .base import RunFailed
 
 
@@ -45,6 +45,8 @@ def execute(spec, reporter, engine=None):
         return _first_deploy(spec, reporter, engine, image_id, name, modules)
 
     args = odoo_steps.module_changes(spec, old_db, modules, versions, reporter)
+    if spec.get("move_to"):
+        return move_database.move(spec, reporter, engine, sha, image_id, old_db, args)
     if not args:
         return _code_only(spec, reporter, engine, sha, image_id, old_db)
     with cutover.Switch(spec, engine, reporter) as switch:

@@ -8,7 +8,8 @@ class OpsEnvironment(models.Model):
     cluster existed) or production's own cluster, WAL-archived for
     point-in-time recovery (set up by the backup module: ops.pitr.cluster).
     A production goes there when its first database is made once that
-    cluster is set up."""
+    cluster is set up; one made before moves there with its next deploy
+    (executors/move_database.py)."""
 
     _inherit = "ops.environment"
 
@@ -21,8 +22,10 @@ class OpsEnvironment(models.Model):
                                      help="When the current database started serving (UTC).")
 
     def write(self, vals):
-        if vals.get("database_name"):
-            changed = self.filtered(lambda env: env.database_name != vals["database_name"])
+        # A new database, or the same one moved onto production's cluster (whose archive starts there).
+        if vals.get("database_name") or vals.get("db_cluster"):
+            changed = self.filtered(lambda env: any(vals.get(key) and env[key] != vals[key]
+                                                    for key in ("database_name", "db_cluster")))
             if changed and "database_since" not in vals:
                 super(OpsEnvironment, changed).write({"database_since": fields.Datetime.now()})
         return super().write(vals)

@@ -146,6 +146,10 @@ class OpsRun(models.Model):
                         "previous_database_name": env.previous_database_name or None,
                         "data_source": env.data_source or None},
         }
+        if (run.kind == "deploy" and env.stage == "production" and env.db_cluster == "shared"
+                and env.database_name and settings.get("production_db")):
+            # made before production's cluster existed: this deploy moves it there
+            spec["move_to"] = settings["production_db"]
         spec["runtime"] = env._ops_runtime()
         spec["public_url"] = env._ops_public_url()
         spec["mail"] = env._ops_mail_catcher() if env and env.stage != "production" else None
