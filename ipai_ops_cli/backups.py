@@ -57,6 +57,19 @@ def cmd_backup_pitr_status(client, args):
     emit(args, status, text)
 
 
+def cmd_backup_mark_pitr(client, args):
+    mark = client.call("ops.pitr", "mark", args.project)
+    emit(args, mark, "mark %d at %s UTC: %s" % (mark["id"], mark["target"], ", ".join(
+        "%s %s" % (table, low if low == high else "%d-%d" % (low, high))
+        for table, (low, high) in sorted(mark["counts"].items()))))
+
+
+def cmd_backup_drill_pitr(client, args):
+    run = client.call("ops.pitr", "drill", args.project, args.mark or False)
+    emit(args, run, "point-in-time drill of %s's production queued as run %s (%s)" % (
+        args.project, run["name"], run["state"]))
+
+
 def cmd_backup_recover_cluster(client, args):
     done = client.call("ops.pitr", "recover")
     emit(args, done, "production's cluster rebuilt from its repository in %ss%s" % (

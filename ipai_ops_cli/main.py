@@ -14,8 +14,10 @@ import sys
 from .backups import (
     cmd_backup_create,
     cmd_backup_download,
+    cmd_backup_drill_pitr,
     cmd_backup_import,
     cmd_backup_list,
+    cmd_backup_mark_pitr,
     cmd_backup_pitr_status,
     cmd_backup_recover_cluster,
     cmd_backup_restore,
@@ -200,6 +202,15 @@ def build_parser():
                                                                 "behind its WAL archive is")
     p.add_argument("project", metavar="SLUG")
     p.set_defaults(func=cmd_backup_pitr_status)
+    p = backup.add_parser("mark-pitr", parents=[common],
+                          help="write down production's row counts now: a moment a drill can restore to")
+    p.add_argument("project", metavar="SLUG")
+    p.set_defaults(func=cmd_backup_mark_pitr)
+    p = backup.add_parser("drill-pitr", parents=[common],
+                          help="restore production to a random mark of the window (or --mark) and check it")
+    p.add_argument("project", metavar="SLUG")
+    p.add_argument("--mark", type=int, metavar="ID", help="the mark to restore to (default: one at random)")
+    p.set_defaults(func=cmd_backup_drill_pitr)
     p = backup.add_parser("recover-cluster", parents=[common],
                           help="production's cluster lost: rebuild it from its repository (Ops managers)")
     p.set_defaults(func=cmd_backup_recover_cluster)

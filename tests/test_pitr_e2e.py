@@ -1,6 +1,7 @@
 """Point-in-time recovery through the product (real Odoo, Docker, PostgreSQL,
-pgBackRest): production's cluster set up by an Ops manager, a production
-placed on it, staging copied from it across servers, a logical accident in
+pgBackRest): a production made on the shared server, production's cluster
+set up by an Ops manager, that production moved onto it by its next deploy,
+staging copied from it across servers, a logical accident in
 production undone to the second into staging with `ops backup restore-pitr`
 while production keeps answering, and wrong times refused with the window."""
 
@@ -22,7 +23,9 @@ from e2e import (
     Poller,
     answers_within,
     docker_ready,
+    logs_of,
     make_addon_repo,
+    namespace,
     ops,
     remove_leftovers,
     run_monitor,
@@ -33,6 +36,7 @@ from e2e import (
 )
 from odoo.addons.ipai_ops_backup.services import pg_cluster, pitr
 from probes import net_probe
+from psycopg2 import sql as pgsql
 
 SLUG = "pitr-e2e"
 UTC = datetime.timezone.utc
@@ -51,9 +55,19 @@ def prod_sql(dbname, query, args=None):
     return pg_cluster.fetch(_production_server(), query, args or (), dbname=dbname)
 
 
+def _build(server, branch):
+    manager = server.rpc("e2e_manager")
+    queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": branch})
+    run_worker(server, projects=SLUG)
+    run = manager("ops.run", "api_read", [queued["id"]])
+    assert run["state"] == "succeeded", run["error_message"]
+    return queued["environment_id"]
+
+
 @pytest.fixture(scope="module")
-def cluster(server):
-    """Production's cluster of this control plane, in a directory of the test's own; gone afterwards."""
+def cluster(server, tmp_path_factory):
+    """Production's cluster of this control plane, in a directory of the test's own, set up
+    once the project's production runs on the shared server; all gone afterwards."""
     if not docker_ready():
         pytest.fail("the Docker engine is not running: scripts/setup.sh starts it (scripts/docker.sh)")
     remove_leftovers(SLUG)
@@ -61,10 +75,21 @@ def cluster(server):
     PITR.update(port=_free_port(), root=root)
     shell(server, 'env["ir.config_parameter"].set_param("ipai_ops.pitr_root", %r)\nenv.cr.commit()\n' % root)
     try:  # whatever fails from here on, the cluster and its directory go
+        url = make_addon_repo(tmp_path_factory.mktemp("pitrgit"), branches=("release/pitr",), red_branch=None)
+        uids = server.uids
+        server.rpc("e2e_manager")("ops.project", "create", {
+            "name": "PITR E2E", "slug": SLUG, "repo_url": url, "test_tags": "/%s" % ADDON, "mem_limit_mb": 1024,
+            "member_ids": [(0, 0, {"user_id": uids["e2e_admin"], "role": "admin"}),
+                           (0, 0, {"user_id": uids["e2e_dev"], "role": "developer"})]})
+        # A production from before production's cluster: on the shared server.
+        PITR["production"] = _build(server, "main")
         with pytest.raises(xmlrpc.client.Fault, match="Only Ops managers"):
             server.rpc("e2e_admin")("ops.pitr", "setup", PITR["port"])
         done = server.rpc("e2e_manager")("ops.pitr", "setup", PITR["port"], 60)
         assert done["backups"] >= 1, done
+        # The production from before is named as moving with its next deploy.
+        name = server.rpc("e2e_manager")("ops.environment", "read", [PITR["production"]], ["name"])[0]["name"]
+        assert name in done["move_with_next_deploy"], done
         # The control plane's role on that cluster has a password of its own (a sealed parameter).
         PITR["password"] = shell(server, 'print("PW=" + env["ir.config_parameter"].get_param('
                                          '"ipai_ops.production_db_password"))\n').split("PW=")[1].strip()
@@ -94,28 +119,67 @@ def cluster(server):
 
 
 @pytest.fixture(scope="module")
-def project(server, cluster, tmp_path_factory):
-    """A project whose production is built after the cluster exists, and its staging."""
-    url = make_addon_repo(tmp_path_factory.mktemp("pitrgit"), branches=("release/pitr",), red_branch=None)
+def project(server, cluster):
+    """The production made before the cluster, moved onto it by its next deploy while a
+    visitor asks for its login page every 50 ms; then a staging built from it."""
     manager = server.rpc("e2e_manager")
-    uids = server.uids
-    manager("ops.project", "create", {
-        "name": "PITR E2E", "slug": SLUG, "repo_url": url, "test_tags": "/%s" % ADDON,
-        "mem_limit_mb": 1024, "member_ids": [(0, 0, {"user_id": uids["e2e_admin"], "role": "admin"}),
-                                             (0, 0, {"user_id": uids["e2e_dev"], "role": "developer"})]})
-    envs = {}
-    for branch in ("main", "release/pitr"):
-        queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": branch})
+    before = read_env(server, cluster["production"])
+    assert before["db_cluster"] == "shared", before
+    mark = secrets.token_hex(8)
+    sql(before["database_name"], "INSERT INTO ir_config_parameter (key, value, create_date, write_date) "
+                                 "VALUES ('pitr_e2e.before_move', %s, now(), now())", [mark])
+    # A first attempt fails halfway: the cluster holds a database of that name that is not the environment's.
+    squatter = pgsql.Identifier(before["database_name"])
+    prod_sql("postgres", pgsql.SQL("CREATE DATABASE {}").format(squatter))
+    with Poller(before["url"], timeout=60) as visitor:
+        failed = manager("ops.run", "queue_run", {"project": SLUG, "kind": "deploy", "branch": "main"})
         run_worker(server, projects=SLUG)
-        run = manager("ops.run", "api_read", [queued["id"]])
-        assert run["state"] == "succeeded", run["error_message"]
-        envs[branch] = queued["environment_id"]
-    return {"production": envs["main"], "staging": envs["release/pitr"]}
+        between = read_env(server, cluster["production"])
+        prod_sql("postgres", pgsql.SQL("DROP DATABASE {}").format(squatter))
+        queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "deploy", "branch": "main"})
+        run_worker(server, projects=SLUG)
+    move = {"before": before, "mark": mark, "visitor": visitor, "between": between,
+            "failed": manager("ops.run", "api_read", [failed["id"]]), "failed_log": logs_of(manager, failed["id"]),
+            "run": manager("ops.run", "api_read", [queued["id"]]), "log": logs_of(manager, queued["id"])}
+    return {"production": cluster["production"], "staging": _build(server, "release/pitr"), "move": move}
 
 
 def read_env(server, env_id):
     return server.rpc("e2e_manager")("ops.environment", "read", [env_id], [
         "stage", "database_name", "url", "db_cluster", "data_source", "state", "container_id"])[0]
+
+
+def test_existing_production_moved_by_its_next_deploy(server, project):
+    """A production from before the cluster moves onto it with its next deploy: same
+    database name and data, nothing of it left on the shared server, its rollback
+    database on the cluster, and a visitor asking every 50 ms throughout got every
+    answer (those that came during the copy waited for it)."""
+    move, after = project["move"], read_env(server, project["production"])
+    before, run = move["before"], move["run"]
+    assert run["state"] == "succeeded", (run["error_message"], move["log"][-3000:])
+    assert "onto production's cluster" in move["log"], move["log"][-3000:]
+    assert after["db_cluster"] == "production" and after["database_name"] == before["database_name"], after
+    db = after["database_name"]
+    assert prod_sql(db, "SELECT value FROM ir_config_parameter WHERE key = 'pitr_e2e.before_move'") == [
+        (move["mark"],)]
+    assert not sql("postgres", "SELECT 1 FROM pg_database WHERE datname = %s", [db])
+    assert serves(after["url"], db)
+    previous = server.rpc("e2e_manager")("ops.environment", "read", [project["production"]],
+                                         ["previous_database_name"])[0]["previous_database_name"]
+    assert prod_sql("postgres", "SELECT 1 FROM pg_database WHERE datname = %s", [previous]), previous
+    # The failed attempt: the reason named, production back on the shared server, its held requests served there.
+    failed, between = move["failed"], move["between"]
+    assert failed["state"] == "failed" and "belongs to role" in failed["error_message"], failed["error_message"]
+    assert "rolled back automatically" in failed["error_message"], failed["error_message"]
+    assert between["db_cluster"] == "shared" and between["database_name"] == before["database_name"], between
+    assert between["container_id"] == before["container_id"], "the old container serves again"
+    # A code-only deploy of a small database: requests wait in the relay, none fails.
+    assert "requests wait meanwhile" in move["log"] and "Released" in move["log"], move["log"][-3000:]
+    visitor = move["visitor"]
+    assert len(visitor.answers) > 20, "the visitor kept asking during the move"
+    assert visitor.failures() == [], visitor.failures()[:5]
+    print("move onto production's cluster: %d answers, none failed, the longest took %.1fs"
+          % (len(visitor.answers), max(visitor.durations)))
 
 
 def test_production_lives_on_its_archived_cluster(server, project):
@@ -217,6 +281,69 @@ def test_accident_undone_into_staging_to_the_second(server, project, ops_bin):
     status = json.loads(status.stdout)
     assert status["on_cluster"] and status["earliest"] < target < status["latest"], status
     assert not status["failing"] and status["backups"], status
+
+
+def test_drill_restores_a_mark_and_checks_that_moment(server, project, ops_bin):
+    """Marks written down with rows added between them; a drill to a random one, then to
+    each, restores that very moment (the other mark's counts would not match); a mark
+    whose counts are not what the archive holds fails, naming the table; the verdict
+    shows on production's Backups tab. A developer may neither mark nor drill."""
+    manager = server.rpc("e2e_manager")
+    db = read_env(server, project["production"])["database_name"]
+    refused = ops(ops_bin, server, "e2e_dev", "backup", "mark-pitr", SLUG)
+    assert refused.returncode != 0 and "drill" in refused.stderr, (refused.stdout, refused.stderr)
+    marks = []
+    for batch in (3, 5):
+        prod_sql(db, "INSERT INTO res_partner (name, active) SELECT 'pitr drill ' || n, true "
+                     "FROM generate_series(1, %s) n", [batch])
+        done = ops(ops_bin, server, "e2e_admin", "backup", "mark-pitr", SLUG, "--json")
+        assert done.returncode == 0, done.stderr
+        marks.append(json.loads(done.stdout))
+    assert marks[0]["counts"]["res_partner"][1] + 5 == marks[1]["counts"]["res_partner"][0], marks
+    prod_sql(db, "DELETE FROM res_partner WHERE name LIKE 'pitr drill %%'")  # production goes on
+    runs = []
+    for args in ([], ["--mark", str(marks[0]["id"])], ["--mark", str(marks[1]["id"])]):
+        done = ops(ops_bin, server, "e2e_admin", "backup", "drill-pitr", SLUG, "--json", *args)
+        assert done.returncode == 0, done.stderr
+        run_worker(server, projects=SLUG)
+        runs.append(manager("ops.run", "api_read", [json.loads(done.stdout)["id"]]))
+    assert [run["state"] for run in runs] == ["succeeded"] * 3, [run["error_message"] for run in runs]
+    assert runs[0]["config"]["pitr_mark_id"] in [mark["id"] for mark in marks]
+    verdicts = manager("ops.pitr.mark", "read", [mark["id"] for mark in marks], ["verify_state", "verify_message"])
+    assert [v["verify_state"] for v in verdicts] == ["ok", "ok"], verdicts
+    # Counts that are not what the archive holds at that moment: the drill fails and says where.
+    done = ops(ops_bin, server, "e2e_admin", "backup", "mark-pitr", SLUG, "--json")
+    wrong = json.loads(done.stdout)
+    manager("ops.pitr.mark", "write", [wrong["id"]], {"counts": dict(wrong["counts"], res_partner=[1, 1])})
+    done = ops(ops_bin, server, "e2e_admin", "backup", "drill-pitr", SLUG, "--mark", str(wrong["id"]), "--json")
+    run_worker(server, projects=SLUG)
+    failed = manager("ops.run", "api_read", [json.loads(done.stdout)["id"]])
+    assert failed["state"] == "failed" and "res_partner has" in failed["error_message"], failed["error_message"]
+    assert "1 at that time" in failed["error_message"], failed["error_message"]
+    tab = manager("ops.environment", "read", [project["production"]], ["pitr_drill", "pitr_drill_failed"])[0]
+    assert tab["pitr_drill_failed"] and "res_partner has" in tab["pitr_drill"], tab
+    # Nothing of the drills is left on either server.
+    scratch = ["drill_%s_%d" % (namespace(server), run["id"]) for run in runs + [failed]]
+    for query in (sql, prod_sql):
+        assert not query("postgres", "SELECT datname FROM pg_database WHERE datname = ANY(%s)", [scratch])
+
+
+def test_garbage_collector_sweeps_productions_cluster_too(server, project):
+    """A database a run left behind on production's cluster (this control plane's name,
+    production's role) goes with the lifecycle cron's collection; what production
+    serves and would roll back to stays."""
+    plane, prod_id = namespace(server), project["production"]
+    orphan = "%s_%d_999999_left_behind" % (plane, prod_id)
+    prod_sql("postgres", pgsql.SQL("CREATE DATABASE {} OWNER {}").format(
+        pgsql.Identifier(orphan), pgsql.Identifier("ops_%s_e%d" % (plane, prod_id))))
+    out = shell(server, "print('GC', env['ops.environment']._cron_collect_garbage())\nenv.cr.commit()\n")
+    assert "GC" in out, out
+    prod = server.rpc("e2e_manager")("ops.environment", "read", [prod_id],
+                                     ["database_name", "previous_database_name"])[0]
+    left = {row[0] for row in prod_sql("postgres", "SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                       [plane + "_%"])}
+    assert orphan not in left, left
+    assert {prod["database_name"], prod["previous_database_name"]} <= left, (prod, left)
 
 
 def test_broken_archiving_opens_an_incident_and_catches_up(server, project):

@@ -1,7 +1,7 @@
 {
     "name": "ipai ops: backups",
     "summary": "Backups of environments (database, filestore, manifest), retention, restores",
-    "version": "18.0.1.4.0",
+    "version": "18.0.1.5.0",
     "category": "Technical",
     "license": "LGPL-3",
     "author": "ipai ops",

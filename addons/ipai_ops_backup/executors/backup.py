@@ -18,11 +18,12 @@ import os
 import shutil
 import time
 
+import psycopg2
 from odoo.addons.ipai_ops_core.executors import cutover, guard, odoo_steps, paths
 from odoo.addons.ipai_ops_core.executors.base import RunFailed
 from odoo.addons.ipai_ops_core.services import docker_engine, filestore, naming, postgres
 
-from ..services import backup_store, pg_cluster, pgbackrest, pitr, storage
+from ..services import backup_store, pg_cluster, pgbackrest, pitr, pitr_drill, storage
 
 
 def _now():
@@ -229,10 +230,39 @@ def execute_restore(spec, reporter, engine=None):
             "message": "%s into %s%s: %s" % (what, dbname, " (neutralized)" if spec.get("neutralize") else "", url)}
 
 
+def _drill_pitr(spec, reporter):
+    """Restore production to its mark's moment into a scratch database, check
+    it against the mark (services/pitr_drill.py), record the verdict on it."""
+    mark = spec["source"]["mark"]
+    scratch = naming.drill_db_name(spec["namespace"], spec["run_id"])
+    problems = []
+    try:
+        _restore_into(spec, reporter, scratch)
+        problems = pitr_drill.login_check(_role_conn(spec), scratch) + pitr_drill.check(
+            _role_conn(spec), scratch, mark["counts"])
+    except RunFailed as exc:
+        problems = [str(exc)]
+    except psycopg2.Error as exc:
+        problems = ["the copy cannot be read: %s" % str(exc).strip()]
+    finally:
+        guard.drop_database(spec, scratch)
+        shutil.rmtree(_db_filestore(spec, scratch), ignore_errors=True)
+    message = "; ".join(problems) or "Restored to %s: Odoo's administrator is there and the row counts of %s " \
+        "match that moment." % (mark["target"], ", ".join(sorted(mark["counts"])))
+    reporter.update_record("ops.pitr.mark", mark["id"], {"verify_state": "failed" if problems else "ok",
+                                                         "verified_at": _now(), "verify_message": message[:500]})
+    if problems:
+        raise RunFailed("Point-in-time drill failed: %s" % message)
+    return {"exit_code": 0, "result": "ok", "message": "Point-in-time drill passed: %s" % message}
+
+
 def execute_drill(spec, reporter, engine=None):
     """Restore the backup into a scratch database, check it against its
     manifest, record the verdict. A verified copy is kept as a template
-    (staging from the latest verified backup)."""
+    (staging from the latest verified backup). A point-in-time drill
+    (a mark as its source) checks against the mark instead."""
+    if spec["source"].get("mark"):
+        return _drill_pitr(spec, reporter)
     backup_id = spec["source"]["id"]
     scratch = naming.drill_db_name(spec["namespace"], spec["run_id"])
     verdict, problems = "ok", []

@@ -57,10 +57,16 @@ class OpsEnvironment(models.Model):
                 window = self.env["ops.pitr"]._ops_window()
             except Exception as exc:  # noqa: BLE001 - shown on the form, never raised from a read
                 problem = str(exc).splitlines()[0][:300]
+        # sudo: whether the cluster exists (a port number), for the state line of a form the user may read
+        cluster_exists = bool(self.env["ir.config_parameter"].sudo().get_param("ipai_ops.production_db_port"))
         for env in self:
             if env not in on_cluster:
-                env.update(dict(empty, pitr_state=_("Not on production's cluster: restores from daily backups only")
-                                if env.stage == "production" else False))
+                state = False
+                if env.stage == "production":
+                    state = (_("Moves onto production's cluster with its next deploy: until then, restores from "
+                               "daily backups only") if cluster_exists and env.database_name else
+                             _("Not on production's cluster: restores from daily backups only"))
+                env.update(dict(empty, pitr_state=state))
             elif not window:
                 env.update(dict(empty, pitr_state=_("Unknown: %s", problem or _("production's cluster is not set up"))))
             else:
@@ -71,6 +77,29 @@ class OpsEnvironment(models.Model):
                     "pitr_state": _("Archiving FAILS since %(since)s (WAL %(wal)s)", since=window["failed_at"],
                                         wal=window["failed_wal"])
                     if window["failing"] else _("Archived continuously")})
+
+    pitr_drill = fields.Char("Last point-in-time drill", compute="_compute_pitr_drill",
+                             help="The last drill to a random mark of the window: the moment it restored to, "
+                                  "and what it found.")
+    pitr_drill_failed = fields.Boolean(compute="_compute_pitr_drill")
+
+    @api.depends_context("uid")
+    @api.depends("db_cluster")
+    def _compute_pitr_drill(self):
+        for env in self:
+            # sudo: the verdict's summary on the environment's own form (the marks' counts stay unread)
+            mark = self.env["ops.pitr.mark"].sudo().search([("environment_id", "=", env.id or 0),
+                                                            ("verify_state", "!=", False)],
+                                                           order="verified_at desc, id desc", limit=1)
+            env.pitr_drill = _("%(state)s on %(when)s UTC, to %(target)s: %(message)s", state=dict(
+                mark._fields["verify_state"].selection)[mark.verify_state], when=mark.verified_at,
+                target=mark.target, message=mark.verify_message) if mark else False
+            env.pitr_drill_failed = mark.verify_state == "failed"
+
+    def action_drill_pitr(self):
+        self.ensure_one()
+        run = self.env["ops.pitr.mark"]._ops_queue_drill(self)
+        return self._open_run(run)
 
     def action_restore_pitr(self):
         self.ensure_one()

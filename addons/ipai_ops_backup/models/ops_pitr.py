@@ -83,8 +83,14 @@ class OpsPitr(models.AbstractModel):
                                            archive_timeout=config["archive_timeout"], listen="*")
         except (pg_cluster.ClusterError, pgbackrest.PgBackRestError) as exc:
             raise UserError(_("Production's cluster could not be set up: %s", exc)) from exc
+        # sudo: which productions are still on the shared server, for the manager who set this up
+        waiting = self.env["ops.environment"].sudo().search([
+            ("stage", "=", "production"), ("state", "!=", "destroyed"), ("db_cluster", "=", "shared"),
+            ("database_name", "!=", False)])
         return {"port": port, "backups": len(info["backups"]), "status": info["status"],
-                "repositories": len(config["repos"]), "offsite_problem": config["offsite_problem"] or False}
+                "repositories": len(config["repos"]), "offsite_problem": config["offsite_problem"] or False,
+                # they move onto the cluster with their next deploy (executors/move_database.py)
+                "move_with_next_deploy": waiting.mapped("name")}
 
     @api.model
     def recover(self):
@@ -219,7 +225,8 @@ class OpsPitr(models.AbstractModel):
         target.project_id._ops_check_action(target.stage, "restore")
         if production.db_cluster != "production":
             raise UserError(_("%s's database is not on production's cluster (it predates it): it cannot be "
-                              "restored to a point in time until it moves there.", production.name))
+                              "restored to a point in time until it moves there, which its next deploy does.",
+                              production.name))
         config = self._ops_config()
         try:
             seal = pitr.seal_archive(config["conn"], timeout=30)
@@ -247,6 +254,33 @@ class OpsPitr(models.AbstractModel):
                 "pitr": {key: config[key] for key in ("root", "datadir", "port", "socket_dir", "base_dir", "stanza",
                                                       "repos", "conn")},
                 "label": "Production (%s) as it was at %s" % (production.database_name, pitr.fmt(moment))}
+
+    # -- drills -------------------------------------------------------------------------
+    @api.model
+    def mark(self, project):
+        """Write down production's row counts now (what the hourly cron does):
+        a moment a drill can restore to and check. Returns {id, target, counts}."""
+        production = self._ops_production(project)
+        production.project_id._ops_check_action("production", "drill")
+        if production.db_cluster != "production" or not production.database_name:
+            raise UserError(_("%s's database is not on production's cluster.", production.name))
+        mark = self.env["ops.pitr.mark"]._ops_record(production)
+        return {"id": mark.id, "target": mark.target, "counts": mark.counts}
+
+    @api.model
+    def drill(self, project, mark_id=None):
+        """Queue a point-in-time restore drill of production: to the mark
+        ``mark_id``, or to one picked at random in the restorable window.
+        Returns the queued run."""
+        production = self._ops_production(project)
+        production.project_id._ops_check_action("production", "drill")
+        mark = None
+        if mark_id:
+            # sudo: the caller names a mark; it must be this production's (checked below)
+            mark = self.env["ops.pitr.mark"].sudo().browse(positive_id(mark_id, "mark_id")).exists()
+            if not mark or mark.environment_id != production:
+                raise UserError(_("No mark %(id)s of %(env)s.", id=mark_id, env=production.name))
+        return self.env["ops.pitr.mark"]._ops_queue_drill(production, mark)._api_dict()
 
     # -- schedule -----------------------------------------------------------------------
     @api.model

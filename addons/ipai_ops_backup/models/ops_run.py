@@ -33,7 +33,7 @@ class OpsRun(models.Model):
             "restore": RunKind({None: backup_executor.execute_restore}, extend_spec=("_ops_restore_spec",),
                                reserved_config=RESTORE_CONFIG, starts_container=True, roles=DATA_ROLES),
             "drill": RunKind({None: backup_executor.execute_drill}, extend_spec=("_ops_drill_spec",),
-                             reserved_config=("backup_id",), roles=DATA_ROLES, approval="never",
+                             reserved_config=("backup_id", "pitr_mark_id"), roles=DATA_ROLES, approval="never",
                              on_state=("_ops_drill_state_changed",)),
         })
         # A production deploy (or upgrade) backs production up first.
@@ -97,6 +97,14 @@ class OpsRun(models.Model):
             spec["source"] = {"kind": "zip", "path": path,
                               "label": "Imported %s" % os.path.basename(config.get("import_name") or path)}
             return spec
+        if config.get("pitr_mark_id"):
+            # sudo: the mark a point-in-time drill restores to; it must be of this very production and database
+            mark = self.env["ops.pitr.mark"].sudo().browse(config["pitr_mark_id"]).exists()
+            if not mark or mark.environment_id != env or mark.database_name != env.database_name:
+                raise RunFailed("The mark to drill is gone, or production serves another database since.")
+            spec["source"] = self.env["ops.pitr"]._ops_source(env, mark.target, spec["filestore_root"])
+            spec["source"]["mark"] = {"id": mark.id, "counts": mark.counts or {}, "target": mark.target}
+            return spec
         if config.get("pitr_at"):
             # sudo: the production this restore reads; it must be of the run's own project
             production = self.env["ops.environment"].sudo().browse(config.get("pitr_production_id") or 0).exists()
@@ -118,6 +126,11 @@ class OpsRun(models.Model):
 
     def _ops_drill_spec(self, spec):
         spec = self._ops_source_spec(spec)
+        if spec["source"].get("mark"):
+            # A point-in-time drill's scratch copy goes on the shared server: on production's
+            # cluster its writes would fill the WAL archive. Nothing is kept of it.
+            spec["db"] = self._ops_settings()["db"]
+            return spec
         spec["drill_template"] = naming.verified_copy_name(spec["namespace"], spec["environment_id"])
         return spec
 

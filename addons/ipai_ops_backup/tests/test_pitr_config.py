@@ -60,3 +60,23 @@ class TestPitrConfig(TransactionCase):
             self.env["ops.pitr"].with_user(user).restore("no-such-project", "2026-12-02 15:59:30")
         with self.assertRaisesRegex(UserError, "slug"):
             self.env["ops.pitr"].with_user(user).restore(42, "2026-12-02 15:59:30")
+
+    def test_a_production_from_before_moves_with_its_next_deploy(self):
+        """Its form says so once the cluster exists, and the server it is on is the platform's to change
+        (the move's deploy), never a user's, an Ops manager's included."""
+        # sudo: test setup, a production made before the cluster as a deploy leaves it
+        project = self.env["ops.project"].sudo().create({"name": "PITR config", "slug": "pitr-config",
+                                                         "repo_url": "https://git.example.test/pitr.git"})
+        prod = self.env["ops.environment"].sudo().create({"project_id": project.id, "branch": "main",
+                                                          "stage": "production", "database_name": "ops_pitr_cfg"})
+        self.assertEqual(prod.db_cluster, "shared")
+        self.assertIn("Not on production's cluster", prod.pitr_state)
+        self.params.set_param("ipai_ops.production_db_port", "55432")
+        prod.invalidate_recordset(["pitr_state"])
+        self.assertIn("Moves onto production's cluster with its next deploy", prod.pitr_state)
+        manager = new_test_user(self.env, login="pitr_manager",
+                                groups="base.group_user,ipai_ops_core.group_ops_manager")
+        for values in ({"db_cluster": "production"}, {"database_since": "2026-01-01 00:00:00"}):
+            with self.assertRaisesRegex(AccessError, "can only be changed by runs"):
+                prod.with_user(manager).write(values)
+        self.assertEqual(prod.db_cluster, "shared")

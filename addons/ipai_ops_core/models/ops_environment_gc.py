@@ -56,6 +56,8 @@ class OpsEnvironment(models.Model):
         plane = naming.namespace_for(self.env.cr.dbname)
         return {
             "plane": plane, "db": self.env["ops.run"]._ops_settings()["db"],
+            # production's cluster (ipai_ops_backup's ops.pitr), when there is one: collected the same way
+            "production_db": self.env["ops.run"]._ops_settings()["production_db"],
             "live_ids": set(live.ids),
             "containers": {env.container_id for env in live if env.container_id},
             "images": {digest for env in live for digest in (env.image_digest, env.previous_image_digest) if digest},
@@ -73,6 +75,9 @@ class OpsEnvironment(models.Model):
         state = self._gc_state()
         removed = garbage.collect_hosts(hosts, state)
         removed.update(garbage.collect_databases(state))
+        if state["production_db"]:
+            on_cluster = garbage.collect_databases(dict(state, db=state["production_db"]))
+            removed.update({key: removed.get(key, 0) + count for key, count in on_cluster.items()})
         if removed.get("networks"):
             self._ops_reconcile_network()  # their pg_hba lines go with them
         return removed
