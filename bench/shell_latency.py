@@ -84,9 +84,9 @@ class Client:
             self.buffer += data
 
 
-def _session(shell_session, api, container_id, keys):
+def _session(shell_session, engine, container_id, keys):
     server, client_sock = socket.socketpair()
-    relay = shell_session.Session(server, api, container_id, ["cat"], tty=True, idle_timeout=120)
+    relay = shell_session.Session(server, engine, container_id, ["cat"], tty=True, idle_timeout=120)
     thread = threading.Thread(target=relay.run, daemon=True)
     thread.start()
     client = Client(client_sock)
@@ -120,18 +120,22 @@ def main():
     parser.add_argument("--baseline-rev", default=BASELINE_REV)
     args = parser.parse_args()
     odoo_setup()
-    from odoo.addons.ipai_ops_core.services import shell_session, websocket  # noqa: PLC0415 -- once on the path
+    from odoo.addons.ipai_ops_core.services import (  # noqa: PLC0415 -- once on the path
+        runtime,
+        shell_session,
+        websocket,
+    )
 
     client = docker.from_env()
     container = client.containers.run(IMAGE, ["sleep", "infinity"], entrypoint=[], detach=True,
                                       network_mode="none", labels={"ipai-ops.bench": "shell-latency"})
-    results = {}
+    engine, results = runtime.connect(), {}
     try:
         implementations = (("wsproto", websocket), ("hand-written", _baseline(args.baseline_rev)))
         for _round in range(args.rounds):
             for name, module in implementations:
                 shell_session.websocket = module
-                results.setdefault(name, []).append(_session(shell_session, client.api, container.id, args.keys))
+                results.setdefault(name, []).append(_session(shell_session, engine, container.id, args.keys))
     finally:
         shell_session.websocket = websocket
         container.remove(force=True)

@@ -19,7 +19,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.http import request
 from werkzeug.wrappers import Response
 
-from ..services import docker_engine, shell_session, websocket
+from ..services import runtime, shell_session, websocket
 
 _logger = logging.getLogger(__name__)
 PROTOCOL = "ipai-ops-shell"
@@ -76,9 +76,9 @@ def _serve(registry, run_id, session, sock):
     result = {"exit_code": -1, "reason": "the relay failed", "transcript": b"", "truncated": False}
     try:
         sock.settimeout(60)
-        engine = docker_engine.DockerEngine(session["docker_url"])
+        engine = runtime.connect(session["docker_url"], session.get("runtime_kind") or "docker")
         relay = shell_session.Session(
-            sock, engine.client.api, session["container_id"],
+            sock, engine, session["container_id"],
             shell_session.command(session["odoo"], session["database"], session["tty"]), tty=session["tty"],
             size=session["size"], idle_timeout=session["idle_timeout"], heartbeat=heartbeat,
             variables=shell_session.environment(session["tty"], session.get("label"), session.get("stage")))

@@ -18,7 +18,7 @@ import hashlib
 import json
 import time
 
-from ..services import docker_engine, env_network, git_repo, naming, odoo_log, odoo_versions, postgres
+from ..services import env_network, git_repo, naming, odoo_log, odoo_versions, postgres, runtime
 from ..services.filestore import link_tree
 from . import cutover, guard, image, odoo_steps, paths
 from .base import RunCanceled, RunFailed
@@ -112,7 +112,7 @@ def _install(spec, engine, tag, dbname, to_install, update, reporter):
 
 def execute(spec, reporter, engine=None):
     """Build and start a development environment. Returns a result dict."""
-    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    engine = engine or runtime.for_spec(spec)
     started = time.monotonic()
     current = spec.get("current") or {}
     sha, tag, image_id, modules, _versions = image.build_image(spec, reporter, engine)

@@ -16,7 +16,7 @@ import glob
 import os
 import shutil
 
-from ..services import docker_engine, naming, postgres
+from ..services import naming, postgres, runtime
 from . import guard, paths
 
 
@@ -37,9 +37,9 @@ def remove_leftovers(spec, engine=None, log=None):
     current = spec.get("current") or {}
     keep_dbs = {current.get("database_name"), current.get("previous_database_name")} - {None}
     removed = {"containers": [], "databases": [], "directories": []}
-    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
-    labels = {docker_engine.LABEL_PREFIX + "plane": spec["namespace"],
-              docker_engine.LABEL_PREFIX + "run": str(spec["run_id"])}
+    engine = engine or runtime.for_spec(spec)
+    labels = {runtime.LABEL_PREFIX + "plane": spec["namespace"],
+              runtime.LABEL_PREFIX + "run": str(spec["run_id"])}
     for container in engine.containers(labels):
         if container["id"] != current.get("container_id") and guard.remove_container(engine, spec, container["id"]):
             removed["containers"].append(container["name"])

@@ -26,14 +26,14 @@ previous image on it, next to the running one, and switches.
 
 import shutil
 
-from ..services import docker_engine, filestore, naming, postgres
+from ..services import filestore, naming, postgres, runtime
 from . import cutover, guard, image, move_database, odoo_steps, paths
 from .base import RunFailed
 
 
 def execute(spec, reporter, engine=None):
     """Deploy an image on production (its first deploy installs)."""
-    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    engine = engine or runtime.for_spec(spec)
     current = spec.get("current") or {}
     sha, image_id, modules, versions = image.image_for(spec, reporter, engine)
     reporter.check_canceled()
@@ -104,7 +104,7 @@ def rollback(spec, reporter, engine=None):
     """Swap production back to the previous image and the database as it
     was before the last deploy; the current ones become the previous ones,
     so a rollback can itself be undone."""
-    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    engine = engine or runtime.for_spec(spec)
     current = spec.get("current") or {}
     previous_image, dbname = current.get("previous_image_digest"), current.get("previous_database_name")
     if not previous_image or not dbname:

@@ -6,7 +6,7 @@ environments). ``state`` is the plain picture the model gathered
 
 import logging
 
-from ..services import docker_engine, env_network, postgres
+from ..services import env_network, postgres, runtime
 
 _logger = logging.getLogger(__name__)
 KEEP_IMAGES = 3  # per environment, for rollback
@@ -18,8 +18,8 @@ def collect_hosts(hosts, state):
     removed = {"containers": 0, "images": 0, "networks": 0}
     for name, url in hosts:
         try:
-            engine = docker_engine.DockerEngine(url)
-        except docker_engine.DockerError as exc:
+            engine = runtime.connect(url)
+        except runtime.RuntimeFailure as exc:
             _logger.warning("ops gc: host %s: %s; its containers and images not collected", name, exc)
             continue
         for kind, count in collect_docker(engine, state).items():
@@ -31,7 +31,7 @@ def collect_docker(engine, state):
     """Containers and images of this plane that nothing owns. Containers of
     other control planes sharing the engine are never looked at."""
     removed = {"containers": 0, "images": 0, "networks": 0}
-    plane = {docker_engine.LABEL_PREFIX + "plane": state["plane"]}
+    plane = {runtime.LABEL_PREFIX + "plane": state["plane"]}
     for container in engine.containers(plane):
         if container["id"] in state["containers"] or container["labels"].get("ipai-ops.run") in state["active_runs"]:
             continue
@@ -57,7 +57,7 @@ def collect_docker(engine, state):
             continue
         try:
             removed["networks"] += env_network.remove(engine, net["name"])
-        except docker_engine.DockerError as exc:
+        except runtime.RuntimeFailure as exc:
             _logger.info("ops gc: %s", exc)
     return removed
 

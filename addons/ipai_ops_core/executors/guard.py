@@ -4,7 +4,7 @@ otherwise. Names are unique by construction (services/naming.py); these
 checks are the second lock: ownership as PostgreSQL and Docker record it.
 """
 
-from ..services import docker_engine, naming, postgres
+from ..services import naming, postgres, runtime
 from .base import RunFailed
 
 
@@ -32,8 +32,8 @@ def drop_database(spec, name, owners=None):
 
 
 def owner_labels(spec):
-    return {docker_engine.LABEL_PREFIX + "plane": spec["namespace"],
-            docker_engine.LABEL_PREFIX + "environment": str(spec["environment_id"])}
+    return {runtime.LABEL_PREFIX + "plane": spec["namespace"],
+            runtime.LABEL_PREFIX + "environment": str(spec["environment_id"])}
 
 
 def remove_container(engine, spec, ref):
@@ -42,5 +42,5 @@ def remove_container(engine, spec, ref):
         return False
     try:
         return engine.remove_container(ref, expect_labels=owner_labels(spec))
-    except docker_engine.DockerError as exc:
+    except runtime.RuntimeFailure as exc:
         raise RunFailed(str(exc)) from exc

@@ -6,7 +6,7 @@ import ast
 import os
 import shutil
 
-from ..services import docker_engine, git_repo, git_tree, naming, odoo_versions
+from ..services import git_repo, git_tree, naming, odoo_versions, runtime
 from . import network, odoo_steps, paths, runtime_image
 from .base import RunFailed
 
@@ -95,7 +95,7 @@ def build_image(spec, reporter, engine):
         try:
             image_id = engine.build(workdir, tag, labels=odoo_steps.labels(spec, "image"), on_line=on_line,
                                     network_mode=network.build_network(spec, engine) if requirements else "none")
-        except docker_engine.DockerError as exc:
+        except runtime.RuntimeFailure as exc:
             # pip's own words name the cause (a wheel for another series: "No matching distribution found for
             # odoo==17.0.*"; a package the index lacks); else Docker's
             errors = [line for line in said if line.startswith("ERROR")]

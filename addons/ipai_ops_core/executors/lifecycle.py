@@ -2,7 +2,7 @@
 
 import shutil
 
-from ..services import docker_engine, http_health, naming, nginx, postgres
+from ..services import http_health, naming, nginx, postgres, runtime
 from . import cutover, guard, network, paths
 from .base import RunFailed
 
@@ -19,7 +19,7 @@ def _record(reporter, values):
 
 
 def stop(spec, reporter, engine=None):
-    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    engine = engine or runtime.for_spec(spec)
     container = (spec.get("current") or {}).get("container_id")
     if not container or not engine.stop(container):
         raise RunFailed("The environment has no container to stop.")
@@ -28,7 +28,7 @@ def stop(spec, reporter, engine=None):
 
 
 def start(spec, reporter, engine=None):
-    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    engine = engine or runtime.for_spec(spec)
     current = spec.get("current") or {}
     container = current.get("container_id")
     info = engine.container(container) if container else None
@@ -57,7 +57,7 @@ def recreate(spec, reporter, engine=None):
     switched in like a build (executors/cutover.py): the URL keeps answering,
     the old container goes once the new one serves. How environments made
     on the host's network move to their own (module update queues it)."""
-    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    engine = engine or runtime.for_spec(spec)
     current = spec.get("current") or {}
     info = engine.container(current["container_id"]) if current.get("container_id") else None
     image = (info or {}).get("image") or current.get("image_digest")
@@ -78,7 +78,7 @@ def recreate(spec, reporter, engine=None):
 def destroy(spec, reporter, engine=None):
     """Remove everything the environment owns: containers, database, filestore,
     images beyond the last ``keep_images`` for rollback."""
-    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    engine = engine or runtime.for_spec(spec)
     labels = {"ipai-ops.plane": spec["namespace"], "ipai-ops.project": spec["project_slug"],
               "ipai-ops.environment": str(spec["environment_id"])}
     removed = 0

@@ -15,8 +15,8 @@ it listens beyond the loopback), allowlist (the project's).
 """
 
 from ..services import egress, env_network, firewall, naming
-from ..services.docker_engine import DockerError
 from ..services.postgres import PostgresError, access
+from ..services.runtime import RuntimeFailure as DockerError
 from .base import RunFailed
 
 

@@ -9,7 +9,7 @@ import os
 
 import psycopg2
 
-from ..services import docker_engine, naming, odoo_config, odoo_log, postgres
+from ..services import naming, odoo_config, odoo_log, postgres, runtime
 from . import credentials, network, paths
 from .base import RunFailed
 
@@ -27,7 +27,7 @@ _KEY_PATH = "/run/ipai-ops/obfuscate.key"
 
 
 def labels(spec, role=None):
-    return docker_engine.labels_for(spec["namespace"], spec["project_slug"], spec["environment_id"], spec["run_id"],
+    return runtime.labels_for(spec["namespace"], spec["project_slug"], spec["environment_id"], spec["run_id"],
                                     role)
 
 

@@ -20,7 +20,7 @@ the record tells the truth, else ``{'values': {...} to write on the record,
 
 from datetime import datetime
 
-from ..services import docker_engine, postgres
+from ..services import postgres, runtime
 
 ALIVE = ("running", "restarting")
 # A container that stops this soon after it started crashes at start: starting
@@ -82,7 +82,7 @@ def reconcile(env, engine, db_admin):
                            % (up, why)}
     try:
         engine.start_existing(container["id"])
-    except docker_engine.DockerError as exc:
+    except runtime.RuntimeFailure as exc:
         return {"values": {"state": "failed"}, "message": "Its container had stopped (%s) and does not start: %s"
                                                           % (why, exc)}
     return {"values": {}, "message": "Its container had stopped (%s): started it again." % why}

@@ -24,7 +24,7 @@ production yet, a staging build is a plain build (executors/build.py).
 import shutil
 import time
 
-from ..services import docker_engine, filestore, naming, postgres
+from ..services import filestore, naming, postgres, runtime
 from . import build, cutover, image, odoo_steps, paths
 from .base import RunFailed
 
@@ -78,7 +78,7 @@ def execute(spec, reporter, engine=None):
     if not source:
         reporter.log("info", "No production database yet: a fresh staging build")
         return build.execute(spec, reporter, engine)
-    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    engine = engine or runtime.for_spec(spec)
     started = time.monotonic()
     current = spec.get("current") or {}
     sha, _tag, image_id, modules, versions = image.build_image(spec, reporter, engine)

@@ -17,13 +17,13 @@ the preview ran), openupgrade_dir, predicted_downtime_seconds.
 
 import time
 
-from ..services import docker_engine, filestore, naming, postgres
+from ..services import filestore, naming, postgres, runtime
 from . import cutover, deploy, odoo_steps, paths, upgrade_preview
 from .base import RunFailed
 
 
 def execute(spec, reporter, engine=None):
-    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    engine = engine or runtime.for_spec(spec)
     current = spec.get("current") or {}
     old_db = current.get("database_name")
     if not old_db:

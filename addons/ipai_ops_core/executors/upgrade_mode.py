@@ -16,13 +16,13 @@ the target's tool_image, tool and odoo_version.
 
 import time
 
-from ..services import docker_engine, naming, postgres
+from ..services import naming, postgres, runtime
 from . import cutover, image, odoo_steps, staging
 from .base import RunFailed
 
 
 def execute(spec, reporter, engine=None):
-    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    engine = engine or runtime.for_spec(spec)
     current = spec.get("current") or {}
     if not current.get("database_name"):
         raise RunFailed("Upgrade mode updates the migrated copy of production, and this environment has none: "

@@ -17,7 +17,7 @@ import contextlib
 import os
 import time
 
-from ..services import docker_engine, filestore, naming, odoo_versions, openupgrade, postgres, upgrade_tools
+from ..services import filestore, naming, odoo_versions, openupgrade, postgres, runtime, upgrade_tools
 from . import cutover, image, odoo_steps, paths, staging
 from .base import RunFailed
 
@@ -29,7 +29,7 @@ START_SECONDS = 10
 
 
 def execute(spec, reporter, engine=None):
-    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    engine = engine or runtime.for_spec(spec)
     source = spec.get("staging_source")
     if not source or source.get("kind") != "live":
         raise RunFailed("An upgrade preview copies production: the project has no running production database.")
@@ -163,13 +163,13 @@ def check_modules_there(spec, engine, reporter, step, image_id, dbname):
     Odoo, the step's code or site-packages, or OpenUpgrade renames or merges
     it. One that is nowhere would be left 'to upgrade' by a migration that
     still exits 0: said now, before the long part."""
-    labels = docker_engine.labels_for(spec["namespace"], project=spec["project_slug"], run=spec["run_id"],
+    labels = runtime.labels_for(spec["namespace"], project=spec["project_slug"], run=spec["run_id"],
                                       role="upgrade-modules")
     name = "ipai-ops-%s-%d-modules" % (spec["namespace"], spec["run_id"])
     try:
         available = upgrade_tools.available_modules(engine, image_id, ["/mnt/extra-addons", "/opt/odoo/addons"],
                                                     name, labels)
-    except (RuntimeError, docker_engine.DockerError) as exc:
+    except (RuntimeError, runtime.RuntimeFailure) as exc:
         raise RunFailed("Cannot list the modules of Odoo %s and the code: %s" % (step["to"], exc)) from exc
     apriori = upgrade_tools.apriori(odoo_versions.openupgrade_wheel(spec["openupgrade_dir"], step["to"]))
     moved = set(apriori.get("renamed_modules") or {}) | set(apriori.get("merged_modules") or {})

@@ -20,7 +20,7 @@ import shutil
 import sys
 import time
 
-from ..services import code_scan, docker_engine, git_repo, git_tree, odoo_versions, upgrade_tools
+from ..services import code_scan, git_repo, git_tree, odoo_versions, runtime, upgrade_tools
 from . import paths, runtime_image, upgrade_coverage
 from .base import RunFailed
 
@@ -29,7 +29,7 @@ MAX_FINDINGS = 20000
 
 
 def execute(spec, reporter, engine=None):
-    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    engine = engine or runtime.for_spec(spec)
     reporter.log("info", "Upgrade scan of %s from Odoo %s to %s (%s)" % (
         spec["project_slug"], spec["from_version"], spec["to_version"],
         " then ".join("%s to %s" % (s["from"], s["to"]) for s in spec["steps"])))
@@ -49,7 +49,7 @@ def execute(spec, reporter, engine=None):
             raise RunFailed("Commit %s of %s has no addon (no directory with a __manifest__.py at its root)."
                             % (sha[:12], spec["ref"]))
         reporter.log("info", "Commit %s: %d addons (%s)" % (sha[:12], len(addons), ", ".join(addons)))
-        labels = docker_engine.labels_for(spec["namespace"], project=spec["project_slug"], run=spec["run_id"],
+        labels = runtime.labels_for(spec["namespace"], project=spec["project_slug"], run=spec["run_id"],
                                           role="upgrade-scan")
         findings, changed, timings = [], {}, {}
         deps = code_scan.depends(tree, addons)
@@ -150,7 +150,7 @@ def _rewrite(spec, step, tree, addons, engine, labels, reporter, changed, timing
     try:
         results = upgrade_tools.upgrade_code(engine, step["image"], tree, addons, step["from"], name, labels,
                                              paths.ODOO_UID)
-    except (RuntimeError, docker_engine.DockerError) as exc:
+    except (RuntimeError, runtime.RuntimeFailure) as exc:
         raise RunFailed("Odoo %s's upgrade_code failed: %s" % (step["to"], exc)) from exc
     failed = {addon: r["error"] for addon, r in results.items() if r.get("error")}
     if failed:
@@ -218,7 +218,7 @@ def _dependencies(spec, engine, labels, deps, own, reporter):
             runtime_image.ensure(dict(spec, tool_image=spec["source_image"], tool=spec.get("source_tool") or {}),
                                  reporter, engine)
             source_core = upgrade_tools.core_modules(engine, spec["source_image"], name, labels)
-    except (RuntimeError, docker_engine.DockerError) as exc:
+    except (RuntimeError, runtime.RuntimeFailure) as exc:
         raise RunFailed("Cannot list the modules of the runtime images: %s" % exc) from exc
     apriori = {"renamed_modules": {}, "merged_modules": {}}
     for step in spec["steps"]:

@@ -3,7 +3,7 @@ import logging
 from odoo import api, fields, models
 
 from ..executors import network
-from ..services import docker_engine, env_network, firewall, naming, postgres
+from ..services import env_network, firewall, naming, postgres, runtime
 
 _logger = logging.getLogger(__name__)
 
@@ -71,13 +71,13 @@ class OpsEnvironment(models.Model):
         # sudo: the local host's endpoint is a manager's record; the cron needs it
         host = self.env["ops.host"].sudo().search([("name", "=", "local")], limit=1)
         try:
-            engine = docker_engine.DockerEngine(host.docker_url or None, timeout=60)
+            engine = runtime.connect(host.docker_url or None, timeout=60)
             nets = env_network.networks(engine, spec["namespace"])
             if not nets:
                 return "no networks"
             network.secure_host(spec)
             hba = network.sync_database_access(spec, engine)
-        except (docker_engine.DockerError, firewall.FirewallError, postgres.PostgresError) as exc:
+        except (runtime.RuntimeFailure, firewall.FirewallError, postgres.PostgresError) as exc:
             _logger.error("ops network: %s", exc)
             return "failed: %s" % exc
         isolated = {net["environment_id"] for net in nets if net["kind"] == env_network.ISOLATED}

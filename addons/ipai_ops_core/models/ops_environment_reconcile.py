@@ -5,7 +5,7 @@ from odoo import _, api, models
 from odoo.exceptions import UserError
 
 from ..executors import reconcile
-from ..services import docker_engine, postgres
+from ..services import postgres, runtime
 
 _logger = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ class OpsEnvironment(models.Model):
                 # sudo: hosts are managers' records; the cron needs their endpoints
                 url = self.env["ops.host"].sudo().search([("name", "=", host)], limit=1).docker_url
                 try:
-                    engines[host] = docker_engine.DockerEngine(url or None, timeout=60)
-                except docker_engine.DockerError as exc:
+                    engines[host] = runtime.connect(url or None, timeout=60)
+                except runtime.RuntimeFailure as exc:
                     # An engine that does not answer says nothing about its containers: leave them.
                     _logger.warning("ops reconcile: host %s skipped: %s", host, exc)
                     engines[host] = None
@@ -86,6 +86,6 @@ class OpsEnvironment(models.Model):
                 return finding["message"]
         except (psycopg2.errors.LockNotAvailable, psycopg2.errors.SerializationFailure):
             return None  # a run took the environment meanwhile: the next pass looks again
-        except (docker_engine.DockerError, postgres.PostgresError) as exc:
+        except (runtime.RuntimeFailure, postgres.PostgresError) as exc:
             _logger.warning("ops reconcile: environment %s not checked: %s", env_id, exc)
             return None

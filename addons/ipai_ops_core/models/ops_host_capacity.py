@@ -4,7 +4,7 @@ import psutil
 from odoo import _, api, fields, models
 
 from ..executors.base import RunFailed
-from ..services import docker_engine
+from ..services import runtime
 
 # Sizing of a host's slots (runs at once) when its capacity is left at 0:
 # a build's container (the project's limit, 1 GB by default) with Odoo, git
@@ -45,10 +45,9 @@ class OpsHost(models.Model):
         if (self.docker_url or "").startswith("unix://"):
             return os.cpu_count() or 1, psutil.virtual_memory().total // (1024 * 1024)
         try:
-            info = docker_engine.DockerEngine(self.docker_url, timeout=10).client.info()
-        except (docker_engine.DockerError, Exception):  # noqa: BLE001 - an engine that does not answer: unknown
+            return runtime.connect(self.docker_url, timeout=10).machine()
+        except Exception:  # noqa: BLE001 - an engine that does not answer: unknown
             return None, None
-        return info.get("NCPU") or 1, (info.get("MemTotal") or 0) // (1024 * 1024)
 
     def _ops_slots(self):
         self.ensure_one()

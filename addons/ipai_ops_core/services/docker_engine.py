@@ -1,42 +1,27 @@
 """The Docker engine, through the docker SDK (never the CLI, never a shell).
 
-Plain values in and out. Everything this module creates carries labels
-(``ipai-ops.*``) that name the project, environment and run, so cleanup can
-find what no environment owns any more.
+The ``docker`` backend of the runtime interface (services/runtime.py): the
+one module that speaks to the SDK. Plain values in and out. Everything it
+creates carries labels (``ipai-ops.*``, ``runtime.labels_for``) that name the
+project, environment and run, so cleanup can find what no environment owns
+any more.
 """
 
 import logging
 
 import docker
 from docker.errors import APIError, BuildError, ImageNotFound, NotFound
+from docker.types import IPAMConfig, IPAMPool
+
+from .runtime import LABEL_PREFIX, Runtime, RuntimeFailure, labels_for, owner_labels  # noqa: F401 - its names
 
 _logger = logging.getLogger(__name__)
-LABEL_PREFIX = "ipai-ops."
+DockerError = RuntimeFailure  # a Docker failure with a message fit for a run's error
 
 
-class DockerError(Exception):
-    """A Docker failure with a message fit for a run's error."""
+class DockerEngine(Runtime):
+    kind = "docker"
 
-
-def labels_for(plane, project=None, environment=None, run=None, role=None):
-    """The labels of everything made for a project / environment / run.
-
-    ``plane`` identifies the control plane (its namespace): several
-    control planes may share one Docker engine, and each cleans up only
-    what it made."""
-    labels = {LABEL_PREFIX + "managed": "true", LABEL_PREFIX + "plane": str(plane)}
-    for key, value in (("project", project), ("environment", environment), ("run", run), ("role", role)):
-        if value not in (None, False, ""):
-            labels[LABEL_PREFIX + key] = str(value)
-    return labels
-
-
-def _owner_labels(labels):
-    """The labels that say whose a container is: its control plane and environment."""
-    return {k: v for k, v in (labels or {}).items() if k in (LABEL_PREFIX + "plane", LABEL_PREFIX + "environment")}
-
-
-class DockerEngine:
     def __init__(self, base_url=None, timeout=900):
         try:
             self.client = docker.DockerClient(base_url=base_url or "unix:///var/run/docker.sock", timeout=timeout)
@@ -140,7 +125,7 @@ class DockerEngine:
     def run_to_completion(self, image, command, name, labels, on_line=None, timeout=3600, **kwargs):
         """Run a one-shot container, stream its output, remove it; return
         (exit_code, last_lines)."""
-        self.remove_container(name, expect_labels=_owner_labels(labels))
+        self.remove_container(name, expect_labels=owner_labels(labels))
         container = self._create(image, command, name, labels, **kwargs)
         tail = []
         try:
@@ -160,7 +145,7 @@ class DockerEngine:
 
     def start(self, image, command, name, labels, **kwargs):
         """Start a long-running container; return its id."""
-        self.remove_container(name, expect_labels=_owner_labels(labels))
+        self.remove_container(name, expect_labels=owner_labels(labels))
         container = self._create(image, command, name, labels, **kwargs)
         try:
             container.start()
@@ -233,3 +218,97 @@ class DockerEngine:
         filters = {"label": ["%s=%s" % (k, v) for k, v in labels.items()]}
         return [{"id": c.id, "name": c.name, "status": c.status, "labels": c.labels or {}}
                 for c in self.client.containers.list(all=all, filters=filters)]
+
+    # ------------------------------------------------------------------
+    # networks (services/env_network.py decides what they are)
+    # ------------------------------------------------------------------
+    @staticmethod
+    def _network_info(attrs):
+        config = ((attrs.get("IPAM") or {}).get("Config") or [{}])[0]
+        return {"name": attrs["Name"], "id": attrs["Id"], "subnet": config.get("Subnet"),
+                "gateway": config.get("Gateway"), "internal": bool(attrs.get("Internal")),
+                "labels": attrs.get("Labels") or {}, "containers": sorted((attrs.get("Containers") or {}).keys())}
+
+    def network(self, name):
+        """{name, id, subnet, gateway, internal, labels, containers (ids)} of a network, or None."""
+        try:
+            return self._network_info(self.client.networks.get(name, verbose=True).attrs)
+        except NotFound:
+            return None
+
+    def network_names(self, labels=None):
+        """The names of the networks carrying ``labels`` (a value of None: the label, whatever its value)."""
+        filters = {"label": [k if v is None else "%s=%s" % (k, v) for k, v in (labels or {}).items()]}
+        return [net.name for net in self.client.networks.list(filters=filters if labels else None)]
+
+    def subnets_in_use(self):
+        """Every subnet of every network on the engine (strings)."""
+        return [config.get("Subnet") for net in self.client.networks.list()
+                for config in ((net.attrs.get("IPAM") or {}).get("Config") or []) if config.get("Subnet")]
+
+    def create_network(self, name, labels, subnet, gateway, ip_range, internal=False, options=None):
+        """A bridge network on ``subnet``; Docker gives out addresses in ``ip_range``."""
+        ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, gateway=gateway, iprange=ip_range)])
+        try:
+            self.client.networks.create(name, driver="bridge", internal=internal, labels=labels, ipam=ipam,
+                                        check_duplicate=True, options=options or {})
+        except APIError as exc:
+            raise DockerError("Cannot create network %s: %s" % (name, exc)) from exc
+
+    def remove_network(self, name):
+        """False when it is not there, a DockerError when something is still attached."""
+        try:
+            self.client.networks.get(name).remove()
+            return True
+        except NotFound:
+            return False
+        except APIError as exc:
+            raise DockerError("Cannot remove network %s: %s" % (name, exc)) from exc
+
+    # ------------------------------------------------------------------
+    # commands in a running container (shells: services/shell_session.py)
+    # ------------------------------------------------------------------
+    def exec_create(self, ref, argv, stdin=False, tty=False, environment=None):
+        """Prepare ``argv`` in running container ``ref``; return the exec's id."""
+        try:
+            return self.client.api.exec_create(ref, argv, stdin=stdin, tty=tty, environment=environment)["Id"]
+        except (APIError, NotFound) as exc:
+            raise DockerError("cannot run a command in container %s: %s" % (ref, exc)) from exc
+
+    def exec_attach(self, exec_id, tty=False):
+        """Start the exec; return the raw socket of its input and output."""
+        sock = self.client.api.exec_start(exec_id, tty=tty, socket=True)
+        return getattr(sock, "_sock", sock)
+
+    def exec_run(self, ref, argv):
+        """Run ``argv`` in container ``ref`` to its end."""
+        self.client.api.exec_start(self.exec_create(ref, argv))
+
+    def exec_resize(self, exec_id, rows, cols):
+        self.client.api.exec_resize(exec_id, height=rows, width=cols)
+
+    def exec_state(self, exec_id):
+        """{"running", "exit_code"} of an exec; a DockerError when its container is gone."""
+        try:
+            info = self.client.api.exec_inspect(exec_id)
+        except (APIError, NotFound) as exc:
+            raise DockerError("exec %s is gone: %s" % (exec_id, exc)) from exc
+        return {"running": bool(info.get("Running")), "exit_code": info.get("ExitCode")}
+
+    # ------------------------------------------------------------------
+    # the machine and its events (capacity, monitoring)
+    # ------------------------------------------------------------------
+    def machine(self):
+        """(CPUs, memory in MB) of the machine behind the engine."""
+        info = self.client.info()
+        return info.get("NCPU") or 1, (info.get("MemTotal") or 0) // (1024 * 1024)
+
+    def events(self, since, until, actions, labels):
+        """The containers' events ``actions`` (die, oom, ...) between two
+        times (seconds), of containers carrying ``labels``: [{"action",
+        "time", "container" (its id), "labels" (its attributes: labels, exitCode)}]."""
+        found = self.client.events(since=int(since), until=int(until), decode=True, filters={
+            "type": "container", "event": list(actions), "label": ["%s=%s" % kv for kv in labels.items()]})
+        actors = [(event, event.get("Actor") or {}) for event in found]
+        return [{"action": event.get("Action"), "time": event.get("time"), "container": actor.get("ID"),
+                 "labels": actor.get("Attributes") or {}} for event, actor in actors]

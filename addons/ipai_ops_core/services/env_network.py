@@ -1,6 +1,7 @@
 """Each environment's own Docker network: the outer wall around its code.
 
-Plain values in and out, Docker through ``DockerEngine``. Nothing of an
+Plain values in and out, the engine through the runtime interface
+(services/runtime.py). Nothing of an
 environment shares the host's network namespace: its containers (the one
 serving it and every one-shot container that runs its code: install,
 tests, neutralize, shell) sit on a bridge network of its own, cut from the
@@ -35,11 +36,9 @@ every environment network of one control plane and kind with one wildcard
 import ipaddress
 import logging
 
-from docker.errors import APIError, NotFound
-from docker.types import IPAMConfig, IPAMPool
-
 from . import naming
-from .docker_engine import LABEL_PREFIX, DockerError, labels_for
+from .runtime import LABEL_PREFIX, labels_for
+from .runtime import RuntimeFailure as DockerError
 
 _logger = logging.getLogger(__name__)
 
@@ -98,45 +97,33 @@ def address(subnet, host):
     return str(ipaddress.ip_network(subnet)[host])
 
 
-def _info(net):
-    attrs = net.attrs
-    config = ((attrs.get("IPAM") or {}).get("Config") or [{}])[0]
-    subnet = config.get("Subnet")
-    labels = attrs.get("Labels") or {}
-    return {"name": attrs["Name"], "id": attrs["Id"], "subnet": subnet,
-            "gateway": config.get("Gateway") or (address(subnet, 1) if subnet else None),
-            "internal": bool(attrs.get("Internal")), "labels": labels,
-            "kind": labels.get(LABEL_PREFIX + "network-kind"),
-            "environment_id": int(labels[LABEL_PREFIX + "environment"])
-            if str(labels.get(LABEL_PREFIX + "environment", "")).isdigit() else None,
-            "containers": sorted((attrs.get("Containers") or {}).keys())}
-
-
 def get(engine, name):
     """The network ``name`` ({name, id, subnet, gateway, internal, kind,
     environment_id, containers}), or None."""
-    try:
-        return _info(engine.client.networks.get(name, verbose=True))
-    except NotFound:
+    info = engine.network(name)
+    if not info:
         return None
+    labels, subnet = info["labels"], info["subnet"]
+    env_id = str(labels.get(LABEL_PREFIX + "environment", ""))
+    return dict(info, gateway=info["gateway"] or (address(subnet, 1) if subnet else None),
+                kind=labels.get(LABEL_PREFIX + "network-kind"),
+                environment_id=int(env_id) if env_id.isdigit() else None)
 
 
 def networks(engine, plane):
     """Every network this control plane made, as ``get`` describes them."""
-    found = engine.client.networks.list(filters={"label": ["%splane=%s" % (LABEL_PREFIX, plane),
-                                                           "%snetwork-kind" % LABEL_PREFIX]})
-    # list() does not say which containers are attached: ask each one.
-    return [info for info in (get(engine, net.name) for net in found) if info]
+    found = engine.network_names({LABEL_PREFIX + "plane": plane, LABEL_PREFIX + "network-kind": None})
+    # a listing does not say which containers are attached: ask each one.
+    return [info for info in (get(engine, name) for name in found) if info]
 
 
 def _used_subnets(engine):
     used = []
-    for net in engine.client.networks.list():
-        for config in ((net.attrs.get("IPAM") or {}).get("Config") or []):
-            try:
-                used.append(ipaddress.ip_network(config.get("Subnet"), strict=False))
-            except (TypeError, ValueError):
-                continue
+    for subnet in engine.subnets_in_use():
+        try:
+            used.append(ipaddress.ip_network(subnet, strict=False))
+        except (TypeError, ValueError):
+            continue
     return used
 
 
@@ -170,23 +157,21 @@ def ensure(engine, plane, kind, environment_id=None, project=None, pool=DEFAULT_
         if subnet is None:
             raise DockerError("No free /%d left in the environments' network pool %s (ipai_ops.network_pool): "
                               "destroy unused environments or give a larger pool." % (PREFIX, pool))
-        ipam = IPAMConfig(pool_configs=[IPAMPool(
-            subnet=str(subnet), gateway=address(subnet, 1),
-            # Docker gives out the upper half; the serving slots stay the platform's.
-            iprange=str(list(subnet.subnets(prefixlen_diff=1))[1]))])
         try:
-            engine.client.networks.create(
-                name, driver="bridge", internal=kind == ISOLATED, labels=labels, ipam=ipam, check_duplicate=True,
+            engine.create_network(
+                name, labels, str(subnet), address(subnet, 1),
+                # Docker gives out the upper half; the serving slots stay the platform's.
+                str(list(subnet.subnets(prefixlen_diff=1))[1]), internal=kind == ISOLATED,
                 options={"com.docker.network.bridge.name": bridge_name(plane, kind, subnet),
                          "com.docker.network.bridge.enable_ip_masquerade": "false" if kind == ISOLATED else "true"})
-        except APIError as exc:
+        except DockerError as exc:
             found = get(engine, name)
             if found:  # another worker made it meanwhile
                 return found
             if "overlap" in str(exc).lower():  # another one took this subnet meanwhile
                 refused.append(subnet)
                 continue
-            raise DockerError("Cannot create network %s: %s" % (name, exc)) from exc
+            raise
         _logger.info("ops: network %s on %s (%s)", name, subnet, "isolated" if kind == ISOLATED else kind)
         return get(engine, name)
     raise DockerError("Cannot create network %s: every subnet tried was taken meanwhile." % name)
@@ -205,13 +190,7 @@ def serve_address(network, avoid=None):
 def remove(engine, name):
     """Remove a network nothing is attached to any more; False when it is
     not there, a DockerError when something still is."""
-    try:
-        engine.client.networks.get(name).remove()
-        return True
-    except NotFound:
-        return False
-    except APIError as exc:
-        raise DockerError("Cannot remove network %s: %s" % (name, exc)) from exc
+    return engine.remove_network(name)
 
 
 def remove_environment(engine, plane, environment_id):
@@ -223,9 +202,3 @@ def remove_environment(engine, plane, environment_id):
             removed.append(name)
     return removed
 
-
-def container_address(engine, container_id, name):
-    """The address of a container on network ``name``, or None."""
-    info = engine.client.api.inspect_container(container_id)
-    settings = ((info.get("NetworkSettings") or {}).get("Networks") or {}).get(name) or {}
-    return settings.get("IPAddress") or None

@@ -1,7 +1,8 @@
 """One shell session: a ``docker exec`` in an environment's container,
 relayed to a websocket client (``ops env shell``, the web terminal), with a
 PTY when the client has a terminal, resize, end of input, an idle timeout
-and a transcript. Plain values: the socket, the Docker API, the container.
+and a transcript. Plain values: the socket, the runtime (services/runtime.py),
+the container.
 
 The client speaks (websocket frames, services/websocket.py):
   binary frame      what it typed (its stdin)
@@ -76,9 +77,9 @@ def environment(tty, label=None, stage=None):
 
 
 class Session:
-    def __init__(self, ws, api, container_id, argv, tty=True, size=(24, 80), idle_timeout=900,
+    def __init__(self, ws, engine, container_id, argv, tty=True, size=(24, 80), idle_timeout=900,
                  max_transcript=5 * 1024 * 1024, heartbeat=None, variables=None):
-        self.ws, self.api, self.container_id, self.argv = ws, api, container_id, argv
+        self.ws, self.engine, self.container_id, self.argv = ws, engine, container_id, argv
         self.variables = variables if variables is not None else environment(tty)
         self.tty, self.size, self.idle_timeout = tty, size, idle_timeout
         self.max_transcript, self.heartbeat = max_transcript, heartbeat
@@ -149,7 +150,7 @@ class Session:
             if self.tty and isinstance(message.get("resize"), list) and len(message["resize"]) == 2:
                 rows, cols = message["resize"]
                 if all(isinstance(v, int) and 1 <= v <= 1000 for v in (rows, cols)):
-                    self.api.exec_resize(self.exec_id, height=rows, width=cols)
+                    self.engine.exec_resize(self.exec_id, rows, cols)
             if message.get("eof"):
                 if self.tty:
                     self.raw.sendall(b"\x04")
@@ -166,13 +167,12 @@ class Session:
     def run(self):
         """Relay until the command exits, the client goes or it stays idle.
         Returns {"exit_code", "reason", "transcript" (bytes), "truncated"}."""
-        self.exec_id = self.api.exec_create(
+        self.exec_id = self.engine.exec_create(
             self.container_id, ["python3", "-c", WRAPPER, *self.argv], stdin=True, tty=self.tty,
-            environment=self.variables)["Id"]
-        docker_socket = self.api.exec_start(self.exec_id, tty=self.tty, socket=True)
-        self.raw = getattr(docker_socket, "_sock", docker_socket)
+            environment=self.variables)
+        self.raw = self.engine.exec_attach(self.exec_id, tty=self.tty)
         if self.tty:
-            self.api.exec_resize(self.exec_id, height=self.size[0], width=self.size[1])
+            self.engine.exec_resize(self.exec_id, *self.size)
         reason, exited = None, False
         selector = selectors.DefaultSelector()
         selector.register(self.ws, selectors.EVENT_READ, "client")
@@ -231,8 +231,8 @@ class Session:
         deadline = time.monotonic() + (10 if killed else 0)
         while True:
             try:
-                running = self.api.inspect_container(self.container_id)["State"]["Running"]
-            except Exception:  # noqa: BLE001 - removed: a rebuild, deploy or destroy retired it
+                running = (self.engine.container(self.container_id) or {}).get("status") == "running"
+            except Exception:  # noqa: BLE001 - the engine failed on a removed container: retired
                 running = False
             if not running:
                 return "the environment's container stopped (rebuilt, redeployed, stopped or restarted)"
@@ -246,17 +246,16 @@ class Session:
             return
         # The container may be gone with the session (a rebuild): nothing left to kill then.
         with contextlib.suppress(Exception):
-            killer = self.api.exec_create(self.container_id, ["python3", "-c", KILL_SESSION, str(self.sid)])
-            self.api.exec_start(killer["Id"])
+            self.engine.exec_run(self.container_id, ["python3", "-c", KILL_SESSION, str(self.sid)])
 
     def exit_code(self):
         deadline = time.monotonic() + 5
         while True:
             try:
-                info = self.api.exec_inspect(self.exec_id)
+                info = self.engine.exec_state(self.exec_id)
             except Exception:  # noqa: BLE001 - the container went away (rebuilt, removed)
                 return -1
-            if not info.get("Running") or time.monotonic() > deadline:
-                code = info.get("ExitCode")
+            if not info["running"] or time.monotonic() > deadline:
+                code = info["exit_code"]
                 return code if isinstance(code, int) else -1
             time.sleep(0.1)

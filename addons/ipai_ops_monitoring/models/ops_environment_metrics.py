@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from odoo import _, api, fields, models
 from odoo.addons.ipai_ops_core.executors import paths
 from odoo.addons.ipai_ops_core.models.rpc_args import time_arg, valid_records
-from odoo.addons.ipai_ops_core.services import docker_engine, naming
+from odoo.addons.ipai_ops_core.services import naming, runtime
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
@@ -158,25 +158,24 @@ class OpsEnvironment(models.Model):
         since = float(params.get_param(key) or now - 60)
         plane = naming.namespace_for(self.env.cr.dbname)
         try:
-            engine = docker_engine.DockerEngine(ops_host.docker_url or None, timeout=30)
-            events = list(engine.client.events(since=int(since), until=int(now), decode=True, filters={
-                "type": "container", "event": ["die", "oom", "restart"], "label": ["ipai-ops.plane=%s" % plane]}))
+            events = runtime.connect(ops_host.docker_url or None, timeout=30).events(
+                since, now, ("die", "oom", "restart"), {"ipai-ops.plane": plane})
         except Exception:
             _logger.exception("ops monitoring: could not read Docker events of %s", host)
             return
         rows = []
         for event in events:
-            attributes = (event.get("Actor") or {}).get("Attributes") or {}
+            attributes = event["labels"]
             env_id = attributes.get("ipai-ops.environment")
-            if not (env_id or "").isdigit() or event.get("Action") not in ("die", "oom", "restart"):
+            if not (env_id or "").isdigit() or event["action"] not in ("die", "oom", "restart"):
                 continue
             env = self.sudo().browse(int(env_id)).exists()  # sudo: an event of any project's container
             if not env:
                 continue
             exit_code = attributes.get("exitCode")
-            rows.append({"environment_id": env.id, "project_id": env.project_id.id, "action": event["Action"],
-                         "at": datetime.fromtimestamp(event.get("time", now), timezone.utc).replace(tzinfo=None),
-                         "container_id": (event.get("Actor") or {}).get("ID"),
+            rows.append({"environment_id": env.id, "project_id": env.project_id.id, "action": event["action"],
+                         "at": datetime.fromtimestamp(event["time"] or now, timezone.utc).replace(tzinfo=None),
+                         "container_id": event["container"],
                          "exit_code": int(exit_code) if (exit_code or "").isdigit() else False})
         self.env["ops.container.event"].sudo().create(rows)  # sudo: written by the collector only
         params.set_param(key, str(int(now)))

@@ -1,0 +1,118 @@
+"""services/runtime.py: the one door to the engine. No executor, model or
+controller speaks to the Docker SDK; the docker backend does what the
+interface promises against the real engine (networks, commands in a
+running container, events, the machine)."""
+
+import ast
+import pathlib
+import secrets
+import time
+
+import pytest
+from odoo.addons.ipai_ops_core.services import docker_engine, runtime
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+IMAGE = "ipai-ops/odoo:18.0"  # any local image with a shell; the suite builds this one
+BACKEND = ROOT / "addons/ipai_ops_core/services/docker_engine.py"
+
+
+def _sources():
+    for path in sorted((ROOT / "addons").rglob("*.py")):
+        if "tests" not in path.relative_to(ROOT / "addons").parts and path != BACKEND:
+            yield path
+
+
+def test_only_the_backend_speaks_to_the_sdk():
+    """Executors, models, controllers and services go through the runtime:
+    none imports the docker SDK or reaches for a backend's SDK client."""
+    offenders = []
+    for path in _sources():
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            if any(name == "docker" or name.startswith("docker.") for name in names):
+                offenders.append("%s:%d imports %s" % (path.relative_to(ROOT), node.lineno, names))
+            if isinstance(node, ast.Attribute) and node.attr == "client" and isinstance(node.value, ast.Name) \
+                    and "engine" in node.value.id:
+                offenders.append("%s:%d uses %s.client" % (path.relative_to(ROOT), node.lineno, node.value.id))
+            if isinstance(node, ast.Attribute) and node.attr == "DockerEngine":
+                offenders.append("%s:%d builds a DockerEngine (runtime.connect / for_spec)"
+                                 % (path.relative_to(ROOT), node.lineno))
+    assert not offenders, "\n".join(offenders)
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(runtime.RuntimeFailure, match="Unknown runtime 'nomad': one of docker"):
+        runtime.for_spec({"runtime_kind": "nomad"})
+    assert isinstance(runtime.for_spec({}), runtime.Runtime)
+
+
+@pytest.fixture(name="engine", scope="module")
+def engine_fixture():
+    try:
+        engine = runtime.connect(timeout=60)
+    except runtime.RuntimeFailure as exc:
+        pytest.fail("the Docker engine is not running (scripts/docker.sh start): %s" % exc)
+    if not engine.image_id(IMAGE):
+        pytest.fail("%s is missing: scripts/setup.sh builds it" % IMAGE)
+    return engine
+
+
+@pytest.fixture(name="labels")
+def labels_fixture(engine):
+    labels = runtime.labels_for("rt%s" % secrets.token_hex(3), environment=7)
+    yield labels
+    for container in engine.containers(labels):
+        engine.remove_container(container["id"])
+    for name in engine.network_names(labels):
+        engine.remove_network(name)
+
+
+def test_network_made_listed_and_removed(engine, labels):
+    name = "ipai-rt-%s" % labels["ipai-ops.plane"]
+    engine.create_network(name, labels, "10.231.77.0/28", "10.231.77.1", "10.231.77.8/29", internal=True)
+    with pytest.raises(runtime.RuntimeFailure, match="Cannot create network"):
+        engine.create_network(name + "b", labels, "10.231.77.0/28", "10.231.77.1", "10.231.77.8/29")
+    info = engine.network(name)
+    assert info["subnet"] == "10.231.77.0/28" and info["internal"] and info["labels"] == labels
+    assert "10.231.77.0/28" in engine.subnets_in_use()
+    assert engine.network_names({"ipai-ops.plane": labels["ipai-ops.plane"], "ipai-ops.environment": None}) == [name]
+    unit = engine.start(IMAGE, ["sleep", "600"], "ipai-rt-%s" % labels["ipai-ops.plane"], labels, network=name,
+                        entrypoint=["/usr/bin/env"])
+    assert engine.network(name)["containers"] == [unit]
+    with pytest.raises(runtime.RuntimeFailure, match="Cannot remove network"):
+        engine.remove_network(name)  # something is attached
+    engine.remove_container(unit)
+    assert engine.remove_network(name) and engine.network(name) is None and not engine.remove_network(name)
+
+
+def test_command_in_a_running_unit_and_its_events(engine, labels):
+    """What a shell does (a command with its input and output, its exit code)
+    and what the collector reads (the unit's death, with its labels)."""
+    started = time.time() - 1
+    unit = engine.start(IMAGE, ["sleep", "600"], "ipai-rt-%s" % labels["ipai-ops.plane"], labels, network="none",
+                        entrypoint=["/usr/bin/env"])
+    exec_id = engine.exec_create(unit, ["sh", "-c", "read line; echo got $line; exit 3"], stdin=True)
+    sock = engine.exec_attach(exec_id)
+    sock.sendall(b"hello\n")
+    output = b""
+    while b"got hello" not in output:
+        chunk = sock.recv(4096)
+        assert chunk, output
+        output += chunk
+    sock.close()
+    deadline = time.monotonic() + 10
+    while engine.exec_state(exec_id)["running"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert engine.exec_state(exec_id) == {"running": False, "exit_code": 3}
+    engine.exec_run(unit, ["sh", "-c", "echo bye > /tmp/bye"])
+    assert engine.stop(unit, timeout=1)
+    died = engine.events(started, time.time() + 1, ("die",), {"ipai-ops.plane": labels["ipai-ops.plane"]})
+    assert [(e["action"], e["container"], e["labels"]["ipai-ops.environment"]) for e in died] == [("die", unit, "7")]
+    cpus, memory = engine.machine()
+    assert cpus >= 1 and memory > 512
+    assert docker_engine.DockerError is runtime.RuntimeFailure
