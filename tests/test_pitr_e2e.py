@@ -328,6 +328,25 @@ def test_drill_restores_a_mark_and_checks_that_moment(server, project, ops_bin):
         assert not query("postgres", "SELECT datname FROM pg_database WHERE datname = ANY(%s)", [scratch])
 
 
+def test_restore_drill_keeps_its_verified_copy_off_the_archive(server, project, ops_bin):
+    """A restore drill of production's nightly zip restores on the shared server: its
+    scratch copy and the verified copy staging starts from are not written into the
+    archived cluster (each would add a copy of production to the WAL archive)."""
+    manager = server.rpc("e2e_manager")
+    done = ops(ops_bin, server, "e2e_admin", "backup", "create", SLUG, "--json")
+    assert done.returncode == 0, done.stderr
+    run_worker(server, projects=SLUG)
+    backup_id = json.loads(done.stdout)["backup"]["id"]
+    server.rpc("e2e_admin")("ops.backup", "action_drill", [backup_id])
+    run_worker(server, projects=SLUG)
+    backup = manager("ops.backup", "read", [backup_id], ["verify_state", "verify_message"])[0]
+    assert backup["verify_state"] == "ok", backup
+    verified = "vbk_%s_%d" % (namespace(server), project["production"])
+    query = "SELECT datname FROM pg_database WHERE datname = %s OR datname LIKE 'drill\\_%%'"
+    assert sql("postgres", query, [verified]) == [(verified,)]
+    assert not prod_sql("postgres", query, [verified])
+
+
 def test_garbage_collector_sweeps_productions_cluster_too(server, project):
     """A database a run left behind on production's cluster (this control plane's name,
     production's role) goes with the lifecycle cron's collection; what production

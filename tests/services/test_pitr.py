@@ -288,3 +288,47 @@ def test_s3_repository_alone_restores_to_the_second_and_is_encrypted(s3_tls, scr
     for key in ("pitr/backup/production/backup.info", "pitr/archive/production/archive.info"):
         assert client.get_object(Bucket="ipai-ops-offsite", Key=key)["Body"].read(8) == b"Salted__", key
     assert client.list_objects_v2(Bucket="ipai-ops-offsite", Prefix="pitr/archive/production/15-1/")["KeyCount"]
+
+
+def test_a_dead_servers_lingering_processes_do_not_stop_a_new_one():
+    """A killed postmaster's backend still in a query stays attached to its
+    shared memory; a cluster made again in the same directory (the lost
+    server rebuilt) must start anyway: kill() ends what is left of the old
+    server, and a start that fails says why in the server's own words."""
+    base = "/var/tmp/ops-pitr-%s" % secrets.token_hex(4)
+    os.makedirs(base, mode=0o755)
+    cluster = pg_cluster.Cluster(base + "/data", pitr.free_port())
+    password = "super-" + secrets.token_hex(8)
+    try:
+        cluster.initdb(password)
+        cluster.configure({})
+        cluster.start()
+        busy = psycopg2.connect(dbname="postgres", **cluster.conn("postgres", password))
+        # A query that does not wait on anything (pg_sleep would notice its postmaster's death).
+        query = "SELECT count(*) FROM generate_series(1, 1000000000)"
+        threading.Thread(target=_quietly, args=(busy.cursor().execute, query), daemon=True).start()
+        time.sleep(1)
+        os.kill(cluster.postmaster_pid(), 9)  # the server dies; its backend goes on counting
+        shutil.rmtree(cluster.datadir)
+        assert cluster._server_processes(), "the backend outlives its postmaster"
+        cluster.kill()
+        assert not cluster._server_processes()
+        cluster.initdb(password)
+        cluster.configure({})
+        cluster.start()
+        assert pg_cluster.fetch(cluster.conn("postgres", password), "SELECT 1") == [(1,)]
+        # A start that fails names the server's reason, not only "examine the log output".
+        cluster.stop()
+        cluster.configure({"shared_preload_libraries": "ops_no_such_library"})
+        with pytest.raises(pg_cluster.ClusterError, match="Its log: .*FATAL"):
+            cluster.start(timeout=20)
+    finally:
+        cluster.remove()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _quietly(call, *args):
+    try:
+        call(*args)
+    except psycopg2.Error:
+        pass  # the server it ran on was killed

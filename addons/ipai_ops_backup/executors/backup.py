@@ -21,7 +21,7 @@ import time
 import psycopg2
 from odoo.addons.ipai_ops_core.executors import cutover, guard, odoo_steps, paths
 from odoo.addons.ipai_ops_core.executors.base import RunFailed
-from odoo.addons.ipai_ops_core.services import docker_engine, filestore, naming, postgres
+from odoo.addons.ipai_ops_core.services import filestore, naming, postgres, runtime
 
 from ..services import backup_store, pg_cluster, pgbackrest, pitr, pitr_drill, storage
 
@@ -204,7 +204,7 @@ def execute_restore(spec, reporter, engine=None):
     """Restore a backup (or import a zip) into the run's environment: into a
     new database, switched to only once it answers; the previous database is
     kept until then, so a failed restore leaves the environment as it was."""
-    engine = engine or docker_engine.DockerEngine(spec.get("docker_url"))
+    engine = engine or runtime.for_spec(spec)
     current = spec.get("current") or {}
     image = current.get("image_digest")
     if not image or not engine.image_id(image):

@@ -126,11 +126,11 @@ class OpsRun(models.Model):
 
     def _ops_drill_spec(self, spec):
         spec = self._ops_source_spec(spec)
+        # Drills restore on the shared server: on production's cluster their
+        # writes would fill the WAL archive with copies of production.
+        spec["db"] = self._ops_settings()["db"]
         if spec["source"].get("mark"):
-            # A point-in-time drill's scratch copy goes on the shared server: on production's
-            # cluster its writes would fill the WAL archive. Nothing is kept of it.
-            spec["db"] = self._ops_settings()["db"]
-            return spec
+            return spec  # nothing of a point-in-time drill is kept
         spec["drill_template"] = naming.verified_copy_name(spec["namespace"], spec["environment_id"])
         return spec
 
@@ -150,8 +150,8 @@ class OpsRun(models.Model):
         if source != "backup":
             return super()._ops_staging_source(source, production, prod_store, spec)
         template = naming.verified_copy_name(spec["namespace"], production.id)
-        # The drill made it on production's server (production's cluster, or the shared one).
-        server = production._ops_db_server()
+        # The drill made it on the shared server, staging's own: copied as a template there.
+        server = self._ops_settings()["db"]
         meta = postgres.database_comment(server, template)  # None when there is no such database
         if not meta:
             raise RunFailed("No verified backup of %s yet: a restore drill has to pass first (Backups)."

@@ -11,6 +11,7 @@ programs (initdb, pg_ctl, postgres) with argument lists, never a shell:
 Servers run as the ``postgres`` OS user when we are root.
 """
 
+import contextlib
 import glob
 import os
 import re
@@ -18,8 +19,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 
+import psutil
 import psycopg2
 
 INCLUDE_FILE = "ipai_ops.conf"
@@ -67,6 +68,23 @@ def run(args, what, timeout=600):
         raise ClusterError("%s failed (exit %d): %s" % (what, proc.returncode,
                                                        (proc.stderr or proc.stdout).strip()[-1500:]))
     return proc.stdout
+
+
+def _held_by_live_process(lock_file):
+    """Whether the process a PostgreSQL lock file names (its first line) lives:
+    False for a dead or zombie one, True when the file cannot be read (never
+    remove what is not understood), None when there is no file."""
+    try:
+        with open(lock_file) as handle:
+            pid = int(handle.readline())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return True
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _conf_value(value):
@@ -137,8 +155,15 @@ class Cluster:
         give_to_postgres(self.socket_dir)
         if self.running():
             return
-        run([os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir, "-l", os.path.join(self.datadir, "server.log"),
-             "-w", "-t", str(timeout), "start"], "starting PostgreSQL in %s" % self.datadir, timeout=timeout + 30)
+        try:
+            run([os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir, "-l",
+                 os.path.join(self.datadir, "server.log"), "-w", "-t", str(timeout), "start"],
+                "starting PostgreSQL in %s" % self.datadir, timeout=timeout + 30)
+        except ClusterError as exc:
+            # pg_ctl only says "examine the log output": the server's own last words name the cause.
+            why = [line for line in self.log_tail(20).splitlines() if any(
+                level in line for level in ("FATAL", "PANIC", "ERROR", "DETAIL", "HINT"))]
+            raise ClusterError("%s%s" % (exc, (" Its log: " + " | ".join(why[-4:])) if why else "")) from exc
 
     def reload(self):
         run([os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir, "reload"], "reloading PostgreSQL")
@@ -155,20 +180,45 @@ class Cluster:
         except (OSError, ValueError):
             return None
 
+    def _server_processes(self):
+        """The postmaster and every process it started, living or orphaned: a
+        server's processes work in its data directory (psutil also names a
+        deleted one by its path)."""
+        datadir = os.path.realpath(self.datadir)
+        found = []
+        for proc in psutil.process_iter():
+            try:
+                if os.path.basename(proc.exe()) == "postgres" and proc.cwd() == datadir:
+                    found.append(proc)
+            except (psutil.Error, OSError):  # gone meanwhile, or a kernel thread
+                continue
+        return found
+
     def kill(self):
-        """SIGKILL the server (a crash, as tests and drills need it)."""
+        """SIGKILL the server (a crash, as tests and drills need it) and what is
+        left of a server that died: a killed postmaster's children (the
+        archiver in its archive_command, a backend in a query) linger, still
+        attached to its shared memory, and a server started on a data
+        directory made again in the same place would refuse to start
+        ("pre-existing shared memory block is still in use")."""
         pid = self.postmaster_pid()
         if pid:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                return
-            for _ in range(100):
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    return
-                time.sleep(0.05)
+        procs = self._server_processes()
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(procs, timeout=10)
+        # A killed postmaster stays a zombie until its new parent reaps it, and
+        # PostgreSQL takes a zombie's lock files for a live server's
+        # ("lock file ... already exists. Is another postmaster (PID n) using socket file").
+        lock = os.path.join(self.socket_dir, ".s.PGSQL.%d.lock" % self.port)
+        for paths in ((lock, lock[:-len(".lock")]), (os.path.join(self.datadir, "postmaster.pid"),)):
+            if _held_by_live_process(paths[0]) is False:
+                for stale in paths:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(stale)
 
     def remove(self):
         self.kill()
