@@ -311,6 +311,9 @@ def test_drill_restores_a_mark_and_checks_that_moment(server, project, ops_bin):
     assert runs[0]["config"]["pitr_mark_id"] in [mark["id"] for mark in marks]
     verdicts = manager("ops.pitr.mark", "read", [mark["id"] for mark in marks], ["verify_state", "verify_message"])
     assert [v["verify_state"] for v in verdicts] == ["ok", "ok"], verdicts
+    assert all("Odoo logs its administrator in" in v["verify_message"] for v in verdicts), verdicts
+    # Odoo itself logged in: production's image opened the copy, its own login checked the password.
+    assert "Opened in production's image: admin logged in as user 2 on Odoo 18.0" in logs_of(manager, runs[0]["id"])
     # Counts that are not what the archive holds at that moment: the drill fails and says where.
     done = ops(ops_bin, server, "e2e_admin", "backup", "mark-pitr", SLUG, "--json")
     wrong = json.loads(done.stdout)

@@ -19,9 +19,9 @@ import shutil
 import time
 
 import psycopg2
-from odoo.addons.ipai_ops_core.executors import cutover, guard, odoo_steps, paths
+from odoo.addons.ipai_ops_core.executors import credentials, cutover, guard, network, odoo_steps, paths
 from odoo.addons.ipai_ops_core.executors.base import RunFailed
-from odoo.addons.ipai_ops_core.services import filestore, naming, postgres, runtime
+from odoo.addons.ipai_ops_core.services import filestore, naming, odoo_config, postgres, runtime
 
 from ..services import backup_store, pg_cluster, pgbackrest, pitr, pitr_drill, storage
 
@@ -230,9 +230,47 @@ def execute_restore(spec, reporter, engine=None):
             "message": "%s into %s%s: %s" % (what, dbname, " (neutralized)" if spec.get("neutralize") else "", url)}
 
 
-def _drill_pitr(spec, reporter):
+_LOGIN_KEY = "/run/ipai-ops/drill-login.key"
+
+
+def _odoo_login(spec, engine, dbname, reporter):
+    """Production's own image opens the drilled copy (its registry: every
+    installed module) and logs the administrator in with Odoo's own login,
+    under a one-use password given to the copy. Its configuration file is
+    one of its own: the environment's names production's server. Returns
+    the problems ([] when it logged in)."""
+    image = (spec.get("current") or {}).get("image_digest")
+    if not image or not engine.image_id(image):
+        return ["production's image is not on this host: the copy was not opened in Odoo"]
+    login = pitr_drill.admin_login(_role_conn(spec), dbname)
+    if not login:
+        return ["the copy has no administrator (base.user_admin)"]
+    network.ensure(spec, engine, reporter)
+    options = odoo_config.environment_options(network.db_endpoint(spec), spec["db_role"], spec["db_role_password"])
+    with credentials.KeyFile(spec, "drill-login.key") as key:
+        conf = odoo_config.write(key.directory, "drill-odoo.conf", options, paths.ODOO_UID, paths.ODOO_UID)
+        try:
+            credentials.secure_admin(spec, dbname, password=key.value)
+            mounts = {conf: {"bind": odoo_config.CONTAINER_PATH, "mode": "ro"},
+                      key.path: {"bind": _LOGIN_KEY, "mode": "ro"},
+                      odoo_steps.ENV_ADDONS: {"bind": odoo_config.ENV_ADDONS_PATH, "mode": "ro"}}
+            exit_code, tail = odoo_steps.run_odoo(
+                spec, engine, image, [_LOGIN_KEY, dbname, login], "drill-login", reporter, volumes=mounts,
+                entrypoint=["python3", "-c", pitr_drill.ODOO_LOGIN])
+        finally:
+            os.unlink(conf)
+    said = [line[len(pitr_drill.LOGIN_PREFIX):] for line in tail if line.startswith(pitr_drill.LOGIN_PREFIX)]
+    if exit_code == 0 and said:
+        reporter.log("info", "Opened in production's image: %s" % said[-1])
+        return []
+    return [said[-1] if said else "Odoo did not open the copy (exit code %d): %s" % (
+        exit_code, " | ".join(tail[-3:]) or "no output")]
+
+
+def _drill_pitr(spec, reporter, engine):
     """Restore production to its mark's moment into a scratch database, check
-    it against the mark (services/pitr_drill.py), record the verdict on it."""
+    it against the mark (services/pitr_drill.py) and log its administrator
+    in with production's image, record the verdict on the mark."""
     mark = spec["source"]["mark"]
     scratch = naming.drill_db_name(spec["namespace"], spec["run_id"])
     problems = []
@@ -240,6 +278,10 @@ def _drill_pitr(spec, reporter):
         _restore_into(spec, reporter, scratch)
         problems = pitr_drill.login_check(_role_conn(spec), scratch) + pitr_drill.check(
             _role_conn(spec), scratch, mark["counts"])
+        if not problems:
+            problems = _odoo_login(spec, engine or runtime.for_spec(spec), scratch, reporter)
+    except runtime.RuntimeFailure as exc:
+        problems = ["the copy could not be opened in production's image: %s" % exc]
     except RunFailed as exc:
         problems = [str(exc)]
     except psycopg2.Error as exc:
@@ -247,8 +289,8 @@ def _drill_pitr(spec, reporter):
     finally:
         guard.drop_database(spec, scratch)
         shutil.rmtree(_db_filestore(spec, scratch), ignore_errors=True)
-    message = "; ".join(problems) or "Restored to %s: Odoo's administrator is there and the row counts of %s " \
-        "match that moment." % (mark["target"], ", ".join(sorted(mark["counts"])))
+    message = "; ".join(problems) or "Restored to %s: the row counts of %s match that moment and Odoo logs its " \
+        "administrator in." % (mark["target"], ", ".join(sorted(mark["counts"])))
     reporter.update_record("ops.pitr.mark", mark["id"], {"verify_state": "failed" if problems else "ok",
                                                          "verified_at": _now(), "verify_message": message[:500]})
     if problems:
@@ -262,7 +304,7 @@ def execute_drill(spec, reporter, engine=None):
     (staging from the latest verified backup). A point-in-time drill
     (a mark as its source) checks against the mark instead."""
     if spec["source"].get("mark"):
-        return _drill_pitr(spec, reporter)
+        return _drill_pitr(spec, reporter, engine)
     backup_id = spec["source"]["id"]
     scratch = naming.drill_db_name(spec["namespace"], spec["run_id"])
     verdict, problems = "ok", []

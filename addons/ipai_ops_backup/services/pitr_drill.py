@@ -85,7 +85,8 @@ def check(conn, dbname, expected):
 
 def login_check(conn, dbname):
     """Whether Odoo's users could log in: an active administrator with a
-    password hash, and the database's registry marker (base installed)."""
+    password hash, and the database's registry marker (base installed).
+    The drill then logs that administrator in with Odoo itself (ODOO_LOGIN)."""
     db = _connect(conn, dbname)
     try:
         with db.cursor() as cr:
@@ -104,3 +105,42 @@ def login_check(conn, dbname):
     if not admins:
         problems.append("the copy has no active administrator with a password")
     return problems
+
+
+# Run in production's own image (python3 -c ODOO_LOGIN KEYFILE DBNAME LOGIN): Odoo loads the copy's
+# registry (every installed module) and logs its administrator in through the login XML-RPC
+# uses (common.authenticate: the same signature in 17.0, 18.0 and 19.0), with the one-use
+# password the drill gave the copy. The last line says who logged in, or why not.
+ODOO_LOGIN = (
+    "import sys\n"
+    "sys.path.insert(0, '/opt/odoo')\n"
+    "import odoo\n"
+    "from odoo.service import common\n"
+    "from odoo.tools import config\n"
+    "password, dbname, login = open(sys.argv[1]).read().strip(), sys.argv[2], sys.argv[3]\n"
+    "config.parse_config(['-c', '/etc/odoo/odoo.conf', '--log-level', 'warn'])\n"
+    "try:\n"
+    "    uid = common.exp_authenticate(dbname, login, password, {})\n"
+    "except Exception as exc:\n"
+    "    print('ipai-ops drill login: Odoo could not open the copy: %s: %s' % (type(exc).__name__, exc))\n"
+    "    sys.exit(2)\n"
+    "print('ipai-ops drill login: %s' % ('%s logged in as user %d on Odoo %s' % (login, uid, odoo.release.version)\n"
+    "                                    if uid else '%s could not log in' % login))\n"
+    "sys.exit(0 if uid else 1)\n"
+)
+LOGIN_PREFIX = "ipai-ops drill login: "
+
+
+def admin_login(conn, dbname):
+    """The login of the copy's administrator (base.user_admin), or None."""
+    db = _connect(conn, dbname)
+    try:
+        with db.cursor() as cr:
+            cr.execute("""
+                SELECT u.login FROM res_users u JOIN ir_model_data d ON d.model = 'res.users' AND d.res_id = u.id
+                 WHERE d.module = 'base' AND d.name = 'user_admin'
+            """)
+            row = cr.fetchone()
+    finally:
+        db.close()
+    return row[0] if row else None

@@ -3,7 +3,6 @@ of list views, and automation rules): each record under the caller's own
 rights and the stage matrix, never inline work, only runs queued; one
 notification says what was queued and what was refused, and why."""
 
-from odoo import _
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 
 
@@ -23,6 +22,7 @@ def each(records, verb, act, nothing=None):
                         record.display_name)
         except (AccessError, MissingError, UserError, ValidationError) as exc:
             refused.append("%s: %s" % (record.display_name, str(exc).splitlines()[0] if str(exc) else exc))
+    _ = records.env._  # translated in the caller's language (a plain function has no env of its own)
     lines = []
     if done:
         lines.append(_("%(verb)s %(count)d: %(names)s", verb=verb, count=len(done), names="; ".join(done)))
