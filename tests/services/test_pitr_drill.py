@@ -8,7 +8,7 @@ import threading
 
 import psycopg2
 import pytest
-from odoo.addons.ipai_ops_backup.services import pitr, pitr_drill
+from odoo.addons.ipai_ops_backup.services import pg_cluster, pitr, pitr_drill
 
 
 def _conn():
@@ -16,15 +16,8 @@ def _conn():
             "user": os.environ["OPS_DB_USER"], "password": os.environ["OPS_DB_PASSWORD"]}
 
 
-def _sql(dbname, query, args=None):
-    db = psycopg2.connect(dbname=dbname, **_conn())
-    db.autocommit = True
-    try:
-        with db.cursor() as cr:
-            cr.execute(query, args)
-            return cr.fetchall() if cr.description else None
-    finally:
-        db.close()
+def _sql(dbname, query, args=()):
+    return pg_cluster.fetch(_conn(), query, args, dbname=dbname)
 
 
 @pytest.fixture
