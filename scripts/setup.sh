@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 need_pkgs=()
-for p in postgresql postgresql-contrib libpq-dev libldap2-dev libsasl2-dev git build-essential python3-dev python3-venv curl nginx prometheus squid iptables chromium pgbackrest; do
+for p in postgresql postgresql-contrib libpq-dev libldap2-dev libsasl2-dev git build-essential python3-dev python3-venv curl nginx prometheus squid iptables chromium pgbackrest busybox-static; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then

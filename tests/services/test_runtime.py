@@ -13,12 +13,13 @@ from odoo.addons.ipai_ops_core.services import docker_engine, runtime
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 IMAGE = "ipai-ops/odoo:18.0"  # any local image with a shell; the suite builds this one
-BACKEND = ROOT / "addons/ipai_ops_core/services/docker_engine.py"
+BACKENDS = {ROOT / "addons/ipai_ops_core/services" / name
+            for name in ("docker_engine.py", "swarm_engine.py", "swarm_cluster.py")}
 
 
 def _sources():
     for path in sorted((ROOT / "addons").rglob("*.py")):
-        if "tests" not in path.relative_to(ROOT / "addons").parts and path != BACKEND:
+        if "tests" not in path.relative_to(ROOT / "addons").parts and path not in BACKENDS:
             yield path
 
 

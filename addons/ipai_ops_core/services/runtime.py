@@ -9,7 +9,9 @@ message is fit for a run's error.
 
 Backends, chosen per host record:
 
-- ``docker``: plain containers on one Docker engine (services/docker_engine.py).
+- ``docker``: plain containers on one Docker engine (services/docker_engine.py);
+- ``swarm``: Docker Swarm services on the nodes of a swarm, through one of
+  its managers (services/swarm_engine.py).
 
 The interface is kept narrow enough for another orchestrator: a Kubernetes
 backend would map an image build to a build job pushing to a registry, a
@@ -21,7 +23,7 @@ machine").
 
 import abc
 
-KINDS = ("docker",)
+KINDS = ("docker", "swarm")
 
 
 class RuntimeFailure(Exception):
@@ -166,6 +168,10 @@ def connect(url=None, kind="docker", timeout=900):
     """The backend ``kind`` at ``url`` (None: this machine's engine)."""
     if kind not in KINDS:
         raise RuntimeFailure("Unknown runtime %r: one of %s." % (kind, ", ".join(KINDS)))
+    if kind == "swarm":
+        from .swarm_engine import SwarmEngine  # noqa: PLC0415 - the backends import this module
+
+        return SwarmEngine(url, timeout=timeout)
     from .docker_engine import DockerEngine  # noqa: PLC0415 - the backends import this module
 
     return DockerEngine(url, timeout=timeout)

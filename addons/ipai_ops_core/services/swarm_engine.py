@@ -1,0 +1,387 @@
+"""The ``swarm`` backend of the runtime interface: Docker Swarm.
+
+A serving unit is a Swarm service of one replica (services/runtime.py's
+``start``): on an overlay network of its own (attachable, so that one-shot
+commands run as plain containers beside it), reachable by its name through
+Docker's DNS (``dnsrr``: no virtual IP, no routing mesh, which needs IPVS),
+pinned to one node by that node's label and never moved by Swarm itself
+(a node that stops answering may still run it: two copies on one database
+would be worse than a visible outage), ``init`` as its first process so
+SIGTERM stops Odoo at once, restarted where it is when it dies. Its files
+(the configuration with the credentials) are Swarm configs and secrets,
+never environment variables or command lines; they cannot change in
+place, so each start makes its own, named after their content, and removing
+the unit removes them.
+
+What the plain engine does is done the same way here on the manager's
+engine: images, one-shot commands (plain containers on the attachable
+overlay), events of the local containers. The swarm itself (init, join,
+nodes, their labels and availability) is services/swarm_cluster.py's.
+"""
+
+import hashlib
+import logging
+import time
+
+from docker.errors import APIError, NotFound
+from docker.types import (
+    ConfigReference,
+    EndpointSpec,
+    Healthcheck,
+    IPAMConfig,
+    IPAMPool,
+    Mount,
+    Resources,
+    RestartPolicy,
+    SecretReference,
+    ServiceMode,
+)
+
+from .docker_engine import DockerEngine
+from .runtime import LABEL_PREFIX, RuntimeFailure
+from .swarm_cluster import NODE_LABEL, SwarmCluster
+
+_logger = logging.getLogger(__name__)
+
+UNIT_LABEL = LABEL_PREFIX + "unit"  # on a unit's configs and secrets: its name
+TASK_LABEL = "com.docker.swarm.task.id"  # on the containers Swarm runs for a service
+# a task's states (docker/swarmkit api/types.proto), as the plain engine names a container's
+_RUNNING = {"running": "running"}
+_STARTING = ("new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting")
+_ENDED = ("complete", "shutdown", "failed", "rejected", "orphaned", "remove")
+_SECOND = 1_000_000_000  # Swarm's durations are in nanoseconds
+
+
+def _size(value):
+    """Bytes from Docker's memory notation (512m, 2g, or bytes)."""
+    if value in (None, "", 0):
+        return None
+    text = str(value).strip().lower()
+    scale = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}.get(text[-1:])
+    return int(float(text[:-1]) * scale) if scale else int(text)
+
+
+class SwarmEngine(SwarmCluster, DockerEngine):
+    kind = "swarm"
+
+    # ------------------------------------------------------------------
+    # networks: overlays, attachable (one-shot commands join them)
+    # ------------------------------------------------------------------
+    def create_network(self, name, labels, subnet, gateway, ip_range, internal=False, options=None):
+        self._require_manager()
+        ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, gateway=gateway, iprange=ip_range)])
+        try:
+            self.client.networks.create(name, driver="overlay", attachable=True, scope="swarm", internal=internal,
+                                        labels=labels, ipam=ipam, check_duplicate=True)
+        except APIError as exc:
+            raise RuntimeFailure("Cannot create network %s: %s" % (name, exc.explanation or exc)) from exc
+
+    # ------------------------------------------------------------------
+    # serving units: services
+    # ------------------------------------------------------------------
+    def _service(self, ref):
+        if not ref:
+            return None
+        try:
+            return self.client.services.get(ref)
+        except NotFound:
+            return None
+        except APIError as exc:
+            if exc.status_code == 404:
+                return None
+            raise RuntimeFailure("Cannot read service %s: %s" % (ref, exc.explanation or exc)) from exc
+
+    def _files(self, name, labels, files):
+        """Configs and secrets for ``files`` ({target: {data, secret, uid, gid, mode}}), made now:
+        (config references, secret references, [(kind, id)] made)."""
+        configs, secrets, made = [], [], []
+        for target, spec in sorted((files or {}).items()):
+            data = spec["data"].encode() if isinstance(spec["data"], str) else spec["data"]
+            digest = hashlib.sha256(target.encode() + b"\0" + data).hexdigest()[:12]
+            file_name = "%s.%s" % (name, digest)
+            file_labels = dict(labels, **{UNIT_LABEL: name})
+            store = self.client.secrets if spec.get("secret") else self.client.configs
+            try:
+                found = store.list(filters={"name": file_name})
+                obj = found[0] if found else store.create(name=file_name, data=data, labels=file_labels)
+            except APIError as exc:
+                self._remove_files(made)
+                raise RuntimeFailure("Cannot create the %s for %s of %s: %s" % (
+                    "secret" if spec.get("secret") else "configuration", target, name, exc.explanation or exc)) \
+                    from exc
+            obj_id = obj.id
+            made.append(("secret" if spec.get("secret") else "config", obj_id))
+            owner = dict(uid=str(spec.get("uid", 0)), gid=str(spec.get("gid", 0)), mode=int(spec.get("mode", 0o400)))
+            if spec.get("secret"):
+                secrets.append(SecretReference(obj_id, file_name, filename=target, **owner))
+            else:
+                configs.append(ConfigReference(obj_id, file_name, filename=target, **owner))
+        return configs, secrets, made
+
+    def _remove_files(self, made):
+        for kind, obj_id in made:
+            store = self.client.secrets if kind == "secret" else self.client.configs
+            try:
+                store.get(obj_id).remove()
+            except NotFound:
+                continue  # gone already
+            except APIError as exc:
+                _logger.warning("ops: could not remove %s %s: %s", kind, obj_id, exc)
+
+    def start(self, image, command, name, labels, network=None, ip=None, volumes=None, environment=None,
+              mem_limit=None, nano_cpus=None, user=None, entrypoint=None, restart_policy=None, hostname=None,
+              files=None, node=None, healthcheck=None, wait=180):
+        """A service of one replica (see the module); its id once its task
+        runs (and is healthy, with a ``healthcheck``: {test, interval,
+        timeout, retries, start_period} in seconds). ``ip`` is not used: a
+        service's address is Swarm's to give, and its name resolves to it.
+        A unit that does not start is removed with its files, and the
+        failure names the cause (Swarm's own words: no suitable node, no
+        such image ...)."""
+        self._require_manager()
+        if not network or network in ("host", "none"):
+            raise RuntimeFailure("Refusing to create service %s without a network of its own." % name)
+        self.remove_container(name, expect_labels={k: v for k, v in labels.items()
+                                                   if k in (LABEL_PREFIX + "plane", LABEL_PREFIX + "environment")})
+        configs, secrets, made = self._files(name, labels, files)
+        mounts = [Mount(target=spec["bind"], source=source, type="bind", read_only=spec.get("mode") == "ro")
+                  for source, spec in (volumes or {}).items()]
+        constraints = ["node.labels.%s==%s" % (NODE_LABEL, node)] if node else []
+        kwargs = {
+            "name": name, "labels": labels, "container_labels": labels, "command": list(command or []) or None,
+            "networks": [network], "mounts": mounts, "configs": configs, "secrets": secrets,
+            "env": ["%s=%s" % kv for kv in (environment or {}).items()], "user": user, "hostname": hostname,
+            "endpoint_spec": EndpointSpec(mode="dnsrr"), "mode": ServiceMode("replicated", replicas=1),
+            "constraints": constraints, "init": True, "stop_grace_period": 20 * _SECOND,
+            "restart_policy": RestartPolicy(condition="any", delay=2 * _SECOND, max_attempts=0),
+            "resources": Resources(cpu_limit=int(nano_cpus) if nano_cpus else None, mem_limit=_size(mem_limit)),
+        }
+        if entrypoint:
+            kwargs["command"], kwargs["args"] = entrypoint, kwargs["command"]
+        else:
+            kwargs["args"], kwargs["command"] = kwargs["command"], None
+        if healthcheck:
+            kwargs["healthcheck"] = Healthcheck(
+                test=healthcheck["test"], interval=int(healthcheck.get("interval", 5) * _SECOND),
+                timeout=int(healthcheck.get("timeout", 5) * _SECOND), retries=int(healthcheck.get("retries", 3)),
+                start_period=int(healthcheck.get("start_period", 0) * _SECOND))
+        try:
+            service = self.client.services.create(image, **kwargs)
+        except APIError as exc:
+            self._remove_files(made)
+            raise RuntimeFailure("Cannot create service %s: %s" % (name, exc.explanation or exc)) from exc
+        try:
+            self._wait_running(service.id, name, wait)
+        except RuntimeFailure:
+            self.remove_container(service.id)
+            raise
+        return service.id
+
+    def _task(self, service_id):
+        """The service's newest task (the one Swarm wants running, else the last one)."""
+        try:
+            tasks = self.client.api.tasks(filters={"service": service_id})
+        except APIError:
+            return None
+        tasks.sort(key=lambda t: (t.get("DesiredState") == "running", t.get("CreatedAt") or ""), reverse=True)
+        return tasks[0] if tasks else None
+
+    def _task_container(self, task):
+        return (((task or {}).get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+
+    def _task_ids(self, service_id):
+        try:
+            return {t["ID"] for t in self.client.api.tasks(filters={"service": service_id})}
+        except APIError:
+            return set()
+
+    def _wait_running(self, service_id, name, wait, earlier=()):
+        """Until the service's task runs (and is healthy, with a health check). A task that
+        failed meanwhile (not one of ``earlier``) fails the start: Swarm
+        would restart it over and over, and its first error is the cause."""
+        deadline = time.monotonic() + wait
+        pending_since = None
+        while True:
+            failed = [t for t in self.client.api.tasks(filters={"service": service_id})
+                      if t["ID"] not in earlier and ((t.get("Status") or {}).get("State")) in ("failed", "rejected")]
+            task = min(failed, key=lambda t: t.get("CreatedAt") or "") if failed else self._task(service_id)
+            status = (task or {}).get("Status") or {}
+            state, err = status.get("State"), status.get("Err")  # Message is progress ("pending task scheduling")
+            if state == "running":
+                # with a health check, Swarm keeps a task "starting" until it is healthy (and fails it if not)
+                return
+            if state in ("failed", "rejected"):
+                said = ("; its last health check said: %s" % self._last_probe(task)) if "unhealthy" in (err or "") \
+                    else ""
+                raise RuntimeFailure("Service %s did not start: %s%s" % (name, err or status.get("Message") or state,
+                                                                        said))
+            elif state == "pending" and err:
+                # "no suitable node (...)": placement cannot be satisfied now
+                pending_since = pending_since or time.monotonic()
+                if time.monotonic() - pending_since > 3:
+                    raise RuntimeFailure("Service %s cannot be placed: %s" % (name, err))
+            if time.monotonic() > deadline:
+                raise RuntimeFailure("Service %s did not run within %ds (its task is %s%s)." % (
+                    name, wait, state or "not created", ": %s" % err if err else ""))
+            time.sleep(0.25)
+
+    def _last_probe(self, task):
+        """What the unit's last health check printed (its container is on this node)."""
+        try:
+            state = self.client.api.inspect_container(self._task_container(task)).get("State") or {}
+            log = (state.get("Health") or {}).get("Log") or [{}]
+            return (log[-1].get("Output") or "").strip()[-300:] or "no output"
+        except (APIError, NotFound):
+            return "not known on this node"
+
+    def container(self, ref):
+        """The plain engine's view of a unit (services/runtime.py) plus
+        ``node`` (the host name it runs on) and ``task_container``. A plain
+        container (a one-shot command) is the plain engine's."""
+        service = self._service(ref)
+        if service is None:
+            return super().container(ref)
+        attrs = service.attrs
+        spec = attrs.get("Spec") or {}
+        replicas = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 1)
+        task = self._task(service.id)
+        status = (task or {}).get("Status") or {}
+        state = status.get("State")
+        if not replicas or state in _ENDED:
+            shown = "exited"
+        else:
+            shown = _RUNNING.get(state) or ("created" if state in _STARTING else "exited")
+        container_status = status.get("ContainerStatus") or {}
+        networks = {}
+        for attachment in (task or {}).get("NetworksAttachments") or []:
+            net_name = (attachment.get("Network") or {}).get("Spec", {}).get("Name")
+            addresses = attachment.get("Addresses") or []
+            networks[net_name] = addresses[0].split("/")[0] if addresses else None
+        node_name = None
+        if task and task.get("NodeID"):
+            try:
+                node_name = (self.client.nodes.get(task["NodeID"]).attrs.get("Description") or {}).get("Hostname")
+            except (APIError, NotFound):
+                node_name = None
+        image = (((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image") or "").split("@")[0]
+        return {"id": service.id, "name": service.name, "status": shown, "labels": spec.get("Labels") or {},
+                "exit_code": container_status.get("ExitCode"), "oom_killed": False,
+                "started_at": status.get("Timestamp") if shown == "running" else None,
+                "finished_at": status.get("Timestamp") if shown == "exited" else None, "network_mode": None,
+                "image": self.image_id(image) or image, "networks": networks, "node": node_name,
+                "task_container": self._task_container(task), "error": status.get("Err")}
+
+    def containers(self, labels, all=True):  # noqa: A002 - mirrors the SDK
+        """Services carrying ``labels``, and plain containers (one-shot commands) that are no service's task."""
+        filters = {"label": ["%s=%s" % (k, v) for k, v in labels.items()]}
+        found = []
+        for service in self.client.services.list(filters=filters):
+            info = self.container(service.id)
+            if info and (all or info["status"] == "running"):
+                found.append({k: info[k] for k in ("id", "name", "status", "labels")})
+        found += [c for c in super().containers(labels, all=all) if TASK_LABEL not in c["labels"]]
+        return found
+
+    def logs(self, ref, tail=200):
+        service = self._service(ref)
+        if service is None:
+            return super().logs(ref, tail=tail)
+        try:
+            raw = self.client.api.service_logs(service.id, stdout=True, stderr=True, tail=tail, follow=False)
+            return b"".join(raw).decode("utf-8", "replace").splitlines()
+        except APIError as exc:
+            raise RuntimeFailure("Cannot read the logs of service %s: %s" % (ref, exc.explanation or exc)) from exc
+
+    def _scale(self, service, replicas):
+        try:
+            service.reload()
+            service.scale(replicas)
+        except APIError as exc:
+            raise RuntimeFailure("Cannot scale service %s to %d: %s" % (service.name, replicas,
+                                                                       exc.explanation or exc)) from exc
+
+    def stop(self, ref, timeout=20):
+        """Scale to none and wait until its task has ended."""
+        service = self._service(ref)
+        if service is None:
+            return super().stop(ref, timeout=timeout)
+        self._scale(service, 0)
+        deadline = time.monotonic() + timeout + 10
+        while time.monotonic() < deadline:
+            tasks = self.client.api.tasks(filters={"service": service.id, "desired-state": "running"})
+            live = [t for t in self.client.api.tasks(filters={"service": service.id})
+                    if ((t.get("Status") or {}).get("State")) in ("running", *_STARTING)]
+            if not tasks and not live:
+                return True
+            time.sleep(0.25)
+        raise RuntimeFailure("Service %s did not stop within %ds." % (service.name, timeout + 10))
+
+    def start_existing(self, ref):
+        service = self._service(ref)
+        if service is None:
+            return super().start_existing(ref)
+        earlier = self._task_ids(service.id)
+        self._scale(service, 1)
+        self._wait_running(service.id, service.name, 180, earlier=earlier)
+        return True
+
+    def remove_container(self, ref, expect_labels=None):
+        """Remove a service with its configs and secrets (or a plain container); False when there is none."""
+        service = self._service(ref)
+        if service is None:
+            return super().remove_container(ref, expect_labels=expect_labels)
+        labels = (service.attrs.get("Spec") or {}).get("Labels") or {}
+        if expect_labels:
+            wrong = {k: labels.get(k) for k, v in expect_labels.items() if labels.get(k) != str(v)}
+            if wrong:
+                raise RuntimeFailure("Refusing to remove service %s: its labels %s are not %s" % (
+                    service.name, wrong, {k: expect_labels[k] for k in wrong}))
+        name = service.name
+        try:
+            service.remove()
+        except NotFound:
+            return False
+        except APIError as exc:
+            raise RuntimeFailure("Cannot remove service %s: %s" % (name, exc.explanation or exc)) from exc
+        self._remove_unit_files(name)
+        return True
+
+    def _remove_unit_files(self, name, timeout=30):
+        """The unit's configs and secrets, once no task uses them (a task's container is stopping)."""
+        deadline = time.monotonic() + timeout
+        for store in (self.client.secrets, self.client.configs):
+            for obj in store.list(filters={"label": ["%s=%s" % (UNIT_LABEL, name)]}):
+                while True:
+                    try:
+                        obj.remove()
+                        break
+                    except NotFound:
+                        break
+                    except APIError as exc:
+                        if "in use" not in str(exc) or time.monotonic() > deadline:
+                            _logger.warning("ops: could not remove %s of %s: %s", obj.name, name, exc)
+                            break
+                        time.sleep(0.25)
+
+    # ------------------------------------------------------------------
+    # commands in a running unit: in its task's container, on this node
+    # ------------------------------------------------------------------
+    def _exec_target(self, ref):
+        service = self._service(ref)
+        if service is None:
+            return ref
+        info = self.container(service.id)
+        if info["status"] != "running" or not info["task_container"]:
+            raise RuntimeFailure("Service %s is not running (%s)." % (service.name, info["status"]))
+        try:
+            self.client.api.inspect_container(info["task_container"])
+        except NotFound as exc:
+            raise RuntimeFailure("Service %s runs on node %s: a command in it goes through that node's engine." % (
+                service.name, info["node"])) from exc
+        return info["task_container"]
+
+    def exec_create(self, ref, argv, stdin=False, tty=False, environment=None):
+        return super().exec_create(self._exec_target(ref), argv, stdin=stdin, tty=tty, environment=environment)
+
+    def exec_run(self, ref, argv):
+        return super().exec_run(self._exec_target(ref), argv)

@@ -1,0 +1,227 @@
+"""services/swarm_engine.py against a real swarm: engines of their own,
+each in a network namespace (scripts/swarm-lab.sh), made a swarm by the
+backend itself. Never the machine's own engine.
+
+What a user of the swarm runtime relies on: a unit is a service reachable
+by its name on its own network and from nowhere else, its files are
+configs and secrets with the owner and mode asked for (never environment
+variables), it stops, starts and is removed with everything made for it;
+a placement that cannot be satisfied or a unit that never gets healthy is
+a clear error and leaves nothing; a second node joins, a unit pinned to it
+runs there and answers across nodes."""
+
+import io
+import pathlib
+import secrets
+import shutil
+import subprocess
+import tarfile
+import time
+
+import pytest
+from odoo.addons.ipai_ops_core.services import runtime, swarm_engine
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+LAB = ROOT / "scripts/swarm-lab.sh"
+IMAGE = "ipai-ops/swarm-probe:1"
+PLANE = "swarmtest"
+
+
+def _lab(*args):
+    done = subprocess.run(["bash", str(LAB), *args], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, "swarm-lab.sh %s failed: %s" % (" ".join(args), done.stderr[-2000:])
+    return [line.split() for line in done.stdout.splitlines() if line.startswith("unix://")]
+
+
+def _probe_rootfs():
+    """A tiny image's root: busybox (a shell, httpd, wget, nslookup) and nothing else."""
+    busybox = shutil.which("busybox")
+    if not busybox:
+        pytest.fail("busybox-static is missing: scripts/setup.sh installs it")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(busybox, "bin/busybox")
+        for applet in ("sh", "httpd", "wget", "nslookup", "cat", "stat", "sleep", "timeout", "echo", "id", "ls"):
+            info = tarfile.TarInfo("bin/%s" % applet)
+            info.type, info.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(info)
+        for name, data in (("etc/passwd", b"root:x:0:0:root:/:/bin/sh\nodoo:x:101:101::/:/bin/sh\n"),
+                           ("etc/group", b"root:x:0:\nodoo:x:101:\n"), ("www/index.html", b"probe\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for directory in ("tmp", "run/secrets", "etc/app"):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode = tarfile.DIRTYPE, 0o1777
+            tar.addfile(info)
+    return buf.getvalue()
+
+
+@pytest.fixture(name="lab", scope="module")
+def lab_fixture():
+    """Two engines; the first a swarm's manager with the probe image. The
+    second joins in the multi-node test."""
+    engines = _lab("up", "2")
+    manager = runtime.connect(engines[0][0], kind="swarm", timeout=120)
+    assert manager.init_swarm(engines[0][1], address_pool="10.252.0.0/16") is True
+    manager.client.api.import_image_from_data(_probe_rootfs(), repository=IMAGE.split(":")[0], tag="1",
+                                              changes=["ENV PATH=/bin", 'CMD ["/bin/sh"]'])
+    assert manager.image_id(IMAGE)
+    yield {"manager": manager, "engines": engines}
+    _lab("down")
+
+
+def _labels(environment):
+    return runtime.labels_for(PLANE, project="p", environment=environment)
+
+
+def _network(engine, name, internal=False, third=10):
+    subnet = "10.253.%d.0/24" % third
+    engine.create_network(name, {runtime.LABEL_PREFIX + "plane": PLANE}, subnet, "10.253.%d.1" % third,
+                          "10.253.%d.128/25" % third, internal=internal)
+    return name
+
+
+def _run(engine, network, script, name=None):
+    """A one-shot command on ``network``: (exit code, output)."""
+    code, tail = engine.run_to_completion(IMAGE, ["sh", "-c", script], name or "probe-%s" % secrets.token_hex(3),
+                                          _labels("probe"), network=network, timeout=60)
+    return code, "\n".join(tail)
+
+
+HTTPD = ["sh", "-c", "echo started; stat -c '%a %u' /etc/app/app.conf /run/secrets/db_password > /www/files; "
+                     "cat /etc/app/app.conf > /www/conf; env > /www/env; exec httpd -f -p 8069 -h /www"]
+HEALTH = {"test": ["CMD", "sh", "-c", "timeout 2 wget -qO- http://127.0.0.1:8069/ >/dev/null"], "interval": 1,
+          "retries": 3}
+
+
+def test_a_unit_is_a_service_with_its_files_reachable_by_name_on_its_network_only(lab):
+    engine = lab["manager"]
+    own = _network(engine, "sw-own", internal=True, third=10)
+    other = _network(engine, "sw-other", third=11)
+    files = {"/etc/app/app.conf": {"data": "[options]\ndb_password = s3cret\n", "uid": 101, "gid": 101,
+                                   "mode": 0o440},
+             "/run/secrets/db_password": {"data": "s3cret", "secret": True, "uid": 101, "gid": 101, "mode": 0o400}}
+    unit = engine.start(IMAGE, HTTPD, "sw-web", _labels("1"), network=own, files=files, healthcheck=HEALTH,
+                        mem_limit="64m", nano_cpus=5e8, environment={"HTTP_PROXY": "http://10.253.10.1:3128"})
+    info = engine.container("sw-web")
+    assert info["id"] == unit and info["status"] == "running" and info["node"] == "ipai-sw1"
+    assert info["networks"][own].startswith("10.253.10.")
+    # by its name, from a one-shot command on its network
+    code, out = _run(engine, own, "timeout 5 wget -qO- http://sw-web:8069/files; timeout 5 wget -qO- "
+                                  "http://sw-web:8069/env")
+    assert code == 0, out
+    assert "440 101" in out and "400 101" in out  # owner and mode as asked
+    assert "s3cret" not in out  # the environment holds no credential
+    # an internal overlay has no way out: not even to the node's own address
+    code, out = _run(engine, own, "timeout 3 wget -qO- http://10.251.0.1/ || echo unreachable")
+    assert "unreachable" in out
+    # not from another network: the name does not even resolve there
+    code, out = _run(engine, other, "nslookup sw-web || echo unknown; timeout 3 wget -qO- "
+                                    "http://%s:8069/ || echo unreachable" % info["networks"][own])
+    assert "unknown" in out and "unreachable" in out
+    # limits are the service's
+    spec = engine.client.services.get(unit).attrs["Spec"]["TaskTemplate"]
+    assert spec["Resources"]["Limits"] == {"NanoCPUs": 500000000, "MemoryBytes": 64 * 1024 * 1024}
+    assert spec["Placement"] == {} or not spec["Placement"].get("Constraints")
+    assert engine.remove_container(unit)
+    engine.remove_network(other)
+
+
+def test_stop_start_logs_and_remove_leave_nothing(lab):
+    engine = lab["manager"]
+    net = "sw-own" if engine.network("sw-own") else _network(engine, "sw-own", internal=True, third=10)
+    files = {"/etc/app/app.conf": {"data": "x = 1\n"}, "/run/secrets/db_password": {"data": "p", "secret": True}}
+    unit = engine.start(IMAGE, HTTPD, "sw-life", _labels("2"), network=net, files=files, healthcheck=HEALTH)
+    assert "started" in engine.logs(unit)
+    assert [c["name"] for c in engine.containers(_labels("2"))] == ["sw-life"]
+    # another environment's unit is not this one's to remove
+    with pytest.raises(runtime.RuntimeFailure, match="Refusing to remove service sw-life"):
+        engine.remove_container("sw-life", expect_labels=runtime.owner_labels(_labels("3")))
+    assert engine.stop(unit) is True
+    assert engine.container(unit)["status"] == "exited"
+    assert engine.start_existing(unit) is True
+    assert engine.container(unit)["status"] == "running"
+    code, out = _run(engine, net, "timeout 5 wget -qO- http://sw-life:8069/conf")
+    assert code == 0 and "x = 1" in out
+    assert engine.remove_container(unit, expect_labels=runtime.owner_labels(_labels("2"))) is True
+    assert engine.container("sw-life") is None and engine.containers(_labels("2")) == []
+    unit_files = {"label": ["%s=sw-life" % swarm_engine.UNIT_LABEL]}
+    assert engine.client.secrets.list(filters=unit_files) == []
+    assert engine.client.configs.list(filters=unit_files) == []
+    assert engine.remove_container(unit) is False
+
+
+def _nothing_left(engine, name):
+    assert engine.container(name) is None
+    unit_files = {"label": ["%s=%s" % (swarm_engine.UNIT_LABEL, name)]}
+    assert engine.client.secrets.list(filters=unit_files) == []
+    assert engine.client.configs.list(filters=unit_files) == []
+
+
+def test_a_placement_that_cannot_be_satisfied_is_a_clear_error_and_leaves_nothing(lab):
+    engine = lab["manager"]
+    net = "sw-own" if engine.network("sw-own") else _network(engine, "sw-own", internal=True, third=10)
+    started = time.monotonic()
+    with pytest.raises(runtime.RuntimeFailure, match="Service sw-nowhere cannot be placed: no suitable node"):
+        engine.start(IMAGE, HTTPD, "sw-nowhere", _labels("4"), network=net, node="nowhere",
+                     files={"/run/secrets/db_password": {"data": "p", "secret": True}})
+    assert time.monotonic() - started < 30
+    _nothing_left(engine, "sw-nowhere")
+    with pytest.raises(runtime.RuntimeFailure,
+                       match="Service sw-sick did not start: .*unhealthy container; its last health check said: "
+                             "no-such-probe"):
+        engine.start(IMAGE, HTTPD, "sw-sick", _labels("5"), network=net,
+                     files={"/etc/app/app.conf": {"data": "y"}},
+                     healthcheck={"test": ["CMD", "sh", "-c", "echo no-such-probe; exit 1"], "interval": 1,
+                                  "retries": 2})
+    _nothing_left(engine, "sw-sick")
+    with pytest.raises(runtime.RuntimeFailure, match="without a network of its own"):
+        engine.start(IMAGE, HTTPD, "sw-hostnet", _labels("6"), network="host")
+    _nothing_left(engine, "sw-hostnet")
+
+
+def test_a_worker_joins_and_a_unit_pinned_to_it_answers_across_nodes(lab):
+    manager = lab["manager"]
+    (url, address) = lab["engines"][1]
+    worker = runtime.connect(url, kind="swarm", timeout=120)
+    token, manager_address = manager.join_token()
+    assert manager_address.startswith(lab["engines"][0][1])
+    worker.join(manager_address, token, address)
+    with pytest.raises(runtime.RuntimeFailure, match="already in a swarm"):
+        worker.join(manager_address, token, address)
+    nodes = {n["hostname"]: n for n in manager.nodes()}
+    assert set(nodes) == {"ipai-sw1", "ipai-sw2"}
+    assert nodes["ipai-sw2"]["role"] == "worker" and nodes["ipai-sw2"]["state"] == "ready"
+    assert nodes["ipai-sw2"]["cpus"] >= 1 and nodes["ipai-sw2"]["memory_mb"] > 256
+    manager.name_node("ipai-sw2", "w1")
+    assert {n["name"] for n in manager.nodes()} == {None, "w1"}
+    # images reach the node engine to engine
+    assert manager.copy_image(IMAGE, worker) is True
+    assert manager.copy_image(IMAGE, worker) is False
+    net = _network(manager, "sw-cross", third=12)
+    unit = manager.start(IMAGE, HTTPD, "sw-pinned", _labels("7"), network=net, node="w1",
+                         files={"/etc/app/app.conf": {"data": "on the worker\n"}}, healthcheck=HEALTH)
+    info = manager.container(unit)
+    assert info["node"] == "ipai-sw2" and info["status"] == "running"
+    # from the manager's node, over the overlay (VXLAN between the namespaces)
+    code, out = _run(manager, net, "timeout 5 wget -qO- http://sw-pinned:8069/conf")
+    assert code == 0 and "on the worker" in out
+    # a command in it goes through the node that runs it
+    with pytest.raises(runtime.RuntimeFailure, match="runs on node ipai-sw2"):
+        manager.exec_create(unit, ["true"])
+    # drained, a pinned unit waits for its node rather than run elsewhere
+    manager.set_availability("w1", "drain")
+    deadline = time.monotonic() + 30
+    while manager.container(unit)["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert manager.container(unit)["status"] != "running"
+    assert manager.machine()[1] == nodes["ipai-sw1"]["memory_mb"]
+    manager.set_availability("w1", "active")
+    deadline = time.monotonic() + 60
+    while manager.container(unit)["status"] != "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert manager.container(unit)["node"] == "ipai-sw2"
+    code, out = _run(manager, net, "timeout 5 wget -qO- http://sw-pinned:8069/conf")
+    assert code == 0 and "on the worker" in out
+    assert manager.remove_container(unit)
