@@ -10,65 +10,13 @@ a placement that cannot be satisfied or a unit that never gets healthy is
 a clear error and leaves nothing; a second node joins, a unit pinned to it
 runs there and answers across nodes."""
 
-import io
-import pathlib
 import secrets
-import shutil
-import subprocess
-import tarfile
 import time
 
 import pytest
 from odoo.addons.ipai_ops_core.services import runtime, swarm_engine
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-LAB = ROOT / "scripts/swarm-lab.sh"
-IMAGE = "ipai-ops/swarm-probe:1"
-PLANE = "swarmtest"
-
-
-def _lab(*args):
-    done = subprocess.run(["bash", str(LAB), *args], capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, "swarm-lab.sh %s failed: %s" % (" ".join(args), done.stderr[-2000:])
-    return [line.split() for line in done.stdout.splitlines() if line.startswith("unix://")]
-
-
-def _probe_rootfs():
-    """A tiny image's root: busybox (a shell, httpd, wget, nslookup) and nothing else."""
-    busybox = shutil.which("busybox")
-    if not busybox:
-        pytest.fail("busybox-static is missing: scripts/setup.sh installs it")
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        tar.add(busybox, "bin/busybox")
-        for applet in ("sh", "httpd", "wget", "nslookup", "cat", "stat", "sleep", "timeout", "echo", "id", "ls"):
-            info = tarfile.TarInfo("bin/%s" % applet)
-            info.type, info.linkname = tarfile.SYMTYPE, "busybox"
-            tar.addfile(info)
-        for name, data in (("etc/passwd", b"root:x:0:0:root:/:/bin/sh\nodoo:x:101:101::/:/bin/sh\n"),
-                           ("etc/group", b"root:x:0:\nodoo:x:101:\n"), ("www/index.html", b"probe\n")):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        for directory in ("tmp", "run/secrets", "etc/app"):
-            info = tarfile.TarInfo(directory)
-            info.type, info.mode = tarfile.DIRTYPE, 0o1777
-            tar.addfile(info)
-    return buf.getvalue()
-
-
-@pytest.fixture(name="lab", scope="module")
-def lab_fixture():
-    """Two engines; the first a swarm's manager with the probe image. The
-    second joins in the multi-node test."""
-    engines = _lab("up", "2")
-    manager = runtime.connect(engines[0][0], kind="swarm", timeout=120)
-    assert manager.init_swarm(engines[0][1], address_pool="10.252.0.0/16") is True
-    manager.client.api.import_image_from_data(_probe_rootfs(), repository=IMAGE.split(":")[0], tag="1",
-                                              changes=["ENV PATH=/bin", 'CMD ["/bin/sh"]'])
-    assert manager.image_id(IMAGE)
-    yield {"manager": manager, "engines": engines}
-    _lab("down")
+from swarm_lab import PLANE
+from swarm_lab import PROBE_IMAGE as IMAGE
 
 
 def _labels(environment):
@@ -95,8 +43,8 @@ HEALTH = {"test": ["CMD", "sh", "-c", "timeout 2 wget -qO- http://127.0.0.1:8069
           "retries": 3}
 
 
-def test_a_unit_is_a_service_with_its_files_reachable_by_name_on_its_network_only(lab):
-    engine = lab["manager"]
+def test_a_unit_is_a_service_with_its_files_reachable_by_name_on_its_network_only(swarm_lab):
+    engine = swarm_lab["manager"]
     own = _network(engine, "sw-own", internal=True, third=10)
     other = _network(engine, "sw-other", third=11)
     files = {"/etc/app/app.conf": {"data": "[options]\ndb_password = s3cret\n", "uid": 101, "gid": 101,
@@ -128,8 +76,8 @@ def test_a_unit_is_a_service_with_its_files_reachable_by_name_on_its_network_onl
     engine.remove_network(other)
 
 
-def test_stop_start_logs_and_remove_leave_nothing(lab):
-    engine = lab["manager"]
+def test_stop_start_logs_and_remove_leave_nothing(swarm_lab):
+    engine = swarm_lab["manager"]
     net = "sw-own" if engine.network("sw-own") else _network(engine, "sw-own", internal=True, third=10)
     files = {"/etc/app/app.conf": {"data": "x = 1\n"}, "/run/secrets/db_password": {"data": "p", "secret": True}}
     unit = engine.start(IMAGE, HTTPD, "sw-life", _labels("2"), network=net, files=files, healthcheck=HEALTH)
@@ -159,8 +107,8 @@ def _nothing_left(engine, name):
     assert engine.client.configs.list(filters=unit_files) == []
 
 
-def test_a_placement_that_cannot_be_satisfied_is_a_clear_error_and_leaves_nothing(lab):
-    engine = lab["manager"]
+def test_a_placement_that_cannot_be_satisfied_is_a_clear_error_and_leaves_nothing(swarm_lab):
+    engine = swarm_lab["manager"]
     net = "sw-own" if engine.network("sw-own") else _network(engine, "sw-own", internal=True, third=10)
     started = time.monotonic()
     with pytest.raises(runtime.RuntimeFailure, match="Service sw-nowhere cannot be placed: no suitable node"):
@@ -181,12 +129,12 @@ def test_a_placement_that_cannot_be_satisfied_is_a_clear_error_and_leaves_nothin
     _nothing_left(engine, "sw-hostnet")
 
 
-def test_a_worker_joins_and_a_unit_pinned_to_it_answers_across_nodes(lab):
-    manager = lab["manager"]
-    (url, address) = lab["engines"][1]
+def test_a_worker_joins_and_a_unit_pinned_to_it_answers_across_nodes(swarm_lab):
+    manager = swarm_lab["manager"]
+    (url, address) = swarm_lab["engines"][1]
     worker = runtime.connect(url, kind="swarm", timeout=120)
     token, manager_address = manager.join_token()
-    assert manager_address.startswith(lab["engines"][0][1])
+    assert manager_address.startswith(swarm_lab["engines"][0][1])
     worker.join(manager_address, token, address)
     with pytest.raises(runtime.RuntimeFailure, match="already in a swarm"):
         worker.join(manager_address, token, address)

@@ -86,6 +86,23 @@ class DockerEngine(Runtime):
         return [{"id": image.id, "tags": image.tags, "labels": image.labels or {}}
                 for image in self.client.images.list(filters=filters)]
 
+    def copy_image(self, ref, other):
+        """Copy image ``ref`` onto another engine (a swarm node's) unless it
+        has it already: how images reach the nodes without a registry
+        (streamed engine to engine, never through a file). True when copied."""
+        wanted = self.image_id(ref)
+        if not wanted:
+            raise RuntimeFailure("No image %s here to copy." % ref)
+        if other.image_id(ref) == wanted:
+            return False
+        try:
+            other.client.images.load(self.client.images.get(ref).save(named=True))
+        except APIError as exc:
+            raise RuntimeFailure("Cannot copy image %s to the node: %s" % (ref, exc.explanation or exc)) from exc
+        if other.image_id(ref) != wanted:
+            raise RuntimeFailure("Image %s did not arrive whole on the node." % ref)
+        return True
+
     # ------------------------------------------------------------------
     # containers
     # ------------------------------------------------------------------
@@ -254,6 +271,25 @@ class DockerEngine(Runtime):
                                         check_duplicate=True, options=options or {})
         except APIError as exc:
             raise DockerError("Cannot create network %s: %s" % (name, exc)) from exc
+
+    def connect_network(self, ref, name, ip=None):
+        """Attach running unit ``ref`` to network ``name`` (at ``ip``)."""
+        try:
+            self.client.networks.get(name).connect(ref, ipv4_address=ip)
+        except (APIError, NotFound) as exc:
+            raise DockerError("Cannot attach %s to network %s: %s" % (ref, name, exc)) from exc
+
+    def disconnect_network(self, ref, name):
+        """Detach ``ref`` from network ``name``; False when it was not attached (or either is gone)."""
+        try:
+            self.client.networks.get(name).disconnect(ref, force=True)
+            return True
+        except NotFound:
+            return False
+        except APIError as exc:
+            if "is not connected" in str(exc):
+                return False
+            raise DockerError("Cannot detach %s from network %s: %s" % (ref, name, exc)) from exc
 
     def remove_network(self, name):
         """False when it is not there, a DockerError when something is still attached."""

@@ -71,6 +71,10 @@ class Runtime(abc.ABC):
         """Build ``context_dir`` as ``tag`` (never on the host's network); its id."""
 
     @abc.abstractmethod
+    def copy_image(self, ref, other):
+        """Copy an image onto another backend's engine unless it is there; True when copied."""
+
+    @abc.abstractmethod
     def remove_image(self, ref):
         """True when removed."""
 
@@ -128,6 +132,14 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def create_network(self, name, labels, subnet, gateway, ip_range, internal=False, options=None):
         """A network of its own on ``subnet``."""
+
+    @abc.abstractmethod
+    def connect_network(self, ref, name, ip=None):
+        """Attach a running unit to a network (at ``ip``)."""
+
+    @abc.abstractmethod
+    def disconnect_network(self, ref, name):
+        """Detach it; False when it was not attached."""
 
     @abc.abstractmethod
     def remove_network(self, name):

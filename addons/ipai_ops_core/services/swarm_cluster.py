@@ -137,23 +137,6 @@ class SwarmCluster:
             raise RuntimeFailure("A node is active, paused or drained, not %r." % availability)
         self._update_node(ref, availability=availability)
 
-    def copy_image(self, ref, node_engine):
-        """Copy image ``ref`` onto another node's engine unless it has it
-        already: how images reach the nodes without a registry (streamed,
-        engine to engine, never through a file). True when copied."""
-        wanted = self.image_id(ref)
-        if not wanted:
-            raise RuntimeFailure("No image %s on the manager to copy." % ref)
-        if node_engine.image_id(ref) == wanted:
-            return False
-        try:
-            node_engine.client.images.load(self.client.images.get(ref).save(named=True))
-        except APIError as exc:
-            raise RuntimeFailure("Cannot copy image %s to the node: %s" % (ref, exc.explanation or exc)) from exc
-        if node_engine.image_id(ref) != wanted:
-            raise RuntimeFailure("Image %s did not arrive whole on the node." % ref)
-        return True
-
     def machine(self):
         """(CPUs, memory in MB) of the swarm's nodes that are ready and active."""
         usable = [n for n in self.nodes() if n["state"] == "ready" and n["availability"] == "active"]

@@ -177,6 +177,10 @@ class SwarmEngine(SwarmCluster, DockerEngine):
             raise
         return service.id
 
+    def start_local(self, image, command, name, labels, **kwargs):
+        """A plain container on the manager's own node (the platform's gateway), as the plain engine starts one."""
+        return DockerEngine.start(self, image, command, name, labels, **kwargs)
+
     def _task(self, service_id):
         """The service's newest task (the one Swarm wants running, else the last one)."""
         try:
@@ -344,6 +348,11 @@ class SwarmEngine(SwarmCluster, DockerEngine):
         except APIError as exc:
             raise RuntimeFailure("Cannot remove service %s: %s" % (name, exc.explanation or exc)) from exc
         self._remove_unit_files(name)
+        # its containers on this node gone too: what comes next (its network's removal) needs them gone
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.client.containers.list(
+                all=True, filters={"label": "com.docker.swarm.service.id=%s" % service.id}):
+            time.sleep(0.25)
         return True
 
     def _remove_unit_files(self, name, timeout=30):

@@ -1,0 +1,117 @@
+"""The swarm gateway's relay: a program of its own (the standard library
+only), run as ``python3 door_relay.py ROUTES`` in the gateway container
+(services/swarm_gateway.py).
+
+``ROUTES`` is a JSON file ``{"routes": [{"listen": L, "to": T}, ...]}``
+where ``L`` and ``T`` are ``unix:/path`` or ``tcp:HOST:PORT``. Each
+connection accepted on ``L`` is piped to ``T``; a ``tcp`` target's name is
+resolved for each connection (Docker's DNS: after a switch, the name is
+the new unit's). The file is read again when it changes: listeners that
+left it close (their open connections finish), new ones open. A route that
+cannot listen is reported on stderr and retried with the next change.
+Unix sockets are made with mode 0660 (the front door's group reads them
+through the directory's permissions).
+"""
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+
+CHECK_EVERY = 0.5  # seconds between looks at the routes file
+
+
+def _endpoint(text):
+    kind, _, rest = str(text).partition(":")
+    if kind == "unix" and rest.startswith("/"):
+        return ("unix", rest)
+    if kind == "tcp":
+        host, _, port = rest.rpartition(":")
+        if host and port.isdigit():
+            return ("tcp", host, int(port))
+    raise ValueError("not unix:/path or tcp:host:port: %r" % (text,))
+
+
+async def _pipe(reader, writer):
+    try:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass  # the other side went away: closing below is all there is to do
+    finally:
+        with contextlib.suppress(Exception):
+            writer.close()
+
+
+def _handler(target):
+    async def handle(client_reader, client_writer):
+        try:
+            if target[0] == "unix":
+                reader, writer = await asyncio.open_unix_connection(target[1])
+            else:
+                reader, writer = await asyncio.open_connection(target[1], target[2])
+        except OSError as exc:
+            print("door_relay: %s unreachable: %s" % (":".join(map(str, target)), exc), file=sys.stderr, flush=True)
+            client_writer.close()
+            return
+        await asyncio.gather(_pipe(client_reader, writer), _pipe(reader, client_writer))
+
+    return handle
+
+
+async def _listen(listen, target):
+    handle = _handler(target)
+    if listen[0] == "unix":
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(listen[1])
+        server = await asyncio.start_unix_server(handle, listen[1])
+        os.chmod(listen[1], 0o660)
+        return server
+    return await asyncio.start_server(handle, listen[1], listen[2], reuse_address=True)
+
+
+def _read(path):
+    with open(path, encoding="utf-8") as handle:
+        routes = json.load(handle).get("routes") or []
+    return {(r["listen"], r["to"]) for r in routes}
+
+
+async def serve(path):
+    servers, seen, last_failed = {}, None, None
+    while True:
+        try:
+            stamp = os.stat(path).st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        if stamp != seen:
+            seen = stamp
+            try:
+                wanted = _read(path) if stamp else set()
+            except (OSError, ValueError, KeyError) as exc:
+                print("door_relay: %s unreadable, routes kept: %s" % (path, exc), file=sys.stderr, flush=True)
+                wanted = set(servers)
+            for route in set(servers) - wanted:
+                servers.pop(route).close()
+            failed = []
+            for route in sorted(wanted - set(servers)):
+                try:
+                    servers[route] = await _listen(_endpoint(route[0]), _endpoint(route[1]))
+                except (OSError, ValueError) as exc:
+                    failed.append("%s (%s)" % (route[0], exc))
+                    seen = None  # try again: an address the container is not attached to yet
+            if failed != last_failed or not failed:
+                print("door_relay: %d routes%s" % (len(servers), "; cannot listen on " + ", ".join(failed)
+                                                   if failed else ""), flush=True)
+            last_failed = failed
+        await asyncio.sleep(CHECK_EVERY)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: door_relay.py ROUTES.json")
+    asyncio.run(serve(sys.argv[1]))

@@ -1,0 +1,137 @@
+"""The swarm's gateway: how the control plane's host and the environments'
+overlay networks reach each other, and nothing else.
+
+An overlay network lives on the swarm's nodes, not on any host interface:
+the front door (the host's nginx) cannot reach a service on it, and an
+environment on an ``internal`` overlay has no way out at all, not even to
+the database server. The gateway is one plain container of the platform on
+the manager's node, attached to each environment's overlay at that
+network's door address (``.2``, env_network's first serving slot: a swarm
+unit's address is Swarm's to give, from the upper half). It runs
+services/door_relay.py on routes this module writes, in a directory of the
+host (``doors_root``, mounted at ``/doors``):
+
+- ``/doors/<key>/http.sock`` and ``ws.sock``: the environment's unit by
+  its name, on Odoo's HTTP and websocket ports. The host's nginx proxies
+  to these sockets (``unix:`` upstreams); nothing of an environment can
+  reach them, they are files of the host.
+- ``tcp:<door>:PORT`` for each host-side service the environment may use
+  (its database, the egress proxy): piped to ``/doors/<key>/<what>.sock``,
+  which the host side answers. One environment's door address is on its
+  own network only, and leads to its own sockets only.
+
+The relay listens on nothing else: every other port of the door address is
+closed. Plain values in and out; the engine through the runtime interface.
+"""
+
+import json
+import os
+import pathlib
+import time
+
+from . import env_network
+from .runtime import RuntimeFailure, labels_for
+
+DOOR_SLOT = 2
+RELAY = pathlib.Path(__file__).with_name("door_relay.py")
+IN_CONTAINER = "/doors"
+
+
+def door_address(network):
+    """Where the environment on ``network`` ({subnet}) finds the gateway."""
+    return env_network.address(network["subnet"], DOOR_SLOT)
+
+
+def container_name(plane):
+    return "ops_%s_gateway" % plane
+
+
+class Gateway:
+    """The gateway of control plane ``plane`` on a swarm manager ``engine``,
+    in ``image`` (any image with python3: the runtime image)."""
+
+    def __init__(self, engine, plane, image, doors_root):
+        self.engine, self.plane, self.image = engine, plane, image
+        self.root = pathlib.Path(doors_root)
+        self.name = container_name(plane)
+
+    # the routes file ---------------------------------------------------
+    def _routes_path(self):
+        return self.root / "routes.json"
+
+    def _routes(self):
+        try:
+            return json.loads(self._routes_path().read_text()).get("routes") or []
+        except FileNotFoundError:
+            return []
+
+    def _write(self, routes):
+        self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
+        tmp = self._routes_path().with_suffix(".tmp")
+        tmp.write_text(json.dumps({"routes": sorted(routes, key=lambda r: (r["key"], r["listen"]))}, indent=1))
+        os.replace(tmp, self._routes_path())
+
+    def socket(self, key, what):
+        """The host's path of environment ``key``'s socket ``what`` (http, ws, db, egress ...)."""
+        return self.root / key / ("%s.sock" % what)
+
+    # the container -----------------------------------------------------
+    def _ensure_container(self, first_network, ip):
+        info = self.engine.container(self.name)
+        if info and info["status"] == "running":
+            return info
+        if info:
+            self.engine.remove_container(self.name, expect_labels=labels_for(self.plane, role="gateway"))
+        self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
+        if not self._routes_path().exists():
+            self._write([])
+        self.engine.start_local(
+            self.image, ["%s/relay.py" % "/gateway", "%s/routes.json" % IN_CONTAINER], self.name,
+            labels_for(self.plane, role="gateway"), network=first_network, ip=ip, entrypoint=["python3"],
+            user="0", volumes={str(RELAY): {"bind": "/gateway/relay.py", "mode": "ro"},
+                               str(self.root): {"bind": IN_CONTAINER, "mode": "rw"}},
+            restart_policy={"Name": "unless-stopped"}, mem_limit="128m")
+        return self.engine.container(self.name)
+
+    def open(self, key, network, unit, host_services=None, timeout=30):
+        """Route environment ``key`` (a directory name: ``e<id>``): attach
+        the gateway to ``network`` (env_network's description) at its door,
+        its HTTP and websocket sockets to ``unit``'s name, and each of
+        ``host_services`` ({what: port}) from the door's port to the host's
+        socket ``what``. Returns {what: host path of its socket}."""
+        if not (key and key.isascii() and key.replace("_", "").isalnum()):
+            raise RuntimeFailure("Invalid gateway key %r." % key)
+        door = door_address(network)
+        info = self._ensure_container(network["name"], door)
+        if network["name"] not in (info or {}).get("networks", {}):
+            self.engine.connect_network(self.name, network["name"], ip=door)
+        (self.root / key).mkdir(mode=0o711, exist_ok=True)
+        routes = [r for r in self._routes() if r["key"] != key]
+        mine = [{"key": key, "listen": "unix:%s/%s/%s.sock" % (IN_CONTAINER, key, what),
+                 "to": "tcp:%s:%d" % (unit, port)}
+                for what, port in (("http", env_network.HTTP_PORT), ("ws", env_network.GEVENT_PORT))]
+        mine += [{"key": key, "listen": "tcp:%s:%d" % (door, int(port)),
+                  "to": "unix:%s/%s/%s.sock" % (IN_CONTAINER, key, what)}
+                 for what, port in sorted((host_services or {}).items())]
+        self._write(routes + mine)
+        paths = {what: self.socket(key, what) for what in ("http", "ws", *(host_services or {}))}
+        deadline = time.monotonic() + timeout
+        while not (paths["http"].exists() and paths["ws"].exists()):
+            if time.monotonic() > deadline:
+                raise RuntimeFailure("The swarm gateway did not open environment %s's doors within %ds: %s" % (
+                    key, timeout, " / ".join(self.engine.logs(self.name, tail=5))))
+            time.sleep(0.1)
+        return paths
+
+    def close(self, key, network_name=None):
+        """Environment ``key``'s routes go, and the gateway leaves its network."""
+        self._write([r for r in self._routes() if r["key"] != key])
+        if network_name:
+            self.engine.disconnect_network(self.name, network_name)
+        for path in (self.root / key).glob("*.sock") if (self.root / key).is_dir() else ():
+            path.unlink(missing_ok=True)
+
+    def remove(self):
+        """The gateway container and its routes (the last environment left)."""
+        self.engine.remove_container(self.name, expect_labels=labels_for(self.plane, role="gateway"))
+        self._routes_path().unlink(missing_ok=True)

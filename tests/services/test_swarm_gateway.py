@@ -1,0 +1,119 @@
+"""services/swarm_gateway.py against a real swarm (tests/swarm_lab.py):
+the host reaches each environment's unit by its name through the
+environment's sockets only, an environment on an internal overlay reaches
+the host-side services it was given (its database) through its door and
+nothing else, never another environment's door, and a unit replaced under
+the same name is found again."""
+
+import secrets
+import socket
+import socketserver
+import threading
+
+import pytest
+import swarm_lab as lab
+from odoo.addons.ipai_ops_core.services import env_network, runtime, swarm_gateway
+
+POOL = "10.254.0.0/16"
+PAGE = ["sh", "-c", "echo $0 > /www/index.html; exec httpd -f -p 8069 -h /www"]
+HEALTH = {"test": ["CMD", "sh", "-c", "timeout 2 wget -qO- http://127.0.0.1:8069/ >/dev/null"], "interval": 1}
+
+
+def _get(path):
+    """GET / over a unix socket: the body, or the error."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(path))
+        sock.sendall(b"GET / HTTP/1.0\r\nHost: door\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data.split(b"\r\n\r\n", 1)[-1].decode().strip()
+
+
+class _HostService(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """What answers on the host's side of a door (a database server, in life): says whose it is."""
+
+    daemon_threads = True
+
+    def __init__(self, path, says):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        self.says = says.encode()
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(handler):  # noqa: N805 - the server is self
+                handler.request.recv(4096)
+                handler.request.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + self.says)
+
+        super().__init__(str(path), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def _run(engine, network, script):
+    code, tail = engine.run_to_completion(lab.PROBE_IMAGE, ["sh", "-c", script], "gwp-%s" % secrets.token_hex(3),
+                                          runtime.labels_for(lab.PLANE, environment="probe"), network=network,
+                                          timeout=60)
+    return code, "\n".join(tail)
+
+
+@pytest.fixture(name="doors")
+def doors_fixture(swarm_lab, tmp_path):
+    engine = swarm_lab["manager"]
+    gateway = swarm_gateway.Gateway(engine, lab.PLANE, lab.runtime_image(swarm_lab), tmp_path / "doors")
+    nets, units, hosts = {}, [], []
+    for env_id, says in ((31, "A"), (32, "B")):
+        net = env_network.ensure(engine, lab.PLANE, env_network.ISOLATED, env_id, "p", pool=POOL)
+        nets[env_id] = net
+        units.append("gw-unit-%d" % env_id)
+        engine.start(lab.PROBE_IMAGE, [*PAGE, "page " + says], units[-1],
+                     runtime.labels_for(lab.PLANE, environment=env_id), network=net["name"], healthcheck=HEALTH)
+        hosts.append(_HostService(gateway.socket("e%d" % env_id, "db"), "database of %s" % says))
+    yield engine, gateway, nets
+    for host in hosts:
+        host.shutdown()
+    for unit in units:
+        engine.remove_container(unit)
+    gateway.remove()
+    for net in nets.values():
+        engine.remove_network(net["name"])
+
+
+def test_each_environment_has_its_own_doors_and_nothing_else(doors):
+    engine, gateway, nets = doors
+    paths = {env_id: gateway.open("e%d" % env_id, net, "gw-unit-%d" % env_id, {"db": 5432})
+             for env_id, net in nets.items()}
+    door_a, door_b = (swarm_gateway.door_address(nets[i]) for i in (31, 32))
+    assert door_a == env_network.address(nets[31]["subnet"], 2)
+    # the front door's side: each environment's unit by its name, through its own socket
+    assert _get(paths[31]["http"]) == "page A"
+    assert _get(paths[32]["http"]) == "page B"
+    # the environment's side: its own database through its door, and nothing more
+    code, out = _run(engine, nets[31]["name"], (
+        f"timeout 5 wget -qO- http://{door_a}:5432/; echo; "
+        f"for port in 8069 8072 22 3128 5433; do timeout 3 wget -qO- http://{door_a}:$port/ >/dev/null 2>&1 "
+        "&& echo open $port || echo closed $port; done; "
+        f"timeout 3 wget -qO- http://{door_b}:5432/ || echo other-door-unreachable"))
+    assert "database of A" in out and "database of B" not in out, out
+    assert all("closed %d" % port in out for port in (8069, 8072, 22, 3128, 5433)), out
+    assert "other-door-unreachable" in out, out
+    code, out = _run(engine, nets[32]["name"], "timeout 5 wget -qO- http://%s:5432/; echo" % door_b)
+    assert code == 0 and "database of B" in out, out
+    # a unit replaced under the same name (a switch) is found again through the same socket
+    engine.remove_container("gw-unit-31")
+    engine.start(lab.PROBE_IMAGE, [*PAGE, "page A2"], "gw-unit-31",
+                 runtime.labels_for(lab.PLANE, environment=31), network=nets[31]["name"], healthcheck=HEALTH)
+    assert _get(paths[31]["http"]) == "page A2"
+    # closed: its sockets go, the gateway leaves its network, the other one still answers
+    gateway.close("e31", nets[31]["name"])
+    assert not paths[31]["http"].exists()
+    assert nets[31]["name"] not in engine.container(swarm_gateway.container_name(lab.PLANE))["networks"]
+    assert _get(paths[32]["http"]) == "page B"
+
+
+def test_a_bad_key_is_refused(swarm_lab, tmp_path):
+    gateway = swarm_gateway.Gateway(swarm_lab["manager"], lab.PLANE, lab.RUNTIME_IMAGE, tmp_path / "doors")
+    for key in ("../etc", "e1/..", "", "e 1"):
+        with pytest.raises(runtime.RuntimeFailure, match="Invalid gateway key"):
+            gateway.open(key, {"name": "n", "subnet": "10.254.0.0/28"}, "unit")
+    assert not (tmp_path / "doors").exists()
