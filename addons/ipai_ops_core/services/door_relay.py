@@ -8,16 +8,20 @@ connection accepted on ``L`` is piped to ``T``; a ``tcp`` target's name is
 resolved for each connection (Docker's DNS: after a switch, the name is
 the new unit's). The file is read again when it changes: listeners that
 left it close (their open connections finish), new ones open. A route that
-cannot listen is reported on stderr and retried with the next change.
-Unix sockets are made with mode 0660 (the front door's group reads them
-through the directory's permissions).
+cannot listen is reported on stdout and retried with the next change.
+Unix sockets are made with mode 0666 for the front door's workers (nginx's
+user): they lead to what the front door serves to anyone anyway, and the
+directory (root's, 0711) lists none of them.
 """
 
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sys
+
+_logger = logging.getLogger("door_relay")
 
 CHECK_EVERY = 0.5  # seconds between looks at the routes file
 
@@ -41,8 +45,8 @@ async def _pipe(reader, writer):
                 break
             writer.write(data)
             await writer.drain()
-    except (ConnectionError, OSError):
-        pass  # the other side went away: closing below is all there is to do
+    except (ConnectionError, OSError) as exc:
+        _logger.debug("connection ended: %s", exc)  # the other side went away: closing is all there is to do
     finally:
         with contextlib.suppress(Exception):
             writer.close()
@@ -56,7 +60,7 @@ def _handler(target):
             else:
                 reader, writer = await asyncio.open_connection(target[1], target[2])
         except OSError as exc:
-            print("door_relay: %s unreachable: %s" % (":".join(map(str, target)), exc), file=sys.stderr, flush=True)
+            _logger.warning("%s unreachable: %s", ":".join(map(str, target)), exc)
             client_writer.close()
             return
         await asyncio.gather(_pipe(client_reader, writer), _pipe(reader, client_writer))
@@ -70,7 +74,7 @@ async def _listen(listen, target):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(listen[1])
         server = await asyncio.start_unix_server(handle, listen[1])
-        os.chmod(listen[1], 0o660)
+        os.chmod(listen[1], 0o666)  # noqa: S103 - see the module
         return server
     return await asyncio.start_server(handle, listen[1], listen[2], reuse_address=True)
 
@@ -93,7 +97,7 @@ async def serve(path):
             try:
                 wanted = _read(path) if stamp else set()
             except (OSError, ValueError, KeyError) as exc:
-                print("door_relay: %s unreadable, routes kept: %s" % (path, exc), file=sys.stderr, flush=True)
+                _logger.warning("%s unreadable, routes kept: %s", path, exc)
                 wanted = set(servers)
             for route in set(servers) - wanted:
                 servers.pop(route).close()
@@ -105,8 +109,7 @@ async def serve(path):
                     failed.append("%s (%s)" % (route[0], exc))
                     seen = None  # try again: an address the container is not attached to yet
             if failed != last_failed or not failed:
-                print("door_relay: %d routes%s" % (len(servers), "; cannot listen on " + ", ".join(failed)
-                                                   if failed else ""), flush=True)
+                _logger.info("%d routes%s", len(servers), "; cannot listen on " + ", ".join(failed) if failed else "")
             last_failed = failed
         await asyncio.sleep(CHECK_EVERY)
 
@@ -114,4 +117,5 @@ async def serve(path):
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: door_relay.py ROUTES.json")
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="door_relay: %(message)s")
     asyncio.run(serve(sys.argv[1]))
