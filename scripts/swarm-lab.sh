@@ -6,6 +6,8 @@
 #                         of its own (ipai-swI, address 10.251.0.(I+1)),
 #                         joined through a hub namespace (ipai-sw0) by veth
 #                         links; engine I listens on $OPS_SWARM_LAB/dI.sock
+#   swarm-lab.sh kill I   engine I killed at once (a node lost; what it runs keeps running)
+#   swarm-lab.sh start I  engine I started again
 #   swarm-lab.sh down     everything `up` made, and only that
 #   swarm-lab.sh status   the engines that answer
 #
@@ -24,6 +26,35 @@ DATA="$OPS_HOME/swarm-lab"
 HUB=ipai-sw0
 
 engine_up() { docker -H "unix://$LAB/d$1.sock" info >/dev/null 2>&1; }
+
+start_engine() {
+  local i="$1"
+  mkdir -p "$DATA/d$i"
+  [ -f "$DATA/d$i.json" ] || echo '{}' >"$DATA/d$i.json"
+  # its own hostname (the swarm's node name), its own roots, no default bridge
+  nsenter --net="/run/netns/ipai-sw$i" unshare --uts sh -c 'hostname "$0"; exec setsid dockerd "$@"' "ipai-sw$i" \
+    --config-file "$DATA/d$i.json" --data-root "$DATA/d$i" --exec-root "$LAB/x$i" \
+    --pidfile "$LAB/d$i.pid" -H "unix://$LAB/d$i.sock" --bridge none --cgroup-parent "/ipai-sw$i" \
+    >>"$DATA/d$i.log" 2>&1 </dev/null &
+}
+
+wait_engine() {
+  local i="$1"
+  for _ in $(seq 1 120); do engine_up "$i" && return 0; sleep 0.5; done
+  tail -n 20 "$DATA/d$i.log" >&2
+  ops_die "engine $i of the swarm lab did not start"
+}
+
+# A node lost: its engine killed at once (what a crash or a power cut does
+# to the daemon; its containers keep running, as they would), then back.
+kill_engine() {
+  local i="$1" pid
+  pid="$(cat "$LAB/d$i.pid" 2>/dev/null || true)"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || ops_die "engine $i of the swarm lab is not running"
+  kill -KILL "$pid"
+  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  rm -f "$LAB/d$i.pid"
+}
 
 down() {
   local i pid
@@ -76,17 +107,10 @@ up() {
     ip -n "$ns" link set "ipsw$i-n" name eth0
     ip -n "$ns" addr add "10.251.0.$((i + 1))/24" dev eth0
     ip -n "$ns" link set eth0 up
-    mkdir -p "$DATA/d$i"
-    echo '{}' >"$DATA/d$i.json"
-    # its own hostname (the swarm's node name), its own roots, no default bridge
-    nsenter --net="/run/netns/$ns" unshare --uts sh -c 'hostname "$0"; exec setsid dockerd "$@"' "ipai-sw$i" \
-      --config-file "$DATA/d$i.json" --data-root "$DATA/d$i" --exec-root "$LAB/x$i" \
-      --pidfile "$LAB/d$i.pid" -H "unix://$LAB/d$i.sock" --bridge none --cgroup-parent "/ipai-sw$i" \
-      >"$DATA/d$i.log" 2>&1 </dev/null &
+    start_engine "$i"
   done
   for i in $(seq 1 "$n"); do
-    for _ in $(seq 1 120); do engine_up "$i" && break; sleep 0.5; done
-    engine_up "$i" || { tail -n 20 "$DATA/d$i.log" >&2; ops_die "engine $i of the swarm lab did not start"; }
+    wait_engine "$i"
     echo "unix://$LAB/d$i.sock 10.251.0.$((i + 1))"
   done
 }
@@ -94,6 +118,9 @@ up() {
 case "${1:-status}" in
 up) up "${2:-1}" ;;
 down) down ;;
+kill) [[ "${2:-}" =~ ^[1-9]$ ]] || ops_die "swarm-lab.sh kill I"; kill_engine "$2" ;;
+start) [[ "${2:-}" =~ ^[1-9]$ ]] || ops_die "swarm-lab.sh start I"
+  engine_up "$2" || { start_engine "$2"; wait_engine "$2"; } ;;
 status)
   for sock in "$LAB"/d*.sock; do
     [ -e "$sock" ] || continue
@@ -101,5 +128,5 @@ status)
     if engine_up "$i"; then echo "unix://$sock 10.251.0.$((i + 1)) up"; else echo "unix://$sock down"; fi
   done
   ;;
-*) ops_die "usage: swarm-lab.sh up [N] | down | status" ;;
+*) ops_die "usage: swarm-lab.sh up [N] | kill I | start I | down | status" ;;
 esac

@@ -17,7 +17,8 @@ PROBE_IMAGE = "ipai-ops/swarm-probe:1"  # busybox: a shell, httpd, wget, nslooku
 PLANE = "swarmtest"
 
 
-def _lab(*args):
+def command(*args):
+    """scripts/swarm-lab.sh ARGS; the engines it lists ([url, address])."""
     done = subprocess.run(["bash", str(LAB), *args], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, "swarm-lab.sh %s failed: %s" % (" ".join(args), done.stderr[-2000:])
     return [line.split() for line in done.stdout.splitlines() if line.startswith("unix://")]
@@ -52,7 +53,7 @@ def up():
     second joins in test_swarm_engine's multi-node test."""
     from odoo.addons.ipai_ops_core.services import runtime  # noqa: PLC0415 - Odoo's addons load with pytest-odoo
 
-    engines = _lab("up", "2")
+    engines = command("up", "2")
     try:
         manager = runtime.connect(engines[0][0], kind="swarm", timeout=300)
         assert manager.init_swarm(engines[0][1], address_pool="10.252.0.0/16") is True
@@ -66,7 +67,7 @@ def up():
 
 
 def down():
-    _lab("down")
+    command("down")
 
 
 RUNTIME_IMAGE = "ipai-ops/odoo:18.0"  # the suite builds it (scripts/setup.sh)

@@ -8,7 +8,8 @@ connection accepted on ``L`` is piped to ``T``; a ``tcp`` target's name is
 resolved for each connection (Docker's DNS: after a switch, the name is
 the new unit's). The file is read again when it changes: listeners that
 left it close (their open connections finish), new ones open. A route that
-cannot listen is reported on stdout and retried with the next change.
+cannot listen is reported on stdout and tried again every half second
+(an address the container is not attached to yet).
 Unix sockets are made with mode 0666 for the front door's workers (nginx's
 user): they lead to what the front door serves to anyone anyway, and the
 directory (root's, 0711) lists none of them.

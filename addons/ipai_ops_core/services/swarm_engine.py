@@ -190,6 +190,13 @@ class SwarmEngine(SwarmCluster, DockerEngine):
         tasks.sort(key=lambda t: (t.get("DesiredState") == "running", t.get("CreatedAt") or ""), reverse=True)
         return tasks[0] if tasks else None
 
+    def _placed_task(self, service_id):
+        try:
+            tasks = [t for t in self.client.api.tasks(filters={"service": service_id}) if t.get("NodeID")]
+        except APIError:
+            return None
+        return max(tasks, key=lambda t: t.get("CreatedAt") or "") if tasks else None
+
     def _task_container(self, task):
         return (((task or {}).get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
 
@@ -240,8 +247,10 @@ class SwarmEngine(SwarmCluster, DockerEngine):
 
     def container(self, ref):
         """The plain engine's view of a unit (services/runtime.py) plus
-        ``node`` (the host name it runs on) and ``task_container``. A plain
-        container (a one-shot command) is the plain engine's."""
+        ``node`` (the host name it runs on), ``node_state`` (ready, down ...)
+        and ``task_container``; its status is ``lost`` while its node does
+        not answer. A plain container (a one-shot command) is the plain
+        engine's."""
         service = self._service(ref)
         if service is None:
             return super().container(ref)
@@ -261,18 +270,25 @@ class SwarmEngine(SwarmCluster, DockerEngine):
             net_name = (attachment.get("Network") or {}).get("Spec", {}).get("Name")
             addresses = attachment.get("Addresses") or []
             networks[net_name] = addresses[0].split("/")[0] if addresses else None
-        node_name = None
-        if task and task.get("NodeID"):
+        # the node: the newest task's, else the last one placed (a node lost leaves its unit's new task unplaced)
+        placed = task if (task or {}).get("NodeID") else self._placed_task(service.id)
+        node_name = node_state = None
+        if placed:
             try:
-                node_name = (self.client.nodes.get(task["NodeID"]).attrs.get("Description") or {}).get("Hostname")
+                node = self.client.nodes.get(placed["NodeID"]).attrs
+                node_name = (node.get("Description") or {}).get("Hostname")
+                node_state = (node.get("Status") or {}).get("State")
             except (APIError, NotFound):
-                node_name = None
+                node_state = "gone"
+        if replicas and node_state in ("down", "unknown", "disconnected", "gone"):
+            shown = "lost"  # its node does not answer: whether it still runs there nobody can say
         image = (((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image") or "").split("@")[0]
         return {"id": service.id, "name": service.name, "status": shown, "labels": spec.get("Labels") or {},
                 "exit_code": container_status.get("ExitCode"), "oom_killed": False,
                 "started_at": status.get("Timestamp") if shown == "running" else None,
                 "finished_at": status.get("Timestamp") if shown == "exited" else None, "network_mode": None,
                 "image": self.image_id(image) or image, "networks": networks, "node": node_name,
+                "node_state": node_state,
                 "task_container": self._task_container(task), "error": status.get("Err")}
 
     def containers(self, labels, all=True):  # noqa: A002 - mirrors the SDK
