@@ -12,7 +12,11 @@ import threading
 
 import pytest
 import swarm_lab as lab
-from odoo.addons.ipai_ops_core.services import env_network, runtime, swarm_gateway
+from odoo.addons.ipai_ops_core.services import env_network, postgres, runtime, swarm_gateway
+from odoo.addons.ipai_ops_core.services.postgres import access
+from odoo.addons.ipai_ops_core.tests.pg_helpers import pg_fixtures
+
+admin_fixture, names_fixture = pg_fixtures()
 
 POOL = "10.254.0.0/16"
 PAGE = ["sh", "-c", "echo $0 > /www/index.html; exec httpd -f -p 8069 -h /www"]
@@ -69,9 +73,10 @@ def doors_fixture(swarm_lab, tmp_path):
         engine.start(lab.PROBE_IMAGE, [*PAGE, "page " + says], units[-1],
                      runtime.labels_for(lab.PLANE, environment=env_id), network=net["name"], healthcheck=HEALTH)
         hosts.append(_HostService(gateway.socket("e%d" % env_id, "db"), "database of %s" % says))
-    yield engine, gateway, nets
+    yield engine, gateway, nets, hosts
     for host in hosts:
         host.shutdown()
+        host.server_close()
     for unit in units:
         engine.remove_container(unit)
     gateway.remove()
@@ -80,7 +85,7 @@ def doors_fixture(swarm_lab, tmp_path):
 
 
 def test_each_environment_has_its_own_doors_and_nothing_else(doors):
-    engine, gateway, nets = doors
+    engine, gateway, nets, _hosts = doors
     paths = {env_id: gateway.open("e%d" % env_id, net, "gw-unit-%d" % env_id, {"db": 5432})
              for env_id, net in nets.items()}
     door_a, door_b = (swarm_gateway.door_address(nets[i]) for i in (31, 32))
@@ -117,3 +122,60 @@ def test_a_bad_key_is_refused(swarm_lab, tmp_path):
         with pytest.raises(runtime.RuntimeFailure, match="Invalid gateway key"):
             gateway.open(key, {"name": "n", "subnet": "10.254.0.0/28"}, "unit")
     assert not (tmp_path / "doors").exists()
+
+
+CONNECT = """
+import sys, psycopg2
+host, role, password, dbname = sys.argv[1:5]
+try:
+    conn = psycopg2.connect(host=host, port=5432, user=role, password=password, dbname=dbname, connect_timeout=10)
+    cr = conn.cursor()
+    cr.execute("SELECT current_user, current_database(), host(inet_client_addr())")
+    print("connected %s %s from %s" % cr.fetchone())
+except psycopg2.Error as exc:
+    print("refused: %s" % str(exc).strip().splitlines()[0])
+"""
+
+
+def test_an_environment_reaches_its_own_database_as_its_own_role_only(doors, admin, names):
+    """Through its door and the host's relay, from its own loopback address:
+    pg_hba.conf admits its role from there, and no other role."""
+    engine, gateway, nets, hosts = doors
+    for host in hosts:  # the host's relay answers these sockets now
+        host.shutdown()
+        host.server_close()
+    relay = swarm_gateway.HostRelay(gateway.root)
+    creds = {}
+    for env_id in nets:
+        role, dbname, password = names("r%d" % env_id), names("d%d" % env_id), secrets.token_urlsafe(12)
+        postgres.ensure_role(admin, role, password)
+        postgres.create_database(admin, dbname, role)
+        postgres.revoke_public_connect(admin, dbname)
+        creds[env_id] = (role, password, dbname)
+    entries = [(creds[i][0], "%s/32" % swarm_gateway.source_address(i)) for i in nets]
+    assert access.sync(admin, lab.PLANE, entries)["status"] in ("reloaded", "unchanged")
+    try:
+        for env_id, net in nets.items():
+            relay.route("e%d" % env_id, "db", admin["host"], admin["port"], swarm_gateway.source_address(env_id))
+            gateway.open("e%d" % env_id, net, "gw-unit-%d" % env_id, {"db": 5432})
+        door_a = swarm_gateway.door_address(nets[31])
+
+        def connect(role, password, dbname):
+            code, tail = engine.run_to_completion(
+                lab.RUNTIME_IMAGE, ["-c", CONNECT, door_a, role, password, dbname], "gwdb-%s" % secrets.token_hex(3),
+                runtime.labels_for(lab.PLANE, environment="probe"), network=nets[31]["name"], entrypoint=["python3"],
+                timeout=120)
+            return "\n".join(tail)
+
+        out = connect(*creds[31])
+        assert "connected %s %s from 127.77.0.31" % (creds[31][0], creds[31][2]) in out, out
+        # another environment's role, even with its password, is not admitted from this door
+        out = connect(*creds[32])
+        assert 'refused: connection to server at "%s", port 5432 failed: FATAL:  no pg_hba.conf entry for host ' \
+               '"127.77.0.31", user "%s"' % (door_a, creds[32][0]) in out, out
+        # nor is the platform's own administrator
+        out = connect(admin["user"], admin["password"], "postgres")
+        assert "refused:" in out and "no pg_hba.conf entry" in out, out
+    finally:
+        relay.stop()
+        access.sync(admin, lab.PLANE, [])

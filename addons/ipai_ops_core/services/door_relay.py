@@ -1,9 +1,11 @@
 """The swarm gateway's relay: a program of its own (the standard library
-only), run as ``python3 door_relay.py ROUTES`` in the gateway container
-(services/swarm_gateway.py).
+only), run as ``python3 door_relay.py ROUTES`` in the gateway container and
+on the control plane's host (services/swarm_gateway.py).
 
 ``ROUTES`` is a JSON file ``{"routes": [{"listen": L, "to": T}, ...]}``
-where ``L`` and ``T`` are ``unix:/path`` or ``tcp:HOST:PORT``. Each
+where ``L`` and ``T`` are ``unix:/path`` or ``tcp:HOST:PORT`` (and
+``"source": ADDRESS``, the address a ``tcp`` target sees connections come
+from). Each
 connection accepted on ``L`` is piped to ``T``; a ``tcp`` target's name is
 resolved for each connection (Docker's DNS: after a switch, the name is
 the new unit's). The file is read again when it changes: listeners that
@@ -53,13 +55,14 @@ async def _pipe(reader, writer):
             writer.close()
 
 
-def _handler(target):
+def _handler(target, source=None):
     async def handle(client_reader, client_writer):
         try:
             if target[0] == "unix":
                 reader, writer = await asyncio.open_unix_connection(target[1])
             else:
-                reader, writer = await asyncio.open_connection(target[1], target[2])
+                reader, writer = await asyncio.open_connection(target[1], target[2],
+                                                               local_addr=(source, 0) if source else None)
         except OSError as exc:
             _logger.warning("%s unreachable: %s", ":".join(map(str, target)), exc)
             client_writer.close()
@@ -69,8 +72,8 @@ def _handler(target):
     return handle
 
 
-async def _listen(listen, target):
-    handle = _handler(target)
+async def _listen(listen, target, source=None):
+    handle = _handler(target, source)
     if listen[0] == "unix":
         with contextlib.suppress(FileNotFoundError):
             os.unlink(listen[1])
@@ -83,7 +86,7 @@ async def _listen(listen, target):
 def _read(path):
     with open(path, encoding="utf-8") as handle:
         routes = json.load(handle).get("routes") or []
-    return {(r["listen"], r["to"]) for r in routes}
+    return {(r["listen"], r["to"], r.get("source")) for r in routes}
 
 
 async def serve(path):
@@ -105,7 +108,7 @@ async def serve(path):
             failed = []
             for route in sorted(wanted - set(servers)):
                 try:
-                    servers[route] = await _listen(_endpoint(route[0]), _endpoint(route[1]))
+                    servers[route] = await _listen(_endpoint(route[0]), _endpoint(route[1]), route[2])
                 except (OSError, ValueError) as exc:
                     failed.append("%s (%s)" % (route[0], exc))
                     seen = None  # try again: an address the container is not attached to yet

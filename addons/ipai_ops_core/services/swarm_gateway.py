@@ -22,17 +22,28 @@ host (``doors_root``, mounted at ``/doors``):
 
 The relay listens on nothing else: every other port of the door address is
 closed. Plain values in and out; the engine through the runtime interface.
+
+The host side (``HostRelay``) is the same relay run on the host: it
+answers an environment's ``db.sock`` by connecting to the database server
+*from the environment's own loopback address* (``source_address``:
+127.77.x.y), so that pg_hba.conf keeps admitting each environment's role
+from its own address only, as it does for the bridge networks' subnets.
 """
 
+import contextlib
 import json
 import os
 import pathlib
+import signal
+import subprocess
+import sys
 import time
 
 from . import env_network
 from .runtime import RuntimeFailure, labels_for
 
 DOOR_SLOT = 2
+SOURCE_NET = "127.77"  # the environments' loopback addresses on the host (source_address)
 RELAY = pathlib.Path(__file__).with_name("door_relay.py")
 IN_CONTAINER = "/doors"
 
@@ -40,6 +51,16 @@ IN_CONTAINER = "/doors"
 def door_address(network):
     """Where the environment on ``network`` ({subnet}) finds the gateway."""
     return env_network.address(network["subnet"], DOOR_SLOT)
+
+
+def source_address(environment_id):
+    """The loopback address environment ``environment_id``'s connections to
+    the host's services come from (the database server admits its role
+    from there only)."""
+    environment_id = int(environment_id)
+    if not 0 < environment_id < 65535:
+        raise RuntimeFailure("No loopback address for environment %r." % environment_id)
+    return "%s.%d.%d" % (SOURCE_NET, environment_id >> 8, environment_id & 0xFF)
 
 
 def container_name(plane):
@@ -135,3 +156,73 @@ class Gateway:
         """The gateway container and its routes (the last environment left)."""
         self.engine.remove_container(self.name, expect_labels=labels_for(self.plane, role="gateway"))
         self._routes_path().unlink(missing_ok=True)
+
+
+class HostRelay:
+    """The host's side of the doors: ``<doors_root>/<key>/<what>.sock`` to a
+    TCP service of the host, from the environment's loopback address. One
+    process (services/door_relay.py) for the whole host, started when
+    missing; it reads ``host-routes.json`` again when it changes."""
+
+    def __init__(self, doors_root):
+        self.root = pathlib.Path(doors_root)
+        self.path = self.root / "host-routes.json"
+        self.pidfile = self.root / "host-relay.pid"
+
+    def _routes(self):
+        try:
+            return json.loads(self.path.read_text()).get("routes") or []
+        except FileNotFoundError:
+            return []
+
+    def _write(self, routes):
+        self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"routes": sorted(routes, key=lambda r: (r["key"], r["listen"]))}, indent=1))
+        os.replace(tmp, self.path)
+
+    def route(self, key, what, host, port, source, timeout=10):
+        """``<key>/<what>.sock`` to ``host:port`` from ``source``; waits until it listens."""
+        (self.root / key).mkdir(mode=0o711, parents=True, exist_ok=True)
+        listen = "unix:%s" % (self.root / key / ("%s.sock" % what))
+        routes = [r for r in self._routes() if r["listen"] != listen]
+        routes.append({"key": key, "listen": listen, "to": "tcp:%s:%d" % (host, int(port)), "source": source})
+        self._write(routes)
+        self.ensure_running()
+        sock = self.root / key / ("%s.sock" % what)
+        deadline = time.monotonic() + timeout
+        while not sock.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeFailure("The host's door relay did not open %s within %ds." % (sock, timeout))
+            time.sleep(0.05)
+        return sock
+
+    def close(self, key):
+        self._write([r for r in self._routes() if r["key"] != key])
+
+    def _pid(self):
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            os.kill(pid, 0)
+            return pid
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return None
+
+    def ensure_running(self):
+        """Start the host relay unless it runs; its pid."""
+        pid = self._pid()
+        if pid:
+            return pid
+        log = open(self.root / "host-relay.log", "ab")  # noqa: SIM115 - the process keeps it
+        with log:
+            proc = subprocess.Popen([sys.executable, str(RELAY), str(self.path)], stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=log, start_new_session=True, close_fds=True)
+        self.pidfile.write_text(str(proc.pid))
+        return proc.pid
+
+    def stop(self):
+        pid = self._pid()
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        self.pidfile.unlink(missing_ok=True)
