@@ -61,10 +61,14 @@ def _run(engine, network, script):
     return code, "\n".join(tail)
 
 
-@pytest.fixture(name="doors")
-def doors_fixture(swarm_lab, tmp_path):
+@pytest.fixture(name="doors", scope="module")
+def doors_fixture(swarm_lab, tmp_path_factory):
+    """Two environments' networks and units and the gateway, once for the
+    module (the tests run in the file's order: the database test replaces
+    the stand-in host services with the host's relay)."""
     engine = swarm_lab["manager"]
-    gateway = swarm_gateway.Gateway(engine, lab.PLANE, lab.runtime_image(swarm_lab), tmp_path / "doors")
+    gateway = swarm_gateway.Gateway(engine, lab.PLANE, lab.runtime_image(swarm_lab),
+                                    tmp_path_factory.mktemp("gateway") / "doors")
     nets, units, hosts = {}, [], []
     for env_id, says in ((31, "A"), (32, "B")):
         net = env_network.ensure(engine, lab.PLANE, env_network.ISOLATED, env_id, "p", pool=POOL)
@@ -77,7 +81,7 @@ def doors_fixture(swarm_lab, tmp_path):
     for host in hosts:
         host.shutdown()
         host.server_close()
-    for unit in units:
+    for unit in units + ["gw-next-%d" % n for n in (1, 2, 3)]:
         engine.remove_container(unit)
     gateway.remove()
     for net in nets.values():
@@ -114,6 +118,46 @@ def test_each_environment_has_its_own_doors_and_nothing_else(doors):
     assert not paths[31]["http"].exists()
     assert nets[31]["name"] not in engine.container(swarm_gateway.container_name(lab.PLANE))["networks"]
     assert _get(paths[32]["http"]) == "page B"
+
+
+def test_a_switch_fails_no_request(doors):
+    """Three switches from one unit to the next while a visitor asks every
+    20 ms through the environment's socket: every request is answered, by
+    the old unit until the switch returns and by the new one after it."""
+    engine, gateway, nets, _hosts = doors
+    paths = gateway.open("e32", nets[32], "gw-unit-32")
+    answers, failures, stop = [], [], threading.Event()
+
+    def visit():
+        while not stop.is_set():
+            try:
+                answers.append(_get(paths["http"]))
+            except OSError as exc:
+                failures.append(repr(exc))
+            stop.wait(0.02)
+
+    visitor = threading.Thread(target=visit, daemon=True)
+    visitor.start()
+    try:
+        previous = "gw-unit-32"
+        for n in (1, 2, 3):
+            unit = "gw-next-%d" % n
+            engine.start(lab.PROBE_IMAGE, [*PAGE, "page v%d" % n], unit,
+                         runtime.labels_for(lab.PLANE, environment=32), network=nets[32]["name"], healthcheck=HEALTH)
+            gateway.switch("e32", unit)
+            count = len(answers)
+            stop.wait(0.5)
+            assert set(answers[count + 1:]) == {"page v%d" % n}, answers[count:]
+            engine.remove_container(previous)
+            previous = unit
+    finally:
+        stop.set()
+        visitor.join(5)
+    assert not failures, failures[:5]
+    assert len(answers) > 50 and {"page B", "page v1", "page v2", "page v3"} <= set(answers)
+    with pytest.raises(runtime.RuntimeFailure, match="Environment e99 has no doors to switch"):
+        gateway.switch("e99", "gw-next-3")
+    engine.remove_container("gw-next-3")
 
 
 def test_a_bad_key_is_refused(swarm_lab, tmp_path):

@@ -9,8 +9,12 @@ from). Each
 connection accepted on ``L`` is piped to ``T``; a ``tcp`` target's name is
 resolved for each connection (Docker's DNS: after a switch, the name is
 the new unit's). The file is read again when it changes: listeners that
-left it close (their open connections finish), new ones open. A route that
-cannot listen is reported on stdout and tried again every half second
+left it close (their open connections finish), new ones open, and a
+listener whose target changed keeps listening and sends the next
+connections to the new target (no moment without a listener: what a
+switch needs to fail no request). Once a version of the file is in force,
+its modification time is written to ``<ROUTES>.applied``. A route that
+cannot listen is reported on stdout and tried again at the next look
 (an address the container is not attached to yet).
 Unix sockets are made with mode 0666 for the front door's workers (nginx's
 user): they lead to what the front door serves to anyone anyway, and the
@@ -26,7 +30,7 @@ import sys
 
 _logger = logging.getLogger("door_relay")
 
-CHECK_EVERY = 0.5  # seconds between looks at the routes file
+CHECK_EVERY = 0.2  # seconds between looks at the routes file
 
 
 def _endpoint(text):
@@ -55,8 +59,12 @@ async def _pipe(reader, writer):
             writer.close()
 
 
-def _handler(target, source=None):
+def _handler(route):
+    """Connections to ``route["to"]`` as it is when each one comes in: a
+    switch changes the target of a listener in place, never the listener."""
+
     async def handle(client_reader, client_writer):
+        target, source = route["to"], route["source"]
         try:
             if target[0] == "unix":
                 reader, writer = await asyncio.open_unix_connection(target[1])
@@ -72,8 +80,8 @@ def _handler(target, source=None):
     return handle
 
 
-async def _listen(listen, target, source=None):
-    handle = _handler(target, source)
+async def _listen(listen, route):
+    handle = _handler(route)
     if listen[0] == "unix":
         with contextlib.suppress(FileNotFoundError):
             os.unlink(listen[1])
@@ -84,13 +92,23 @@ async def _listen(listen, target, source=None):
 
 
 def _read(path):
+    """{listen: (to, source)} of the routes file."""
     with open(path, encoding="utf-8") as handle:
         routes = json.load(handle).get("routes") or []
-    return {(r["listen"], r["to"], r.get("source")) for r in routes}
+    return {r["listen"]: (r["to"], r.get("source")) for r in routes}
+
+
+def _applied(path, stamp):
+    """Say which version of the routes file is in force (``<ROUTES>.applied``):
+    a switch waits for it."""
+    tmp = "%s.applied.tmp" % path
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(str(stamp))
+    os.replace(tmp, "%s.applied" % path)
 
 
 async def serve(path):
-    servers, seen, last_failed = {}, None, None
+    servers, routes, seen, last_failed = {}, {}, None, None
     while True:
         try:
             stamp = os.stat(path).st_mtime_ns
@@ -99,22 +117,33 @@ async def serve(path):
         if stamp != seen:
             seen = stamp
             try:
-                wanted = _read(path) if stamp else set()
+                wanted = _read(path) if stamp else {}
             except (OSError, ValueError, KeyError) as exc:
                 _logger.warning("%s unreadable, routes kept: %s", path, exc)
-                wanted = set(servers)
-            for route in set(servers) - wanted:
-                servers.pop(route).close()
-            failed = []
-            for route in sorted(wanted - set(servers)):
-                try:
-                    servers[route] = await _listen(_endpoint(route[0]), _endpoint(route[1]), route[2])
-                except (OSError, ValueError) as exc:
-                    failed.append("%s (%s)" % (route[0], exc))
-                    seen = None  # try again: an address the container is not attached to yet
-            if failed != last_failed or not failed:
-                _logger.info("%d routes%s", len(servers), "; cannot listen on " + ", ".join(failed) if failed else "")
-            last_failed = failed
+                wanted = None
+            if wanted is not None:
+                for listen in set(servers) - set(wanted):
+                    servers.pop(listen).close()
+                    routes.pop(listen, None)
+                failed = []
+                for listen, (to, source) in sorted(wanted.items()):
+                    try:
+                        route = {"to": _endpoint(to), "source": source}
+                        if listen in servers:
+                            routes[listen].update(route)  # a switch: the same listener, a new target
+                            continue
+                        routes[listen] = route
+                        servers[listen] = await _listen(_endpoint(listen), route)
+                    except (OSError, ValueError) as exc:
+                        routes.pop(listen, None)
+                        failed.append("%s (%s)" % (listen, exc))
+                        seen = None  # try again: an address the container is not attached to yet
+                if failed != last_failed or not failed:
+                    _logger.info("%d routes%s", len(servers),
+                                 "; cannot listen on " + ", ".join(failed) if failed else "")
+                last_failed = failed
+                if not failed and stamp:
+                    _applied(path, stamp)
         await asyncio.sleep(CHECK_EVERY)
 
 

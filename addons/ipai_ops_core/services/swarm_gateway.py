@@ -63,6 +63,34 @@ def source_address(environment_id):
     return "%s.%d.%d" % (SOURCE_NET, environment_id >> 8, environment_id & 0xFF)
 
 
+def _write_routes(path, routes, timeout, relay_alive):
+    """Write the routes file and wait until the relay has them in force
+    (door_relay's ``.applied``); a failure names what the relay said."""
+    path.parent.mkdir(mode=0o711, parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"routes": sorted(routes, key=lambda r: (r["key"], r["listen"]))}, indent=1))
+    os.replace(tmp, path)
+    stamp = str(os.stat(path).st_mtime_ns)
+    applied = pathlib.Path("%s.applied" % path)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if applied.read_text().strip() == stamp:
+                return
+        except FileNotFoundError:
+            pass
+        if time.monotonic() > deadline or not relay_alive():
+            raise RuntimeFailure("The door relay did not take the new routes within %ds." % timeout)
+        time.sleep(0.05)
+
+
+def _read_routes(path):
+    try:
+        return json.loads(path.read_text()).get("routes") or []
+    except FileNotFoundError:
+        return []
+
+
 def container_name(plane):
     return "ops_%s_gateway" % plane
 
@@ -81,16 +109,17 @@ class Gateway:
         return self.root / "routes.json"
 
     def _routes(self):
-        try:
-            return json.loads(self._routes_path().read_text()).get("routes") or []
-        except FileNotFoundError:
-            return []
+        return _read_routes(self._routes_path())
 
-    def _write(self, routes):
-        self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
-        tmp = self._routes_path().with_suffix(".tmp")
-        tmp.write_text(json.dumps({"routes": sorted(routes, key=lambda r: (r["key"], r["listen"]))}, indent=1))
-        os.replace(tmp, self._routes_path())
+    def _write(self, routes, timeout=30):
+        def alive():
+            info = self.engine.container(self.name)
+            return bool(info and info["status"] == "running")
+
+        try:
+            _write_routes(self._routes_path(), routes, timeout, alive)
+        except RuntimeFailure as exc:
+            raise RuntimeFailure("%s It says: %s" % (exc, " / ".join(self.engine.logs(self.name, tail=3)))) from exc
 
     def socket(self, key, what):
         """The host's path of environment ``key``'s socket ``what`` (http, ws, db, egress ...)."""
@@ -104,8 +133,6 @@ class Gateway:
         if info:
             self.engine.remove_container(self.name, expect_labels=labels_for(self.plane, role="gateway"))
         self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
-        if not self._routes_path().exists():
-            self._write([])
         self.engine.start_local(
             self.image, ["%s/relay.py" % "/gateway", "%s/routes.json" % IN_CONTAINER], self.name,
             labels_for(self.plane, role="gateway"), network=first_network, ip=ip, entrypoint=["python3"],
@@ -134,19 +161,26 @@ class Gateway:
         mine += [{"key": key, "listen": "tcp:%s:%d" % (door, int(port)),
                   "to": "unix:%s/%s/%s.sock" % (IN_CONTAINER, key, what)}
                  for what, port in sorted((host_services or {}).items())]
-        self._write(routes + mine)
-        paths = {what: self.socket(key, what) for what in ("http", "ws", *(host_services or {}))}
-        deadline = time.monotonic() + timeout
-        while not (paths["http"].exists() and paths["ws"].exists()):
-            if time.monotonic() > deadline:
-                raise RuntimeFailure("The swarm gateway did not open environment %s's doors within %ds: %s" % (
-                    key, timeout, " / ".join(self.engine.logs(self.name, tail=5))))
-            time.sleep(0.1)
-        return paths
+        self._write(routes + mine, timeout=timeout)
+        return {what: self.socket(key, what) for what in ("http", "ws", *(host_services or {}))}
+
+    def switch(self, key, unit, timeout=30):
+        """Environment ``key``'s sockets lead to ``unit`` from now on: the
+        same listeners, a new target (connections already open finish
+        where they are). Returns once the relay has it in force."""
+        routes = self._routes()
+        mine = [r for r in routes if r["key"] == key and r["listen"].endswith(("/http.sock", "/ws.sock"))]
+        if not mine:
+            raise RuntimeFailure("Environment %s has no doors to switch." % key)
+        for route in mine:
+            port = env_network.HTTP_PORT if route["listen"].endswith("/http.sock") else env_network.GEVENT_PORT
+            route["to"] = "tcp:%s:%d" % (unit, port)
+        self._write(routes, timeout=timeout)
 
     def close(self, key, network_name=None):
         """Environment ``key``'s routes go, and the gateway leaves its network."""
-        self._write([r for r in self._routes() if r["key"] != key])
+        if self.engine.container(self.name):
+            self._write([r for r in self._routes() if r["key"] != key])
         if network_name:
             self.engine.disconnect_network(self.name, network_name)
         for path in (self.root / key).glob("*.sock") if (self.root / key).is_dir() else ():
@@ -170,43 +204,31 @@ class HostRelay:
         self.pidfile = self.root / "host-relay.pid"
 
     def _routes(self):
-        try:
-            return json.loads(self.path.read_text()).get("routes") or []
-        except FileNotFoundError:
-            return []
+        return _read_routes(self.path)
 
-    def _write(self, routes):
-        self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"routes": sorted(routes, key=lambda r: (r["key"], r["listen"]))}, indent=1))
-        os.replace(tmp, self.path)
-
+    def _write(self, routes, timeout=10):
+        self.ensure_running()
+        _write_routes(self.path, routes, timeout, lambda: bool(self._pid()))
     def route(self, key, what, host, port, source, timeout=10):
         """``<key>/<what>.sock`` to ``host:port`` from ``source``; waits until it listens."""
         (self.root / key).mkdir(mode=0o711, parents=True, exist_ok=True)
         listen = "unix:%s" % (self.root / key / ("%s.sock" % what))
         routes = [r for r in self._routes() if r["listen"] != listen]
         routes.append({"key": key, "listen": listen, "to": "tcp:%s:%d" % (host, int(port)), "source": source})
-        self._write(routes)
-        self.ensure_running()
-        sock = self.root / key / ("%s.sock" % what)
-        deadline = time.monotonic() + timeout
-        while not sock.exists():
-            if time.monotonic() > deadline:
-                raise RuntimeFailure("The host's door relay did not open %s within %ds." % (sock, timeout))
-            time.sleep(0.05)
-        return sock
+        self._write(routes, timeout=timeout)
+        return self.root / key / ("%s.sock" % what)
 
     def close(self, key):
         self._write([r for r in self._routes() if r["key"] != key])
 
     def _pid(self):
+        """The relay's pid while it runs (a dead one not yet reaped counts as dead)."""
         try:
             pid = int(self.pidfile.read_text().strip())
-            os.kill(pid, 0)
-            return pid
-        except (FileNotFoundError, ValueError, ProcessLookupError):
+            state = pathlib.Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ValueError, IndexError):
             return None
+        return None if state in ("Z", "X") else pid
 
     def ensure_running(self):
         """Start the host relay unless it runs; its pid."""
