@@ -74,11 +74,9 @@ def _write_routes(path, routes, timeout, relay_alive):
     applied = pathlib.Path("%s.applied" % path)
     deadline = time.monotonic() + timeout
     while True:
-        try:
+        with contextlib.suppress(FileNotFoundError):  # not before the relay's first look
             if applied.read_text().strip() == stamp:
                 return
-        except FileNotFoundError:
-            pass
         if time.monotonic() > deadline or not relay_alive():
             raise RuntimeFailure("The door relay did not take the new routes within %ds." % timeout)
         time.sleep(0.05)
