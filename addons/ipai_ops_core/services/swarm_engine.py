@@ -52,6 +52,17 @@ _ENDED = ("complete", "shutdown", "failed", "rejected", "orphaned", "remove")
 _SECOND = 1_000_000_000  # Swarm's durations are in nanoseconds
 
 
+# Failures of a task that the next task does not have: Docker 20.10 loses
+# the race between tasks starting at once on a node for overlays the node
+# has just joined ("network sandbox does not exist for container ...").
+TRANSIENT = ("network sandbox does not exist",)
+TRANSIENT_RETRIES = 3
+
+
+def _transient(task):
+    return any(text in ((task.get("Status") or {}).get("Err") or "") for text in TRANSIENT)
+
+
 def _size(value):
     """Bytes from Docker's memory notation (512m, 2g, or bytes)."""
     if value in (None, "", 0):
@@ -215,6 +226,8 @@ class SwarmEngine(SwarmCluster, DockerEngine):
         while True:
             failed = [t for t in self.client.api.tasks(filters={"service": service_id})
                       if t["ID"] not in earlier and ((t.get("Status") or {}).get("State")) in ("failed", "rejected")]
+            if failed and all(_transient(t) for t in failed) and len(failed) <= TRANSIENT_RETRIES:
+                failed = []  # Swarm starts another task (restart policy): give it that chance
             task = min(failed, key=lambda t: t.get("CreatedAt") or "") if failed else self._task(service_id)
             status = (task or {}).get("Status") or {}
             state, err = status.get("State"), status.get("Err")  # Message is progress ("pending task scheduling")
