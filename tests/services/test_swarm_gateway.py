@@ -9,6 +9,7 @@ import secrets
 import socket
 import socketserver
 import threading
+import time
 
 import pytest
 import swarm_lab as lab
@@ -112,7 +113,15 @@ def test_each_environment_has_its_own_doors_and_nothing_else(doors):
     engine.remove_container("gw-unit-31")
     engine.start(lab.PROBE_IMAGE, [*PAGE, "page A2"], "gw-unit-31",
                  runtime.labels_for(lab.PLANE, environment=31), network=nets[31]["name"], healthcheck=HEALTH)
-    assert _get(paths[31]["http"]) == "page A2"
+    # (its name enters Docker's DNS once it is healthy, a moment after Swarm says it runs)
+    deadline, seen = time.monotonic() + 10, None
+    while seen != "page A2" and time.monotonic() < deadline:
+        try:
+            seen = _get(paths[31]["http"])
+        except OSError as exc:
+            seen = repr(exc)
+        time.sleep(0.1)
+    assert seen == "page A2"
     # closed: its sockets go, the gateway leaves its network, the other one still answers
     gateway.close("e31", nets[31]["name"])
     assert not paths[31]["http"].exists()
