@@ -171,9 +171,19 @@ def test_a_switch_fails_no_request(doors):
 
 def test_a_bad_key_is_refused(swarm_lab, tmp_path):
     gateway = swarm_gateway.Gateway(swarm_lab["manager"], lab.PLANE, lab.RUNTIME_IMAGE, tmp_path / "doors")
-    for key in ("../etc", "e1/..", "", "e 1"):
+    net = {"name": "n", "subnet": "10.254.0.0/28"}
+    for key in ("../etc", "e1/..", "", "e 1", "..", None):
         with pytest.raises(runtime.RuntimeFailure, match="Invalid gateway key"):
-            gateway.open(key, {"name": "n", "subnet": "10.254.0.0/28"}, "unit")
+            gateway.open(key, net, "unit")
+    for unit in ("a b", "-x", "x;rm", "", "u/../v"):
+        with pytest.raises(runtime.RuntimeFailure, match="Invalid unit name"):
+            gateway.open("e1", net, unit)
+        with pytest.raises(runtime.RuntimeFailure, match="Invalid unit name"):
+            gateway.switch("e1", unit)
+    with pytest.raises(runtime.RuntimeFailure, match="Invalid door name"):
+        gateway.open("e1", net, "unit", {"../db": 5432})
+    with pytest.raises(runtime.RuntimeFailure, match="Invalid door name"):
+        swarm_gateway.HostRelay(tmp_path / "doors").route("e1", "db/x", "127.0.0.1", 5432, "127.77.0.1")
     assert not (tmp_path / "doors").exists()
 
 

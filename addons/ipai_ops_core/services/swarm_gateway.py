@@ -34,6 +34,7 @@ import contextlib
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -61,6 +62,16 @@ def source_address(environment_id):
     if not 0 < environment_id < 65535:
         raise RuntimeFailure("No loopback address for environment %r." % environment_id)
     return "%s.%d.%d" % (SOURCE_NET, environment_id >> 8, environment_id & 0xFF)
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")  # a unit's name in Docker's DNS
+_WORD = re.compile(r"^[A-Za-z0-9_]{1,32}$")  # a key or a socket's name: one path component
+
+
+def _check(value, pattern, what):
+    if not isinstance(value, str) or not pattern.match(value) or value in (".", ".."):
+        raise RuntimeFailure("Invalid %s %r." % (what, value))
+    return value
 
 
 def _write_routes(path, routes, timeout, relay_alive):
@@ -132,8 +143,10 @@ class Gateway:
             self.engine.remove_container(self.name, expect_labels=labels_for(self.plane, role="gateway"))
         self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
         self.engine.start_local(
-            self.image, ["%s/relay.py" % "/gateway", "%s/routes.json" % IN_CONTAINER], self.name,
+            self.image, ["/gateway/relay.py", "%s/routes.json" % IN_CONTAINER], self.name,
             labels_for(self.plane, role="gateway"), network=first_network, ip=ip, entrypoint=["python3"],
+            # root in the container: it makes the sockets in the host's root-owned directory; it runs
+            # the platform's relay only, never an environment's code
             user="0", volumes={str(RELAY): {"bind": "/gateway/relay.py", "mode": "ro"},
                                str(self.root): {"bind": IN_CONTAINER, "mode": "rw"}},
             restart_policy={"Name": "unless-stopped"}, mem_limit="128m")
@@ -145,8 +158,10 @@ class Gateway:
         its HTTP and websocket sockets to ``unit``'s name, and each of
         ``host_services`` ({what: port}) from the door's port to the host's
         socket ``what``. Returns {what: host path of its socket}."""
-        if not (key and key.isascii() and key.replace("_", "").isalnum()):
-            raise RuntimeFailure("Invalid gateway key %r." % key)
+        _check(key, _WORD, "gateway key")
+        _check(unit, _NAME, "unit name")
+        for what in host_services or {}:
+            _check(what, _WORD, "door name")
         door = door_address(network)
         info = self._ensure_container(network["name"], door)
         if network["name"] not in (info or {}).get("networks", {}):
@@ -166,6 +181,7 @@ class Gateway:
         """Environment ``key``'s sockets lead to ``unit`` from now on: the
         same listeners, a new target (connections already open finish
         where they are). Returns once the relay has it in force."""
+        _check(unit, _NAME, "unit name")
         routes = self._routes()
         mine = [r for r in routes if r["key"] == key and r["listen"].endswith(("/http.sock", "/ws.sock"))]
         if not mine:
@@ -209,6 +225,8 @@ class HostRelay:
         _write_routes(self.path, routes, timeout, lambda: bool(self._pid()))
     def route(self, key, what, host, port, source, timeout=10):
         """``<key>/<what>.sock`` to ``host:port`` from ``source``; waits until it listens."""
+        _check(key, _WORD, "gateway key")
+        _check(what, _WORD, "door name")
         (self.root / key).mkdir(mode=0o711, parents=True, exist_ok=True)
         listen = "unix:%s" % (self.root / key / ("%s.sock" % what))
         routes = [r for r in self._routes() if r["listen"] != listen]
