@@ -272,3 +272,15 @@ def ops_bin():
     if not path.exists():
         pytest.skip("the `ops` console script is installed by scripts/setup.sh (pip install -e)")
     return str(path)
+
+
+@pytest.fixture(name="swarm_lab", scope="session")
+def swarm_lab_fixture():
+    """A swarm of two Docker engines of their own, each in a network
+    namespace (tests/swarm_lab.py, scripts/swarm-lab.sh), for the session;
+    the services' swarm tests use it. Never the machine's own engine."""
+    import swarm_lab  # noqa: PLC0415 - only the swarm tests need it
+
+    lab = swarm_lab.up()
+    yield lab
+    swarm_lab.down()

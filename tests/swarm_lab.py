@@ -1,7 +1,7 @@
 """A swarm of engines on this machine for the swarm backend's tests
 (scripts/swarm-lab.sh): each engine in a network namespace of its own,
 never the machine's own engine. The fixture ``swarm_lab``
-(tests/services/conftest.py) brings it up once for the session."""
+(tests/conftest.py) brings it up once for the session."""
 
 import io
 import pathlib
