@@ -11,8 +11,9 @@ resolved for each connection (Docker's DNS: after a switch, the name is
 the new unit's). The file is read again when it changes: listeners that
 left it close (their open connections finish), new ones open, and a
 listener whose target changed keeps listening and sends the next
-connections to the new target (no moment without a listener: what a
-switch needs to fail no request). Once a version of the file is in force,
+connections to the new target once a connection to it opens from here (no
+moment without a listener, no visitor sent to a name Docker's DNS does not
+know yet: what a switch needs to fail no request). Once a version of the file is in force,
 its modification time is written to ``<ROUTES>.applied``. A route that
 cannot listen is reported on stdout and tried again at the next look
 (an address the container is not attached to yet).
@@ -91,6 +92,26 @@ async def _listen(listen, route):
     return await asyncio.start_server(handle, listen[1], listen[2], reuse_address=True)
 
 
+async def _reachable(route, timeout=2):
+    """Raise OSError unless the route's target answers (a connection
+    opens, or is refused by the address its name resolves to): a unit's
+    name enters Docker's DNS a moment after Swarm calls it running, and a
+    switch before that would send visitors nowhere."""
+    target = route["to"]
+    try:
+        if target[0] == "unix":
+            opening = asyncio.open_unix_connection(target[1])
+        else:
+            opening = asyncio.open_connection(target[1], target[2],
+                                              local_addr=(route["source"], 0) if route["source"] else None)
+        _reader, writer = await asyncio.wait_for(opening, timeout)
+    except ConnectionRefusedError:
+        return  # its name resolves and its address answers: a port it does not serve (no websocket port)
+    except asyncio.TimeoutError as exc:
+        raise OSError("%s does not answer" % ":".join(map(str, target))) from exc
+    writer.close()
+
+
 def _read(path):
     """{listen: (to, source)} of the routes file."""
     with open(path, encoding="utf-8") as handle:
@@ -105,6 +126,30 @@ def _applied(path, stamp):
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(str(stamp))
     os.replace(tmp, "%s.applied" % path)
+
+
+async def _apply(wanted, servers, routes):
+    """Bring the listeners to ``wanted``; what could not be done yet."""
+    for listen in set(servers) - set(wanted):
+        servers.pop(listen).close()
+        routes.pop(listen, None)
+    failed = []
+    for listen, (to, source) in sorted(wanted.items()):
+        try:
+            route = {"to": _endpoint(to), "source": source}
+            if listen in servers:
+                if routes[listen]["to"] != route["to"]:
+                    # a switch: the same listener, a new target, once the target answers here
+                    await _reachable(route)
+                routes[listen].update(route)
+                continue
+            routes[listen] = route
+            servers[listen] = await _listen(_endpoint(listen), route)
+        except (OSError, ValueError) as exc:
+            if listen not in servers:
+                routes.pop(listen, None)
+            failed.append("%s (%s)" % (listen, exc))
+    return failed
 
 
 async def serve(path):
@@ -122,25 +167,12 @@ async def serve(path):
                 _logger.warning("%s unreadable, routes kept: %s", path, exc)
                 wanted = None
             if wanted is not None:
-                for listen in set(servers) - set(wanted):
-                    servers.pop(listen).close()
-                    routes.pop(listen, None)
-                failed = []
-                for listen, (to, source) in sorted(wanted.items()):
-                    try:
-                        route = {"to": _endpoint(to), "source": source}
-                        if listen in servers:
-                            routes[listen].update(route)  # a switch: the same listener, a new target
-                            continue
-                        routes[listen] = route
-                        servers[listen] = await _listen(_endpoint(listen), route)
-                    except (OSError, ValueError) as exc:
-                        routes.pop(listen, None)
-                        failed.append("%s (%s)" % (listen, exc))
-                        seen = None  # try again: an address the container is not attached to yet
+                failed = await _apply(wanted, servers, routes)
+                if failed:
+                    seen = None  # try again: an address not attached yet, a name not in the DNS yet
                 if failed != last_failed or not failed:
                     _logger.info("%d routes%s", len(servers),
-                                 "; cannot listen on " + ", ".join(failed) if failed else "")
+                                 "; not yet: " + ", ".join(failed) if failed else "")
                 last_failed = failed
                 if not failed and stamp:
                     _applied(path, stamp)
