@@ -15,6 +15,8 @@ import time
 
 import pytest
 import swarm_lab as lab_kit
+from docker import errors as docker_errors
+from docker.types import EndpointSpec
 from odoo.addons.ipai_ops_core.services import runtime, swarm_engine
 from swarm_lab import PLANE
 from swarm_lab import PROBE_IMAGE as IMAGE
@@ -46,6 +48,9 @@ HEALTH = {"test": ["CMD", "sh", "-c", "timeout 2 wget -qO- http://127.0.0.1:8069
 
 def test_a_unit_is_a_service_with_its_files_reachable_by_name_on_its_network_only(swarm_lab):
     engine = swarm_lab["manager"]
+    # no routing mesh: init removed the swarm's ingress network, so nothing can publish through it
+    with pytest.raises(docker_errors.APIError, match="needs ingress network"):
+        engine.client.services.create(IMAGE, name="sw-mesh", endpoint_spec=EndpointSpec(ports={18080: 8069}))
     own = _network(engine, "sw-own", internal=True, third=10)
     other = _network(engine, "sw-other", third=11)
     files = {"/etc/app/app.conf": {"data": "[options]\ndb_password = s3cret\n", "uid": 101, "gid": 101,

@@ -113,7 +113,8 @@ class SwarmEngine(SwarmCluster, DockerEngine):
             file_labels = dict(labels, **{UNIT_LABEL: name})
             store = self.client.secrets if spec.get("secret") else self.client.configs
             try:
-                found = store.list(filters={"name": file_name})
+                # the engine's name filter matches a prefix: the very name only
+                found = [obj for obj in store.list(filters={"name": file_name}) if obj.name == file_name]
                 obj = found[0] if found else store.create(name=file_name, data=data, labels=file_labels)
             except APIError as exc:
                 self._remove_files(made)
