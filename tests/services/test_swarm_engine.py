@@ -135,6 +135,16 @@ def test_a_placement_that_cannot_be_satisfied_is_a_clear_error_and_leaves_nothin
     _nothing_left(engine, "sw-hostnet")
 
 
+def _wait(what, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = what()
+        if found:
+            return found
+        time.sleep(0.5)
+    return what()
+
+
 def _worker(swarm_lab):
     """The lab's second engine, joined as a worker named w1 (joined once for the session)."""
     manager = swarm_lab["manager"]
@@ -181,29 +191,14 @@ def test_a_worker_joins_and_a_unit_pinned_to_it_answers_across_nodes(swarm_lab):
         manager.exec_create(unit, ["true"])
     # drained, a pinned unit waits for its node rather than run elsewhere
     manager.set_availability("w1", "drain")
-    deadline = time.monotonic() + 30
-    while manager.container(unit)["status"] == "running" and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert manager.container(unit)["status"] != "running"
+    assert _wait(lambda: manager.container(unit)["status"] != "running", 30)
     assert manager.machine()[1] == nodes["ipai-sw1"]["memory_mb"]
     manager.set_availability("w1", "active")
-    deadline = time.monotonic() + 60
-    while manager.container(unit)["status"] != "running" and time.monotonic() < deadline:
-        time.sleep(0.5)
+    assert _wait(lambda: manager.container(unit)["status"] == "running", 60)
     assert manager.container(unit)["node"] == "ipai-sw2"
     code, out = _run(manager, net, "timeout 5 wget -qO- http://sw-pinned:8069/conf")
     assert code == 0 and "on the worker" in out
     assert manager.remove_container(unit)
-
-
-def _wait(what, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = what()
-        if found:
-            return found
-        time.sleep(0.5)
-    return what()
 
 
 def test_a_lost_node_shows_down_and_its_unit_answers_again_once_back(swarm_lab):

@@ -60,18 +60,22 @@ async def _pipe(reader, writer):
             writer.close()
 
 
+def _open(route):
+    """A connection to the route's target (from its source address, for TCP)."""
+    target, source = route["to"], route["source"]
+    if target[0] == "unix":
+        return asyncio.open_unix_connection(target[1])
+    return asyncio.open_connection(target[1], target[2], local_addr=(source, 0) if source else None)
+
+
 def _handler(route):
     """Connections to ``route["to"]`` as it is when each one comes in: a
     switch changes the target of a listener in place, never the listener."""
 
     async def handle(client_reader, client_writer):
-        target, source = route["to"], route["source"]
+        target = route["to"]
         try:
-            if target[0] == "unix":
-                reader, writer = await asyncio.open_unix_connection(target[1])
-            else:
-                reader, writer = await asyncio.open_connection(target[1], target[2],
-                                                               local_addr=(source, 0) if source else None)
+            reader, writer = await _open(route)
         except OSError as exc:
             _logger.warning("%s unreachable: %s", ":".join(map(str, target)), exc)
             client_writer.close()
@@ -99,12 +103,7 @@ async def _reachable(route, timeout=2):
     switch before that would send visitors nowhere."""
     target = route["to"]
     try:
-        if target[0] == "unix":
-            opening = asyncio.open_unix_connection(target[1])
-        else:
-            opening = asyncio.open_connection(target[1], target[2],
-                                              local_addr=(route["source"], 0) if route["source"] else None)
-        _reader, writer = await asyncio.wait_for(opening, timeout)
+        _reader, writer = await asyncio.wait_for(_open(route), timeout)
     except ConnectionRefusedError:
         return  # its name resolves and its address answers: a port it does not serve (no websocket port)
     except asyncio.TimeoutError as exc:

@@ -38,7 +38,7 @@ from docker.types import (
 )
 
 from .docker_engine import DockerEngine
-from .runtime import LABEL_PREFIX, RuntimeFailure
+from .runtime import LABEL_PREFIX, RuntimeFailure, owner_labels
 from .swarm_cluster import NODE_LABEL, SwarmCluster
 
 _logger = logging.getLogger(__name__)
@@ -153,8 +153,7 @@ class SwarmEngine(SwarmCluster, DockerEngine):
         self._require_manager()
         if not network or network in ("host", "none"):
             raise RuntimeFailure("Refusing to create service %s without a network of its own." % name)
-        self.remove_container(name, expect_labels={k: v for k, v in labels.items()
-                                                   if k in (LABEL_PREFIX + "plane", LABEL_PREFIX + "environment")})
+        self.remove_container(name, expect_labels=owner_labels(labels))
         configs, secrets, made = self._files(name, labels, files)
         mounts = [Mount(target=spec["bind"], source=source, type="bind", read_only=spec.get("mode") == "ro")
                   for source, spec in (volumes or {}).items()]
@@ -193,30 +192,27 @@ class SwarmEngine(SwarmCluster, DockerEngine):
         """A plain container on the manager's own node (the platform's gateway), as the plain engine starts one."""
         return DockerEngine.start(self, image, command, name, labels, **kwargs)
 
-    def _task(self, service_id):
-        """The service's newest task (the one Swarm wants running, else the last one)."""
+    def _tasks(self, service_id):
+        """The service's tasks, as Swarm lists them ([] when it cannot say)."""
         try:
-            tasks = self.client.api.tasks(filters={"service": service_id})
+            return self.client.api.tasks(filters={"service": service_id})
         except APIError:
-            return None
-        tasks.sort(key=lambda t: (t.get("DesiredState") == "running", t.get("CreatedAt") or ""), reverse=True)
-        return tasks[0] if tasks else None
+            return []
 
-    def _placed_task(self, service_id):
-        try:
-            tasks = [t for t in self.client.api.tasks(filters={"service": service_id}) if t.get("NodeID")]
-        except APIError:
-            return None
-        return max(tasks, key=lambda t: t.get("CreatedAt") or "") if tasks else None
+    @staticmethod
+    def _newest(tasks):
+        """The task Swarm wants running, else the last one."""
+        ranked = sorted(tasks, key=lambda t: (t.get("DesiredState") == "running", t.get("CreatedAt") or ""))
+        return ranked[-1] if ranked else None
+
+    @staticmethod
+    def _placed(tasks):
+        """The last task given a node."""
+        placed = [t for t in tasks if t.get("NodeID")]
+        return max(placed, key=lambda t: t.get("CreatedAt") or "") if placed else None
 
     def _task_container(self, task):
         return (((task or {}).get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
-
-    def _task_ids(self, service_id):
-        try:
-            return {t["ID"] for t in self.client.api.tasks(filters={"service": service_id})}
-        except APIError:
-            return set()
 
     def _wait_running(self, service_id, name, wait, earlier=()):
         """Until the service's task runs (and is healthy, with a health check). A task that
@@ -225,11 +221,12 @@ class SwarmEngine(SwarmCluster, DockerEngine):
         deadline = time.monotonic() + wait
         pending_since = None
         while True:
-            failed = [t for t in self.client.api.tasks(filters={"service": service_id})
+            tasks = self._tasks(service_id)
+            failed = [t for t in tasks
                       if t["ID"] not in earlier and ((t.get("Status") or {}).get("State")) in ("failed", "rejected")]
             if failed and all(_transient(t) for t in failed) and len(failed) <= TRANSIENT_RETRIES:
                 failed = []  # Swarm starts another task (restart policy): give it that chance
-            task = min(failed, key=lambda t: t.get("CreatedAt") or "") if failed else self._task(service_id)
+            task = min(failed, key=lambda t: t.get("CreatedAt") or "") if failed else self._newest(tasks)
             status = (task or {}).get("Status") or {}
             state, err = status.get("State"), status.get("Err")  # Message is progress ("pending task scheduling")
             if state == "running":
@@ -271,7 +268,8 @@ class SwarmEngine(SwarmCluster, DockerEngine):
         attrs = service.attrs
         spec = attrs.get("Spec") or {}
         replicas = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 1)
-        task = self._task(service.id)
+        tasks = self._tasks(service.id)
+        task = self._newest(tasks)
         status = (task or {}).get("Status") or {}
         state = status.get("State")
         if not replicas or state in _ENDED:
@@ -285,7 +283,7 @@ class SwarmEngine(SwarmCluster, DockerEngine):
             addresses = attachment.get("Addresses") or []
             networks[net_name] = addresses[0].split("/")[0] if addresses else None
         # the node: the newest task's, else the last one placed (a node lost leaves its unit's new task unplaced)
-        placed = task if (task or {}).get("NodeID") else self._placed_task(service.id)
+        placed = task if (task or {}).get("NodeID") else self._placed(tasks)
         node_name = node_state = None
         if placed:
             try:
@@ -342,10 +340,8 @@ class SwarmEngine(SwarmCluster, DockerEngine):
         self._scale(service, 0)
         deadline = time.monotonic() + timeout + 10
         while time.monotonic() < deadline:
-            tasks = self.client.api.tasks(filters={"service": service.id, "desired-state": "running"})
-            live = [t for t in self.client.api.tasks(filters={"service": service.id})
-                    if ((t.get("Status") or {}).get("State")) in ("running", *_STARTING)]
-            if not tasks and not live:
+            if not any(t.get("DesiredState") == "running" or ((t.get("Status") or {}).get("State")) in
+                       ("running", *_STARTING) for t in self._tasks(service.id)):
                 return True
             time.sleep(0.25)
         raise RuntimeFailure("Service %s did not stop within %ds." % (service.name, timeout + 10))
@@ -354,7 +350,7 @@ class SwarmEngine(SwarmCluster, DockerEngine):
         service = self._service(ref)
         if service is None:
             return super().start_existing(ref)
-        earlier = self._task_ids(service.id)
+        earlier = {t["ID"] for t in self._tasks(service.id)}
         self._scale(service, 1)
         self._wait_running(service.id, service.name, 180, earlier=earlier)
         return True

@@ -223,16 +223,18 @@ class HostRelay:
     def _write(self, routes, timeout=10):
         self.ensure_running()
         _write_routes(self.path, routes, timeout, lambda: bool(self._pid()))
+
     def route(self, key, what, host, port, source, timeout=10):
         """``<key>/<what>.sock`` to ``host:port`` from ``source``; waits until it listens."""
         _check(key, _WORD, "gateway key")
         _check(what, _WORD, "door name")
-        (self.root / key).mkdir(mode=0o711, parents=True, exist_ok=True)
-        listen = "unix:%s" % (self.root / key / ("%s.sock" % what))
+        sock = self.root / key / ("%s.sock" % what)
+        sock.parent.mkdir(mode=0o711, parents=True, exist_ok=True)
+        listen = "unix:%s" % sock
         routes = [r for r in self._routes() if r["listen"] != listen]
         routes.append({"key": key, "listen": listen, "to": "tcp:%s:%d" % (host, int(port)), "source": source})
         self._write(routes, timeout=timeout)
-        return self.root / key / ("%s.sock" % what)
+        return sock
 
     def close(self, key):
         self._write([r for r in self._routes() if r["key"] != key])
@@ -251,6 +253,7 @@ class HostRelay:
         pid = self._pid()
         if pid:
             return pid
+        self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
         log = open(self.root / "host-relay.log", "ab")  # noqa: SIM115 - the process keeps it
         with log:
             proc = subprocess.Popen([sys.executable, str(RELAY), str(self.path)], stdin=subprocess.DEVNULL,
