@@ -17,7 +17,7 @@ import pytest
 import swarm_lab as lab_kit
 from docker import errors as docker_errors
 from docker.types import EndpointSpec
-from odoo.addons.ipai_ops_core.services import runtime, swarm_engine
+from odoo.addons.ipai_ops_core.services import runtime, swarm_files
 from swarm_lab import PLANE
 from swarm_lab import PROBE_IMAGE as IMAGE
 
@@ -100,7 +100,7 @@ def test_stop_start_logs_and_remove_leave_nothing(swarm_lab):
     assert code == 0 and "x = 1" in out
     assert engine.remove_container(unit, expect_labels=runtime.owner_labels(_labels("2"))) is True
     assert engine.container("sw-life") is None and engine.containers(_labels("2")) == []
-    unit_files = {"label": ["%s=sw-life" % swarm_engine.UNIT_LABEL]}
+    unit_files = {"label": ["%s=sw-life" % swarm_files.UNIT_LABEL]}
     assert engine.client.secrets.list(filters=unit_files) == []
     assert engine.client.configs.list(filters=unit_files) == []
     assert engine.remove_container(unit) is False
@@ -108,7 +108,7 @@ def test_stop_start_logs_and_remove_leave_nothing(swarm_lab):
 
 def _nothing_left(engine, name):
     assert engine.container(name) is None
-    unit_files = {"label": ["%s=%s" % (swarm_engine.UNIT_LABEL, name)]}
+    unit_files = {"label": ["%s=%s" % (swarm_files.UNIT_LABEL, name)]}
     assert engine.client.secrets.list(filters=unit_files) == []
     assert engine.client.configs.list(filters=unit_files) == []
 
@@ -173,7 +173,7 @@ def test_a_worker_joins_and_a_unit_pinned_to_it_answers_across_nodes(swarm_lab):
     assert nodes["ipai-sw2"]["role"] == "worker" and nodes["ipai-sw2"]["state"] == "ready"
     assert nodes["ipai-sw2"]["cpus"] >= 1 and nodes["ipai-sw2"]["memory_mb"] > 256
     manager.name_node("ipai-sw2", "w1")
-    assert {n["name"] for n in manager.nodes()} == {None, "w1"}
+    assert {n["name"] for n in manager.nodes() if n["role"] == "worker"} == {"w1"}
     # images reach the node engine to engine
     worker.remove_image(IMAGE)
     assert manager.copy_image(IMAGE, worker) is True

@@ -28,13 +28,22 @@ _CRYPT = CryptContext(["pbkdf2_sha512", "plaintext"], deprecated=["plaintext"], 
 DEMO_LOGINS = ("demo", "portal")
 
 
+def _options(spec):
+    """The environment's Odoo settings: the database server and the mail
+    catcher as its network reaches them, its own role."""
+    return odoo_config.environment_options(network.db_endpoint(spec), spec["db_role"], spec["db_role_password"],
+                                           network.mail_endpoint(spec))
+
+
 def config_volume(spec):
-    """Write the environment's configuration file; its volume mapping. The
-    database server and the mail catcher as its network reaches them."""
-    options = odoo_config.environment_options(network.db_endpoint(spec), spec["db_role"],
-                                              spec["db_role_password"], network.mail_endpoint(spec))
-    path = odoo_config.write(config_dir(spec), "odoo.conf", options, ODOO_UID, ODOO_UID)
+    """Write the environment's configuration file; its volume mapping."""
+    path = odoo_config.write(config_dir(spec), "odoo.conf", _options(spec), ODOO_UID, ODOO_UID)
     return odoo_config.volume(path)
+
+
+def config_text(spec):
+    """The environment's configuration file's content (a swarm unit's secret)."""
+    return odoo_config.render(_options(spec))
 
 
 def role_connection(spec, dbname):

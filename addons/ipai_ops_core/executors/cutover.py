@@ -27,8 +27,8 @@ undone.
 
 import shutil
 
-from ..services import env_log, env_network, hold_relay, http_health, nginx
-from . import guard, network, odoo_steps, paths, runtime_image
+from ..services import env_log, env_network, hold_relay, http_health, nginx, runtime
+from . import guard, network, odoo_steps, paths, runtime_image, swarm_doors, swarm_unit
 from .base import RunCanceled, RunFailed
 
 DRAIN_TIMEOUT = 10  # seconds the old container finishes what it holds after the proxy switched
@@ -65,22 +65,42 @@ def runtime_args(spec):
     return args
 
 
+def serve_command(spec, dbname):
+    """Odoo's server for ``dbname``, in its own network namespace: the same
+    ports in every container, on every address of its network."""
+    return ["-d", dbname, "--db-filter", "^%s$" % dbname, "--http-interface", "0.0.0.0",
+            "--http-port", str(env_network.HTTP_PORT), "--log-level", "info", "--logfile", LOGFILE,
+            *runtime_args(spec)]
+
+
+def _log_tail(spec, engine, ref, reporter):
+    """What a server that did not answer said: before its logging started (the engine), then its log file."""
+    live_dir, store_dir = paths.log_dirs(spec["filestore_root"], spec["project_slug"], spec["environment_id"])
+    for line in (engine.logs(ref, tail=20) if ref else []) + env_log.EnvLog(live_dir, store_dir).tail(40):
+        reporter.log("error", line)
+
+
 def start(spec, engine, image, dbname, reporter):
     """Start the environment's container for ``dbname`` on its network (at
     the serving address the current container does not hold) and wait
     until it answers /web/login and opens ``dbname``. Returns (container
     id, its address, its internal URL); removes the container and raises
-    RunFailed when it does not answer."""
+    RunFailed when it does not answer. On a swarm host (swarm_unit): (unit
+    id, its name, None)."""
+    if swarm_doors.is_swarm(spec):
+        try:
+            unit_id, name = swarm_unit.start(spec, engine, image, dbname, serve_command(spec, dbname), reporter)
+        except RunFailed:
+            _log_tail(spec, engine, None, reporter)
+            raise
+        reporter.log("info", "Healthy: unit %s serves %s" % (name, dbname))
+        return unit_id, name, None
     net = network.ensure(spec, engine, reporter)
     address = env_network.serve_address(net, avoid=(spec.get("current") or {}).get("container_ip"))
     url = "http://%s:%d" % (address, env_network.HTTP_PORT)
     name = odoo_steps.container_name(spec, "serve")
-    # Its own network namespace: the same ports in every container, on every address of its network.
-    command = ["-d", dbname, "--db-filter", "^%s$" % dbname, "--http-interface", "0.0.0.0",
-               "--http-port", str(env_network.HTTP_PORT), "--log-level", "info", "--logfile", LOGFILE,
-               *runtime_args(spec)]
     container_id = engine.start(
-        image, command, name, odoo_steps.labels(spec, "serve"),
+        image, serve_command(spec, dbname), name, odoo_steps.labels(spec, "serve"),
         volumes=odoo_steps.volumes(spec, engine, reporter), network=net["name"], ip=address,
         environment=network.container_environment(spec),
         mem_limit=spec.get("mem_limit"), nano_cpus=spec.get("nano_cpus"),
@@ -101,10 +121,7 @@ def start(spec, engine, image, dbname, reporter):
             waited += http_health.wait_until_healthy("http://%s:%d" % (address, env_network.GEVENT_PORT),
                                                      "/web/health", timeout=60, is_alive=alive)
     except TimeoutError as exc:
-        # What it said before its logging started (docker), then its log file.
-        live_dir, store_dir = paths.log_dirs(spec["filestore_root"], spec["project_slug"], spec["environment_id"])
-        for line in engine.logs(container_id, tail=20) + env_log.EnvLog(live_dir, store_dir).tail(40):
-            reporter.log("error", line)
+        _log_tail(spec, engine, container_id, reporter)
         guard.remove_container(engine, spec, container_id)
         raise RunFailed("The environment did not become healthy: %s" % exc) from exc
     reporter.log("info", "Healthy after %.1fs: %s serves %s" % (waited, url, dbname))
@@ -122,6 +139,7 @@ class Switch:
         self.proxy_touched = False
         self.relays = []  # hold(): where the front door's requests wait
         self.proxy_back_values = {"maintenance": False}  # what the front door serves again when undone
+        self.gateway_switched = False  # swarm: the environment's sockets lead to the new unit
         self.live = False
 
     def __enter__(self):
@@ -173,6 +191,10 @@ class Switch:
         container = self.current.get("container_id")
         if not container or self.old_stopped:
             return
+        if swarm_doors.is_swarm(self.spec):
+            # no loopback of the host that a swarm unit reaches the held requests from
+            self.stop_old(why + " (on a swarm host: with the maintenance page)")
+            return
         self.reporter.log("info", why)
         gevent = bool((self.spec.get("runtime") or {}).get("workers"))
         self.relays = [hold_relay.HoldRelay()] + ([hold_relay.HoldRelay()] if gevent else [])
@@ -215,14 +237,24 @@ class Switch:
         spec = self.spec
         container_id, address, url = start(spec, self.engine, image, dbname, self.reporter)
         self.new_container = container_id
-        self._release(address)
         gevent_port = env_network.GEVENT_PORT if (spec.get("runtime") or {}).get("workers") else 0
+        if swarm_doors.is_swarm(spec):
+            # The switch itself: the gateway sends the environment's next
+            # connections to the new unit (``address`` is its name); nginx's
+            # upstreams, the sockets, stay the same.
+            self.gateway_switched = True
+            where = {"upstream_socket": swarm_doors.serve(spec, self.engine, address)["http"],
+                     "internal_url": False, "container_ip": False}
+            self.reporter.log("info", "The gateway leads %s's sockets to unit %s" % (swarm_doors.key(spec), address))
+        else:
+            self._release(address)
+            where = {"internal_url": url, "container_ip": address}
         # Recorded and loaded together: the proxy sends new requests to the
         # new container; the old one finishes those it holds (the previous
         # nginx workers drain) before it goes.
         loaded = self._proxy(dict({
-            "state": "running", "url": spec.get("public_url") or url, "internal_url": url,
-            "port": env_network.HTTP_PORT, "container_ip": address, "network_name": spec["network"]["name"],
+            "state": "running", "url": spec.get("public_url") or url or False, **where,
+            "port": env_network.HTTP_PORT, "network_name": spec["network"]["name"],
             "network_subnet": spec["network"]["subnet"],
             "container_id": container_id, "database_name": dbname, "maintenance": False,
             "host": spec.get("host") or False, "db_role": spec["db_role"], "gevent_port": gevent_port,
@@ -231,15 +263,15 @@ class Switch:
         self.live = True
         self._close_relays()
         self.reporter.log("info", "The proxy serves %s from %s: traffic on the new container %.2fs after it "
-                          "answered (nginx %s)" % (spec.get("public_url") or url, url, loaded["seconds"],
-                                                   loaded["status"]))
+                          "answered (nginx %s)" % (spec.get("public_url") or url, url or where["upstream_socket"],
+                                                   loaded["seconds"], loaded["status"]))
         old_container, old_db = self.current.get("container_id"), self.current.get("database_name")
         if old_container and old_container != container_id:
             guard.remove_container(self.engine, spec, old_container)
         if retire_database and old_db and old_db != dbname:
             guard.drop_database(spec, old_db)
             shutil.rmtree(paths.db_filestore(spec, old_db), ignore_errors=True)
-        return container_id, spec.get("public_url") or url
+        return container_id, spec.get("public_url") or url or False
 
     def _undo(self, exc):
         """This side failed: remove what it made, bring the old one back.
@@ -252,6 +284,8 @@ class Switch:
             guard.drop_database(spec, dbname)
             if own_filestore:
                 shutil.rmtree(paths.db_filestore(spec, dbname), ignore_errors=True)
+        if swarm_doors.is_swarm(spec):
+            return self._undo_unit()
         if not self.old_stopped:
             self._proxy_back()
             return None
@@ -273,6 +307,31 @@ class Switch:
         self._proxy_back()
         self.reporter.log("info", "The previous container serves %s again" % old_db)
         return "the previous container serves %s again" % old_db
+
+    def _undo_unit(self):
+        """The swarm side of ``_undo``: the old unit (started again, healthy
+        once Swarm says it runs) gets the environment's sockets back."""
+        old, old_db = self.current.get("container_id"), self.current.get("database_name")
+        name = old and swarm_unit.name_of(self.engine, old)
+        if not name:
+            self._proxy_back()
+            return None
+        try:
+            if self.old_stopped:
+                for step in self.before_restart:
+                    step()
+                self.engine.start_existing(old)
+            if self.old_stopped or self.gateway_switched:
+                swarm_doors.serve(self.spec, self.engine, name)
+        except (RunFailed, runtime.RuntimeFailure) as err:
+            self.reporter.log("error", "The previous unit does not serve again: %s" % err)
+            self._proxy_back()
+            return "the previous unit does not serve again (%s)" % err
+        self._proxy_back()
+        if not self.old_stopped:
+            return None
+        self.reporter.log("info", "The previous unit serves %s again" % old_db)
+        return "the previous unit serves %s again" % old_db
 
     def _proxy_back(self):
         """The front door as the environment's record says (the old

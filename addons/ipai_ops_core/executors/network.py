@@ -17,6 +17,7 @@ it listens beyond the loopback), allowlist (the project's).
 from ..services import egress, env_network, firewall, naming
 from ..services.postgres import PostgresError, access
 from ..services.runtime import RuntimeFailure as DockerError
+from . import swarm_doors
 from .base import RunFailed
 
 
@@ -84,18 +85,23 @@ def sync_database_access(spec, engine):
     environment's own server did."""
     plane = spec["namespace"]
     nets = [net for net in env_network.networks(engine, plane) if net["environment_id"]]
+    # On a swarm host: each role from its environment's loopback address (the
+    # host relay's side of the door), in sections of that host's own.
+    swarm = swarm_doors.is_swarm(spec)
+    section, pool = (swarm_doors.section(spec), swarm_doors.SOURCE_POOL) if swarm else (plane, _pool(spec))
 
     def entries(*kinds):
-        return [(naming.env_role_name(plane, net["environment_id"]), net["subnet"]) for net in nets
-                if net["kind"] in kinds]
+        return [(naming.env_role_name(plane, net["environment_id"]),
+                 swarm_doors.source_network(net["environment_id"]) if swarm else net["subnet"])
+                for net in nets if net["kind"] in kinds]
 
     # Odoo's server opens the maintenance database (postgres) at start: not that one.
     deny = [name for name in ("template1", _settings(spec).get("control_db")) if name]
-    result = access.sync(_shared_db(spec), plane, entries(env_network.ISOLATED, env_network.PRODUCTION),
-                         pool=_pool(spec), deny_databases=deny)
+    result = access.sync(_shared_db(spec), section, entries(env_network.ISOLATED, env_network.PRODUCTION),
+                         pool=pool, deny_databases=deny)
     production = _settings(spec).get("production_db")
     if production:
-        on_production = access.sync(production, plane, entries(env_network.PRODUCTION), pool=_pool(spec),
+        on_production = access.sync(production, section, entries(env_network.PRODUCTION), pool=pool,
                                     deny_databases=deny)
         if spec["db"] == production:
             result = on_production
@@ -115,9 +121,12 @@ def ensure(spec, engine, reporter=None):
     plane, kind = spec["namespace"], env_network.kind_for_stage(spec.get("stage"))
     try:
         net = env_network.ensure(engine, plane, kind, spec["environment_id"], spec["project_slug"], _pool(spec))
-        secure_host(spec)
+        if swarm_doors.is_swarm(spec):
+            swarm_doors.open_doors(spec, engine, net)  # the egress proxy's rules too
+        else:
+            secure_host(spec)
         hba = sync_database_access(spec, engine)
-        if kind == env_network.ISOLATED:
+        if kind == env_network.ISOLATED and not swarm_doors.is_swarm(spec):
             settings = _settings(spec)
             egress.set_environment(settings["egress_root"], settings["egress_port"], spec["environment_id"],
                                    net["subnet"], settings.get("allowlist") or "", forbidden=[_pool(spec)])
@@ -149,7 +158,10 @@ def build_network(spec, engine):
 
 def db_endpoint(spec):
     """Where the environment's containers find the database server: their
-    network's gateway when it runs on this host, else its own address."""
+    network's gateway when it runs on this host, else its own address (on
+    a swarm host: the door, always)."""
+    if swarm_doors.is_swarm(spec):
+        return swarm_doors.endpoint(spec, "db")
     if db_is_local(spec):
         return {"host": spec["network"]["gateway"], "port": int(spec["db"]["port"])}
     return {"host": spec["db"]["host"], "port": int(spec["db"]["port"])}
@@ -161,6 +173,8 @@ def mail_endpoint(spec):
     mail = spec.get("mail")
     if not mail:
         return None
+    if swarm_doors.is_swarm(spec):
+        return dict(mail, **swarm_doors.endpoint(spec, "mail"))
     return dict(mail, host=spec["network"]["gateway"])
 
 
@@ -169,8 +183,12 @@ def container_environment(spec):
     proxy for development and staging (requests and urllib honour them)."""
     net = spec["network"]
     if net["internal"]:
-        proxy = "http://%s:%d" % (net["gateway"], int(_settings(spec)["egress_port"]))
-        no_proxy = "localhost,127.0.0.1,%s" % net["gateway"]
+        if swarm_doors.is_swarm(spec):
+            door = swarm_doors.endpoint(spec, "egress")
+            proxy, no_proxy = "http://%s:%d" % (door["host"], door["port"]), "localhost,127.0.0.1,%s" % door["host"]
+        else:
+            proxy = "http://%s:%d" % (net["gateway"], int(_settings(spec)["egress_port"]))
+            no_proxy = "localhost,127.0.0.1,%s" % net["gateway"]
         return {"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "http_proxy": proxy, "https_proxy": proxy,
                 "NO_PROXY": no_proxy, "no_proxy": no_proxy}
     return {}
@@ -182,6 +200,9 @@ def teardown(spec, engine, reporter=None):
     plane = spec["namespace"]
     removed = []
     try:
+        if swarm_doors.is_swarm(spec):  # the gateway leaves the networks first
+            swarm_doors.close(spec, engine, [env_network.network_name(plane, spec["environment_id"], kind)
+                                             for kind in (env_network.ISOLATED, env_network.PRODUCTION)])
         removed = env_network.remove_environment(engine, plane, spec["environment_id"])
         sync_database_access(spec, engine)
         settings = _settings(spec)

@@ -48,6 +48,25 @@ def volumes(spec, engine, reporter=None):
             ENV_ADDONS: {"bind": odoo_config.ENV_ADDONS_PATH, "mode": "ro"}}
 
 
+def unit_mounts(spec, engine, reporter=None):
+    """What a swarm unit of the environment mounts (its node may be another
+    machine: nothing of the platform's host): the data directory of its
+    node, and as Swarm files its configuration file (a secret, the odoo
+    user's, 0400) and the platform's addons for environments (configs).
+    Returns (volumes, files)."""
+    network.ensure(spec, engine, reporter)
+    files = {odoo_config.CONTAINER_PATH: {"data": credentials.config_text(spec), "secret": True, "uid": paths.ODOO_UID,
+                                          "gid": paths.ODOO_UID, "mode": 0o400}}
+    for folder, _dirs, names in os.walk(ENV_ADDONS):
+        for name in names:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                target = os.path.join(odoo_config.ENV_ADDONS_PATH, os.path.relpath(path, ENV_ADDONS))
+                with open(path, "rb") as handle:
+                    files[target] = {"data": handle.read(), "mode": 0o444}
+    return {paths.env_dir(spec): {"bind": "/var/lib/odoo", "mode": "rw"}}, files
+
+
 def run_odoo(spec, engine, image, command, what, reporter, on_line=None, **kwargs):
     """A one-shot Odoo command in the environment's image, as the
     environment's role, on the environment's network; returns (exit code,

@@ -29,6 +29,9 @@ class OpsEnvironment(models.Model):
                            help="<branch>.<project>.<base domain> (system parameter ipai_ops.base_domain).")
     internal_url = fields.Char("Internal URL", readonly=True, copy=False,
                                help="Where the container answers on its network, behind the proxy.")
+    upstream_socket = fields.Char(readonly=True, copy=False,
+                                  help="On a swarm host: the host's socket that leads to the environment's unit "
+                                       "(the swarm gateway's); its websocket is ws.sock beside it.")
     maintenance = fields.Boolean(readonly=True, copy=False,
                                  help="The proxy shows the maintenance page (a deploy updates the database).")
     domain_ids = fields.One2many("ops.domain", "environment_id", string="Custom domains",
@@ -107,7 +110,8 @@ class OpsEnvironment(models.Model):
         certs = self._ops_certificates()
         names = [self.hostname] + sorted(self.sudo().domain_ids.mapped("name"))  # sudo: as above
         server = {"names": names, "address": self.container_ip or None, "port": self.port,
-                  "ws_port": self.gevent_port or None,
+                  "ws_port": self.gevent_port or None, "socket": self.upstream_socket or None,
+                  "ws_socket": self.upstream_socket and re.sub(r"[^/]+$", "ws.sock", self.upstream_socket),
                   "tls": {name: cert.fingerprint[:32] for name, cert in certs.items()}}
         project = html.escape(self.project_id.name)
         if self.maintenance:

@@ -17,9 +17,11 @@ know yet: what a switch needs to fail no request). Once a version of the file is
 its modification time is written to ``<ROUTES>.applied``. A route that
 cannot listen is reported on stdout and tried again at the next look
 (an address the container is not attached to yet).
-Unix sockets are made with mode 0666 for the front door's workers (nginx's
-user): they lead to what the front door serves to anyone anyway, and the
-directory (root's, 0711) lists none of them.
+Unix sockets are root's (mode 0600) unless the route says ``"public":
+true``: those (an environment's HTTP and websocket sockets) are made 0666
+for the front door's workers (nginx's user); they lead to what the front
+door serves to anyone anyway, and the directory (root's, 0711) lists none
+of them.
 """
 
 import asyncio
@@ -85,13 +87,13 @@ def _handler(route):
     return handle
 
 
-async def _listen(listen, route):
+async def _listen(listen, route, public=False):
     handle = _handler(route)
     if listen[0] == "unix":
         with contextlib.suppress(FileNotFoundError):
             os.unlink(listen[1])
         server = await asyncio.start_unix_server(handle, listen[1])
-        os.chmod(listen[1], 0o666)  # noqa: S103 - see the module
+        os.chmod(listen[1], 0o666 if public else 0o600)  # noqa: S103 - see the module
         return server
     return await asyncio.start_server(handle, listen[1], listen[2], reuse_address=True)
 
@@ -112,10 +114,10 @@ async def _reachable(route, timeout=2):
 
 
 def _read(path):
-    """{listen: (to, source)} of the routes file."""
+    """{listen: (to, source, public)} of the routes file."""
     with open(path, encoding="utf-8") as handle:
         routes = json.load(handle).get("routes") or []
-    return {r["listen"]: (r["to"], r.get("source")) for r in routes}
+    return {r["listen"]: (r["to"], r.get("source"), bool(r.get("public"))) for r in routes}
 
 
 def _applied(path, stamp):
@@ -133,7 +135,7 @@ async def _apply(wanted, servers, routes):
         servers.pop(listen).close()
         routes.pop(listen, None)
     failed = []
-    for listen, (to, source) in sorted(wanted.items()):
+    for listen, (to, source, public) in sorted(wanted.items()):
         try:
             route = {"to": _endpoint(to), "source": source}
             if listen in servers:
@@ -143,7 +145,7 @@ async def _apply(wanted, servers, routes):
                 routes[listen].update(route)
                 continue
             routes[listen] = route
-            servers[listen] = await _listen(_endpoint(listen), route)
+            servers[listen] = await _listen(_endpoint(listen), route, public)
         except (OSError, ValueError) as exc:
             if listen not in servers:
                 routes.pop(listen, None)

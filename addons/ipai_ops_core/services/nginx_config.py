@@ -30,6 +30,16 @@ def validate_listen(value):
     return value
 
 
+_SOCKET_RE = re.compile(r"^(/[A-Za-z0-9_][A-Za-z0-9_.-]*)+\.sock\Z")
+
+
+def validate_socket(value):
+    """An absolute path of a unix socket: plain names, no ``..``, nothing nginx would read otherwise."""
+    if not isinstance(value, str) or not _SOCKET_RE.match(value) or "/../" in value + "/":
+        raise ValueError("Invalid upstream socket %r." % (value,))
+    return value
+
+
 def _proxy_block(path, upstream):
     return [
         "    location %s {" % path,
@@ -66,6 +76,10 @@ def _serve(server, upload_mb, timeout):
                         "        root pages;", "        internal;",
                         "        add_header Retry-After 30 always;",
                         "        try_files /%s =503;" % os.path.basename(server["page"]), "    }"]
+    if server.get("socket"):
+        # A unit on a swarm host: the gateway's sockets of the environment (services/swarm_gateway.py).
+        http, ws = validate_socket(server["socket"]), validate_socket(server.get("ws_socket") or server["socket"])
+        return (lines + _proxy_block("/websocket", "unix:%s:" % ws) + _proxy_block("/", "unix:%s:" % http))
     port, ws_port = int(server["port"]), int(server.get("ws_port") or server["port"])
     # The container's address on its own network (the loopback for an
     # environment still on the host's network, before it moved).

@@ -7,8 +7,11 @@ registry.
 """
 
 import logging
+import re
+import time
 
 from docker.errors import APIError
+from docker.types import IPAMConfig, IPAMPool
 
 from .runtime import LABEL_PREFIX, RuntimeFailure
 
@@ -131,6 +134,18 @@ class SwarmCluster:
         """Give a node the name placement pins units to (its ``ipai-ops.node`` label)."""
         self._update_node(ref, labels={NODE_LABEL: name})
 
+    def own_node(self):
+        """The placement name of this engine's node: its ``ipai-ops.node``
+        label, else its host name (made its label now). Units without a node
+        of their own go there: the manager's node has the images it builds."""
+        node = self._node(((self.client.info() or {}).get("Swarm") or {}).get("NodeID") or "-")
+        name = ((node.attrs.get("Spec") or {}).get("Labels") or {}).get(NODE_LABEL)
+        if not name:
+            hostname = ((node.attrs.get("Description") or {}).get("Hostname") or "").lower()
+            name = re.sub(r"[^a-z0-9-]+", "-", hostname).strip("-")[:63] or "manager"
+            self.name_node(node.id, name)
+        return name
+
     def set_availability(self, ref, availability):
         """``active``, ``pause`` (keeps what it runs, takes nothing new) or ``drain``."""
         if availability not in ("active", "pause", "drain"):
@@ -141,3 +156,27 @@ class SwarmCluster:
         """(CPUs, memory in MB) of the swarm's nodes that are ready and active."""
         usable = [n for n in self.nodes() if n["state"] == "ready" and n["availability"] == "active"]
         return int(sum(n["cpus"] for n in usable)) or 1, sum(n["memory_mb"] for n in usable)
+
+    # ------------------------------------------------------------------
+    # networks: overlays, attachable (one-shot commands join them)
+    # ------------------------------------------------------------------
+    def create_network(self, name, labels, subnet, gateway, ip_range, internal=False, options=None):
+        self._require_manager()
+        ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, gateway=gateway, iprange=ip_range)])
+        try:
+            self.client.networks.create(name, driver="overlay", attachable=True, scope="swarm", internal=internal,
+                                        labels=labels, ipam=ipam, check_duplicate=True)
+        except APIError as exc:
+            raise RuntimeFailure("Cannot create network %s: %s" % (name, exc.explanation or exc)) from exc
+
+    def remove_network(self, name, timeout=15):
+        """As the plain engine's, and returns once the manager no longer
+        lists it (its removal spreads a moment after the call returns: a
+        listing right after would still find it)."""
+        removed = super().remove_network(name)
+        deadline = time.monotonic() + timeout
+        while removed and name in [net.name for net in self.client.networks.list(names=[name])]:
+            if time.monotonic() > deadline:
+                raise RuntimeFailure("Network %s is still listed %ds after its removal." % (name, timeout))
+            time.sleep(0.1)
+        return removed

@@ -16,34 +16,30 @@ the unit removes them.
 What the plain engine does is done the same way here on the manager's
 engine: images, one-shot commands (plain containers on the attachable
 overlay), events of the local containers. The swarm itself (init, join,
-nodes, their labels and availability) is services/swarm_cluster.py's.
+nodes, their labels and availability, overlay networks) is
+services/swarm_cluster.py's; a unit's files are services/swarm_files.py's.
 """
 
-import hashlib
 import logging
 import time
 
 from docker.errors import APIError, NotFound
 from docker.types import (
-    ConfigReference,
     EndpointSpec,
     Healthcheck,
-    IPAMConfig,
-    IPAMPool,
     Mount,
     Resources,
     RestartPolicy,
-    SecretReference,
     ServiceMode,
 )
 
 from .docker_engine import DockerEngine
-from .runtime import LABEL_PREFIX, RuntimeFailure, owner_labels
+from .runtime import RuntimeFailure, owner_labels
 from .swarm_cluster import NODE_LABEL, SwarmCluster
+from .swarm_files import SwarmFiles
 
 _logger = logging.getLogger(__name__)
 
-UNIT_LABEL = LABEL_PREFIX + "unit"  # on a unit's configs and secrets: its name
 TASK_LABEL = "com.docker.swarm.task.id"  # on the containers Swarm runs for a service
 # a task's states (docker/swarmkit api/types.proto), as the plain engine names a container's
 _RUNNING = {"running": "running"}
@@ -72,20 +68,8 @@ def _size(value):
     return int(float(text[:-1]) * scale) if scale else int(text)
 
 
-class SwarmEngine(SwarmCluster, DockerEngine):
+class SwarmEngine(SwarmCluster, SwarmFiles, DockerEngine):
     kind = "swarm"
-
-    # ------------------------------------------------------------------
-    # networks: overlays, attachable (one-shot commands join them)
-    # ------------------------------------------------------------------
-    def create_network(self, name, labels, subnet, gateway, ip_range, internal=False, options=None):
-        self._require_manager()
-        ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, gateway=gateway, iprange=ip_range)])
-        try:
-            self.client.networks.create(name, driver="overlay", attachable=True, scope="swarm", internal=internal,
-                                        labels=labels, ipam=ipam, check_duplicate=True)
-        except APIError as exc:
-            raise RuntimeFailure("Cannot create network %s: %s" % (name, exc.explanation or exc)) from exc
 
     # ------------------------------------------------------------------
     # serving units: services
@@ -101,44 +85,6 @@ class SwarmEngine(SwarmCluster, DockerEngine):
             if exc.status_code == 404:
                 return None
             raise RuntimeFailure("Cannot read service %s: %s" % (ref, exc.explanation or exc)) from exc
-
-    def _files(self, name, labels, files):
-        """Configs and secrets for ``files`` ({target: {data, secret, uid, gid, mode}}), made now:
-        (config references, secret references, [(kind, id)] made)."""
-        configs, secrets, made = [], [], []
-        for target, spec in sorted((files or {}).items()):
-            data = spec["data"].encode() if isinstance(spec["data"], str) else spec["data"]
-            digest = hashlib.sha256(target.encode() + b"\0" + data).hexdigest()[:12]
-            file_name = "%s.%s" % (name, digest)
-            file_labels = dict(labels, **{UNIT_LABEL: name})
-            store = self.client.secrets if spec.get("secret") else self.client.configs
-            try:
-                # the engine's name filter matches a prefix: the very name only
-                found = [obj for obj in store.list(filters={"name": file_name}) if obj.name == file_name]
-                obj = found[0] if found else store.create(name=file_name, data=data, labels=file_labels)
-            except APIError as exc:
-                self._remove_files(made)
-                raise RuntimeFailure("Cannot create the %s for %s of %s: %s" % (
-                    "secret" if spec.get("secret") else "configuration", target, name, exc.explanation or exc)) \
-                    from exc
-            obj_id = obj.id
-            made.append(("secret" if spec.get("secret") else "config", obj_id))
-            owner = dict(uid=str(spec.get("uid", 0)), gid=str(spec.get("gid", 0)), mode=int(spec.get("mode", 0o400)))
-            if spec.get("secret"):
-                secrets.append(SecretReference(obj_id, file_name, filename=target, **owner))
-            else:
-                configs.append(ConfigReference(obj_id, file_name, filename=target, **owner))
-        return configs, secrets, made
-
-    def _remove_files(self, made):
-        for kind, obj_id in made:
-            store = self.client.secrets if kind == "secret" else self.client.configs
-            try:
-                store.get(obj_id).remove()
-            except NotFound:
-                continue  # gone already
-            except APIError as exc:
-                _logger.warning("ops: could not remove %s %s: %s", kind, obj_id, exc)
 
     def start(self, image, command, name, labels, network=None, ip=None, volumes=None, environment=None,
               mem_limit=None, nano_cpus=None, user=None, entrypoint=None, restart_policy=None, hostname=None,
@@ -380,23 +326,6 @@ class SwarmEngine(SwarmCluster, DockerEngine):
                 all=True, filters={"label": "com.docker.swarm.service.id=%s" % service.id}):
             time.sleep(0.25)
         return True
-
-    def _remove_unit_files(self, name, timeout=30):
-        """The unit's configs and secrets, once no task uses them (a task's container is stopping)."""
-        deadline = time.monotonic() + timeout
-        for store in (self.client.secrets, self.client.configs):
-            for obj in store.list(filters={"label": ["%s=%s" % (UNIT_LABEL, name)]}):
-                while True:
-                    try:
-                        obj.remove()
-                        break
-                    except NotFound:
-                        break
-                    except APIError as exc:
-                        if "in use" not in str(exc) or time.monotonic() > deadline:
-                            _logger.warning("ops: could not remove %s of %s: %s", obj.name, name, exc)
-                            break
-                        time.sleep(0.25)
 
     # ------------------------------------------------------------------
     # commands in a running unit: in its task's container, on this node

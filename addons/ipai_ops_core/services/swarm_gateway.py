@@ -152,14 +152,16 @@ class Gateway:
             restart_policy={"Name": "unless-stopped"}, mem_limit="128m")
         return self.engine.container(self.name)
 
-    def open(self, key, network, unit, host_services=None, timeout=30):
+    def open(self, key, network, unit=None, host_services=None, timeout=30):
         """Route environment ``key`` (a directory name: ``e<id>``): attach
         the gateway to ``network`` (env_network's description) at its door,
-        its HTTP and websocket sockets to ``unit``'s name, and each of
-        ``host_services`` ({what: port}) from the door's port to the host's
-        socket ``what``. Returns {what: host path of its socket}."""
+        each of ``host_services`` ({what: port}) from the door's port to the
+        host's socket ``what`` and, with ``unit``, its HTTP and websocket
+        sockets to that unit's name (else those it has stay). Returns
+        {what: host path of its socket}."""
         _check(key, _WORD, "gateway key")
-        _check(unit, _NAME, "unit name")
+        if unit is not None:
+            _check(unit, _NAME, "unit name")
         for what in host_services or {}:
             _check(what, _WORD, "door name")
         door = door_address(network)
@@ -168,28 +170,41 @@ class Gateway:
             self.engine.connect_network(self.name, network["name"], ip=door)
         (self.root / key).mkdir(mode=0o711, exist_ok=True)
         routes = [r for r in self._routes() if r["key"] != key]
-        mine = [{"key": key, "listen": "unix:%s/%s/%s.sock" % (IN_CONTAINER, key, what),
-                 "to": "tcp:%s:%d" % (unit, port)}
-                for what, port in (("http", env_network.HTTP_PORT), ("ws", env_network.GEVENT_PORT))]
+        kept = [r for r in self._routes() if r["key"] == key and r.get("public")]
+        mine = self._front_routes(key, unit) if unit is not None else kept
         mine += [{"key": key, "listen": "tcp:%s:%d" % (door, int(port)),
                   "to": "unix:%s/%s/%s.sock" % (IN_CONTAINER, key, what)}
                  for what, port in sorted((host_services or {}).items())]
         self._write(routes + mine, timeout=timeout)
         return {what: self.socket(key, what) for what in ("http", "ws", *(host_services or {}))}
 
-    def switch(self, key, unit, timeout=30):
+    @staticmethod
+    def _front_routes(key, unit):
+        """The host's sockets ``http`` and ``ws`` of ``key`` to ``unit`` (public: nginx's workers connect)."""
+        return [{"key": key, "listen": "unix:%s/%s/%s.sock" % (IN_CONTAINER, key, what),
+                 "to": "tcp:%s:%d" % (unit, port), "public": True}
+                for what, port in (("http", env_network.HTTP_PORT), ("ws", env_network.GEVENT_PORT))]
+
+    def serve(self, key, unit, timeout=30):
         """Environment ``key``'s sockets lead to ``unit`` from now on: the
-        same listeners, a new target (connections already open finish
-        where they are). Returns once the relay has it in force."""
+        same listeners, a new target once it answers from the gateway
+        (connections already open finish where they are), or new listeners
+        the first time. Returns once the relay has it in force."""
+        _check(key, _WORD, "gateway key")
         _check(unit, _NAME, "unit name")
         routes = self._routes()
-        mine = [r for r in routes if r["key"] == key and r["listen"].endswith(("/http.sock", "/ws.sock"))]
-        if not mine:
-            raise RuntimeFailure("Environment %s has no doors to switch." % key)
-        for route in mine:
-            port = env_network.HTTP_PORT if route["listen"].endswith("/http.sock") else env_network.GEVENT_PORT
-            route["to"] = "tcp:%s:%d" % (unit, port)
+        if not any(r["key"] == key for r in routes):
+            raise RuntimeFailure("Environment %s has no doors: open them first." % key)
+        fronts = {r["listen"]: r for r in self._front_routes(key, unit)}
+        routes = [r for r in routes if r["listen"] not in fronts] + list(fronts.values())
         self._write(routes, timeout=timeout)
+
+    def switch(self, key, unit, timeout=30):
+        """``serve`` for an environment that is served already."""
+        _check(unit, _NAME, "unit name")
+        if not any(r["key"] == key and r.get("public") for r in self._routes()):
+            raise RuntimeFailure("Environment %s has no doors to switch." % key)
+        self.serve(key, unit, timeout=timeout)
 
     def close(self, key, network_name=None):
         """Environment ``key``'s routes go, and the gateway leaves its network."""
