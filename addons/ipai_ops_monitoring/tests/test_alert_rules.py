@@ -75,3 +75,28 @@ class TestAlertRules(OpsCase):
         self.assertEqual(Failing.hits, 6)
         self.assertIn("failed after 6 attempts", incident.message_ids[0].body)
         self.assertTrue(incident.activity_ids, "the project's admins have something to do")
+
+    def test_the_shipped_downtime_rule_waits_three_failing_minutes(self):
+        """Environment down opens on the third consecutive minute whose health
+        probe failed (not on two, nor on three with a success between) and
+        resolves on the first minute that answers again."""
+        rule = self.env.ref("ipai_ops_monitoring.rule_environment_down")
+        start = fields.Datetime.now().replace(second=0, microsecond=0) - timedelta(minutes=10)
+        minute = iter(range(10))
+
+        def collected(healthy):
+            self.env["ops.metric.sample"]._ops_upsert(
+                [{"environment_id": self.env_prod.id, "project_id": self.project.id,
+                  "minute": start + timedelta(minutes=next(minute)), "health_ok": healthy}], ["health_ok"])
+            self.env_prod._ops_evaluate_alerts(rule, {})
+            return self.env["ops.incident"].search([("rule_id", "=", rule.id),
+                                                     ("environment_id", "=", self.env_prod.id)])
+
+        for healthy in (True, False, False, True, False, False):
+            self.assertFalse(collected(healthy), "no three failing minutes in a row yet")
+        incident = collected(False)
+        self.assertEqual(incident.state, "open")
+        self.assertEqual(incident.evidence.count("health_down = 1"), 3, incident.evidence)
+        self.assertEqual(collected(False), incident, "still the same incident")
+        collected(True)
+        self.assertEqual(incident.state, "resolved")
