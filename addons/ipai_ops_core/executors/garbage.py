@@ -13,12 +13,13 @@ KEEP_IMAGES = 3  # per environment, for rollback
 
 
 def collect_hosts(hosts, state):
-    """``collect_docker`` on each (name, endpoint) of ``hosts``; a host that
-    does not answer is skipped with a warning (collected next time)."""
+    """``collect_docker`` on each (name, endpoint, runtime kind) of
+    ``hosts``; a host that does not answer is skipped with a warning
+    (collected next time)."""
     removed = {"containers": 0, "images": 0, "networks": 0}
-    for name, url in hosts:
+    for name, url, kind in hosts:
         try:
-            engine = runtime.connect(url)
+            engine = runtime.connect(url, kind or "docker")
         except runtime.RuntimeFailure as exc:
             _logger.warning("ops gc: host %s: %s; its containers and images not collected", name, exc)
             continue

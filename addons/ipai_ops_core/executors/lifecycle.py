@@ -108,5 +108,5 @@ def destroy(spec, reporter, engine=None):
     _record(reporter, {"state": "destroyed", "container_id": False, "url": False, "internal_url": False,
                        "port": 0, "gevent_port": 0, "container_ip": False, "network_name": False,
                        "network_subnet": False, "maintenance": False, "database_name": False,
-                       "previous_database_name": False, "db_role": False})
+                       "previous_database_name": False, "db_role": False, "upstream_socket": False})
     return {"exit_code": 0, "result": "ok", "message": "Destroyed"}

@@ -144,13 +144,23 @@ def ensure(spec, engine, reporter=None):
     return net
 
 
+def reconcile_swarm(spec, engine):
+    """A swarm host's doors after a reboot or a crash: the host relay
+    running again (the gateway container restarts with its engine) and the
+    host's pg_hba sections as its networks are. Returns what it did."""
+    pid = swarm_doors.relay(spec).ensure_running()
+    hba = sync_database_access(spec, engine)
+    return "host relay running (pid %d), pg_hba %s" % (pid, hba["status"])
+
+
 def build_network(spec, engine):
     """The control plane's network for image builds: the internet (the
     project's requirements), nothing of the host, no database."""
     plane = spec["namespace"]
     try:
         net = env_network.ensure(engine, plane, env_network.BUILD, pool=_pool(spec))
-        secure_host(spec)
+        if not swarm_doors.is_swarm(spec):  # a swarm manager's engine keeps its own rules
+            secure_host(spec)
     except (DockerError, firewall.FirewallError, ValueError) as exc:
         raise RunFailed("The build network could not be set up: %s" % exc) from exc
     return net["name"]

@@ -48,6 +48,11 @@ def gateway(spec, engine):
     return swarm_gateway.Gateway(engine, spec["namespace"], spec["tool_image"], doors_root(spec))
 
 
+def relay(spec):
+    """The host's side of the doors (one process for the whole host)."""
+    return swarm_gateway.HostRelay(doors_root(spec))
+
+
 def _is_local(server):
     return str(server.get("host") or "127.0.0.1") in access.LOOPBACK
 
@@ -72,10 +77,10 @@ def open_doors(spec, engine, net):
     address. Raises RunFailed naming what failed."""
     source = swarm_gateway.source_address(spec["environment_id"])
     services = host_services(spec, net)
-    relay = swarm_gateway.HostRelay(doors_root(spec))
+    host_relay = relay(spec)
     try:
         for what, (host, port, from_source) in services.items():
-            relay.route(key(spec), what, host, port, source if from_source else None)
+            host_relay.route(key(spec), what, host, port, source if from_source else None)
         gateway(spec, engine).open(key(spec), net, host_services={what: port for what, (_h, port, _s)
                                                                   in services.items()})
         if "egress" in services:
@@ -103,7 +108,7 @@ def close(spec, engine, network_names):
     gw = gateway(spec, engine)
     for name in network_names or [None]:
         gw.close(key(spec), name)
-    swarm_gateway.HostRelay(doors_root(spec)).close(key(spec))
+    relay(spec).close(key(spec))
 
 
 def endpoint(spec, what):

@@ -21,7 +21,7 @@ class OpsEnvironment(models.Model):
         databases of the projects' roles and images beyond the last few."""
         queued = self._gc_expire_development()
         # sudo: the garbage collection cron looks at every host
-        hosts = [(host.name, host.docker_url) for host in self.env["ops.host"].sudo().search([])]
+        hosts = [(host.name, host.docker_url, host.runtime_kind) for host in self.env["ops.host"].sudo().search([])]
         removed = self._gc_orphans(hosts)
         _logger.info("ops gc: %d destroy runs queued, removed %s", queued, removed)
         return {"destroy_queued": queued, **removed}

@@ -3,6 +3,7 @@ import logging
 from odoo import api, fields, models
 
 from ..executors import network
+from ..executors.base import RunFailed
 from ..services import env_network, firewall, naming, postgres, runtime
 
 _logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class OpsEnvironment(models.Model):
                 "network_settings": {"pool": settings["network_pool"], "egress_root": settings["egress_root"],
                                      "egress_port": settings["egress_port"],
                                      "mail_port": settings["mail_catcher_port"], "front_door_ports": front,
+                                     "doors_root": settings["doors_root"],
                                      # production's cluster: reached from production networks only
                                      "shared_db": settings["db"], "production_db": settings["production_db"],
                                      # refused to every environment network (pg_hba)
@@ -68,6 +70,29 @@ class OpsEnvironment(models.Model):
         firewall, the database server's rules, the egress proxy's rules.
         Returns what it did, or why it could not."""
         spec = self._ops_network_spec()
+        swarm = self._ops_reconcile_swarm_doors(spec)
+        local = self._ops_reconcile_local_network(spec)
+        return "%s; %s" % (local, swarm) if swarm else local
+
+    @api.model
+    def _ops_reconcile_swarm_doors(self, spec):
+        """Each swarm host's side of the doors: the host relay running (its
+        sockets lead the environments to the database server) and pg_hba's
+        sections of that host as its networks are. "" without swarm hosts."""
+        done = []
+        # sudo: hosts are managers' records; the cron needs their endpoints
+        for host in self.env["ops.host"].sudo().search([("runtime_kind", "=", "swarm")]):
+            try:
+                status = network.reconcile_swarm(dict(spec, runtime_kind="swarm", host=host.name),
+                                                 host._ops_engine())
+            except (runtime.RuntimeFailure, postgres.PostgresError, RunFailed) as exc:
+                _logger.error("ops network: swarm host %s: %s", host.name, exc)
+                status = "failed: %s" % exc
+            done.append("swarm %s: %s" % (host.name, status))
+        return ", ".join(done)
+
+    @api.model
+    def _ops_reconcile_local_network(self, spec):
         # sudo: the local host's endpoint is a manager's record; the cron needs it
         host = self.env["ops.host"].sudo().search([("name", "=", "local")], limit=1)
         try:
@@ -96,7 +121,7 @@ class OpsEnvironment(models.Model):
         a stopped one moves when it is started. Returns the runs queued."""
         # sudo: the platform moves every project's environments, whoever updates the module
         envs = self.sudo().search([("state", "=", "running"), ("container_id", "!=", False),
-                                   ("container_ip", "=", False)])
+                                   ("container_ip", "=", False), ("upstream_socket", "=", False)])
         runs = []
         for env in envs:
             # sudo: the platform's own run; the key makes a second call return the same one

@@ -45,10 +45,8 @@ class OpsEnvironment(models.Model):
         for env in envs.filtered(lambda e: e.id not in busy):
             host = env.host or "local"
             if host not in engines:
-                # sudo: hosts are managers' records; the cron needs their endpoints
-                url = self.env["ops.host"].sudo().search([("name", "=", host)], limit=1).docker_url
                 try:
-                    engines[host] = runtime.connect(url or None, timeout=60)
+                    engines[host] = self.env["ops.host"]._ops_engine_of(host)
                 except runtime.RuntimeFailure as exc:
                     # An engine that does not answer says nothing about its containers: leave them.
                     _logger.warning("ops reconcile: host %s skipped: %s", host, exc)

@@ -3,7 +3,7 @@ import os
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
-from ..services import naming
+from ..services import naming, runtime
 from .ops_project import validated
 
 
@@ -22,6 +22,11 @@ class OpsHost(models.Model):
     name = fields.Char(required=True, help="Short name, e.g. local, build-1")
     docker_url = fields.Char("Docker endpoint", required=True, default="unix:///var/run/docker.sock",
                              help="unix:///var/run/docker.sock, tcp://10.0.0.5:2376, ssh://ops@build-1")
+    runtime_kind = fields.Selection(
+        [("docker", "Docker engine"), ("swarm", "Docker Swarm manager")], "Runtime", default="docker", required=True,
+        help="Docker engine: plain containers on this one machine. Docker Swarm manager: each environment a service "
+             "of the swarm on an overlay network of its own, reached through the platform's gateway (production "
+             "serving; see the README's runtime section for what runs there so far).")
     capacity = fields.Integer(default=0, help="How many runs this host executes at once; 0: sized from its CPUs "
                                               "and memory (see Slots).")
     repo_roots = fields.Text(
@@ -35,6 +40,18 @@ class OpsHost(models.Model):
         ("name_uniq", "unique(name)", "A host with this name already exists."),
         ("capacity_positive", "check(capacity >= 0)", "A host's capacity is a number of runs, or 0 (automatic)."),
     ]
+
+    def _ops_engine(self, timeout=60):
+        """The runtime backend of this host (services/runtime.py)."""
+        self.ensure_one()
+        return runtime.connect(self.docker_url or None, self.runtime_kind or "docker", timeout=timeout)
+
+    @api.model
+    def _ops_engine_of(self, name, timeout=60):
+        """The backend of the host named ``name`` (none recorded: this machine's engine)."""
+        # sudo: hosts are managers' records; the platform's crons and workers need their endpoints
+        host = self.sudo().search([("name", "=", name or "local")], limit=1)
+        return host._ops_engine(timeout) if host else runtime.connect(None, timeout=timeout)
 
     @api.constrains("repo_roots")
     def _check_repo_roots(self):

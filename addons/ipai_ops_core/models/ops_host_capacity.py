@@ -4,7 +4,6 @@ import psutil
 from odoo import _, api, fields, models
 
 from ..executors.base import RunFailed
-from ..services import runtime
 
 # Sizing of a host's slots (runs at once) when its capacity is left at 0:
 # a build's container (the project's limit, 1 GB by default) with Odoo, git
@@ -42,10 +41,10 @@ class OpsHost(models.Model):
     def _ops_machine(self):
         """(CPUs, memory in MB) of the machine behind this host's Docker engine."""
         self.ensure_one()
-        if (self.docker_url or "").startswith("unix://"):
+        if self.runtime_kind != "swarm" and (self.docker_url or "").startswith("unix://"):
             return os.cpu_count() or 1, psutil.virtual_memory().total // (1024 * 1024)
         try:
-            return runtime.connect(self.docker_url, timeout=10).machine()
+            return self._ops_engine(timeout=10).machine()  # a swarm: its ready and active nodes
         except Exception:  # noqa: BLE001 - an engine that does not answer: unknown
             return None, None
 

@@ -47,6 +47,7 @@ class OpsRun(models.Model):
         self.write({"config": {"shell": dict(shell, token_sha256=False)}})  # single use
         host = self.env["ops.host"].search([("name", "=", env.host or "local")], limit=1)
         return {"container_id": env.container_id, "docker_url": host.docker_url or None,
+                "runtime_kind": host.runtime_kind or "docker",
                 "database": env.database_name, "odoo": shell.get("odoo", False), "tty": shell.get("tty", True),
                 "size": (shell.get("rows", 24), shell.get("cols", 80)),
                 "idle_timeout": env._ops_shell_idle_timeout(), "login": shell.get("login"),

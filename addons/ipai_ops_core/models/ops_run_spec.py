@@ -19,7 +19,7 @@ class OpsRun(models.Model):
         cfg = tools.config
         data_root = param("ipai_ops.data_root") or os.path.join(cfg["data_dir"], "ipai_ops")
         namespace = naming.namespace_for(self.env.cr.dbname)
-        return {
+        settings = {
             "db": {
                 "host": param("ipai_ops.env_db_host") or cfg["db_host"] or "127.0.0.1",
                 "port": int(param("ipai_ops.env_db_port") or cfg["db_port"] or 5432),
@@ -53,6 +53,9 @@ class OpsRun(models.Model):
             "egress_port": int(param("ipai_ops.egress_proxy_port") or egress.DEFAULT_PORT),
             "mail_catcher_port": int(param("ipai_ops.mail_catcher_port") or 2525),
         }
+        # swarm hosts: the gateway's sockets, beside the front door's files (its workers walk to them)
+        settings["doors_root"] = os.path.join(os.path.dirname(settings["proxy_root"]), "doors", namespace)
+        return settings
 
     @api.model
     def _ops_production_db(self, param, cfg):
@@ -80,6 +83,7 @@ class OpsRun(models.Model):
             "legacy_role": naming.legacy_role_name(namespace, project.slug),
             "work_root": settings["work_root"], "secrets_root": settings["secrets_root"],
             "filestore_root": settings["filestore_root"], "docker_url": host.docker_url or None,
+            "runtime_kind": host.runtime_kind or "docker", "host": host.name or "local",
             "current": {"container_id": env.container_id or None, "database_name": env.database_name or None,
                         "previous_database_name": env.previous_database_name or None,
                         "db_owner": env.db_role or None},
@@ -137,7 +141,7 @@ class OpsRun(models.Model):
             "nano_cpus": int(project.cpu_limit * 1e9), "db": env._ops_db_server(settings), "db_role": role,
             "db_role_password": password, "work_root": settings["work_root"], "git_cache": settings["git_cache"],
             "filestore_root": settings["filestore_root"], "network_settings": env._ops_network_settings(),
-            "docker_url": host.docker_url, "host": host.name,
+            "docker_url": host.docker_url, "host": host.name, "runtime_kind": host.runtime_kind or "docker",
             "current": {"container_id": env.container_id or None, "database_name": env.database_name or None,
                         "db_owner": env.db_role or None,
                         "image_digest": env.image_digest or None, "internal_url": env.internal_url or None,

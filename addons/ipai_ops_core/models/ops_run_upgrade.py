@@ -57,13 +57,14 @@ class OpsRun(models.Model):
         source_tool = Tool._ops_for_version(project.odoo_version)
         production = project._ops_production()
         # sudo: hosts are managers' records; the worker needs the engine's endpoint
-        host_url = self.env["ops.host"].sudo().search([("name", "=", host)], limit=1).docker_url or None
+        host_record = self.env["ops.host"].sudo().search([("name", "=", host)], limit=1)
+        host_url = host_record.docker_url or None
         return {
             "namespace": naming.namespace_for(self.env.cr.dbname), "run_id": run.id, "run_number": run.number,
             "kind": run.kind, "project_id": project.id, "project_slug": project.slug, "environment_id": 0,
             "branch": run.ref, "ref": run.ref, "commit_sha": run.commit_sha or None, "repo_url": project.repo_url,
             "git_cache": settings["git_cache"], "work_root": settings["work_root"], "host": host,
-            "docker_url": host_url,
+            "docker_url": host_url, "runtime_kind": host_record.runtime_kind or "docker",
             "from_version": project.odoo_version, "to_version": to_version, "steps": steps,
             "source_image": source_tool.image if source_tool else None,
             "source_tool": source_tool._ops_build_spec() if source_tool else {},

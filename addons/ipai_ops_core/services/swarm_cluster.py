@@ -161,6 +161,11 @@ class SwarmCluster:
     # networks: overlays, attachable (one-shot commands join them)
     # ------------------------------------------------------------------
     def create_network(self, name, labels, subnet, gateway, ip_range, internal=False, options=None):
+        """An attachable overlay; the image builds' network stays a bridge of
+        the manager's engine (``docker build`` joins no overlay)."""
+        if (labels or {}).get(LABEL_PREFIX + "network-kind") == "b":  # env_network.BUILD
+            return super().create_network(name, labels, subnet, gateway, ip_range, internal=internal,
+                                          options=options)
         self._require_manager()
         ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, gateway=gateway, iprange=ip_range)])
         try:

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from odoo import _, api, fields, models
 from odoo.addons.ipai_ops_core.executors import paths
 from odoo.addons.ipai_ops_core.models.rpc_args import time_arg, valid_records
-from odoo.addons.ipai_ops_core.services import naming, runtime
+from odoo.addons.ipai_ops_core.services import naming
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
@@ -151,14 +151,12 @@ class OpsEnvironment(models.Model):
     def _ops_collect_events(self, host, now):
         """Docker's die, oom and restart events of this platform's
         environments since the last collection."""
-        # sudo: hosts are managers' records; the collector needs the engine
-        ops_host = self.env["ops.host"].sudo().search([("name", "=", host)], limit=1)
         key = "ipai_ops_monitoring.events_since.%s" % host
         params = self.env["ir.config_parameter"].sudo()  # sudo: the collector's own bookmark
         since = float(params.get_param(key) or now - 60)
         plane = naming.namespace_for(self.env.cr.dbname)
         try:
-            events = runtime.connect(ops_host.docker_url or None, timeout=30).events(
+            events = self.env["ops.host"]._ops_engine_of(host, timeout=30).events(
                 since, now, ("die", "oom", "restart"), {"ipai-ops.plane": plane})
         except Exception:
             _logger.exception("ops monitoring: could not read Docker events of %s", host)
