@@ -66,7 +66,7 @@ def swarm_prod_fixture(server, swarm_lab, tmp_path_factory):
     host = manager("ops.host", "create", {"name": HOST, "docker_url": swarm_lab["engines"][0][0],
                                           "runtime_kind": "swarm"})
     remove_leftovers(SLUG)
-    repo = make_addon_repo(tmp_path_factory.mktemp("swgit"), branches=(), red_branch=None)
+    repo = make_addon_repo(tmp_path_factory.mktemp("swgit"), branches=("feature/dev",), red_branch=None)
     project_id = manager("ops.project", "create", {"name": "Swarm E2E", "slug": SLUG, "repo_url": repo,
                                                    "mem_limit_mb": 1024, "cpu_limit": 1.0})
     env_id = manager("ops.environment", "create", {"project_id": project_id, "branch": "main"})
@@ -89,6 +89,17 @@ def test_a_production_on_a_swarm_host_serves_through_the_front_door(server, swar
     assert "Healthy: unit" in env["logs"] and "The gateway leads" in env["logs"], env["logs"][-3000:]
     unit = engine.container(env["container_id"])
     assert unit and unit["status"] == "running" and unit["node"], unit
+    # its configuration file (its credentials) is a Swarm secret, the odoo user's, 0400; of the platform's
+    # host only its data directory is mounted; no password in its environment
+    spec = engine.client.services.get(env["container_id"]).attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
+    assert [(f["File"]["Name"], f["File"]["UID"], f["File"]["Mode"]) for f in spec["Secrets"]] == [
+        ("/etc/odoo/odoo.conf", "101", 0o400)], spec["Secrets"]
+    assert [m["Target"] for m in spec["Mounts"]] == ["/var/lib/odoo"], spec["Mounts"]
+    assert not any("password" in value.lower() for value in spec.get("Env") or []), spec.get("Env")
+    # nginx's workers reach its HTTP socket; the database's socket is root's
+    sockets = os.path.dirname(env["upstream_socket"])
+    assert os.stat(env["upstream_socket"]).st_mode & 0o777 == 0o666
+    assert os.stat(os.path.join(sockets, "db.sock")).st_mode & 0o777 == 0o600
     assert env["upstream_socket"] == os.path.join(doors_root(server), "e%d" % env["id"], "http.sock"), env
     answer = requests.get(env["url"] + "/web/login", timeout=30)
     assert answer.status_code == 200 and "oe_login_form" in answer.text, answer.status_code
@@ -135,6 +146,20 @@ def test_the_reconciliation_brings_the_host_relay_back(server, swarm_prod):
     assert "swarm %s: host relay running" % HOST in out, out[-2000:]
     answers_within(swarm_prod["url"], 60)
     assert serves(swarm_prod["url"], swarm_prod["database_name"])
+
+
+def test_a_development_build_on_a_swarm_host_is_refused_with_its_reason(server, swarm_prod):
+    """Development and staging are not served on a swarm host yet: the run
+    says so and leaves nothing (no network, no unit)."""
+    manager = server.rpc("e2e_manager")
+    queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "feature/dev"})
+    run, logs = run_on_swarm(server, manager, queued)
+    assert run["state"] == "failed", run
+    assert "Development and staging environments do not run on swarm hosts yet" in run["error_message"], run
+    engine = swarm_prod["engine"]
+    env_id = run["environment_id"]
+    assert not engine.containers(runtime.labels_for(namespace(server), environment=env_id))
+    assert not engine.network_names(runtime.labels_for(namespace(server), environment=env_id))
 
 
 def test_destroying_it_leaves_nothing_on_the_swarm(server, swarm_prod):

@@ -119,6 +119,9 @@ def ensure(spec, engine, reporter=None):
     if spec.get("network"):
         return spec["network"]
     plane, kind = spec["namespace"], env_network.kind_for_stage(spec.get("stage"))
+    if swarm_doors.is_swarm(spec) and kind != env_network.PRODUCTION:
+        raise RunFailed("Development and staging environments do not run on swarm hosts yet (production only, "
+                        "see docs/runtime.md): build this branch on a host whose runtime is a Docker engine.")
     try:
         net = env_network.ensure(engine, plane, kind, spec["environment_id"], spec["project_slug"], _pool(spec))
         if swarm_doors.is_swarm(spec):
