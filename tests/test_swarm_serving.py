@@ -131,12 +131,19 @@ def test_a_code_only_redeploy_on_swarm_fails_no_request(server, swarm_prod):
     after = manager("ops.environment", "read", [swarm_prod["id"]], FIELDS)[0]
     assert after["container_id"] != before and swarm_prod["engine"].container(before) is None, "the old unit went"
     assert after["upstream_socket"] == swarm_prod["upstream_socket"], "nginx's upstream stays the same"
+    swarm_prod.update(after)
 
 
-def test_the_reconciliation_brings_the_host_relay_back(server, swarm_prod):
-    """The host relay gone (a reboot, a crash): production loses its
-    database and says so; the network reconciliation (its cron) starts the
-    relay again and production answers again."""
+def test_the_crons_keep_it_serving(server, swarm_prod):
+    """The garbage collector leaves its unit and the gateway alone. The host
+    relay gone (a reboot, a crash): production loses its database and says
+    so; the network reconciliation (its cron) starts the relay again and
+    production answers again."""
+    out = shell(server, "print(env['ops.environment']._cron_collect_garbage())\nenv.cr.commit()\n")
+    assert swarm_prod["engine"].container(swarm_prod["container_id"])["status"] == "running", out[-2000:]
+    gateway = swarm_prod["engine"].container(swarm_gateway.container_name(namespace(server)))
+    assert gateway and gateway["status"] == "running", out[-2000:]
+    answers_within(swarm_prod["url"], 30)
     swarm_gateway.HostRelay(doors_root(server)).stop()
     deadline = time.monotonic() + 30
     while serves(swarm_prod["url"], swarm_prod["database_name"]):

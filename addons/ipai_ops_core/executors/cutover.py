@@ -23,6 +23,11 @@ this side: the new container goes, every database it registered is dropped
 with its filestore, an old container that was stopped is started again and
 waited for, and the front door serves it again. After that, nothing is
 undone.
+
+On a swarm host the new container is a unit (executors/swarm_unit.py,
+healthy by Swarm's own health check) and the switch is the gateway's: the
+environment's sockets lead to the new unit (executors/swarm_doors.py);
+nginx's upstreams are those sockets and stay the same.
 """
 
 import shutil
