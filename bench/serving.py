@@ -426,14 +426,16 @@ def main():
     print("new container answering -> traffic on it: mean %.2fs, max %.2fs (run logs)" % (
         r["switch_s_mean"], r["switch_s_max"] or 0))
 
-    def rounded(value):
-        if isinstance(value, float):
-            return round(value, 3)
-        if isinstance(value, dict):
-            return {k: rounded(v) for k, v in value.items()}
-        return value
-
     print(json.dumps(dict(rounded(res), bench="serving")))
+
+
+def rounded(value):
+    """``value`` with its floats (in dicts too) to 3 decimals: the JSON line."""
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    return value
 
 
 if __name__ == "__main__":

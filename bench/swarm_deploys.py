@@ -56,7 +56,7 @@ import swarm_lab  # noqa: E402 - the lab's commands
 from backup_restore import odoo_setup  # noqa: E402
 from kill_recovery import Plane, drop_templates, make_repo, odoo_cmd  # noqa: E402
 from run_log_queries import connect, ensure_database  # noqa: E402
-from serving import BASE_DOMAIN, Visitor, free_port, wait_answers  # noqa: E402
+from serving import BASE_DOMAIN, Visitor, free_port, rounded, wait_answers  # noqa: E402
 
 PROJECTS = {"docker": ("bench-swd", "local"), "swarm": ("bench-sws", "lab")}
 
@@ -251,13 +251,6 @@ def report(res, args):
         r = row["redeploy"]
         print("%-44s %10d %10d %11.1fs" % ("%d %s redeploys" % (r["count"], kind), r["requests"], r["failed"],
                                            r["longest_gap_s"]))
-
-    def rounded(value):
-        if isinstance(value, float):
-            return round(value, 3)
-        if isinstance(value, dict):
-            return {k: rounded(v) for k, v in value.items()}
-        return value
 
     print(json.dumps(dict(rounded(res), bench="swarm_deploys")))
 

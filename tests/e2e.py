@@ -72,10 +72,11 @@ def odoo_command(server, name):
     return [*odoo_bin, "--addons-path=%s" % addons, name, *rest]
 
 
-def run_worker(server, projects="rt-e2e"):
-    """One `odoo-bin ops-worker --once` pass over the queue (real worker command)."""
+def run_worker(server, projects="rt-e2e", host=None):
+    """One `odoo-bin ops-worker --once` pass over the queue (real worker command), as a worker of ``host``."""
     proc = subprocess.run(odoo_command(server, "ops-worker") + ["--worker-id", "e2e-worker",
-                                                                "--projects", projects, "--once", "--log-level=warn"],
+                                                                "--projects", projects, "--once", "--log-level=warn",
+                                                                *(["--host", host] if host else [])],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     output = proc.stdout + proc.stderr

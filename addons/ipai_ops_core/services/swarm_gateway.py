@@ -169,8 +169,9 @@ class Gateway:
         if network["name"] not in (info or {}).get("networks", {}):
             self.engine.connect_network(self.name, network["name"], ip=door)
         (self.root / key).mkdir(mode=0o711, exist_ok=True)
-        routes = [r for r in self._routes() if r["key"] != key]
-        kept = [r for r in self._routes() if r["key"] == key and r.get("public")]
+        current = self._routes()
+        routes = [r for r in current if r["key"] != key]
+        kept = [r for r in current if r["key"] == key and r.get("public")]
         mine = self._front_routes(key, unit) if unit is not None else kept
         mine += [{"key": key, "listen": "tcp:%s:%d" % (door, int(port)),
                   "to": "unix:%s/%s/%s.sock" % (IN_CONTAINER, key, what)}
