@@ -13,7 +13,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LAB = ROOT / "scripts/swarm-lab.sh"
-PROBE_IMAGE = "ipai-ops/swarm-probe:1"  # busybox: a shell, httpd, wget, nslookup
+PROBE_IMAGE = "ipai-ops/swarm-probe:1"  # busybox: a shell, httpd, wget, nslookup, nc, ip
 PLANE = "swarmtest"
 
 
@@ -25,14 +25,15 @@ def command(*args):
 
 
 def _probe_rootfs():
-    """A tiny image's root: busybox (a shell, httpd, wget, nslookup) and nothing else."""
+    """A tiny image's root: busybox (a shell, httpd, wget, nslookup, nc, ip) and nothing else."""
     busybox = shutil.which("busybox")
     if not busybox:
         pytest.fail("busybox-static is missing: scripts/setup.sh installs it")
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         tar.add(busybox, "bin/busybox")
-        for applet in ("sh", "httpd", "wget", "nslookup", "cat", "stat", "sleep", "timeout", "echo", "id", "ls"):
+        for applet in ("sh", "httpd", "wget", "nslookup", "cat", "stat", "sleep", "timeout", "echo", "id", "ls", "nc",
+                       "ip"):
             info = tarfile.TarInfo("bin/%s" % applet)
             info.type, info.linkname = tarfile.SYMTYPE, "busybox"
             tar.addfile(info)
@@ -82,3 +83,19 @@ def runtime_image(lab):
         pytest.fail("%s is missing on this machine's engine: scripts/setup.sh builds it" % RUNTIME_IMAGE)
     local.copy_image(RUNTIME_IMAGE, lab["manager"])
     return RUNTIME_IMAGE
+
+
+def worker(lab, images=(PROBE_IMAGE,)):
+    """The lab's second engine, joined as a worker named w1 (joined once for the session), with ``images``."""
+    from odoo.addons.ipai_ops_core.services import runtime  # noqa: PLC0415 - Odoo's addons load with pytest-odoo
+
+    manager = lab["manager"]
+    (url, address) = lab["engines"][1]
+    engine = runtime.connect(url, kind="swarm", timeout=900)
+    if engine.swarm_state()[0] != "active":
+        token, manager_address = manager.join_token()
+        engine.join(manager_address, token, address)
+        manager.name_node("ipai-sw2", "w1")
+    for image in images:
+        manager.copy_image(image, engine)
+    return engine

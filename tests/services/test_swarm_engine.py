@@ -145,19 +145,6 @@ def _wait(what, timeout):
     return what()
 
 
-def _worker(swarm_lab):
-    """The lab's second engine, joined as a worker named w1 (joined once for the session)."""
-    manager = swarm_lab["manager"]
-    (url, address) = swarm_lab["engines"][1]
-    worker = runtime.connect(url, kind="swarm", timeout=120)
-    if worker.swarm_state()[0] != "active":
-        token, manager_address = manager.join_token()
-        worker.join(manager_address, token, address)
-        manager.name_node("ipai-sw2", "w1")
-    manager.copy_image(IMAGE, worker)
-    return worker
-
-
 def test_a_worker_joins_and_a_unit_pinned_to_it_answers_across_nodes(swarm_lab):
     manager = swarm_lab["manager"]
     (url, address) = swarm_lab["engines"][1]
@@ -206,7 +193,7 @@ def test_a_lost_node_shows_down_and_its_unit_answers_again_once_back(swarm_lab):
     of the daemon): the manager says the node is down, within seconds; the
     unit pinned to it is not moved; back, it answers again."""
     manager = swarm_lab["manager"]
-    _worker(swarm_lab)
+    lab_kit.worker(swarm_lab)
     net = "sw-cross" if manager.network("sw-cross") else _network(manager, "sw-cross", third=12)
     unit = manager.start(IMAGE, HTTPD, "sw-lost", _labels("8"), network=net, node="w1",
                          files={"/etc/app/app.conf": {"data": "still here\n"}}, healthcheck=HEALTH)

@@ -36,8 +36,8 @@ def collect_docker(engine, state):
     for container in engine.containers(plane):
         if container["id"] in state["containers"] or container["labels"].get("ipai-ops.run") in state["active_runs"]:
             continue
-        if container["labels"].get(runtime.LABEL_PREFIX + "role") == "gateway":
-            continue  # a swarm's gateway (services/swarm_gateway.py): the platform's, no environment's
+        if container["labels"].get(runtime.LABEL_PREFIX + "role") in ("gateway", "guard"):
+            continue  # a swarm's gateway and its nodes' guard (services/swarm_g*.py): the platform's, no environment's
         removed["containers"] += engine.remove_container(container["id"])
     by_env = {}
     for image in engine.images(plane):

@@ -14,7 +14,7 @@ pool, mail_port, egress_root, egress_port, front_door_ports (nginx's, where
 it listens beyond the loopback), allowlist (the project's).
 """
 
-from ..services import egress, env_network, firewall, naming
+from ..services import egress, env_network, firewall, naming, swarm_guard
 from ..services.postgres import PostgresError, access
 from ..services.runtime import RuntimeFailure as DockerError
 from . import swarm_doors
@@ -149,11 +149,15 @@ def ensure(spec, engine, reporter=None):
 
 def reconcile_swarm(spec, engine):
     """A swarm host's doors after a reboot or a crash: the host relay
-    running again (the gateway container restarts with its engine) and the
-    host's pg_hba sections as its networks are. Returns what it did."""
+    running again (the gateway container restarts with its engine), the
+    host's pg_hba sections as its networks are, and every node guarded
+    (services/swarm_guard.py: one that joined gets its guard, one that left
+    is no longer a peer). Returns what it did."""
     pid = swarm_doors.relay(spec).ensure_running()
     hba = sync_database_access(spec, engine)
-    return "host relay running (pid %d), pg_hba %s" % (pid, hba["status"])
+    guard = swarm_guard.ensure(engine, spec["namespace"])
+    return "host relay running (pid %d), pg_hba %s, nodes guarded: %s" % (pid, hba["status"],
+                                                                          ", ".join(guard["nodes"]) or "none")
 
 
 def build_network(spec, engine):

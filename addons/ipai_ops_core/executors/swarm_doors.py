@@ -14,12 +14,15 @@ reaches through the environment's sockets.
   to the unit that serves (``serve``).
 
 The host's firewall has nothing to do here: an overlay is no interface of
-the host, and the door is the only way in or out of an internal one.
+the host, and the door is the only way in or out of an internal one. What
+a production overlay's way out (the node's ``docker_gwbridge``) reaches of
+the nodes themselves is the nodes' guard's (services/swarm_guard.py),
+ensured before any door opens.
 """
 
 import os
 
-from ..services import egress, env_network, swarm_gateway
+from ..services import egress, env_network, swarm_gateway, swarm_guard
 from ..services.postgres import access
 from ..services.runtime import RuntimeFailure
 from .base import RunFailed
@@ -79,6 +82,7 @@ def open_doors(spec, engine, net):
     services = host_services(spec, net)
     host_relay = relay(spec)
     try:
+        swarm_guard.ensure(engine, spec["namespace"])  # no environment runs on a node that is not guarded
         for what, (host, port, from_source) in services.items():
             host_relay.route(key(spec), what, host, port, source if from_source else None)
         gateway(spec, engine).open(key(spec), net, host_services={what: port for what, (_h, port, _s)

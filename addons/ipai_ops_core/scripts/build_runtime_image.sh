@@ -45,6 +45,7 @@ inputs_of() { docker image inspect "$1" --format '{{range .Config.Env}}{{println
 # --- 1. the base image ------------------------------------------------------
 # The union of Odoo 17, 18 and 19's Depends (debian/control, Debian 12 names).
 # --include does not resolve virtual packages: python3-cryptography needs python3-cffi-backend.
+# iptables: the swarm nodes' guard (services/swarm_guard.py) runs in this image, with the node's network.
 packages=(
   ca-certificates adduser curl fonts-dejavu-core fonts-inconsolata fonts-font-awesome fonts-roboto-unhinted
   gsfonts libjs-underscore postgresql-client python3 python3-asn1crypto python3-babel python3-cbor2
@@ -55,6 +56,7 @@ packages=(
   python3-openssl python3-pypdf2 python3-rjsmin python3-qrcode python3-renderpm python3-reportlab
   python3-requests python3-stdnum python3-tz python3-urllib3 python3-vobject python3-werkzeug
   python3-xlsxwriter python3-xlrd python3-zeep python3-pip
+  iptables
 )
 base_script="$(sed -n '/^# --- 1\./,/^# --- 2\./p' "$0")"
 base_inputs="$( { printf '%s\n' "$base_script" "${packages[@]}"; } | sha256sum | cut -c1-32)"
