@@ -129,17 +129,18 @@ print("NETPROBE " + json.dumps({"results": results, "uid": os.getuid(), "own_db_
 """
 
 
-def net_probe(container_id, checks, user=None):
+def net_probe(container_id, checks, user=None, client=None):
     """Run ``checks`` from inside a container (as its own user, or ``user``:
     "0" for root): {"results": {check id: outcome}, "uid", "own_db_host"}.
     A check is {"id", and one of "tcp": [host, port] ("open", "timeout",
     "ConnectionRefusedError"...), "http": url (+ "proxy", "headers"; the
     status or the error's name), "pg": connection parameters ("own": true
     for the container's own credentials; "CONNECTED" or the server's
-    message), "smtp": [host, port] (with its own login: "AUTH OK"), "path"}."""
+    message), "smtp": [host, port] (with its own login: "AUTH OK"), "path"}.
+    ``client``: the engine that runs the container (this machine's by default)."""
     import docker
 
-    container = docker.from_env().containers.get(container_id)
+    container = (client or docker.from_env()).containers.get(container_id)
     code, out = container.exec_run(["python3", "-c", NET_PROBE, json.dumps(checks)], user=user or "")
     line = [ln for ln in out.decode().splitlines() if ln.startswith("NETPROBE ")]
     assert code == 0 and line, out.decode()[-3000:]

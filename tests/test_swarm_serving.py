@@ -25,12 +25,43 @@ from e2e import (
     run_worker,
     serves,
     shell,
+    sql,
 )
 from odoo.addons.ipai_ops_core.services import runtime, swarm_gateway
+from probes import net_probe
 
 SLUG = "sw-e2e"
 HOST = "lab"
-FIELDS = ["url", "database_name", "container_id", "upstream_socket", "host", "state", "hostname", "container_ip"]
+# run inside the unit, as its own code would: what of its node it opens (the node's address on its
+# docker_gwbridge is its default route)
+NODE_PROBE = """
+import socket, struct, sys
+routes = [line.split() for line in open("/proc/net/route")]
+gateway = [socket.inet_ntoa(struct.pack("<L", int(f[2], 16))) for f in routes if f[1] == "00000000"][0]
+found = []
+for host, port in [(sys.argv[1], 2377), (sys.argv[1], 7946), (gateway, 7946), (gateway, 8069)]:
+    conn = socket.socket()
+    conn.settimeout(3)
+    found.append("%s:%d %s" % (host, port, "open" if conn.connect_ex((host, port)) == 0 else "closed"))
+print(", ".join(found))
+"""
+# run inside a unit: a mail to HOST:PORT with the login of its configuration file
+SEND_MAIL = """
+import configparser, smtplib, sys
+from email.message import EmailMessage
+conf = configparser.ConfigParser()
+conf.read("/etc/odoo/odoo.conf")
+own = conf["options"]
+message = EmailMessage()
+message["From"], message["To"], message["Subject"] = "staging@example.com", "anna@customer.example", sys.argv[3]
+message.set_content("Hello")
+with smtplib.SMTP(sys.argv[1], int(sys.argv[2]), timeout=10) as client:
+    client.login(own["smtp_user"], own["smtp_password"])
+    client.send_message(message)
+print("SENT")
+"""
+FIELDS = ["url", "database_name", "container_id", "upstream_socket", "host", "state", "hostname", "container_ip",
+          "network_subnet"]
 
 
 def run_on_swarm(server, manager, queued):
@@ -63,7 +94,7 @@ def swarm_prod_fixture(server, swarm_lab, tmp_path_factory):
     host = manager("ops.host", "create", {"name": HOST, "docker_url": swarm_lab["engines"][0][0],
                                           "runtime_kind": "swarm"})
     remove_leftovers(SLUG)
-    repo = make_addon_repo(tmp_path_factory.mktemp("swgit"), branches=("feature/dev",), red_branch=None)
+    repo = make_addon_repo(tmp_path_factory.mktemp("swgit"), branches=("feature/dev", "release/next"), red_branch=None)
     project_id = manager("ops.project", "create", {"name": "Swarm E2E", "slug": SLUG, "repo_url": repo,
                                                    "mem_limit_mb": 1024, "cpu_limit": 1.0})
     env_id = manager("ops.environment", "create", {"project_id": project_id, "branch": "main"})
@@ -80,7 +111,7 @@ def swarm_prod_fixture(server, swarm_lab, tmp_path_factory):
         manager("ops.host", "write", [host], {"active": False})
 
 
-def test_a_production_on_a_swarm_host_serves_through_the_front_door(server, swarm_prod):
+def test_a_production_on_a_swarm_host_serves_through_the_front_door(server, swarm_prod, swarm_lab):
     env, engine = swarm_prod, swarm_prod["engine"]
     assert env["host"] == HOST and env["state"] == "running" and not env["container_ip"], env
     assert "Healthy: unit" in env["logs"] and "The gateway leads" in env["logs"], env["logs"][-3000:]
@@ -101,6 +132,9 @@ def test_a_production_on_a_swarm_host_serves_through_the_front_door(server, swar
     answer = requests.get(env["url"] + "/web/login", timeout=30)
     assert answer.status_code == 200 and "oe_login_form" in answer.text, answer.status_code
     assert serves(env["url"], env["database_name"]), "the unit opens its own database"
+    # its log is the platform's, as on a Docker host: the request just made is in it
+    lines = server.rpc("e2e_manager")("ops.environment", "logs", [env["id"]], grep="/web/login")["lines"]
+    assert any("GET /web/login" in line["text"] for line in lines), lines[-5:]
     # its data came in through the door as its own role, from its own loopback address
     conn = admin_conn(env["database_name"])
     try:
@@ -113,6 +147,12 @@ def test_a_production_on_a_swarm_host_serves_through_the_front_door(server, swar
     assert hba_sources(server, env["id"]) == [(swarm_gateway.source_address(env["id"]), "255.255.255.255")]
     with open(env["upstream_socket"].rsplit("/", 2)[0] + "/host-routes.json") as fh:
         assert '"source": "%s"' % swarm_gateway.source_address(env["id"]) in fh.read()
+    # from inside it, its code opens nothing of its node: not the swarm's ports at the node's address,
+    # nothing at its bridge's gateway (the nodes' guard, services/swarm_guard.py)
+    container = engine.client.containers.get(engine._exec_target(env["container_id"]))
+    code, out = container.exec_run(["python3", "-c", NODE_PROBE, swarm_lab["engines"][0][1]])
+    assert code == 0 and "open" not in out.decode(), out.decode()
+    assert out.decode().count("closed") == 4, out.decode()
 
 
 def test_a_code_only_redeploy_on_swarm_fails_no_request(server, swarm_prod):
@@ -152,18 +192,88 @@ def test_the_crons_keep_it_serving(server, swarm_prod):
     assert serves(swarm_prod["url"], swarm_prod["database_name"])
 
 
-def test_a_development_build_on_a_swarm_host_is_refused_with_its_reason(server, swarm_prod):
-    """Development and staging are not served on a swarm host yet: the run
-    says so and leaves nothing (no network, no unit)."""
+def test_a_development_build_on_a_swarm_host_reaches_its_doors_and_nothing_else(server, swarm_prod, swarm_lab,
+                                                                                   catcher):
+    """A branch's build on a swarm host: an internal overlay whose only way
+    out is its door. From inside its unit: its own database and the mail
+    catcher (its own login) through the door, the egress proxy there for the
+    rest (which refuses what is not allow-listed and the host itself); no
+    route off the overlay, nothing else at the door, not production's door.
+    Destroyed, its doors and its network go."""
     manager = server.rpc("e2e_manager")
     queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "feature/dev"})
     run, logs = run_on_swarm(server, manager, queued)
-    assert run["state"] == "failed", run
-    assert "Development and staging environments do not run on swarm hosts yet" in run["error_message"], run
+    assert run["state"] == "succeeded", (run["error_message"], logs[-4000:])
+    dev = manager("ops.environment", "read", [run["environment_id"]], FIELDS)[0]
+    assert dev["host"] == HOST and dev["state"] == "running" and dev["upstream_socket"], dev
+    answers_within(dev["url"], 30)
+    assert serves(dev["url"], dev["database_name"]) and not serves(dev["url"], swarm_prod["database_name"])
     engine = swarm_prod["engine"]
-    env_id = run["environment_id"]
-    assert not engine.containers(runtime.labels_for(namespace(server), environment=env_id))
-    assert not engine.network_names(runtime.labels_for(namespace(server), environment=env_id))
+    door = swarm_gateway.door_address({"subnet": dev["network_subnet"]})
+    prod_door = swarm_gateway.door_address({"subnet": swarm_prod["network_subnet"]})
+    proxy = "http://%s:%d" % (door, server.egress_port)
+    spec = engine.client.services.get(dev["container_id"]).attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
+    assert "HTTP_PROXY=%s" % proxy in spec["Env"], spec["Env"]
+    db_port = int(os.environ["OPS_DB_PORT"])
+    got = net_probe(engine._exec_target(dev["container_id"]), [
+        {"id": "own db at the door", "pg": {"host": door, "port": db_port, "dbname": dev["database_name"],
+                                            "own": True}},
+        {"id": "production's db at the door", "pg": {"host": door, "port": db_port,
+                                                      "dbname": swarm_prod["database_name"], "own": True}},
+        {"id": "mail catcher at the door", "smtp": [door, catcher]},
+        {"id": "door 8069", "tcp": [door, 8069]},
+        {"id": "door 22", "tcp": [door, 22]},
+        {"id": "production's door", "tcp": [prod_door, db_port]},
+        {"id": "node 2377", "tcp": [swarm_lab["engines"][0][1], 2377]},
+        {"id": "outside direct", "tcp": ["10.251.0.1", 80]},
+        {"id": "outside via proxy", "http": "http://192.0.2.10/", "proxy": proxy},
+        {"id": "control plane via proxy", "http": server.url + "/xmlrpc/2/db", "proxy": proxy},
+        {"id": "host db via proxy", "http": "http://127.0.0.1:%d/" % db_port, "proxy": proxy},
+    ], client=engine.client)["results"]
+    assert got.pop("own db at the door") == "CONNECTED", got
+    assert got.pop("production's db at the door") != "CONNECTED", got
+    assert got.pop("mail catcher at the door") == "AUTH OK", got
+    for what in ("outside via proxy", "control plane via proxy", "host db via proxy"):
+        assert got.pop(what) == 403, (what, got)
+    assert "open" not in got.values(), got
+
+    queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "destroy", "environment_id": dev["id"]})
+    run, logs = run_on_swarm(server, manager, queued)
+    assert run["state"] == "succeeded", (run["error_message"], logs[-3000:])
+    mine = runtime.labels_for(namespace(server), environment=dev["id"])
+    assert engine.containers(mine) == [] and not engine.network_names(mine)
+    assert not os.path.exists(os.path.dirname(dev["upstream_socket"])) or not [
+        name for name in os.listdir(os.path.dirname(dev["upstream_socket"])) if name.endswith(".sock")]
+    assert hba_sources(server, dev["id"]) == []
+
+
+def test_a_staging_build_on_a_swarm_host_is_a_neutralized_copy_whose_mail_is_caught(server, swarm_prod, catcher):
+    """Staging on a swarm host: a copy of production's database and
+    filestore, neutralized, served by a unit on its internal overlay; its
+    only mail server is the catcher at its door, and what it sends there is
+    caught and shown on the environment."""
+    manager = server.rpc("e2e_manager")
+    prod_db = swarm_prod["database_name"]
+    sql(prod_db, "INSERT INTO res_partner (name, active) VALUES ('Made on the swarm', true)")
+    queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "release/next"})
+    run, logs = run_on_swarm(server, manager, queued)
+    assert run["state"] == "succeeded", (run["error_message"], logs[-4000:])
+    assert "Copying production" in logs and "odoo neutralize" in logs, logs[-3000:]
+    env = manager("ops.environment", "read", [queued["environment_id"]], FIELDS + ["stage"])[0]
+    db = env["database_name"]
+    assert env["stage"] == "staging" and env["host"] == HOST and db != prod_db, env
+    assert sql(db, "SELECT count(*) FROM res_partner WHERE name = 'Made on the swarm'") == [(1,)]
+    assert sql(db, "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'") == [("true",)]
+    door = swarm_gateway.door_address({"subnet": env["network_subnet"]})
+    assert sql(db, "SELECT smtp_host, smtp_port FROM ir_mail_server WHERE active") == [(door, catcher)]
+    answers_within(env["url"], 30)
+    assert serves(env["url"], db)
+    # a mail from inside its unit, to its mail server, with the login its configuration file gives it
+    container = swarm_prod["engine"].client.containers.get(swarm_prod["engine"]._exec_target(env["container_id"]))
+    code, out = container.exec_run(["python3", "-c", SEND_MAIL, door, str(catcher), "Sent from a swarm staging"])
+    assert code == 0 and "SENT" in out.decode(), out.decode()[-2000:]
+    caught = manager("ops.mail", "search_read", [("environment_id", "=", env["id"])], fields=["subject"])
+    assert [m["subject"] for m in caught] == ["Sent from a swarm staging"], caught
 
 
 def test_destroying_it_leaves_nothing_on_the_swarm(server, swarm_prod):

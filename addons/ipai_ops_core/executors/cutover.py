@@ -272,7 +272,8 @@ class Switch:
                                                    loaded["seconds"], loaded["status"]))
         old_container, old_db = self.current.get("container_id"), self.current.get("database_name")
         if old_container and old_container != container_id:
-            guard.remove_container(self.engine, spec, old_container)
+            # nothing waits for it to be gone (on a swarm, its Odoo stops after the run)
+            guard.remove_container(self.engine, spec, old_container, wait=False)
         if retire_database and old_db and old_db != dbname:
             guard.drop_database(spec, old_db)
             shutil.rmtree(paths.db_filestore(spec, old_db), ignore_errors=True)

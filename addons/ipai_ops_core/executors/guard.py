@@ -36,11 +36,11 @@ def owner_labels(spec):
             runtime.LABEL_PREFIX + "environment": str(spec["environment_id"])}
 
 
-def remove_container(engine, spec, ref):
-    """Remove container ``ref`` if it carries this environment's labels."""
+def remove_container(engine, spec, ref, wait=True):
+    """Remove container ``ref`` if it carries this environment's labels (``wait``: the runtime's)."""
     if not ref:
         return False
     try:
-        return engine.remove_container(ref, expect_labels=owner_labels(spec))
+        return engine.remove_container(ref, expect_labels=owner_labels(spec), wait=wait)
     except runtime.RuntimeFailure as exc:
         raise RunFailed(str(exc)) from exc

@@ -119,9 +119,6 @@ def ensure(spec, engine, reporter=None):
     if spec.get("network"):
         return spec["network"]
     plane, kind = spec["namespace"], env_network.kind_for_stage(spec.get("stage"))
-    if swarm_doors.is_swarm(spec) and kind != env_network.PRODUCTION:
-        raise RunFailed("Development and staging environments do not run on swarm hosts yet (production only, "
-                        "see docs/runtime.md): build this branch on a host whose runtime is a Docker engine.")
     try:
         net = env_network.ensure(engine, plane, kind, spec["environment_id"], spec["project_slug"], _pool(spec))
         if swarm_doors.is_swarm(spec):
@@ -141,7 +138,8 @@ def ensure(spec, engine, reporter=None):
                      % " | ".join(line for line in hba["lines"] if line.startswith("host")))
     if reporter and hba["status"] == "reloaded":
         reporter.log("info", "Network %s (%s, %s); the database server admits %s from it only" % (
-            net["name"], net["subnet"], "no route off the host" if net["internal"] else "internet",
+            net["name"], net["subnet"], ("no way out but its door" if swarm_doors.is_swarm(spec) else
+                                         "no route off the host") if net["internal"] else "internet",
             naming.env_role_name(plane, spec["environment_id"])))
     spec["network"] = net
     return net

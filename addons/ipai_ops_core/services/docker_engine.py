@@ -210,7 +210,7 @@ class DockerEngine(Runtime):
         except APIError as exc:
             raise DockerError("cannot start container %s: %s" % (ref, exc)) from exc
 
-    def remove_container(self, ref, expect_labels=None):
+    def remove_container(self, ref, expect_labels=None, wait=True):  # noqa: ARG002 - removed at once here
         """Remove a container (running or not); False when there is none.
 
         With ``expect_labels``, a container that does not carry all of them

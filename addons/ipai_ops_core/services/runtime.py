@@ -113,8 +113,10 @@ class Runtime(abc.ABC):
         """Start a stopped unit again; False when there is no such unit."""
 
     @abc.abstractmethod
-    def remove_container(self, ref, expect_labels=None):
-        """Remove a unit; refused unless it carries ``expect_labels``; False when there is none."""
+    def remove_container(self, ref, expect_labels=None, wait=True):
+        """Remove a unit; refused unless it carries ``expect_labels``; False when there is none.
+        ``wait``: return once its containers are gone (what comes next may need that: its network's removal);
+        without it, a backend whose removal ends later (Swarm stops the task after) returns at once."""
 
     # networks
     @abc.abstractmethod

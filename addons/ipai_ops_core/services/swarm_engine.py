@@ -301,8 +301,10 @@ class SwarmEngine(SwarmCluster, SwarmFiles, DockerEngine):
         self._wait_running(service.id, service.name, 180, earlier=earlier)
         return True
 
-    def remove_container(self, ref, expect_labels=None):
-        """Remove a service with its configs and secrets (or a plain container); False when there is none."""
+    def remove_container(self, ref, expect_labels=None, wait=True):
+        """Remove a service with its configs and secrets (or a plain container); False when there is none.
+        Without ``wait``, Swarm stops its task after this returns (an old unit after a switch: nothing
+        needs it gone, and its Odoo takes seconds to stop)."""
         service = self._service(ref)
         if service is None:
             return super().remove_container(ref, expect_labels=expect_labels)
@@ -322,7 +324,7 @@ class SwarmEngine(SwarmCluster, SwarmFiles, DockerEngine):
         self._remove_unit_files(name)
         # its containers on this node gone too: what comes next (its network's removal) needs them gone
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and self.client.containers.list(
+        while wait and time.monotonic() < deadline and self.client.containers.list(
                 all=True, filters={"label": "com.docker.swarm.service.id=%s" % service.id}):
             time.sleep(0.25)
         return True
