@@ -10,6 +10,7 @@ no service behind."""
 
 import re
 import subprocess
+import sys
 
 import pytest
 import swarm_lab as lab_kit
@@ -99,6 +100,26 @@ def test_the_guard_closes_the_nodes_to_a_production_overlay_and_keeps_the_world_
         closed = {target: is_open for target, is_open in after.items() if target != hub_listener}
         assert not any(closed.values()), "from %s, still open: %s\n%s" % (where, closed, "\n".join(tail))
         assert after[hub_listener], "from %s, the world beyond the nodes is cut off:\n%s" % (where, "\n".join(tail))
+
+    # each rule once, in order, the refusal last (a pass rewrites nothing that is in place)
+    assert _lab_iptables(1, "-S", "IPAI-OPS-NODE").stdout.splitlines()[1:] == [
+        "-A IPAI-OPS-NODE -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
+        "-A IPAI-OPS-NODE -p tcp -j REJECT --reject-with tcp-reset", "-A IPAI-OPS-NODE -j DROP"]
+    peers = _lab_iptables(2, "-S", "IPAI-OPS-NODE-PEERS").stdout
+    assert all(peers.count("-d %s/32" % address) == 2 for address in (m_addr, w_addr)), peers
+
+    # a node that is also a Docker host of the platform: its bridges (ipo+) stay the host firewall's
+    # (services/firewall.py's chain decides what its environments reach), before the refusal
+    _lab_iptables(1, "-N", "IPAI-OPS")
+    try:
+        subprocess.run(["nsenter", "--net=/run/netns/ipai-sw1", sys.executable, str(swarm_guard.SCRIPT), "--once",
+                        m_addr, w_addr], check=True, timeout=60)
+        chain = _lab_iptables(1, "-S", "IPAI-OPS-NODE").stdout.splitlines()
+        assert chain[2:4] == ["-A IPAI-OPS-NODE -i ipo+ -j IPAI-OPS",
+                              "-A IPAI-OPS-NODE -p tcp -j REJECT --reject-with tcp-reset"], chain
+    finally:
+        _lab_iptables(1, "-D", "IPAI-OPS-NODE", "-i", "ipo+", "-j", "IPAI-OPS")
+        _lab_iptables(1, "-X", "IPAI-OPS")
 
     # nothing changed: the same service, no new task
     again = swarm_guard.ensure(manager, PLANE, image=image)

@@ -12,7 +12,12 @@ sets, in the node's own tables::
 
     INPUT        -i docker_gwbridge -j IPAI-OPS-NODE          (first rules)
     INPUT        -i ipo+ -j IPAI-OPS-NODE                     (the platform's bridges: image builds)
-    IPAI-OPS-NODE        replies to connections the node opened pass; the rest is refused
+    IPAI-OPS-NODE        replies to connections the node opened pass; the
+                         platform's bridges go to the host firewall's chain
+                         where the node has one (services/firewall.py: a
+                         node that is also a Docker host of the platform,
+                         whose environments reach their services there);
+                         the rest is refused
     DOCKER-USER  -i docker_gwbridge -j IPAI-OPS-NODE-PEERS    (Docker's FORWARD goes there first)
     IPAI-OPS-NODE-PEERS  -d <each node's address>/32: refused
     ip6tables INPUT -i docker_gwbridge / ipo+: dropped
@@ -42,6 +47,7 @@ import time
 
 CHAIN = "IPAI-OPS-NODE"
 PEERS = "IPAI-OPS-NODE-PEERS"
+HOST_FIREWALL = "IPAI-OPS"  # services/firewall.py's MAIN
 BRIDGES = ("docker_gwbridge", "ipo+")  # services/env_network.py's BRIDGE_PREFIX
 
 
@@ -67,17 +73,28 @@ def chain_exists(tool, chain):
     return run(tool, "-n", "-L", chain, check=False).returncode == 0
 
 
+def rules(tool, chain):
+    prefix = "-A %s " % chain
+    return [line[len(prefix):].split() for line in run(tool, "-S", chain).stdout.splitlines()
+            if line.startswith(prefix)]
+
+
 def sync(tool, chain, wanted):
-    """``chain`` holds exactly ``wanted``: missing rules appended, stale ones deleted."""
+    """``chain`` holds exactly ``wanted``, in order: a missing rule is put
+    right before the next wanted one already there (a refusal stays last),
+    then stale ones are deleted. Never flushed: nothing passes meanwhile."""
     if not chain_exists(tool, chain):
         run(tool, "-N", chain)
-    prefix = "-A %s " % chain
-    have = [line[len(prefix):].split() for line in run(tool, "-S", chain).stdout.splitlines()
-            if line.startswith(prefix)]
-    for rule in wanted:
-        if rule not in have:
+    for index, rule in enumerate(wanted):
+        have = rules(tool, chain)
+        if rule in have:
+            continue
+        after = [have.index(later) for later in wanted[index + 1:] if later in have]
+        if after:
+            run(tool, "-I", chain, str(min(after) + 1), *rule)
+        else:
             run(tool, "-A", chain, *rule)
-    for rule in have:
+    for rule in rules(tool, chain):
         if rule not in wanted:
             run(tool, "-D", chain, *rule)
 
@@ -93,8 +110,10 @@ def refuse():
 
 def apply(peers):
     tool = "iptables"
-    sync(tool, CHAIN, [["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "RETURN"], refuse(),
-                       ["-j", "DROP"]])
+    established = ["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "RETURN"]
+    # the host firewall's chain ends with its own refusal: what it admits is what its environments may use
+    host_firewall = [["-i", "ipo+", "-j", HOST_FIREWALL]] if chain_exists(tool, HOST_FIREWALL) else []
+    sync(tool, CHAIN, [established, *host_firewall, refuse(), ["-j", "DROP"]])
     sync(tool, PEERS, [rule for address in peers for rule in (
         ["-d", "%s/32" % address, *refuse()], ["-d", "%s/32" % address, "-j", "DROP"])])
     for bridge in BRIDGES:
