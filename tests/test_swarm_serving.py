@@ -9,6 +9,7 @@ leaves nothing on the swarm, in pg_hba.conf or on the host."""
 
 import os
 import time
+import xmlrpc.client
 
 import pytest
 import requests
@@ -102,7 +103,7 @@ def swarm_prod_fixture(server, swarm_lab, tmp_path_factory):
     run, logs = run_on_swarm(server, manager, queued)
     assert run["state"] == "succeeded", (run["error_message"], logs[-4000:])
     env = manager("ops.environment", "read", [env_id], FIELDS)[0]
-    env.update(id=env_id, project_id=project_id, logs=logs, engine=swarm_lab["manager"],
+    env.update(id=env_id, project_id=project_id, logs=logs, engine=swarm_lab["manager"], host_id=host,
                password=env_secret(server, env_id, "admin_password"))
     try:
         yield env
@@ -274,6 +275,34 @@ def test_a_staging_build_on_a_swarm_host_is_a_neutralized_copy_whose_mail_is_cau
     assert code == 0 and "SENT" in out.decode(), out.decode()[-2000:]
     caught = manager("ops.mail", "search_read", [("environment_id", "=", env["id"])], fields=["subject"])
     assert [m["subject"] for m in caught] == ["Sent from a swarm staging"], caught
+
+
+def test_an_ops_manager_sees_how_a_machine_joins_the_swarm_and_nobody_else(server, swarm_prod, swarm_lab):
+    """"Add a node" on a swarm host: the command a new machine runs (the
+    swarm's join token, the manager's address) and the swarm's nodes, read
+    from the manager; for Ops managers only, the token never stored."""
+    manager, host_id = server.rpc("e2e_manager"), swarm_prod["host_id"]
+    info = manager("ops.host", "swarm_join", [host_id])
+    command = info["command"]
+    assert command[:4] == ["docker", "swarm", "join", "--token"] and command[4].startswith("SWMTKN-1-"), command
+    assert command[4] == swarm_prod["engine"].join_token()[0], "the swarm's own worker token"
+    assert command[5] == "%s:2377" % swarm_lab["engines"][0][1] == info["manager"], command
+    nodes = {node["hostname"]: node for node in info["nodes"]}
+    assert (nodes["ipai-sw1"]["role"], nodes["ipai-sw1"]["state"]) == ("manager", "ready"), nodes
+    assert nodes["ipai-sw1"]["cpus"] >= 1 and nodes["ipai-sw1"]["memory_mb"] > 256, nodes
+    action = manager("ops.host", "action_swarm_join", [host_id])
+    shown = manager("ops.host.join", "read", [action["res_id"]], ["command", "nodes"])[0]
+    assert shown["command"] == " ".join(command) and "ipai-sw1: manager, ready" in shown["nodes"], shown
+    columns = {name for (name,) in sql(server.db, "SELECT column_name FROM information_schema.columns "
+                                                 "WHERE table_name = 'ops_host_join'")}
+    assert "host_id" in columns and "command" not in columns, "the token is read from the manager, never stored"
+    for login in ("e2e_worker", "e2e_admin", "e2e_dev"):
+        with pytest.raises(xmlrpc.client.Fault, match="Only Ops managers|not allowed|AccessError"):
+            server.rpc(login)("ops.host", "swarm_join", [host_id])
+    local = manager("ops.host", "search", [("name", "=", "local")])
+    assert local, "the platform's own host"
+    with pytest.raises(xmlrpc.client.Fault, match="not a swarm manager"):
+        manager("ops.host", "swarm_join", local)
 
 
 def test_destroying_it_leaves_nothing_on_the_swarm(server, swarm_prod):

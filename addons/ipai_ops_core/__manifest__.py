@@ -1,7 +1,7 @@
 {
     "name": "ipai ops: control plane",
     "summary": "Self-hosted Odoo.sh: projects, environments, runs, run queue and access rules",
-    "version": "18.0.1.7.0",
+    "version": "18.0.1.8.0",
     "category": "Technical",
     "license": "LGPL-3",
     "author": "ipai ops",

@@ -109,9 +109,7 @@ def serve(spec, engine, unit):
 
 def close(spec, engine, network_names):
     """The environment's doors go (its units and networks are gone or going)."""
-    gw = gateway(spec, engine)
-    for name in network_names or [None]:
-        gw.close(key(spec), name)
+    gateway(spec, engine).close(key(spec), *(network_names or ()))
     relay(spec).close(key(spec))
 
 

@@ -50,6 +50,7 @@ from . import ops_environment_network
 from . import ops_project_network
 from . import ops_worker
 from . import ops_host_capacity
+from . import ops_host_swarm
 from . import ops_run_queue_note
 from . import ops_environment_queue
 from . import ops_overview

@@ -1,9 +1,10 @@
 """The swarm itself, for the ``swarm`` backend (services/swarm_engine.py):
 start one (init), the token and address a node joins with, join, leave,
 its nodes with their state and capacity, the name placement pins units to
-(a node label), a node's availability (active, pause, drain), and images
-copied engine to engine, which is how they reach a node without a
-registry.
+(a node label), a node's availability (active, pause, drain), the
+platform's own services that run on every node (``start_global``: the
+nodes' guard), and images copied engine to engine, which is how they reach
+a node without a registry.
 """
 
 import logging
@@ -11,13 +12,14 @@ import re
 import time
 
 from docker.errors import APIError
-from docker.types import IPAMConfig, IPAMPool
+from docker.types import Healthcheck, IPAMConfig, IPAMPool, Resources, RestartPolicy, ServiceMode
 
 from .runtime import LABEL_PREFIX, RuntimeFailure
 
 _logger = logging.getLogger(__name__)
 
 NODE_LABEL = LABEL_PREFIX + "node"  # the node label placement pins units to
+_SECOND = 1_000_000_000  # Swarm's durations are in nanoseconds
 
 
 class SwarmCluster:
@@ -100,9 +102,12 @@ class SwarmCluster:
             attrs = node.attrs
             spec, desc, status = attrs.get("Spec") or {}, attrs.get("Description") or {}, attrs.get("Status") or {}
             resources = desc.get("Resources") or {}
+            address = status.get("Addr")
+            if address in (None, "", "0.0.0.0"):  # a manager may list itself so: its manager address then
+                address = ((attrs.get("ManagerStatus") or {}).get("Addr") or "").rsplit(":", 1)[0] or address
             found.append({
                 "id": node.id, "hostname": (desc.get("Hostname") or ""), "role": spec.get("Role"),
-                "state": status.get("State"), "availability": spec.get("Availability"), "address": status.get("Addr"),
+                "state": status.get("State"), "availability": spec.get("Availability"), "address": address,
                 "name": (spec.get("Labels") or {}).get(NODE_LABEL), "labels": spec.get("Labels") or {},
                 "cpus": (resources.get("NanoCPUs") or 0) / 1e9,
                 "memory_mb": (resources.get("MemoryBytes") or 0) // (1024 * 1024),
@@ -156,6 +161,36 @@ class SwarmCluster:
         """(CPUs, memory in MB) of the swarm's nodes that are ready and active."""
         usable = [n for n in self.nodes() if n["state"] == "ready" and n["availability"] == "active"]
         return int(sum(n["cpus"] for n in usable)) or 1, sum(n["memory_mb"] for n in usable)
+
+    # ------------------------------------------------------------------
+    # the platform's own services on every node
+    # ------------------------------------------------------------------
+    def start_global(self, image, command, name, labels, files=None, cap_add=(), ready_file=None, mem_limit_mb=64):
+        """A service with one task on every node (and every node that joins),
+        on the node's own network, root with ``cap_add`` added: the
+        platform's own code only, never an environment's. With
+        ``ready_file``, a task is running once that file exists in it (its
+        health check). Its id; a service that cannot be made leaves nothing."""
+        self._require_manager()
+        configs, _secrets, made = self._files(name, labels, files)
+        healthcheck = Healthcheck(test=["CMD", "test", "-e", ready_file], interval=2 * _SECOND,
+                                  timeout=5 * _SECOND, retries=2, start_period=60 * _SECOND) if ready_file else None
+        try:
+            return self.client.services.create(
+                image, command=command[:1], args=command[1:], name=name, labels=labels, container_labels=labels,
+                mode=ServiceMode("global"), networks=["host"], user="0", cap_add=list(cap_add) or None,
+                configs=configs, healthcheck=healthcheck, init=True,
+                restart_policy=RestartPolicy(condition="any", delay=5 * _SECOND, max_attempts=0),
+                resources=Resources(mem_limit=mem_limit_mb * 1024 * 1024)).id
+        except APIError as exc:
+            self._remove_files(made)
+            raise RuntimeFailure("Cannot create service %s: %s" % (name, exc.explanation or exc)) from exc
+
+    def node_tasks(self, ref):
+        """The tasks of service ``ref`` with their node: [{node_id, state, desired, error}]."""
+        return [{"node_id": task.get("NodeID"), "state": (task.get("Status") or {}).get("State"),
+                 "desired": task.get("DesiredState"), "error": (task.get("Status") or {}).get("Err")}
+                for task in self._tasks(ref)]
 
     # ------------------------------------------------------------------
     # networks: overlays, attachable (one-shot commands join them)

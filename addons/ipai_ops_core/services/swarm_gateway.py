@@ -207,12 +207,13 @@ class Gateway:
             raise RuntimeFailure("Environment %s has no doors to switch." % key)
         self.serve(key, unit, timeout=timeout)
 
-    def close(self, key, network_name=None):
-        """Environment ``key``'s routes go, and the gateway leaves its network."""
+    def close(self, key, *network_names):
+        """Environment ``key``'s routes go (the routes file written once), and the gateway leaves its networks."""
         if self.engine.container(self.name):
             self._write([r for r in self._routes() if r["key"] != key])
-        if network_name:
-            self.engine.disconnect_network(self.name, network_name)
+        for network_name in network_names:
+            if network_name:
+                self.engine.disconnect_network(self.name, network_name)
         for path in (self.root / key).glob("*.sock") if (self.root / key).is_dir() else ():
             path.unlink(missing_ok=True)
 

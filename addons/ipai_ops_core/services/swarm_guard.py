@@ -18,9 +18,6 @@ import hashlib
 import pathlib
 import time
 
-from docker.errors import APIError
-from docker.types import Healthcheck, Resources, RestartPolicy, ServiceMode
-
 from . import naming
 from .runtime import LABEL_PREFIX, RuntimeFailure, labels_for
 
@@ -30,7 +27,6 @@ READY = "/tmp/ipai-ops-node-guard.ready"
 IMAGE = "ipai-ops/odoo:18.0"  # scripts/setup.sh builds it on every control plane
 INTERVAL = 30  # seconds between two checks of a node's rules
 DIGEST_LABEL = LABEL_PREFIX + "guard"  # what the service was made from: image, script, addresses
-_SECOND = 1_000_000_000
 
 
 def service_name(plane):
@@ -38,15 +34,8 @@ def service_name(plane):
 
 
 def node_addresses(engine):
-    """Every node's address in the swarm (a manager's may be listed as 0.0.0.0: its manager address then)."""
-    addresses = set()
-    for node in engine.client.nodes.list():
-        address = ((node.attrs.get("Status") or {}).get("Addr") or "").strip()
-        if address in ("", "0.0.0.0"):
-            address = ((node.attrs.get("ManagerStatus") or {}).get("Addr") or "").rsplit(":", 1)[0]
-        if address:
-            addresses.add(address)
-    return sorted(addresses)
+    """Every node's address in the swarm."""
+    return sorted({node["address"] for node in engine.nodes() if node["address"]})
 
 
 def _eligible(engine):
@@ -59,37 +48,30 @@ def ensure(engine, plane, image=IMAGE, wait=120):
     when its image, its script or the swarm's nodes changed. Returns
     {"service", "nodes": [hostnames guarded], "made": bool}. Raises
     RuntimeFailure naming the node and its error when a node cannot be
-    guarded within ``wait`` seconds."""
+    guarded (a service made for it is removed: the next run or
+    reconciliation tries again, not Swarm forever)."""
     naming.validate_namespace(plane)
     name = service_name(plane)
     script = SCRIPT.read_bytes()
-    addresses = node_addresses(engine)
-    args = [IN_CONTAINER, "--ready", READY, "--interval", str(INTERVAL), *addresses]
-    digest = hashlib.sha256(b"\0".join([image.encode(), script, *(a.encode() for a in args)])).hexdigest()[:16]
-    service = engine._service(name)
+    command = ["python3", IN_CONTAINER, "--ready", READY, "--interval", str(INTERVAL), *node_addresses(engine)]
+    digest = hashlib.sha256(b"\0".join([image.encode(), script, *(a.encode() for a in command)])).hexdigest()[:16]
+    mine = labels_for(plane, role="guard")
+    current = engine.container(name)
     made = False
-    if service is None or ((service.attrs.get("Spec") or {}).get("Labels") or {}).get(DIGEST_LABEL) != digest:
-        if service is not None:
-            engine.remove_container(service.id, expect_labels=labels_for(plane, role="guard"))
-        labels = dict(labels_for(plane, role="guard"), **{DIGEST_LABEL: digest})
-        configs, _secrets, files = engine._files(name, labels, {IN_CONTAINER: {"data": script, "mode": 0o444}})
-        try:
-            service = engine.client.services.create(
-                image, command=["python3"], args=args, name=name, labels=labels, container_labels=labels,
-                mode=ServiceMode("global"), networks=["host"], user="0", cap_add=["NET_ADMIN"], configs=configs,
-                healthcheck=Healthcheck(test=["CMD", "test", "-e", READY], interval=2 * _SECOND,
-                                        timeout=5 * _SECOND, retries=2, start_period=60 * _SECOND),
-                restart_policy=RestartPolicy(condition="any", delay=5 * _SECOND, max_attempts=0),
-                resources=Resources(mem_limit=64 * 1024 * 1024), init=True)
-        except APIError as exc:
-            engine._remove_files(files)
-            raise RuntimeFailure("Cannot create the nodes' guard %s: %s" % (name, exc.explanation or exc)) from exc
+    if current is None or current["labels"].get(DIGEST_LABEL) != digest:
+        if current is not None:
+            engine.remove_container(current["id"], expect_labels=mine)
+        service_id = engine.start_global(image, command, name, dict(mine, **{DIGEST_LABEL: digest}),
+                                         files={IN_CONTAINER: {"data": script, "mode": 0o444}},
+                                         cap_add=["NET_ADMIN"], ready_file=READY)
         made = True
+    else:
+        service_id = current["id"]
     try:
-        guarded = _wait_guarded(engine, service.id, name, wait)
+        guarded = _wait_guarded(engine, service_id, name, wait)
     except RuntimeFailure:
-        if made:  # retried by the next run or reconciliation, not by Swarm forever
-            engine.remove_container(service.id, expect_labels=labels_for(plane, role="guard"))
+        if made:
+            engine.remove_container(service_id, expect_labels=mine)
         raise
     return {"service": name, "nodes": guarded, "made": made}
 
@@ -97,9 +79,8 @@ def ensure(engine, plane, image=IMAGE, wait=120):
 def _said(engine, service_id):
     """The guard's last words (what its failed tasks printed), best effort."""
     try:
-        lines = b"".join(engine.client.api.service_logs(service_id, stdout=True, stderr=True, tail=5)).decode(
-            errors="replace").splitlines()
-    except (APIError, RuntimeError):
+        lines = engine.logs(service_id, tail=5)
+    except RuntimeFailure:
         return ""
     return " / ".join(line.strip() for line in lines if line.strip())[-400:]
 
@@ -110,17 +91,15 @@ def _wait_guarded(engine, service_id, name, wait):
     deadline = time.monotonic() + wait
     while True:
         nodes = _eligible(engine)
-        tasks = engine._tasks(service_id)
-        running = {t.get("NodeID") for t in tasks
-                   if t.get("DesiredState") == "running" and (t.get("Status") or {}).get("State") == "running"}
+        tasks = engine.node_tasks(service_id)
+        running = {t["node_id"] for t in tasks if t["desired"] == "running" and t["state"] == "running"}
         missing = sorted(hostname for node_id, hostname in nodes.items() if node_id not in running)
         if not missing:
             return sorted(nodes.values())
         failed = {}
         for task in tasks:
-            status = task.get("Status") or {}
-            if task.get("NodeID") in nodes and status.get("State") in ("failed", "rejected"):
-                failed.setdefault(nodes[task["NodeID"]], []).append(status.get("Err") or status.get("State"))
+            if task["node_id"] in nodes and task["state"] in ("failed", "rejected"):
+                failed.setdefault(nodes[task["node_id"]], []).append(task["error"] or task["state"])
         if any(len(errors) >= 2 for errors in failed.values()) or time.monotonic() > deadline:
             said = _said(engine, service_id)
             raise RuntimeFailure("The nodes' guard %s does not run on %s%s%s: the environments there would reach "

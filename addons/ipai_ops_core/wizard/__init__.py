@@ -1,1 +1,1 @@
-from . import ops_environment_admin_password
+from . import ops_environment_admin_password, ops_host_join
