@@ -22,6 +22,10 @@ REQUEST = re.compile(r'^\S+ - - \[[^\]]*\] "(\S+) (\S+)[^"]*" (\d{3}|-) \S+ (\d+
 NUMBER = re.compile(r"(?<=[/-])\d+(?=/|$|-)")
 IGNORED_PATHS = {"/web/health"}
 TOP_ROUTES = 5
+# A line's time is cut to the millisecond and its two durations are each
+# rounded to one: two requests that overlap by less than this may have run
+# one after the other.
+PRECISION = 0.002
 
 
 def route_of(path):
@@ -105,10 +109,11 @@ def _ms(seconds):
 
 
 def _concurrency(requests):
-    """The most requests in flight at once (intervals [end - duration, end])."""
+    """The most requests in flight at once (intervals [end - duration, end],
+    less the log's precision: back-to-back requests do not count as two)."""
     edges = []
     for request in requests:
-        edges.append((request[0] - request[6], 1))
+        edges.append((request[0] - max(request[6] - PRECISION, 0.0005), 1))
         edges.append((request[0], -1))
     best = current = 0
     for _at, step in sorted(edges, key=lambda edge: (edge[0], edge[1])):

@@ -99,6 +99,15 @@ class TestRequestLog(BaseCase):
         minutes.feed(line(30, "/b", 200, 1, 0.0, 0.1))
         self.assertEqual(minutes.figures()[1795680000]["concurrency"], 3)
 
+    def test_back_to_back_requests_are_one_at_a_time(self):
+        minutes = request_log.Minutes()
+        # one client: each request logged when it ends, its duration rounded up to the next line's time
+        for ms in (10, 25, 40, 55):
+            minutes.feed(line(10, "/a", 200, 1, 0.0, 0.016, ms=ms))
+        self.assertEqual(minutes.figures()[1795680000]["concurrency"], 1)
+        minutes.feed(line(10, "/b", 200, 1, 0.0, 0.010, ms=57))  # started 8 ms before /a ended
+        self.assertEqual(minutes.figures()[1795680000]["concurrency"], 2)
+
 
 @tagged("post_install", "-at_install", "ipai_ops")
 class TestFilestoreSize(BaseCase):
