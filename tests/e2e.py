@@ -291,11 +291,11 @@ class Poller:
         return [answer for answer in self.answers if answer[0] not in allowed]
 
 
-def run_monitor(server):
+def run_monitor(server, host="local"):
     """One pass of `odoo-bin ops-monitor --once` (collect every running
-    environment, evaluate the alert rules, send the webhooks that are due);
-    its result, none failed."""
-    proc = subprocess.run(odoo_command(server, "ops-monitor") + ["--host", "local", "--once", "--log-level=warn"],
+    environment of ``host``, evaluate the alert rules, send the webhooks that
+    are due); its result, none failed."""
+    proc = subprocess.run(odoo_command(server, "ops-monitor") + ["--host", host, "--once", "--log-level=warn"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])

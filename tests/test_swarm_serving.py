@@ -8,6 +8,7 @@ redeploy fails none of a visitor's requests every 50 ms, and destroying it
 leaves nothing on the swarm, in pg_hba.conf or on the host."""
 
 import os
+import subprocess
 import time
 import xmlrpc.client
 
@@ -23,6 +24,7 @@ from e2e import (
     make_addon_repo,
     namespace,
     remove_leftovers,
+    run_monitor,
     run_worker,
     serves,
     shell,
@@ -105,9 +107,12 @@ def swarm_prod_fixture(server, swarm_lab, tmp_path_factory):
     env = manager("ops.environment", "read", [env_id], FIELDS)[0]
     env.update(id=env_id, project_id=project_id, logs=logs, engine=swarm_lab["manager"], host_id=host,
                password=env_secret(server, env_id, "admin_password"))
+    member = manager("ops.project.member", "create", {"project_id": project_id, "user_id": server.uids["e2e_admin"],
+                                                      "role": "admin"})
     try:
         yield env
     finally:
+        manager("ops.project.member", "unlink", [member])
         swarm_gateway.HostRelay(doors_root(server)).stop()
         manager("ops.host", "write", [host], {"active": False})
 
@@ -156,6 +161,34 @@ def test_a_production_on_a_swarm_host_serves_through_the_front_door(server, swar
     assert out.decode().count("closed") == 4, out.decode()
 
 
+def test_its_metrics_and_a_shell_come_from_its_unit(server, swarm_prod, ops_bin):
+    """The collector of the swarm host (`ops-monitor --host lab`) reads the
+    unit's memory and CPU from its task's cgroup (this machine's kernel runs
+    the lab's nodes), its database's size, and asks /web/health through the
+    socket nginx reaches it by; `ops env shell` runs in the unit's task."""
+    engine = swarm_prod["engine"]
+    for _ in range(2):  # the second pass has the first's CPU counter to compare with
+        assert run_monitor(server, HOST)["collected"] >= 1
+        requests.get(swarm_prod["url"] + "/web/login", timeout=30)
+    answer = server.rpc("e2e_admin")("ops.environment", "metrics", [swarm_prod["id"]], since="15m")
+    rows = [dict(zip(answer["columns"], point, strict=True)) for point in answer["points"]]
+    last = [row for row in rows if row["mem_bytes"]][-1]
+    limit = engine.client.services.get(swarm_prod["container_id"]).attrs["Spec"]["TaskTemplate"]["Resources"][
+        "Limits"]["MemoryBytes"]
+    assert last["mem_limit_bytes"] == limit and 0 < last["mem_bytes"] < limit, last
+    assert last["cpu_pct"] is not None and last["cpu_pct"] >= 0, last
+    assert last["health_ok"] and last["health_ms"] > 0 and last["db_bytes"] > 1_000_000, last
+
+    task = engine.container(swarm_prod["container_id"])["task_container"]
+    env = dict(os.environ, OPS_URL=server.url, OPS_DB=server.db, OPS_LOGIN="e2e_admin",
+               OPS_API_KEY=server.keys["e2e_admin"])
+    done = subprocess.run([ops_bin, "env", "shell", SLUG, "main"], input="echo $HOSTNAME; python3 -c 'print(6*7)'\n",
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done
+    hostname = engine.client.containers.get(task).attrs["Config"]["Hostname"]
+    assert done.stdout.split() == [hostname, "42"], done
+
+
 def test_a_code_only_redeploy_on_swarm_fails_no_request(server, swarm_prod):
     manager = server.rpc("e2e_manager")
     before = swarm_prod["container_id"]
@@ -169,6 +202,57 @@ def test_a_code_only_redeploy_on_swarm_fails_no_request(server, swarm_prod):
     after = manager("ops.environment", "read", [swarm_prod["id"]], FIELDS)[0]
     assert after["container_id"] != before and swarm_prod["engine"].container(before) is None, "the old unit went"
     assert after["upstream_socket"] == swarm_prod["upstream_socket"], "nginx's upstream stays the same"
+    swarm_prod.update(after)
+
+
+def test_a_rollback_on_swarm_fails_no_request(server, swarm_prod):
+    manager = server.rpc("e2e_manager")
+    before = manager("ops.environment", "read", [swarm_prod["id"]],
+                     ["image_digest", "previous_image_digest", "database_name", "previous_database_name"])[0]
+    queued = manager("ops.environment", "rollback", [swarm_prod["id"]])
+    with Poller(swarm_prod["url"]) as visitor:
+        run, logs = run_on_swarm(server, manager, queued)
+    assert run["state"] == "succeeded", (run["error_message"], logs[-3000:])
+    assert len(visitor.answers) > 10 and visitor.failures() == [], visitor.failures()[:5]
+    after = manager("ops.environment", "read", [swarm_prod["id"]],
+                    FIELDS + ["image_digest", "previous_image_digest"])[0]
+    assert after["image_digest"] == before["previous_image_digest"], (before, after)
+    assert after["database_name"] == before["previous_database_name"], (before, after)
+    assert after["previous_image_digest"] == before["image_digest"], "the rollback can be undone"
+    assert after["upstream_socket"] == swarm_prod["upstream_socket"] and serves(after["url"], after["database_name"])
+    swarm_prod.update(after)
+
+
+def test_a_backup_restored_on_swarm_fails_no_request(server, swarm_prod):
+    """A backup of a swarm production (its database from the shared server,
+    its filestore from the node's volume), restored in place: a new
+    database, served by a new unit next to the old one, the socket switched
+    once it answers; the drill restores it into a scratch database."""
+    admin, manager = server.rpc("e2e_admin"), server.rpc("e2e_manager")
+    db = swarm_prod["database_name"]
+    sql(db, "INSERT INTO res_partner (name, active) VALUES ('Before the swarm backup', true)")
+    backup = admin("ops.backup", "create_backup", {"project": SLUG})
+    run_worker(server, projects=SLUG, host=HOST)
+    fields = ["state", "error_message", "manifest", "verify_state", "verify_message"]
+    done = manager("ops.backup", "read", [backup["id"]], fields)[0]
+    assert done["state"] == "done", done["error_message"]
+    assert done["manifest"]["filestore_files"] > 0, "the unit's filestore is in the backup"
+    sql(db, "INSERT INTO res_partner (name, active) VALUES ('After the swarm backup', true)")
+    queued = admin("ops.backup", "restore_backup", [backup["id"]])
+    with Poller(swarm_prod["url"]) as visitor:
+        run, logs = run_on_swarm(server, manager, queued)
+    assert run["state"] == "succeeded", (run["error_message"], logs[-3000:])
+    assert len(visitor.answers) > 10 and visitor.failures() == [], visitor.failures()[:5]
+    after = manager("ops.environment", "read", [swarm_prod["id"]], FIELDS)[0]
+    assert after["database_name"] != db and after["container_id"] != swarm_prod["container_id"], after
+    assert serves(after["url"], after["database_name"])
+    names = [name for (name,) in sql(after["database_name"], "SELECT name FROM res_partner WHERE name LIKE "
+                                                              "'%% the swarm backup'")]
+    assert names == ["Before the swarm backup"], names
+    admin("ops.backup", "action_drill", [backup["id"]])
+    run_worker(server, projects=SLUG, host=HOST)
+    drilled = manager("ops.backup", "read", [backup["id"]], fields)[0]
+    assert drilled["verify_state"] == "ok", drilled["verify_message"]
     swarm_prod.update(after)
 
 

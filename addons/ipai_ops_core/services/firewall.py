@@ -31,55 +31,20 @@ host (each has its own chains; the shared chain only sends to them).
 """
 
 import shutil
-import subprocess
 
-from . import env_network, naming
+from . import env_network, naming, node_guard
 
 MAIN = "IPAI-OPS"
 
-
-class FirewallError(Exception):
-    """iptables is missing or refused a rule; the message says which."""
-
-
-def _run(tool, *args, check=True):
-    path = shutil.which(tool)
-    if not path:
-        raise FirewallError("%s is not installed: the environments' networks cannot be walled off "
-                            "(apt-get install iptables)" % tool)
-    proc = subprocess.run([path, "-w", "10", *args], capture_output=True, text=True, timeout=60, check=False)
-    if check and proc.returncode != 0:
-        raise FirewallError("%s %s failed: %s" % (tool, " ".join(args), (proc.stderr or proc.stdout).strip()))
-    return proc
-
-
-def _has(tool, chain, rule):
-    return _run(tool, "-C", chain, *rule, check=False).returncode == 0
+# iptables is driven the way the nodes' guard drives it (one set of helpers):
+# argument lists, a chain synced rule by rule in order, never flushed.
+FirewallError = node_guard.GuardError  # iptables is missing or refused a rule; the message says which
+_run, _has, _rules, _sync = node_guard.run, node_guard.has, node_guard.rules, node_guard.sync
 
 
 def _chain(tool, chain):
-    if _run(tool, "-n", "-L", chain, check=False).returncode != 0:
+    if not node_guard.chain_exists(tool, chain):
         _run(tool, "-N", chain)
-
-
-def _rules(tool, chain):
-    """The rules of ``chain`` as ``iptables -S`` prints them, without the -A CHAIN."""
-    out = _run(tool, "-S", chain).stdout.splitlines()
-    prefix = "-A %s " % chain
-    return [line[len(prefix):].split() for line in out if line.startswith(prefix)]
-
-
-def _sync(tool, chain, wanted):
-    """Make ``chain`` hold exactly ``wanted`` (in order when it is rebuilt):
-    missing rules appended, then stale ones deleted."""
-    _chain(tool, chain)
-    have = _rules(tool, chain)
-    for rule in wanted:
-        if rule not in have:
-            _run(tool, "-A", chain, *rule)
-    for rule in have:
-        if rule not in wanted:
-            _run(tool, "-D", chain, *rule)
 
 
 def plane_chain(plane, kind):
@@ -162,14 +127,14 @@ def remove(plane):
     for kind in env_network.KINDS:
         chain = plane_chain(plane, kind)
         jump = ["-i", env_network.bridge_prefix(plane, kind) + "+", "-j", chain]
-        while _run(tool, "-n", "-L", MAIN, check=False).returncode == 0 and _has(tool, MAIN, jump):
+        while node_guard.chain_exists(tool, MAIN) and _has(tool, MAIN, jump):
             _run(tool, "-D", MAIN, *jump)
     svc = plane_chain(plane, "svc")
-    if _run(tool, "-n", "-L", "INPUT", check=False).returncode == 0:
+    if node_guard.chain_exists(tool, "INPUT"):
         for rule in _rules(tool, "INPUT"):
             if rule[-2:] == ["-j", svc]:
                 _run(tool, "-D", "INPUT", *rule)
     for chain in [plane_chain(plane, kind) for kind in env_network.KINDS] + [svc]:
-        if _run(tool, "-n", "-L", chain, check=False).returncode == 0:
+        if node_guard.chain_exists(tool, chain):
             _run(tool, "-F", chain)
             _run(tool, "-X", chain)

@@ -2,7 +2,9 @@
 its own network (a private address of this host's bridges), or the
 loopback; never a public address."""
 
+import http.client
 import ipaddress
+import socket
 import time
 from urllib.parse import urlparse
 
@@ -23,6 +25,31 @@ def allowed(host):
 
 
 PROBE_LOGIN = "__ipai_ops_health_probe__"
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, socket_path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+def unix_status(socket_path, path, timeout=5):
+    """The HTTP status of GET ``path`` through the Unix socket
+    ``socket_path`` (a swarm unit's, as nginx reaches it). Raises OSError or
+    http.client.HTTPException when nothing answers."""
+    conn = _UnixConnection(socket_path, timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
 
 
 def serves_database(url, database, timeout=10):

@@ -52,13 +52,14 @@ BRIDGES = ("docker_gwbridge", "ipo+")  # services/env_network.py's BRIDGE_PREFIX
 
 
 class GuardError(Exception):
-    pass
+    """iptables is missing or refused a rule; the message says which."""
 
 
 def run(tool, *args, check=True):
     path = shutil.which(tool)
     if not path:
-        raise GuardError("%s is not in this image: the node cannot be guarded" % tool)
+        raise GuardError("%s is not installed here: the environments' networks cannot be walled off "
+                         "(apt-get install iptables)" % tool)
     proc = subprocess.run([path, "-w", "10", *args], capture_output=True, text=True, timeout=60, check=False)
     if check and proc.returncode != 0:
         raise GuardError("%s %s failed: %s" % (tool, " ".join(args), (proc.stderr or proc.stdout).strip()))

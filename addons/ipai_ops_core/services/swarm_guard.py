@@ -33,14 +33,14 @@ def service_name(plane):
     return "ops_%s_node_guard" % plane
 
 
-def node_addresses(engine):
-    """Every node's address in the swarm."""
-    return sorted({node["address"] for node in engine.nodes() if node["address"]})
+def node_addresses(nodes):
+    """Every node's address in the swarm (``nodes``: engine.nodes())."""
+    return sorted({node["address"] for node in nodes if node["address"]})
 
 
-def _eligible(engine):
+def _eligible(nodes):
     """The nodes a global service runs on now: ready and active."""
-    return {n["id"]: n["hostname"] for n in engine.nodes() if n["state"] == "ready" and n["availability"] == "active"}
+    return {n["id"]: n["hostname"] for n in nodes if n["state"] == "ready" and n["availability"] == "active"}
 
 
 def ensure(engine, plane, image=IMAGE, wait=120):
@@ -53,7 +53,8 @@ def ensure(engine, plane, image=IMAGE, wait=120):
     naming.validate_namespace(plane)
     name = service_name(plane)
     script = SCRIPT.read_bytes()
-    command = ["python3", IN_CONTAINER, "--ready", READY, "--interval", str(INTERVAL), *node_addresses(engine)]
+    nodes = engine.nodes()
+    command = ["python3", IN_CONTAINER, "--ready", READY, "--interval", str(INTERVAL), *node_addresses(nodes)]
     digest = hashlib.sha256(b"\0".join([image.encode(), script, *(a.encode() for a in command)])).hexdigest()[:16]
     mine = labels_for(plane, role="guard")
     current = engine.container(name)
@@ -68,7 +69,7 @@ def ensure(engine, plane, image=IMAGE, wait=120):
     else:
         service_id = current["id"]
     try:
-        guarded = _wait_guarded(engine, service_id, name, wait)
+        guarded = _wait_guarded(engine, service_id, name, wait, nodes)
     except RuntimeFailure:
         if made:
             engine.remove_container(service_id, expect_labels=mine)
@@ -85,21 +86,21 @@ def _said(engine, service_id):
     return " / ".join(line.strip() for line in lines if line.strip())[-400:]
 
 
-def _wait_guarded(engine, service_id, name, wait):
-    """Until a task of the guard runs (healthy: its first pass done) on every eligible node; a node whose
-    tasks failed twice fails at once, with the guard's own words."""
+def _wait_guarded(engine, service_id, name, wait, nodes):
+    """Until a task of the guard runs (healthy: its first pass done) on every eligible node (``nodes``: the
+    swarm's nodes as last read); a node whose tasks failed twice fails at once, with the guard's own words."""
     deadline = time.monotonic() + wait
     while True:
-        nodes = _eligible(engine)
+        eligible = _eligible(nodes if nodes is not None else engine.nodes())
         tasks = engine.node_tasks(service_id)
         running = {t["node_id"] for t in tasks if t["desired"] == "running" and t["state"] == "running"}
-        missing = sorted(hostname for node_id, hostname in nodes.items() if node_id not in running)
+        missing = sorted(hostname for node_id, hostname in eligible.items() if node_id not in running)
         if not missing:
-            return sorted(nodes.values())
+            return sorted(eligible.values())
         failed = {}
         for task in tasks:
-            if task["node_id"] in nodes and task["state"] in ("failed", "rejected"):
-                failed.setdefault(nodes[task["node_id"]], []).append(task["error"] or task["state"])
+            if task["node_id"] in eligible and task["state"] in ("failed", "rejected"):
+                failed.setdefault(eligible[task["node_id"]], []).append(task["error"] or task["state"])
         if any(len(errors) >= 2 for errors in failed.values()) or time.monotonic() > deadline:
             said = _said(engine, service_id)
             raise RuntimeFailure("The nodes' guard %s does not run on %s%s%s: the environments there would reach "
@@ -110,3 +111,4 @@ def _wait_guarded(engine, service_id, name, wait):
                                      else " within %ds" % wait,
                                      "; it says: %s" % said if said else ""))
         time.sleep(0.5)
+        nodes = None  # read again

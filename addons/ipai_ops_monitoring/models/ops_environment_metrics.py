@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from odoo import _, api, fields, models
 from odoo.addons.ipai_ops_core.executors import paths
 from odoo.addons.ipai_ops_core.models.rpc_args import time_arg, valid_records
-from odoo.addons.ipai_ops_core.services import naming
+from odoo.addons.ipai_ops_core.services import naming, runtime
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
@@ -60,11 +60,14 @@ class OpsEnvironment(models.Model):
                                    ("host", "in", hosts)])
         now = time.time()
         failed = {}
+        # sudo: as above (hosts are managers' records)
+        record = self.env["ops.host"].sudo().search([("name", "=", host)], limit=1)
+        swarm = record._ops_engine(timeout=30) if record.runtime_kind == "swarm" else None
         for env_id in envs.ids:
             try:
                 with self.env.registry.cursor() as cr:
                     env = self.sudo().with_env(self.env(cr=cr)).browse(env_id)  # sudo: as above
-                    env._ops_collect(now)
+                    env._ops_collect(now, swarm)
                     env.env.flush_all()
             except Exception as exc:
                 _logger.exception("ops monitoring: could not collect environment %s", env_id)
@@ -77,9 +80,30 @@ class OpsEnvironment(models.Model):
             incident._ops_resolve(_("the environment is %s", incident.environment_id.state))
         return {"collected": len(envs) - len(failed), "failed": failed}
 
-    def _ops_collect(self, now):
+    def _ops_cgroup_id(self, swarm=None):
+        """The container whose cgroup holds the environment's server: its
+        own, or on a swarm host (``swarm``: its engine) the container of its
+        unit's running task, whose cgroup is on the machine of the task's
+        node (read here when the collector runs there)."""
+        if swarm is None:
+            return self.container_id
+        try:
+            info = swarm.container(self.container_id)
+        except runtime.RuntimeFailure:
+            return None
+        return (info or {}).get("task_container")
+
+    def _ops_health_url(self):
+        """Where the collector asks /web/health: the container's own address,
+        or for a unit on a swarm host the socket nginx reaches it through."""
+        if self.internal_url:
+            return self.internal_url + "/web/health"
+        return "unix:%s:/web/health" % self.upstream_socket if self.upstream_socket else None
+
+    def _ops_collect(self, now, swarm=None):
         self.ensure_one()
-        if self.state != "running" and not cgroup.read(self.container_id):
+        cgroup_id = self._ops_cgroup_id(swarm)
+        if self.state != "running" and not (cgroup_id and cgroup.read(cgroup_id)):
             return  # a (re)build of an environment whose container is not up: nothing serves it
         State = self.env["ops.metric.state"]
         state = State.search([("environment_id", "=", self.id)], limit=1) or State.create(
@@ -96,8 +120,8 @@ class OpsEnvironment(models.Model):
             {"container_id": state.container_id, "read_at": state.read_at, "cpu_ns": state.cpu_ns,
              "processes": state.processes, "oom_kills": state.oom_kills, "log_cursor": state.log_cursor,
              "filestore_cache": state.filestore_cache},
-            self.container_id, self._ops_db_server(settings), self.database_name, filestore,
-            (self.internal_url or "") + "/web/health" if self.internal_url else None, self._ops_env_log(), now,
+            cgroup_id, self._ops_db_server(settings), self.database_name, filestore,
+            self._ops_health_url(), self._ops_env_log(), now,
             on_line=on_line)
         kept = result["state"]
         resources = dict(result["resources"], backup_age_h=self._ops_backup_age_h(), **self._ops_archive_figures())

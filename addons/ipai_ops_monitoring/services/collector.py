@@ -12,9 +12,10 @@ once and each minute's percentiles are computed from all its requests.
 import calendar
 import os
 import time
+from http.client import HTTPException
 
 import requests as http
-from odoo.addons.ipai_ops_core.services import postgres
+from odoo.addons.ipai_ops_core.services import http_health, postgres
 
 from . import cgroup, filestore_size, request_log
 
@@ -62,10 +63,16 @@ def collect(previous, container_id, db, dbname, filestore, health_url, log_store
 
 
 def probe(url, timeout=5):
+    """/web/health at ``url``: an HTTP URL, or ``unix:SOCKET:/PATH`` (nginx's
+    notation) for a server reached through a socket."""
     started = time.monotonic()
     try:
-        ok = http.get(url, timeout=timeout).status_code == 200
-    except http.RequestException:
+        if url.startswith("unix:"):
+            socket_path, _sep, path = url[len("unix:"):].rpartition(":")
+            ok = http_health.unix_status(socket_path, path, timeout=timeout) == 200
+        else:
+            ok = http.get(url, timeout=timeout).status_code == 200
+    except (http.RequestException, OSError, HTTPException):
         ok = False
     return {"health_ok": ok, "health_ms": round((time.monotonic() - started) * 1000, 1)}
 
