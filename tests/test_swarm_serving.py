@@ -177,7 +177,10 @@ def test_its_metrics_and_a_shell_come_from_its_unit(server, swarm_prod, ops_bin)
         "Limits"]["MemoryBytes"]
     assert last["mem_limit_bytes"] == limit and 0 < last["mem_bytes"] < limit, last
     assert last["cpu_pct"] is not None and last["cpu_pct"] >= 0, last
-    assert last["health_ok"] and last["health_ms"] > 0 and last["db_bytes"] > 1_000_000, last
+    assert last["health_ms"] > 0 and last["db_bytes"] > 1_000_000, last
+    fleet = server.rpc("e2e_admin")("ops.metric.state", "search_read", [("environment_id", "=", swarm_prod["id"])],
+                                    ["health_ok", "mem_pct"])
+    assert fleet and fleet[0]["health_ok"] and 0 < fleet[0]["mem_pct"] < 100, fleet
 
     task = engine.container(swarm_prod["container_id"])["task_container"]
     env = dict(os.environ, OPS_URL=server.url, OPS_DB=server.db, OPS_LOGIN="e2e_admin",
@@ -275,6 +278,89 @@ def test_the_crons_keep_it_serving(server, swarm_prod):
     assert "swarm %s: host relay running" % HOST in out, out[-2000:]
     answers_within(swarm_prod["url"], 60)
     assert serves(swarm_prod["url"], swarm_prod["database_name"])
+
+
+def reconcile_until(server, env_id, state, seconds):
+    """The reconciliation cron's passes, until environment ``env_id`` is ``state``; how long it took."""
+    manager, started = server.rpc("e2e_manager"), time.monotonic()
+    while True:
+        shell(server, "env['ops.environment']._cron_reconcile()\nenv.cr.commit()\n")
+        if manager("ops.environment", "read", [env_id], ["state"])[0]["state"] == state:
+            return time.monotonic() - started
+        assert time.monotonic() - started < seconds, "not %s after %d s" % (state, seconds)
+        time.sleep(3)
+
+
+def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(server, swarm_prod, swarm_lab):
+    """A machine that joined the swarm appears among the host's nodes; an Ops
+    manager gives it its Docker endpoint and moves production there (its
+    image copied engine to engine, no visitor's request failing). Its engine
+    killed, the reconciliation marks production failed and names the node
+    within two minutes; back, production runs and answers again. Drained,
+    the node's environments move back to the manager's node without a
+    failed request and the node takes nothing more."""
+    manager, engine, host_id = server.rpc("e2e_manager"), swarm_prod["engine"], swarm_prod["host_id"]
+    worker = lab.worker(swarm_lab, images=())
+    image = manager("ops.environment", "read", [swarm_prod["id"]], ["image_digest"])[0]["image_digest"]
+    if worker.image_id(image):
+        worker.remove_image(image)  # the platform brings it
+    manager("ops.host", "action_swarm_nodes", [host_id])
+    nodes = {n["name"]: n for n in manager("ops.host.node", "search_read", [("host_id", "=", host_id)],
+                                           ["name", "hostname", "role", "state", "availability", "memory_mb"])}
+    own = engine.own_node()
+    assert set(nodes) == {own, "w1"}, nodes
+    assert (nodes["w1"]["role"], nodes["w1"]["state"], nodes["w1"]["hostname"]) == ("worker", "ready", "ipai-sw2")
+    assert nodes["w1"]["memory_mb"] > 256, nodes
+    manager("ops.host.node", "write", [nodes["w1"]["id"]], {"docker_url": swarm_lab["engines"][1][0]})
+    for login in ("e2e_admin", "e2e_dev"):
+        with pytest.raises(xmlrpc.client.Fault, match="Only Ops managers"):
+            server.rpc(login)("ops.environment", "move_to_node", [swarm_prod["id"]], "w1")
+    with pytest.raises(xmlrpc.client.Fault, match="has no node 'no-such-node'"):
+        manager("ops.environment", "move_to_node", [swarm_prod["id"]], "no-such-node")
+
+    queued = manager("ops.environment", "move_to_node", [swarm_prod["id"]], "w1")
+    with Poller(swarm_prod["url"]) as visitor:
+        run, logs = run_on_swarm(server, manager, queued)
+    assert run["state"] == "succeeded", (run["error_message"], logs[-3000:])
+    assert "Copied image %s to node w1" % image[:19] in logs and worker.image_id(image) == image, logs[-3000:]
+    assert len(visitor.answers) > 10 and visitor.failures() == [], visitor.failures()[:5]
+    env = manager("ops.environment", "read", [swarm_prod["id"]], FIELDS + ["swarm_node"])[0]
+    assert env["swarm_node"] == "w1" and engine.container(env["container_id"])["node"] == "ipai-sw2", env
+    assert serves(env["url"], env["database_name"]) and env["upstream_socket"] == swarm_prod["upstream_socket"]
+    swarm_prod.update(env)
+
+    lab.command("kill", "2")
+    try:
+        took = reconcile_until(server, env["id"], "failed", 120)
+        said = manager("mail.message", "search_read", [("model", "=", "ops.environment"), ("res_id", "=", env["id"]),
+                                                       ("body", "ilike", "Reconciliation")], ["body"], order="id desc")
+        assert said and "node ipai-sw2 does not answer" in said[0]["body"], said[:2]
+        assert manager("ops.environment", "read", [env["id"]], ["node_lost"])[0]["node_lost"]
+        print("production marked failed %.0f s after its node's engine was killed" % took)
+    finally:
+        lab.command("start", "2")
+    reconcile_until(server, env["id"], "running", 120)
+    answers_within(env["url"], 60)
+    assert serves(env["url"], env["database_name"])
+
+    started = time.monotonic()
+    with Poller(swarm_prod["url"]) as visitor:
+        moves = manager("ops.host.node", "drain", [nodes["w1"]["id"]])
+        run_worker(server, projects=SLUG, host=HOST)
+    drained = time.monotonic() - started
+    assert [m["environment_id"] for m in moves] == [env["id"]], moves
+    done = manager("ops.run", "api_read", [moves[0]["id"]])
+    assert done["state"] == "succeeded", done["error_message"]
+    assert len(visitor.answers) > 10 and visitor.failures() == [], visitor.failures()[:5]
+    env = manager("ops.environment", "read", [swarm_prod["id"]], FIELDS + ["swarm_node", "node_lost"])[0]
+    assert env["swarm_node"] == own and not env["node_lost"] and engine.container(env["container_id"])["node"] == (
+        "ipai-sw1"), env
+    shell(server, "env['ops.environment']._cron_reconcile()\nenv.cr.commit()\n")
+    w1 = manager("ops.host.node", "read", [nodes["w1"]["id"]], ["availability", "draining", "environment_count"])[0]
+    assert (w1["availability"], w1["draining"], w1["environment_count"]) == ("drain", False, 0), w1
+    print("node drained of its environment in %.1f s" % drained)
+    manager("ops.host.node", "action_activate", [nodes["w1"]["id"]])
+    swarm_prod.update(env)
 
 
 def test_a_development_build_on_a_swarm_host_reaches_its_doors_and_nothing_else(server, swarm_prod, swarm_lab,

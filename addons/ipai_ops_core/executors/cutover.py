@@ -249,7 +249,8 @@ class Switch:
             # upstreams, the sockets, stay the same.
             self.gateway_switched = True
             where = {"upstream_socket": swarm_doors.serve(spec, self.engine, address)["http"],
-                     "internal_url": False, "container_ip": False}
+                     "internal_url": False, "container_ip": False, "swarm_node": spec.get("node") or False,
+                     "node_lost": False}
             self.reporter.log("info", "The gateway leads %s's sockets to unit %s" % (swarm_doors.key(spec), address))
         else:
             self._release(address)

@@ -3,7 +3,7 @@
 import shutil
 
 from ..services import http_health, naming, nginx, postgres, runtime
-from . import cutover, guard, network, paths
+from . import cutover, guard, network, paths, swarm_doors
 from .base import RunFailed
 
 
@@ -72,6 +72,21 @@ def recreate(spec, reporter, engine=None):
                                      "reaches its database%s and nothing else of the platform." % (
                                          spec["network"]["name"], spec["network"]["subnet"],
                                          "" if spec.get("stage") == "production" else " and the mail catcher"))
+    return {"exit_code": 0, "result": "ok", "message": message}
+
+
+def move(spec, reporter, engine=None):
+    """An environment of a swarm host to another node (``spec["node"]``,
+    the run's): a new unit there from the image and on the database it
+    serves now, switched in like a redeploy (the URL keeps answering), the
+    old unit removed. Its filestore is the platform's data directory, the
+    same path on every node."""
+    if not swarm_doors.is_swarm(spec):
+        raise RunFailed("Only environments of a swarm host move between nodes.")
+    was = (spec.get("current") or {}).get("swarm_node") or "the manager's node"
+    recreate(spec, reporter, engine)
+    message = "Moved from node %s to node %s" % (was, spec["node"])
+    reporter.environment_message(message + ".")
     return {"exit_code": 0, "result": "ok", "message": message}
 
 

@@ -14,7 +14,7 @@ pool, mail_port, egress_root, egress_port, front_door_ports (nginx's, where
 it listens beyond the loopback), allowlist (the project's).
 """
 
-from ..services import egress, env_network, firewall, naming, swarm_guard
+from ..services import egress, env_network, firewall, naming
 from ..services.postgres import PostgresError, access
 from ..services.runtime import RuntimeFailure as DockerError
 from . import swarm_doors
@@ -153,7 +153,7 @@ def reconcile_swarm(spec, engine):
     is no longer a peer). Returns what it did."""
     pid = swarm_doors.relay(spec).ensure_running()
     hba = sync_database_access(spec, engine)
-    guard = swarm_guard.ensure(engine, spec["namespace"])
+    guard = swarm_doors.ensure_guard(spec, engine)
     return "host relay running (pid %d), pg_hba %s, nodes guarded: %s" % (pid, hba["status"],
                                                                           ", ".join(guard["nodes"]) or "none")
 

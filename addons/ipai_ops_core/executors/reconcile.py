@@ -16,6 +16,10 @@ the record tells the truth, else ``{'values': {...} to write on the record,
 - Running or stopped, container gone: failed (a deploy or rebuild makes a
   new one).
 - Stopped, container running (started outside the platform): running.
+- Running or stopped on a swarm host, its node lost (the manager says it is
+  down): failed, said so, and ``node_lost``; Swarm does not move the unit
+  (it is pinned to the node that has its filestore). Back, and its unit
+  running again: running.
 """
 
 from datetime import datetime
@@ -47,13 +51,31 @@ def _why_stopped(container):
     return why
 
 
+def _node_finding(lost, container):
+    """A swarm unit whose node was lost (``lost``: the record says so) or is
+    lost now (the manager's word)."""
+    if lost:
+        if container and container["status"] == "running":
+            return {"values": {"state": "running", "node_lost": False},
+                    "message": "Its node %s answers again and its unit runs: marked running." % container["node"]}
+        return None
+    return {"values": {"state": "failed", "node_lost": True},
+            "message": "Its swarm node %s does not answer (%s): nobody can say whether its unit still runs, and "
+                       "Swarm does not move it (it is pinned to that node). Marked running again once the node is "
+                       "back; to serve it elsewhere now, restore its latest backup (a restore starts it on a node "
+                       "that answers)." % (container["node"], container["node_state"])}
+
+
 def reconcile(env, engine, db_admin):
     """Compare one environment with its container and database; start a
     production or staging container that stopped. See the module's doc."""
     state, ref = env["state"], env.get("container_id")
-    if state not in ("running", "stopped") or not ref:
+    lost = state == "failed" and env.get("node_lost")
+    if (state not in ("running", "stopped") and not lost) or not ref:
         return None
     container = engine.container(ref)
+    if lost or (container and container["status"] == "lost"):
+        return _node_finding(lost, container)
     if container is None:
         return {"values": {"state": "failed"},
                 "message": "Its container %s is gone (removed outside the platform): deploy or rebuild the "

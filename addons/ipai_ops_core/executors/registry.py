@@ -76,6 +76,9 @@ def core_kinds():
         "rollback": RunKind({"production": deploy.rollback}, starts_container=True, approval="never"),
         "start": RunKind({None: lifecycle.start}, starts_container=True),
         "recreate": RunKind({None: lifecycle.recreate}, starts_container=True),
+        # operations (Ops managers, a drain): the same code and data on another node of a swarm
+        "move": RunKind({None: lifecycle.move}, starts_container=True, trusted_only=True, approval="never",
+                        reserved_config=("node",)),
         "stop": RunKind({None: lifecycle.stop}),
         "destroy": RunKind({None: lifecycle.destroy}),
         "upgrade_scan": RunKind({None: upgrade_scan.execute}, spec="_ops_upgrade_scan_spec", reserved_config=upgrades,

@@ -25,9 +25,17 @@ import os
 from ..services import egress, env_network, swarm_gateway, swarm_guard
 from ..services.postgres import access
 from ..services.runtime import RuntimeFailure
+from . import swarm_images
 from .base import RunFailed
 
 SOURCE_POOL = "127.77.0.0/16"  # every environment's loopback address (swarm_gateway.source_address)
+
+
+def ensure_guard(spec, engine):
+    """Every node guarded (services/swarm_guard.py), its image copied first
+    to the nodes whose engine the platform knows."""
+    swarm_images.copy_to_nodes(spec, engine, swarm_guard.IMAGE)
+    return swarm_guard.ensure(engine, spec["namespace"])
 
 
 def is_swarm(spec):
@@ -82,7 +90,7 @@ def open_doors(spec, engine, net):
     services = host_services(spec, net)
     host_relay = relay(spec)
     try:
-        swarm_guard.ensure(engine, spec["namespace"])  # no environment runs on a node that is not guarded
+        ensure_guard(spec, engine)  # no environment runs on a node that is not guarded
         for what, (host, port, from_source) in services.items():
             host_relay.route(key(spec), what, host, port, source if from_source else None)
         gateway(spec, engine).open(key(spec), net, host_services={what: port for what, (_h, port, _s)

@@ -9,7 +9,7 @@ environment's sockets to it (executors/swarm_doors.serve)."""
 
 from ..services import env_network
 from ..services.runtime import RuntimeFailure
-from . import network, odoo_steps
+from . import network, odoo_steps, swarm_images
 from .base import RunFailed
 
 HEALTH_INTERVAL = 2  # seconds between Swarm's health checks of a unit
@@ -47,10 +47,8 @@ def start(spec, engine, image, dbname, command, reporter):
     if (spec.get("runtime") or {}).get("workers"):
         ports.append(str(env_network.GEVENT_PORT))
     timeout = spec.get("health_timeout", 180)
-    try:
-        node = spec.get("node") or engine.own_node()  # the manager's node has the image
-    except RuntimeFailure as exc:
-        raise RunFailed("The swarm's manager does not answer: %s" % exc) from exc
+    node = placement(spec, engine)
+    swarm_images.copy_to_node(spec, engine, image, node, reporter)
     reporter.log("info", "Starting unit %s on overlay %s (swarm node %s); waiting until it is healthy" % (
         name, net["name"], node))
     reporter.flush()
@@ -65,6 +63,18 @@ def start(spec, engine, image, dbname, command, reporter):
     except RuntimeFailure as exc:
         raise RunFailed("The environment did not become healthy: %s" % exc) from exc
     return unit_id, name
+
+
+def placement(spec, engine):
+    """The node the environment's unit goes on (its placement name): the
+    run's (a move), else the environment's own, else the manager's (it has
+    the images it builds), which becomes the environment's (spec["node"])."""
+    if not spec.get("node"):
+        try:
+            spec["node"] = engine.own_node()
+        except RuntimeFailure as exc:
+            raise RunFailed("The swarm's manager does not answer: %s" % exc) from exc
+    return spec["node"]
 
 
 def name_of(engine, ref):

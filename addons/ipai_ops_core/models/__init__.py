@@ -51,6 +51,8 @@ from . import ops_project_network
 from . import ops_worker
 from . import ops_host_capacity
 from . import ops_host_swarm
+from . import ops_host_node
+from . import ops_environment_node
 from . import ops_run_queue_note
 from . import ops_environment_queue
 from . import ops_overview

@@ -28,7 +28,7 @@ RUNTIME_FIELDS = {
     "state", "database_name", "url", "port", "container_id", "image_digest", "previous_image_digest",
     "last_run_id", "last_result", "host", "data_source", "previous_database_name", "db_role", "db_password",
     "admin_password", "gevent_port", "hostname", "internal_url", "maintenance", "odoo_version_running", "odoo_commit",
-    "container_ip", "network_name", "network_subnet", "db_cluster", "database_since",
+    "container_ip", "network_name", "network_subnet", "db_cluster", "database_since", "swarm_node", "node_lost",
 }
 
 

@@ -83,8 +83,9 @@ class OpsEnvironment(models.Model):
         # sudo: hosts are managers' records; the cron needs their endpoints
         for host in self.env["ops.host"].sudo().search([("runtime_kind", "=", "swarm")]):
             try:
-                status = network.reconcile_swarm(dict(spec, runtime_kind="swarm", host=host.name),
-                                                 host._ops_engine())
+                host._ops_sync_nodes()  # a machine that joined appears among its nodes
+                status = network.reconcile_swarm(dict(spec, runtime_kind="swarm", host=host.name,
+                                                      node_engines=host._ops_node_engines()), host._ops_engine())
             except (runtime.RuntimeFailure, postgres.PostgresError, RunFailed) as exc:
                 _logger.error("ops network: swarm host %s: %s", host.name, exc)
                 status = "failed: %s" % exc

@@ -24,6 +24,7 @@ class OpsEnvironment(models.Model):
         """Environments first (a repaired one is then served), the front door next."""
         network = self._ops_reconcile_network()
         found = self._ops_reconcile_environments()
+        self.env["ops.host.node"]._ops_finish_drains()
         # A transaction begun after those corrections were committed (this
         # one's snapshot predates them: writing the same rows would fail).
         with self.env.registry.cursor() as cr:
@@ -37,7 +38,8 @@ class OpsEnvironment(models.Model):
         corrected in a transaction of its own, begun when it is checked, so
         a run that changes it meanwhile wins (the cron skips it)."""
         # sudo: the cron looks after every project's environments
-        envs = self.sudo().search([("state", "in", ("running", "stopped")), ("container_id", "!=", False)])
+        envs = self.sudo().search(["|", ("state", "in", ("running", "stopped")), "&", ("state", "=", "failed"),
+                                   ("node_lost", "=", True), ("container_id", "!=", False)])
         busy = set(self.env["ops.run"].sudo().search([
             ("state", "in", ("claimed", "running")), ("environment_id", "in", envs.ids)]).environment_id.ids)
         settings = self.env["ops.run"]._ops_settings()
@@ -70,11 +72,11 @@ class OpsEnvironment(models.Model):
                 env = self.with_env(self.env(cr=cr)).sudo().browse(env_id)
                 # The row as it is now, locked: a worker that took it since is left alone.
                 cr.execute("SELECT 1 FROM ops_environment WHERE id = %s FOR UPDATE NOWAIT", [env_id])
-                if env.state not in ("running", "stopped") or not env.container_id:
+                if (env.state not in ("running", "stopped") and not env.node_lost) or not env.container_id:
                     return None
                 finding = reconcile.reconcile(
                     {"id": env.id, "stage": env.stage, "state": env.state, "container_id": env.container_id,
-                     "database_name": env.database_name}, engine, db_admin)
+                     "database_name": env.database_name, "node_lost": env.node_lost}, engine, db_admin)
                 if not finding:
                     return None
                 if finding["values"]:

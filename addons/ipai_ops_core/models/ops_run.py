@@ -33,7 +33,8 @@ TRANSITIONS = {
 ACTIVE_STATES = ("waiting_approval", "queued", "claimed", "running")
 # Core's kinds (executors/registry.py says what each one is); an addon adds its own with selection_add.
 RUN_KINDS = [("build", "Build"), ("deploy", "Deploy"), ("start", "Start"), ("stop", "Stop"), ("destroy", "Destroy"),
-             ("recreate", "Recreate"), ("rollback", "Rollback"), ("shell", "Shell session"),
+             ("recreate", "Recreate"), ("rollback", "Rollback"), ("move", "Move to another node"),
+             ("shell", "Shell session"),
              ("upgrade_scan", "Upgrade scan"), ("upgrade_preview", "Upgrade preview"), ("upgrade", "Upgrade")]
 # Fields that only the run methods (in superuser mode) may write.
 PROTECTED_FIELDS = {

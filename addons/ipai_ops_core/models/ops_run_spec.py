@@ -148,8 +148,13 @@ class OpsRun(models.Model):
                         "container_ip": env.container_ip or None,
                         "previous_image_digest": env.previous_image_digest or None,
                         "previous_database_name": env.previous_database_name or None,
-                        "data_source": env.data_source or None},
+                        "data_source": env.data_source or None, "swarm_node": env.swarm_node or None},
         }
+        if host.runtime_kind == "swarm":
+            # the unit's node: the run's (a move), else the one it is pinned to (executors/swarm_unit.placement)
+            # (a node lost: a node that answers, the manager's)
+            spec["node"] = (run.config or {}).get("node") or (not env.node_lost and env.swarm_node) or None
+            spec["node_engines"] = host._ops_node_engines()
         if (run.kind == "deploy" and env.stage == "production" and env.db_cluster == "shared"
                 and env.database_name and settings.get("production_db")):
             # made before production's cluster existed: this deploy moves it there

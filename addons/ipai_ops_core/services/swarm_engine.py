@@ -247,7 +247,8 @@ class SwarmEngine(SwarmCluster, SwarmFiles, DockerEngine):
                 "finished_at": status.get("Timestamp") if shown == "exited" else None, "network_mode": None,
                 "image": self.image_id(image) or image, "networks": networks, "node": node_name,
                 "node_state": node_state,
-                "task_container": self._task_container(task), "error": status.get("Err")}
+                "task_container": self._task_container(task), "pid": container_status.get("PID") or None,
+                "error": status.get("Err")}
 
     def containers(self, labels, all=True):  # noqa: A002 - mirrors the SDK
         """Services carrying ``labels``, and plain containers (one-shot commands) that are no service's task."""

@@ -80,18 +80,19 @@ class OpsEnvironment(models.Model):
             incident._ops_resolve(_("the environment is %s", incident.environment_id.state))
         return {"collected": len(envs) - len(failed), "failed": failed}
 
-    def _ops_cgroup_id(self, swarm=None):
-        """The container whose cgroup holds the environment's server: its
-        own, or on a swarm host (``swarm``: its engine) the container of its
-        unit's running task, whose cgroup is on the machine of the task's
-        node (read here when the collector runs there)."""
+    def _ops_cgroup_of(self, swarm=None):
+        """(container id, its first process or None) whose cgroup holds the
+        environment's server: its own container, or on a swarm host
+        (``swarm``: its engine) the container of its unit's running task,
+        whose cgroup is on the machine of the task's node (read here when the
+        collector runs there)."""
         if swarm is None:
-            return self.container_id
+            return self.container_id, None
         try:
             info = swarm.container(self.container_id)
         except runtime.RuntimeFailure:
-            return None
-        return (info or {}).get("task_container")
+            return None, None
+        return (info or {}).get("task_container"), (info or {}).get("pid")
 
     def _ops_health_url(self):
         """Where the collector asks /web/health: the container's own address,
@@ -102,8 +103,8 @@ class OpsEnvironment(models.Model):
 
     def _ops_collect(self, now, swarm=None):
         self.ensure_one()
-        cgroup_id = self._ops_cgroup_id(swarm)
-        if self.state != "running" and not (cgroup_id and cgroup.read(cgroup_id)):
+        cgroup_id, pid = self._ops_cgroup_of(swarm)
+        if self.state != "running" and not (cgroup_id and cgroup.read(cgroup_id, pid=pid)):
             return  # a (re)build of an environment whose container is not up: nothing serves it
         State = self.env["ops.metric.state"]
         state = State.search([("environment_id", "=", self.id)], limit=1) or State.create(
@@ -122,7 +123,7 @@ class OpsEnvironment(models.Model):
              "filestore_cache": state.filestore_cache},
             cgroup_id, self._ops_db_server(settings), self.database_name, filestore,
             self._ops_health_url(), self._ops_env_log(), now,
-            on_line=on_line)
+            on_line=on_line, container_pid=pid)
         kept = result["state"]
         resources = dict(result["resources"], backup_age_h=self._ops_backup_age_h(), **self._ops_archive_figures())
         state.write(dict({key: kept.get(key) for key in ("container_id", "read_at", "cpu_ns", "processes", "oom_kills",

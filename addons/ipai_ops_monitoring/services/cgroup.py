@@ -39,8 +39,40 @@ def _keyed(path):
     return values
 
 
-def locate(container_id, root=ROOT):
-    """("v1", {"memory": dir, "cpu": dir}) or ("v2", {"unified": dir}) or None."""
+def _of_process(container_id, pid, root, proc):
+    """The cgroup directories of process ``pid`` (a container's first
+    process), as /proc/PID/cgroup names them: any driver, any parent (an
+    engine started with --cgroup-parent). None unless they are the
+    container's (a pid reused by another process)."""
+    try:
+        lines = _read(os.path.join(proc, str(int(pid)), "cgroup")).splitlines()
+    except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
+        return None
+    paths = {}
+    for line in lines:
+        _number, controllers, path = line.split(":", 2)
+        for controller in controllers.split(",") if controllers else [""]:
+            paths[controller] = path
+    if paths.get("") and container_id in paths[""] and os.path.exists(
+            os.path.join(root, paths[""].lstrip("/"), "memory.current")):
+        return "v2", {"unified": os.path.join(root, paths[""].lstrip("/"))}
+    memory, cpu = paths.get("memory"), paths.get("cpuacct")
+    if memory and cpu and container_id in memory:
+        cpu_dir = os.path.join(root, "cpuacct", cpu.lstrip("/"))
+        if not os.path.isdir(cpu_dir):
+            cpu_dir = os.path.join(root, "cpu,cpuacct", cpu.lstrip("/"))
+        return "v1", {"memory": os.path.join(root, "memory", memory.lstrip("/")), "cpu": cpu_dir}
+    return None
+
+
+def locate(container_id, root=ROOT, pid=None, proc="/proc"):
+    """("v1", {"memory": dir, "cpu": dir}) or ("v2", {"unified": dir}) or
+    None. Docker's own layouts first; else, given the container's first
+    process ``pid``, where that process's cgroup is."""
+    if pid:
+        found = _of_process(container_id, pid, root, proc)
+        if found:
+            return found
     for relative in ("docker/%s" % container_id, "system.slice/docker-%s.scope" % container_id):
         unified = os.path.join(root, relative)
         if os.path.exists(os.path.join(unified, "memory.current")):
@@ -54,11 +86,11 @@ def locate(container_id, root=ROOT):
     return None
 
 
-def read(container_id, root=ROOT):
+def read(container_id, root=ROOT, pid=None, proc="/proc"):
     """{"layout", "memory_bytes", "memory_limit_bytes" (None: unlimited),
     "oom_kills", "cpu_ns" (cumulative), "pids": [...]}, or None when the
-    container has no cgroup (not running)."""
-    found = locate(container_id, root)
+    container has no cgroup (not running). ``pid``: see locate()."""
+    found = locate(container_id, root, pid, proc)
     if not found:
         return None
     layout, dirs = found

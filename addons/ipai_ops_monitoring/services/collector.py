@@ -23,14 +23,16 @@ READ_BATCH = 5000
 
 
 def collect(previous, container_id, db, dbname, filestore, health_url, log_store, now=None,
-            cgroup_root=cgroup.ROOT, on_line=None):
+            cgroup_root=cgroup.ROOT, on_line=None, container_pid=None):
     """{"resources": {column: value}, "requests": {minute epoch: {column:
     value}}, "state": the state to keep for the next call}. ``on_line(text)``
-    sees each log line read (the log-pattern alert rules)."""
+    sees each log line read (the log-pattern alert rules); ``container_pid``:
+    the container's first process, where its engine's cgroups are not
+    Docker's default ones (cgroup.locate)."""
     now = time.time() if now is None else now
     state = dict(previous or {})
     resources = {}
-    reading = cgroup.read(container_id, cgroup_root) if container_id else None
+    reading = cgroup.read(container_id, cgroup_root, pid=container_pid) if container_id else None
     if reading:
         processes = cgroup.processes(reading["pids"])
         if state.get("container_id") == container_id and state.get("read_at"):

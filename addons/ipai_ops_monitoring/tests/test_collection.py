@@ -50,6 +50,26 @@ class TestCgroup(BaseCase):
         finally:
             container.remove(force=True)
 
+    def test_an_engine_with_a_cgroup_parent_of_its_own_is_read_through_the_pid(self):
+        """A swarm node's engine may put its containers under a parent of its
+        own (dockerd --cgroup-parent, as the swarm lab does): found through
+        the container's first process; a pid that is not the container's
+        finds nothing."""
+        client = docker.from_env()
+        container = client.containers.run("ipai-ops/odoo:18.0", ["sleep", "30"], entrypoint=[], detach=True,
+                                          mem_limit="192m", cgroup_parent="/ipai-ops-test-parent",
+                                          labels={"ipai-ops.test": "cgroup"})
+        try:
+            pid = client.api.inspect_container(container.id)["State"]["Pid"]
+            self.assertIsNone(cgroup.read(container.id), "not where Docker puts its containers by default")
+            found = cgroup.read(container.id, pid=pid)
+            self.assertIsNotNone(found, "no cgroup of container %s through pid %s" % (container.id[:12], pid))
+            self.assertEqual(found["memory_limit_bytes"], 192 * 1024 * 1024)
+            self.assertIn(pid, found["pids"])
+            self.assertIsNone(cgroup.read(container.id, pid=os.getpid()), "this process is not the container's")
+        finally:
+            container.remove(force=True)
+
     def test_cpu_split_by_worker_title(self):
         proc = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, proc)

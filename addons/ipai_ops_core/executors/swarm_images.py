@@ -1,0 +1,48 @@
+"""How images reach a swarm's nodes: there is no registry (none can be
+pulled here, and air-gapped users have none), so an image is streamed from
+the manager's engine to a node's own engine, the endpoint recorded on the
+node (ops.host.node), once, when a unit or the nodes' guard needs it there.
+"""
+
+import logging
+
+from ..services import runtime
+from ..services.runtime import RuntimeFailure
+from .base import RunFailed
+
+_logger = logging.getLogger(__name__)
+
+
+def copy_to_node(spec, engine, image, node, reporter=None):
+    """``image`` onto ``node`` through the node's own engine (its Docker
+    endpoint on the node's record: there is no registry), unless it is
+    there. Without an endpoint the node must have it already: Swarm then
+    says so when the unit cannot start."""
+    url = (spec.get("node_engines") or {}).get(node)
+    if not url:
+        return False
+    try:
+        copied = engine.copy_image(image, runtime.connect(url, timeout=900))
+    except RuntimeFailure as exc:
+        raise RunFailed("Image %s cannot reach node %s (%s): %s" % (image[:19], node, url, exc)) from exc
+    if copied and reporter:
+        reporter.log("info", "Copied image %s to node %s" % (image[:19], node))
+    return copied
+
+
+def copy_to_nodes(spec, engine, image):
+    """``image`` onto every node whose engine the platform knows and answers
+    (the nodes' guard runs on every node; a node that is down gets it when
+    it is back); the nodes that got it."""
+    copied = []
+    wanted = spec.get("node_engines") or {}
+    if not wanted:
+        return copied
+    ready = {node["name"] for node in engine.nodes() if node["state"] == "ready"}
+    for node in sorted(set(wanted) & ready):
+        try:
+            if copy_to_node(spec, engine, image, node):
+                copied.append(node)
+        except RunFailed as exc:
+            _logger.warning("%s", exc)
+    return copied
