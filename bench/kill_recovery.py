@@ -99,7 +99,10 @@ class Plane:
 
     def __call__(self, fn):
         with self.registry.cursor() as cr:
-            return fn(self.api.Environment(cr, self.uid, {}))
+            env = self.api.Environment(cr, self.uid, {})
+            result = fn(env)
+            env.flush_all()  # what ``fn`` wrote last is written before the commit
+            return result
 
     def run(self, run_id):
         return self(lambda env: env["ops.run"].browse(run_id).api_read())

@@ -33,9 +33,17 @@ SOURCE_POOL = "127.77.0.0/16"  # every environment's loopback address (swarm_gat
 
 def ensure_guard(spec, engine):
     """Every node guarded (services/swarm_guard.py), its image copied first
-    to the nodes whose engine the platform knows."""
-    swarm_images.copy_to_nodes(spec, engine, swarm_guard.IMAGE)
-    return swarm_guard.ensure(engine, spec["namespace"])
+    to the nodes whose engine the platform knows; a guard that does not run
+    also says which copies failed."""
+    copies = swarm_images.copy_to_nodes(spec, engine, swarm_guard.IMAGE)
+    try:
+        return swarm_guard.ensure(engine, spec["namespace"])
+    except RuntimeFailure as exc:
+        failed = {node: why for node, why in copies.items() if why}
+        if not failed:
+            raise
+        raise RuntimeFailure("%s Its image did not reach %s." % (exc, "; ".join(
+            "%s (%s)" % item for item in sorted(failed.items())))) from exc
 
 
 def is_swarm(spec):

@@ -33,16 +33,20 @@ def copy_to_node(spec, engine, image, node, reporter=None):
 def copy_to_nodes(spec, engine, image):
     """``image`` onto every node whose engine the platform knows and answers
     (the nodes' guard runs on every node; a node that is down gets it when
-    it is back); the nodes that got it."""
-    copied = []
+    it is back). Returns {node: None when it has it now, else why not}."""
     wanted = spec.get("node_engines") or {}
     if not wanted:
-        return copied
+        return {}
     ready = {node["name"] for node in engine.nodes() if node["state"] == "ready"}
-    for node in sorted(set(wanted) & ready):
+    found = {}
+    for node in sorted(wanted):
+        if node not in ready:
+            found[node] = "the node is not ready"
+            continue
         try:
-            if copy_to_node(spec, engine, image, node):
-                copied.append(node)
+            copy_to_node(spec, engine, image, node)
+            found[node] = None
         except RunFailed as exc:
             _logger.warning("%s", exc)
-    return copied
+            found[node] = str(exc)
+    return found

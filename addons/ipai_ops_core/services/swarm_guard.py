@@ -59,7 +59,7 @@ def ensure(engine, plane, image=IMAGE, wait=120):
     mine = labels_for(plane, role="guard")
     current = engine.container(name)
     made = False
-    if current is None or current["labels"].get(DIGEST_LABEL) != digest:
+    if current is None or current["labels"].get(DIGEST_LABEL) != digest or _stuck(engine, current["id"], nodes):
         if current is not None:
             engine.remove_container(current["id"], expect_labels=mine)
         service_id = engine.start_global(image, command, name, dict(mine, **{DIGEST_LABEL: digest}),
@@ -75,6 +75,16 @@ def ensure(engine, plane, image=IMAGE, wait=120):
             engine.remove_container(service_id, expect_labels=mine)
         raise
     return {"service": name, "nodes": guarded, "made": made}
+
+
+def _stuck(engine, service_id, nodes):
+    """Whether a node of the swarm has no running task of the guard and a
+    failed one (a node that joined without the image: its tasks failed
+    before the image was copied there); the service is made again then."""
+    tasks = engine.node_tasks(service_id)
+    running = {t["node_id"] for t in tasks if t["desired"] == "running" and t["state"] == "running"}
+    failed = {t["node_id"] for t in tasks if t["state"] in ("failed", "rejected")}
+    return bool((set(_eligible(nodes)) - running) & failed)
 
 
 def _said(engine, service_id):
