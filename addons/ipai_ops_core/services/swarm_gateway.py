@@ -31,6 +31,7 @@ from its own address only, as it does for the bridge networks' subnets.
 """
 
 import contextlib
+import fcntl
 import json
 import os
 import pathlib
@@ -74,19 +75,33 @@ def _check(value, pattern, what):
     return value
 
 
-def _write_routes(path, routes, timeout, relay_alive):
-    """Write the routes file and wait until the relay has them in force
-    (door_relay's ``.applied``); a failure names what the relay said."""
+def _write_routes(path, change, timeout, relay_alive):
+    """Change the routes file and wait until the relay has it in force
+    (door_relay's ``.applied``); a failure names what the relay said.
+
+    Runs on one swarm host change it at once: ``change(routes)`` returns the
+    new routes, made under the file's lock on what the others wrote, and
+    each version gets a modification time later than the one before (the
+    relay's version stamp). A version in force at least as new as this
+    one's holds this change."""
     path.parent.mkdir(mode=0o711, parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"routes": sorted(routes, key=lambda r: (r["key"], r["listen"]))}, indent=1))
-    os.replace(tmp, path)
-    stamp = str(os.stat(path).st_mtime_ns)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        routes = change(_read_routes(path))
+        try:
+            last = os.stat(path).st_mtime_ns
+        except FileNotFoundError:
+            last = 0
+        stamp = max(time.time_ns(), last + 1)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps({"routes": sorted(routes, key=lambda r: (r["key"], r["listen"]))}, indent=1))
+        os.utime(tmp, ns=(stamp, stamp))
+        os.replace(tmp, path)
     applied = pathlib.Path("%s.applied" % path)
     deadline = time.monotonic() + timeout
     while True:
-        with contextlib.suppress(FileNotFoundError):  # not before the relay's first look
-            if applied.read_text().strip() == stamp:
+        with contextlib.suppress(FileNotFoundError, ValueError):  # not before the relay's first look
+            if int(applied.read_text().strip()) >= stamp:
                 return
         if time.monotonic() > deadline or not relay_alive():
             raise RuntimeFailure("The door relay did not take the new routes within %ds." % timeout)
@@ -120,13 +135,13 @@ class Gateway:
     def _routes(self):
         return _read_routes(self._routes_path())
 
-    def _write(self, routes, timeout=30):
+    def _write(self, change, timeout=30):
         def alive():
             info = self.engine.container(self.name)
             return bool(info and info["status"] == "running")
 
         try:
-            _write_routes(self._routes_path(), routes, timeout, alive)
+            _write_routes(self._routes_path(), change, timeout, alive)
         except RuntimeFailure as exc:
             raise RuntimeFailure("%s It says: %s" % (exc, " / ".join(self.engine.logs(self.name, tail=3)))) from exc
 
@@ -136,6 +151,15 @@ class Gateway:
 
     # the container -----------------------------------------------------
     def _ensure_container(self, first_network, ip):
+        info = self.engine.container(self.name)
+        if info and info["status"] == "running":
+            return info
+        self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
+        with open(self.root / "gateway.lock", "a") as lock:  # one gateway, whatever the runs that ask at once
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._make_container(first_network, ip)
+
+    def _make_container(self, first_network, ip):
         info = self.engine.container(self.name)
         if info and info["status"] == "running":
             return info
@@ -169,14 +193,16 @@ class Gateway:
         if network["name"] not in (info or {}).get("networks", {}):
             self.engine.connect_network(self.name, network["name"], ip=door)
         (self.root / key).mkdir(mode=0o711, exist_ok=True)
-        current = self._routes()
-        routes = [r for r in current if r["key"] != key]
-        kept = [r for r in current if r["key"] == key and r.get("public")]
-        mine = self._front_routes(key, unit) if unit is not None else kept
-        mine += [{"key": key, "listen": "tcp:%s:%d" % (door, int(port)),
-                  "to": "unix:%s/%s/%s.sock" % (IN_CONTAINER, key, what)}
-                 for what, port in sorted((host_services or {}).items())]
-        self._write(routes + mine, timeout=timeout)
+
+        def change(current):
+            kept = [r for r in current if r["key"] == key and r.get("public")]
+            mine = self._front_routes(key, unit) if unit is not None else kept
+            mine += [{"key": key, "listen": "tcp:%s:%d" % (door, int(port)),
+                      "to": "unix:%s/%s/%s.sock" % (IN_CONTAINER, key, what)}
+                     for what, port in sorted((host_services or {}).items())]
+            return [r for r in current if r["key"] != key] + mine
+
+        self._write(change, timeout=timeout)
         return {what: self.socket(key, what) for what in ("http", "ws", *(host_services or {}))}
 
     @staticmethod
@@ -193,12 +219,14 @@ class Gateway:
         the first time. Returns once the relay has it in force."""
         _check(key, _WORD, "gateway key")
         _check(unit, _NAME, "unit name")
-        routes = self._routes()
-        if not any(r["key"] == key for r in routes):
-            raise RuntimeFailure("Environment %s has no doors: open them first." % key)
         fronts = {r["listen"]: r for r in self._front_routes(key, unit)}
-        routes = [r for r in routes if r["listen"] not in fronts] + list(fronts.values())
-        self._write(routes, timeout=timeout)
+
+        def change(routes):
+            if not any(r["key"] == key for r in routes):
+                raise RuntimeFailure("Environment %s has no doors: open them first." % key)
+            return [r for r in routes if r["listen"] not in fronts] + list(fronts.values())
+
+        self._write(change, timeout=timeout)
 
     def switch(self, key, unit, timeout=30):
         """``serve`` for an environment that is served already."""
@@ -210,7 +238,7 @@ class Gateway:
     def close(self, key, *network_names):
         """Environment ``key``'s routes go (the routes file written once), and the gateway leaves its networks."""
         if self.engine.container(self.name):
-            self._write([r for r in self._routes() if r["key"] != key])
+            self._write(lambda routes: [r for r in routes if r["key"] != key])
         for network_name in network_names:
             if network_name:
                 self.engine.disconnect_network(self.name, network_name)
@@ -237,9 +265,9 @@ class HostRelay:
     def _routes(self):
         return _read_routes(self.path)
 
-    def _write(self, routes, timeout=10):
+    def _write(self, change, timeout=10):
         self.ensure_running()
-        _write_routes(self.path, routes, timeout, lambda: bool(self._pid()))
+        _write_routes(self.path, change, timeout, lambda: bool(self._pid()))
 
     def route(self, key, what, host, port, source, timeout=10):
         """``<key>/<what>.sock`` to ``host:port`` from ``source``; waits until it listens."""
@@ -248,13 +276,12 @@ class HostRelay:
         sock = self.root / key / ("%s.sock" % what)
         sock.parent.mkdir(mode=0o711, parents=True, exist_ok=True)
         listen = "unix:%s" % sock
-        routes = [r for r in self._routes() if r["listen"] != listen]
-        routes.append({"key": key, "listen": listen, "to": "tcp:%s:%d" % (host, int(port)), "source": source})
-        self._write(routes, timeout=timeout)
+        route = {"key": key, "listen": listen, "to": "tcp:%s:%d" % (host, int(port)), "source": source}
+        self._write(lambda routes: [r for r in routes if r["listen"] != listen] + [route], timeout=timeout)
         return sock
 
     def close(self, key):
-        self._write([r for r in self._routes() if r["key"] != key])
+        self._write(lambda routes: [r for r in routes if r["key"] != key])
 
     def _pid(self):
         """The relay's pid while it runs (a dead one not yet reaped counts as dead)."""
@@ -266,17 +293,22 @@ class HostRelay:
         return None if state in ("Z", "X") else pid
 
     def ensure_running(self):
-        """Start the host relay unless it runs; its pid."""
+        """Start the host relay unless it runs (one, whatever the runs that ask at once); its pid."""
         pid = self._pid()
         if pid:
             return pid
         self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
-        log = open(self.root / "host-relay.log", "ab")  # noqa: SIM115 - the process keeps it
-        with log:
-            proc = subprocess.Popen([sys.executable, str(RELAY), str(self.path)], stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=log, start_new_session=True, close_fds=True)
-        self.pidfile.write_text(str(proc.pid))
-        return proc.pid
+        with open(self.root / "host-relay.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            pid = self._pid()
+            if pid:
+                return pid
+            log = open(self.root / "host-relay.log", "ab")  # noqa: SIM115 - the process keeps it
+            with log:
+                proc = subprocess.Popen([sys.executable, str(RELAY), str(self.path)], stdin=subprocess.DEVNULL,
+                                        stdout=log, stderr=log, start_new_session=True, close_fds=True)
+            self.pidfile.write_text(str(proc.pid))
+            return proc.pid
 
     def stop(self):
         pid = self._pid()

@@ -14,8 +14,11 @@ rules stay meanwhile). Its health check is the script's first complete
 pass, so a running task is a guarded node.
 """
 
+import fcntl
 import hashlib
+import os
 import pathlib
+import tempfile
 import time
 
 from . import naming
@@ -51,6 +54,13 @@ def ensure(engine, plane, image=IMAGE, wait=120):
     guarded (a service made for it is removed: the next run or
     reconciliation tries again, not Swarm forever)."""
     naming.validate_namespace(plane)
+    # the runs of this machine that ask at once: one of them makes the service, the others find it
+    with open(os.path.join(tempfile.gettempdir(), "ipai-ops-guard-%s.lock" % plane), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure(engine, plane, image, wait)
+
+
+def _ensure(engine, plane, image, wait):
     name = service_name(plane)
     script = SCRIPT.read_bytes()
     nodes = engine.nodes()
