@@ -66,9 +66,10 @@ class OpsEnvironment(models.Model):
         for env_id in envs.ids:
             try:
                 with self.env.registry.cursor() as cr:
-                    env = self.sudo().with_env(self.env(cr=cr)).browse(env_id)  # sudo: as above
-                    env._ops_collect(now, swarm)
-                    env.env.flush_all()
+                    # not named ``env``: _() below would take this closed cursor's for its language
+                    environment = self.sudo().with_env(self.env(cr=cr)).browse(env_id)  # sudo: as above
+                    environment._ops_collect(now, swarm)
+                    environment.env.flush_all()
             except Exception as exc:
                 _logger.exception("ops monitoring: could not collect environment %s", env_id)
                 failed[env_id] = "%s: %s" % (type(exc).__name__, exc)
@@ -77,7 +78,7 @@ class OpsEnvironment(models.Model):
         # sudo: the platform resolves its own incidents, on every project
         for incident in self.env["ops.incident"].sudo().search([("state", "!=", "resolved"),
                                                                  ("environment_id.state", "not in", SERVING_STATES)]):
-            incident._ops_resolve(_("the environment is %s", incident.environment_id.state))
+            incident._ops_resolve(self.env._("the environment is %s", incident.environment_id.state))
         return {"collected": len(envs) - len(failed), "failed": failed}
 
     def _ops_cgroup_of(self, swarm=None):
