@@ -118,12 +118,7 @@ class OpsHostNode(models.Model):
                 raise UserError(_("%(node)s cannot be drained: no other node of %(host)s is ready and active to "
                                   "take its %(count)d environments.", node=node.name, host=node.host_id.name,
                                   count=len(envs)))
-            try:
-                node.host_id._ops_engine(timeout=30).set_availability(node.name, "pause")
-            except runtime.RuntimeFailure as exc:
-                raise UserError(_("The swarm manager of %(host)s does not pause %(node)s: %(error)s",
-                                  host=node.host_id.name, node=node.name, error=exc)) from exc
-            node.draining = True
+            node._ops_set_availability("pause", draining=True)
             for index, env in enumerate(envs.sorted(lambda e: (e.stage != "production", e.id))):
                 queued.append(env._ops_queue_move(targets[index % len(targets)].name))
         self._ops_finish_drains()
@@ -133,13 +128,19 @@ class OpsHostNode(models.Model):
         """Take environments again (after a drain, or a pause)."""
         self._ops_check_manager()
         for node in self:
-            try:
-                node.host_id._ops_engine(timeout=30).set_availability(node.name, "active")
-            except runtime.RuntimeFailure as exc:
-                raise UserError(_("The swarm manager of %(host)s does not activate %(node)s: %(error)s",
-                                  host=node.host_id.name, node=node.name, error=exc)) from exc
-            node.draining = False
+            node._ops_set_availability("active", draining=False)
         return True
+
+    def _ops_set_availability(self, availability, draining):
+        """The node's Swarm availability, then its draining flag; a manager that refuses is a clear error."""
+        self.ensure_one()
+        try:
+            self.host_id._ops_engine(timeout=30).set_availability(self.name, availability)
+        except runtime.RuntimeFailure as exc:
+            raise UserError(_("The swarm manager of %(host)s does not set %(node)s to %(availability)s: %(error)s",
+                              host=self.host_id.name, node=self.name, availability=availability,
+                              error=exc)) from exc
+        self.draining = draining
 
     @api.model
     def _ops_finish_drains(self):
