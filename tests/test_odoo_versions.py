@@ -108,15 +108,25 @@ def version_projects(server, version_repo):
         remove_leftovers(slug)
 
 
+@pytest.fixture(scope="module")
+def version_builds(server, version_projects):
+    """A development build of each version's branch, both in one pass of the
+    worker (its slots run them at once); {version: the queued run}."""
+    manager = server.rpc("e2e_manager")
+    queued = {version: manager("ops.run", "queue_run", {"project": slug, "kind": "build",
+                                                         "branch": "odoo-%s" % version})
+              for version, slug in SLUGS.items()}
+    run_worker(server, projects=",".join(SLUGS.values()))
+    return queued
+
+
 @pytest.mark.parametrize("version", sorted(SLUGS))
-def test_development_build_on_version(server, version_projects, version):
+def test_development_build_on_version(server, version_projects, version_builds, version):
     manager = server.rpc("e2e_manager")
     project = manager("ops.project", "read", [version_projects[version]], ["odoo_version", "tool_id"])[0]
     assert project["odoo_version"] == version
     assert project["tool_id"][1] == "Odoo %s" % version, "the project builds on its version's runtime tool"
-    queued = manager("ops.run", "queue_run", {"project": SLUGS[version], "kind": "build",
-                                              "branch": "odoo-%s" % version})
-    run_worker(server, projects=SLUGS[version])
+    queued = version_builds[version]
     run = manager("ops.run", "api_read", [queued["id"]])
     logs = manager("ops.run.log", "search_read", [("run_id", "=", queued["id"])], fields=["message"])
     text = "\n".join(line["message"] for line in logs)

@@ -363,6 +363,60 @@ def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(
     swarm_prod.update(env)
 
 
+def test_a_production_whose_node_is_lost_is_restored_on_another_node(server, swarm_prod, swarm_lab):
+    """A stopped production moves to the worker and stays stopped there
+    until started. Its node then lost for good (its engine does not come
+    back), production is failed; a project admin restores its latest
+    backup, on request: the restore starts it on a node that answers (the
+    manager's), and it serves the backup's data. The node back, its
+    orphaned unit is gone and production stays where it was restored."""
+    manager, admin, engine = server.rpc("e2e_manager"), server.rpc("e2e_admin"), swarm_prod["engine"]
+    for kind in ("stop", "move", "start"):
+        queued = manager("ops.environment", "move_to_node", [swarm_prod["id"]], "w1") if kind == "move" else (
+            manager("ops.run", "queue_run", {"project": SLUG, "kind": kind, "environment_id": swarm_prod["id"]}))
+        run, logs = run_on_swarm(server, manager, queued)
+        assert run["state"] == "succeeded", (kind, run["error_message"], logs[-3000:])
+        env = manager("ops.environment", "read", [swarm_prod["id"]], FIELDS + ["swarm_node"])[0]
+        if kind == "move":
+            assert (env["state"], env["swarm_node"]) == ("stopped", "w1"), env
+            assert engine.container(env["container_id"])["status"] == "exited", "moved, not started"
+            answer = requests.get(env["url"] + "/web/login", timeout=30)
+            assert answer.status_code == 503 and "is stopped" in answer.text, answer.status_code
+    assert (env["state"], env["swarm_node"]) == ("running", "w1"), env
+    answers_within(env["url"], 60)
+    assert engine.container(env["container_id"])["node"] == "ipai-sw2", env
+    lost = env
+    latest = manager("ops.backup", "search_read", [("environment_id", "=", swarm_prod["id"]), ("state", "=", "done"),
+                                                   ("kind", "!=", "pre_restore")], ["id"], order="id desc", limit=1)
+    assert latest, "test_a_backup_restored_on_swarm_fails_no_request made one"
+    lab.command("kill", "2")
+    try:
+        reconcile_until(server, lost["id"], "failed", 120)
+        queued = admin("ops.backup", "restore_backup", [latest[0]["id"]])
+        run, logs = run_on_swarm(server, manager, queued)
+        assert run["state"] == "succeeded", (run["error_message"], logs[-3000:])
+        env = manager("ops.environment", "read", [swarm_prod["id"]], FIELDS + ["swarm_node", "node_lost"])[0]
+        assert (env["state"], env["swarm_node"], env["node_lost"]) == ("running", engine.own_node(), False), env
+        assert engine.container(env["container_id"])["node"] == "ipai-sw1", env
+        assert serves(env["url"], env["database_name"])
+        names = [name for (name,) in sql(env["database_name"], "SELECT name FROM res_partner WHERE name LIKE "
+                                                               "'%% the swarm backup'")]
+        assert names == ["Before the swarm backup"], names
+    finally:
+        lab.command("start", "2")
+    deadline = time.monotonic() + 120
+    while {n["hostname"]: n["state"] for n in engine.nodes()}.get("ipai-sw2") != "ready":
+        assert time.monotonic() < deadline, "the worker did not rejoin within 2 minutes"
+        time.sleep(1)
+    shell(server, "env['ops.environment']._cron_reconcile()\nenv.cr.commit()\n")
+    assert engine.container(lost["container_id"]) is None, "the lost node's unit went with the restore"
+    after = manager("ops.environment", "read", [swarm_prod["id"]], FIELDS + ["swarm_node"])[0]
+    assert (after["state"], after["container_id"], after["swarm_node"]) == (
+        "running", env["container_id"], engine.own_node()), after
+    assert serves(after["url"], after["database_name"])
+    swarm_prod.update(after)
+
+
 def test_a_development_build_on_a_swarm_host_reaches_its_doors_and_nothing_else(server, swarm_prod, swarm_lab,
                                                                                    catcher):
     """A branch's build on a swarm host: an internal overlay whose only way

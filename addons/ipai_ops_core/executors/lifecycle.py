@@ -65,14 +65,14 @@ def recreate(spec, reporter, engine=None):
         raise RunFailed("The environment has no image and database to run again; rebuild it.")
     moved = bool(info and info["network_mode"] == "host")
     with cutover.Switch(spec, engine, reporter) as switch:
-        _container, url = switch.go_live(image, current["database_name"], retire_database=False)
+        container, url = switch.go_live(image, current["database_name"], retire_database=False)
     message = "Recreated on network %s: %s" % (spec["network"]["name"], url)
     if moved:
         reporter.environment_message("Moved off the host's network to a network of its own (%s, %s): its code "
                                      "reaches its database%s and nothing else of the platform." % (
                                          spec["network"]["name"], spec["network"]["subnet"],
                                          "" if spec.get("stage") == "production" else " and the mail catcher"))
-    return {"exit_code": 0, "result": "ok", "message": message}
+    return {"exit_code": 0, "result": "ok", "message": message, "container_id": container}
 
 
 def move(spec, reporter, engine=None):
@@ -80,12 +80,19 @@ def move(spec, reporter, engine=None):
     the run's): a new unit there from the image and on the database it
     serves now, switched in like a redeploy (the URL keeps answering), the
     old unit removed. Its filestore is the platform's data directory, the
-    same path on every node."""
+    same path on every node. A stopped environment is stopped again once
+    its new unit has started there (``stay_stopped``): it moves, it does
+    not start."""
     if not swarm_doors.is_swarm(spec):
         raise RunFailed("Only environments of a swarm host move between nodes.")
+    engine = engine or runtime.for_spec(spec)
     was = (spec.get("current") or {}).get("swarm_node") or "the manager's node"
-    recreate(spec, reporter, engine)
+    made = recreate(spec, reporter, engine)
     message = "Moved from node %s to node %s" % (was, spec["node"])
+    if spec.get("stay_stopped"):
+        engine.stop(made["container_id"])
+        _record(reporter, {"state": "stopped"})
+        message += ", stopped as it was"
     reporter.environment_message(message + ".")
     return {"exit_code": 0, "result": "ok", "message": message}
 

@@ -78,7 +78,7 @@ def core_kinds():
         "recreate": RunKind({None: lifecycle.recreate}, starts_container=True),
         # operations (Ops managers, a drain): the same code and data on another node of a swarm
         "move": RunKind({None: lifecycle.move}, starts_container=True, trusted_only=True, approval="never",
-                        reserved_config=("node",)),
+                        reserved_config=("node", "stopped")),
         "stop": RunKind({None: lifecycle.stop}),
         "destroy": RunKind({None: lifecycle.destroy}),
         "upgrade_scan": RunKind({None: upgrade_scan.execute}, spec="_ops_upgrade_scan_spec", reserved_config=upgrades,

@@ -51,5 +51,6 @@ class OpsEnvironment(models.Model):
     def _ops_queue_move(self, node):
         self.ensure_one()
         return self.env["ops.run"]._ops_queue({
-            "project_id": self.project_id.id, "environment_id": self.id, "kind": "move", "config": {"node": node},
+            "project_id": self.project_id.id, "environment_id": self.id, "kind": "move",
+            "config": {"node": node, "stopped": self.state == "stopped"},
         }, trusted=True)

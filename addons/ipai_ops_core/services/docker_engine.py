@@ -194,6 +194,22 @@ class DockerEngine(Runtime):
         except NotFound:
             return []
 
+    def stats(self, ref):
+        try:
+            raw = self.client.api.stats(ref, stream=False, one_shot=True)
+        except (NotFound, APIError):
+            return None
+        memory, cpu = raw.get("memory_stats") or {}, (raw.get("cpu_stats") or {}).get("cpu_usage") or {}
+        if not memory.get("usage") or not raw.get("pids_stats"):
+            return None  # not running: Docker answers with empty figures
+        kept = memory.get("stats") or {}
+        inactive = kept.get("inactive_file", kept.get("total_inactive_file", 0))
+        limit = memory.get("limit")
+        if limit and limit >= self.machine()[1] * 1024 * 1024:
+            limit = None  # no limit of its own: Docker says the machine's memory
+        return {"memory_bytes": max(0, memory["usage"] - inactive), "memory_limit_bytes": limit or None,
+                "cpu_ns": cpu.get("total_usage") or 0, "oom_kills": None, "pids": []}
+
     def stop(self, ref, timeout=20):
         try:
             self.client.containers.get(ref).stop(timeout=timeout)

@@ -105,6 +105,14 @@ class Runtime(abc.ABC):
         """The unit's last output lines."""
 
     @abc.abstractmethod
+    def stats(self, ref):
+        """{memory_bytes (without the page cache it can drop), memory_limit_bytes
+        (None: unlimited), cpu_ns (cumulative), oom_kills (None: the engine does
+        not say), pids: []} of a running container, as its own engine reads its
+        cgroup, or None when it does not run: how a unit on another machine is
+        measured (the collector reads local cgroups directly)."""
+
+    @abc.abstractmethod
     def stop(self, ref, timeout=20):
         """False when there is no such unit."""
 

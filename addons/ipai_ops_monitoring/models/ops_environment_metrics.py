@@ -82,18 +82,37 @@ class OpsEnvironment(models.Model):
         return {"collected": len(envs) - len(failed), "failed": failed}
 
     def _ops_cgroup_of(self, swarm=None):
-        """(container id, its first process or None) whose cgroup holds the
-        environment's server: its own container, or on a swarm host
-        (``swarm``: its engine) the container of its unit's running task,
-        whose cgroup is on the machine of the task's node (read here when the
-        collector runs there)."""
+        """(container id, its first process or None, the host name of its
+        node or None) whose cgroup holds the environment's server: its own
+        container, or on a swarm host (``swarm``: its engine) the container
+        of its unit's running task, whose cgroup is on the machine of the
+        task's node."""
         if swarm is None:
-            return self.container_id, None
+            return self.container_id, None, None
         try:
             info = swarm.container(self.container_id)
         except runtime.RuntimeFailure:
-            return None, None
-        return (info or {}).get("task_container"), (info or {}).get("pid")
+            return None, None, None
+        return (info or {}).get("task_container"), (info or {}).get("pid"), (info or {}).get("node")
+
+    def _ops_reading(self, container, pid, node):
+        """The figures of the environment's container: from its cgroup when
+        it is on this machine (its first process says so), else, for a
+        unit on another machine of a swarm, from that node's own engine
+        (its endpoint on the node's record); None when neither has it."""
+        reading = cgroup.read(container, pid=pid) if container else None
+        if reading or not (container and node):
+            return reading
+        # sudo: the nodes' endpoints are Ops managers' records; the collector reads through them
+        record = self.env["ops.host.node"].sudo().search([("host_id.name", "=", self.host), ("hostname", "=", node),
+                                                          ("docker_url", "!=", False)], limit=1)
+        if not record:
+            return None
+        try:
+            return runtime.connect(record.docker_url, timeout=30).stats(container)
+        except runtime.RuntimeFailure as exc:
+            _logger.warning("ops monitoring: node %s does not give %s's figures: %s", record.name, self.name, exc)
+            return None
 
     def _ops_health_url(self):
         """Where the collector asks /web/health: the container's own address,
@@ -104,8 +123,9 @@ class OpsEnvironment(models.Model):
 
     def _ops_collect(self, now, swarm=None):
         self.ensure_one()
-        cgroup_id, pid = self._ops_cgroup_of(swarm)
-        if self.state != "running" and not (cgroup_id and cgroup.read(cgroup_id, pid=pid)):
+        cgroup_id, pid, node = self._ops_cgroup_of(swarm)
+        reading = self._ops_reading(cgroup_id, pid, node)
+        if self.state != "running" and not reading:
             return  # a (re)build of an environment whose container is not up: nothing serves it
         State = self.env["ops.metric.state"]
         state = State.search([("environment_id", "=", self.id)], limit=1) or State.create(
@@ -124,7 +144,7 @@ class OpsEnvironment(models.Model):
              "filestore_cache": state.filestore_cache},
             cgroup_id, self._ops_db_server(settings), self.database_name, filestore,
             self._ops_health_url(), self._ops_env_log(), now,
-            on_line=on_line, container_pid=pid)
+            on_line=on_line, reading=reading)
         kept = result["state"]
         resources = dict(result["resources"], backup_age_h=self._ops_backup_age_h(), **self._ops_archive_figures())
         state.write(dict({key: kept.get(key) for key in ("container_id", "read_at", "cpu_ns", "processes", "oom_kills",

@@ -23,28 +23,32 @@ READ_BATCH = 5000
 
 
 def collect(previous, container_id, db, dbname, filestore, health_url, log_store, now=None,
-            cgroup_root=cgroup.ROOT, on_line=None, container_pid=None):
+            cgroup_root=cgroup.ROOT, on_line=None, container_pid=None, reading=None):
     """{"resources": {column: value}, "requests": {minute epoch: {column:
     value}}, "state": the state to keep for the next call}. ``on_line(text)``
     sees each log line read (the log-pattern alert rules); ``container_pid``:
     the container's first process, where its engine's cgroups are not
-    Docker's default ones (cgroup.locate)."""
+    Docker's default ones (cgroup.locate); ``reading``: the container's
+    figures as read elsewhere (its own engine's, on another machine: no
+    processes to split the CPU by, no OOM count), else read here."""
     now = time.time() if now is None else now
     state = dict(previous or {})
     resources = {}
-    reading = cgroup.read(container_id, cgroup_root, pid=container_pid) if container_id else None
+    if reading is None and container_id:
+        reading = cgroup.read(container_id, cgroup_root, pid=container_pid)
     if reading:
         processes = cgroup.processes(reading["pids"])
-        if state.get("container_id") == container_id and state.get("read_at"):
+        same = state.get("container_id") == container_id and state.get("read_at")
+        if same:
             elapsed_ns = (now - state["read_at"]) * 1e9
             if elapsed_ns > 0:
                 resources["cpu_pct"] = round(max(0, reading["cpu_ns"] - state["cpu_ns"]) / elapsed_ns * 100, 2)
-                split = cgroup.cpu_split(state.get("processes") or {}, processes)
-                resources["cpu_http_pct"] = round(split["http"] / elapsed_ns * 100, 2)
-                resources["cpu_cron_pct"] = round(split["cron"] / elapsed_ns * 100, 2)
-            resources["oom_kills"] = max(0, reading["oom_kills"] - (state.get("oom_kills") or 0))
-        else:
-            resources["oom_kills"] = reading["oom_kills"]  # a new container counts from its start
+                if processes:
+                    split = cgroup.cpu_split(state.get("processes") or {}, processes)
+                    resources["cpu_http_pct"] = round(split["http"] / elapsed_ns * 100, 2)
+                    resources["cpu_cron_pct"] = round(split["cron"] / elapsed_ns * 100, 2)
+        if reading["oom_kills"] is not None:  # a new container counts from its start
+            resources["oom_kills"] = max(0, reading["oom_kills"] - ((same and state.get("oom_kills")) or 0))
         resources["mem_bytes"] = reading["memory_bytes"]
         resources["mem_limit_bytes"] = reading["memory_limit_bytes"]
         state.update(container_id=container_id, read_at=now, cpu_ns=reading["cpu_ns"], oom_kills=reading["oom_kills"],

@@ -1,12 +1,13 @@
 import os
 import shutil
 import tempfile
+import time
 
 import docker
 from odoo.tests import tagged
 from odoo.tests.common import BaseCase
 
-from ..services import cgroup, filestore_size, request_log
+from ..services import cgroup, collector, filestore_size, request_log
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
@@ -67,6 +68,47 @@ class TestCgroup(BaseCase):
             self.assertEqual(found["memory_limit_bytes"], 192 * 1024 * 1024)
             self.assertIn(pid, found["pids"])
             self.assertIsNone(cgroup.read(container.id, pid=os.getpid()), "this process is not the container's")
+        finally:
+            container.remove(force=True)
+
+    def test_a_container_on_another_machine_is_read_through_its_engine(self):
+        """A unit on another machine of a swarm has no cgroup here: its own
+        engine's figures (what a node's Docker endpoint answers) match what
+        its cgroup says, and the collector turns them into the same
+        resources, without the CPU split or an OOM count it cannot know."""
+        from odoo.addons.ipai_ops_core.services import runtime  # noqa: PLC0415 - the engine of ipai_ops_core
+
+        client, engine = docker.from_env(), runtime.connect(timeout=60)
+        container = client.containers.run("ipai-ops/odoo:18.0", ["python3", "-c", "x = bytearray(40 << 20); "
+                                          "[i * i for i in range(3_000_000)]; import time; time.sleep(30)"],
+                                          entrypoint=[], detach=True, mem_limit="160m",
+                                          labels={"ipai-ops.test": "cgroup"})
+        try:
+            local = cgroup.read(container.id)
+            deadline = time.monotonic() + 20
+            while local["memory_bytes"] < 40 << 20 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                local = cgroup.read(container.id)
+            remote = engine.stats(container.id)
+            self.assertIsNotNone(remote, "no figures of a running container from its engine")
+            self.assertEqual(remote["memory_limit_bytes"], 160 * 1024 * 1024)
+            self.assertGreater(remote["memory_bytes"], 40 << 20, "the 40 MB it holds")
+            self.assertLess(abs(remote["memory_bytes"] - local["memory_bytes"]), 8 << 20, (remote, local))
+            self.assertGreaterEqual(remote["cpu_ns"], local["cpu_ns"] * 0.9, (remote, local))
+            self.assertIsNone(remote["oom_kills"], "the engine does not count OOM kills")
+            first = collector.collect({}, container.id, None, None, None, None, None, now=1000.0, reading=remote)
+            later = dict(remote, cpu_ns=remote["cpu_ns"] + 500_000_000)
+            second = collector.collect(first["state"], container.id, None, None, None, None, None, now=1010.0,
+                                       reading=later)["resources"]
+            self.assertEqual((second["mem_bytes"], second["mem_limit_bytes"], second["cpu_pct"]),
+                             (remote["memory_bytes"], 160 * 1024 * 1024, 5.0))
+            self.assertFalse({"cpu_http_pct", "oom_kills"} & set(second), second)
+            unlimited = client.containers.run("ipai-ops/odoo:18.0", ["sleep", "30"], entrypoint=[], detach=True,
+                                              labels={"ipai-ops.test": "cgroup"})
+            self.addCleanup(unlimited.remove, force=True)
+            self.assertIsNone(engine.stats(unlimited.id)["memory_limit_bytes"], "no limit of its own")
+            container.stop(timeout=0)
+            self.assertIsNone(engine.stats(container.id), "a stopped container has no figures")
         finally:
             container.remove(force=True)
 
