@@ -28,8 +28,11 @@ def _lab_iptables(node, *args):
 
 
 def _unguard(manager):
-    """The lab as a swarm without the guard: no service, the guard's chains empty on both nodes."""
-    manager.remove_container(swarm_guard.service_name(PLANE))
+    """The lab as a swarm without the guard: no service (this plane's, nor a
+    control plane's that guarded the lab before), the guard's chains empty
+    on both nodes."""
+    for guard in manager.containers({runtime.LABEL_PREFIX + "role": "guard"}):
+        manager.remove_container(guard["id"])
     for node in (1, 2):
         for chain in ("IPAI-OPS-NODE", "IPAI-OPS-NODE-PEERS"):
             _lab_iptables(node, "-F", chain)

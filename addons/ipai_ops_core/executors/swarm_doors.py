@@ -33,9 +33,11 @@ SOURCE_POOL = "127.77.0.0/16"  # every environment's loopback address (swarm_gat
 
 def ensure_guard(spec, engine):
     """Every node guarded (services/swarm_guard.py), its image copied first
-    to the nodes whose engine the platform knows; a guard that does not run
-    also says which copies failed."""
-    copies = swarm_images.copy_to_nodes(spec, engine, swarm_guard.IMAGE)
+    to the nodes whose engine the platform knows and where the guard does
+    not run yet (a node that joined: the others are not asked at each run);
+    a guard that does not run also says which copies failed."""
+    wanted = swarm_guard.unguarded(engine, spec["namespace"], engine.nodes()) if spec.get("node_engines") else set()
+    copies = swarm_images.copy_to_nodes(spec, engine, swarm_guard.IMAGE, only=wanted)
     try:
         return swarm_guard.ensure(engine, spec["namespace"])
     except RuntimeFailure as exc:

@@ -46,6 +46,19 @@ def _eligible(nodes):
     return {n["id"]: n["hostname"] for n in nodes if n["state"] == "ready" and n["availability"] == "active"}
 
 
+def unguarded(engine, plane, nodes):
+    """The names (``ipai-ops.node`` labels) of the ready and active nodes
+    where the guard has no running task: those that may lack its image (a
+    node that joined). Every one when the guard is not there."""
+    current = engine.container(service_name(plane))
+    eligible = _eligible(nodes)
+    running = set()
+    if current is not None:
+        running = {t["node_id"] for t in engine.node_tasks(current["id"])
+                   if t["desired"] == "running" and t["state"] == "running"}
+    return {n["name"] for n in nodes if n["id"] in eligible and n["id"] not in running and n["name"]}
+
+
 def ensure(engine, plane, image=IMAGE, wait=120):
     """Every ready node of the swarm guarded; the service made or made again
     when its image, its script or the swarm's nodes changed. Returns
