@@ -21,12 +21,12 @@ def valid_records(records, label):
     ids that are ids, of records that exist."""
     bad = [i for i in records._ids if isinstance(i, bool) or not isinstance(i, int) or i <= 0]
     if bad:
-        raise ValidationError(_("%(label)s ids are positive integers, not %(ids)s.", label=label,
-                                ids=", ".join(map(repr, bad[:5]))))
+        raise ValidationError(records.env._("%(label)s ids are positive integers, not %(ids)s.", label=label,
+                                            ids=", ".join(map(repr, bad[:5]))))
     missing = records - records.exists()
     if missing:
-        raise UserError(_("No %(label)s with id %(ids)s.", label=label.lower(),
-                          ids=", ".join(map(str, missing.ids[:5]))))
+        raise UserError(records.env._("No %(label)s with id %(ids)s.", label=label.lower(),
+                                      ids=", ".join(map(str, missing.ids[:5]))))
     return records
 
 
