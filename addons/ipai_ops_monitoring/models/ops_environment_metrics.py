@@ -110,7 +110,7 @@ class OpsEnvironment(models.Model):
             return None
         try:
             return runtime.connect(record.docker_url, timeout=30).stats(container)
-        except runtime.RuntimeFailure as exc:
+        except Exception as exc:  # noqa: BLE001 - a node that does not answer leaves out only these figures
             _logger.warning("ops monitoring: node %s does not give %s's figures: %s", record.name, self.name, exc)
             return None
 
@@ -144,7 +144,7 @@ class OpsEnvironment(models.Model):
              "filestore_cache": state.filestore_cache},
             cgroup_id, self._ops_db_server(settings), self.database_name, filestore,
             self._ops_health_url(), self._ops_env_log(), now,
-            on_line=on_line, reading=reading)
+            on_line=on_line, container_pid=pid, reading=reading)
         kept = result["state"]
         resources = dict(result["resources"], backup_age_h=self._ops_backup_age_h(), **self._ops_archive_figures())
         state.write(dict({key: kept.get(key) for key in ("container_id", "read_at", "cpu_ns", "processes", "oom_kills",

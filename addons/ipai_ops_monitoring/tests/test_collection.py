@@ -80,15 +80,16 @@ class TestCgroup(BaseCase):
 
         client, engine = docker.from_env(), runtime.connect(timeout=60)
         container = client.containers.run("ipai-ops/odoo:18.0", ["python3", "-c", "x = bytearray(40 << 20); "
-                                          "[i * i for i in range(3_000_000)]; import time; time.sleep(30)"],
+                                          "sum(i * i for i in range(3_000_000)); import time; time.sleep(30)"],
                                           entrypoint=[], detach=True, mem_limit="160m",
                                           labels={"ipai-ops.test": "cgroup"})
         try:
-            local = cgroup.read(container.id)
-            deadline = time.monotonic() + 20
-            while local["memory_bytes"] < 40 << 20 and time.monotonic() < deadline:
+            local, deadline = None, time.monotonic() + 20
+            while time.monotonic() < deadline and (local is None or local["memory_bytes"] < 40 << 20):
                 time.sleep(0.2)
                 local = cgroup.read(container.id)
+            self.assertIsNotNone(local, "no cgroup of running container %s: %s" % (
+                container.id[:12], client.api.inspect_container(container.id)["State"]))
             remote = engine.stats(container.id)
             self.assertIsNotNone(remote, "no figures of a running container from its engine")
             self.assertEqual(remote["memory_limit_bytes"], 160 * 1024 * 1024)
@@ -106,7 +107,9 @@ class TestCgroup(BaseCase):
             unlimited = client.containers.run("ipai-ops/odoo:18.0", ["sleep", "30"], entrypoint=[], detach=True,
                                               labels={"ipai-ops.test": "cgroup"})
             self.addCleanup(unlimited.remove, force=True)
-            self.assertIsNone(engine.stats(unlimited.id)["memory_limit_bytes"], "no limit of its own")
+            free = engine.stats(unlimited.id)
+            self.assertIsNotNone(free, "no figures of a running container from its engine")
+            self.assertIsNone(free["memory_limit_bytes"], "no limit of its own")
             container.stop(timeout=0)
             self.assertIsNone(engine.stats(container.id), "a stopped container has no figures")
         finally:
