@@ -52,11 +52,13 @@ def unguarded(engine, plane, nodes):
     node that joined). Every one when the guard is not there."""
     current = engine.container(service_name(plane))
     eligible = _eligible(nodes)
-    running = set()
-    if current is not None:
-        running = {t["node_id"] for t in engine.node_tasks(current["id"])
-                   if t["desired"] == "running" and t["state"] == "running"}
+    running = _running_on(engine.node_tasks(current["id"])) if current is not None else set()
     return {n["name"] for n in nodes if n["id"] in eligible and n["id"] not in running and n["name"]}
+
+
+def _running_on(tasks):
+    """The ids of the nodes where the guard has a task running (and meant to)."""
+    return {t["node_id"] for t in tasks if t["desired"] == "running" and t["state"] == "running"}
 
 
 def ensure(engine, plane, image=IMAGE, wait=120):
@@ -105,7 +107,7 @@ def _stuck(engine, service_id, nodes):
     failed one (a node that joined without the image: its tasks failed
     before the image was copied there); the service is made again then."""
     tasks = engine.node_tasks(service_id)
-    running = {t["node_id"] for t in tasks if t["desired"] == "running" and t["state"] == "running"}
+    running = _running_on(tasks)
     failed = {t["node_id"] for t in tasks if t["state"] in ("failed", "rejected")}
     return bool((set(_eligible(nodes)) - running) & failed)
 
@@ -126,7 +128,7 @@ def _wait_guarded(engine, service_id, name, wait, nodes):
     while True:
         eligible = _eligible(nodes if nodes is not None else engine.nodes())
         tasks = engine.node_tasks(service_id)
-        running = {t["node_id"] for t in tasks if t["desired"] == "running" and t["state"] == "running"}
+        running = _running_on(tasks)
         missing = sorted(hostname for node_id, hostname in eligible.items() if node_id not in running)
         if not missing:
             return sorted(eligible.values())
