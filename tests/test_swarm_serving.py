@@ -155,7 +155,7 @@ def test_a_production_on_a_swarm_host_serves_through_the_front_door(server, swar
         assert '"source": "%s"' % swarm_gateway.source_address(env["id"]) in fh.read()
     # from inside it, its code opens nothing of its node: not the swarm's ports at the node's address,
     # nothing at its bridge's gateway (the nodes' guard, services/swarm_guard.py)
-    container = engine.client.containers.get(engine._exec_target(env["container_id"]))
+    container = engine.client.containers.get(engine._exec_target(env["container_id"])[1])
     code, out = container.exec_run(["python3", "-c", NODE_PROBE, swarm_lab["engines"][0][1]])
     assert code == 0 and "open" not in out.decode(), out.decode()
     assert out.decode().count("closed") == 4, out.decode()
@@ -291,7 +291,16 @@ def reconcile_until(server, env_id, state, seconds):
         time.sleep(3)
 
 
-def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(server, swarm_prod, swarm_lab):
+def _env_shell(server, ops_bin, commands):
+    """``ops env shell`` on the swarm production as its project admin, ``commands`` on its standard input."""
+    env = dict(os.environ, OPS_URL=server.url, OPS_DB=server.db, OPS_LOGIN="e2e_admin",
+               OPS_API_KEY=server.keys["e2e_admin"])
+    return subprocess.run([ops_bin, "env", "shell", SLUG, "main"], input=commands, capture_output=True,
+                          text=True, timeout=120, env=env)
+
+
+def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(server, swarm_prod, swarm_lab,
+                                                                               ops_bin):
     """A machine that joined the swarm appears among the host's nodes; an Ops
     manager gives it its Docker endpoint and moves production there (its
     image copied engine to engine, no visitor's request failing). Its engine
@@ -328,6 +337,20 @@ def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(
     assert env["swarm_node"] == "w1" and engine.container(env["container_id"])["node"] == "ipai-sw2", env
     assert serves(env["url"], env["database_name"]) and env["upstream_socket"] == swarm_prod["upstream_socket"]
     swarm_prod.update(env)
+
+    # A shell in production runs in its task on the worker, through the worker's own engine; without the node's
+    # endpoint the platform says what it misses.
+    task = engine.container(env["container_id"])["task_container"]
+    done = _env_shell(server, ops_bin, "echo $HOSTNAME; python3 -c 'print(6*7)'\n")
+    assert done.returncode == 0, done
+    assert done.stdout.split() == [worker.client.containers.get(task).attrs["Config"]["Hostname"], "42"], done
+    manager("ops.host.node", "write", [nodes["w1"]["id"]], {"docker_url": False})
+    try:
+        done = _env_shell(server, ops_bin, "echo reached\n")
+        assert done.returncode != 0 and "reached" not in done.stdout, done
+        assert "whose own Docker engine is not known here" in done.stdout + done.stderr, done
+    finally:
+        manager("ops.host.node", "write", [nodes["w1"]["id"]], {"docker_url": swarm_lab["engines"][1][0]})
 
     lab.command("kill", "2")
     try:
@@ -440,7 +463,7 @@ def test_a_development_build_on_a_swarm_host_reaches_its_doors_and_nothing_else(
     spec = engine.client.services.get(dev["container_id"]).attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
     assert "HTTP_PROXY=%s" % proxy in spec["Env"], spec["Env"]
     db_port = int(os.environ["OPS_DB_PORT"])
-    got = net_probe(engine._exec_target(dev["container_id"]), [
+    got = net_probe(engine._exec_target(dev["container_id"])[1], [
         {"id": "own db at the door", "pg": {"host": door, "port": db_port, "dbname": dev["database_name"],
                                             "own": True}},
         {"id": "production's db at the door", "pg": {"host": door, "port": db_port,
@@ -494,7 +517,7 @@ def test_a_staging_build_on_a_swarm_host_is_a_neutralized_copy_whose_mail_is_cau
     answers_within(env["url"], 30)
     assert serves(env["url"], db)
     # a mail from inside its unit, to its mail server, with the login its configuration file gives it
-    container = swarm_prod["engine"].client.containers.get(swarm_prod["engine"]._exec_target(env["container_id"]))
+    container = swarm_prod["engine"].client.containers.get(swarm_prod["engine"]._exec_target(env["container_id"])[1])
     code, out = container.exec_run(["python3", "-c", SEND_MAIL, door, str(catcher), "Sent from a swarm staging"])
     assert code == 0 and "SENT" in out.decode(), out.decode()[-2000:]
     caught = manager("ops.mail", "search_read", [("environment_id", "=", env["id"])], fields=["subject"])

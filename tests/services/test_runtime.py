@@ -14,7 +14,8 @@ from odoo.addons.ipai_ops_core.services import docker_engine, runtime
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 IMAGE = "ipai-ops/odoo:18.0"  # any local image with a shell; the suite builds this one
 BACKENDS = {ROOT / "addons/ipai_ops_core/services" / name
-            for name in ("docker_engine.py", "swarm_engine.py", "swarm_cluster.py", "swarm_files.py")}
+            for name in ("docker_engine.py", "swarm_engine.py", "swarm_cluster.py", "swarm_files.py",
+                         "swarm_exec.py")}
 
 
 def _sources():

@@ -76,7 +76,8 @@ def _serve(registry, run_id, session, sock):
     result = {"exit_code": -1, "reason": "the relay failed", "transcript": b"", "truncated": False}
     try:
         sock.settimeout(60)
-        engine = runtime.connect(session["docker_url"], session.get("runtime_kind") or "docker")
+        engine = runtime.connect(session["docker_url"], session.get("runtime_kind") or "docker",
+                                 nodes=session.get("node_endpoints"))
         relay = shell_session.Session(
             sock, engine, session["container_id"],
             shell_session.command(session["odoo"], session["database"], session["tty"]), tty=session["tty"],

@@ -44,7 +44,8 @@ class OpsHost(models.Model):
     def _ops_engine(self, timeout=60):
         """The runtime backend of this host (services/runtime.py)."""
         self.ensure_one()
-        return runtime.connect(self.docker_url or None, self.runtime_kind or "docker", timeout=timeout)
+        return runtime.connect(self.docker_url or None, self.runtime_kind or "docker", timeout=timeout,
+                               nodes=self._ops_node_endpoints() if self.runtime_kind == "swarm" else None)
 
     @api.model
     def _ops_engine_of(self, name, timeout=60):

@@ -56,6 +56,13 @@ class OpsHost(models.Model):
         # sudo: the nodes are managers' records; runs and crons need their endpoints
         return {node.name: node.docker_url for node in self.sudo().node_ids if node.docker_url}
 
+    def _ops_node_endpoints(self):
+        """{node host name: its Docker endpoint}: where a command in a unit
+        on that node goes (services/swarm_exec.py)."""
+        self.ensure_one()
+        # sudo: the nodes are managers' records; runs, shells and crons need their endpoints
+        return {node.hostname: node.docker_url for node in self.sudo().node_ids if node.docker_url and node.hostname}
+
     def _ops_sync_nodes(self, nodes=None, engine=None):
         """The swarm's nodes as records: one that joined appears (named by its
         ipai-ops.node label, given one from its host name when it has none);

@@ -48,6 +48,7 @@ class OpsRun(models.Model):
         host = self.env["ops.host"].search([("name", "=", env.host or "local")], limit=1)
         return {"container_id": env.container_id, "docker_url": host.docker_url or None,
                 "runtime_kind": host.runtime_kind or "docker",
+                "node_endpoints": host._ops_node_endpoints() if host.runtime_kind == "swarm" else None,
                 "database": env.database_name, "odoo": shell.get("odoo", False), "tty": shell.get("tty", True),
                 "size": (shell.get("rows", 24), shell.get("cols", 80)),
                 "idle_timeout": env._ops_shell_idle_timeout(), "login": shell.get("login"),

@@ -155,6 +155,7 @@ class OpsRun(models.Model):
             # (a node lost: a node that answers, the manager's)
             spec["node"] = (run.config or {}).get("node") or (not env.node_lost and env.swarm_node) or None
             spec["node_engines"] = host._ops_node_engines()
+            spec["node_endpoints"] = host._ops_node_endpoints()
             spec["stay_stopped"] = run.kind == "move" and bool((run.config or {}).get("stopped"))
         if (run.kind == "deploy" and env.stage == "production" and env.db_cluster == "shared"
                 and env.database_name and settings.get("production_db")):

@@ -186,19 +186,21 @@ class Runtime(abc.ABC):
         """[{action, time, container, labels}] of units carrying ``labels``."""
 
 
-def connect(url=None, kind="docker", timeout=900):
-    """The backend ``kind`` at ``url`` (None: this machine's engine)."""
+def connect(url=None, kind="docker", timeout=900, nodes=None):
+    """The backend ``kind`` at ``url`` (None: this machine's engine);
+    ``nodes`` ({host name: endpoint}): a swarm's nodes' own engines."""
     if kind not in KINDS:
         raise RuntimeFailure("Unknown runtime %r: one of %s." % (kind, ", ".join(KINDS)))
     if kind == "swarm":
         from .swarm_engine import SwarmEngine  # noqa: PLC0415 - the backends import this module
 
-        return SwarmEngine(url, timeout=timeout)
+        return SwarmEngine(url, timeout=timeout, nodes=nodes)
     from .docker_engine import DockerEngine  # noqa: PLC0415 - the backends import this module
 
     return DockerEngine(url, timeout=timeout)
 
 
 def for_spec(spec, timeout=900):
-    """The backend of a run's host (its spec's ``docker_url`` and ``runtime_kind``)."""
-    return connect(spec.get("docker_url"), spec.get("runtime_kind") or "docker", timeout=timeout)
+    """The backend of a run's host (its spec's ``docker_url``, ``runtime_kind`` and ``node_endpoints``)."""
+    return connect(spec.get("docker_url"), spec.get("runtime_kind") or "docker", timeout=timeout,
+                   nodes=spec.get("node_endpoints"))

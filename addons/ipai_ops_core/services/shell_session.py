@@ -167,12 +167,19 @@ class Session:
     def run(self):
         """Relay until the command exits, the client goes or it stays idle.
         Returns {"exit_code", "reason", "transcript" (bytes), "truncated"}."""
-        self.exec_id = self.engine.exec_create(
-            self.container_id, ["python3", "-c", WRAPPER, *self.argv], stdin=True, tty=self.tty,
-            environment=self.variables)
-        self.raw = self.engine.exec_attach(self.exec_id, tty=self.tty)
-        if self.tty:
-            self.engine.exec_resize(self.exec_id, *self.size)
+        try:
+            self.exec_id = self.engine.exec_create(
+                self.container_id, ["python3", "-c", WRAPPER, *self.argv], stdin=True, tty=self.tty,
+                environment=self.variables)
+            self.raw = self.engine.exec_attach(self.exec_id, tty=self.tty)
+            if self.tty:
+                self.engine.exec_resize(self.exec_id, *self.size)
+        except Exception as exc:  # noqa: BLE001 - whatever keeps the command from starting, the client is told
+            reason = "the shell could not start: %s" % exc
+            with contextlib.suppress(OSError):  # the client is gone: nothing to tell it
+                self.send(websocket.TEXT, json.dumps({"exit": None, "reason": reason}).encode())
+                self.send(websocket.CLOSE, struct.pack("!H", 1011))
+            return {"exit_code": -1, "reason": reason, "transcript": b"", "truncated": False}
         reason, exited = None, False
         selector = selectors.DefaultSelector()
         selector.register(self.ws, selectors.EVENT_READ, "client")

@@ -15,7 +15,10 @@ the unit removes them.
 
 What the plain engine does is done the same way here on the manager's
 engine: images, one-shot commands (plain containers on the attachable
-overlay), events of the local containers. The swarm itself (init, join,
+overlay), events of the local containers. A command in a unit whose task
+runs on another node (a shell, its last health check) goes through that
+node's own engine: ``nodes`` maps a node's host name to its endpoint (the
+Docker endpoint on its ops.host.node record). The swarm itself (init, join,
 nodes, their labels and availability, overlay networks) is
 services/swarm_cluster.py's; a unit's files are services/swarm_files.py's.
 """
@@ -36,6 +39,7 @@ from docker.types import (
 from .docker_engine import DockerEngine
 from .runtime import RuntimeFailure, owner_labels
 from .swarm_cluster import NODE_LABEL, SwarmCluster
+from .swarm_exec import SwarmExec
 from .swarm_files import SwarmFiles
 
 _logger = logging.getLogger(__name__)
@@ -68,7 +72,7 @@ def _size(value):
     return int(float(text[:-1]) * scale) if scale else int(text)
 
 
-class SwarmEngine(SwarmCluster, SwarmFiles, DockerEngine):
+class SwarmEngine(SwarmExec, SwarmCluster, SwarmFiles, DockerEngine):
     kind = "swarm"
 
     # ------------------------------------------------------------------
@@ -194,13 +198,19 @@ class SwarmEngine(SwarmCluster, SwarmFiles, DockerEngine):
             time.sleep(0.25)
 
     def _last_probe(self, task):
-        """What the unit's last health check printed (its container is on this node)."""
+        """What the unit's last health check printed (read on its node's engine)."""
+        container_id = self._task_container(task)
         try:
-            state = self.client.api.inspect_container(self._task_container(task)).get("State") or {}
+            node = self.client.nodes.get(task["NodeID"]).attrs if (task or {}).get("NodeID") else {}
+            engine = self._task_engine(container_id, (node.get("Description") or {}).get("Hostname")) \
+                if container_id else None
+            if engine is None:
+                return "not known on this node, and its node's engine is not known here"
+            state = engine.client.api.inspect_container(container_id).get("State") or {}
             log = (state.get("Health") or {}).get("Log") or [{}]
             return (log[-1].get("Output") or "").strip()[-300:] or "no output"
-        except (APIError, NotFound):
-            return "not known on this node"
+        except (APIError, NotFound, RuntimeFailure) as exc:
+            return "not readable (%s)" % exc
 
     def container(self, ref):
         """The plain engine's view of a unit (services/runtime.py) plus
@@ -329,26 +339,3 @@ class SwarmEngine(SwarmCluster, SwarmFiles, DockerEngine):
                 all=True, filters={"label": "com.docker.swarm.service.id=%s" % service.id}):
             time.sleep(0.25)
         return True
-
-    # ------------------------------------------------------------------
-    # commands in a running unit: in its task's container, on this node
-    # ------------------------------------------------------------------
-    def _exec_target(self, ref):
-        service = self._service(ref)
-        if service is None:
-            return ref
-        info = self.container(service.id)
-        if info["status"] != "running" or not info["task_container"]:
-            raise RuntimeFailure("Service %s is not running (%s)." % (service.name, info["status"]))
-        try:
-            self.client.api.inspect_container(info["task_container"])
-        except NotFound as exc:
-            raise RuntimeFailure("Service %s runs on node %s: a command in it goes through that node's engine." % (
-                service.name, info["node"])) from exc
-        return info["task_container"]
-
-    def exec_create(self, ref, argv, stdin=False, tty=False, environment=None):
-        return super().exec_create(self._exec_target(ref), argv, stdin=stdin, tty=tty, environment=environment)
-
-    def exec_run(self, ref, argv):
-        return super().exec_run(self._exec_target(ref), argv)
