@@ -23,6 +23,7 @@ class DockerEngine(Runtime):
     kind = "docker"
 
     def __init__(self, base_url=None, timeout=900):
+        self._memory_mb = None  # the machine's memory, read once (stats)
         try:
             self.client = docker.DockerClient(base_url=base_url or "unix:///var/run/docker.sock", timeout=timeout)
             self.client.ping()
@@ -205,7 +206,9 @@ class DockerEngine(Runtime):
         kept = memory.get("stats") or {}
         inactive = kept.get("inactive_file", kept.get("total_inactive_file", 0))
         limit = memory.get("limit")
-        if limit and limit >= self.machine()[1] * 1024 * 1024:
+        if self._memory_mb is None:
+            self._memory_mb = self.machine()[1]  # asked once per engine (a collection pass keeps one per node)
+        if limit and limit >= self._memory_mb * 1024 * 1024:
             limit = None  # no limit of its own: Docker says the machine's memory
         return {"memory_bytes": max(0, memory["usage"] - inactive), "memory_limit_bytes": limit or None,
                 "cpu_ns": cpu.get("total_usage") or 0, "oom_kills": None, "pids": []}

@@ -95,23 +95,21 @@ class OpsEnvironment(models.Model):
             return None, None, None
         return (info or {}).get("task_container"), (info or {}).get("pid"), (info or {}).get("node")
 
-    def _ops_reading(self, container, pid, node):
+    def _ops_reading(self, container, pid, node, swarm=None):
         """The figures of the environment's container: from its cgroup when
         it is on this machine (its first process says so), else, for a
-        unit on another machine of a swarm, from that node's own engine
-        (its endpoint on the node's record); None when neither has it."""
+        unit on another machine of a swarm (``swarm``: its engine, which
+        keeps one connection per node for the collection), from that node's
+        own engine (its endpoint on the node's record); None when neither
+        has it."""
         reading = cgroup.read(container, pid=pid) if container else None
-        if reading or not (container and node):
+        if reading or not (container and node and swarm):
             return reading
-        # sudo: the nodes' endpoints are Ops managers' records; the collector reads through them
-        record = self.env["ops.host.node"].sudo().search([("host_id.name", "=", self.host), ("hostname", "=", node),
-                                                          ("docker_url", "!=", False)], limit=1)
-        if not record:
-            return None
         try:
-            return runtime.connect(record.docker_url, timeout=30).stats(container)
+            engine = swarm.node_engine(node)
+            return engine.stats(container) if engine else None
         except Exception as exc:  # noqa: BLE001 - a node that does not answer leaves out only these figures
-            _logger.warning("ops monitoring: node %s does not give %s's figures: %s", record.name, self.name, exc)
+            _logger.warning("ops monitoring: node %s does not give %s's figures: %s", node, self.name, exc)
             return None
 
     def _ops_health_url(self):
@@ -124,7 +122,7 @@ class OpsEnvironment(models.Model):
     def _ops_collect(self, now, swarm=None):
         self.ensure_one()
         cgroup_id, pid, node = self._ops_cgroup_of(swarm)
-        reading = self._ops_reading(cgroup_id, pid, node)
+        reading = self._ops_reading(cgroup_id, pid, node, swarm)
         if self.state != "running" and not reading:
             return  # a (re)build of an environment whose container is not up: nothing serves it
         State = self.env["ops.metric.state"]
@@ -144,7 +142,7 @@ class OpsEnvironment(models.Model):
              "filestore_cache": state.filestore_cache},
             cgroup_id, self._ops_db_server(settings), self.database_name, filestore,
             self._ops_health_url(), self._ops_env_log(), now,
-            on_line=on_line, container_pid=pid, reading=reading)
+            on_line=on_line, container_pid=pid, reading=reading or False)  # False: read above, nothing found
         kept = result["state"]
         resources = dict(result["resources"], backup_age_h=self._ops_backup_age_h(), **self._ops_archive_figures())
         state.write(dict({key: kept.get(key) for key in ("container_id", "read_at", "cpu_ns", "processes", "oom_kills",

@@ -30,7 +30,8 @@ def collect(previous, container_id, db, dbname, filestore, health_url, log_store
     the container's first process, where its engine's cgroups are not
     Docker's default ones (cgroup.locate); ``reading``: the container's
     figures as read elsewhere (its own engine's, on another machine: no
-    processes to split the CPU by, no OOM count), else read here."""
+    processes to split the CPU by, no OOM count; False: looked for there
+    and not found), else (None) read here."""
     now = time.time() if now is None else now
     state = dict(previous or {})
     resources = {}
