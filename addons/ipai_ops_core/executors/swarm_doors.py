@@ -35,11 +35,13 @@ def ensure_guard(spec, engine):
     """Every node guarded (services/swarm_guard.py), its image copied first
     to the nodes whose engine the platform knows and where the guard does
     not run yet (a node that joined: the others are not asked at each run);
-    a guard that does not run also says which copies failed."""
-    wanted = swarm_guard.unguarded(engine, spec["namespace"], engine.nodes()) if spec.get("node_engines") else set()
-    copies = swarm_images.copy_to_nodes(spec, engine, swarm_guard.IMAGE, only=wanted)
+    a guard that does not run also says which copies failed. The swarm's
+    nodes are read once for all three."""
+    nodes = engine.nodes()
+    wanted = swarm_guard.unguarded(engine, spec["namespace"], nodes) if spec.get("node_engines") else set()
+    copies = swarm_images.copy_to_nodes(spec, engine, swarm_guard.IMAGE, only=wanted, nodes=nodes)
     try:
-        return swarm_guard.ensure(engine, spec["namespace"])
+        return swarm_guard.ensure(engine, spec["namespace"], nodes=nodes)
     except RuntimeFailure as exc:
         failed = {node: why for node, why in copies.items() if why}
         if not failed:

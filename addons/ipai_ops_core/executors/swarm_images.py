@@ -30,17 +30,18 @@ def copy_to_node(spec, engine, image, node, reporter=None):
     return copied
 
 
-def copy_to_nodes(spec, engine, image, only=None):
+def copy_to_nodes(spec, engine, image, only=None, nodes=None):
     """``image`` onto every node whose engine the platform knows and answers
     (the nodes' guard runs on every node; a node that is down gets it when
-    it is back), or only onto the nodes named in ``only``. Returns {node:
-    None when it has it now, else why not}."""
+    it is back), or only onto the nodes named in ``only`` (``nodes``: the
+    swarm's nodes as the caller read them). Returns {node: None when it
+    has it now, else why not}."""
     wanted = spec.get("node_engines") or {}
     if only is not None:
         wanted = {node: url for node, url in wanted.items() if node in only}
     if not wanted:
         return {}
-    ready = {node["name"] for node in engine.nodes() if node["state"] == "ready"}
+    ready = {node["name"] for node in (engine.nodes() if nodes is None else nodes) if node["state"] == "ready"}
     found = {}
     for node in sorted(wanted):
         if node not in ready:

@@ -61,7 +61,7 @@ def _running_on(tasks):
     return {t["node_id"] for t in tasks if t["desired"] == "running" and t["state"] == "running"}
 
 
-def ensure(engine, plane, image=IMAGE, wait=120):
+def ensure(engine, plane, image=IMAGE, wait=120, nodes=None):
     """Every ready node of the swarm guarded; the service made or made again
     when its image, its script or the swarm's nodes changed. Returns
     {"service", "nodes": [hostnames guarded], "made": bool}. Raises
@@ -72,13 +72,13 @@ def ensure(engine, plane, image=IMAGE, wait=120):
     # the runs of this machine that ask at once: one of them makes the service, the others find it
     with open(os.path.join(tempfile.gettempdir(), "ipai-ops-guard-%s.lock" % plane), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _ensure(engine, plane, image, wait)
+        return _ensure(engine, plane, image, wait, nodes)
 
 
-def _ensure(engine, plane, image, wait):
+def _ensure(engine, plane, image, wait, nodes=None):
     name = service_name(plane)
     script = SCRIPT.read_bytes()
-    nodes = engine.nodes()
+    nodes = engine.nodes() if nodes is None else nodes
     command = ["python3", IN_CONTAINER, "--ready", READY, "--interval", str(INTERVAL), *node_addresses(nodes)]
     digest = hashlib.sha256(b"\0".join([image.encode(), script, *(a.encode() for a in command)])).hexdigest()[:16]
     mine = labels_for(plane, role="guard")
