@@ -4,6 +4,7 @@ interface promises against the real engine (networks, commands in a
 running container, events, the machine)."""
 
 import ast
+import os
 import pathlib
 import secrets
 import time
@@ -15,7 +16,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 IMAGE = "ipai-ops/odoo:18.0"  # any local image with a shell; the suite builds this one
 BACKENDS = {ROOT / "addons/ipai_ops_core/services" / name
             for name in ("docker_engine.py", "swarm_engine.py", "swarm_cluster.py", "swarm_files.py",
-                         "swarm_exec.py")}
+                         "swarm_exec.py", "docker_trees.py")}
 
 
 def _sources():
@@ -118,3 +119,46 @@ def test_command_in_a_running_unit_and_its_events(engine, labels):
     cpus, memory = engine.machine()
     assert cpus >= 1 and memory > 512
     assert docker_engine.DockerError is runtime.RuntimeFailure
+
+
+def test_a_directory_is_copied_engine_to_engine_with_its_owners(engine, labels, tmp_path):
+    """What moves a data directory between two nodes' disks: streamed from
+    a helper on one engine into a helper on the other (here twice the same
+    engine: the stream is the same), owners, modes, links and a file larger
+    than one chunk kept; what the target had stays; a missing source or
+    image is a clear error and leaves no helper behind."""
+    source, target = tmp_path / "src", tmp_path / "dst"
+    (source / "filestore" / "db1" / "ab").mkdir(parents=True)
+    big = os.urandom(3 * 1024 * 1024 + 17)
+    (source / "filestore" / "db1" / "ab" / "abcdef").write_bytes(big)
+    (source / "filestore" / "empty").mkdir()
+    (source / "logs").mkdir()
+    (source / "logs" / "odoo.log").write_text("a line\n")
+    os.link(source / "logs" / "odoo.log", source / "logs" / "hard")
+    os.symlink("odoo.log", source / "logs" / "link")
+    os.chmod(source / "logs" / "odoo.log", 0o640)
+    for folder, dirs, files in os.walk(source):
+        for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:
+            os.lchown(name, 101, 101)
+    (target / "kept").mkdir(parents=True)
+    (target / "kept" / "file").write_text("mine")
+
+    sent = engine.copy_tree(IMAGE, str(source), engine, str(target), labels)
+    assert sent > len(big)
+    assert (target / "filestore" / "db1" / "ab" / "abcdef").read_bytes() == big
+    assert (target / "filestore" / "empty").is_dir() and (target / "kept" / "file").read_text() == "mine"
+    log = target / "logs" / "odoo.log"
+    assert (log.stat().st_uid, log.stat().st_gid, log.stat().st_mode & 0o777) == (101, 101, 0o640)
+    assert os.readlink(target / "logs" / "link") == "odoo.log"
+    assert (target / "logs" / "hard").stat().st_ino == log.stat().st_ino, "a hard link stays one file"
+    assert (target.stat().st_uid, (target / "filestore" / "db1").stat().st_uid) == (101, 101)
+
+    with pytest.raises(runtime.RuntimeFailure, match="Cannot mount .* on its engine"):
+        engine.copy_tree("ipai-ops/no-such-image:1", str(source), engine, str(target), labels)
+    with pytest.raises(runtime.RuntimeFailure, match="Cannot mount .*missing on its engine .*does not exist"):
+        engine.copy_tree(IMAGE, str(tmp_path / "missing"), engine, str(target), labels)
+    assert not (tmp_path / "missing").exists(), "nothing is made on the source's machine"
+    (tmp_path / "a-file").write_text("not a directory")
+    with pytest.raises(runtime.RuntimeFailure, match="Cannot copy .* to .*a-file"):
+        engine.copy_tree(IMAGE, str(source), engine, str(tmp_path / "a-file"), labels)
+    assert not engine.client.containers.list(all=True, filters={"name": "ipai-ops-tree-"})
