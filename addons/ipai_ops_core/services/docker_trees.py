@@ -11,6 +11,7 @@ unpacks (the API's default; only ``docker cp`` without ``-a`` makes root
 the owner), so the environment's Odoo user still owns its files.
 """
 
+import contextlib
 import time
 
 from docker.errors import APIError, NotFound
@@ -65,7 +66,5 @@ class DockerTrees:
         finally:
             for engine, helper in ((self, reader), (target_engine, writer)):
                 if helper is not None:
-                    try:
+                    with contextlib.suppress(APIError, NotFound):  # gone already
                         engine.client.api.remove_container(helper.id, force=True)
-                    except (APIError, NotFound):
-                        pass
