@@ -10,7 +10,7 @@ import os
 import psycopg2
 
 from ..services import naming, odoo_config, odoo_log, postgres, runtime
-from . import credentials, network, paths
+from . import credentials, network, node_files, paths
 from .base import RunFailed
 
 # Odoo's obfuscate takes its key only as --pwd, which `ps` would show: this
@@ -70,7 +70,9 @@ def unit_mounts(spec, engine, reporter=None):
 def run_odoo(spec, engine, image, command, what, reporter, on_line=None, **kwargs):
     """A one-shot Odoo command in the environment's image, as the
     environment's role, on the environment's network; returns (exit code,
-    last lines)."""
+    last lines). On a node with its own disk: a Swarm job there (executors/node_files.py)."""
+    if node_files.on_own_disk(spec):
+        return node_files.run_odoo_job(spec, engine, image, command, what, reporter, on_line=on_line, **kwargs)
     net = network.ensure(spec, engine, reporter)
     kwargs.setdefault("volumes", volumes(spec, engine, reporter))
     kwargs.setdefault("network", net["name"])
