@@ -12,6 +12,7 @@ by their content and never rewritten: the second pass adds, it changes
 nothing the new unit wrote).
 """
 
+import contextlib
 import os
 import shutil
 import time
@@ -124,3 +125,27 @@ def run_odoo_job(spec, engine, image, command, what, reporter, on_line=None, mem
                           net["name"], NODE_LABEL, node, files=files, volumes=volumes,
                           environment=network.container_environment(spec), mem_limit=mem_limit,
                           on_line=on_line or (lambda line: reporter.log("debug", line)))
+
+
+@contextlib.contextmanager
+def local_filestore(spec, engine, dbname):
+    """A directory of this machine with database ``dbname``'s filestore (a
+    backup reads it): its own where the environment's files are the
+    platform's, else a copy pulled from its node's disk, removed after."""
+    node = on_own_disk(spec)
+    if not node:
+        yield paths.db_filestore(spec, dbname)
+        return
+    engine = engine or runtime.for_spec(spec)
+    local = paths.work_dir(spec, "filestore")
+    shutil.rmtree(local, ignore_errors=True)
+    source = os.path.join(paths.env_dir(spec, create=False), "filestore", naming.validate_db_name(dbname))
+    try:
+        try:
+            engine_of(spec, engine, node).copy_tree(swarm_guard.IMAGE, source, runtime.connect(timeout=900), local,
+                                                    odoo_steps.labels(spec, "filestore"))
+        except RuntimeFailure as exc:
+            raise RunFailed("The filestore of %s did not come from node %s: %s" % (dbname, node, exc)) from exc
+        yield local
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
