@@ -219,6 +219,7 @@ def execute_restore(spec, reporter, engine=None):
         dbname = switch.database(naming.db_name_for(spec["namespace"], spec["environment_id"], spec["run_id"],
                                                     spec["project_slug"], spec["branch"]))
         _restore_into(spec, reporter, dbname)
+        node_files.push_filestore(spec, engine, dbname)  # onto its node's own disk, when it has one
         reporter.check_canceled()
         if spec.get("neutralize"):
             # Production data into development or staging: made safe like a staging copy.

@@ -149,3 +149,21 @@ def local_filestore(spec, engine, dbname):
         yield local
     finally:
         shutil.rmtree(local, ignore_errors=True)
+
+
+def push_filestore(spec, engine, dbname):
+    """Database ``dbname``'s filestore, loaded on this machine (a restore),
+    onto its node's disk when the environment keeps its files there (the
+    copy here removed); nothing to do otherwise."""
+    node = on_own_disk(spec)
+    if not node:
+        return
+    local = paths.db_filestore(spec, dbname)
+    target = os.path.join(paths.env_dir(spec, create=False), "filestore", naming.validate_db_name(dbname))
+    try:
+        runtime.connect(timeout=900).copy_tree(swarm_guard.IMAGE, local, engine_of(spec, engine, node), target,
+                                               odoo_steps.labels(spec, "filestore"))
+    except RuntimeFailure as exc:
+        raise RunFailed("The filestore of %s did not reach node %s: %s" % (dbname, node, exc)) from exc
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
