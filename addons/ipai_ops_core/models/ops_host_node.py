@@ -68,12 +68,14 @@ class OpsHostNode(models.Model):
                 raise ValidationError(_("%s keeps its environments' files on its own disk: the platform reaches them "
                                         "through its engine, so give it its Docker endpoint.", node.name))
 
-    @api.constrains("storage")
-    def _check_storage(self):
-        for node in self:
-            if node._ops_environments():
-                raise ValidationError(_("%(node)s has environments pinned to it: where their data directories are "
-                                        "cannot change under them (move them off first).", node=node.name))
+    def write(self, vals):
+        # a change only (a node found by the sync is made with environments already pinned to it)
+        if "storage" in vals:
+            for node in self.filtered(lambda n: n.storage != vals["storage"]):
+                if node._ops_environments():
+                    raise ValidationError(_("%(node)s has environments pinned to it: where their data directories "
+                                            "are cannot change under them (move them off first).", node=node.name))
+        return super().write(vals)
 
     # What the manager says moves all the time: read again in every request.
     @api.depends("host_id", "name")
