@@ -30,6 +30,7 @@ environment's sockets lead to the new unit (executors/swarm_doors.py);
 nginx's upstreams are those sockets and stay the same.
 """
 
+import contextlib
 
 from ..services import env_log, env_network, hold_relay, http_health, nginx, runtime
 from . import guard, network, node_files, odoo_steps, paths, runtime_image, swarm_doors, swarm_unit
@@ -80,6 +81,9 @@ def serve_command(spec, dbname):
 def _log_tail(spec, engine, ref, reporter):
     """What a server that did not answer said: before its logging started (the engine), then its log file."""
     live_dir, store_dir = paths.log_dirs(spec["filestore_root"], spec["project_slug"], spec["environment_id"])
+    if node_files.on_own_disk(spec):  # its log file is on that node's disk: taken into the platform's copy first
+        with contextlib.suppress(RunFailed):
+            node_files.pull_log(spec, engine, spec["node"])
     for line in (engine.logs(ref, tail=20) if ref else []) + env_log.EnvLog(live_dir, store_dir).tail(40):
         reporter.log("error", line)
 

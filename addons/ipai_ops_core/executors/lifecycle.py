@@ -93,8 +93,9 @@ def move(spec, reporter, engine=None):
     if copying:
         node_files.copy_env_dir(spec, engine, source or engine.own_node(), spec["node"], reporter)
     made = recreate(spec, reporter, engine)
-    if copying:  # what the old unit stored until the switch
+    if copying:  # what the old unit stored until the switch; then nothing of it left behind
         node_files.copy_env_dir(spec, engine, source or engine.own_node(), spec["node"], reporter, part="filestore")
+        node_files.leave_node(spec, engine, source or engine.own_node(), reporter)
     message = "Moved from node %s to node %s" % (was, spec["node"])
     if spec.get("stay_stopped"):
         engine.stop(made["container_id"])

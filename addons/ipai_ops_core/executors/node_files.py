@@ -9,18 +9,20 @@ A move to or from such a node copies the directory engine to engine
 its data), and the filestore once more after the switch, for the
 attachments the old unit stored meanwhile (a filestore's files are named
 by their content and never rewritten: the second pass adds, it changes
-nothing the new unit wrote).
+nothing the new unit wrote). The log is not copied: the platform keeps
+it (services/env_log.py) and takes what a unit on such a node writes there
+(log_puller) into its copy, every minute and before the unit leaves.
 """
 
 import contextlib
+import logging
 import os
 import shutil
 import time
 
-from ..services import filestore, naming, runtime, swarm_guard
+from ..services import env_log, filestore, naming, runtime, swarm_guard
 from ..services.runtime import RuntimeFailure
-from ..services.swarm_cluster import NODE_LABEL
-from . import network, odoo_steps, paths, swarm_images
+from . import odoo_steps, paths, swarm_images
 from .base import RunFailed
 
 # In a helper on the node, as the image's user (Odoo's, who owns the files):
@@ -34,10 +36,22 @@ else:
     os.makedirs(dest)
 """
 REMOVE_TREE = "import shutil, sys\nshutil.rmtree(sys.argv[1], ignore_errors=True)\n"
+# Emptied: what a node keeps of an environment that moved off its disk.
+EMPTY_DIR = """import os, shutil, sys
+for entry in os.scandir(sys.argv[1]):
+    if entry.is_dir(follow_symlinks=False):
+        shutil.rmtree(entry.path, ignore_errors=True)
+    else:
+        os.unlink(entry.path)
+"""
+LOG_NAME = "logs/" + env_log.LIVE  # in the data directory (executors/cutover.LOGFILE)
+_logger = logging.getLogger(__name__)
 
-# Kinds of run an environment on a node with a disk of its own has so far;
-# the others need their file work done through its node's engine too.
-SUPPORTED = ("move", "stop", "start", "shell")
+# Kinds of run an environment on a node with a disk of its own has so far
+# (a backup pulls its filestore from there, a restore of production pushes
+# it there, a drill needs only the backup); the others need one-shot Odoo
+# commands on that node (modules updated, a copy neutralized), not done yet.
+SUPPORTED = ("move", "stop", "start", "shell", "backup", "restore", "drill")
 
 
 def own_disk(spec, node):
@@ -55,9 +69,11 @@ def engine_of(spec, engine, node):
     if not url:
         raise RunFailed("Node %s keeps its environments' files on its own disk but has no Docker endpoint." % node)
     try:
-        return runtime.connect(url, timeout=900)
+        node_engine = runtime.connect(url, timeout=900)
     except RuntimeFailure as exc:
         raise RunFailed("The engine of node %s does not answer: %s" % (node, exc)) from exc
+    swarm_images.copy_to_node(spec, engine, swarm_guard.IMAGE, node)  # its helpers' image, unless it is there
+    return node_engine
 
 
 def copy_env_dir(spec, engine, source, target, reporter, part=None):
@@ -70,12 +86,51 @@ def copy_env_dir(spec, engine, source, target, reporter, part=None):
     started = time.monotonic()
     try:
         sent = engine_of(spec, engine, source).copy_tree(
-            swarm_guard.IMAGE, path, engine_of(spec, engine, target), path, odoo_steps.labels(spec, "copy"))
+            swarm_guard.IMAGE, path, engine_of(spec, engine, target), path, odoo_steps.labels(spec, "copy"),
+            exclude=() if part else ("logs",))
     except RuntimeFailure as exc:
         raise RunFailed("The data directory did not reach node %s: %s" % (target, exc)) from exc
     reporter.log("info", "Copied %s from node %s to node %s: %.1f MB in %.1f s" % (
         "its %s" % part if part else "the data directory", source, target, sent / 1e6, time.monotonic() - started))
     return sent
+
+
+def leave_node(spec, engine, node, reporter):
+    """After a move off ``node``'s disk, nothing of the environment left
+    there: the platform's data directory loses the filestore (its log
+    stays: the platform's copy); a node's own disk, once the last of the
+    log is taken, everything."""
+    if not own_disk(spec, node):
+        shutil.rmtree(os.path.join(paths.env_dir(spec, create=False), "filestore"), ignore_errors=True)
+        reporter.log("info", "Removed its filestore from node %s's disk" % node)
+        return
+    pull_log(spec, engine, node)
+    _helper(spec, engine, EMPTY_DIR, ["/data"], "data removal", node=node)
+    reporter.log("info", "Removed its data directory from node %s's disk" % node)
+
+
+def log_puller(engine, env_dir, labels):
+    """services/env_log.EnvLog's ``pull`` for an environment whose files
+    are on a node's own disk (``engine``: that node's, or a callable making
+    it): the next piece of its Odoo log from there, or None (the node does
+    not answer: its log waits there)."""
+
+    def pull(last):
+        try:
+            node_engine = engine() if callable(engine) else engine
+            return node_engine.take_file(swarm_guard.IMAGE, env_dir, LOG_NAME, last, labels)
+        except RuntimeFailure as exc:
+            _logger.warning("The log in %s could not be taken from its node: %s", env_dir, exc)
+            return None
+
+    return pull
+
+
+def pull_log(spec, engine, node):
+    """What the environment's unit logged on ``node``'s own disk, into the platform's copy."""
+    live_dir, store_dir = paths.log_dirs(spec["filestore_root"], spec["project_slug"], spec["environment_id"])
+    puller = log_puller(engine_of(spec, engine, node), os.path.dirname(live_dir), odoo_steps.labels(spec, "log"))
+    env_log.EnvLog(live_dir, store_dir, pull=puller).sync()
 
 
 def on_own_disk(spec):
@@ -84,12 +139,12 @@ def on_own_disk(spec):
     return node if own_disk(spec, node) else None
 
 
-def _helper(spec, engine, script, args, what):
-    """``script`` (Python) with ``args`` in a helper container on the node's
-    engine, the environment's data directory at /data."""
-    node = on_own_disk(spec)
+def _helper(spec, engine, script, args, what, node=None):
+    """``script`` (Python) with ``args`` in a helper container on the engine
+    of ``node`` (default: the run's), the environment's data directory at /data."""
+    node, purpose = node or on_own_disk(spec), what.replace(" ", "-")
     code, tail = engine_of(spec, engine, node).run_to_completion(
-        swarm_guard.IMAGE, list(args), odoo_steps.container_name(spec, what), odoo_steps.labels(spec, what),
+        swarm_guard.IMAGE, list(args), odoo_steps.container_name(spec, purpose), odoo_steps.labels(spec, purpose),
         network="none", volumes={paths.env_dir(spec, create=False): {"bind": "/data", "mode": "rw"}},
         entrypoint=["python3", "-c", script], timeout=3600)
     if code != 0:
@@ -111,20 +166,6 @@ def remove_filestore(spec, engine, dbname):
         shutil.rmtree(paths.db_filestore(spec, dbname), ignore_errors=True)  # (the data directory made, as before)
         return
     _helper(spec, engine, REMOVE_TREE, ["/data/filestore/%s" % naming.validate_db_name(dbname)], "filestore removal")
-
-
-def run_odoo_job(spec, engine, image, command, what, reporter, on_line=None, mem_limit=None, **_kwargs):
-    """A one-shot Odoo command of an environment on a node with its own
-    disk: a Swarm job placed there (services/swarm_jobs.py), with its
-    unit's mounts and files. Returns (exit code, last lines)."""
-    net = network.ensure(spec, engine, reporter)
-    volumes, files = odoo_steps.unit_mounts(spec, engine, reporter)
-    node = on_own_disk(spec)
-    swarm_images.copy_to_node(spec, engine, image, node, reporter)
-    return engine.run_job(image, command, odoo_steps.container_name(spec, what), odoo_steps.labels(spec, what),
-                          net["name"], NODE_LABEL, node, files=files, volumes=volumes,
-                          environment=network.container_environment(spec), mem_limit=mem_limit,
-                          on_line=on_line or (lambda line: reporter.log("debug", line)))
 
 
 @contextlib.contextmanager
