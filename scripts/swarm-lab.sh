@@ -5,7 +5,11 @@
 #   swarm-lab.sh up [N]   N engines (default 1), each in a network namespace
 #                         of its own (ipai-swI, address 10.251.0.(I+1)),
 #                         joined through a hub namespace (ipai-sw0) by veth
-#                         links; engine I listens on $OPS_SWARM_LAB/dI.sock
+#                         links; engine I listens on $OPS_SWARM_LAB/dI.sock.
+#                         With OPS_SWARM_LAB_OWN_DISK=PATH, engines 2..N have
+#                         a disk of their own there: each runs in a mount
+#                         namespace where PATH is its own directory
+#                         ($OPS_HOME/swarm-lab/diskI), as on another machine
 #   swarm-lab.sh kill I   engine I killed at once (a node lost; what it runs keeps running)
 #   swarm-lab.sh start I  engine I started again
 #   swarm-lab.sh down     everything `up` made, and only that
@@ -28,11 +32,21 @@ HUB=ipai-sw0
 engine_up() { docker -H "unix://$LAB/d$1.sock" info >/dev/null 2>&1; }
 
 start_engine() {
-  local i="$1"
+  local i="$1" own="" ns=(unshare --uts) disk=- target=-
   mkdir -p "$DATA/d$i"
   [ -f "$DATA/d$i.json" ] || echo '{}' >"$DATA/d$i.json"
+  [ -f "$LAB/own-disk" ] && own="$(cat "$LAB/own-disk")"
+  if [ -n "$own" ] && [ "$i" -gt 1 ]; then
+    # a disk of its own: the platform's data directory is another directory
+    # in its mount namespace (and so in its containers')
+    mkdir -p "$DATA/disk$i" "$own"
+    ns=(unshare --uts --mount --propagation private)
+    disk="$DATA/disk$i" target="$own"
+  fi
   # its own hostname (the swarm's node name), its own roots, no default bridge
-  nsenter --net="/run/netns/ipai-sw$i" unshare --uts sh -c 'hostname "$0"; exec setsid dockerd "$@"' "ipai-sw$i" \
+  nsenter --net="/run/netns/ipai-sw$i" "${ns[@]}" sh -c \
+    'if [ "$1" != - ]; then mount --bind "$1" "$2" || exit 1; fi; hostname "$0"; shift 2; exec setsid dockerd "$@"' \
+    "ipai-sw$i" "$disk" "$target" \
     --config-file "$DATA/d$i.json" --data-root "$DATA/d$i" --exec-root "$LAB/x$i" \
     --pidfile "$LAB/d$i.pid" -H "unix://$LAB/d$i.sock" --bridge none --cgroup-parent "/ipai-sw$i" \
     >>"$DATA/d$i.log" 2>&1 </dev/null &
@@ -91,6 +105,10 @@ up() {
   command -v dockerd >/dev/null || "$OPS_REPO/scripts/docker.sh" start
   down
   mkdir -p "$LAB" "$DATA"
+  if [ -n "${OPS_SWARM_LAB_OWN_DISK:-}" ]; then
+    [[ "$OPS_SWARM_LAB_OWN_DISK" = /* ]] || ops_die "OPS_SWARM_LAB_OWN_DISK is an absolute path"
+    printf '%s\n' "$OPS_SWARM_LAB_OWN_DISK" >"$LAB/own-disk"
+  fi
   ip netns add "$HUB"
   ip -n "$HUB" link set lo up
   ip -n "$HUB" link add ipswbr0 type bridge

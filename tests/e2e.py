@@ -219,23 +219,35 @@ def reap(server):
                   'env.cr.commit()\n')
 
 
-def key_file():
-    """The control plane's encryption key file, where its Odoo finds it
-    ($OPS_CONF: option ipai_ops_key_file, or <data_dir>/ipai_ops_keys/secrets.key)."""
+def _options():
+    """The [options] of $OPS_CONF, and how a path there reads (variables expanded)."""
     import configparser
-
-    from odoo.addons.ipai_ops_core.services import secret_box
 
     parser = configparser.RawConfigParser()
     assert parser.read(os.environ["OPS_CONF"]), "no configuration at %s" % os.environ["OPS_CONF"]
-    options = parser["options"]
 
     def path(value):
         return os.path.realpath(os.path.expanduser(os.path.expandvars(value.strip())))
 
+    return parser["options"], path
+
+
+def key_file():
+    """The control plane's encryption key file, where its Odoo finds it
+    ($OPS_CONF: option ipai_ops_key_file, or <data_dir>/ipai_ops_keys/secrets.key)."""
+    from odoo.addons.ipai_ops_core.services import secret_box
+
+    options, path = _options()
     if options.get("ipai_ops_key_file"):
         return path(options["ipai_ops_key_file"])
     return secret_box.default_key_file(path(options["data_dir"]))
+
+
+def filestore_root():
+    """Where the test server keeps the environments' data directories (<data_dir>/ipai_ops/filestore: the suite
+    sets no ipai_ops.data_root)."""
+    options, path = _options()
+    return os.path.join(path(options["data_dir"]), "ipai_ops", "filestore")
 
 
 def env_secret(server, env_id, column):

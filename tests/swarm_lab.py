@@ -4,22 +4,26 @@ never the machine's own engine. The fixture ``swarm_lab``
 (tests/conftest.py) brings it up once for the session."""
 
 import io
+import os
 import pathlib
 import shutil
 import subprocess
 import tarfile
 
 import pytest
+from e2e import filestore_root
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LAB = ROOT / "scripts/swarm-lab.sh"
 PROBE_IMAGE = "ipai-ops/swarm-probe:1"  # busybox: a shell, httpd, wget, nslookup, nc, ip
 PLANE = "swarmtest"
+OWN_DISK = os.path.join(os.environ.get("OPS_HOME", "/opt/ipai-ops"), "swarm-lab", "disk2")  # scripts/swarm-lab.sh
 
 
-def command(*args):
+def command(*args, env=None):
     """scripts/swarm-lab.sh ARGS; the engines it lists ([url, address])."""
-    done = subprocess.run(["bash", str(LAB), *args], capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(["bash", str(LAB), *args], capture_output=True, text=True, timeout=300, check=False,
+                          env=dict(os.environ, **(env or {})))
     assert done.returncode == 0, "swarm-lab.sh %s failed: %s" % (" ".join(args), done.stderr[-2000:])
     return [line.split() for line in done.stdout.splitlines() if line.startswith("unix://")]
 
@@ -51,10 +55,12 @@ def _probe_rootfs():
 
 def up():
     """Two engines; the first a swarm's manager with the probe image. The
-    second joins in test_swarm_engine's multi-node test."""
+    second joins in test_swarm_engine's multi-node test; it has a disk of
+    its own where the test server keeps the environments' data directories
+    (OWN_DISK: what a second machine's disk would be)."""
     from odoo.addons.ipai_ops_core.services import runtime  # noqa: PLC0415 - Odoo's addons load with pytest-odoo
 
-    engines = command("up", "2")
+    engines = command("up", "2", env={"OPS_SWARM_LAB_OWN_DISK": filestore_root()})
     try:
         manager = runtime.connect(engines[0][0], kind="swarm", timeout=300)
         assert manager.init_swarm(engines[0][1], address_pool="10.252.0.0/16") is True

@@ -20,6 +20,7 @@ from e2e import (
     admin_conn,
     answers_within,
     env_secret,
+    filestore_root,
     logs_of,
     make_addon_repo,
     namespace,
@@ -30,6 +31,7 @@ from e2e import (
     shell,
     sql,
 )
+from odoo.addons.ipai_ops_core.executors.paths import ODOO_UID
 from odoo.addons.ipai_ops_core.services import runtime, swarm_gateway
 from probes import net_probe
 
@@ -299,6 +301,42 @@ def _env_shell(server, ops_bin, commands):
                           text=True, timeout=120, env=env)
 
 
+def _backup_and_restore_on_its_own_disk(server, env, on_w1):
+    """Production on the worker's own disk: a backup has the files of that
+    disk (one only there), a restore in place puts its filestore back there
+    (nothing of it left on the platform's disk) and serves; a deploy, which
+    needs Odoo commands on that node, is refused with the reason."""
+    admin, manager = server.rpc("e2e_admin"), server.rpc("e2e_manager")
+    marker = os.path.join(on_w1, "zz", "only-on-w1")
+    os.makedirs(os.path.dirname(marker))
+    with open(marker, "w", encoding="utf-8") as handle:
+        handle.write("written on the worker's disk")
+    for path in (os.path.dirname(marker), marker):
+        os.chown(path, ODOO_UID, ODOO_UID)
+    backup = admin("ops.backup", "create_backup", {"project": SLUG})
+    run_worker(server, projects=SLUG, host=HOST)
+    done = manager("ops.backup", "read", [backup["id"]], ["state", "error_message", "manifest"])[0]
+    assert done["state"] == "done", done["error_message"]
+    assert done["manifest"]["filestore_files"] == sum(len(files) for _d, _s, files in os.walk(on_w1)), done
+    queued = admin("ops.backup", "restore_backup", [backup["id"]])
+    with Poller(env["url"]) as visitor:
+        run, logs = run_on_swarm(server, manager, queued)
+    assert run["state"] == "succeeded", (run["error_message"], logs[-3000:])
+    assert len(visitor.answers) > 10 and visitor.failures() == [], visitor.failures()[:5]
+    after = manager("ops.environment", "read", [env["id"]], FIELDS + ["swarm_node"])[0]
+    assert after["swarm_node"] == "w1" and serves(after["url"], after["database_name"]), after
+    restored = os.path.join(os.path.dirname(on_w1), after["database_name"])
+    with open(os.path.join(restored, "zz", "only-on-w1"), encoding="utf-8") as handle:
+        assert handle.read() == "written on the worker's disk"
+    assert not os.path.exists(on_w1), "the database it replaced went with its filestore"
+    here = os.path.join(filestore_root(), SLUG, "env-%d" % env["id"], "filestore", after["database_name"])
+    assert not os.path.exists(here), "nothing of it stays on the platform's disk"
+    queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "deploy", "environment_id": env["id"]})
+    run, _logs = run_on_swarm(server, manager, queued)
+    assert run["state"] == "failed" and "keeps its files on its own disk: deploy runs there are not done yet" in (
+        run["error_message"]), run["error_message"]
+
+
 def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(server, swarm_prod, swarm_lab,
                                                                                ops_bin):
     """A machine that joined the swarm appears among the host's nodes; an Ops
@@ -320,7 +358,11 @@ def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(
     assert set(nodes) == {own, "w1"}, nodes
     assert (nodes["w1"]["role"], nodes["w1"]["state"], nodes["w1"]["hostname"]) == ("worker", "ready", "ipai-sw2")
     assert nodes["w1"]["memory_mb"] > 256, nodes
-    manager("ops.host.node", "write", [nodes["w1"]["id"]], {"docker_url": swarm_lab["engines"][1][0]})
+    # The lab's worker has a disk of its own (tests/swarm_lab.py): the platform reaches it through its engine.
+    with pytest.raises(xmlrpc.client.Fault, match="give it its Docker endpoint"):
+        manager("ops.host.node", "write", [nodes["w1"]["id"]], {"storage": "own"})
+    manager("ops.host.node", "write", [nodes["w1"]["id"]], {"docker_url": swarm_lab["engines"][1][0],
+                                                            "storage": "own"})
     for login in ("e2e_admin", "e2e_dev"):
         with pytest.raises(xmlrpc.client.Fault, match="Only Ops managers"):
             server.rpc(login)("ops.environment", "move_to_node", [swarm_prod["id"]], "w1")
@@ -332,6 +374,12 @@ def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(
         run, logs = run_on_swarm(server, manager, queued)
     assert run["state"] == "succeeded", (run["error_message"], logs[-3000:])
     assert "Copied image %s to node w1" % image[:19] in logs and worker.image_id(image) == image, logs[-3000:]
+    assert "Copied the data directory from node %s to node w1" % engine.own_node() in logs, logs[-3000:]
+    assert "Copied its filestore from node" in logs, logs[-3000:]
+    on_w1 = os.path.join(lab.OWN_DISK, SLUG, "env-%d" % swarm_prod["id"], "filestore", swarm_prod["database_name"])
+    assert os.path.isdir(on_w1) and os.listdir(on_w1), "the filestore is on the worker's own disk"
+    left = os.path.join(filestore_root(), SLUG, "env-%d" % swarm_prod["id"], "filestore")
+    assert "Removed its filestore from node %s's disk" % own in logs and not os.path.exists(left), logs[-2000:]
     assert len(visitor.answers) > 10 and visitor.failures() == [], visitor.failures()[:5]
     env = manager("ops.environment", "read", [swarm_prod["id"]], FIELDS + ["swarm_node"])[0]
     assert env["swarm_node"] == "w1" and engine.container(env["container_id"])["node"] == "ipai-sw2", env
@@ -344,13 +392,18 @@ def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(
     done = _env_shell(server, ops_bin, "echo $HOSTNAME; python3 -c 'print(6*7)'\n")
     assert done.returncode == 0, done
     assert done.stdout.split() == [worker.client.containers.get(task).attrs["Config"]["Hostname"], "42"], done
-    manager("ops.host.node", "write", [nodes["w1"]["id"]], {"docker_url": False})
-    try:
-        done = _env_shell(server, ops_bin, "echo reached\n")
-        assert done.returncode != 0 and "reached" not in done.stdout, done
-        assert "whose own Docker engine is not known here" in done.stdout + done.stderr, done
-    finally:
-        manager("ops.host.node", "write", [nodes["w1"]["id"]], {"docker_url": swarm_lab["engines"][1][0]})
+    with pytest.raises(runtime.RuntimeFailure, match="whose own Docker engine is not known here"):
+        runtime.connect(swarm_lab["engines"][0][0], kind="swarm").exec_run(env["container_id"], ["true"])
+    # Its log is written on the worker's disk; reading it takes what was written there.
+    marker = "pulled-from-w1-%d" % time.time_ns()
+    assert requests.get(env["url"] + "/web/login?" + marker, timeout=30).status_code == 200
+    deadline, read = time.monotonic() + 20, []
+    while not read and time.monotonic() < deadline:  # Odoo logs the request once it answered
+        read = manager("ops.environment", "logs", [env["id"]], grep=marker)["lines"] or time.sleep(0.5) or []
+    assert len(read) == 1 and "GET /web/login?%s" % marker in read[0]["text"], read
+    _backup_and_restore_on_its_own_disk(server, env, on_w1)
+    env = manager("ops.environment", "read", [swarm_prod["id"]], FIELDS + ["swarm_node"])[0]
+    swarm_prod.update(env)
 
     lab.command("kill", "2")
     try:
@@ -382,6 +435,9 @@ def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(
     w1 = manager("ops.host.node", "read", [nodes["w1"]["id"]], ["availability", "draining", "environment_count"])[0]
     assert (w1["availability"], w1["draining"], w1["environment_count"]) == ("drain", False, 0), w1
     print("node drained of its environment in %.1f s" % drained)
+    left = os.path.join(lab.OWN_DISK, SLUG, "env-%d" % env["id"])
+    assert os.listdir(left) == [], "nothing of it stays on the worker's disk"
+    assert manager("ops.environment", "logs", [env["id"]], grep=marker)["lines"], "its log stays the platform's"
     manager("ops.host.node", "action_activate", [nodes["w1"]["id"]])
     swarm_prod.update(env)
 

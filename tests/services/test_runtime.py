@@ -4,6 +4,7 @@ interface promises against the real engine (networks, commands in a
 running container, events, the machine)."""
 
 import ast
+import os
 import pathlib
 import secrets
 import time
@@ -15,7 +16,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 IMAGE = "ipai-ops/odoo:18.0"  # any local image with a shell; the suite builds this one
 BACKENDS = {ROOT / "addons/ipai_ops_core/services" / name
             for name in ("docker_engine.py", "swarm_engine.py", "swarm_cluster.py", "swarm_files.py",
-                         "swarm_exec.py")}
+                         "swarm_exec.py", "docker_trees.py")}
 
 
 def _sources():
@@ -118,3 +119,94 @@ def test_command_in_a_running_unit_and_its_events(engine, labels):
     cpus, memory = engine.machine()
     assert cpus >= 1 and memory > 512
     assert docker_engine.DockerError is runtime.RuntimeFailure
+
+
+def test_a_directory_is_copied_engine_to_engine_with_its_owners(engine, labels, tmp_path):
+    """What moves a data directory between two nodes' disks: streamed from
+    a helper on one engine into a helper on the other (here twice the same
+    engine: the stream is the same), owners, modes, links and a file larger
+    than one chunk kept; what the target had stays; a missing source or
+    image is a clear error and leaves no helper behind."""
+    source, target = tmp_path / "src", tmp_path / "dst"
+    (source / "filestore" / "db1" / "ab").mkdir(parents=True)
+    big = os.urandom(3 * 1024 * 1024 + 17)
+    (source / "filestore" / "db1" / "ab" / "abcdef").write_bytes(big)
+    os.link(source / "filestore" / "db1" / "ab" / "abcdef", source / "filestore" / "db1" / "ab" / "linked")
+    (source / "filestore" / "empty").mkdir()
+    (source / "logs").mkdir()
+    (source / "logs" / "odoo.log").write_text("a line\n")
+    os.link(source / "logs" / "odoo.log", source / "logs" / "hard")
+    os.symlink("odoo.log", source / "logs" / "link")
+    os.chmod(source / "logs" / "odoo.log", 0o640)
+    for folder, dirs, files in os.walk(source):
+        for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:
+            os.lchown(name, 101, 101)
+    (target / "kept").mkdir(parents=True)
+    (target / "kept" / "file").write_text("mine")
+
+    sent = engine.copy_tree(IMAGE, str(source), engine, str(target), labels)
+    assert sent > len(big)
+    assert (target / "filestore" / "db1" / "ab" / "abcdef").read_bytes() == big
+    assert (target / "filestore" / "empty").is_dir() and (target / "kept" / "file").read_text() == "mine"
+    log = target / "logs" / "odoo.log"
+    assert (log.stat().st_uid, log.stat().st_gid, log.stat().st_mode & 0o777) == (101, 101, 0o640)
+    assert os.readlink(target / "logs" / "link") == "odoo.log"
+    assert (target / "logs" / "hard").stat().st_ino == log.stat().st_ino, "a hard link stays one file"
+    assert (target.stat().st_uid, (target / "filestore" / "db1").stat().st_uid) == (101, 101)
+
+    # Without its log (a move: the platform keeps the log): the archive filtered as it streams.
+    bare = tmp_path / "bare"
+    assert engine.copy_tree(IMAGE, str(source), engine, str(bare), labels, exclude=("logs",)) > len(big)
+    copied = bare / "filestore" / "db1" / "ab"
+    assert (copied / "abcdef").read_bytes() == big and (copied / "linked").stat().st_ino == (
+        copied / "abcdef").stat().st_ino
+    assert (bare / "filestore" / "empty").is_dir() and not (bare / "logs").exists()
+    assert ((copied / "abcdef").stat().st_uid, bare.stat().st_uid, bare.stat().st_mode & 0o777) == (
+        101, 101, source.stat().st_mode & 0o777)
+
+    with pytest.raises(runtime.RuntimeFailure, match="Cannot mount .* on its engine"):
+        engine.copy_tree("ipai-ops/no-such-image:1", str(source), engine, str(target), labels)
+    with pytest.raises(runtime.RuntimeFailure, match="Cannot mount .*missing on its engine .*does not exist"):
+        engine.copy_tree(IMAGE, str(tmp_path / "missing"), engine, str(target), labels)
+    assert not (tmp_path / "missing").exists(), "nothing is made on the source's machine"
+    (tmp_path / "a-file").write_text("not a directory")
+    with pytest.raises(runtime.RuntimeFailure, match="Cannot copy .* to .*a-file"):
+        engine.copy_tree(IMAGE, str(source), engine, str(tmp_path / "a-file"), labels)
+    assert not engine.client.containers.list(all=True, filters={"name": "ipai-ops-tree-"})
+
+
+def test_a_log_on_another_machine_is_taken_in_pieces_into_the_platforms_copy(engine, labels, tmp_path):
+    """What keeps the log of a unit on a node with a disk of its own: a
+    helper on that node's engine renames the file its Odoo appends to, the
+    piece is read and appended to the platform's copy (indexed there), and
+    removed at the next take; nothing is taken twice, a missing file is
+    nothing to take, and a node that does not answer leaves its log
+    there."""
+    from odoo.addons.ipai_ops_core.executors import node_files  # noqa: PLC0415 - Odoo's addons load with pytest-odoo
+    from odoo.addons.ipai_ops_core.services import env_log  # noqa: PLC0415
+
+    node_dir, live_dir, store_dir = tmp_path / "node-env", tmp_path / "env" / "logs", tmp_path / "store"
+    (node_dir / "logs").mkdir(parents=True)
+    (tmp_path / "env").mkdir()
+    for path in (node_dir, node_dir / "logs", tmp_path / "env"):
+        os.chown(path, 101, 101)
+    written = node_dir / "logs" / "odoo.log"
+    line = "2026-12-05 10:00:%02d,000 1 INFO db odoo.modules.loading: line %d\n"
+    written.write_text("".join(line % (n, n) for n in range(3)))
+    os.chown(written, 101, 101)
+    store = env_log.EnvLog(str(live_dir), str(store_dir), pull=node_files.log_puller(engine, str(node_dir), labels))
+
+    assert store.sync() == 3
+    assert not written.exists() and (node_dir / "logs" / "odoo.log.1").exists(), "the piece waits for the next take"
+    assert (live_dir.stat().st_uid, (live_dir / "odoo.log").stat().st_uid) == (101, 101), "Odoo's, as here"
+    written.write_text(line % (3, 3))  # Odoo opened a new file
+    assert store.sync() == 1 and os.listdir(node_dir / "logs") == ["odoo.log.2"], "the kept piece 1 removed"
+    assert store.sync() == 0 and os.listdir(node_dir / "logs") == [], "nothing new, nothing taken twice"
+    assert [entry["text"] for entry in store.read(limit=10)["lines"]] == [
+        (line % (n, n)).strip() for n in range(4)]
+
+    gone = env_log.EnvLog(str(live_dir), str(store_dir), pull=node_files.log_puller(
+        lambda: runtime.connect("tcp://127.0.0.1:9", timeout=2), str(node_dir), labels))
+    written.write_text(line % (4, 4))
+    assert gone.sync() == 0 and written.exists(), "a node that does not answer keeps its log"
+    assert not engine.client.containers.list(all=True, filters={"name": "ipai-ops-take-"})

@@ -19,7 +19,7 @@ import shutil
 import time
 
 import psycopg2
-from odoo.addons.ipai_ops_core.executors import credentials, cutover, guard, network, odoo_steps, paths
+from odoo.addons.ipai_ops_core.executors import credentials, cutover, guard, network, node_files, odoo_steps, paths
 from odoo.addons.ipai_ops_core.executors.base import RunFailed
 from odoo.addons.ipai_ops_core.services import filestore, naming, odoo_config, postgres, runtime
 
@@ -37,8 +37,10 @@ def _role_conn(spec):
 _db_filestore = paths.db_filestore
 
 
-def take_backup(spec, reporter, target, dbname):
-    """Back up ``dbname`` into ``target`` = {id, path}; records the result."""
+def take_backup(spec, reporter, target, dbname, engine=None):
+    """Back up ``dbname`` into ``target`` = {id, path}; records the result.
+    The filestore is read where it is (from a node with its own disk: a
+    copy pulled from there, executors/node_files.py)."""
     reporter.update_record("ops.backup", target["id"], {"state": "running", "started_at": _now(),
                                                         "location": target["path"]}, only_if_empty=("started_at",))
     reporter.log("info", "Backing up %s into %s" % (dbname, target["path"]))
@@ -47,11 +49,12 @@ def take_backup(spec, reporter, target, dbname):
     try:
         # Read as the control plane's user (a member of every environment's
         # role): it also reads a database an older installation's shared role owns.
-        manifest = backup_store.create(
-            spec["db"], dbname, _db_filestore(spec, dbname), target["path"],
-            meta={"project": spec["project_slug"], "environment_id": spec["environment_id"],
-                  "branch": spec["branch"], "stage": spec["stage"], "commit_sha": spec.get("env_commit_sha"),
-                  "image_digest": current.get("image_digest")})
+        with node_files.local_filestore(spec, engine, dbname) as store:
+            manifest = backup_store.create(
+                spec["db"], dbname, store, target["path"],
+                meta={"project": spec["project_slug"], "environment_id": spec["environment_id"],
+                      "branch": spec["branch"], "stage": spec["stage"], "commit_sha": spec.get("env_commit_sha"),
+                      "image_digest": current.get("image_digest")})
     except (backup_store.BackupError, OSError, ValueError) as exc:
         reporter.update_record("ops.backup", target["id"], {"state": "failed", "finished_at": _now(),
                                                             "error_message": str(exc)})
@@ -74,7 +77,7 @@ def with_pre_deploy_backup(inner):
 
     def execute(spec, reporter, engine=None):
         if spec.get("pre_backup") and (spec.get("current") or {}).get("database_name"):
-            take_backup(spec, reporter, spec["pre_backup"], spec["current"]["database_name"])
+            take_backup(spec, reporter, spec["pre_backup"], spec["current"]["database_name"], engine)
             reporter.check_canceled()
         return inner(spec, reporter, engine)
 
@@ -98,7 +101,7 @@ def execute_backup(spec, reporter, engine=None):
         reporter.update_record("ops.backup", spec["backup"]["id"], {"state": "failed", "finished_at": _now(),
                                                                     "error_message": "no database"})
         raise RunFailed("The environment has no database to back up; build it first.")
-    manifest = take_backup(spec, reporter, spec["backup"], dbname)
+    manifest = take_backup(spec, reporter, spec["backup"], dbname, engine)
     _upload_offsite(spec, reporter, spec["backup"])
     reporter.artifact("backup", spec["backup"]["path"], content_type="application/x-ipai-ops-backup",
                       size=manifest["size"])
@@ -210,12 +213,13 @@ def execute_restore(spec, reporter, engine=None):
     if not image or not engine.image_id(image):
         raise RunFailed("The environment has no image to run the restored database; build it first.")
     if spec.get("pre_backup") and current.get("database_name"):
-        take_backup(spec, reporter, spec["pre_backup"], current["database_name"])
+        take_backup(spec, reporter, spec["pre_backup"], current["database_name"], engine)
     reporter.check_canceled()
     with cutover.Switch(spec, engine, reporter) as switch:
         dbname = switch.database(naming.db_name_for(spec["namespace"], spec["environment_id"], spec["run_id"],
                                                     spec["project_slug"], spec["branch"]))
         _restore_into(spec, reporter, dbname)
+        node_files.push_filestore(spec, engine, dbname)  # onto its node's own disk, when it has one
         reporter.check_canceled()
         if spec.get("neutralize"):
             # Production data into development or staging: made safe like a staging copy.

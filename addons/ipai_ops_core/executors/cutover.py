@@ -30,10 +30,10 @@ environment's sockets lead to the new unit (executors/swarm_doors.py);
 nginx's upstreams are those sockets and stay the same.
 """
 
-import shutil
+import contextlib
 
 from ..services import env_log, env_network, hold_relay, http_health, nginx, runtime
-from . import guard, network, odoo_steps, paths, runtime_image, swarm_doors, swarm_unit
+from . import guard, network, node_files, odoo_steps, paths, runtime_image, swarm_doors, swarm_unit
 from .base import RunCanceled, RunFailed
 
 DRAIN_TIMEOUT = 10  # seconds the old container finishes what it holds after the proxy switched
@@ -81,6 +81,9 @@ def serve_command(spec, dbname):
 def _log_tail(spec, engine, ref, reporter):
     """What a server that did not answer said: before its logging started (the engine), then its log file."""
     live_dir, store_dir = paths.log_dirs(spec["filestore_root"], spec["project_slug"], spec["environment_id"])
+    if node_files.on_own_disk(spec):  # its log file is on that node's disk: taken into the platform's copy first
+        with contextlib.suppress(RunFailed):
+            node_files.pull_log(spec, engine, spec["node"])
     for line in (engine.logs(ref, tail=20) if ref else []) + env_log.EnvLog(live_dir, store_dir).tail(40):
         reporter.log("error", line)
 
@@ -169,7 +172,7 @@ class Switch:
         to another server under the same name keeps the one it has)."""
         guard.drop_database(self.spec, dbname)
         if filestore:
-            shutil.rmtree(paths.db_filestore(self.spec, dbname), ignore_errors=True)
+            node_files.remove_filestore(self.spec, self.engine, dbname)
         self.created.append((dbname, filestore))
         return dbname
 
@@ -277,7 +280,7 @@ class Switch:
             guard.remove_container(self.engine, spec, old_container, wait=False)
         if retire_database and old_db and old_db != dbname:
             guard.drop_database(spec, old_db)
-            shutil.rmtree(paths.db_filestore(spec, old_db), ignore_errors=True)
+            node_files.remove_filestore(spec, self.engine, old_db)
         return container_id, spec.get("public_url") or url or False
 
     def _undo(self, exc):
@@ -290,7 +293,7 @@ class Switch:
         for dbname, own_filestore in self.created:
             guard.drop_database(spec, dbname)
             if own_filestore:
-                shutil.rmtree(paths.db_filestore(spec, dbname), ignore_errors=True)
+                node_files.remove_filestore(spec, self.engine, dbname)
         if swarm_doors.is_swarm(spec):
             return self._undo_unit()
         if not self.old_stopped:

@@ -24,10 +24,9 @@ database (with a code-only deploy, the same one): a rollback starts the
 previous image on it, next to the running one, and switches.
 """
 
-import shutil
 
-from ..services import filestore, naming, postgres, runtime
-from . import cutover, guard, image, move_database, odoo_steps, paths
+from ..services import naming, postgres, runtime
+from . import cutover, guard, image, move_database, node_files, odoo_steps
 from .base import RunFailed
 
 
@@ -53,7 +52,7 @@ def execute(spec, reporter, engine=None):
         dbname = switch.database(name)
         switch.stop_old("Stopping production to copy its database and update %s" % " ".join(args))
         odoo_steps.copy_database(spec, dbname, old_db, current.get("db_owner") or spec["db_role"])
-        filestore.link_tree(paths.db_filestore(spec, old_db), paths.db_filestore(spec, dbname))
+        node_files.link_filestore(spec, engine, old_db, dbname)
         reporter.log("info", "Copied %s to %s (with a hard-linked filestore)" % (old_db, dbname))
         odoo_steps.change_modules(spec, engine, image_id, dbname, args, reporter, "update",
                                   "Updating the modules failed")
@@ -61,7 +60,7 @@ def execute(spec, reporter, engine=None):
         _container, url = switch.go_live(image_id, dbname, {
             "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False,
             "previous_database_name": old_db}, retire_database=False)
-    _drop_older(spec, current, dbname)
+    _drop_older(spec, engine, current, dbname)
     return {"exit_code": 0, "result": "ok", "message": "Deployed %s on %s: %s" % (sha[:12], dbname, url)}
 
 
@@ -74,17 +73,17 @@ def _code_only(spec, reporter, engine, sha, image_id, dbname):
         _container, url = switch.go_live(image_id, dbname, {
             "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False,
             "previous_database_name": dbname}, retire_database=False)
-    _drop_older(spec, current, dbname)
+    _drop_older(spec, engine, current, dbname)
     return {"exit_code": 0, "result": "ok",
             "message": "Deployed %s on %s without downtime (no module to update): %s" % (sha[:12], dbname, url)}
 
 
-def _drop_older(spec, current, dbname):
+def _drop_older(spec, engine, current, dbname):
     """The database before the previous one is no longer a rollback's."""
     older = current.get("previous_database_name")
     if older and older not in (current.get("database_name"), dbname):
         guard.drop_database(spec, older)
-        shutil.rmtree(paths.db_filestore(spec, older), ignore_errors=True)
+        node_files.remove_filestore(spec, engine, older)
 
 
 def _first_deploy(spec, reporter, engine, image_id, name, modules):

@@ -3,7 +3,7 @@
 import shutil
 
 from ..services import http_health, naming, nginx, postgres, runtime
-from . import cutover, guard, network, paths, swarm_doors
+from . import cutover, guard, network, node_files, paths, swarm_doors
 from .base import RunFailed
 
 
@@ -79,15 +79,23 @@ def move(spec, reporter, engine=None):
     """An environment of a swarm host to another node (``spec["node"]``,
     the run's): a new unit there from the image and on the database it
     serves now, switched in like a redeploy (the URL keeps answering), the
-    old unit removed. Its filestore is the platform's data directory, the
-    same path on every node. A stopped environment is stopped again once
-    its new unit has started there (``stay_stopped``): it moves, it does
-    not start."""
+    old unit removed. Its data directory is the platform's, the same path
+    on every node that shares it; to or from a node with a disk of its own
+    it is copied (executors/node_files.py). A stopped environment is
+    stopped again once its new unit has started there (``stay_stopped``):
+    it moves, it does not start."""
     if not swarm_doors.is_swarm(spec):
         raise RunFailed("Only environments of a swarm host move between nodes.")
     engine = engine or runtime.for_spec(spec)
-    was = (spec.get("current") or {}).get("swarm_node") or "the manager's node"
+    source = (spec.get("current") or {}).get("swarm_node")
+    was = source or "the manager's node"
+    copying = node_files.own_disk(spec, source) or node_files.own_disk(spec, spec["node"])
+    if copying:
+        node_files.copy_env_dir(spec, engine, source or engine.own_node(), spec["node"], reporter)
     made = recreate(spec, reporter, engine)
+    if copying:  # what the old unit stored until the switch; then nothing of it left behind
+        node_files.copy_env_dir(spec, engine, source or engine.own_node(), spec["node"], reporter, part="filestore")
+        node_files.leave_node(spec, engine, source or engine.own_node(), reporter)
     message = "Moved from node %s to node %s" % (was, spec["node"])
     if spec.get("stay_stopped"):
         engine.stop(made["container_id"])

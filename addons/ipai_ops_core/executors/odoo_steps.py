@@ -10,7 +10,7 @@ import os
 import psycopg2
 
 from ..services import naming, odoo_config, odoo_log, postgres, runtime
-from . import credentials, network, paths
+from . import credentials, network, node_files, paths
 from .base import RunFailed
 
 # Odoo's obfuscate takes its key only as --pwd, which `ps` would show: this
@@ -71,6 +71,9 @@ def run_odoo(spec, engine, image, command, what, reporter, on_line=None, **kwarg
     """A one-shot Odoo command in the environment's image, as the
     environment's role, on the environment's network; returns (exit code,
     last lines)."""
+    if node_files.on_own_disk(spec):  # (ops_run_spec refuses the runs that need one there)
+        raise RunFailed("%s: one-shot Odoo commands on node %s, which keeps its files on its own disk, are not done "
+                        "yet." % (what, spec["node"]))
     net = network.ensure(spec, engine, reporter)
     kwargs.setdefault("volumes", volumes(spec, engine, reporter))
     kwargs.setdefault("network", net["name"])

@@ -55,7 +55,7 @@ def execute(spec, reporter, engine=None):
             "image_digest": image_id, "previous_image_digest": current.get("image_digest") or False,
             "previous_database_name": old_db}, retire_database=False)
         report["downtime_seconds"] = round(time.monotonic() - down_since, 1)
-    deploy._drop_older(spec, current, dbname)
+    deploy._drop_older(spec, engine, current, dbname)
     report["migration_seconds"] = round(sum(s["seconds"] for s in report["steps"]), 1)
     report["url"] = url
     reporter.upgrade_result(report, [])

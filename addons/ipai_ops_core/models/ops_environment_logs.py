@@ -1,10 +1,11 @@
 import logging
+import os
 
 from odoo import _, api, models
 from odoo.exceptions import ValidationError
 
-from ..executors import paths
-from ..services import env_log
+from ..executors import node_files, paths
+from ..services import env_log, naming, runtime
 from ..services.log_index import LEVELS
 from .rpc_args import time_arg, valid_records
 
@@ -32,7 +33,13 @@ class OpsEnvironment(models.Model):
         live_dir, store_dir = paths.log_dirs(settings["filestore_root"], self.project_id.sudo().slug, self.id)
         max_mb = params._ops_int("ipai_ops.log_max_mb", env_log.DEFAULT_MAX_BYTES // (1024 * 1024))
         keep = params._ops_int("ipai_ops.log_keep", env_log.DEFAULT_KEEP)
-        return env_log.EnvLog(live_dir, store_dir, max_bytes=max_mb * 1024 * 1024, keep=keep)
+        pull, node = None, self._ops_own_disk_node()
+        if node:  # its unit writes its log on that node's disk: taken from there through the node's engine
+            labels = runtime.labels_for(naming.namespace_for(self.env.cr.dbname), self.project_id.sudo().slug,
+                                        self.id, None, "log")
+            url = node.docker_url
+            pull = node_files.log_puller(lambda: runtime.connect(url, timeout=120), os.path.dirname(live_dir), labels)
+        return env_log.EnvLog(live_dir, store_dir, max_bytes=max_mb * 1024 * 1024, keep=keep, pull=pull)
 
     def _ops_check_logs(self):
         valid_records(self, "Environment").ensure_one()

@@ -19,6 +19,17 @@ class OpsEnvironment(models.Model):
         help="Its node stopped answering while it ran there: marked failed by the reconciliation, which marks it "
              "running again when the node is back and its unit runs.")
 
+    def _ops_own_disk_node(self):
+        """The node (its record, as superuser) that keeps this environment's
+        files on a disk of its own, reached through its engine; an empty
+        recordset when its files are the platform's (or its node is lost)."""
+        self.ensure_one()
+        if not self.swarm_node or self.node_lost:
+            return self.env["ops.host.node"]
+        # sudo: hosts and nodes are managers' records; reading the environment's log needs where it is
+        host = self.env["ops.host"].sudo().search([("name", "=", self.host or "local")], limit=1)
+        return host.node_ids.filtered(lambda n: n.name == self.swarm_node and n.storage == "own" and n.docker_url)
+
     def move_to_node(self, node):
         """Queue a move of this environment to ``node`` (a node of its swarm
         host, ready and active): a new unit there on the same database,

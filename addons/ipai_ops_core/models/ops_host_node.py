@@ -30,6 +30,12 @@ class OpsHostNode(models.Model):
     docker_url = fields.Char(
         "Docker endpoint", help="The node's own engine (ssh://ops@node-2, tcp://..., unix:///...): the images its "
                                 "environments run are copied there. Empty: only images already on it run there.")
+    storage = fields.Selection(
+        [("shared", "Shared with the platform"), ("own", "Its own disk")], default="shared", required=True,
+        help="Where the data directories (filestores, logs) of the environments pinned to it are. Shared: the "
+             "platform's data directory is the same directory there (this machine, or a network file system). Its "
+             "own disk: the platform reaches them through the node's engine (its Docker endpoint), and a move to or "
+             "from it copies them.")
     draining = fields.Boolean(readonly=True, help="Its environments are being moved to the other nodes: it takes "
                                                   "nothing new, and is drained once they are gone.")
     role = fields.Char(compute="_compute_swarm")
@@ -54,6 +60,22 @@ class OpsHostNode(models.Model):
             if node.host_id.runtime_kind != "swarm":
                 raise ValidationError(_("%s is a Docker engine, not a swarm host: it has no nodes.",
                                         node.host_id.name))
+
+    @api.constrains("storage", "docker_url")
+    def _check_endpoint(self):
+        for node in self:
+            if node.storage == "own" and not node.docker_url:
+                raise ValidationError(_("%s keeps its environments' files on its own disk: the platform reaches them "
+                                        "through its engine, so give it its Docker endpoint.", node.name))
+
+    def write(self, vals):
+        # a change only (a node found by the sync is made with environments already pinned to it)
+        if "storage" in vals:
+            for node in self.filtered(lambda n: n.storage != vals["storage"]):
+                if node._ops_environments():
+                    raise ValidationError(_("%(node)s has environments pinned to it: where their data directories "
+                                            "are cannot change under them (move them off first).", node=node.name))
+        return super().write(vals)
 
     # What the manager says moves all the time: read again in every request.
     @api.depends("host_id", "name")

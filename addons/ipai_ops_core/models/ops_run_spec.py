@@ -4,6 +4,7 @@ import os
 
 from odoo import api, fields, models, tools
 
+from ..executors import node_files
 from ..executors.base import RunFailed
 from ..services import egress, env_network, naming
 
@@ -155,6 +156,16 @@ class OpsRun(models.Model):
             # (a node lost: a node that answers, the manager's)
             spec["node"] = (run.config or {}).get("node") or (not env.node_lost and env.swarm_node) or None
             spec["node_engines"] = host._ops_node_engines()
+            # sudo: the nodes are managers' records; the run needs to know where its files are
+            spec["node_storage"] = {node.name: node.storage for node in host.sudo().node_ids}
+            pinned = (not env.node_lost and env.swarm_node) or None
+            if node_files.own_disk(spec, pinned) and (run.kind not in node_files.SUPPORTED or (
+                    run.kind == "restore" and env.stage != "production")):
+                raise RunFailed("%s runs on node %s, which keeps its files on its own disk: %s runs there are not "
+                                "done yet (move it to a node sharing the platform's data directory first)." % (
+                                    env.name, pinned, "neutralized restore" if run.kind == "restore" else run.kind))
+            if run.kind == "drill":
+                spec["node"] = None  # a drill reads the backup only: it runs on the manager's node
             spec["node_endpoints"] = host._ops_node_endpoints()
             spec["stay_stopped"] = run.kind == "move" and bool((run.config or {}).get("stopped"))
         if (run.kind == "deploy" and env.stage == "production" and env.db_cluster == "shared"

@@ -13,13 +13,14 @@ import docker
 from docker.errors import APIError, BuildError, ImageNotFound, NotFound
 from docker.types import IPAMConfig, IPAMPool
 
+from .docker_trees import DockerTrees
 from .runtime import LABEL_PREFIX, Runtime, RuntimeFailure, labels_for, owner_labels  # noqa: F401 - its names
 
 _logger = logging.getLogger(__name__)
 DockerError = RuntimeFailure  # a Docker failure with a message fit for a run's error
 
 
-class DockerEngine(Runtime):
+class DockerEngine(DockerTrees, Runtime):
     kind = "docker"
 
     def __init__(self, base_url=None, timeout=900):

@@ -10,6 +10,10 @@ larger than ``max_bytes`` (a segment) and drops the oldest segments.
 ``read()`` answers the tail, a text filter, a level filter and a time
 window from the indexes.
 
+An environment on a node with a disk of its own writes its log there:
+``pull`` (executors/node_files.log_puller) takes what it wrote since the
+last piece, and ``sync()`` appends it here first, under the same lock.
+
 The data directory belongs to the environment's code: the live file is
 opened relative to its directory without following links and must be a
 regular file, so a customer's addon that replaces it with a link to a file
@@ -28,6 +32,7 @@ import time
 from .log_index import LEVEL_NAMES, SegmentIndex
 
 LIVE = "odoo.log"
+PULLED = ".pulled"  # the last piece of a node's log appended here
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_KEEP = 16
 SEGMENT = re.compile(r"^(\d{8})\.idx$")
@@ -35,8 +40,8 @@ CURSOR = re.compile(r"^(\d{1,8}):(\d{1,18})$")
 
 
 class EnvLog:
-    def __init__(self, live_dir, store_dir, max_bytes=DEFAULT_MAX_BYTES, keep=DEFAULT_KEEP):
-        self.live_dir, self.store_dir = live_dir, store_dir
+    def __init__(self, live_dir, store_dir, max_bytes=DEFAULT_MAX_BYTES, keep=DEFAULT_KEEP, pull=None):
+        self.live_dir, self.store_dir, self.pull = live_dir, store_dir, pull
         self.max_bytes, self.keep = max(1024, int(max_bytes)), max(1, int(keep))
 
     # -- files ---------------------------------------------------------------
@@ -103,7 +108,48 @@ class EnvLog:
         with self._lock(blocking) as locked:
             if not locked:
                 return None
+            if self.pull:
+                self._pull_in()
             return self._sync(on_line)
+
+    def _pull_in(self):
+        """What ``pull(last piece)`` brings appended to the live file (made
+        with its directory's owner, Odoo's, who writes it when the
+        environment comes back to the platform's disk); the piece counted
+        once it is written."""
+        state = os.path.join(self.store_dir, PULLED)
+        try:
+            with open(state, encoding="ascii") as handle:
+                last = int(handle.read().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            last = 0
+        data = self.pull(last)
+        if data is None:
+            return
+        if data:
+            if not os.path.isdir(self.live_dir):
+                os.makedirs(self.live_dir)
+                parent = os.stat(os.path.dirname(self.live_dir))
+                with contextlib.suppress(PermissionError):
+                    os.chown(self.live_dir, parent.st_uid, parent.st_gid)
+            dir_fd = os.open(self.live_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                owner = os.fstat(dir_fd)
+                fd = os.open(LIVE, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o640, dir_fd=dir_fd)
+                try:
+                    with contextlib.suppress(PermissionError):
+                        os.fchown(fd, owner.st_uid, owner.st_gid)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            finally:
+                os.close(dir_fd)
+        with open(state + ".tmp", "w", encoding="ascii") as handle:
+            handle.write(str(last + 1))
+        os.replace(state + ".tmp", state)
 
     def _sync(self, on_line):
         count = 0

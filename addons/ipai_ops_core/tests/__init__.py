@@ -21,6 +21,7 @@ from . import (
     test_runtime,
     test_secrets,
     test_shell_runs,
+    test_swarm_nodes,
     test_ui_tours,
     test_upgrade_advisor,
 )

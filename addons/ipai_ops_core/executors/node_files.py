@@ -1,0 +1,210 @@
+"""An environment's data directory between the nodes of a swarm host that
+do not share a disk (ops.host.node.storage): a node with a disk of its own
+keeps the data directories of the environments pinned to it there, and the
+platform reaches them through that node's engine (its Docker endpoint),
+never with a process of its own on the node.
+
+A move to or from such a node copies the directory engine to engine
+(services/docker_trees.py): once before the new unit starts (it starts on
+its data), and the filestore once more after the switch, for the
+attachments the old unit stored meanwhile (a filestore's files are named
+by their content and never rewritten: the second pass adds, it changes
+nothing the new unit wrote). The log is not copied: the platform keeps
+it (services/env_log.py) and takes what a unit on such a node writes there
+(log_puller) into its copy, every minute and before the unit leaves.
+"""
+
+import contextlib
+import logging
+import os
+import shutil
+import time
+
+from ..services import env_log, filestore, naming, runtime, swarm_guard
+from ..services.runtime import RuntimeFailure
+from . import odoo_steps, paths, swarm_images
+from .base import RunFailed
+
+# In a helper on the node, as the image's user (Odoo's, who owns the files):
+# a database's filestore copied with hard links, or removed.
+LINK_TREE = """import os, shutil, sys
+src, dest = sys.argv[1:3]
+shutil.rmtree(dest, ignore_errors=True)
+if os.path.isdir(src):
+    shutil.copytree(src, dest, copy_function=os.link)
+else:
+    os.makedirs(dest)
+"""
+REMOVE_TREE = "import shutil, sys\nshutil.rmtree(sys.argv[1], ignore_errors=True)\n"
+# Emptied: what a node keeps of an environment that moved off its disk.
+EMPTY_DIR = """import os, shutil, sys
+for entry in os.scandir(sys.argv[1]):
+    if entry.is_dir(follow_symlinks=False):
+        shutil.rmtree(entry.path, ignore_errors=True)
+    else:
+        os.unlink(entry.path)
+"""
+LOG_NAME = "logs/" + env_log.LIVE  # in the data directory (executors/cutover.LOGFILE)
+_logger = logging.getLogger(__name__)
+
+# Kinds of run an environment on a node with a disk of its own has so far
+# (a backup pulls its filestore from there, a restore of production pushes
+# it there, a drill needs only the backup); the others need one-shot Odoo
+# commands on that node (modules updated, a copy neutralized), not done yet.
+SUPPORTED = ("move", "stop", "start", "shell", "backup", "restore", "drill")
+
+
+def own_disk(spec, node):
+    """Whether ``node`` keeps its environments' files on a disk of its own."""
+    return (spec.get("node_storage") or {}).get(node) == "own"
+
+
+def engine_of(spec, engine, node):
+    """The engine whose machine has ``node``'s files: the node's own for a
+    disk of its own, else the manager's (``engine``: the platform's data
+    directory is the same directory there)."""
+    if not own_disk(spec, node):
+        return engine
+    url = (spec.get("node_engines") or {}).get(node)
+    if not url:
+        raise RunFailed("Node %s keeps its environments' files on its own disk but has no Docker endpoint." % node)
+    try:
+        node_engine = runtime.connect(url, timeout=900)
+    except RuntimeFailure as exc:
+        raise RunFailed("The engine of node %s does not answer: %s" % (node, exc)) from exc
+    swarm_images.copy_to_node(spec, engine, swarm_guard.IMAGE, node)  # its helpers' image, unless it is there
+    return node_engine
+
+
+def copy_env_dir(spec, engine, source, target, reporter, part=None):
+    """Copy the environment's data directory (or its ``part``, a folder of
+    it) from node ``source``'s disk to node ``target``'s. Returns the bytes
+    streamed."""
+    path = paths.env_dir(spec, create=False)
+    if part:
+        path = os.path.join(path, part)
+    started = time.monotonic()
+    try:
+        sent = engine_of(spec, engine, source).copy_tree(
+            swarm_guard.IMAGE, path, engine_of(spec, engine, target), path, odoo_steps.labels(spec, "copy"),
+            exclude=() if part else ("logs",))
+    except RuntimeFailure as exc:
+        raise RunFailed("The data directory did not reach node %s: %s" % (target, exc)) from exc
+    reporter.log("info", "Copied %s from node %s to node %s: %.1f MB in %.1f s" % (
+        "its %s" % part if part else "the data directory", source, target, sent / 1e6, time.monotonic() - started))
+    return sent
+
+
+def leave_node(spec, engine, node, reporter):
+    """After a move off ``node``'s disk, nothing of the environment left
+    there: the platform's data directory loses the filestore (its log
+    stays: the platform's copy); a node's own disk, once the last of the
+    log is taken, everything."""
+    if not own_disk(spec, node):
+        shutil.rmtree(os.path.join(paths.env_dir(spec, create=False), "filestore"), ignore_errors=True)
+        reporter.log("info", "Removed its filestore from node %s's disk" % node)
+        return
+    pull_log(spec, engine, node)
+    _helper(spec, engine, EMPTY_DIR, ["/data"], "data removal", node=node)
+    reporter.log("info", "Removed its data directory from node %s's disk" % node)
+
+
+def log_puller(engine, env_dir, labels):
+    """services/env_log.EnvLog's ``pull`` for an environment whose files
+    are on a node's own disk (``engine``: that node's, or a callable making
+    it): the next piece of its Odoo log from there, or None (the node does
+    not answer: its log waits there)."""
+
+    def pull(last):
+        try:
+            node_engine = engine() if callable(engine) else engine
+            return node_engine.take_file(swarm_guard.IMAGE, env_dir, LOG_NAME, last, labels)
+        except RuntimeFailure as exc:
+            _logger.warning("The log in %s could not be taken from its node: %s", env_dir, exc)
+            return None
+
+    return pull
+
+
+def pull_log(spec, engine, node):
+    """What the environment's unit logged on ``node``'s own disk, into the platform's copy."""
+    live_dir, store_dir = paths.log_dirs(spec["filestore_root"], spec["project_slug"], spec["environment_id"])
+    puller = log_puller(engine_of(spec, engine, node), os.path.dirname(live_dir), odoo_steps.labels(spec, "log"))
+    env_log.EnvLog(live_dir, store_dir, pull=puller).sync()
+
+
+def on_own_disk(spec):
+    """The run's node when it keeps the environment's files on its own disk, else None."""
+    node = spec.get("node")
+    return node if own_disk(spec, node) else None
+
+
+def _helper(spec, engine, script, args, what, node=None):
+    """``script`` (Python) with ``args`` in a helper container on the engine
+    of ``node`` (default: the run's), the environment's data directory at /data."""
+    node, purpose = node or on_own_disk(spec), what.replace(" ", "-")
+    code, tail = engine_of(spec, engine, node).run_to_completion(
+        swarm_guard.IMAGE, list(args), odoo_steps.container_name(spec, purpose), odoo_steps.labels(spec, purpose),
+        network="none", volumes={paths.env_dir(spec, create=False): {"bind": "/data", "mode": "rw"}},
+        entrypoint=["python3", "-c", script], timeout=3600)
+    if code != 0:
+        raise RunFailed("The %s on node %s failed (exit code %s): %s" % (what, node, code, " / ".join(tail[-3:])))
+
+
+def link_filestore(spec, engine, old_db, new_db):
+    """Database ``new_db``'s filestore: ``old_db``'s, hard-linked, where the environment's files are."""
+    if not on_own_disk(spec):
+        return filestore.link_tree(paths.db_filestore(spec, old_db), paths.db_filestore(spec, new_db))
+    _helper(spec, engine, LINK_TREE, ["/data/filestore/%s" % naming.validate_db_name(old_db),
+                                      "/data/filestore/%s" % naming.validate_db_name(new_db)], "filestore copy")
+    return None
+
+
+def remove_filestore(spec, engine, dbname):
+    """Database ``dbname``'s filestore gone, where the environment's files are."""
+    if not on_own_disk(spec):
+        shutil.rmtree(paths.db_filestore(spec, dbname), ignore_errors=True)  # (the data directory made, as before)
+        return
+    _helper(spec, engine, REMOVE_TREE, ["/data/filestore/%s" % naming.validate_db_name(dbname)], "filestore removal")
+
+
+@contextlib.contextmanager
+def local_filestore(spec, engine, dbname):
+    """A directory of this machine with database ``dbname``'s filestore (a
+    backup reads it): its own where the environment's files are the
+    platform's, else a copy pulled from its node's disk, removed after."""
+    node = on_own_disk(spec)
+    if not node:
+        yield paths.db_filestore(spec, dbname)
+        return
+    engine = engine or runtime.for_spec(spec)
+    local = paths.work_dir(spec, "filestore")
+    shutil.rmtree(local, ignore_errors=True)
+    source = os.path.join(paths.env_dir(spec, create=False), "filestore", naming.validate_db_name(dbname))
+    try:
+        try:
+            engine_of(spec, engine, node).copy_tree(swarm_guard.IMAGE, source, runtime.connect(timeout=900), local,
+                                                    odoo_steps.labels(spec, "filestore"))
+        except RuntimeFailure as exc:
+            raise RunFailed("The filestore of %s did not come from node %s: %s" % (dbname, node, exc)) from exc
+        yield local
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
+
+
+def push_filestore(spec, engine, dbname):
+    """Database ``dbname``'s filestore, loaded on this machine (a restore),
+    onto its node's disk when the environment keeps its files there (the
+    copy here removed); nothing to do otherwise."""
+    node = on_own_disk(spec)
+    if not node:
+        return
+    local = paths.db_filestore(spec, dbname)
+    target = os.path.join(paths.env_dir(spec, create=False), "filestore", naming.validate_db_name(dbname))
+    try:
+        runtime.connect(timeout=900).copy_tree(swarm_guard.IMAGE, local, engine_of(spec, engine, node), target,
+                                               odoo_steps.labels(spec, "filestore"))
+    except RuntimeFailure as exc:
+        raise RunFailed("The filestore of %s did not reach node %s: %s" % (dbname, node, exc)) from exc
+    finally:
+        shutil.rmtree(local, ignore_errors=True)

@@ -1,0 +1,63 @@
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+
+from ..executors.base import RunFailed
+from .common import OpsCase
+
+
+@tagged("post_install", "-at_install", "ipai_ops")
+class TestNodeStorage(OpsCase):
+    """Where the files of an environment pinned to a swarm node are: a node
+    with a disk of its own is reached through its engine (so it needs its
+    endpoint), its storage does not change under environments pinned to
+    it, and the runs that cannot work there yet are refused with the
+    reason before anything is touched."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.host = cls.env["ops.host"].create({"name": "swarm-t", "docker_url": "unix:///run/ipai-ops-t.sock",
+                                               "runtime_kind": "swarm"})
+        Node = cls.env["ops.host.node"]
+        cls.shared = Node.create({"host_id": cls.host.id, "name": "n1"})
+        cls.own = Node.create({"host_id": cls.host.id, "name": "n2", "docker_url": "tcp://127.0.0.1:2399",
+                               "storage": "own"})
+        cls.env_prod.sudo().write({"host": "swarm-t", "swarm_node": "n2", "state": "running",
+                                   "database_name": "t_prod_db", "container_id": "unit-1"})
+
+    def spec_of(self, kind, **config):
+        run = self.Run.browse(self.Run.sudo()._ops_queue({
+            "project_id": self.project.id, "environment_id": self.env_prod.id, "kind": kind, "config": config},
+            trusted=True)["id"])
+        return run._executor_spec("swarm-t")
+
+    def test_a_disk_of_its_own_needs_the_nodes_engine(self):
+        with self.assertRaisesRegex(ValidationError, "give it its Docker endpoint"):
+            self.env["ops.host.node"].create({"host_id": self.host.id, "name": "n3", "storage": "own"})
+        with self.assertRaisesRegex(ValidationError, "give it its Docker endpoint"):
+            self.own.write({"docker_url": False})
+
+    def test_its_storage_does_not_change_under_its_environments(self):
+        with self.assertRaisesRegex(ValidationError, "n2 has environments pinned to it"):
+            self.own.write({"storage": "shared"})
+        self.own.write({"storage": "own", "docker_url": "tcp://127.0.0.1:2398"})  # not a change of storage
+        self.shared.write({"storage": "own", "docker_url": "tcp://127.0.0.1:2397"})  # nothing pinned there
+        self.assertEqual(self.shared.storage, "own")
+
+    def test_runs_that_need_odoo_commands_there_are_refused_with_the_reason(self):
+        with self.assertRaisesRegex(RunFailed, "node n2, which keeps its files on its own disk: deploy runs there "
+                                               "are not done yet"):
+            self.spec_of("deploy")
+        spec = self.spec_of("stop")
+        self.assertEqual((spec["node"], spec["node_storage"]), ("n2", {"n1": "shared", "n2": "own"}))
+        self.assertEqual(spec["node_engines"]["n2"], "tcp://127.0.0.1:2399")
+        self.env_prod.sudo().swarm_node = "n1"
+        self.assertEqual(self.spec_of("deploy")["node"], "n1", "on a shared node a deploy is as before")
+
+    def test_the_log_is_taken_from_the_node_only_while_it_keeps_the_files(self):
+        self.assertEqual(self.env_prod._ops_own_disk_node(), self.own)
+        self.assertTrue(self.env_prod._ops_env_log().pull, "its log is taken from the node's disk")
+        self.env_prod.sudo().node_lost = True
+        self.assertFalse(self.env_prod._ops_own_disk_node(), "a lost node is not asked")
+        self.env_prod.sudo().write({"node_lost": False, "swarm_node": "n1"})
+        self.assertFalse(self.env_prod._ops_env_log().pull, "a shared node's log is the platform's file")
