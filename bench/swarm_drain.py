@@ -19,6 +19,10 @@ Docker endpoint set) and:
          until each move run ended: seconds from the drain call; then one
          _cron_reconcile(), w1's availability (expected "drain") and each
          production's swarm_node (expected: the manager's node).
+With --own-disk, w1 keeps the environments' files on a disk of its own
+(the lab's second engine in a mount namespace): each move there and back
+copies the data directory engine to engine, and the table adds the copies'
+seconds and megabytes (from the runs' logs).
 Meanwhile a visitor per production (GET /web/login every 50 ms through the
 platform's nginx): requests, failed ones (goal 0), the longest gap. At the
 end, also after a failure: w1 active again, then destroy runs, templates,
@@ -52,6 +56,13 @@ from run_log_queries import ensure_database  # noqa: E402
 from serving import free_port, rounded, wait_answers  # noqa: E402
 
 ENDED = ("succeeded", "failed", "canceled")
+COPIED = re.compile(r"Copied (?:the data directory|its filestore) from node \S+ to node \S+: ([\d.]+) MB in ([\d.]+) s")
+
+
+def copies(plane, run_ids):
+    """What the runs' logs say they copied between the nodes' disks: (MB, seconds), summed."""
+    found = [COPIED.search(line) for run_id in run_ids for line in sd.run_log(plane, run_id).splitlines()]
+    return sum(float(m.group(1)) for m in found if m), sum(float(m.group(2)) for m in found if m)
 
 
 def run_all(plane, db, slugs, run_ids, concurrency, timeout):
@@ -81,7 +92,7 @@ def where(plane, env_ids):
 
 
 def move(plane, db, slug, env_id):
-    """One move of a production to w1, executed by the worker: {wall_s, run_s, copied}."""
+    """One move of a production to w1, executed by the worker: {id, wall_s, run_s, copied}."""
     started = time.monotonic()
     run_id = plane(lambda env: env["ops.environment"].browse(env_id).move_to_node("w1")["id"])
     sd.run_worker(db, slug, "lab")
@@ -90,7 +101,7 @@ def move(plane, db, slug, env_id):
         raise RuntimeError("the move of %s (run %d) ended %s: %s\n%s" % (slug, run_id, run["state"],
                                                                          run["error_message"], log[-4000:]))
     copied = bool(re.search(r"Copied image \S+ to node w1\b", log))
-    return {"wall_s": wall, "run_s": run["duration"], "copied": copied}
+    return {"id": run_id, "wall_s": wall, "run_s": run["duration"], "copied": copied}
 
 
 @contextlib.contextmanager
@@ -119,12 +130,14 @@ def measure(plane, db, args, lab, listen_port, res):
     if set(found) != {own, "w1"} or found["w1"]["state"] != "ready":
         raise RuntimeError("the lab's nodes are not %s and a ready w1: %s" % (own, found))
     res["w1_id"] = w1 = found["w1"]["id"]  # its engine; not draining (a kept database's earlier run)
-    plane(lambda env: env["ops.host.node"].browse(w1).write({"docker_url": lab["engines"][1][0], "draining": False}))
+    plane(lambda env: env["ops.host.node"].browse(w1).write({"docker_url": lab["engines"][1][0], "draining": False,
+                                                               "storage": "own" if args.own_disk else "shared"}))
     res["moves"] = moves = {}  # 3. the baseline: one by one
     with visitors(listen_port, prods, moves):
         started = time.monotonic()
         runs = [move(plane, db, slug, env_id) for slug, env_id in zip(slugs, ids, strict=True)]
         moves["wall_s"] = time.monotonic() - started
+    moves["copy_mb"], moves["copy_s"] = copies(plane, [r["id"] for r in runs])
     moves.update(runs=[rounded(r) for r in runs], first_s=runs[0]["wall_s"], copies=sum(r["copied"] for r in runs),
                  run_s_sum=sum(r["run_s"] or 0 for r in runs), rest_median_s=sd.median([r["wall_s"] for r in runs[1:]]))
     on_w1 = [e["swarm_node"] for e in where(plane, ids)]
@@ -139,6 +152,7 @@ def measure(plane, db, args, lab, listen_port, res):
         states = run_all(plane, db, slugs, [r["id"] for r in queued], drain["concurrency"], args.timeout)
         drain["wall_s"] = time.monotonic() - started
     runs = [plane.run(run_id) for run_id in states]
+    drain["copy_mb"], drain["copy_s"] = copies(plane, list(states))
     drain.update(runs=len(runs), states=sorted(states.values()), run_s_max=max(r["duration"] or 0 for r in runs),
                  environments=sorted(r["environment_id"] for r in runs) == sorted(ids),
                  availability_before_reconcile=nodes(plane, host_id)["w1"]["availability"])
@@ -171,6 +185,8 @@ def report(res, args):
     print("drain of node w1 with %d productions of one-addon projects (containers of %d MB, %.1f CPU), %d CPUs; "
           "the runtime image copied to the lab's manager in %.1f s, the %d deploys took %.1f s (not counted)" % (
               n, args.mem_mb, args.cpus, res["cpus"], res["image_copy_s"], n, sum(res["deploy_s"])))
+    print("w1's storage: %s" % ("its own disk (the data directories copied engine to engine)" if res["w1_storage"] ==
+                                "own" else "shared with the platform (nothing copied)"))
     print("%-48s %9s %9s %7s %12s" % ("step (wall clock)", "seconds", "requests", "failed", "longest gap"))
     print("%-48s %9.1f" % ("first move to w1 (its image copied there)", m["first_s"]))
     if m["rest_median_s"] is not None:
@@ -183,6 +199,9 @@ def report(res, args):
     print("per environment: moves %.1f s, drain %.1f s; drain / moves %.2f (runs' own: moves %.0f s summed, the "
           "drain's longest %.0f s)" % (res["per_env_moves_s"], res["per_env_drain_s"], res["ratio"], m["run_s_sum"],
                                        d["run_s_max"]))
+    if res["w1_storage"] == "own":
+        print("copies between the disks: moves %.1f MB in %.1f s, drain %.1f MB in %.1f s" % (
+            m["copy_mb"], m["copy_s"], d["copy_mb"], d["copy_s"]))
     print("reconciliation %.1f s: w1 %s -> %s (draining %s, %d environments left); on the manager's node %s: %d of %d"
           % (d["reconcile_s"], d["availability_before_reconcile"], d["availability"], d["draining"], d["left_on_w1"],
              d["manager_node"], d["on_manager"], n))
@@ -197,6 +216,7 @@ def main():
     parser.add_argument("--envs", type=int, default=3, help="projects, each a production on w1 to drain (1+)")
     parser.add_argument("--concurrency", type=int, help="the drain's worker slots (default: --envs)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds the drain's runs may take")
+    parser.add_argument("--own-disk", action="store_true", help="w1 keeps the environments' files on its own disk")
     parser.add_argument("--mem-mb", type=int, default=1024)
     parser.add_argument("--cpus", type=float, default=1.0)
     parser.add_argument("--keep-db", action="store_true", help="keep the scratch database (its install) for next time")
@@ -214,11 +234,12 @@ def main():
     repo_url = make_repo(os.path.join(work, "repo"), name="drain.git", branches=())
     listen_port = free_port()
     plane, project_ids, errors = Plane(args.db), [], []
-    res = {"cpus": os.cpu_count(), "envs": args.envs, "mem_mb": args.mem_mb, "cpu_limit": args.cpus}
+    res = {"cpus": os.cpu_count(), "envs": args.envs, "mem_mb": args.mem_mb, "cpu_limit": args.cpus,
+           "w1_storage": "own" if args.own_disk else "shared"}
     failed = None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped (SIGTERM)"))  # the cleanup below still runs
     try:
-        lab = swarm_lab.up()
+        lab = swarm_lab.up(own_disk=os.path.join(work, "data", "filestore"))
         started = time.monotonic()
         swarm_lab.runtime_image(lab)
         res["image_copy_s"] = time.monotonic() - started

@@ -53,14 +53,15 @@ def _probe_rootfs():
     return buf.getvalue()
 
 
-def up():
+def up(own_disk=None):
     """Two engines; the first a swarm's manager with the probe image. The
     second joins in test_swarm_engine's multi-node test; it has a disk of
-    its own where the test server keeps the environments' data directories
+    its own where the test server (or the control plane whose filestore
+    root is ``own_disk``) keeps the environments' data directories
     (OWN_DISK: what a second machine's disk would be)."""
     from odoo.addons.ipai_ops_core.services import runtime  # noqa: PLC0415 - Odoo's addons load with pytest-odoo
 
-    engines = command("up", "2", env={"OPS_SWARM_LAB_OWN_DISK": filestore_root()})
+    engines = command("up", "2", env={"OPS_SWARM_LAB_OWN_DISK": own_disk or filestore_root()})
     try:
         manager = runtime.connect(engines[0][0], kind="swarm", timeout=300)
         assert manager.init_swarm(engines[0][1], address_pool="10.252.0.0/16") is True

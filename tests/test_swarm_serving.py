@@ -16,6 +16,7 @@ import pytest
 import requests
 import swarm_lab as lab
 from e2e import (
+    ADDON,
     Poller,
     admin_conn,
     answers_within,
@@ -301,11 +302,11 @@ def _env_shell(server, ops_bin, commands):
                           text=True, timeout=120, env=env)
 
 
-def _backup_and_restore_on_its_own_disk(server, env, on_w1):
+def _backup_restore_and_deploy_on_its_own_disk(server, env, on_w1):
     """Production on the worker's own disk: a backup has the files of that
     disk (one only there), a restore in place puts its filestore back there
     (nothing of it left on the platform's disk) and serves; a deploy, which
-    needs Odoo commands on that node, is refused with the reason."""
+    updates a module, runs Odoo's update on that node."""
     admin, manager = server.rpc("e2e_admin"), server.rpc("e2e_manager")
     marker = os.path.join(on_w1, "zz", "only-on-w1")
     os.makedirs(os.path.dirname(marker))
@@ -331,10 +332,20 @@ def _backup_and_restore_on_its_own_disk(server, env, on_w1):
     assert not os.path.exists(on_w1), "the database it replaced went with its filestore"
     here = os.path.join(filestore_root(), SLUG, "env-%d" % env["id"], "filestore", after["database_name"])
     assert not os.path.exists(here), "nothing of it stays on the platform's disk"
+    # A deploy that updates a module (its recorded version older than the manifest's): the database copied, its
+    # filestore hard-linked on the worker's disk, Odoo's update run there as a Swarm job.
+    sql(after["database_name"], "UPDATE ir_module_module SET latest_version = '18.0.0.9.0' WHERE name = %s", [ADDON])
     queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "deploy", "environment_id": env["id"]})
-    run, _logs = run_on_swarm(server, manager, queued)
-    assert run["state"] == "failed" and "keeps its files on its own disk: deploy runs there are not done yet" in (
-        run["error_message"]), run["error_message"]
+    run, logs = run_on_swarm(server, manager, queued)
+    assert run["state"] == "succeeded", (run["error_message"], logs[-3000:])
+    assert "%s 18.0.0.9.0 -> 18.0.1.0.0" % ADDON in logs and "Running update as a Swarm job on node w1" in logs, (
+        logs[-3000:])
+    deployed = manager("ops.environment", "read", [env["id"]], FIELDS + ["swarm_node"])[0]
+    assert deployed["database_name"] != after["database_name"] and serves(deployed["url"], deployed["database_name"])
+    copied = os.path.join(os.path.dirname(on_w1), deployed["database_name"], "zz", "only-on-w1")
+    assert os.stat(copied).st_ino == os.stat(os.path.join(restored, "zz", "only-on-w1")).st_ino, "hard-linked"
+    assert sql(deployed["database_name"], "SELECT latest_version FROM ir_module_module WHERE name = %s",
+               [ADDON]) == [("18.0.1.0.0",)], "Odoo updated it there"
 
 
 def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(server, swarm_prod, swarm_lab,
@@ -401,7 +412,7 @@ def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(
     while not read and time.monotonic() < deadline:  # Odoo logs the request once it answered
         read = manager("ops.environment", "logs", [env["id"]], grep=marker)["lines"] or time.sleep(0.5) or []
     assert len(read) == 1 and "GET /web/login?%s" % marker in read[0]["text"], read
-    _backup_and_restore_on_its_own_disk(server, env, on_w1)
+    _backup_restore_and_deploy_on_its_own_disk(server, env, on_w1)
     env = manager("ops.environment", "read", [swarm_prod["id"]], FIELDS + ["swarm_node"])[0]
     swarm_prod.update(env)
 

@@ -9,6 +9,7 @@ import threading
 import psycopg2
 import pytest
 from odoo.addons.ipai_ops_backup.services import pg_cluster, pitr, pitr_drill
+from odoo.addons.ipai_ops_core.services import postgres
 
 
 def _conn():
@@ -34,7 +35,7 @@ def database():
         _sql(name, "ANALYZE")
         yield name
     finally:
-        _sql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+        postgres.drop_database(_conn(), name)  # (waits out an autovacuum worker FORCE may not end)
 
 
 def test_a_mark_has_bounds_around_its_moment_and_a_copy_is_checked_against_them(database):

@@ -16,7 +16,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 IMAGE = "ipai-ops/odoo:18.0"  # any local image with a shell; the suite builds this one
 BACKENDS = {ROOT / "addons/ipai_ops_core/services" / name
             for name in ("docker_engine.py", "swarm_engine.py", "swarm_cluster.py", "swarm_files.py",
-                         "swarm_exec.py", "docker_trees.py")}
+                         "swarm_exec.py", "docker_trees.py", "swarm_jobs.py")}
 
 
 def _sources():

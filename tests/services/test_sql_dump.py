@@ -9,6 +9,7 @@ import subprocess
 import psycopg2
 import pytest
 from odoo.addons.ipai_ops_backup.services import sql_dump
+from odoo.addons.ipai_ops_core.services import postgres
 
 TRICKY = [
     "semi; colon", "back\\slash \\! not a command", "quote ' inside", "dollar $$ body $x$", "E'\\n' literal",
@@ -46,7 +47,7 @@ def databases():
 
     yield make
     for name in made:
-        _execute("postgres", [("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name,)])
+        postgres.drop_database(_admin(), name)  # (waits out an autovacuum worker FORCE may not end)
 
 
 def test_a_real_pg_dump_loads_without_psql(databases, tmp_path):

@@ -22,7 +22,8 @@ import time
 
 from ..services import env_log, filestore, naming, runtime, swarm_guard
 from ..services.runtime import RuntimeFailure
-from . import odoo_steps, paths, swarm_images
+from ..services.swarm_cluster import NODE_LABEL
+from . import network, odoo_steps, paths, swarm_images
 from .base import RunFailed
 
 # In a helper on the node, as the image's user (Odoo's, who owns the files):
@@ -49,9 +50,9 @@ _logger = logging.getLogger(__name__)
 
 # Kinds of run an environment on a node with a disk of its own has so far
 # (a backup pulls its filestore from there, a restore of production pushes
-# it there, a drill needs only the backup); the others need one-shot Odoo
-# commands on that node (modules updated, a copy neutralized), not done yet.
-SUPPORTED = ("move", "stop", "start", "shell", "backup", "restore", "drill")
+# it there, a drill needs only the backup, a deploy's Odoo commands run
+# there as Swarm jobs); the others are not done there yet.
+SUPPORTED = ("move", "stop", "start", "shell", "backup", "restore", "drill", "deploy")
 
 
 def own_disk(spec, node):
@@ -166,6 +167,30 @@ def remove_filestore(spec, engine, dbname):
         shutil.rmtree(paths.db_filestore(spec, dbname), ignore_errors=True)  # (the data directory made, as before)
         return
     _helper(spec, engine, REMOVE_TREE, ["/data/filestore/%s" % naming.validate_db_name(dbname)], "filestore removal")
+
+
+def run_odoo_job(spec, engine, image, command, what, reporter, on_line=None, mem_limit=None, nano_cpus=None,
+                 **kwargs):
+    """A one-shot Odoo command of an environment on a node with its own
+    disk: a Swarm job placed there (services/swarm_jobs.py), with its
+    unit's mounts and files (a plain container there could mount neither
+    the platform's configuration file nor its addons for environments).
+    Returns (exit code, last lines)."""
+    if kwargs.get("volumes") or kwargs.get("entrypoint"):
+        raise RunFailed("%s: a command with mounts of its own does not run on node %s yet (it keeps its files on its "
+                        "own disk)." % (what, spec["node"]))
+    net = network.ensure(spec, engine, reporter)
+    volumes, files = odoo_steps.unit_mounts(spec, engine, reporter)
+    node = on_own_disk(spec)
+    swarm_images.copy_to_node(spec, engine, image, node, reporter)
+    reporter.log("info", "Running %s as a Swarm job on node %s" % (what, node))
+    try:
+        return engine.run_job(image, command, odoo_steps.container_name(spec, what), odoo_steps.labels(spec, what),
+                              net["name"], NODE_LABEL, node, files=files, volumes=volumes,
+                              environment=network.container_environment(spec), mem_limit=mem_limit,
+                              nano_cpus=nano_cpus, on_line=on_line or (lambda line: reporter.log("debug", line)))
+    except RuntimeFailure as exc:
+        raise RunFailed("%s on node %s: %s" % (what, node, exc)) from exc
 
 
 @contextlib.contextmanager

@@ -70,10 +70,9 @@ def unit_mounts(spec, engine, reporter=None):
 def run_odoo(spec, engine, image, command, what, reporter, on_line=None, **kwargs):
     """A one-shot Odoo command in the environment's image, as the
     environment's role, on the environment's network; returns (exit code,
-    last lines)."""
-    if node_files.on_own_disk(spec):  # (ops_run_spec refuses the runs that need one there)
-        raise RunFailed("%s: one-shot Odoo commands on node %s, which keeps its files on its own disk, are not done "
-                        "yet." % (what, spec["node"]))
+    last lines). On a node with a disk of its own: a Swarm job there (executors/node_files.py)."""
+    if node_files.on_own_disk(spec):  # a Swarm job there
+        return node_files.run_odoo_job(spec, engine, image, command, what, reporter, on_line=on_line, **kwargs)
     net = network.ensure(spec, engine, reporter)
     kwargs.setdefault("volumes", volumes(spec, engine, reporter))
     kwargs.setdefault("network", net["name"])

@@ -41,6 +41,7 @@ from .runtime import RuntimeFailure, owner_labels
 from .swarm_cluster import NODE_LABEL, SwarmCluster
 from .swarm_exec import SwarmExec
 from .swarm_files import SwarmFiles
+from .swarm_jobs import SwarmJobs
 
 _logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def _size(value):
     return int(float(text[:-1]) * scale) if scale else int(text)
 
 
-class SwarmEngine(SwarmExec, SwarmCluster, SwarmFiles, DockerEngine):
+class SwarmEngine(SwarmExec, SwarmJobs, SwarmCluster, SwarmFiles, DockerEngine):
     kind = "swarm"
 
     # ------------------------------------------------------------------

@@ -44,15 +44,15 @@ class TestNodeStorage(OpsCase):
         self.shared.write({"storage": "own", "docker_url": "tcp://127.0.0.1:2397"})  # nothing pinned there
         self.assertEqual(self.shared.storage, "own")
 
-    def test_runs_that_need_odoo_commands_there_are_refused_with_the_reason(self):
-        with self.assertRaisesRegex(RunFailed, "node n2, which keeps its files on its own disk: deploy runs there "
+    def test_runs_not_done_there_yet_are_refused_with_the_reason(self):
+        with self.assertRaisesRegex(RunFailed, "node n2, which keeps its files on its own disk: build runs there "
                                                "are not done yet"):
-            self.spec_of("deploy")
-        spec = self.spec_of("stop")
+            self.spec_of("build")
+        spec = self.spec_of("deploy")
         self.assertEqual((spec["node"], spec["node_storage"]), ("n2", {"n1": "shared", "n2": "own"}))
         self.assertEqual(spec["node_engines"]["n2"], "tcp://127.0.0.1:2399")
         self.env_prod.sudo().swarm_node = "n1"
-        self.assertEqual(self.spec_of("deploy")["node"], "n1", "on a shared node a deploy is as before")
+        self.assertEqual(self.spec_of("build")["node"], "n1", "on a shared node a build is as before")
 
     def test_the_log_is_taken_from_the_node_only_while_it_keeps_the_files(self):
         self.assertEqual(self.env_prod._ops_own_disk_node(), self.own)
