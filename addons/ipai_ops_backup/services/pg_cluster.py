@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 
 import psutil
 import psycopg2
@@ -85,6 +86,20 @@ def _held_by_live_process(lock_file):
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def _wait_dead(pid, timeout=10):
+    """Wait until a process that was sent SIGKILL is gone or a zombie: the
+    signal is delivered asynchronously, and a process still exiting would be
+    taken for a live server."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.05)
 
 
 def _conf_value(value):
@@ -155,6 +170,7 @@ class Cluster:
         give_to_postgres(self.socket_dir)
         if self.running():
             return
+        self._drop_stale_locks()
         try:
             run([os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir, "-l",
                  os.path.join(self.datadir, "server.log"), "-w", "-t", str(timeout), "start"],
@@ -209,10 +225,15 @@ class Cluster:
         for proc in procs:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
-        psutil.wait_procs(procs, timeout=10)
-        # A killed postmaster stays a zombie until its new parent reaps it, and
-        # PostgreSQL takes a zombie's lock files for a live server's
-        # ("lock file ... already exists. Is another postmaster (PID n) using socket file").
+        for waited in {proc.pid for proc in procs} | ({pid} if pid else set()):
+            _wait_dead(waited)
+        self._drop_stale_locks()
+
+    def _drop_stale_locks(self):
+        """A killed postmaster stays a zombie until its new parent reaps it (a
+        container's first process may never do), and PostgreSQL takes a
+        zombie's lock files for a live server's ("lock file ... already
+        exists. Is another postmaster (PID n) using socket file")."""
         lock = os.path.join(self.socket_dir, ".s.PGSQL.%d.lock" % self.port)
         for paths in ((lock, lock[:-len(".lock")]), (os.path.join(self.datadir, "postmaster.pid"),)):
             if _held_by_live_process(paths[0]) is False:
