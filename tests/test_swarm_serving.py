@@ -348,8 +348,42 @@ def _backup_restore_and_deploy_on_its_own_disk(server, env, on_w1):
                [ADDON]) == [("18.0.1.0.0",)], "Odoo updated it there"
 
 
+def _staging_copy_of_it(server, swarm_prod, catcher):
+    """Staging on a swarm host, of a production on the worker's own disk: a
+    copy of production's database and of its filestore (taken from that
+    disk, with the file written only there), neutralized, served by a unit
+    on its internal overlay; its only mail server is the catcher at its
+    door, and what it sends there is caught and shown on the environment."""
+    manager = server.rpc("e2e_manager")
+    prod_db = swarm_prod["database_name"]
+    sql(prod_db, "INSERT INTO res_partner (name, active) VALUES ('Made on the swarm', true)")
+    queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "release/next"})
+    run, logs = run_on_swarm(server, manager, queued)
+    assert run["state"] == "succeeded", (run["error_message"], logs[-4000:])
+    assert "Copying production" in logs and "odoo neutralize" in logs, logs[-3000:]
+    assert "Copied production's filestore from node w1" in logs, logs[-3000:]
+    env = manager("ops.environment", "read", [queued["environment_id"]], FIELDS + ["stage", "swarm_node"])[0]
+    db = env["database_name"]
+    assert env["stage"] == "staging" and env["host"] == HOST and db != prod_db and env["swarm_node"] != "w1", env
+    copied = os.path.join(filestore_root(), SLUG, "env-%d" % env["id"], "filestore", db, "zz", "only-on-w1")
+    with open(copied, encoding="utf-8") as handle:
+        assert handle.read() == "written on the worker's disk", "production's files, from the worker's disk"
+    assert sql(db, "SELECT count(*) FROM res_partner WHERE name = 'Made on the swarm'") == [(1,)]
+    assert sql(db, "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'") == [("true",)]
+    door = swarm_gateway.door_address({"subnet": env["network_subnet"]})
+    assert sql(db, "SELECT smtp_host, smtp_port FROM ir_mail_server WHERE active") == [(door, catcher)]
+    answers_within(env["url"], 30)
+    assert serves(env["url"], db)
+    # a mail from inside its unit, to its mail server, with the login its configuration file gives it
+    container = swarm_prod["engine"].client.containers.get(swarm_prod["engine"]._exec_target(env["container_id"])[1])
+    code, out = container.exec_run(["python3", "-c", SEND_MAIL, door, str(catcher), "Sent from a swarm staging"])
+    assert code == 0 and "SENT" in out.decode(), out.decode()[-2000:]
+    caught = manager("ops.mail", "search_read", [("environment_id", "=", env["id"])], fields=["subject"])
+    assert [m["subject"] for m in caught] == ["Sent from a swarm staging"], caught
+
+
 def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(server, swarm_prod, swarm_lab,
-                                                                               ops_bin):
+                                                                               ops_bin, catcher):
     """A machine that joined the swarm appears among the host's nodes; an Ops
     manager gives it its Docker endpoint and moves production there (its
     image copied engine to engine, no visitor's request failing). Its engine
@@ -415,6 +449,7 @@ def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(
     _backup_restore_and_deploy_on_its_own_disk(server, env, on_w1)
     env = manager("ops.environment", "read", [swarm_prod["id"]], FIELDS + ["swarm_node"])[0]
     swarm_prod.update(env)
+    _staging_copy_of_it(server, swarm_prod, catcher)
 
     lab.command("kill", "2")
     try:
@@ -560,35 +595,6 @@ def test_a_development_build_on_a_swarm_host_reaches_its_doors_and_nothing_else(
     assert not os.path.exists(os.path.dirname(dev["upstream_socket"])) or not [
         name for name in os.listdir(os.path.dirname(dev["upstream_socket"])) if name.endswith(".sock")]
     assert hba_sources(server, dev["id"]) == []
-
-
-def test_a_staging_build_on_a_swarm_host_is_a_neutralized_copy_whose_mail_is_caught(server, swarm_prod, catcher):
-    """Staging on a swarm host: a copy of production's database and
-    filestore, neutralized, served by a unit on its internal overlay; its
-    only mail server is the catcher at its door, and what it sends there is
-    caught and shown on the environment."""
-    manager = server.rpc("e2e_manager")
-    prod_db = swarm_prod["database_name"]
-    sql(prod_db, "INSERT INTO res_partner (name, active) VALUES ('Made on the swarm', true)")
-    queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "release/next"})
-    run, logs = run_on_swarm(server, manager, queued)
-    assert run["state"] == "succeeded", (run["error_message"], logs[-4000:])
-    assert "Copying production" in logs and "odoo neutralize" in logs, logs[-3000:]
-    env = manager("ops.environment", "read", [queued["environment_id"]], FIELDS + ["stage"])[0]
-    db = env["database_name"]
-    assert env["stage"] == "staging" and env["host"] == HOST and db != prod_db, env
-    assert sql(db, "SELECT count(*) FROM res_partner WHERE name = 'Made on the swarm'") == [(1,)]
-    assert sql(db, "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'") == [("true",)]
-    door = swarm_gateway.door_address({"subnet": env["network_subnet"]})
-    assert sql(db, "SELECT smtp_host, smtp_port FROM ir_mail_server WHERE active") == [(door, catcher)]
-    answers_within(env["url"], 30)
-    assert serves(env["url"], db)
-    # a mail from inside its unit, to its mail server, with the login its configuration file gives it
-    container = swarm_prod["engine"].client.containers.get(swarm_prod["engine"]._exec_target(env["container_id"])[1])
-    code, out = container.exec_run(["python3", "-c", SEND_MAIL, door, str(catcher), "Sent from a swarm staging"])
-    assert code == 0 and "SENT" in out.decode(), out.decode()[-2000:]
-    caught = manager("ops.mail", "search_read", [("environment_id", "=", env["id"])], fields=["subject"])
-    assert [m["subject"] for m in caught] == ["Sent from a swarm staging"], caught
 
 
 def test_an_ops_manager_sees_how_a_machine_joins_the_swarm_and_nobody_else(server, swarm_prod, swarm_lab):

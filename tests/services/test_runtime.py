@@ -10,7 +10,9 @@ import secrets
 import time
 
 import pytest
+from odoo.addons.ipai_ops_core.executors import node_files
 from odoo.addons.ipai_ops_core.services import docker_engine, runtime
+from odoo.addons.ipai_ops_core.services.docker_trees import MissingTree
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 IMAGE = "ipai-ops/odoo:18.0"  # any local image with a shell; the suite builds this one
@@ -166,12 +168,43 @@ def test_a_directory_is_copied_engine_to_engine_with_its_owners(engine, labels, 
 
     with pytest.raises(runtime.RuntimeFailure, match="Cannot mount .* on its engine"):
         engine.copy_tree("ipai-ops/no-such-image:1", str(source), engine, str(target), labels)
-    with pytest.raises(runtime.RuntimeFailure, match="Cannot mount .*missing on its engine .*does not exist"):
+    with pytest.raises(MissingTree, match="missing is not on its engine's machine"):
         engine.copy_tree(IMAGE, str(tmp_path / "missing"), engine, str(target), labels)
     assert not (tmp_path / "missing").exists(), "nothing is made on the source's machine"
     (tmp_path / "a-file").write_text("not a directory")
     with pytest.raises(runtime.RuntimeFailure, match="Cannot copy .* to .*a-file"):
         engine.copy_tree(IMAGE, str(source), engine, str(tmp_path / "a-file"), labels)
+    assert not engine.client.containers.list(all=True, filters={"name": "ipai-ops-tree-"})
+
+
+class _Said:
+    def __init__(self):
+        self.lines = []
+
+    def log(self, level, text):
+        self.lines.append(text)
+
+
+def test_productions_filestore_comes_from_its_nodes_disk_even_when_it_has_none(engine, labels, tmp_path):
+    """A staging copy (or a point-in-time restore) of a production on a
+    node's own disk: its filestore is copied from that node's engine (here
+    the local engine stands for the node's); a database that never stored
+    an attachment has no filestore there, and gets an empty one."""
+    spec = {"namespace": labels["ipai-ops.plane"], "project_slug": "rt", "environment_id": 7, "run_id": 1}
+    source = tmp_path / "prod" / "db1"
+    (source / "ab").mkdir(parents=True)
+    (source / "ab" / "abcdef").write_bytes(b"an attachment")
+    node = {"name": "w9", "docker_url": "unix:///var/run/docker.sock"}
+    said = _Said()
+    target = tmp_path / "staging" / "db2"
+    got = node_files.pull_filestore(spec, engine, {"filestore": str(source), "node": node}, str(target), said)
+    assert got == {"files": 1, "linked": 0} and (target / "ab" / "abcdef").read_bytes() == b"an attachment"
+    assert any("Copied production's filestore from node w9" in line for line in said.lines), said.lines
+    bare = tmp_path / "staging" / "db3"
+    got = node_files.pull_filestore(spec, engine, {"filestore": str(tmp_path / "prod" / "none"), "node": node},
+                                    str(bare), said)
+    assert got == {"files": 0, "linked": 0} and bare.is_dir() and not list(bare.iterdir())
+    assert not (tmp_path / "prod" / "none").exists(), "nothing is made on the node's disk"
     assert not engine.client.containers.list(all=True, filters={"name": "ipai-ops-tree-"})
 
 

@@ -21,7 +21,7 @@ import time
 import psycopg2
 from odoo.addons.ipai_ops_core.executors import credentials, cutover, guard, network, node_files, odoo_steps, paths
 from odoo.addons.ipai_ops_core.executors.base import RunFailed
-from odoo.addons.ipai_ops_core.services import filestore, naming, odoo_config, postgres, runtime
+from odoo.addons.ipai_ops_core.services import naming, odoo_config, postgres, runtime
 
 from ..services import backup_store, pg_cluster, pgbackrest, pitr, pitr_drill, storage
 
@@ -196,11 +196,11 @@ def _restore_pitr(spec, reporter, dbname, store):
     timings = pitr.restore_database(pgbackrest.stanza_for(conf), source["database"], moment,
                                     conf["conn"]["user"], conf["conn"]["password"], _role_conn(spec), dbname,
                                     os.path.join(conf["root"], "side-%d" % spec["run_id"]))
-    link = filestore.link_tree(source["filestore"], store)
+    link = node_files.pull_filestore(spec, None, source, store, reporter)
     reporter.log("info", "Point-in-time copy made in %.1fs (restore of %s %.1fs, recovery %.1fs, copy %.1fs); "
-                 "filestore: %d files of production's, linked" % (
+                 "filestore: %d files of production's, %s" % (
                      timings["total"], timings["scope"], timings["restore"], timings["recovery"], timings["copy"],
-                     link["files"]))
+                     link["files"], "linked" if link["linked"] == link["files"] else "copied"))
 
 
 def execute_restore(spec, reporter, engine=None):

@@ -21,6 +21,7 @@ import shutil
 import time
 
 from ..services import env_log, filestore, naming, runtime, swarm_guard
+from ..services.docker_trees import MissingTree
 from ..services.runtime import RuntimeFailure
 from ..services.swarm_cluster import NODE_LABEL
 from . import network, odoo_steps, paths, swarm_images
@@ -84,11 +85,17 @@ def copy_env_dir(spec, engine, source, target, reporter, part=None):
     path = paths.env_dir(spec, create=False)
     if part:
         path = os.path.join(path, part)
+    # (the engines first: the first one of a node may bring the helpers' image there, not part of the copy)
+    source_engine, target_engine = engine_of(spec, engine, source), engine_of(spec, engine, target)
     started = time.monotonic()
     try:
-        sent = engine_of(spec, engine, source).copy_tree(
-            swarm_guard.IMAGE, path, engine_of(spec, engine, target), path, odoo_steps.labels(spec, "copy"),
-            exclude=() if part else ("logs",))
+        sent = source_engine.copy_tree(swarm_guard.IMAGE, path, target_engine, path, odoo_steps.labels(spec, "copy"),
+                                       exclude=() if part else ("logs",))
+    except MissingTree:
+        if not part:
+            raise RunFailed("%s has no data directory on node %s." % (spec.get("branch"), source)) from None
+        reporter.log("info", "Nothing to copy: it has no %s on node %s" % (part, source))
+        return 0
     except RuntimeFailure as exc:
         raise RunFailed("The data directory did not reach node %s: %s" % (target, exc)) from exc
     reporter.log("info", "Copied %s from node %s to node %s: %.1f MB in %.1f s" % (
@@ -210,6 +217,8 @@ def local_filestore(spec, engine, dbname):
         try:
             engine_of(spec, engine, node).copy_tree(swarm_guard.IMAGE, source, runtime.connect(timeout=900), local,
                                                     odoo_steps.labels(spec, "filestore"))
+        except MissingTree:
+            os.makedirs(local)  # it never stored an attachment
         except RuntimeFailure as exc:
             raise RunFailed("The filestore of %s did not come from node %s: %s" % (dbname, node, exc)) from exc
         yield local
@@ -225,6 +234,8 @@ def push_filestore(spec, engine, dbname):
     if not node:
         return
     local = paths.db_filestore(spec, dbname)
+    if not os.path.isdir(local):
+        return  # the backup had no attachment
     target = os.path.join(paths.env_dir(spec, create=False), "filestore", naming.validate_db_name(dbname))
     try:
         runtime.connect(timeout=900).copy_tree(swarm_guard.IMAGE, local, engine_of(spec, engine, node), target,
@@ -233,3 +244,32 @@ def push_filestore(spec, engine, dbname):
         raise RunFailed("The filestore of %s did not reach node %s: %s" % (dbname, node, exc)) from exc
     finally:
         shutil.rmtree(local, ignore_errors=True)
+
+
+def pull_filestore(spec, engine, source, target, reporter):
+    """Production's filestore (``source``: a staging build's or a
+    point-in-time restore's source) into the new directory ``target`` of
+    this machine: hard-linked when it is on the platform's disk, else
+    copied from the disk of the node production runs on (``source["node"]``:
+    {name, docker_url}). ``engine``: one with the helpers' image (default:
+    this machine's). Returns {files, linked}."""
+    node = source.get("node")
+    if not node:
+        return filestore.link_tree(source["filestore"], target)
+    shutil.rmtree(target, ignore_errors=True)
+    # that node's engine, with the helpers' image there (engine_of), whatever host the source runs on
+    node_spec = dict(spec, node_engines={node["name"]: node["docker_url"]}, node_storage={node["name"]: "own"})
+    node_engine = engine_of(node_spec, engine or runtime.connect(timeout=900), node["name"])
+    started = time.monotonic()
+    try:
+        sent = node_engine.copy_tree(
+            swarm_guard.IMAGE, source["filestore"], runtime.connect(timeout=900), target,
+            odoo_steps.labels(spec, "filestore"))
+    except MissingTree:
+        os.makedirs(target, exist_ok=True)  # it never stored an attachment
+        sent = 0
+    except RuntimeFailure as exc:
+        raise RunFailed("Production's filestore did not come from node %s: %s" % (node["name"], exc)) from exc
+    reporter.log("info", "Copied production's filestore from node %s: %.1f MB in %.1f s" % (
+        node["name"], sent / 1e6, time.monotonic() - started))
+    return {"files": sum(len(files) for _root, _dirs, files in os.walk(target)), "linked": 0}

@@ -1,7 +1,10 @@
 """Staging builds: a fresh, neutralized copy of production per build.
 
 Spec additions (ops.run._executor_spec):
-  staging_source: {kind: live|template, database, filestore, label, owner, server} or None
+  staging_source: {kind: live|template, database, filestore, label, owner, server, node} or None
+      node: {name, docker_url} when ``filestore`` is on the disk of the
+            node production runs on (ops.host.node.storage "own"), None
+            when it is the platform's
       server: the connection values of the server holding ``database``
             (production's cluster, or the shared one); a template on
             another server than staging's is copied like a live database;
@@ -25,7 +28,7 @@ import shutil
 import time
 
 from ..services import filestore, naming, postgres, runtime
-from . import build, cutover, image, odoo_steps, paths
+from . import build, cutover, image, node_files, odoo_steps, paths
 from .base import RunFailed
 
 
@@ -60,7 +63,7 @@ def _copy_data(spec, switch, source, dbname, update_only):
             raise RunFailed("Copying production failed: %s" % exc) from exc
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        link = filestore.link_tree(source["filestore"], target_store)
+        link = node_files.pull_filestore(spec, switch.engine, source, target_store, switch.reporter)
         switch.reporter.log("info", "Database copied in %.1fs (dump %.1fs, restore %.1fs)" % (
             timing["total"], timing["dump"], timing["restore"]))
         label = source["label"]

@@ -222,8 +222,10 @@ class OpsRun(models.Model):
         (ops.project.staging_source; another addon adds its own sources)."""
         if source != "production":
             raise RunFailed("Staging data from %r: the addon that provides it is not installed." % source)
+        node = production._ops_own_disk_node()  # its filestore is there, the build copies it from that disk
         return {"kind": "live", "database": production.database_name, "owner": production.db_role or None,
                 "server": production._ops_db_server(),
                 "filestore": os.path.join(prod_store, production.database_name),
+                "node": {"name": node.name, "docker_url": node.docker_url} if node else None,
                 "label": "Copy of production (%s) at %s UTC" % (production.database_name,
                                                                fields.Datetime.to_string(fields.Datetime.now()))}

@@ -47,6 +47,10 @@ if not os.path.exists("%s.%d" % (path, last + 1)):
 """
 
 
+class MissingTree(RuntimeFailure):
+    """The directory to copy is not there (a database that never stored an attachment has no filestore)."""
+
+
 class _Chunks(io.RawIOBase):
     """A readable file over an iterator of byte strings (an engine's tar stream)."""
 
@@ -110,8 +114,10 @@ class DockerTrees:
                 image, ["true"], name="ipai-ops-tree-%d" % time.monotonic_ns(), labels=labels, network_mode="none",
                 entrypoint=[], **mount)
         except APIError as exc:
-            raise RuntimeFailure("Cannot mount %s on its engine (image %s): %s" % (
-                path, image[:19], exc.explanation or exc)) from exc
+            said = str(exc.explanation or exc)
+            if read_only and "bind source path does not exist" in said:
+                raise MissingTree("%s is not on its engine's machine" % path) from exc
+            raise RuntimeFailure("Cannot mount %s on its engine (image %s): %s" % (path, image[:19], said)) from exc
 
     def copy_tree(self, image, source, target_engine, target, labels, exclude=()):
         """Copy directory ``source`` of this engine's machine into directory
@@ -119,7 +125,7 @@ class DockerTrees:
         already there and not in ``source`` stay), owners and modes kept,
         without the folders of it named in ``exclude``. ``image`` (any
         image with a root file system) must be on both engines. Returns the
-        bytes streamed."""
+        bytes streamed; MissingTree when ``source`` is not there."""
         top = MOUNT.strip("/")
         skipped = tuple("%s/%s" % (top, name) for name in exclude)
         reader = self._tree_helper(image, source, labels, read_only=True)

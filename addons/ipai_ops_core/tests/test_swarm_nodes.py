@@ -61,3 +61,16 @@ class TestNodeStorage(OpsCase):
         self.assertFalse(self.env_prod._ops_own_disk_node(), "a lost node is not asked")
         self.env_prod.sudo().write({"node_lost": False, "swarm_node": "n1"})
         self.assertFalse(self.env_prod._ops_env_log().pull, "a shared node's log is the platform's file")
+
+    def test_staging_copies_production_s_files_from_its_node(self):
+        """A staging build of a production on a node's own disk copies its
+        filestore from there (the platform's disk has none of it)."""
+        run = self.Run.browse(self.Run.sudo()._ops_queue({
+            "project_id": self.project.id, "environment_id": self.env_staging.id, "kind": "build"},
+            trusted=True)["id"])
+        source = run._ops_staging_source("production", self.env_prod, "/srv/prod-store", {})
+        self.assertEqual((source["filestore"], source["node"]), (
+            "/srv/prod-store/t_prod_db", {"name": "n2", "docker_url": "tcp://127.0.0.1:2399"}))
+        self.env_prod.sudo().swarm_node = "n1"
+        source = run._ops_staging_source("production", self.env_prod, "/srv/prod-store", {})
+        self.assertIsNone(source["node"], "on a shared node its files are the platform's: hard-linked")
