@@ -346,6 +346,15 @@ def _backup_restore_and_deploy_on_its_own_disk(server, env, on_w1):
     assert os.stat(copied).st_ino == os.stat(os.path.join(restored, "zz", "only-on-w1")).st_ino, "hard-linked"
     assert sql(deployed["database_name"], "SELECT latest_version FROM ir_module_module WHERE name = %s",
                [ADDON]) == [("18.0.1.0.0",)], "Odoo updated it there"
+    # A rollback there: the database from before the deploy serves again, its files on the worker's disk.
+    queued = manager("ops.environment", "rollback", [env["id"]])
+    with Poller(env["url"]) as visitor:
+        run, logs = run_on_swarm(server, manager, queued)
+    assert run["state"] == "succeeded", (run["error_message"], logs[-3000:])
+    assert len(visitor.answers) > 10 and visitor.failures() == [], visitor.failures()[:5]
+    back = manager("ops.environment", "read", [env["id"]], FIELDS + ["swarm_node"])[0]
+    assert (back["database_name"], back["swarm_node"]) == (after["database_name"], "w1"), back
+    assert serves(back["url"], back["database_name"]) and os.path.isfile(os.path.join(restored, "zz", "only-on-w1"))
 
 
 def _staging_copy_of_it(server, swarm_prod, catcher):
@@ -540,6 +549,14 @@ def test_a_production_whose_node_is_lost_is_restored_on_another_node(server, swa
         "running", env["container_id"], engine.own_node()), after
     assert serves(after["url"], after["database_name"])
     swarm_prod.update(after)
+    # What the lost node kept of production (its data directory) stays while something there changed lately (a
+    # copy could be writing to it); then the garbage collector removes it through the node's engine.
+    stale = os.path.join(lab.OWN_DISK, SLUG, "env-%d" % swarm_prod["id"])
+    assert os.path.isdir(stale), "the node kept what it had"
+    shell(server, "env['ops.environment']._gc_node_dirs(set())\n")
+    assert os.path.isdir(stale), "changed minutes ago: left alone"
+    out = shell(server, "print('SWEPT', env['ops.environment']._gc_node_dirs(set(), quiet=0))\n")
+    assert "SWEPT 1" in out and not os.path.exists(stale), out[-2000:]
 
 
 def test_a_development_build_on_a_swarm_host_reaches_its_doors_and_nothing_else(server, swarm_prod, swarm_lab,
@@ -626,11 +643,17 @@ def test_an_ops_manager_sees_how_a_machine_joins_the_swarm_and_nobody_else(serve
 
 
 def test_destroying_it_leaves_nothing_on_the_swarm(server, swarm_prod):
+    """Destroyed on the worker's own disk: nothing of it stays there nor on the swarm."""
     manager = server.rpc("e2e_manager")
     engine = swarm_prod["engine"]
+    run, logs = run_on_swarm(server, manager, manager("ops.environment", "move_to_node", [swarm_prod["id"]], "w1"))
+    assert run["state"] == "succeeded", (run["error_message"], logs[-3000:])
+    on_w1 = os.path.join(lab.OWN_DISK, SLUG, "env-%d" % swarm_prod["id"])
+    assert os.path.isdir(os.path.join(on_w1, "filestore")), "its files are on the worker's disk"
     queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "destroy", "environment_id": swarm_prod["id"]})
     run, logs = run_on_swarm(server, manager, queued)
     assert run["state"] == "succeeded", (run["error_message"], logs[-3000:])
+    assert "Removed its data directory from node w1's disk" in logs and not os.path.exists(on_w1), logs[-2000:]
     mine = runtime.labels_for(namespace(server), environment=swarm_prod["id"])
     assert engine.containers(mine) == [], "no unit or container of it"
     assert not engine.network_names(mine), "no network of it"

@@ -215,8 +215,7 @@ def test_a_log_on_another_machine_is_taken_in_pieces_into_the_platforms_copy(eng
     removed at the next take; nothing is taken twice, a missing file is
     nothing to take, and a node that does not answer leaves its log
     there."""
-    from odoo.addons.ipai_ops_core.executors import node_files  # noqa: PLC0415 - Odoo's addons load with pytest-odoo
-    from odoo.addons.ipai_ops_core.services import env_log  # noqa: PLC0415
+    from odoo.addons.ipai_ops_core.services import env_log  # noqa: PLC0415 - Odoo's addons load with pytest-odoo
 
     node_dir, live_dir, store_dir = tmp_path / "node-env", tmp_path / "env" / "logs", tmp_path / "store"
     (node_dir / "logs").mkdir(parents=True)
@@ -237,9 +236,41 @@ def test_a_log_on_another_machine_is_taken_in_pieces_into_the_platforms_copy(eng
     assert store.sync() == 0 and os.listdir(node_dir / "logs") == [], "nothing new, nothing taken twice"
     assert [entry["text"] for entry in store.read(limit=10)["lines"]] == [
         (line % (n, n)).strip() for n in range(4)]
+    written.write_text(line % (4, 4))
+    assert store.sync(pull_every=60) == 0 and written.exists(), "a reader within a minute of the last take waits"
 
     gone = env_log.EnvLog(str(live_dir), str(store_dir), pull=node_files.log_puller(
         lambda: runtime.connect("tcp://127.0.0.1:9", timeout=2), str(node_dir), labels))
     written.write_text(line % (4, 4))
     assert gone.sync() == 0 and written.exists(), "a node that does not answer keeps its log"
     assert not engine.client.containers.list(all=True, filters={"name": "ipai-ops-take-"})
+
+
+def test_a_nodes_leftover_directories_go_and_the_platforms_own_never(engine, labels, tmp_path):
+    """The collector's sweep of a node's own disk (executors/node_sweep.py,
+    here through the local engine): an environment's directory that nothing
+    changed lately is removed; one a copy is writing to stays; a link is
+    not followed; and a disk that carries the platform's mark (a node whose
+    storage was set to its own disk by mistake) loses nothing."""
+    from odoo.addons.ipai_ops_core.executors import node_sweep  # noqa: PLC0415 - Odoo's addons load with pytest-odoo
+
+    root = tmp_path / "node-disk"
+    for env_id in (1, 2):
+        (root / "shop" / ("env-%d" % env_id) / "filestore" / "db").mkdir(parents=True)
+        (root / "shop" / ("env-%d" % env_id) / "filestore" / "db" / "f").write_text("x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "shop" / "env-3").symlink_to(outside)
+    url, wanted = "unix:///var/run/docker.sock", ["shop/env-1", "shop/env-2", "shop/env-3", "shop/env-4"]
+    assert node_sweep.remove_dirs("w9", url, str(root), wanted, labels) == [], "all changed just now: a copy's"
+    assert node_sweep.remove_dirs("w9", url, str(root), wanted, labels, quiet=0) == ["shop/env-1", "shop/env-2"]
+    assert sorted(os.listdir(root / "shop")) == ["env-3"] and outside.is_dir()
+    with pytest.raises(ValueError, match="Not an environment's directory"):
+        node_sweep.remove_dirs("w9", url, str(root), ["../etc"], labels, quiet=0)
+    (root / "shop" / "env-5").mkdir()
+    node_sweep.mark_platform_disk(str(root))
+    with pytest.raises(runtime.RuntimeFailure, match="node w9 sees the platform's own data directory"):
+        node_sweep.remove_dirs("w9", url, str(root), ["shop/env-5"], labels, quiet=0)
+    assert (root / "shop" / "env-5").is_dir()
+    assert not engine.client.containers.list(all=True, filters={"label": "ipai-ops.plane=%s" % labels[
+        "ipai-ops.plane"]})

@@ -120,6 +120,7 @@ def destroy(spec, reporter, engine=None):
     for name in (current.get("database_name"), current.get("previous_database_name"),
                  naming.verified_copy_name(spec["namespace"], spec["environment_id"])):
         guard.drop_database(spec, name)
+    node_files.remove_env_dir(spec, reporter)  # on a node's own disk
     shutil.rmtree(paths.env_dir(spec, create=False), ignore_errors=True)
     shutil.rmtree(paths.log_dirs(spec["filestore_root"], spec["project_slug"], spec["environment_id"])[1],
                   ignore_errors=True)

@@ -24,7 +24,7 @@ from ..services import env_log, filestore, naming, runtime, swarm_guard
 from ..services.docker_trees import MissingTree
 from ..services.runtime import RuntimeFailure
 from ..services.swarm_cluster import NODE_LABEL
-from . import network, odoo_steps, paths, swarm_images
+from . import network, node_sweep, odoo_steps, paths, swarm_images
 from .base import RunFailed
 
 # In a helper on the node, as the image's user (Odoo's, who owns the files):
@@ -52,8 +52,11 @@ _logger = logging.getLogger(__name__)
 # Kinds of run an environment on a node with a disk of its own has so far
 # (a backup pulls its filestore from there, a restore of production pushes
 # it there, a drill needs only the backup, a deploy's Odoo commands run
-# there as Swarm jobs); the others are not done there yet.
-SUPPORTED = ("move", "stop", "start", "shell", "backup", "restore", "drill", "deploy")
+# there as Swarm jobs, a rollback and a recreation are a new unit on files
+# that are there already, as a move's last step, a destroy removes them
+# there); the others are not done there yet.
+SUPPORTED = ("move", "stop", "start", "shell", "backup", "restore", "drill", "deploy", "rollback", "recreate",
+             "destroy")
 
 
 def own_disk(spec, node):
@@ -114,6 +117,24 @@ def leave_node(spec, engine, node, reporter):
         return
     pull_log(spec, engine, node)
     _helper(spec, engine, EMPTY_DIR, ["/data"], "data removal", node=node)
+    reporter.log("info", "Removed its data directory from node %s's disk" % node)
+
+
+def remove_env_dir(spec, reporter):
+    """A destroy on a node with a disk of its own: the environment's data
+    directory gone from there (a node that does not answer keeps it until
+    the garbage collector finds it answering again)."""
+    node = on_own_disk(spec)
+    if not node:
+        return
+    try:
+        node_sweep.remove_dirs(node, (spec.get("node_engines") or {}).get(node), spec["filestore_root"],
+                               [node_sweep.env_relative(spec["project_slug"], spec["environment_id"])],
+                               odoo_steps.labels(spec, "sweep"), quiet=0)
+    except RuntimeFailure as exc:
+        reporter.log("warning", "Its data directory stays on node %s until the node answers (the garbage collector "
+                                "removes it then): %s" % (node, exc))
+        return
     reporter.log("info", "Removed its data directory from node %s's disk" % node)
 
 

@@ -3,8 +3,8 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 
-from ..executors import garbage
-from ..services import env_network, naming
+from ..executors import garbage, node_sweep
+from ..services import env_network, naming, runtime
 
 _logger = logging.getLogger(__name__)
 
@@ -80,4 +80,34 @@ class OpsEnvironment(models.Model):
             removed.update({key: removed.get(key, 0) + count for key, count in on_cluster.items()})
         if removed.get("networks"):
             self._ops_reconcile_network()  # their pg_hba lines go with them
+        removed["node_dirs"] = self._gc_node_dirs(state["busy_envs"])
+        return removed
+
+    @api.model
+    def _gc_node_dirs(self, busy, quiet=node_sweep.QUIET):
+        """The data directories that nodes with a disk of their own keep of
+        environments not pinned to them (destroyed, or moved or restored
+        elsewhere while the node did not answer), removed through each
+        node's engine (executors/node_sweep.py); ``busy``: environments a
+        run works on, left alone, as is a directory where something changed
+        in the last ``quiet`` seconds. Returns the number removed."""
+        root = self.env["ops.run"]._ops_settings()["filestore_root"]
+        node_sweep.mark_platform_disk(root)
+        labels = runtime.labels_for(naming.namespace_for(self.env.cr.dbname), role="sweep")
+        removed = 0
+        # sudo: the collector looks at every host's nodes and every environment that ran there
+        Env = self.sudo().with_context(active_test=False)
+        for node in self.env["ops.host.node"].sudo().search([("storage", "=", "own"), ("docker_url", "!=", False),
+                                                             ("state", "=", "ready")]):
+            gone = Env.search([("host", "=", node.host_id.name), ("id", "not in", list(busy)), "|",
+                               ("state", "=", "destroyed"), ("swarm_node", "!=", node.name)])
+            relatives = [node_sweep.env_relative(env.project_id.slug, env.id) for env in gone]
+            try:
+                done = node_sweep.remove_dirs(node.name, node.docker_url, root, relatives, labels, quiet)
+            except runtime.RuntimeFailure as exc:
+                _logger.warning("ops gc: node %s: %s", node.name, exc)
+                continue
+            if done:
+                _logger.info("ops gc: removed from node %s's disk: %s", node.name, ", ".join(done))
+            removed += len(done)
         return removed

@@ -12,6 +12,7 @@ from .rpc_args import time_arg, valid_records
 _logger = logging.getLogger(__name__)
 MAX_LIMIT = 5000  # lines one call returns at most
 MAX_GREP = 200  # characters of a text filter
+PULL_EVERY = 5  # seconds between two takes of a log from a node's own disk for its readers
 
 
 class OpsEnvironment(models.Model):
@@ -57,7 +58,9 @@ class OpsEnvironment(models.Model):
         self._ops_check_logs()
         args = _log_args(since, until, grep, level, limit, after)
         store = self._ops_env_log()
-        store.sync(blocking=False)  # what was written since the cron's last pass (skipped while it indexes)
+        # what was written since the cron's last pass (skipped while it indexes; from a node's disk at most
+        # every PULL_EVERY seconds)
+        store.sync(blocking=False, pull_every=PULL_EVERY)
         try:
             return store.read(**args)
         except ValueError as exc:

@@ -101,31 +101,40 @@ class EnvLog:
 
     # -- keeping -------------------------------------------------------------
 
-    def sync(self, on_line=None, blocking=True):
+    def sync(self, on_line=None, blocking=True, pull_every=0):
         """Index what was written since the last call, rotate and prune.
-        Returns the number of lines indexed (None when another process held
-        the lock and ``blocking`` is false)."""
+        ``pull_every``: seconds that must have passed since the last take
+        from a node before another (a reader following the log polls every
+        second; each take starts a helper on the node). Returns the number
+        of lines indexed (None when another process held the lock and
+        ``blocking`` is false)."""
         with self._lock(blocking) as locked:
             if not locked:
                 return None
             if self.pull:
-                self._pull_in()
+                self._pull_in(pull_every)
             return self._sync(on_line)
 
-    def _pull_in(self):
+    def _pull_in(self, pull_every=0):
         """What ``pull(last piece)`` brings appended to the live file (made
         with its directory's owner, Odoo's, who writes it when the
         environment comes back to the platform's disk); the piece counted
-        once it is written."""
+        once it is written. The state file is written at every take: its
+        time is the last take's."""
         state = os.path.join(self.store_dir, PULLED)
         try:
             with open(state, encoding="ascii") as handle:
                 last = int(handle.read().strip() or 0)
+            taken_at = os.stat(state).st_mtime
         except (FileNotFoundError, ValueError):
-            last = 0
+            last, taken_at = 0, None
+        if pull_every and taken_at is not None and 0 <= time.time() - taken_at < pull_every:
+            return
         data = self.pull(last)
         if data is None:
-            return
+            data, piece = b"", last  # nothing to take (or the node does not answer): the same piece next time
+        else:
+            piece = last + 1
         if data:
             if not os.path.isdir(self.live_dir):
                 os.makedirs(self.live_dir)
@@ -148,7 +157,7 @@ class EnvLog:
             finally:
                 os.close(dir_fd)
         with open(state + ".tmp", "w", encoding="ascii") as handle:
-            handle.write(str(last + 1))
+            handle.write(str(piece))
         os.replace(state + ".tmp", state)
 
     def _sync(self, on_line):

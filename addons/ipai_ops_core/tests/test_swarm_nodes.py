@@ -48,6 +48,7 @@ class TestNodeStorage(OpsCase):
         with self.assertRaisesRegex(RunFailed, "node n2, which keeps its files on its own disk: build runs there "
                                                "are not done yet"):
             self.spec_of("build")
+        self.assertEqual(self.spec_of("rollback")["node"], "n2", "a new unit on files already there")
         spec = self.spec_of("deploy")
         self.assertEqual((spec["node"], spec["node_storage"]), ("n2", {"n1": "shared", "n2": "own"}))
         self.assertEqual(spec["node_engines"]["n2"], "tcp://127.0.0.1:2399")
