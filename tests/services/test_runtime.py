@@ -226,7 +226,8 @@ def test_a_log_on_another_machine_is_taken_in_pieces_into_the_platforms_copy(eng
     line = "2026-12-05 10:00:%02d,000 1 INFO db odoo.modules.loading: line %d\n"
     written.write_text("".join(line % (n, n) for n in range(3)))
     os.chown(written, 101, 101)
-    store = env_log.EnvLog(str(live_dir), str(store_dir), pull=node_files.log_puller(engine, str(node_dir), labels))
+    store = env_log.EnvLog(str(live_dir), str(store_dir),
+                           pull=node_files.log_puller(lambda: engine, str(node_dir), labels))
 
     assert store.sync() == 3
     assert not written.exists() and (node_dir / "logs" / "odoo.log.1").exists(), "the piece waits for the next take"

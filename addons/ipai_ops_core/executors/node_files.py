@@ -138,16 +138,15 @@ def remove_env_dir(spec, reporter):
     reporter.log("info", "Removed its data directory from node %s's disk" % node)
 
 
-def log_puller(engine, env_dir, labels):
+def log_puller(connect, env_dir, labels):
     """services/env_log.EnvLog's ``pull`` for an environment whose files
-    are on a node's own disk (``engine``: that node's, or a callable making
-    it): the next piece of its Odoo log from there, or None (the node does
-    not answer: its log waits there)."""
+    are on a node's own disk (``connect()``: that node's engine, called
+    only when a take happens): the next piece of its Odoo log from there,
+    or None (the node does not answer: its log waits there)."""
 
     def pull(last):
         try:
-            node_engine = engine() if callable(engine) else engine
-            return node_engine.take_file(swarm_guard.IMAGE, env_dir, LOG_NAME, last, labels)
+            return connect().take_file(swarm_guard.IMAGE, env_dir, LOG_NAME, last, labels)
         except RuntimeFailure as exc:
             _logger.warning("The log in %s could not be taken from its node: %s", env_dir, exc)
             return None
@@ -158,7 +157,8 @@ def log_puller(engine, env_dir, labels):
 def pull_log(spec, engine, node):
     """What the environment's unit logged on ``node``'s own disk, into the platform's copy."""
     live_dir, store_dir = paths.log_dirs(spec["filestore_root"], spec["project_slug"], spec["environment_id"])
-    puller = log_puller(engine_of(spec, engine, node), os.path.dirname(live_dir), odoo_steps.labels(spec, "log"))
+    puller = log_puller(lambda: engine_of(spec, engine, node), os.path.dirname(live_dir),
+                        odoo_steps.labels(spec, "log"))
     env_log.EnvLog(live_dir, store_dir, pull=puller).sync()
 
 

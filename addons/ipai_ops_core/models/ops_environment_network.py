@@ -94,8 +94,7 @@ class OpsEnvironment(models.Model):
 
     @api.model
     def _ops_reconcile_local_network(self, spec):
-        # sudo: the local host's endpoint is a manager's record; the cron needs it
-        host = self.env["ops.host"].sudo().search([("name", "=", "local")], limit=1)
+        host = self.env["ops.host"]._ops_named("local")
         try:
             engine = runtime.connect(host.docker_url or None, timeout=60)
             nets = env_network.networks(engine, spec["namespace"])

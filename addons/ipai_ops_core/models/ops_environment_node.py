@@ -26,8 +26,7 @@ class OpsEnvironment(models.Model):
         self.ensure_one()
         if not self.swarm_node or self.node_lost:
             return self.env["ops.host.node"]
-        # sudo: hosts and nodes are managers' records; reading the environment's log needs where it is
-        host = self.env["ops.host"].sudo().search([("name", "=", self.host or "local")], limit=1)
+        host = self.env["ops.host"]._ops_named(self.host)  # (reading the environment's log needs where it is)
         return host.node_ids.filtered(lambda n: n.name == self.swarm_node and n.storage == "own" and n.docker_url)
 
     def move_to_node(self, node):
@@ -39,8 +38,7 @@ class OpsEnvironment(models.Model):
         nodes._ops_check_manager()
         if not isinstance(node, str) or not node:
             raise UserError(_("A node is given by its name."))
-        # sudo: hosts and nodes are managers' records (checked above)
-        host = self.env["ops.host"].sudo().search([("name", "=", self.host or "local")], limit=1)
+        host = self.env["ops.host"]._ops_named(self.host)  # (an Ops manager: checked above)
         if host.runtime_kind != "swarm":
             raise UserError(_("%(env)s runs on Docker host %(host)s: only environments of a swarm host move between "
                               "nodes.", env=self.name, host=self.host or "local"))

@@ -48,10 +48,18 @@ class OpsHost(models.Model):
                                nodes=self._ops_node_endpoints() if self.runtime_kind == "swarm" else None)
 
     @api.model
+    def _ops_named(self, name):
+        """The host named ``name`` (an environment's ``host``; none: "local"),
+        as superuser: hosts are managers' records, and the platform's runs,
+        crons and readers need where an environment runs. An empty
+        recordset when there is none."""
+        # sudo: see above; callers return or use only where things run, never the record itself
+        return self.sudo().search([("name", "=", name or "local")], limit=1)
+
+    @api.model
     def _ops_engine_of(self, name, timeout=60):
         """The backend of the host named ``name`` (none recorded: this machine's engine)."""
-        # sudo: hosts are managers' records; the platform's crons and workers need their endpoints
-        host = self.sudo().search([("name", "=", name or "local")], limit=1)
+        host = self._ops_named(name)
         return host._ops_engine(timeout) if host else runtime.connect(None, timeout=timeout)
 
     @api.constrains("repo_roots")

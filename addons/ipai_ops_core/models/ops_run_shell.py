@@ -45,7 +45,7 @@ class OpsRun(models.Model):
         if env.state != "running" or not env.container_id:
             raise UserError(_("%s is not running any more.", env.name))
         self.write({"config": {"shell": dict(shell, token_sha256=False)}})  # single use
-        host = self.env["ops.host"].search([("name", "=", env.host or "local")], limit=1)
+        host = self.env["ops.host"]._ops_named(env.host)
         return {"container_id": env.container_id, "docker_url": host.docker_url or None,
                 "runtime_kind": host.runtime_kind or "docker",
                 "node_endpoints": host._ops_node_endpoints() if host.runtime_kind == "swarm" else None,

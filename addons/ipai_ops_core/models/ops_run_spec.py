@@ -76,8 +76,7 @@ class OpsRun(models.Model):
         run, env, project = self.sudo(), self.sudo().environment_id, self.sudo().project_id
         settings = self._ops_settings()
         namespace = naming.namespace_for(self.env.cr.dbname)
-        # sudo: hosts are managers' records; the cleanup needs the environment's engine
-        host = self.env["ops.host"].sudo().search([("name", "=", env.host or "local")], limit=1)
+        host = self.env["ops.host"]._ops_named(env.host)  # (the cleanup needs the environment's engine)
         return {
             "namespace": namespace, "run_id": run.id, "environment_id": env.id, "project_slug": project.slug,
             "db": env._ops_db_server(settings), "db_role": naming.env_role_name(namespace, env.id),
@@ -110,8 +109,7 @@ class OpsRun(models.Model):
         run, env, project = self.sudo(), self.sudo().environment_id, self.sudo().project_id
         settings = self._ops_settings()
         # An environment stays on the host it was built on.
-        # sudo: hosts are managers' records; the worker needs its endpoint
-        host = self.env["ops.host"].sudo().search([("name", "=", env.host or host_name)], limit=1)
+        host = self.env["ops.host"]._ops_named(env.host or host_name)
         if not host:
             raise RunFailed("No Docker host named %r (Ops > Configuration > Docker hosts)." % (env.host or host_name))
         if not env:

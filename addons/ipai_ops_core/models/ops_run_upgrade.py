@@ -56,8 +56,7 @@ class OpsRun(models.Model):
         param = self.env["ir.config_parameter"].sudo().get_param
         source_tool = Tool._ops_for_version(project.odoo_version)
         production = project._ops_production()
-        # sudo: hosts are managers' records; the worker needs the engine's endpoint
-        host_record = self.env["ops.host"].sudo().search([("name", "=", host)], limit=1)
+        host_record = self.env["ops.host"]._ops_named(host)
         host_url = host_record.docker_url or None
         return {
             "namespace": naming.namespace_for(self.env.cr.dbname), "run_id": run.id, "run_number": run.number,
