@@ -370,7 +370,7 @@ def _staging_copy_of_it(server, swarm_prod, catcher):
     run, logs = run_on_swarm(server, manager, queued)
     assert run["state"] == "succeeded", (run["error_message"], logs[-4000:])
     assert "Copying production" in logs and "odoo neutralize" in logs, logs[-3000:]
-    assert "Copied production's filestore from node w1" in logs, logs[-3000:]
+    assert "Copied the filestore from node w1 to the platform's disk" in logs, logs[-3000:]
     env = manager("ops.environment", "read", [queued["environment_id"]], FIELDS + ["stage", "swarm_node"])[0]
     db = env["database_name"]
     assert env["stage"] == "staging" and env["host"] == HOST and db != prod_db and env["swarm_node"] != "w1", env
@@ -389,6 +389,31 @@ def _staging_copy_of_it(server, swarm_prod, catcher):
     assert code == 0 and "SENT" in out.decode(), out.decode()[-2000:]
     caught = manager("ops.mail", "search_read", [("environment_id", "=", env["id"])], fields=["subject"])
     assert [m["subject"] for m in caught] == ["Sent from a swarm staging"], caught
+    return env["id"]
+
+
+def _staging_built_on_its_own_disk(server, staging_id):
+    """Staging moved to the worker's own disk: its next build copies
+    production's database, and production's filestore node to node, there;
+    Odoo's neutralize and the modules' update run there as Swarm jobs."""
+    manager = server.rpc("e2e_manager")
+    run, logs = run_on_swarm(server, manager, manager("ops.environment", "move_to_node", [staging_id], "w1"))
+    assert run["state"] == "succeeded", (run["error_message"], logs[-3000:])
+    queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "release/next"})
+    run, logs = run_on_swarm(server, manager, queued)
+    assert run["state"] == "succeeded", (run["error_message"], logs[-4000:])
+    assert "Copied the filestore from node w1 to node w1" in logs, logs[-3000:]
+    assert "Running neutralize as a Swarm job on node w1" in logs, logs[-3000:]
+    env = manager("ops.environment", "read", [staging_id], FIELDS + ["swarm_node"])[0]
+    assert env["swarm_node"] == "w1", env
+    copied = os.path.join(lab.OWN_DISK, SLUG, "env-%d" % staging_id, "filestore", env["database_name"], "zz",
+                          "only-on-w1")
+    with open(copied, encoding="utf-8") as handle:
+        assert handle.read() == "written on the worker's disk"
+    assert sql(env["database_name"], "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'"
+               ) == [("true",)]
+    answers_within(env["url"], 30)
+    assert serves(env["url"], env["database_name"])
 
 
 def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(server, swarm_prod, swarm_lab,
@@ -458,7 +483,8 @@ def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(
     _backup_restore_and_deploy_on_its_own_disk(server, env, on_w1)
     env = manager("ops.environment", "read", [swarm_prod["id"]], FIELDS + ["swarm_node"])[0]
     swarm_prod.update(env)
-    _staging_copy_of_it(server, swarm_prod, catcher)
+    staging_id = _staging_copy_of_it(server, swarm_prod, catcher)
+    _staging_built_on_its_own_disk(server, staging_id)
 
     lab.command("kill", "2")
     try:
@@ -479,9 +505,10 @@ def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(
         moves = manager("ops.host.node", "drain", [nodes["w1"]["id"]])
         run_worker(server, projects=SLUG, host=HOST)
     drained = time.monotonic() - started
-    assert [m["environment_id"] for m in moves] == [env["id"]], moves
-    done = manager("ops.run", "api_read", [moves[0]["id"]])
-    assert done["state"] == "succeeded", done["error_message"]
+    assert sorted(m["environment_id"] for m in moves) == sorted([env["id"], staging_id]), moves
+    for move in moves:
+        done = manager("ops.run", "api_read", [move["id"]])
+        assert done["state"] == "succeeded", done["error_message"]
     assert len(visitor.answers) > 10 and visitor.failures() == [], visitor.failures()[:5]
     env = manager("ops.environment", "read", [swarm_prod["id"]], FIELDS + ["swarm_node", "node_lost"])[0]
     assert env["swarm_node"] == own and not env["node_lost"] and engine.container(env["container_id"])["node"] == (
@@ -489,9 +516,10 @@ def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(
     shell(server, "env['ops.environment']._cron_reconcile()\nenv.cr.commit()\n")
     w1 = manager("ops.host.node", "read", [nodes["w1"]["id"]], ["availability", "draining", "environment_count"])[0]
     assert (w1["availability"], w1["draining"], w1["environment_count"]) == ("drain", False, 0), w1
-    print("node drained of its environment in %.1f s" % drained)
-    left = os.path.join(lab.OWN_DISK, SLUG, "env-%d" % env["id"])
-    assert os.listdir(left) == [], "nothing of it stays on the worker's disk"
+    print("node drained of its two environments in %.1f s" % drained)
+    for env_id in (env["id"], staging_id):
+        left = os.path.join(lab.OWN_DISK, SLUG, "env-%d" % env_id)
+        assert os.listdir(left) == [], "nothing of it stays on the worker's disk"
     assert manager("ops.environment", "logs", [env["id"]], grep=marker)["lines"], "its log stays the platform's"
     manager("ops.host.node", "action_activate", [nodes["w1"]["id"]])
     swarm_prod.update(env)
@@ -556,11 +584,21 @@ def test_a_production_whose_node_is_lost_is_restored_on_another_node(server, swa
     shell(server, "env['ops.environment']._gc_node_dirs(set())\n")
     assert os.path.isdir(stale), "changed minutes ago: left alone"
     out = shell(server, "print('SWEPT', env['ops.environment']._gc_node_dirs(set(), quiet=0))\n")
-    assert "SWEPT 1" in out and not os.path.exists(stale), out[-2000:]
+    assert "SWEPT 0" not in out and not os.path.exists(stale), out[-2000:]
+
+
+def _push_a_change(repo_url, branch, tmp_path):
+    """A new commit on ``branch`` that changes the test addon (a file of it)."""
+    work = tmp_path / "work"
+    git = ["git", "-c", "user.email=dev@example.com", "-c", "user.name=Dev"]
+    subprocess.run(git + ["clone", "-q", "--branch", branch, repo_url, str(work)], check=True, timeout=60)
+    (work / ADDON / "CHANGES.md").write_text("A change built on the worker's disk.\n", encoding="utf-8")
+    for args in (["add", "-A"], ["commit", "-qm", "A change"], ["push", "-q", "origin", branch]):
+        subprocess.run(git + args, cwd=work, check=True, timeout=60)
 
 
 def test_a_development_build_on_a_swarm_host_reaches_its_doors_and_nothing_else(server, swarm_prod, swarm_lab,
-                                                                                   catcher):
+                                                                                   catcher, tmp_path):
     """A branch's build on a swarm host: an internal overlay whose only way
     out is its door. From inside its unit: its own database and the mail
     catcher (its own login) through the door, the egress proxy there for the
@@ -603,6 +641,24 @@ def test_a_development_build_on_a_swarm_host_reaches_its_doors_and_nothing_else(
     for what in ("outside via proxy", "control plane via proxy", "host db via proxy"):
         assert got.pop(what) == 403, (what, got)
     assert "open" not in got.values(), got
+
+    # Moved to the worker's own disk, its next commit is built there: the template's filestore copied there, the
+    # changed module updated with its tests in a Swarm job there.
+    run, logs = run_on_swarm(server, manager, manager("ops.environment", "move_to_node", [dev["id"]], "w1"))
+    assert run["state"] == "succeeded", (run["error_message"], logs[-3000:])
+    _push_a_change(manager("ops.project", "read", [swarm_prod["project_id"]], ["repo_url"])[0]["repo_url"],
+                   "feature/dev", tmp_path)
+    queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": "feature/dev"})
+    run, logs = run_on_swarm(server, manager, queued)
+    assert run["state"] == "succeeded", (run["error_message"], logs[-4000:])
+    assert "Copied the filestore from the platform's disk to node w1" in logs, logs[-3000:]
+    assert "Running init as a Swarm job on node w1" in logs and "modules to update: %s" % ADDON in logs, logs[-3000:]
+    rebuilt = manager("ops.environment", "read", [dev["id"]], FIELDS + ["swarm_node"])[0]
+    assert rebuilt["swarm_node"] == "w1" and rebuilt["database_name"] != dev["database_name"], rebuilt
+    assert os.path.isdir(os.path.join(lab.OWN_DISK, SLUG, "env-%d" % dev["id"], "filestore",
+                                      rebuilt["database_name"])), "its files are on the worker's disk"
+    answers_within(rebuilt["url"], 30)
+    assert serves(rebuilt["url"], rebuilt["database_name"])
 
     queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "destroy", "environment_id": dev["id"]})
     run, logs = run_on_swarm(server, manager, queued)

@@ -188,23 +188,26 @@ class _Said:
 def test_productions_filestore_comes_from_its_nodes_disk_even_when_it_has_none(engine, labels, tmp_path):
     """A staging copy (or a point-in-time restore) of a production on a
     node's own disk: its filestore is copied from that node's engine (here
-    the local engine stands for the node's); a database that never stored
-    an attachment has no filestore there, and gets an empty one."""
-    spec = {"namespace": labels["ipai-ops.plane"], "project_slug": "rt", "environment_id": 7, "run_id": 1}
+    the local engine stands for the node's) into the new database's, on
+    the platform's disk; a database that never stored an attachment has
+    none there, and gets an empty one."""
+    spec = {"namespace": labels["ipai-ops.plane"], "project_slug": "rt", "environment_id": 7, "run_id": 1,
+            "filestore_root": str(tmp_path / "platform")}
     source = tmp_path / "prod" / "db1"
     (source / "ab").mkdir(parents=True)
     (source / "ab" / "abcdef").write_bytes(b"an attachment")
     node = {"name": "w9", "docker_url": "unix:///var/run/docker.sock"}
     said = _Said()
-    target = tmp_path / "staging" / "db2"
-    got = node_files.pull_filestore(spec, engine, {"filestore": str(source), "node": node}, str(target), said)
-    assert got == {"files": 1, "linked": 0} and (target / "ab" / "abcdef").read_bytes() == b"an attachment"
-    assert any("Copied production's filestore from node w9" in line for line in said.lines), said.lines
-    bare = tmp_path / "staging" / "db3"
-    got = node_files.pull_filestore(spec, engine, {"filestore": str(tmp_path / "prod" / "none"), "node": node},
-                                    str(bare), said)
-    assert got == {"files": 0, "linked": 0} and bare.is_dir() and not list(bare.iterdir())
+    got = node_files.place_filestore(spec, engine, str(source), "db2", said, node)
+    copied = tmp_path / "platform" / "rt" / "env-7" / "filestore" / "db2"
+    assert got == {"files": None, "linked": 0} and (copied / "ab" / "abcdef").read_bytes() == b"an attachment"
+    assert any("Copied the filestore from node w9 to the platform's disk" in line for line in said.lines), said.lines
+    got = node_files.place_filestore(spec, engine, str(tmp_path / "prod" / "none"), "db3", said, node)
+    bare = tmp_path / "platform" / "rt" / "env-7" / "filestore" / "db3"
+    assert bare.is_dir() and not list(bare.iterdir())
     assert not (tmp_path / "prod" / "none").exists(), "nothing is made on the node's disk"
+    linked = node_files.place_filestore(spec, engine, str(source), "db4", said)
+    assert linked == {"files": 1, "linked": 1}, "both on the platform's disk: hard links"
     assert not engine.client.containers.list(all=True, filters={"name": "ipai-ops-tree-"})
 
 

@@ -148,7 +148,7 @@ def _load(spec, reporter, dbname):
     started = time.monotonic()
     try:
         if source["kind"] == "pitr":
-            _restore_pitr(spec, reporter, dbname, store)
+            _restore_pitr(spec, reporter, dbname)
             manifest = None
         elif source["kind"] == "zip":
             reporter.log("info", "Importing %s into %s" % (os.path.basename(source["path"]), dbname))
@@ -184,7 +184,7 @@ def _load(spec, reporter, dbname):
     return manifest
 
 
-def _restore_pitr(spec, reporter, dbname, store):
+def _restore_pitr(spec, reporter, dbname):
     """Production's database as it was at the source's second, through a side
     copy of production's cluster; production's filestore linked alongside."""
     source, conf = spec["source"], spec["source"]["pitr"]
@@ -196,11 +196,11 @@ def _restore_pitr(spec, reporter, dbname, store):
     timings = pitr.restore_database(pgbackrest.stanza_for(conf), source["database"], moment,
                                     conf["conn"]["user"], conf["conn"]["password"], _role_conn(spec), dbname,
                                     os.path.join(conf["root"], "side-%d" % spec["run_id"]))
-    link = node_files.pull_filestore(spec, None, source, store, reporter)
-    reporter.log("info", "Point-in-time copy made in %.1fs (restore of %s %.1fs, recovery %.1fs, copy %.1fs); "
-                 "filestore: %d files of production's, %s" % (
-                     timings["total"], timings["scope"], timings["restore"], timings["recovery"], timings["copy"],
-                     link["files"], "linked" if link["linked"] == link["files"] else "copied"))
+    # (where the environment keeps its files: a node's own disk takes it there, from production's if it is one)
+    link = node_files.place_filestore(spec, None, source["filestore"], dbname, reporter, source.get("node"))
+    reporter.log("info", "Point-in-time copy made in %.1fs (restore of %s %.1fs, recovery %.1fs, copy %.1fs)%s" % (
+        timings["total"], timings["scope"], timings["restore"], timings["recovery"], timings["copy"],
+        "; filestore: %d files of production's, linked" % link["files"] if link["files"] is not None else ""))
 
 
 def execute_restore(spec, reporter, engine=None):

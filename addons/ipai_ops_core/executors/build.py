@@ -19,8 +19,7 @@ import json
 import time
 
 from ..services import env_network, git_repo, naming, odoo_log, odoo_versions, postgres, runtime
-from ..services.filestore import link_tree
-from . import cutover, guard, image, odoo_steps, paths
+from . import cutover, guard, image, node_files, odoo_steps, paths
 from .base import RunCanceled, RunFailed
 
 
@@ -32,7 +31,7 @@ def template_name(spec, tool_image_id, modules):
     return naming.template_db_name(spec["namespace"], spec["project_id"], key)
 
 
-def save_template(spec, template, dbname, sha, modules, reporter):
+def save_template(spec, engine, template, dbname, sha, modules, reporter):
     """A clean install becomes the project's template for later builds
     (copied now, while nothing is connected to the new database). One build
     at a time saves a given template; a build that finds it saved by
@@ -44,7 +43,7 @@ def save_template(spec, template, dbname, sha, modules, reporter):
         guard.drop_database(spec, template, owners={spec["template_role"]})
         postgres.create_database(spec["db"], template, spec["template_role"], template=dbname)
         postgres.reassign_objects(spec["db"], template, spec["db_role"], spec["template_role"])
-        link_tree(paths.db_filestore(spec, dbname), paths.template_filestore(spec, template))
+        node_files.filestore_to(spec, engine, dbname, paths.template_filestore(spec, template))
         # The comment marks the template complete: written last.
         postgres.set_database_comment(spec["db"], template, json.dumps({"sha": sha, "modules": modules}))
     reporter.log("info", "Saved %s as template %s for the next builds" % (dbname, template))
@@ -126,7 +125,7 @@ def execute(spec, reporter, engine=None):
                                                     spec["project_slug"], spec["branch"]))
         if template_meta:
             odoo_steps.copy_database(spec, dbname, template, spec["template_role"])
-            link_tree(paths.template_filestore(spec, template), paths.db_filestore(spec, dbname))
+            node_files.place_filestore(spec, engine, paths.template_filestore(spec, template), dbname, reporter)
         else:
             postgres.create_database(spec["db"], dbname, spec["db_role"])
         reporter.update_environment({"state": "building"})
@@ -134,7 +133,7 @@ def execute(spec, reporter, engine=None):
             summary, result, tests_failed = _install(spec, engine, tag, dbname, to_install, bool(template_meta),
                                                      reporter)
         if template and not template_meta and result != "failed":
-            save_template(spec, template, dbname, sha, modules, reporter)
+            save_template(spec, engine, template, dbname, sha, modules, reporter)
         # Never Odoo's default admin/admin (nor demo/demo) on a reachable URL.
         odoo_steps.secure_admin(spec, dbname, reporter)
         # Failed tests turn the build red, but like on Odoo.sh the environment

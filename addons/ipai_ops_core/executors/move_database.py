@@ -33,7 +33,7 @@ import shutil
 import time
 
 from ..services import filestore, naming, postgres
-from . import cutover, guard, odoo_steps, paths
+from . import cutover, guard, node_files, odoo_steps, paths
 from .base import RunFailed
 
 # Held requests wait for the copy (about 25 MB/s on 2 cores: docs/benchmarks.md) and the new container's
@@ -73,7 +73,7 @@ def move(spec, reporter, engine, sha, image_id, old_db, args):
             dbname = switch.database(naming.db_name_for(spec["namespace"], spec["environment_id"], spec["run_id"],
                                                         spec["project_slug"], spec["branch"]))
             odoo_steps.copy_database(target, dbname, old_db, spec["db_role"])
-            filestore.link_tree(paths.db_filestore(spec, old_db), paths.db_filestore(spec, dbname))
+            node_files.link_filestore(spec, engine, old_db, dbname)
             odoo_steps.change_modules(target, engine, image_id, dbname, args, reporter, "update",
                                       "Updating the modules failed")
             odoo_steps.secure_admin(target, dbname, reporter, only_if_default=True)

@@ -49,14 +49,17 @@ for entry in os.scandir(sys.argv[1]):
 LOG_NAME = "logs/" + env_log.LIVE  # in the data directory (executors/cutover.LOGFILE)
 _logger = logging.getLogger(__name__)
 
-# Kinds of run an environment on a node with a disk of its own has so far
-# (a backup pulls its filestore from there, a restore of production pushes
-# it there, a drill needs only the backup, a deploy's Odoo commands run
-# there as Swarm jobs, a rollback and a recreation are a new unit on files
-# that are there already, as a move's last step, a destroy removes them
-# there); the others are not done there yet.
-SUPPORTED = ("move", "stop", "start", "shell", "backup", "restore", "drill", "deploy", "rollback", "recreate",
-             "destroy")
+# Kinds of run an environment on a node with a disk of its own has so far:
+# a backup pulls its filestore from there, a restore pushes it there (and
+# neutralizes it there when it is not production's), a drill needs only the
+# backup; builds and deploys copy or link their filestores there
+# (place_filestore, link_filestore) and run their Odoo commands there as
+# Swarm jobs; a rollback and a recreation are a new unit on files that are
+# there already, as a move's last step; a destroy removes them there. Not
+# yet: production's upgrades (OpenUpgrade's scripts are mounted from the
+# platform's disk) and upgrade previews.
+SUPPORTED = ("move", "stop", "start", "shell", "backup", "restore", "drill", "build", "deploy", "rollback",
+             "recreate", "destroy")
 
 
 def own_disk(spec, node):
@@ -226,22 +229,12 @@ def local_filestore(spec, engine, dbname):
     """A directory of this machine with database ``dbname``'s filestore (a
     backup reads it): its own where the environment's files are the
     platform's, else a copy pulled from its node's disk, removed after."""
-    node = on_own_disk(spec)
-    if not node:
+    if not on_own_disk(spec):
         yield paths.db_filestore(spec, dbname)
         return
-    engine = engine or runtime.for_spec(spec)
     local = paths.work_dir(spec, "filestore")
-    shutil.rmtree(local, ignore_errors=True)
-    source = os.path.join(paths.env_dir(spec, create=False), "filestore", naming.validate_db_name(dbname))
     try:
-        try:
-            engine_of(spec, engine, node).copy_tree(swarm_guard.IMAGE, source, runtime.connect(timeout=900), local,
-                                                    odoo_steps.labels(spec, "filestore"))
-        except MissingTree:
-            os.makedirs(local)  # it never stored an attachment
-        except RuntimeFailure as exc:
-            raise RunFailed("The filestore of %s did not come from node %s: %s" % (dbname, node, exc)) from exc
+        filestore_to(spec, engine, dbname, local)
         yield local
     finally:
         shutil.rmtree(local, ignore_errors=True)
@@ -267,30 +260,60 @@ def push_filestore(spec, engine, dbname):
         shutil.rmtree(local, ignore_errors=True)
 
 
-def pull_filestore(spec, engine, source, target, reporter):
-    """Production's filestore (``source``: a staging build's or a
-    point-in-time restore's source) into the new directory ``target`` of
-    this machine: hard-linked when it is on the platform's disk, else
-    copied from the disk of the node production runs on (``source["node"]``:
-    {name, docker_url}). ``engine``: one with the helpers' image (default:
-    this machine's). Returns {files, linked}."""
-    node = source.get("node")
+def place_filestore(spec, engine, source, dbname, reporter, source_node=None):
+    """Database ``dbname``'s new filestore, where the environment keeps its
+    files, made from directory ``source``: of the platform's disk, or of
+    the own disk of ``source_node`` ({name, docker_url}: production's node
+    for a staging copy or a point-in-time restore, whatever host it runs
+    on). Hard links when both are the platform's disk; else a copy through
+    the engines (a database that never stored an attachment has no
+    filestore to copy: Odoo makes one when it stores its first). Returns
+    {files, linked} (files None: the copy is counted in bytes)."""
+    node = on_own_disk(spec)
+    if not node and not source_node:
+        return filestore.link_tree(source, paths.db_filestore(spec, dbname))
+    engine = engine or runtime.for_spec(spec)
+    if source_node:
+        source_spec = dict(spec, node_engines={source_node["name"]: source_node["docker_url"]},
+                           node_storage={source_node["name"]: "own"})
+        source_engine, came = engine_of(source_spec, engine, source_node["name"]), "node %s" % source_node["name"]
+    else:
+        source_engine, came = runtime.connect(timeout=900), "the platform's disk"
+    target_engine, went = (engine_of(spec, engine, node), "node %s" % node) if node else (
+        runtime.connect(timeout=900), "the platform's disk")
+    target = os.path.join(paths.env_dir(spec, create=not node), "filestore", naming.validate_db_name(dbname))
     if not node:
-        return filestore.link_tree(source["filestore"], target)
-    shutil.rmtree(target, ignore_errors=True)
-    # that node's engine, with the helpers' image there (engine_of), whatever host the source runs on
-    node_spec = dict(spec, node_engines={node["name"]: node["docker_url"]}, node_storage={node["name"]: "own"})
-    node_engine = engine_of(node_spec, engine or runtime.connect(timeout=900), node["name"])
+        shutil.rmtree(target, ignore_errors=True)
     started = time.monotonic()
     try:
-        sent = node_engine.copy_tree(
-            swarm_guard.IMAGE, source["filestore"], runtime.connect(timeout=900), target,
-            odoo_steps.labels(spec, "filestore"))
+        sent = source_engine.copy_tree(swarm_guard.IMAGE, source, target_engine, target,
+                                       odoo_steps.labels(spec, "filestore"))
     except MissingTree:
-        os.makedirs(target, exist_ok=True)  # it never stored an attachment
         sent = 0
+        if not node:
+            os.makedirs(target, exist_ok=True)
     except RuntimeFailure as exc:
-        raise RunFailed("Production's filestore did not come from node %s: %s" % (node["name"], exc)) from exc
-    reporter.log("info", "Copied production's filestore from node %s: %.1f MB in %.1f s" % (
-        node["name"], sent / 1e6, time.monotonic() - started))
-    return {"files": sum(len(files) for _root, _dirs, files in os.walk(target)), "linked": 0}
+        raise RunFailed("The filestore in %s did not go from %s to %s: %s" % (source, came, went, exc)) from exc
+    reporter.log("info", "Copied the filestore from %s to %s: %.1f MB in %.1f s" % (
+        came, went, sent / 1e6, time.monotonic() - started))
+    return {"files": None, "linked": 0}
+
+
+def filestore_to(spec, engine, dbname, target):
+    """Database ``dbname``'s filestore, where the environment keeps its
+    files, into the new directory ``target`` of the platform's disk (a
+    build's template, a backup): hard links from the platform's disk, else
+    a copy from its node's. Returns {files, linked} (files None: copied)."""
+    node = on_own_disk(spec)
+    if not node:
+        return filestore.link_tree(paths.db_filestore(spec, dbname), target)
+    shutil.rmtree(target, ignore_errors=True)
+    source = os.path.join(paths.env_dir(spec, create=False), "filestore", naming.validate_db_name(dbname))
+    try:
+        engine_of(spec, engine or runtime.for_spec(spec), node).copy_tree(
+            swarm_guard.IMAGE, source, runtime.connect(timeout=900), target, odoo_steps.labels(spec, "filestore"))
+    except MissingTree:
+        os.makedirs(target)  # it never stored an attachment
+    except RuntimeFailure as exc:
+        raise RunFailed("The filestore of %s did not come from node %s: %s" % (dbname, node, exc)) from exc
+    return {"files": None, "linked": 0}

@@ -35,18 +35,18 @@ from .base import RunFailed
 def _copy_data(spec, switch, source, dbname, update_only):
     """The new staging database's data; returns its label."""
     current = spec.get("current") or {}
-    target_store = paths.db_filestore(spec, dbname)
     if update_only:
         # "Update the current build": the data stays, the database is copied
         # (never reused in place) so the running build is untouched.
         switch.stop_old("Updating the current staging data (%s) with the new commit" % current["database_name"])
         odoo_steps.copy_database(spec, dbname, current["database_name"], current.get("db_owner") or spec["db_role"])
-        link = filestore.link_tree(paths.db_filestore(spec, current["database_name"]), target_store)
+        link = node_files.link_filestore(spec, switch.engine, current["database_name"], dbname)
         label = current.get("data_source") or "previous staging build"
     elif source["kind"] == "template" and source.get("server", spec["db"]) == spec["db"]:
         switch.reporter.log("info", "Copying %s" % source["label"])
         odoo_steps.copy_database(spec, dbname, source["database"], source["owner"])
-        link = filestore.link_tree(source["filestore"], target_store)
+        link = node_files.place_filestore(spec, switch.engine, source["filestore"], dbname, switch.reporter,
+                                          source.get("node"))
         label = source["label"]
     else:
         switch.reporter.log("info", "Copying production (%s) while it keeps serving" % source["database"])
@@ -63,12 +63,14 @@ def _copy_data(spec, switch, source, dbname, update_only):
             raise RunFailed("Copying production failed: %s" % exc) from exc
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        link = node_files.pull_filestore(spec, switch.engine, source, target_store, switch.reporter)
+        link = node_files.place_filestore(spec, switch.engine, source["filestore"], dbname, switch.reporter,
+                                          source.get("node"))
         switch.reporter.log("info", "Database copied in %.1fs (dump %.1fs, restore %.1fs)" % (
             timing["total"], timing["dump"], timing["restore"]))
         label = source["label"]
-    switch.reporter.log("info", "Filestore: %d files %s" % (
-        link["files"], "hard-linked" if link["linked"] == link["files"] else "copied (%d linked)" % link["linked"]))
+    if link and link["files"] is not None:  # (a copy between machines or on a node says its size itself)
+        switch.reporter.log("info", "Filestore: %d files %s" % (link["files"], "hard-linked" if link["linked"] == link[
+            "files"] else "copied (%d linked)" % link["linked"]))
     return label
 
 

@@ -45,15 +45,17 @@ class TestNodeStorage(OpsCase):
         self.assertEqual(self.shared.storage, "own")
 
     def test_runs_not_done_there_yet_are_refused_with_the_reason(self):
-        with self.assertRaisesRegex(RunFailed, "node n2, which keeps its files on its own disk: build runs there "
+        with self.assertRaisesRegex(RunFailed, "node n2, which keeps its files on its own disk: upgrade runs there "
                                                "are not done yet"):
-            self.spec_of("build")
+            self.spec_of("upgrade")
         self.assertEqual(self.spec_of("rollback")["node"], "n2", "a new unit on files already there")
+        self.assertEqual(self.spec_of("build")["node"], "n2", "its Odoo commands run there as jobs")
         spec = self.spec_of("deploy")
         self.assertEqual((spec["node"], spec["node_storage"]), ("n2", {"n1": "shared", "n2": "own"}))
         self.assertEqual(spec["node_engines"]["n2"], "tcp://127.0.0.1:2399")
-        self.env_prod.sudo().swarm_node = "n1"
-        self.assertEqual(self.spec_of("build")["node"], "n1", "on a shared node a build is as before")
+        self.env_prod.sudo().write({"swarm_node": "n1"})
+        with self.assertRaisesRegex(RunFailed, "The preview this upgrade was queued on"):
+            self.spec_of("upgrade")  # on a shared node an upgrade goes on, to its own checks
 
     def test_the_log_is_taken_from_the_node_only_while_it_keeps_the_files(self):
         self.assertEqual(self.env_prod._ops_own_disk_node(), self.own)
@@ -75,3 +77,15 @@ class TestNodeStorage(OpsCase):
         self.env_prod.sudo().swarm_node = "n1"
         source = run._ops_staging_source("production", self.env_prod, "/srv/prod-store", {})
         self.assertIsNone(source["node"], "on a shared node its files are the platform's: hard-linked")
+
+    def test_an_obfuscated_staging_copy_is_refused_there_with_the_reason(self):
+        self.env_staging.sudo().write({"host": "swarm-t", "swarm_node": "n2", "state": "running"})
+        self.project.sudo().staging_obfuscate = True
+        run = self.Run.browse(self.Run.sudo()._ops_queue({
+            "project_id": self.project.id, "environment_id": self.env_staging.id, "kind": "build"},
+            trusted=True)["id"])
+        with self.assertRaisesRegex(RunFailed, "node n2, which keeps its files on its own disk: obfuscated staging "
+                                               "copies are not made there yet"):
+            run._executor_spec("swarm-t")
+        self.project.sudo().staging_obfuscate = False
+        self.assertFalse(run._executor_spec("swarm-t")["obfuscate"], "a plain staging copy is built there")
