@@ -250,6 +250,9 @@ class OpsPitr(models.AbstractModel):
         moment = pitr.parse_target(at)
         store = os.path.join(filestore_root, production.project_id.slug, "env-%d" % production.id, "filestore",
                              production.database_name)
+        unreachable = production._ops_files_unreachable(_("a point-in-time restore of it"))
+        if unreachable:
+            raise UserError(unreachable)
         node = production._ops_own_disk_node()  # its filestore is on that node's disk: the restore copies it
         return {"kind": "pitr", "at": at, "database": production.database_name, "filestore": store,
                 "node": {"name": node.name, "docker_url": node.docker_url} if node else None,

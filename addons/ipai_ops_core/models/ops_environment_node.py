@@ -29,6 +29,20 @@ class OpsEnvironment(models.Model):
         host = self.env["ops.host"]._ops_named(self.host)  # (reading the environment's log needs where it is)
         return host.node_ids.filtered(lambda n: n.name == self.swarm_node and n.storage == "own" and n.docker_url)
 
+    def _ops_files_unreachable(self, what):
+        """Why ``what`` (a copy of this environment's data) cannot be made
+        now, or False: its files are on the own disk of a node that does not
+        answer, and the copy would have none of its attachments."""
+        self.ensure_one()
+        if not (self.node_lost and self.swarm_node):
+            return False
+        host = self.env["ops.host"]._ops_named(self.host)
+        if not host.node_ids.filtered(lambda n: n.name == self.swarm_node and n.storage == "own"):
+            return False
+        return _("%(env)s keeps its files on the own disk of node %(node)s, which does not answer: %(what)s would "
+                 "have none of its attachments. Restore its latest backup (it has them), or wait for the node.",
+                 env=self.name, node=self.swarm_node, what=what)
+
     def move_to_node(self, node):
         """Queue a move of this environment to ``node`` (a node of its swarm
         host, ready and active): a new unit there on the same database,

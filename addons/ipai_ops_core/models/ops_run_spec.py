@@ -225,6 +225,9 @@ class OpsRun(models.Model):
         (ops.project.staging_source; another addon adds its own sources)."""
         if source != "production":
             raise RunFailed("Staging data from %r: the addon that provides it is not installed." % source)
+        unreachable = production._ops_files_unreachable("a staging copy of it")
+        if unreachable:
+            raise RunFailed(unreachable)
         node = production._ops_own_disk_node()  # its filestore is there, the build copies it from that disk
         return {"kind": "live", "database": production.database_name, "owner": production.db_role or None,
                 "server": production._ops_db_server(),

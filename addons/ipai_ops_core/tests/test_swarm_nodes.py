@@ -89,3 +89,17 @@ class TestNodeStorage(OpsCase):
             run._executor_spec("swarm-t")
         self.project.sudo().staging_obfuscate = False
         self.assertFalse(run._executor_spec("swarm-t")["obfuscate"], "a plain staging copy is built there")
+
+    def test_no_copy_of_its_data_while_its_node_is_lost(self):
+        """Its files on a lost node's own disk: a staging copy would have no
+        attachments, and is refused with the reason."""
+        self.env_prod.sudo().node_lost = True
+        run = self.Run.browse(self.Run.sudo()._ops_queue({
+            "project_id": self.project.id, "environment_id": self.env_staging.id, "kind": "build"},
+            trusted=True)["id"])
+        with self.assertRaisesRegex(RunFailed, "own disk of node n2, which does not answer: a staging copy of it "
+                                               "would have none of its attachments"):
+            run._ops_staging_source("production", self.env_prod, "/srv/prod-store", {})
+        self.env_prod.sudo().swarm_node = "n1"
+        self.assertIsNone(run._ops_staging_source("production", self.env_prod, "/srv/prod-store", {})["node"],
+                          "a lost node that shares the platform's disk: its files are here")
