@@ -147,8 +147,13 @@ def remove_leftovers(slug="rt-e2e", extra_patterns=()):
                 *("%s\\_%s\\_%%" % (kind, plane) for kind in ("tpl", "vbk", "drill"))]
     names = admin_sql("SELECT datname FROM pg_database WHERE %s" % " OR ".join(
         "datname LIKE '%s'" % pattern for pattern in patterns))
+    from odoo.addons.ipai_ops_core.services import postgres  # noqa: PLC0415 - Odoo's addons load with pytest-odoo
+
+    admin = {"host": os.environ["OPS_DB_HOST"], "port": int(os.environ["OPS_DB_PORT"]),
+             "user": os.environ["OPS_DB_USER"], "password": os.environ["OPS_DB_PASSWORD"]}
     for (name,) in names:
-        admin_sql('DROP DATABASE "%s" WITH (FORCE)' % name)
+        # the platform's drop: it waits out an autovacuum worker (a superuser process FORCE may not end)
+        postgres.drop_database(admin, name)
 
 
 def shell(server, code):
