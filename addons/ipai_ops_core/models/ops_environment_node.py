@@ -24,20 +24,24 @@ class OpsEnvironment(models.Model):
         files on a disk of its own, reached through its engine; an empty
         recordset when its files are the platform's (or its node is lost)."""
         self.ensure_one()
-        if not self.swarm_node or self.node_lost:
+        if self.node_lost:
+            return self.env["ops.host.node"]
+        return self._ops_pinned_node().filtered(lambda n: n.storage == "own" and n.docker_url)
+
+    def _ops_pinned_node(self):
+        """The node record (as superuser) this environment is pinned to, lost or not; empty when none."""
+        self.ensure_one()
+        if not self.swarm_node:
             return self.env["ops.host.node"]
         host = self.env["ops.host"]._ops_named(self.host)  # (reading the environment's log needs where it is)
-        return host.node_ids.filtered(lambda n: n.name == self.swarm_node and n.storage == "own" and n.docker_url)
+        return host.node_ids.filtered(lambda n: n.name == self.swarm_node)
 
     def _ops_files_unreachable(self, what):
         """Why ``what`` (a copy of this environment's data) cannot be made
         now, or False: its files are on the own disk of a node that does not
         answer, and the copy would have none of its attachments."""
         self.ensure_one()
-        if not (self.node_lost and self.swarm_node):
-            return False
-        host = self.env["ops.host"]._ops_named(self.host)
-        if not host.node_ids.filtered(lambda n: n.name == self.swarm_node and n.storage == "own"):
+        if not self.node_lost or self._ops_pinned_node().storage != "own":
             return False
         return _("%(env)s keeps its files on the own disk of node %(node)s, which does not answer: %(what)s would "
                  "have none of its attachments. Restore its latest backup (it has them), or wait for the node.",

@@ -31,6 +31,11 @@ class TestNodeStorage(OpsCase):
             trusted=True)["id"])
         return run._executor_spec("swarm-t")
 
+    def staging_build(self):
+        return self.Run.browse(self.Run.sudo()._ops_queue({
+            "project_id": self.project.id, "environment_id": self.env_staging.id, "kind": "build"},
+            trusted=True)["id"])
+
     def test_a_disk_of_its_own_needs_the_nodes_engine(self):
         with self.assertRaisesRegex(ValidationError, "give it its Docker endpoint"):
             self.env["ops.host.node"].create({"host_id": self.host.id, "name": "n3", "storage": "own"})
@@ -68,9 +73,7 @@ class TestNodeStorage(OpsCase):
     def test_staging_copies_production_s_files_from_its_node(self):
         """A staging build of a production on a node's own disk copies its
         filestore from there (the platform's disk has none of it)."""
-        run = self.Run.browse(self.Run.sudo()._ops_queue({
-            "project_id": self.project.id, "environment_id": self.env_staging.id, "kind": "build"},
-            trusted=True)["id"])
+        run = self.staging_build()
         source = run._ops_staging_source("production", self.env_prod, "/srv/prod-store", {})
         self.assertEqual((source["filestore"], source["node"]), (
             "/srv/prod-store/t_prod_db", {"name": "n2", "docker_url": "tcp://127.0.0.1:2399"}))
@@ -81,9 +84,7 @@ class TestNodeStorage(OpsCase):
     def test_an_obfuscated_staging_copy_is_refused_there_with_the_reason(self):
         self.env_staging.sudo().write({"host": "swarm-t", "swarm_node": "n2", "state": "running"})
         self.project.sudo().staging_obfuscate = True
-        run = self.Run.browse(self.Run.sudo()._ops_queue({
-            "project_id": self.project.id, "environment_id": self.env_staging.id, "kind": "build"},
-            trusted=True)["id"])
+        run = self.staging_build()
         with self.assertRaisesRegex(RunFailed, "node n2, which keeps its files on its own disk: obfuscated staging "
                                                "copies are not made there yet"):
             run._executor_spec("swarm-t")
@@ -94,9 +95,7 @@ class TestNodeStorage(OpsCase):
         """Its files on a lost node's own disk: a staging copy would have no
         attachments, and is refused with the reason."""
         self.env_prod.sudo().node_lost = True
-        run = self.Run.browse(self.Run.sudo()._ops_queue({
-            "project_id": self.project.id, "environment_id": self.env_staging.id, "kind": "build"},
-            trusted=True)["id"])
+        run = self.staging_build()
         with self.assertRaisesRegex(RunFailed, "own disk of node n2, which does not answer: a staging copy of it "
                                                "would have none of its attachments"):
             run._ops_staging_source("production", self.env_prod, "/srv/prod-store", {})
