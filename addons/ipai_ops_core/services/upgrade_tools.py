@@ -53,12 +53,14 @@ def upgrade_code(engine, image, tree, addons, from_version, name, labels, uid):
     """Odoo's upgrade_code of the target ``image`` over each of ``addons``
     in ``tree``, from ``from_version`` to the image's version. Returns
     {addon: {changed, seconds} or {error}}; RuntimeError when the run fails."""
+    marks = []  # (every one: the engine gives back only the last lines, and Odoo's log may say many)
     code, lines = engine.run_to_completion(
         image, [CONTAINER_ADDONS, from_version, *addons], name, labels,
         volumes={tree: {"bind": CONTAINER_ADDONS, "mode": "rw"}}, network="none",
-        user="%d:%d" % (uid, uid), entrypoint=["python3", "-c", UPGRADE_CODE_DRIVER], timeout=1800)
+        user="%d:%d" % (uid, uid), entrypoint=["python3", "-c", UPGRADE_CODE_DRIVER], timeout=1800,
+        on_line=lambda line: marks.append(line) if line.startswith(MARK) else None)
     results = {}
-    for line in lines:
+    for line in marks:
         if line.startswith(MARK):
             try:
                 item = json.loads(line[len(MARK):])
@@ -177,12 +179,15 @@ def available_modules(engine, image, paths, name, labels):
 
 
 def core_modules(engine, image, name, labels):
-    """The modules the runtime image ships (its addons directories)."""
-    code, lines = engine.run_to_completion(
+    """The modules the runtime image ships (its addons directories: every
+    line of the listing, which is longer than the last lines the engine
+    gives back: Odoo 18.0 ships over 600 modules)."""
+    lines = []
+    code, tail = engine.run_to_completion(
         image, ["/opt/odoo/addons", "/opt/odoo/odoo/addons"], name, labels, network="none",
-        entrypoint=["ls", "-1"], timeout=120)
+        entrypoint=["ls", "-1"], timeout=120, on_line=lines.append)
     if code != 0:
-        raise RuntimeError("cannot list the modules of %s: %s" % (image, " / ".join(lines[-2:])))
+        raise RuntimeError("cannot list the modules of %s: %s" % (image, " / ".join(tail[-2:])))
     return {line.strip() for line in lines if line.strip() and not line.endswith(":") and "/" not in line}
 
 
