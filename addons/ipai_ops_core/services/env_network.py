@@ -35,6 +35,7 @@ every environment network of one control plane and kind with one wildcard
 
 import ipaddress
 import logging
+import time
 
 from . import naming
 from .runtime import LABEL_PREFIX, labels_for
@@ -147,7 +148,7 @@ def ensure(engine, plane, kind, environment_id=None, project=None, pool=DEFAULT_
         remove(engine, name)
         found = None
     if found:
-        return found
+        return found if found["subnet"] else _allocated(engine, name)
     pool = validate_pool(pool)
     labels = labels_for(plane, project, environment_id if kind != BUILD else None, role="network")
     labels[LABEL_PREFIX + "network-kind"] = kind
@@ -167,14 +168,28 @@ def ensure(engine, plane, kind, environment_id=None, project=None, pool=DEFAULT_
         except DockerError as exc:
             found = get(engine, name)
             if found:  # another worker made it meanwhile
-                return found
+                return _allocated(engine, name)
             if "overlap" in str(exc).lower():  # another one took this subnet meanwhile
                 refused.append(subnet)
                 continue
             raise
         _logger.info("ops: network %s on %s (%s)", name, subnet, "isolated" if kind == ISOLATED else kind)
-        return get(engine, name)
+        return _allocated(engine, name)
     raise DockerError("Cannot create network %s: every subnet tried was taken meanwhile." % name)
+
+
+def _allocated(engine, name, timeout=10):
+    """``get``'s description of network ``name`` once it has its subnet: a
+    swarm's manager allocates an overlay's a moment after creating it (an
+    inspection right after may show none)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = get(engine, name)
+        if not found or found["subnet"]:
+            return found
+        if time.monotonic() > deadline:
+            raise DockerError("Network %s has no subnet %ds after its creation." % (name, timeout))
+        time.sleep(0.1)
 
 
 def serve_address(network, avoid=None):
