@@ -85,12 +85,13 @@ def secure_admin(spec, dbname, only_if_default=False, password=None):
 
 class KeyFile:
     """A one-use secret for one container: a file readable by the
-    container's user only, removed on exit (``with KeyFile(spec, name) as k``)."""
+    container's user only, removed on exit (``with KeyFile(spec, name) as k``);
+    ``value`` when given, else a random one."""
 
-    def __init__(self, spec, name):
+    def __init__(self, spec, name, value=None):
         self.directory = run_secret_dir(spec)
         self.name = name
-        self.value = secrets.token_urlsafe(32)
+        self.value = value or secrets.token_urlsafe(32)
         self.path = None
 
     def __enter__(self):

@@ -89,7 +89,7 @@ def move(spec, reporter, engine, sha, image_id, old_db, args):
             reporter.log("warning", "The shared server's %s stays for now: %s" % (name, exc))
             continue
         if name not in (old_db, dbname):
-            shutil.rmtree(paths.db_filestore(spec, name), ignore_errors=True)
+            node_files.remove_filestore(spec, engine, name)
     pause = "requests held" if not (args or size > HOLD_MAX_BYTES) else "the maintenance page up"
     reporter.log("info", "Production served from its cluster: %.1fs with %s up to the switch" % (down, pause))
     return {"exit_code": 0, "result": "ok",

@@ -12,6 +12,15 @@ by their content and never rewritten: the second pass adds, it changes
 nothing the new unit wrote). The log is not copied: the platform keeps
 it (services/env_log.py) and takes what a unit on such a node writes there
 (log_puller) into its copy, every minute and before the unit leaves.
+
+Every kind of run works there: a backup pulls the filestore from there, a
+restore pushes it there; builds, deploys and upgrades copy or link their
+filestores there (place_filestore, link_filestore) and run their Odoo
+commands there as Swarm jobs (run_odoo_job: OpenUpgrade's scripts copied
+there for the job, obfuscate's key a secret of it); a rollback and a
+recreation are a new unit on files that are there already, as a move's
+last step; a destroy removes them there (and the garbage collector what a
+node kept while it did not answer: executors/node_sweep.py).
 """
 
 import contextlib
@@ -38,6 +47,18 @@ else:
     os.makedirs(dest)
 """
 REMOVE_TREE = "import shutil, sys\nshutil.rmtree(sys.argv[1], ignore_errors=True)\n"
+REMOVE_STRICT = "import os, shutil, sys\nif os.path.lexists(sys.argv[1]):\n    shutil.rmtree(sys.argv[1])\n"
+# (as services/filestore.tree_size: links not followed, a hard-linked file counted once per name)
+TREE_SIZE = """import os, sys
+total = 0
+for folder, _dirs, names in os.walk(sys.argv[1]):
+    for name in names:
+        try:
+            total += os.lstat(os.path.join(folder, name)).st_size
+        except OSError:
+            pass
+print(total)
+"""
 # Emptied: what a node keeps of an environment that moved off its disk.
 EMPTY_DIR = """import os, shutil, sys
 for entry in os.scandir(sys.argv[1]):
@@ -46,21 +67,12 @@ for entry in os.scandir(sys.argv[1]):
     else:
         os.unlink(entry.path)
 """
+# Where a run's tools are copied on a node's own disk (_tools_on_node): beside the projects' folders of
+# its data root, which no unit mounts (each mounts its own environment's directory), so that no
+# environment's code can put a link where the platform copies as root.
+TOOLS_ROOT = ".ipai-ops-tools"
 LOG_NAME = "logs/" + env_log.LIVE  # in the data directory (executors/cutover.LOGFILE)
 _logger = logging.getLogger(__name__)
-
-# Kinds of run an environment on a node with a disk of its own has so far:
-# a backup pulls its filestore from there, a restore pushes it there (and
-# neutralizes it there when it is not production's), a drill needs only the
-# backup; builds and deploys copy or link their filestores there
-# (place_filestore, link_filestore) and run their Odoo commands there as
-# Swarm jobs; a rollback and a recreation are a new unit on files that are
-# there already, as a move's last step; a destroy removes them there. Not
-# yet: production's upgrades (OpenUpgrade's scripts are mounted from the
-# platform's disk) and upgrade previews.
-SUPPORTED = ("move", "stop", "start", "shell", "backup", "restore", "drill", "build", "deploy", "rollback",
-             "recreate", "destroy")
-
 
 def own_disk(spec, node):
     """Whether ``node`` keeps its environments' files on a disk of its own."""
@@ -173,7 +185,8 @@ def on_own_disk(spec):
 
 def _helper(spec, engine, script, args, what, node=None):
     """``script`` (Python) with ``args`` in a helper container on the engine
-    of ``node`` (default: the run's), the environment's data directory at /data."""
+    of ``node`` (default: the run's), the environment's data directory at
+    /data; returns its last lines."""
     node, purpose = node or on_own_disk(spec), what.replace(" ", "-")
     code, tail = engine_of(spec, engine, node).run_to_completion(
         swarm_guard.IMAGE, list(args), odoo_steps.container_name(spec, purpose), odoo_steps.labels(spec, purpose),
@@ -181,6 +194,7 @@ def _helper(spec, engine, script, args, what, node=None):
         entrypoint=["python3", "-c", script], timeout=3600)
     if code != 0:
         raise RunFailed("The %s on node %s failed (exit code %s): %s" % (what, node, code, " / ".join(tail[-3:])))
+    return tail
 
 
 def link_filestore(spec, engine, old_db, new_db):
@@ -192,6 +206,18 @@ def link_filestore(spec, engine, old_db, new_db):
     return None
 
 
+def filestore_size(spec, engine, dbname):
+    """Bytes of database ``dbname``'s filestore, where the environment keeps its files."""
+    if not on_own_disk(spec):
+        return filestore.tree_size(paths.db_filestore(spec, dbname))
+    tail = _helper(spec, engine, TREE_SIZE, ["/data/filestore/%s" % naming.validate_db_name(dbname)], "filestore size")
+    try:
+        return int(tail[-1])
+    except (IndexError, ValueError):
+        raise RunFailed("The size of the filestore of %s on node %s could not be read: %s" % (
+            dbname, spec["node"], " / ".join(tail[-3:]) or "no output")) from None
+
+
 def remove_filestore(spec, engine, dbname):
     """Database ``dbname``'s filestore gone, where the environment's files are."""
     if not on_own_disk(spec):
@@ -200,28 +226,72 @@ def remove_filestore(spec, engine, dbname):
     _helper(spec, engine, REMOVE_TREE, ["/data/filestore/%s" % naming.validate_db_name(dbname)], "filestore removal")
 
 
-def run_odoo_job(spec, engine, image, command, what, reporter, on_line=None, mem_limit=None, nano_cpus=None,
-                 **kwargs):
+def run_odoo_job(spec, engine, image, command, what, reporter, on_line=None, tools=None, secrets=None,
+                 environment=None, entrypoint=None, mem_limit=None, nano_cpus=None, timeout=3600, **kwargs):
     """A one-shot Odoo command of an environment on a node with its own
     disk: a Swarm job placed there (services/swarm_jobs.py), with its
     unit's mounts and files (a plain container there could mount neither
     the platform's configuration file nor its addons for environments).
-    Returns (exit code, last lines)."""
-    if kwargs.get("volumes") or kwargs.get("entrypoint"):
-        raise RunFailed("%s: a command with mounts of its own does not run on node %s yet (it keeps its files on its "
+    ``tools`` (directories of the platform: OpenUpgrade's scripts) are
+    copied onto the node's disk for this command and mounted read-only,
+    ``secrets`` are Swarm secrets of the job (Odoo's user only), both gone
+    with it. Returns (exit code, last lines)."""
+    if kwargs.get("volumes"):
+        raise RunFailed("%s: a command with mounts of its own does not run on node %s (it keeps its files on its "
                         "own disk)." % (what, spec["node"]))
     net = network.ensure(spec, engine, reporter)
     volumes, files = odoo_steps.unit_mounts(spec, engine, reporter)
+    for target, value in (secrets or {}).items():
+        files[target] = {"data": value, "secret": True, "uid": paths.ODOO_UID, "gid": paths.ODOO_UID, "mode": 0o400}
     node = on_own_disk(spec)
     swarm_images.copy_to_node(spec, engine, image, node, reporter)
-    reporter.log("info", "Running %s as a Swarm job on node %s" % (what, node))
     try:
-        return engine.run_job(image, command, odoo_steps.container_name(spec, what), odoo_steps.labels(spec, what),
-                              net["name"], NODE_LABEL, node, files=files, volumes=volumes,
-                              environment=network.container_environment(spec), mem_limit=mem_limit,
-                              nano_cpus=nano_cpus, on_line=on_line or (lambda line: reporter.log("debug", line)))
+        with _tools_on_node(spec, engine, node, tools or {}, volumes, reporter):
+            reporter.log("info", "Running %s as a Swarm job on node %s" % (what, node))
+            return engine.run_job(image, command, odoo_steps.container_name(spec, what), odoo_steps.labels(spec, what),
+                                  net["name"], NODE_LABEL, node, files=files, volumes=volumes,
+                                  environment=dict(network.container_environment(spec), **(environment or {})),
+                                  mem_limit=mem_limit, nano_cpus=nano_cpus, entrypoint=entrypoint,
+                                  on_line=on_line or (lambda line: reporter.log("debug", line)), timeout=timeout)
     except RuntimeFailure as exc:
         raise RunFailed("%s on node %s: %s" % (what, node, exc)) from exc
+
+
+@contextlib.contextmanager
+def _tools_on_node(spec, engine, node, tools, volumes, reporter):
+    """Each of ``tools`` ({directory of the platform: path in the
+    container}) copied into the run's folder of TOOLS_ROOT on ``node``'s
+    disk and added to ``volumes`` read-only; the folder removed afterwards
+    (a worker that dies meanwhile leaves it: nothing collects it yet)."""
+    if not tools:
+        yield
+        return
+    folder = "run-%d" % spec["run_id"]
+    base = os.path.join(spec["filestore_root"], TOOLS_ROOT)
+    started, sent = time.monotonic(), 0
+    node_engine = engine_of(spec, engine, node)
+    try:
+        for number, (source, target) in enumerate(sorted(tools.items())):
+            on_node = os.path.join(base, folder, str(number))
+            sent += runtime.connect(timeout=900).copy_tree(swarm_guard.IMAGE, source, node_engine, on_node,
+                                                           odoo_steps.labels(spec, "tools"))
+            volumes[on_node] = {"bind": target, "mode": "ro"}
+        reporter.log("info", "Copied %s to node %s: %.1f MB in %.1f s" % (
+            ", ".join(os.path.basename(source) for source in sorted(tools)), node, sent / 1e6,
+            time.monotonic() - started))
+        yield
+    finally:
+        try:  # as root: the copy keeps the platform's owners
+            code, tail = node_engine.run_to_completion(
+                swarm_guard.IMAGE, ["/tools/%s" % folder], odoo_steps.container_name(spec, "tools-removal"),
+                odoo_steps.labels(spec, "tools-removal"), network="none", user="0",
+                volumes={base: {"bind": "/tools", "mode": "rw"}}, entrypoint=["python3", "-c", REMOVE_STRICT],
+                timeout=600)
+            if code != 0:
+                raise RuntimeFailure("exit code %s: %s" % (code, " / ".join(tail[-3:])))
+        except RuntimeFailure as exc:
+            reporter.log("warning", "The copy of the tools stays in %s on node %s: %s" % (
+                os.path.join(base, folder), node, exc))
 
 
 @contextlib.contextmanager

@@ -5,7 +5,9 @@ environment's database connection, staging's safety steps (the mail catcher
 as only mail server, the project's scrub SQL) and the administrator password.
 """
 
+import contextlib
 import os
+from secrets import token_urlsafe
 
 import psycopg2
 
@@ -67,18 +69,29 @@ def unit_mounts(spec, engine, reporter=None):
     return {paths.env_dir(spec): {"bind": "/var/lib/odoo", "mode": "rw"}}, files
 
 
-def run_odoo(spec, engine, image, command, what, reporter, on_line=None, **kwargs):
+def run_odoo(spec, engine, image, command, what, reporter, on_line=None, tools=None, secrets=None, **kwargs):
     """A one-shot Odoo command in the environment's image, as the
     environment's role, on the environment's network; returns (exit code,
-    last lines). On a node with a disk of its own: a Swarm job there (executors/node_files.py)."""
+    last lines). ``tools``: {directory of the platform: path in the
+    container}, read-only (OpenUpgrade's scripts); ``secrets``: {path in the
+    container: text}, a file only Odoo's user reads, for this command only
+    (obfuscate's key). On a node with a disk of its own: a Swarm job there
+    (executors/node_files.py)."""
     if node_files.on_own_disk(spec):  # a Swarm job there
-        return node_files.run_odoo_job(spec, engine, image, command, what, reporter, on_line=on_line, **kwargs)
+        return node_files.run_odoo_job(spec, engine, image, command, what, reporter, on_line=on_line, tools=tools,
+                                       secrets=secrets, **kwargs)
     net = network.ensure(spec, engine, reporter)
-    kwargs.setdefault("volumes", volumes(spec, engine, reporter))
+    mounts = dict(kwargs.pop("volumes", None) or volumes(spec, engine, reporter), **{
+        source: {"bind": target, "mode": "ro"} for source, target in (tools or {}).items()})
     kwargs.setdefault("network", net["name"])
     kwargs["environment"] = dict(network.container_environment(spec), **(kwargs.get("environment") or {}))
-    return engine.run_to_completion(image, command, container_name(spec, what), labels(spec, what),
-                                    on_line=on_line or (lambda line: reporter.log("debug", line)), **kwargs)
+    with contextlib.ExitStack() as stack:
+        for target, value in sorted((secrets or {}).items()):
+            key = stack.enter_context(credentials.KeyFile(spec, os.path.basename(target), value))
+            mounts[key.path] = {"bind": target, "mode": "ro"}
+        return engine.run_to_completion(image, command, container_name(spec, what), labels(spec, what),
+                                        volumes=mounts, on_line=on_line or (lambda line: reporter.log("debug", line)),
+                                        **kwargs)
 
 
 def change_modules(spec, engine, image, dbname, args, reporter, what, failure):
@@ -166,11 +179,8 @@ def obfuscate(spec, engine, image, dbname, reporter):
     spec names others. The key is random, made for this build only and
     removed once obfuscate is done: nobody can reverse the obfuscation."""
     fields = ["--fields", spec["obfuscate_fields"]] if spec.get("obfuscate_fields") else []
-    network.ensure(spec, engine, reporter)
-    with credentials.KeyFile(spec, "obfuscate.key") as key:
-        mounts = dict(volumes(spec, engine, reporter), **{key.path: {"bind": _KEY_PATH, "mode": "ro"}})
-        exit_code, tail = run_odoo(spec, engine, image, [_KEY_PATH, "-d", dbname, *fields, "-y"], "obfuscate",
-                                   reporter, volumes=mounts, entrypoint=["python3", "-c", _OBFUSCATE])
+    exit_code, tail = run_odoo(spec, engine, image, [_KEY_PATH, "-d", dbname, *fields, "-y"], "obfuscate", reporter,
+                               secrets={_KEY_PATH: token_urlsafe(32)}, entrypoint=["python3", "-c", _OBFUSCATE])
     if exit_code != 0:
         raise RunFailed("odoo obfuscate failed (exit code %d): %s" % (exit_code, " | ".join(tail[-5:])))
 

@@ -17,8 +17,8 @@ the preview ran), openupgrade_dir, predicted_downtime_seconds.
 
 import time
 
-from ..services import filestore, naming, postgres, runtime
-from . import cutover, deploy, odoo_steps, paths, upgrade_preview
+from ..services import naming, postgres, runtime
+from . import cutover, deploy, node_files, odoo_steps, upgrade_preview
 from .base import RunFailed
 
 
@@ -39,7 +39,7 @@ def execute(spec, reporter, engine=None):
         switch.stop_old("Stopping production to upgrade it to Odoo %s" % report["to_version"])
         down_since = time.monotonic()
         odoo_steps.copy_database(spec, dbname, old_db, current.get("db_owner") or spec["db_role"])
-        filestore.link_tree(paths.db_filestore(spec, old_db), paths.db_filestore(spec, dbname))
+        node_files.link_filestore(spec, engine, old_db, dbname)
         report["rows_before"] = postgres.row_counts(spec["db"], dbname)
         image_id = None
         for step in spec["upgrade_steps"]:

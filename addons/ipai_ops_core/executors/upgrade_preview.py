@@ -17,8 +17,8 @@ import contextlib
 import os
 import time
 
-from ..services import filestore, naming, odoo_versions, openupgrade, postgres, runtime, upgrade_tools
-from . import cutover, image, odoo_steps, paths, staging
+from ..services import naming, odoo_versions, openupgrade, postgres, runtime, upgrade_tools
+from . import cutover, image, node_files, odoo_steps, staging
 from .base import RunFailed
 
 # A production upgrade's downtime beyond the migration: its database copied
@@ -49,7 +49,7 @@ def execute(spec, reporter, engine=None):
         label = staging._copy_data(spec, switch, source, dbname, False)
         report["copy_seconds"] = round(time.monotonic() - copy_started, 1)
         report["db_bytes"] = postgres.database_size(spec["db"], dbname)
-        report["filestore_bytes"] = filestore.tree_size(paths.db_filestore(spec, dbname))
+        report["filestore_bytes"] = node_files.filestore_size(spec, engine, dbname)
         report["rows_before"] = postgres.row_counts(spec["db"], dbname)
         reporter.check_canceled()
         image_id = None
@@ -105,7 +105,6 @@ def migrate(spec, engine, reporter, step, dbname, report):
     sha, _tag, image_id, modules, _versions = image.build_image(step_spec, reporter, engine)
     check_modules_there(spec, engine, reporter, step, image_id, dbname)
     log = openupgrade.MigrationLog()
-    volumes = dict(odoo_steps.volumes(spec, engine, reporter), **{site: {"bind": openupgrade.MOUNT, "mode": "ro"}})
     addons = "/mnt/extra-addons,/opt/odoo/addons,%s/odoo/addons" % openupgrade.MOUNT
     command = ["-d", dbname, "--stop-after-init", "--no-http", "--log-level", "info",
                "--log-handler", "odoo.modules.loading:INFO", "--addons-path", addons,
@@ -116,7 +115,7 @@ def migrate(spec, engine, reporter, step, dbname, report):
     reporter.flush()
     started = time.monotonic()
     exit_code, tail = odoo_steps.run_odoo(
-        spec, engine, image_id, command, "openupgrade", reporter, volumes=volumes,
+        spec, engine, image_id, command, "openupgrade", reporter, tools={site: openupgrade.MOUNT},
         environment={"PYTHONPATH": openupgrade.MOUNT},  # openupgradelib, next to the two addons
         on_line=lambda line: reporter.log(log.feed(line), line), mem_limit=spec.get("mem_limit"),
         nano_cpus=spec.get("nano_cpus"), timeout=6 * 3600)

@@ -4,7 +4,6 @@ import os
 
 from odoo import api, fields, models, tools
 
-from ..executors import node_files
 from ..executors.base import RunFailed
 from ..services import egress, env_network, naming
 
@@ -156,12 +155,6 @@ class OpsRun(models.Model):
             spec["node_engines"] = host._ops_node_engines()
             # sudo: the nodes are managers' records; the run needs to know where its files are
             spec["node_storage"] = {node.name: node.storage for node in host.sudo().node_ids}
-            pinned = (not env.node_lost and env.swarm_node) or None
-            if node_files.own_disk(spec, pinned) and (run.kind not in node_files.SUPPORTED or (
-                    run.kind in ("build", "deploy") and env.upgrade_to)):
-                raise RunFailed("%s runs on node %s, which keeps its files on its own disk: %s runs there are not "
-                                "done yet (move it to a node sharing the platform's data directory first)." % (
-                                    env.name, pinned, "upgrade preview" if env.upgrade_to else run.kind))
             if run.kind == "drill":
                 spec["node"] = None  # a drill reads the backup only: it runs on the manager's node
             spec["node_endpoints"] = host._ops_node_endpoints()
@@ -182,11 +175,6 @@ class OpsRun(models.Model):
             env = self.sudo().environment_id
             spec.update(self._ops_upgrade_mode_spec(env) if env.upgrade_to else
                         self._ops_staging_spec(env, spec, self.config or {}))
-            if spec.get("obfuscate") and node_files.on_own_disk(spec):
-                raise RunFailed("%s runs on node %s, which keeps its files on its own disk: obfuscated staging copies "
-                                "are not made there yet (Odoo's obfuscate reads its one-time key from a file of the "
-                                "platform); move it to a node sharing the platform's data directory first." % (
-                                    env.name, spec["node"]))
         return spec
 
     def _ops_promotion_spec(self, spec):

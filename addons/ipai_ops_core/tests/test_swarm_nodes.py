@@ -10,8 +10,7 @@ class TestNodeStorage(OpsCase):
     """Where the files of an environment pinned to a swarm node are: a node
     with a disk of its own is reached through its engine (so it needs its
     endpoint), its storage does not change under environments pinned to
-    it, and the runs that cannot work there yet are refused with the
-    reason before anything is touched."""
+    it, and its runs go there."""
 
     @classmethod
     def setUpClass(cls):
@@ -49,18 +48,14 @@ class TestNodeStorage(OpsCase):
         self.shared.write({"storage": "own", "docker_url": "tcp://127.0.0.1:2397"})  # nothing pinned there
         self.assertEqual(self.shared.storage, "own")
 
-    def test_runs_not_done_there_yet_are_refused_with_the_reason(self):
-        with self.assertRaisesRegex(RunFailed, "node n2, which keeps its files on its own disk: upgrade runs there "
-                                               "are not done yet"):
-            self.spec_of("upgrade")
+    def test_every_run_goes_to_the_node_its_files_are_on(self):
         self.assertEqual(self.spec_of("rollback")["node"], "n2", "a new unit on files already there")
         self.assertEqual(self.spec_of("build")["node"], "n2", "its Odoo commands run there as jobs")
         spec = self.spec_of("deploy")
         self.assertEqual((spec["node"], spec["node_storage"]), ("n2", {"n1": "shared", "n2": "own"}))
         self.assertEqual(spec["node_engines"]["n2"], "tcp://127.0.0.1:2399")
-        self.env_prod.sudo().write({"swarm_node": "n1"})
         with self.assertRaisesRegex(RunFailed, "The preview this upgrade was queued on"):
-            self.spec_of("upgrade")  # on a shared node an upgrade goes on, to its own checks
+            self.spec_of("upgrade")  # an upgrade there goes on, to its own checks
 
     def test_the_log_is_taken_from_the_node_only_while_it_keeps_the_files(self):
         self.assertEqual(self.env_prod._ops_own_disk_node(), self.own)
@@ -81,15 +76,11 @@ class TestNodeStorage(OpsCase):
         source = run._ops_staging_source("production", self.env_prod, "/srv/prod-store", {})
         self.assertIsNone(source["node"], "on a shared node its files are the platform's: hard-linked")
 
-    def test_an_obfuscated_staging_copy_is_refused_there_with_the_reason(self):
+    def test_an_obfuscated_staging_copy_is_made_there(self):
         self.env_staging.sudo().write({"host": "swarm-t", "swarm_node": "n2", "state": "running"})
         self.project.sudo().staging_obfuscate = True
-        run = self.staging_build()
-        with self.assertRaisesRegex(RunFailed, "node n2, which keeps its files on its own disk: obfuscated staging "
-                                               "copies are not made there yet"):
-            run._executor_spec("swarm-t")
-        self.project.sudo().staging_obfuscate = False
-        self.assertFalse(run._executor_spec("swarm-t")["obfuscate"], "a plain staging copy is built there")
+        spec = self.staging_build()._executor_spec("swarm-t")
+        self.assertEqual((spec["obfuscate"], spec["node"]), (True, "n2"), "obfuscate runs there as a job")
 
     def test_no_copy_of_its_data_while_its_node_is_lost(self):
         """Its files on a lost node's own disk: a staging copy would have no
