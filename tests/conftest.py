@@ -17,6 +17,8 @@ import pytest
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
+# The swarm host's production, shared by the test_swarm_serving*.py files.
+pytest_plugins = ["swarm_prod"]
 REQUIRED_ENV = ("ODOO_SRC", "OPS_CONF", "OPS_E2E_DB", "OPS_DB_HOST", "OPS_DB_PORT", "OPS_DB_USER",
                 "OPS_DB_PASSWORD")
 # The environments' hostnames in the tests: <branch>.<project>.e2e.test,
@@ -234,16 +236,28 @@ def catcher(server):
     address: development and staging networks reach it at their gateway."""
     from e2e import shell
 
-    port = _free_port()
-    shell(server, 'env["ir.config_parameter"].set_param("ipai_ops.mail_catcher_port", "%d")\nenv.cr.commit()\n'
-          % port)
     cmd = _odoo_cmd(server.db)
     addons = cmd[cmd.index("--addons-path") + 1]
-    # Odoo finds an addon's command when --addons-path comes before it.
-    proc = subprocess.Popen([*cmd[:2], "--addons-path=%s" % addons, "ops-mailcatcher", *cmd[2:], "--port", str(port),
-                             "--log-level=warn"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    line = proc.stdout.readline()
-    assert "listening on 0.0.0.0:%d" % port in line, line
+    for _attempt in range(3):
+        port = _free_port()
+        # Odoo finds an addon's command when --addons-path comes before it.
+        proc = subprocess.Popen([*cmd[:2], "--addons-path=%s" % addons, "ops-mailcatcher", *cmd[2:], "--port",
+                                 str(port), "--log-level=warn"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+        said = proc.stdout.readline()
+        if "listening on 0.0.0.0:%d" % port in said:
+            break
+        try:  # all it said, to name the cause
+            said += proc.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            said += proc.communicate()[0]
+        if "Address already in use" not in said:  # (a free port taken meanwhile: another one)
+            pytest.fail("The mail catcher did not start: %s" % said[-3000:])
+    else:
+        pytest.fail("The mail catcher found no free port: %s" % said[-3000:])
+    shell(server, 'env["ir.config_parameter"].set_param("ipai_ops.mail_catcher_port", "%d")\nenv.cr.commit()\n'
+          % port)
     yield port
     proc.terminate()
     proc.wait(timeout=30)

@@ -81,15 +81,16 @@ def down():
 RUNTIME_IMAGE = "ipai-ops/odoo:18.0"  # the suite builds it (scripts/setup.sh)
 
 
-def runtime_image(lab):
-    """The runtime image on the lab's manager, copied from this machine's engine the first time."""
+def runtime_image(lab, image=RUNTIME_IMAGE):
+    """A runtime image (default: 18.0's) on the lab's manager, copied from this machine's engine the first time."""
     from odoo.addons.ipai_ops_core.services import runtime  # noqa: PLC0415 - Odoo's addons load with pytest-odoo
 
     local = runtime.connect(timeout=900)
-    if not local.image_id(RUNTIME_IMAGE):
-        pytest.fail("%s is missing on this machine's engine: scripts/setup.sh builds it" % RUNTIME_IMAGE)
-    local.copy_image(RUNTIME_IMAGE, lab["manager"])
-    return RUNTIME_IMAGE
+    if not local.image_id(image):
+        pytest.fail("%s is missing on this machine's engine: scripts/setup.sh builds 18.0's, a first run of a "
+                    "version its other ones" % image)
+    local.copy_image(image, lab["manager"])
+    return image
 
 
 def worker(lab, images=(PROBE_IMAGE,)):
