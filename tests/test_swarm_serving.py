@@ -1,9 +1,9 @@
 """A production on a swarm host, through the whole platform
 (tests/swarm_prod.py): the platform's nginx serves it by its hostname
 through the gateway's socket, its metrics and a shell come from its unit,
-a code-only redeploy, a rollback and a restore fail none of a visitor's
-requests every 50 ms, the crons keep it serving, and an Ops manager sees
-how a machine joins the swarm."""
+Connect logs its project admin in, a code-only redeploy, a rollback and a
+restore fail none of a visitor's requests every 50 ms, the crons keep it
+serving, and an Ops manager sees how a machine joins the swarm."""
 
 import os
 import subprocess
@@ -114,6 +114,22 @@ def test_its_metrics_and_a_shell_come_from_its_unit(server, swarm_prod, ops_bin)
     assert done.returncode == 0, done
     hostname = engine.client.containers.get(task).attrs["Config"]["Hostname"]
     assert done.stdout.split() == [hostname, "42"], done
+
+
+def test_connect_logs_its_project_admin_in_once(server, swarm_prod):
+    """Connect on a swarm production: the one-use link, through nginx and
+    the gateway, lands its project admin in the backend of its database
+    (the unit's Connect addon is a Swarm config); a second use fails."""
+    link = server.rpc("e2e_admin")("ops.environment", "connect", [swarm_prod["id"]])
+    assert link["url"].startswith(swarm_prod["url"] + "/ipai_ops/connect?token="), link
+    session = requests.Session()
+    answer = session.get(link["url"], timeout=60)
+    assert answer.status_code == 200 and "/web/login" not in answer.url, (answer.url, answer.status_code)
+    info = session.post(swarm_prod["url"] + "/web/session/get_session_info", json={
+        "jsonrpc": "2.0", "method": "call", "id": 1, "params": {}}, timeout=30).json().get("result") or {}
+    assert info.get("uid") == 2 and info.get("db") == swarm_prod["database_name"], info
+    again = requests.get(link["url"], timeout=60)
+    assert again.status_code == 403 and "not valid" in again.text, "a second use fails"
 
 
 def test_a_code_only_redeploy_on_swarm_fails_no_request(server, swarm_prod):
