@@ -183,15 +183,16 @@ def on_own_disk(spec):
     return node if own_disk(spec, node) else None
 
 
-def _helper(spec, engine, script, args, what, node=None):
+def _helper(spec, engine, script, args, what, node=None, data=None, as_root=False):
     """``script`` (Python) with ``args`` in a helper container on the engine
-    of ``node`` (default: the run's), the environment's data directory at
-    /data; returns its last lines."""
+    of ``node`` (default: the run's), directory ``data`` (default: the
+    environment's data directory) at /data, as the image's user (Odoo's)
+    or root; returns its last lines."""
     node, purpose = node or on_own_disk(spec), what.replace(" ", "-")
     code, tail = engine_of(spec, engine, node).run_to_completion(
         swarm_guard.IMAGE, list(args), odoo_steps.container_name(spec, purpose), odoo_steps.labels(spec, purpose),
-        network="none", volumes={paths.env_dir(spec, create=False): {"bind": "/data", "mode": "rw"}},
-        entrypoint=["python3", "-c", script], timeout=3600)
+        network="none", volumes={data or paths.env_dir(spec, create=False): {"bind": "/data", "mode": "rw"}},
+        entrypoint=["python3", "-c", script], timeout=3600, **({"user": "0"} if as_root else {}))
     if code != 0:
         raise RunFailed("The %s on node %s failed (exit code %s): %s" % (what, node, code, " / ".join(tail[-3:])))
     return tail
@@ -282,14 +283,9 @@ def _tools_on_node(spec, engine, node, tools, volumes, reporter):
         yield
     finally:
         try:  # as root: the copy keeps the platform's owners
-            code, tail = node_engine.run_to_completion(
-                swarm_guard.IMAGE, ["/tools/%s" % folder], odoo_steps.container_name(spec, "tools-removal"),
-                odoo_steps.labels(spec, "tools-removal"), network="none", user="0",
-                volumes={base: {"bind": "/tools", "mode": "rw"}}, entrypoint=["python3", "-c", REMOVE_STRICT],
-                timeout=600)
-            if code != 0:
-                raise RuntimeFailure("exit code %s: %s" % (code, " / ".join(tail[-3:])))
-        except RuntimeFailure as exc:
+            _helper(spec, engine, REMOVE_STRICT, ["/data/%s" % folder], "tools removal", node=node, data=base,
+                    as_root=True)
+        except (RunFailed, RuntimeFailure) as exc:
             reporter.log("warning", "The copy of the tools stays in %s on node %s: %s" % (
                 os.path.join(base, folder), node, exc))
 
