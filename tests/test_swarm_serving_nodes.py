@@ -369,7 +369,11 @@ def test_a_production_whose_node_is_lost_is_restored_on_another_node(server, swa
     # copy could be writing to it); then the garbage collector removes it through the node's engine.
     stale = os.path.join(lab.OWN_DISK, SLUG, "env-%d" % swarm_prod["id"])
     assert os.path.isdir(stale), "the node kept what it had"
-    shell(server, "env['ops.environment']._gc_node_dirs(set())\n")
-    assert os.path.isdir(stale), "changed minutes ago: left alone"
-    out = shell(server, "print('SWEPT', env['ops.environment']._gc_node_dirs(set(), quiet=0))\n")
+    # So does the copy of OpenUpgrade's scripts that a run whose worker died left there, once no run is in progress.
+    left_tools = os.path.join(lab.OWN_DISK, ".ipai-ops-tools", "run-1", "0")
+    os.makedirs(left_tools, exist_ok=True)
+    shell(server, "env['ops.environment']._gc_node_dirs(set(), runs=set())\n")
+    assert os.path.isdir(stale) and os.path.isdir(left_tools), "changed minutes ago: left alone"
+    out = shell(server, "print('SWEPT', env['ops.environment']._gc_node_dirs(set(), quiet=0, runs=set()))\n")
     assert "SWEPT 0" not in out and not os.path.exists(stale), out[-2000:]
+    assert not os.path.exists(os.path.dirname(left_tools)), "the dead run's copy of its tools went"

@@ -254,8 +254,10 @@ def test_a_nodes_leftover_directories_go_and_the_platforms_own_never(engine, lab
     """The collector's sweep of a node's own disk (executors/node_sweep.py,
     here through the local engine): an environment's directory that nothing
     changed lately is removed; one a copy is writing to stays; a link is
-    not followed; and a disk that carries the platform's mark (a node whose
-    storage was set to its own disk by mistake) loses nothing."""
+    not followed; the copies of tools of runs that are over go, those of
+    runs in progress stay; and a disk that carries the platform's mark (a
+    node whose storage was set to its own disk by mistake) loses
+    nothing."""
     from odoo.addons.ipai_ops_core.executors import node_sweep  # noqa: PLC0415 - Odoo's addons load with pytest-odoo
 
     root = tmp_path / "node-disk"
@@ -271,6 +273,16 @@ def test_a_nodes_leftover_directories_go_and_the_platforms_own_never(engine, lab
     assert sorted(os.listdir(root / "shop")) == ["env-3"] and outside.is_dir()
     with pytest.raises(ValueError, match="Not an environment's directory"):
         node_sweep.remove_dirs("w9", url, str(root), ["../etc"], labels, quiet=0)
+    # The copies of tools that runs left (their worker died): those of runs in progress stay, as does a link.
+    tools = root / node_sweep.TOOLS_ROOT
+    for run_id in (7, 8):
+        (tools / ("run-%d" % run_id) / "0").mkdir(parents=True)
+    (tools / "run-9").symlink_to(outside)
+    assert node_sweep.remove_dirs("w9", url, str(root), [], labels, quiet=0) == [], "a destroy's removal: no copy"
+    assert node_sweep.remove_dirs("w9", url, str(root), [], labels, runs_in_progress={8}) == [], "made just now"
+    assert node_sweep.remove_dirs("w9", url, str(root), [], labels, quiet=0, runs_in_progress={"8"}) == [
+        node_sweep.TOOLS_ROOT + "/run-7"]
+    assert sorted(os.listdir(tools)) == ["run-8", "run-9"] and outside.is_dir()
     (root / "shop" / "env-5").mkdir()
     node_sweep.mark_platform_disk(str(root))
     with pytest.raises(runtime.RuntimeFailure, match="node w9 sees the platform's own data directory"):

@@ -9,7 +9,13 @@ databases ``drill_<namespace>_<run>``), work and secret directories
 current container are never touched, whatever run made them.
 
 The spec here is the reduced one of ``ops.run._ops_leftover_spec``: no port
-is reserved and no credential is made to clean up.
+is reserved and no credential is made to clean up. An environment whose
+files are on a node's own disk (executors/node_files.py) has its lost
+databases' filestores there, and maybe the run's copy of its tools
+(executors/node_jobs.py): both are removed through that node's engine; a
+node that does not answer keeps them (said in the log: the collector's
+sweep of the node takes the tools' copy later, the filestores go with the
+environment's directory).
 """
 
 import glob
@@ -17,7 +23,8 @@ import os
 import shutil
 
 from ..services import naming, postgres, runtime
-from . import guard, paths
+from . import guard, node_files, node_jobs, paths
+from .base import RunFailed
 
 
 def _run_databases(spec):
@@ -43,12 +50,14 @@ def remove_leftovers(spec, engine=None, log=None):
     for container in engine.containers(labels):
         if container["id"] != current.get("container_id") and guard.remove_container(engine, spec, container["id"]):
             removed["containers"].append(container["name"])
-    for name in _run_databases(spec):
-        if name in keep_dbs:
-            continue
+    names = [name for name in _run_databases(spec) if name not in keep_dbs]
+    for name in names:
         if guard.drop_database(spec, name):
             removed["databases"].append(name)
-        shutil.rmtree(paths.db_filestore(spec, name, create_env_dir=False), ignore_errors=True)
+        if not node_files.on_own_disk(spec):
+            shutil.rmtree(paths.db_filestore(spec, name, create_env_dir=False), ignore_errors=True)
+    if node_files.on_own_disk(spec):
+        _remove_on_node(spec, engine, names, log)
     for pattern in paths.run_dir_patterns(spec):
         for path in glob.glob(pattern):
             shutil.rmtree(path, ignore_errors=True)
@@ -58,3 +67,13 @@ def remove_leftovers(spec, engine=None, log=None):
             "%s: %s" % (kind, ", ".join(os.path.basename(v) for v in values)) for kind, values in removed.items()
             if values))
     return removed
+
+
+def _remove_on_node(spec, engine, dbnames, log):
+    """The lost databases' filestores and the run's copy of its tools, gone
+    from the own disk of the node that keeps the environment's files."""
+    try:
+        node_files.remove_filestores(spec, engine, dbnames)
+        node_jobs.remove_run_tools(spec, engine, spec["node"])
+    except (RunFailed, runtime.RuntimeFailure) as exc:
+        log("What the earlier attempt left on node %s stays there for now: %s" % (spec["node"], exc))

@@ -16,8 +16,7 @@ it (services/env_log.py) and takes what a unit on such a node writes there
 Every kind of run works there: a backup pulls the filestore from there, a
 restore pushes it there; builds, deploys and upgrades copy or link their
 filestores there (place_filestore, link_filestore) and run their Odoo
-commands there as Swarm jobs (run_odoo_job: OpenUpgrade's scripts copied
-there for the job, obfuscate's key a secret of it); a rollback and a
+commands there as Swarm jobs (executors/node_jobs.py); a rollback and a
 recreation are a new unit on files that are there already, as a move's
 last step; a destroy removes them there (and the garbage collector what a
 node kept while it did not answer: executors/node_sweep.py).
@@ -32,8 +31,7 @@ import time
 from ..services import env_log, filestore, naming, runtime, swarm_guard
 from ..services.docker_trees import MissingTree
 from ..services.runtime import RuntimeFailure
-from ..services.swarm_cluster import NODE_LABEL
-from . import network, node_sweep, odoo_steps, paths, swarm_images
+from . import node_sweep, odoo_steps, paths, swarm_images
 from .base import RunFailed
 
 # In a helper on the node, as the image's user (Odoo's, who owns the files):
@@ -46,8 +44,7 @@ if os.path.isdir(src):
 else:
     os.makedirs(dest)
 """
-REMOVE_TREE = "import shutil, sys\nshutil.rmtree(sys.argv[1], ignore_errors=True)\n"
-REMOVE_STRICT = "import os, shutil, sys\nif os.path.lexists(sys.argv[1]):\n    shutil.rmtree(sys.argv[1])\n"
+REMOVE_TREE = "import shutil, sys\nfor path in sys.argv[1:]:\n    shutil.rmtree(path, ignore_errors=True)\n"
 # (as services/filestore.tree_size: links not followed, a hard-linked file counted once per name)
 TREE_SIZE = """import os, sys
 total = 0
@@ -67,10 +64,6 @@ for entry in os.scandir(sys.argv[1]):
     else:
         os.unlink(entry.path)
 """
-# Where a run's tools are copied on a node's own disk (_tools_on_node): beside the projects' folders of
-# its data root, which no unit mounts (each mounts its own environment's directory), so that no
-# environment's code can put a link where the platform copies as root.
-TOOLS_ROOT = ".ipai-ops-tools"
 LOG_NAME = "logs/" + env_log.LIVE  # in the data directory (executors/cutover.LOGFILE)
 _logger = logging.getLogger(__name__)
 
@@ -131,7 +124,7 @@ def leave_node(spec, engine, node, reporter):
         reporter.log("info", "Removed its filestore from node %s's disk" % node)
         return
     pull_log(spec, engine, node)
-    _helper(spec, engine, EMPTY_DIR, ["/data"], "data removal", node=node)
+    helper(spec, engine, EMPTY_DIR, ["/data"], "data removal", node=node)
     reporter.log("info", "Removed its data directory from node %s's disk" % node)
 
 
@@ -183,7 +176,7 @@ def on_own_disk(spec):
     return node if own_disk(spec, node) else None
 
 
-def _helper(spec, engine, script, args, what, node=None, data=None, as_root=False):
+def helper(spec, engine, script, args, what, node=None, data=None, as_root=False):
     """``script`` (Python) with ``args`` in a helper container on the engine
     of ``node`` (default: the run's), directory ``data`` (default: the
     environment's data directory) at /data, as the image's user (Odoo's)
@@ -202,7 +195,7 @@ def link_filestore(spec, engine, old_db, new_db):
     """Database ``new_db``'s filestore: ``old_db``'s, hard-linked, where the environment's files are."""
     if not on_own_disk(spec):
         return filestore.link_tree(paths.db_filestore(spec, old_db), paths.db_filestore(spec, new_db))
-    _helper(spec, engine, LINK_TREE, ["/data/filestore/%s" % naming.validate_db_name(old_db),
+    helper(spec, engine, LINK_TREE, ["/data/filestore/%s" % naming.validate_db_name(old_db),
                                       "/data/filestore/%s" % naming.validate_db_name(new_db)], "filestore copy")
     return None
 
@@ -211,7 +204,7 @@ def filestore_size(spec, engine, dbname):
     """Bytes of database ``dbname``'s filestore, where the environment keeps its files."""
     if not on_own_disk(spec):
         return filestore.tree_size(paths.db_filestore(spec, dbname))
-    tail = _helper(spec, engine, TREE_SIZE, ["/data/filestore/%s" % naming.validate_db_name(dbname)], "filestore size")
+    tail = helper(spec, engine, TREE_SIZE, ["/data/filestore/%s" % naming.validate_db_name(dbname)], "filestore size")
     try:
         return int(tail[-1])
     except (IndexError, ValueError):
@@ -224,70 +217,15 @@ def remove_filestore(spec, engine, dbname):
     if not on_own_disk(spec):
         shutil.rmtree(paths.db_filestore(spec, dbname), ignore_errors=True)  # (the data directory made, as before)
         return
-    _helper(spec, engine, REMOVE_TREE, ["/data/filestore/%s" % naming.validate_db_name(dbname)], "filestore removal")
+    remove_filestores(spec, engine, [dbname])
 
 
-def run_odoo_job(spec, engine, image, command, what, reporter, on_line=None, tools=None, secrets=None,
-                 environment=None, entrypoint=None, mem_limit=None, nano_cpus=None, timeout=3600, **kwargs):
-    """A one-shot Odoo command of an environment on a node with its own
-    disk: a Swarm job placed there (services/swarm_jobs.py), with its
-    unit's mounts and files (a plain container there could mount neither
-    the platform's configuration file nor its addons for environments).
-    ``tools`` (directories of the platform: OpenUpgrade's scripts) are
-    copied onto the node's disk for this command and mounted read-only,
-    ``secrets`` are Swarm secrets of the job (Odoo's user only), both gone
-    with it. Returns (exit code, last lines)."""
-    if kwargs.get("volumes"):
-        raise RunFailed("%s: a command with mounts of its own does not run on node %s (it keeps its files on its "
-                        "own disk)." % (what, spec["node"]))
-    net = network.ensure(spec, engine, reporter)
-    volumes, files = odoo_steps.unit_mounts(spec, engine, reporter)
-    for target, value in (secrets or {}).items():
-        files[target] = {"data": value, "secret": True, "uid": paths.ODOO_UID, "gid": paths.ODOO_UID, "mode": 0o400}
-    node = on_own_disk(spec)
-    swarm_images.copy_to_node(spec, engine, image, node, reporter)
-    try:
-        with _tools_on_node(spec, engine, node, tools or {}, volumes, reporter):
-            reporter.log("info", "Running %s as a Swarm job on node %s" % (what, node))
-            return engine.run_job(image, command, odoo_steps.container_name(spec, what), odoo_steps.labels(spec, what),
-                                  net["name"], NODE_LABEL, node, files=files, volumes=volumes,
-                                  environment=dict(network.container_environment(spec), **(environment or {})),
-                                  mem_limit=mem_limit, nano_cpus=nano_cpus, entrypoint=entrypoint,
-                                  on_line=on_line or (lambda line: reporter.log("debug", line)), timeout=timeout)
-    except RuntimeFailure as exc:
-        raise RunFailed("%s on node %s: %s" % (what, node, exc)) from exc
-
-
-@contextlib.contextmanager
-def _tools_on_node(spec, engine, node, tools, volumes, reporter):
-    """Each of ``tools`` ({directory of the platform: path in the
-    container}) copied into the run's folder of TOOLS_ROOT on ``node``'s
-    disk and added to ``volumes`` read-only; the folder removed afterwards
-    (a worker that dies meanwhile leaves it: nothing collects it yet)."""
-    if not tools:
-        yield
-        return
-    folder = "run-%d" % spec["run_id"]
-    base = os.path.join(spec["filestore_root"], TOOLS_ROOT)
-    started, sent = time.monotonic(), 0
-    node_engine = engine_of(spec, engine, node)
-    try:
-        for number, (source, target) in enumerate(sorted(tools.items())):
-            on_node = os.path.join(base, folder, str(number))
-            sent += runtime.connect(timeout=900).copy_tree(swarm_guard.IMAGE, source, node_engine, on_node,
-                                                           odoo_steps.labels(spec, "tools"))
-            volumes[on_node] = {"bind": target, "mode": "ro"}
-        reporter.log("info", "Copied %s to node %s: %.1f MB in %.1f s" % (
-            ", ".join(os.path.basename(source) for source in sorted(tools)), node, sent / 1e6,
-            time.monotonic() - started))
-        yield
-    finally:
-        try:  # as root: the copy keeps the platform's owners
-            _helper(spec, engine, REMOVE_STRICT, ["/data/%s" % folder], "tools removal", node=node, data=base,
-                    as_root=True)
-        except (RunFailed, RuntimeFailure) as exc:
-            reporter.log("warning", "The copy of the tools stays in %s on node %s: %s" % (
-                os.path.join(base, folder), node, exc))
+def remove_filestores(spec, engine, dbnames):
+    """The filestores of ``dbnames`` gone from the disk of the node that
+    keeps the environment's files (one helper there for all)."""
+    if dbnames:
+        helper(spec, engine, REMOVE_TREE, ["/data/filestore/%s" % naming.validate_db_name(name) for name in dbnames],
+               "filestore removal")
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from secrets import token_urlsafe
 import psycopg2
 
 from ..services import naming, odoo_config, odoo_log, postgres, runtime
-from . import credentials, network, node_files, paths
+from . import credentials, network, node_files, node_jobs, paths
 from .base import RunFailed
 
 # Odoo's obfuscate takes its key only as --pwd, which `ps` would show: this
@@ -76,10 +76,10 @@ def run_odoo(spec, engine, image, command, what, reporter, on_line=None, tools=N
     container}, read-only (OpenUpgrade's scripts); ``secrets``: {path in the
     container: text}, a file only Odoo's user reads, for this command only
     (obfuscate's key). On a node with a disk of its own: a Swarm job there
-    (executors/node_files.py)."""
+    (executors/node_jobs.py)."""
     if node_files.on_own_disk(spec):  # a Swarm job there
-        return node_files.run_odoo_job(spec, engine, image, command, what, reporter, on_line=on_line, tools=tools,
-                                       secrets=secrets, **kwargs)
+        return node_jobs.run_odoo_job(spec, engine, image, command, what, reporter, on_line=on_line, tools=tools,
+                                      secrets=secrets, **kwargs)
     net = network.ensure(spec, engine, reporter)
     mounts = dict(kwargs.pop("volumes", None) or volumes(spec, engine, reporter), **{
         source: {"bind": target, "mode": "ro"} for source, target in (tools or {}).items()})

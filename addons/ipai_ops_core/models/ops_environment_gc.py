@@ -80,17 +80,19 @@ class OpsEnvironment(models.Model):
             removed.update({key: removed.get(key, 0) + count for key, count in on_cluster.items()})
         if removed.get("networks"):
             self._ops_reconcile_network()  # their pg_hba lines go with them
-        removed["node_dirs"] = self._gc_node_dirs(state["busy_envs"])
+        removed["node_dirs"] = self._gc_node_dirs(state["busy_envs"], runs=state["active_runs"])
         return removed
 
     @api.model
-    def _gc_node_dirs(self, busy, quiet=node_sweep.QUIET):
+    def _gc_node_dirs(self, busy, quiet=node_sweep.QUIET, runs=None):
         """The data directories that nodes with a disk of their own keep of
         environments not pinned to them (destroyed, or moved or restored
-        elsewhere while the node did not answer), removed through each
-        node's engine (executors/node_sweep.py); ``busy``: environments a
-        run works on, left alone, as is a directory where something changed
-        in the last ``quiet`` seconds. Returns the number removed."""
+        elsewhere while the node did not answer), and the copies of tools
+        that runs other than ``runs`` (ids of the runs in progress; None:
+        no copy goes) left there, removed through each node's engine
+        (executors/node_sweep.py); ``busy``: environments a run works on,
+        left alone, as is a directory where something changed in the last
+        ``quiet`` seconds. Returns the number removed."""
         root = self.env["ops.run"]._ops_settings()["filestore_root"]
         node_sweep.mark_platform_disk(root)
         labels = runtime.labels_for(naming.namespace_for(self.env.cr.dbname), role="sweep")
@@ -103,7 +105,8 @@ class OpsEnvironment(models.Model):
                                ("state", "=", "destroyed"), ("swarm_node", "!=", node.name)])
             relatives = [node_sweep.env_relative(env.project_id.slug, env.id) for env in gone]
             try:
-                done = node_sweep.remove_dirs(node.name, node.docker_url, root, relatives, labels, quiet)
+                done = node_sweep.remove_dirs(node.name, node.docker_url, root, relatives, labels, quiet,
+                                              runs_in_progress=runs)
             except runtime.RuntimeFailure as exc:
                 _logger.warning("ops gc: node %s: %s", node.name, exc)
                 continue

@@ -56,6 +56,12 @@ class OpsHost(models.Model):
         # sudo: the nodes are managers' records; runs and crons need their endpoints
         return {node.name: node.docker_url for node in self.sudo().node_ids if node.docker_url}
 
+    def _ops_node_storage(self):
+        """{node name: where it keeps its environments' files ("shared" or "own")}."""
+        self.ensure_one()
+        # sudo: the nodes are managers' records; runs and their cleanup need to know where the files are
+        return {node.name: node.storage for node in self.sudo().node_ids}
+
     def _ops_node_endpoints(self):
         """{node host name: its Docker endpoint}: where a command in a unit
         on that node goes (services/swarm_exec.py)."""

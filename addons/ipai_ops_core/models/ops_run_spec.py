@@ -76,7 +76,7 @@ class OpsRun(models.Model):
         settings = self._ops_settings()
         namespace = naming.namespace_for(self.env.cr.dbname)
         host = self.env["ops.host"]._ops_named(env.host)  # (the cleanup needs the environment's engine)
-        return {
+        spec = {
             "namespace": namespace, "run_id": run.id, "environment_id": env.id, "project_slug": project.slug,
             "db": env._ops_db_server(settings), "db_role": naming.env_role_name(namespace, env.id),
             "legacy_role": naming.legacy_role_name(namespace, project.slug),
@@ -87,6 +87,18 @@ class OpsRun(models.Model):
                         "previous_database_name": env.previous_database_name or None,
                         "db_owner": env.db_role or None},
         }
+        if host.runtime_kind == "swarm":  # where its files are: a node's own disk keeps what the attempt left there
+            spec.update(node=run._ops_unit_node(), node_engines=host._ops_node_engines(),
+                        node_storage=host._ops_node_storage())
+        return spec
+
+    def _ops_unit_node(self):
+        """The node of the environment's unit for this run: the run's (a
+        move), else the one it is pinned to (executors/swarm_unit.placement);
+        None for a node lost (a node that answers, the manager's)."""
+        # sudo: the run's environment, read for the platform's spec
+        env = self.sudo().environment_id
+        return (self.sudo().config or {}).get("node") or (not env.node_lost and env.swarm_node) or None
 
     def _executor_spec(self, host_name="local"):
         """The plain values an executor needs (no records cross this line):
@@ -149,12 +161,9 @@ class OpsRun(models.Model):
                         "data_source": env.data_source or None, "swarm_node": env.swarm_node or None},
         }
         if host.runtime_kind == "swarm":
-            # the unit's node: the run's (a move), else the one it is pinned to (executors/swarm_unit.placement)
-            # (a node lost: a node that answers, the manager's)
-            spec["node"] = (run.config or {}).get("node") or (not env.node_lost and env.swarm_node) or None
+            spec["node"] = run._ops_unit_node()
             spec["node_engines"] = host._ops_node_engines()
-            # sudo: the nodes are managers' records; the run needs to know where its files are
-            spec["node_storage"] = {node.name: node.storage for node in host.sudo().node_ids}
+            spec["node_storage"] = host._ops_node_storage()
             if run.kind == "drill":
                 spec["node"] = None  # a drill reads the backup only: it runs on the manager's node
             spec["node_endpoints"] = host._ops_node_endpoints()

@@ -57,6 +57,18 @@ class TestNodeStorage(OpsCase):
         with self.assertRaisesRegex(RunFailed, "The preview this upgrade was queued on"):
             self.spec_of("upgrade")  # an upgrade there goes on, to its own checks
 
+    def test_a_lost_attempts_leftovers_are_looked_for_on_that_node(self):
+        """The reaper's spec (executors/cleanup.py) knows where the files
+        are: the lost databases' filestores and the run's copy of its tools
+        are on the node's own disk."""
+        run = self.Run.browse(self.Run.sudo()._ops_queue({
+            "project_id": self.project.id, "environment_id": self.env_prod.id, "kind": "build"}, trusted=True)["id"])
+        spec = run._ops_leftover_spec()
+        self.assertEqual((spec["node"], spec["node_storage"], spec["node_engines"]["n2"]),
+                         ("n2", {"n1": "shared", "n2": "own"}, "tcp://127.0.0.1:2399"))
+        self.env_prod.sudo().node_lost = True
+        self.assertIsNone(run._ops_leftover_spec()["node"], "a lost node is not asked")
+
     def test_the_log_is_taken_from_the_node_only_while_it_keeps_the_files(self):
         self.assertEqual(self.env_prod._ops_own_disk_node(), self.own)
         self.assertTrue(self.env_prod._ops_env_log().pull, "its log is taken from the node's disk")
