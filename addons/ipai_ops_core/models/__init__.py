@@ -8,6 +8,7 @@ from . import ops_project_settings_mixin
 from . import ops_project_member
 from . import ops_branch_rule
 from . import ops_environment
+from . import ops_environment_promotion
 from . import ops_environment_gc
 from . import ops_environment_database
 from . import ops_environment_runtime
