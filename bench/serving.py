@@ -44,25 +44,21 @@ Prints a table and a JSON line.
 """
 
 import argparse
-import http.client
 import json
-import multiprocessing
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import docker
-import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 from backup_restore import odoo_setup  # noqa: E402
 from hostnet import host_network_binds  # noqa: E402
+from http_load import Visitor, free_port, load, merge, rounded, wait_answers  # noqa: E402
 from kill_recovery import Plane, drop_templates, make_repo, odoo_cmd  # noqa: E402
 from run_log_queries import ensure_database  # noqa: E402
 
@@ -73,12 +69,6 @@ HOST_TWIN = "host-network.%s.%s" % (SLUG, BASE_DOMAIN)
 TWIN_CONF = "/run/ipai-ops-bench-serving"  # the twins' configuration files (root only)
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def run_worker(db):
     cmd = odoo_cmd(db, "ops-worker") + ["--worker-id", "bench-serve", "--projects", SLUG, "--once"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
@@ -86,113 +76,7 @@ def run_worker(db):
         sys.exit("the worker failed:\n" + (proc.stdout + proc.stderr)[-3000:])
 
 
-# -- load ------------------------------------------------------------------
-
-def _client(port, host, seconds, threads, queue):
-    latencies, errors = [], [0]
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
-
-    def loop():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine, failed = [], 0
-        while time.monotonic() < deadline:
-            started = time.monotonic()
-            try:
-                conn.request("GET", "/web/login", headers={"Host": host})
-                answer = conn.getresponse()
-                answer.read()
-                if answer.status == 200:
-                    mine.append(time.monotonic() - started)
-                else:
-                    failed += 1
-            except (OSError, http.client.HTTPException):
-                failed += 1
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        with lock:
-            latencies.extend(mine)
-            errors[0] += failed
-
-    workers = [threading.Thread(target=loop) for _ in range(threads)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join()
-    queue.put((latencies, errors[0]))
-
-
-def load(port, host, seconds, concurrency, procs):
-    """``concurrency`` keep-alive clients over ``procs`` processes for
-    ``seconds``: requests/s of answered 200s, p50, p95 (ms), errors."""
-    queue = multiprocessing.Queue()
-    per = [concurrency // procs + (1 if i < concurrency % procs else 0) for i in range(procs)]
-    children = [multiprocessing.Process(target=_client, args=(port, host, seconds, n, queue)) for n in per if n]
-    started = time.monotonic()
-    for child in children:
-        child.start()
-    results = [queue.get() for _ in children]
-    for child in children:
-        child.join()
-    elapsed = time.monotonic() - started
-    latencies = sorted(x for lat, _e in results for x in lat)
-    errors = sum(e for _lat, e in results)
-    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0  # noqa: E731
-    return {"rps": len(latencies) / elapsed, "p50_ms": pick(0.50), "p95_ms": pick(0.95), "errors": errors,
-            "requests": len(latencies)}
-
-
-class Visitor:
-    """GET url every 50 ms (a new connection each, like a browser tab polling)."""
-
-    def __init__(self, port, host):
-        self.port, self.host, self.answers = port, host, []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            at = time.monotonic()
-            try:
-                answer = requests.get("http://127.0.0.1:%d/web/login" % self.port, headers={"Host": self.host},
-                                      timeout=15, allow_redirects=False)
-                self.answers.append((at, answer.status_code == 200))
-            except requests.RequestException:
-                self.answers.append((at, False))
-            time.sleep(0.05)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def failed(self):
-        return sum(1 for _at, ok in self.answers if not ok)
-
-    def longest_gap(self):
-        """Seconds from the last good answer before a failure to the next good one."""
-        gap, last_ok, failing = 0.0, None, False
-        for at, ok in self.answers:
-            if ok:
-                if failing and last_ok is not None:
-                    gap = max(gap, at - last_ok)
-                last_ok, failing = at, False
-            else:
-                failing = True
-        return gap
-
-
-def merge(runs):
-    """One row of several equal load runs (requests/s summed over time, worst percentiles)."""
-    requests_ = sum(r["requests"] for r in runs)
-    seconds = sum(r["requests"] / r["rps"] for r in runs if r["rps"])
-    return {"rps": requests_ / seconds if seconds else 0, "p50_ms": max(r["p50_ms"] for r in runs),
-            "p95_ms": max(r["p95_ms"] for r in runs), "errors": sum(r["errors"] for r in runs),
-            "requests": requests_}
-
+# -- nginx -----------------------------------------------------------------
 
 def bench_nginx(work, listen_port, prod, host_port, host_gevent):
     """The platform's own nginx configuration, with a second name served by
@@ -205,19 +89,6 @@ def bench_nginx(work, listen_port, prod, host_port, host_gevent):
                {"names": [HOST_TWIN], "address": "127.0.0.1", "port": host_port, "ws_port": host_gevent}]
     listen = "127.0.0.1:%d" % listen_port
     nginx.apply(os.path.join(work, "proxy"), nginx_config.render(listen, servers), listen=listen)
-
-
-def wait_answers(port, host, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get("http://127.0.0.1:%d/web/login" % port, headers={"Host": host},
-                            timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    sys.exit("nothing answers on port %d" % port)
 
 
 # -- containers --------------------------------------------------------------
@@ -427,15 +298,6 @@ def main():
         r["switch_s_mean"], r["switch_s_max"] or 0))
 
     print(json.dumps(dict(rounded(res), bench="serving")))
-
-
-def rounded(value):
-    """``value`` with its floats (in dicts too) to 3 decimals: the JSON line."""
-    if isinstance(value, float):
-        return round(value, 3)
-    if isinstance(value, dict):
-        return {k: rounded(v) for k, v in value.items()}
-    return value
 
 
 if __name__ == "__main__":

@@ -54,15 +54,16 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 import swarm_lab  # noqa: E402 - the lab's commands
 from backup_restore import odoo_setup  # noqa: E402
+from http_load import Visitor, free_port, rounded, wait_answers  # noqa: E402
 from kill_recovery import Plane, drop_templates, make_repo, odoo_cmd  # noqa: E402
 from run_log_queries import connect, ensure_database  # noqa: E402
-from serving import BASE_DOMAIN, Visitor, free_port, rounded, wait_answers  # noqa: E402
+from serving import BASE_DOMAIN  # noqa: E402
 
 PROJECTS = {"docker": ("bench-swd", "local"), "swarm": ("bench-sws", "lab")}
 
 
 class StatusVisitor(Visitor):
-    """serving.Visitor, keeping what each failed request got (a status or an error)."""
+    """http_load.Visitor, keeping what each failed request got (a status or an error)."""
 
     def __init__(self, port, host):
         super().__init__(port, host)

@@ -51,9 +51,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 import swarm_deploys as sd  # noqa: E402 - its setup, deploys and cleanup work on the projects of sd.PROJECTS
 import swarm_lab  # noqa: E402 - the lab's commands
 from backup_restore import odoo_setup  # noqa: E402
+from http_load import free_port, rounded, wait_answers  # noqa: E402
 from kill_recovery import Plane, make_repo, odoo_cmd  # noqa: E402
 from run_log_queries import ensure_database  # noqa: E402
-from serving import free_port, rounded, wait_answers  # noqa: E402
 
 ENDED = ("succeeded", "failed", "canceled")
 COPIED = re.compile(r"Copied (?:the data directory|its filestore) from node \S+ to node \S+: ([\d.]+) MB in ([\d.]+) s")
