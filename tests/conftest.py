@@ -17,8 +17,9 @@ import pytest
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
-# The swarm host's production, shared by the test_swarm_serving*.py files.
-pytest_plugins = ["swarm_prod"]
+# The swarm host's production, shared by the test_swarm_serving*.py files; the production of
+# test_pitr_e2e.py, on its own cluster.
+pytest_plugins = ["swarm_prod", "pitr_prod"]
 REQUIRED_ENV = ("ODOO_SRC", "OPS_CONF", "OPS_E2E_DB", "OPS_DB_HOST", "OPS_DB_PORT", "OPS_DB_USER",
                 "OPS_DB_PASSWORD")
 # The environments' hostnames in the tests: <branch>.<project>.e2e.test,

@@ -8,153 +8,39 @@ while production keeps answering, and wrong times refused with the window."""
 import datetime
 import json
 import os
-import secrets
 import shutil
-import subprocess
 import threading
 import time
 import xmlrpc.client
 
 import psycopg2
 import pytest
-from conftest import _free_port
 from e2e import (
-    ADDON,
     Poller,
     answers_within,
-    docker_ready,
     logs_of,
-    make_addon_repo,
     namespace,
     ops,
-    remove_leftovers,
     run_monitor,
     run_worker,
     serves,
     shell,
     sql,
 )
-from odoo.addons.ipai_ops_backup.services import pg_cluster, pitr
+from odoo.addons.ipai_ops_backup.services import pitr
+from pitr_prod import PITR, SLUG, _production_server, prod_sql, read_env
 from probes import net_probe
 from psycopg2 import sql as pgsql
 
-SLUG = "pitr-e2e"
 UTC = datetime.timezone.utc
 
 
-def _production_server():
-    return {"host": "127.0.0.1", "port": PITR["port"], "user": os.environ["OPS_DB_USER"],
-            "password": PITR["password"]}
-
-
-PITR = {}
-
-
-def prod_sql(dbname, query, args=None):
-    """SQL on production's cluster, as the control plane's role there."""
-    return pg_cluster.fetch(_production_server(), query, args or (), dbname=dbname)
-
-
-def _build(server, branch):
-    manager = server.rpc("e2e_manager")
-    queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "build", "branch": branch})
-    run_worker(server, projects=SLUG)
-    run = manager("ops.run", "api_read", [queued["id"]])
-    assert run["state"] == "succeeded", run["error_message"]
-    return queued["environment_id"]
-
-
-@pytest.fixture(scope="module")
-def cluster(server, tmp_path_factory):
-    """Production's cluster of this control plane, in a directory of the test's own, set up
-    once the project's production runs on the shared server; all gone afterwards."""
-    if not docker_ready():
-        pytest.fail("the Docker engine is not running: scripts/setup.sh starts it (scripts/docker.sh)")
-    remove_leftovers(SLUG)
-    root = "/var/tmp/ops-pitr-e2e-%s" % secrets.token_hex(4)
-    PITR.update(port=_free_port(), root=root)
-    shell(server, 'env["ir.config_parameter"].set_param("ipai_ops.pitr_root", %r)\nenv.cr.commit()\n' % root)
-    try:  # whatever fails from here on, the cluster and its directory go
-        url = make_addon_repo(tmp_path_factory.mktemp("pitrgit"), branches=("release/pitr",), red_branch=None)
-        uids = server.uids
-        server.rpc("e2e_manager")("ops.project", "create", {
-            "name": "PITR E2E", "slug": SLUG, "repo_url": url, "test_tags": "/%s" % ADDON, "mem_limit_mb": 1024,
-            "member_ids": [(0, 0, {"user_id": uids["e2e_admin"], "role": "admin"}),
-                           (0, 0, {"user_id": uids["e2e_dev"], "role": "developer"})]})
-        # A production from before production's cluster: on the shared server.
-        PITR["production"] = _build(server, "main")
-        with pytest.raises(xmlrpc.client.Fault, match="Only Ops managers"):
-            server.rpc("e2e_admin")("ops.pitr", "setup", PITR["port"])
-        done = server.rpc("e2e_manager")("ops.pitr", "setup", PITR["port"], 60)
-        assert done["backups"] >= 1, done
-        # The production from before is named as moving with its next deploy.
-        name = server.rpc("e2e_manager")("ops.environment", "read", [PITR["production"]], ["name"])[0]["name"]
-        assert name in done["move_with_next_deploy"], done
-        # The control plane's role on that cluster has a password of its own (a sealed parameter).
-        PITR["password"] = shell(server, 'print("PW=" + env["ir.config_parameter"].get_param('
-                                         '"ipai_ops.production_db_password"))\n').split("PW=")[1].strip()
-        yield PITR
-    finally:
-        try:
-            try:
-                # The project's environments go through the product (their databases on that cluster too).
-                manager = server.rpc("e2e_manager")
-                envs = manager("ops.environment", "search", [("project_id.slug", "=", SLUG),
-                                                             ("state", "!=", "destroyed")])
-                for env_id in envs:
-                    manager("ops.environment", "action_destroy", [env_id])
-                if envs:
-                    run_worker(server, projects=SLUG)
-            finally:
-                remove_leftovers(SLUG)
-            # Later tests' productions stay on the shared server.
-            shell(server, 'P = env["ir.config_parameter"]\nfor key in ("ipai_ops.production_db_port", '
-                          '"ipai_ops.pitr_root", "ipai_ops.production_db_password", '
-                          '"ipai_ops.pitr_superuser_password"):\n    P.set_param(key, False)\nenv.cr.commit()\n')
-        finally:
-            bindir = sorted(os.listdir("/usr/lib/postgresql"))[-1]
-            subprocess.run(["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/%s/bin/pg_ctl" % bindir, "-D",
-                            root + "/data", "-m", "immediate", "stop"], cwd="/", capture_output=True, check=False)
-            shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def project(server, cluster):
-    """The production made before the cluster, moved onto it by its next deploy while a
-    visitor asks for its login page every 50 ms; then a staging built from it."""
-    manager = server.rpc("e2e_manager")
-    before = read_env(server, cluster["production"])
-    assert before["db_cluster"] == "shared", before
-    mark = secrets.token_hex(8)
-    sql(before["database_name"], "INSERT INTO ir_config_parameter (key, value, create_date, write_date) "
-                                 "VALUES ('pitr_e2e.before_move', %s, now(), now())", [mark])
-    # A first attempt fails halfway: the cluster holds a database of that name that is not the environment's.
-    squatter = pgsql.Identifier(before["database_name"])
-    prod_sql("postgres", pgsql.SQL("CREATE DATABASE {}").format(squatter))
-    with Poller(before["url"], timeout=60) as visitor:
-        failed = manager("ops.run", "queue_run", {"project": SLUG, "kind": "deploy", "branch": "main"})
-        run_worker(server, projects=SLUG)
-        between = read_env(server, cluster["production"])
-        prod_sql("postgres", pgsql.SQL("DROP DATABASE {}").format(squatter))
-        queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": "deploy", "branch": "main"})
-        run_worker(server, projects=SLUG)
-    move = {"before": before, "mark": mark, "visitor": visitor, "between": between,
-            "failed": manager("ops.run", "api_read", [failed["id"]]), "failed_log": logs_of(manager, failed["id"]),
-            "run": manager("ops.run", "api_read", [queued["id"]]), "log": logs_of(manager, queued["id"])}
-    return {"production": cluster["production"], "staging": _build(server, "release/pitr"), "move": move}
-
-
-def read_env(server, env_id):
-    return server.rpc("e2e_manager")("ops.environment", "read", [env_id], [
-        "stage", "database_name", "url", "db_cluster", "data_source", "state", "container_id"])[0]
-
-
-def test_existing_production_moved_by_its_next_deploy(server, project):
+def test_existing_production_moved_by_its_next_deploy(server, pitr_project):
     """A production from before the cluster moves onto it with its next deploy: same
     database name and data, nothing of it left on the shared server, its rollback
     database on the cluster, and a visitor asking every 50 ms throughout got every
     answer (those that came during the copy waited for it)."""
-    move, after = project["move"], read_env(server, project["production"])
+    move, after = pitr_project["move"], read_env(server, pitr_project["production"])
     before, run = move["before"], move["run"]
     assert run["state"] == "succeeded", (run["error_message"], move["log"][-3000:])
     assert "onto production's cluster" in move["log"], move["log"][-3000:]
@@ -164,7 +50,7 @@ def test_existing_production_moved_by_its_next_deploy(server, project):
         (move["mark"],)]
     assert not sql("postgres", "SELECT 1 FROM pg_database WHERE datname = %s", [db])
     assert serves(after["url"], db)
-    previous = server.rpc("e2e_manager")("ops.environment", "read", [project["production"]],
+    previous = server.rpc("e2e_manager")("ops.environment", "read", [pitr_project["production"]],
                                          ["previous_database_name"])[0]["previous_database_name"]
     assert prod_sql("postgres", "SELECT 1 FROM pg_database WHERE datname = %s", [previous]), previous
     # The failed attempt: the reason named, production back on the shared server, its held requests served there.
@@ -182,23 +68,23 @@ def test_existing_production_moved_by_its_next_deploy(server, project):
           % (len(visitor.answers), max(visitor.durations)))
 
 
-def test_production_lives_on_its_archived_cluster(server, project):
-    prod = read_env(server, project["production"])
+def test_production_lives_on_its_archived_cluster(server, pitr_project):
+    prod = read_env(server, pitr_project["production"])
     assert prod["stage"] == "production" and prod["db_cluster"] == "production"
     # Its database is on production's cluster, not on the shared server.
     assert prod_sql("postgres", "SELECT 1 FROM pg_database WHERE datname = %s", [prod["database_name"]])
     assert not sql("postgres", "SELECT 1 FROM pg_database WHERE datname = %s", [prod["database_name"]])
     assert serves(prod["url"], prod["database_name"])
     # Staging was copied from it, across servers, and lives on the shared server.
-    staging = read_env(server, project["staging"])
+    staging = read_env(server, pitr_project["staging"])
     assert staging["db_cluster"] == "shared" and "Copy of production" in staging["data_source"]
     assert sql("postgres", "SELECT 1 FROM pg_database WHERE datname = %s", [staging["database_name"]])
 
 
-def test_only_production_reaches_its_cluster(server, project):
+def test_only_production_reaches_its_cluster(server, pitr_project):
     """From inside the real containers: production's cluster port is open to production's
     network only; staging's network cannot even open a TCP connection to it."""
-    prod, staging = read_env(server, project["production"]), read_env(server, project["staging"])
+    prod, staging = read_env(server, pitr_project["production"]), read_env(server, pitr_project["staging"])
     port = PITR["port"]
     own = net_probe(prod["container_id"], [])["own_db_host"]
     got = net_probe(prod["container_id"], [
@@ -218,8 +104,8 @@ def test_only_production_reaches_its_cluster(server, project):
         assert got["tcp"] != "open" and got["loopback"] != "open" and got["pg"] != "CONNECTED", (user, got)
 
 
-def test_accident_undone_into_staging_to_the_second(server, project, ops_bin):
-    prod = read_env(server, project["production"])
+def test_accident_undone_into_staging_to_the_second(server, pitr_project, ops_bin):
+    prod = read_env(server, pitr_project["production"])
     db = prod["database_name"]
     prod_sql(db, "CREATE TABLE pitr_probe (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())")
     prod_sql(db, "CREATE TABLE pitr_ledger AS SELECT n AS id FROM generate_series(1, 50) n")
@@ -265,7 +151,7 @@ def test_accident_undone_into_staging_to_the_second(server, project, ops_bin):
     assert run["state"] == "succeeded", run["error_message"]
     # Production answered throughout.
     assert visitor.statuses() and not visitor.failures(allowed=(200, 303)), visitor.failures()[:3]
-    staging = read_env(server, project["staging"])
+    staging = read_env(server, pitr_project["staging"])
     assert "as it was at" in staging["data_source"]
     assert serves(staging["url"], staging["database_name"])
     # The dropped table is back, whole; the rows are those committed before the second, none after.
@@ -283,13 +169,13 @@ def test_accident_undone_into_staging_to_the_second(server, project, ops_bin):
     assert not status["failing"] and status["backups"], status
 
 
-def test_drill_restores_a_mark_and_checks_that_moment(server, project, ops_bin):
+def test_drill_restores_a_mark_and_checks_that_moment(server, pitr_project, ops_bin):
     """Marks written down with rows added between them; a drill to a random one, then to
     each, restores that very moment (the other mark's counts would not match); a mark
     whose counts are not what the archive holds fails, naming the table; the verdict
     shows on production's Backups tab. A developer may neither mark nor drill."""
     manager = server.rpc("e2e_manager")
-    db = read_env(server, project["production"])["database_name"]
+    db = read_env(server, pitr_project["production"])["database_name"]
     refused = ops(ops_bin, server, "e2e_dev", "backup", "mark-pitr", SLUG)
     assert refused.returncode != 0 and "drill" in refused.stderr, (refused.stdout, refused.stderr)
     marks = []
@@ -323,7 +209,7 @@ def test_drill_restores_a_mark_and_checks_that_moment(server, project, ops_bin):
     failed = manager("ops.run", "api_read", [json.loads(done.stdout)["id"]])
     assert failed["state"] == "failed" and "res_partner has" in failed["error_message"], failed["error_message"]
     assert "1 at that time" in failed["error_message"], failed["error_message"]
-    tab = manager("ops.environment", "read", [project["production"]], ["pitr_drill", "pitr_drill_failed"])[0]
+    tab = manager("ops.environment", "read", [pitr_project["production"]], ["pitr_drill", "pitr_drill_failed"])[0]
     assert tab["pitr_drill_failed"] and "res_partner has" in tab["pitr_drill"], tab
     # Nothing of the drills is left on either server.
     scratch = ["drill_%s_%d" % (namespace(server), run["id"]) for run in runs + [failed]]
@@ -331,7 +217,7 @@ def test_drill_restores_a_mark_and_checks_that_moment(server, project, ops_bin):
         assert not query("postgres", "SELECT datname FROM pg_database WHERE datname = ANY(%s)", [scratch])
 
 
-def test_restore_drill_keeps_its_verified_copy_off_the_archive(server, project, ops_bin):
+def test_restore_drill_keeps_its_verified_copy_off_the_archive(server, pitr_project, ops_bin):
     """A restore drill of production's nightly zip restores on the shared server: its
     scratch copy and the verified copy staging starts from are not written into the
     archived cluster (each would add a copy of production to the WAL archive)."""
@@ -344,17 +230,17 @@ def test_restore_drill_keeps_its_verified_copy_off_the_archive(server, project, 
     run_worker(server, projects=SLUG)
     backup = manager("ops.backup", "read", [backup_id], ["verify_state", "verify_message"])[0]
     assert backup["verify_state"] == "ok", backup
-    verified = "vbk_%s_%d" % (namespace(server), project["production"])
+    verified = "vbk_%s_%d" % (namespace(server), pitr_project["production"])
     query = "SELECT datname FROM pg_database WHERE datname = %s OR datname LIKE 'drill\\_%%'"
     assert sql("postgres", query, [verified]) == [(verified,)]
     assert not prod_sql("postgres", query, [verified])
 
 
-def test_garbage_collector_sweeps_productions_cluster_too(server, project):
+def test_garbage_collector_sweeps_productions_cluster_too(server, pitr_project):
     """A database a run left behind on production's cluster (this control plane's name,
     production's role) goes with the lifecycle cron's collection; what production
     serves and would roll back to stays."""
-    plane, prod_id = namespace(server), project["production"]
+    plane, prod_id = namespace(server), pitr_project["production"]
     orphan = "%s_%d_999999_left_behind" % (plane, prod_id)
     prod_sql("postgres", pgsql.SQL("CREATE DATABASE {} OWNER {}").format(
         pgsql.Identifier(orphan), pgsql.Identifier("ops_%s_e%d" % (plane, prod_id))))
@@ -368,10 +254,10 @@ def test_garbage_collector_sweeps_productions_cluster_too(server, project):
     assert {prod["database_name"], prod["previous_database_name"]} <= left, (prod, left)
 
 
-def test_broken_archiving_opens_an_incident_and_catches_up(server, project):
+def test_broken_archiving_opens_an_incident_and_catches_up(server, pitr_project):
     """The repository unwritable: production keeps working, the monitor opens an incident at
     its next collection; once fixed, archiving catches up."""
-    prod = read_env(server, project["production"])
+    prod = read_env(server, pitr_project["production"])
     archive = os.path.join(PITR["root"], "repo", "archive")
     os.chmod(archive, 0o000)
     try:
@@ -384,11 +270,11 @@ def test_broken_archiving_opens_an_incident_and_catches_up(server, project):
             time.sleep(0.5)
         run_monitor(server)
         found = server.rpc("e2e_admin")("ops.incident", "search_read", [
-            ("environment_id", "=", project["production"]), ("rule_id.metric", "=", "archive_failing")],
+            ("environment_id", "=", pitr_project["production"]), ("rule_id.metric", "=", "archive_failing")],
             ["state", "evidence"])
         assert len(found) == 1 and found[0]["state"] == "open", found
         assert serves(prod["url"], prod["database_name"])
-        tab = server.rpc("e2e_admin")("ops.environment", "read", [project["production"]],
+        tab = server.rpc("e2e_admin")("ops.environment", "read", [pitr_project["production"]],
                                       ["pitr_failing", "pitr_state"])[0]
         assert tab["pitr_failing"] and "FAILS" in tab["pitr_state"], tab
     finally:
@@ -399,13 +285,13 @@ def test_broken_archiving_opens_an_incident_and_catches_up(server, project):
         assert time.monotonic() < deadline, "archiving did not catch up"
         time.sleep(0.5)
 
-def test_production_restored_in_place_from_its_form(server, project):
+def test_production_restored_in_place_from_its_form(server, pitr_project):
     """The environment form's Backups tab: the window and the archive's state, then the wizard
     restores production itself to a second (a backup first, the switch as for any restore)."""
     admin = server.rpc("e2e_admin")
-    prod = read_env(server, project["production"])
+    prod = read_env(server, pitr_project["production"])
     db = prod["database_name"]
-    tab = admin("ops.environment", "read", [project["production"]], [
+    tab = admin("ops.environment", "read", [pitr_project["production"]], [
         "pitr_earliest", "pitr_latest", "pitr_lag", "pitr_last_wal", "pitr_failing", "pitr_repo_mb", "pitr_state"])[0]
     assert tab["pitr_earliest"] and tab["pitr_latest"] > tab["pitr_earliest"], tab
     assert not tab["pitr_failing"] and tab["pitr_last_wal"] and tab["pitr_repo_mb"] > 0, tab
@@ -417,9 +303,9 @@ def test_production_restored_in_place_from_its_form(server, project):
     # A developer of the project may not restore production.
     with pytest.raises(xmlrpc.client.Fault):
         wizard = server.rpc("e2e_dev")("ops.pitr.restore", "create", {
-            "environment_id": project["production"], "at": before_accident, "target": "production"})
+            "environment_id": pitr_project["production"], "at": before_accident, "target": "production"})
         server.rpc("e2e_dev")("ops.pitr.restore", "action_restore", [wizard])
-    wizard = admin("ops.pitr.restore", "create", {"environment_id": project["production"], "at": before_accident,
+    wizard = admin("ops.pitr.restore", "create", {"environment_id": pitr_project["production"], "at": before_accident,
                                                   "target": "production"})
     action = admin("ops.pitr.restore", "action_restore", [wizard])
     run_id = action["res_id"]
@@ -429,21 +315,21 @@ def test_production_restored_in_place_from_its_form(server, project):
     assert run["state"] == "succeeded", run["error_message"]
     # Production answered throughout: the page itself, or the maintenance page while it switched.
     assert not visitor.failures(allowed=(200, 303, 503)), visitor.failures()[:3]
-    after = read_env(server, project["production"])
+    after = read_env(server, pitr_project["production"])
     assert after["database_name"] != db and after["db_cluster"] == "production"
     assert prod_sql(after["database_name"], "SELECT count(*) FROM pitr_invoices")[0][0] == 20
     assert serves(after["url"], after["database_name"])
     # A point before the restored database took over is in the database it replaced: refused, named.
-    refused = admin("ops.environment", "read", [project["production"]], ["database_since"])[0]
+    refused = admin("ops.environment", "read", [pitr_project["production"]], ["database_since"])[0]
     assert refused["database_since"] > before_accident
     with pytest.raises(xmlrpc.client.Fault, match="since"):
         admin("ops.pitr", "restore", SLUG, before_accident, "production")
 
 
-def test_lost_cluster_rebuilt_from_its_repository(server, project, ops_bin):
+def test_lost_cluster_rebuilt_from_its_repository(server, pitr_project, ops_bin):
     """Production's server killed and its data directory deleted: `ops backup recover-cluster`
     (Ops managers) rebuilds it from the repository and production answers again with its data."""
-    prod = read_env(server, project["production"])
+    prod = read_env(server, pitr_project["production"])
     prod_sql(prod["database_name"], "CREATE TABLE pitr_kept AS SELECT n AS id FROM generate_series(1, 7) n")
     prod_sql("postgres", "SELECT pg_switch_wal()")  # archived, as archive_timeout would do within a minute
     time.sleep(2)
