@@ -77,10 +77,12 @@ def load(port, host, seconds, concurrency, procs):
 
 
 class Visitor:
-    """GET url every 50 ms (a new connection each, like a browser tab polling)."""
+    """GET url every 50 ms (a new connection each, like a browser tab
+    polling); ``failures``: what each failed request got (a status or an
+    error)."""
 
     def __init__(self, port, host):
-        self.port, self.host, self.answers = port, host, []
+        self.port, self.host, self.answers, self.failures = port, host, [], []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -90,9 +92,12 @@ class Visitor:
             try:
                 answer = requests.get("http://127.0.0.1:%d/web/login" % self.port, headers={"Host": self.host},
                                       timeout=15, allow_redirects=False)
-                self.answers.append((at, answer.status_code == 200))
-            except requests.RequestException:
-                self.answers.append((at, False))
+                ok, what = answer.status_code == 200, answer.status_code
+            except requests.RequestException as exc:
+                ok, what = False, type(exc).__name__
+            self.answers.append((at, ok))
+            if not ok:
+                self.failures.append(what)
             time.sleep(0.05)
 
     def __enter__(self):

@@ -47,8 +47,6 @@ import sys
 import time
 import traceback
 
-import requests
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
@@ -60,28 +58,6 @@ from run_log_queries import connect, ensure_database  # noqa: E402
 from serving import BASE_DOMAIN  # noqa: E402
 
 PROJECTS = {"docker": ("bench-swd", "local"), "swarm": ("bench-sws", "lab")}
-
-
-class StatusVisitor(Visitor):
-    """http_load.Visitor, keeping what each failed request got (a status or an error)."""
-
-    def __init__(self, port, host):
-        super().__init__(port, host)
-        self.failures = []
-
-    def _run(self):
-        while not self._stop.is_set():
-            at = time.monotonic()
-            try:
-                answer = requests.get("http://127.0.0.1:%d/web/login" % self.port, headers={"Host": self.host},
-                                      timeout=15, allow_redirects=False)
-                ok, what = answer.status_code == 200, answer.status_code
-            except requests.RequestException as exc:
-                ok, what = False, type(exc).__name__
-            self.answers.append((at, ok))
-            if not ok:
-                self.failures.append(what)
-            time.sleep(0.05)
 
 
 def run_worker(db, slug, host, timeout=1500):
@@ -180,7 +156,7 @@ def measure(plane, db, args, listen_port, res):
     for kind in PROJECTS:  # 2. code-only redeploys under a visitor
         prod = production(plane, PROJECTS[kind][0])
         runs = []
-        with StatusVisitor(listen_port, prod["hostname"]) as visitor:
+        with Visitor(listen_port, prod["hostname"]) as visitor:
             time.sleep(1)
             for _ in range(args.redeploys):
                 runs.append(deploy(plane, db, kind))

@@ -106,9 +106,9 @@ def move(plane, db, slug, env_id):
 
 @contextlib.contextmanager
 def visitors(port, prods, row):
-    """A StatusVisitor per production meanwhile; their requests, failed ones and longest gap into ``row``."""
+    """An http_load.Visitor per production meanwhile; their requests, failed ones and longest gap into ``row``."""
     with contextlib.ExitStack() as stack:
-        seen = [stack.enter_context(sd.StatusVisitor(port, p["hostname"])) for p in prods]
+        seen = [stack.enter_context(sd.Visitor(port, p["hostname"])) for p in prods]
         time.sleep(1)
         yield
         time.sleep(1)
