@@ -106,7 +106,8 @@ def test_production_on_the_worker_s_own_disk_is_upgraded_there(server, swarm_pro
     """Production on the worker's own disk goes from Odoo 18.0 to 19.0: the
     scan moves the addon's manifest to 19.0 on upgrade/19.0, the preview
     migrates a copy (its filestore from the worker's disk), and the approved
-    upgrade runs there: its filestore hard-linked on that disk, OpenUpgrade
+    upgrade runs there: its new image brought there before production stops,
+    its filestore hard-linked on that disk, OpenUpgrade
     as a Swarm job on the worker with its scripts copied there for the job
     only, production served by Odoo 19.0 on the worker with what people
     made, its previous database kept for a rollback."""
@@ -137,6 +138,7 @@ def test_production_on_the_worker_s_own_disk_is_upgraded_there(server, swarm_pro
     run, logs = run_on_swarm(server, manager, queued)
     assert run["state"] == "succeeded", (run["error_message"], logs[-4000:])
     assert "Running openupgrade as a Swarm job on node w1" in logs, logs[-4000:]
+    assert logs.index("Copied image") < logs.index("Stopping production"), "the image reached w1 before the downtime"
     assert re.search(r"Copied site-19\.0-\w+ to node w1", logs), logs[-4000:]
     after = manager("ops.environment", "read", [swarm_prod["id"]], FIELDS + [
         "swarm_node", "odoo_version_running", "previous_database_name"])[0]

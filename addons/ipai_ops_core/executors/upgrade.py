@@ -1,7 +1,9 @@
 """The upgrade of production to the next Odoo version (run kind upgrade on
 production), after a successful preview of the same code. Like a deploy
 that updates modules (executors/deploy.py): the backup module backs
-production up first; the maintenance page goes up and production stops
+production up first; each step's image is built (and brought to the node
+of production's unit on a swarm host) while production still serves;
+the maintenance page goes up and production stops
 (the downtime); its database is copied with CREATE DATABASE ... TEMPLATE and
 a hard-linked filestore; the copy is migrated with OpenUpgrade in the
 target's image, exactly as the preview did (executors/upgrade_preview.py,
@@ -36,14 +38,16 @@ def execute(spec, reporter, engine=None):
               "predicted_downtime_seconds": spec.get("predicted_downtime_seconds")}
     with upgrade_preview.kept_on_failure(reporter, report), cutover.Switch(spec, engine, reporter) as switch:
         dbname = switch.database(name)
+        # each step's image, built (and brought to the unit's node) while production still serves
+        built = [upgrade_preview.build_step(spec, engine, reporter, step) for step in spec["upgrade_steps"]]
         switch.stop_old("Stopping production to upgrade it to Odoo %s" % report["to_version"])
         down_since = time.monotonic()
         odoo_steps.copy_database(spec, dbname, old_db, current.get("db_owner") or spec["db_role"])
         node_files.link_filestore(spec, engine, old_db, dbname)
         report["rows_before"] = postgres.row_counts(spec["db"], dbname)
         image_id = None
-        for step in spec["upgrade_steps"]:
-            image_id = upgrade_preview.migrate(spec, engine, reporter, step, dbname, report)
+        for step, ready in zip(spec["upgrade_steps"], built, strict=True):
+            image_id = upgrade_preview.migrate(spec, engine, reporter, step, dbname, report, built=ready)
         report["rows_after"] = postgres.row_counts(spec["db"], dbname)
         report["rows_changed"] = upgrade_preview.rows_changed(report["rows_before"], report["rows_after"])
         if report["rows_changed"]:
@@ -64,3 +68,4 @@ def execute(spec, reporter, engine=None):
         report["to_version"], report["downtime_seconds"], "%ds" % predicted if predicted else "nothing"))
     return {"exit_code": 0, "result": "ok", "message": "Upgraded production to Odoo %s on %s in %.0fs of downtime: %s"
             % (report["to_version"], dbname, report["downtime_seconds"], url)}
+

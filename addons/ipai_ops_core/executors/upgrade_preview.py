@@ -92,17 +92,24 @@ def kept_on_failure(reporter, report):
         raise
 
 
-def migrate(spec, engine, reporter, step, dbname, report):
+def build_step(spec, engine, reporter, step):
+    """The image of one major version: the customer's code of the step
+    (its commit, else its branch) in the target's runtime. Returns
+    image.build_image's (sha, tag, image id, modules, versions)."""
+    return image.build_image(dict(spec, tool_image=step["image"], tool=step["tool"], odoo_version=step["to"],
+                                  ref=step["ref"], commit_sha=step.get("commit_sha"), branch=spec["branch"]),
+                             reporter, engine)
+
+
+def migrate(spec, engine, reporter, step, dbname, report, built=None):
     """One major version: the customer's code of the step in the target's
-    image, OpenUpgrade's scripts checked against the target's tree, then
-    ``-u all`` under OpenUpgrade, then every module's state verified. The
-    step's report goes into ``report["steps"]``, failed or not. Returns the
-    image it ran in."""
+    image (``built``: build_step's, made already), OpenUpgrade's scripts
+    checked against the target's tree, then ``-u all`` under OpenUpgrade,
+    then every module's state verified. The step's report goes into
+    ``report["steps"]``, failed or not. Returns the image it ran in."""
     installed = postgres.module_states(spec["db"], dbname)
     site = check_openupgrade(spec, reporter, step, installed)
-    step_spec = dict(spec, tool_image=step["image"], tool=step["tool"], odoo_version=step["to"], ref=step["ref"],
-                     commit_sha=step.get("commit_sha"), branch=spec["branch"])
-    sha, _tag, image_id, modules, _versions = image.build_image(step_spec, reporter, engine)
+    sha, _tag, image_id, modules, _versions = built or build_step(spec, engine, reporter, step)
     check_modules_there(spec, engine, reporter, step, image_id, dbname)
     log = openupgrade.MigrationLog()
     addons = "/mnt/extra-addons,/opt/odoo/addons,%s/odoo/addons" % openupgrade.MOUNT
