@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from odoo import SUPERUSER_ID, api, fields
 from odoo.service.model import retrying
@@ -87,7 +87,8 @@ class DbReporter(Reporter):
 
     def log(self, level, message):
         with self._lock:
-            self._lines.append({"level": level, "message": message})
+            # the time it was said: the lines are written in batches, seconds later when a step is silent
+            self._lines.append({"level": level, "message": message, "timestamp": datetime.utcnow()})
             if self._file:
                 self._file.write("%s %-5s %s\n" % (time.strftime("%Y-%m-%d %H:%M:%S"), level.upper(), message))
             due = len(self._lines) >= self.batch or time.monotonic() - self._last_flush > self.flush_seconds

@@ -1,10 +1,15 @@
 """A run's log as the log viewer reads it (ops.run.logs): the newest lines
 oldest first, filtered by level and literal text, followed from a cursor,
-and only for who may read the run."""
+and only for who may read the run; each line at the time the worker said
+it."""
 
+from datetime import datetime
+
+from freezegun import freeze_time
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
 
+from ..runtime.reporter import DbReporter
 from .common import OpsCase
 
 
@@ -53,3 +58,18 @@ class TestRunLogs(OpsCase):
                     {"grep": 42}, {"until": "yesterday-ish"}):
             with self.assertRaises(ValidationError, msg=bad):
                 self.logs(**bad)
+
+    def test_a_worker_s_line_keeps_the_time_it_was_said(self):
+        """The worker's reporter writes its lines in batches: a line said
+        before a silent step (an image copied, a container stopping) keeps
+        its own time, not the time of the batch that carried it."""
+        reporter = DbReporter(self.registry, self.run.id, "test-worker", flush_seconds=float("inf"))  # one batch
+        with freeze_time("2026-12-05 10:00:00.250000"):
+            reporter.log("info", "Maintenance page up")
+        with freeze_time("2026-12-05 10:00:06"):
+            reporter.log("info", "Copied the database")
+            reporter.flush()
+        lines = self.env["ops.run.log"].search([("run_id", "=", self.run.id)])
+        times = {line.message: line.timestamp for line in lines}
+        self.assertEqual(times["Maintenance page up"], datetime(2026, 12, 5, 10, 0, 0, 250000))
+        self.assertEqual(times["Copied the database"], datetime(2026, 12, 5, 10, 0, 6))
