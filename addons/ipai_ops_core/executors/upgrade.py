@@ -68,4 +68,3 @@ def execute(spec, reporter, engine=None):
         report["to_version"], report["downtime_seconds"], "%ds" % predicted if predicted else "nothing"))
     return {"exit_code": 0, "result": "ok", "message": "Upgraded production to Odoo %s on %s in %.0fs of downtime: %s"
             % (report["to_version"], dbname, report["downtime_seconds"], url)}
-
