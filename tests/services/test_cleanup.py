@@ -2,8 +2,10 @@
 disk: what a lost attempt of a run left there (its databases'
 filestores, its copy of OpenUpgrade's scripts) goes through the node's
 engine, with its databases; the environment's current files stay. The
-local engine stands for the node's (the lab's nodes are in
-tests/test_swarm_serving_nodes.py)."""
+local engine stands for the node's, so the node's disk is this machine's
+here: the tools' copy, which only the node's path removes, and the log
+when the node does not answer show that path was taken (the lab's nodes,
+with disks of their own, are in tests/test_swarm_serving_nodes.py)."""
 
 import os
 import secrets
