@@ -50,13 +50,13 @@ def remove_leftovers(spec, engine=None, log=None):
     for container in engine.containers(labels):
         if container["id"] != current.get("container_id") and guard.remove_container(engine, spec, container["id"]):
             removed["containers"].append(container["name"])
-    names = [name for name in _run_databases(spec) if name not in keep_dbs]
+    names, on_node = [name for name in _run_databases(spec) if name not in keep_dbs], node_files.on_own_disk(spec)
     for name in names:
         if guard.drop_database(spec, name):
             removed["databases"].append(name)
-        if not node_files.on_own_disk(spec):
+        if not on_node:
             shutil.rmtree(paths.db_filestore(spec, name, create_env_dir=False), ignore_errors=True)
-    if node_files.on_own_disk(spec):
+    if on_node:
         _remove_on_node(spec, engine, names, log)
     for pattern in paths.run_dir_patterns(spec):
         for path in glob.glob(pattern):

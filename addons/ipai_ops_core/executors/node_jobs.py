@@ -60,8 +60,7 @@ def _tools_on_node(spec, engine, node, tools, volumes, reporter):
     if not tools:
         yield
         return
-    folder = "run-%d" % spec["run_id"]
-    base = os.path.join(spec["filestore_root"], node_sweep.TOOLS_ROOT)
+    base, folder = _run_tools(spec)
     started, sent = time.monotonic(), 0
     node_engine = node_files.engine_of(spec, engine, node)
     try:
@@ -85,6 +84,12 @@ def _tools_on_node(spec, engine, node, tools, volumes, reporter):
 def remove_run_tools(spec, engine, node):
     """The run's folder of node_sweep.TOOLS_ROOT gone from ``node``'s disk
     (after its command, or what a lost attempt left: executors/cleanup.py)."""
+    base, folder = _run_tools(spec)
     # as root: the copy keeps the platform's owners
-    node_files.helper(spec, engine, REMOVE_STRICT, ["/data/run-%d" % spec["run_id"]], "tools removal", node=node,
-                      data=os.path.join(spec["filestore_root"], node_sweep.TOOLS_ROOT), as_root=True)
+    node_files.helper(spec, engine, REMOVE_STRICT, ["/data/" + folder], "tools removal", node=node, data=base,
+                      as_root=True)
+
+
+def _run_tools(spec):
+    """(the folder of the runs' tools on a node's data root, the run's folder name in it)."""
+    return os.path.join(spec["filestore_root"], node_sweep.TOOLS_ROOT), "run-%d" % spec["run_id"]
