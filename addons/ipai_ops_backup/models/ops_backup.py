@@ -154,7 +154,7 @@ class OpsBackup(models.Model):
             raise UserError(_("Only a finished backup can be restored (this one is %s).", self.state))
         env = self.environment_id
         if target:
-            env = self.env["ops.environment"].browse(positive_id(target, "target")).exists()
+            env = self.env["ops.environment"].browse(positive_id(self.env, target, "target")).exists()
             if not env or env.project_id != self.project_id:
                 raise ValidationError(_("Environment %(env)s is not an environment of project %(project)s.", env=target,
                                         project=self.project_id.slug))

@@ -66,9 +66,10 @@ class OpsPitr(models.AbstractModel):
         self._ops_check_manager()
         # sudo: the platform's own settings, written once the manager check above passed
         params = self.env["ir.config_parameter"].sudo()
-        port = positive_id(port, "port")
+        port = positive_id(self.env, port, "port")
         params.set_param("ipai_ops.production_db_port", str(port))
-        params.set_param("ipai_ops.pitr_archive_timeout", str(positive_id(archive_timeout, "archive_timeout")))
+        timeout = positive_id(self.env, archive_timeout, "archive_timeout")
+        params.set_param("ipai_ops.pitr_archive_timeout", str(timeout))
         for key in ("ipai_ops.pitr_superuser_password", "ipai_ops.production_db_password",
                     "ipai_ops.pitr_cipher_pass"):
             if not params.get_param(key):
@@ -282,7 +283,7 @@ class OpsPitr(models.AbstractModel):
         mark = None
         if mark_id:
             # sudo: the caller names a mark; it must be this production's (checked below)
-            mark = self.env["ops.pitr.mark"].sudo().browse(positive_id(mark_id, "mark_id")).exists()
+            mark = self.env["ops.pitr.mark"].sudo().browse(positive_id(self.env, mark_id, "mark_id")).exists()
             if not mark or mark.environment_id != production:
                 raise UserError(_("No mark %(id)s of %(env)s.", id=mark_id, env=production.name))
         return self.env["ops.pitr.mark"]._ops_queue_drill(production, mark)._api_dict()

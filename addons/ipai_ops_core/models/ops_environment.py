@@ -275,8 +275,9 @@ class OpsEnvironment(models.Model):
     def action_bulk_destroy(self):
         def destroy(env):
             if env.stage != "development":
-                raise UserError(_("only development environments are destroyed from a list (%(env)s is %(stage)s)",
-                                  env=env.name, stage=env.stage))
+                raise UserError(env.env._(
+                    "only development environments are destroyed from a list (%(env)s is %(stage)s)",
+                    env=env.name, stage=env.stage))
             return env._queue("destroy").display_name
         return bulk.each(self, _("Destroy queued"), destroy, _("No destroy queued"))
 

@@ -1,7 +1,7 @@
 import logging
 import os
 
-from odoo import _, api, models
+from odoo import api, models
 from odoo.exceptions import ValidationError
 
 from ..executors import node_files, paths
@@ -56,7 +56,7 @@ class OpsEnvironment(models.Model):
         (debug, info, warning, error, critical). Returns {"lines": [{cursor,
         time, level, text}], "cursor"}."""
         self._ops_check_logs()
-        args = _log_args(since, until, grep, level, limit, after)
+        args = _log_args(self.env, since, until, grep, level, limit, after)
         store = self._ops_env_log()
         # what was written since the cron's last pass (skipped while it indexes; from a node's disk at most
         # every PULL_EVERY seconds)
@@ -88,27 +88,28 @@ class OpsEnvironment(models.Model):
                 _logger.exception("Could not index the log of environment %s", env.id)
 
 
-def _log_args(since, until, grep, level, limit, after):
-    """The arguments of logs(), checked: a clear error naming the bad one."""
+def _log_args(env, since, until, grep, level, limit, after):
+    """The arguments of logs(), checked: a clear error naming the bad one,
+    in the language of the caller's ``env``."""
     args = {}
     for name, value in (("since", since), ("until", until)):
-        args[name] = None if value in (None, False, "") else time_arg(name, value)
+        args[name] = None if value in (None, False, "") else time_arg(env, name, value)
     if grep not in (None, False, ""):
         if not isinstance(grep, str) or len(grep) > MAX_GREP or "\x00" in grep or "\n" in grep:
-            raise ValidationError(_("The text filter is one line of at most %d characters.", MAX_GREP))
+            raise ValidationError(env._("The text filter is one line of at most %d characters.", MAX_GREP))
     args["grep"] = grep or None
     if level in (None, False, ""):
         args["min_level"] = None
     elif not isinstance(level, str) or level.upper() not in LEVELS:
-        raise ValidationError(_("level is one of %(levels)s, not %(level)r.",
-                                levels=", ".join(name.lower() for name in LEVELS), level=level))
+        raise ValidationError(env._("level is one of %(levels)s, not %(level)r.",
+                                    levels=", ".join(name.lower() for name in LEVELS), level=level))
     else:
         args["min_level"] = LEVELS[level.upper()]
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError(_("limit is a number of lines from 1 to %(max)d, not %(limit)r.", max=MAX_LIMIT,
-                                limit=limit))
+        raise ValidationError(env._("limit is a number of lines from 1 to %(max)d, not %(limit)r.", max=MAX_LIMIT,
+                                    limit=limit))
     args["limit"] = limit
     if after not in (None, False, "") and not (isinstance(after, str) and env_log.CURSOR.match(after)):
-        raise ValidationError(_("after is a cursor returned by an earlier call, not %r.", str(after)[:40]))
+        raise ValidationError(env._("after is a cursor returned by an earlier call, not %r.", str(after)[:40]))
     args["after"] = after or None
     return args

@@ -52,7 +52,7 @@ class OpsOverview(models.AbstractModel):
         return {"key": "waiting", "title": _("Waiting for me"), "empty": _("Nothing waits for your approval."),
                 "model": "ops.run", "domain": [("id", "in", mine.ids)], "count": len(mine),
                 "items": [_run_item(run, run.approval_summary and run.approval_summary.splitlines()[0] or "",
-                                    _("To approve"), "warning") for run in mine[:SHOWN]]}
+                                    self.env._("To approve"), "warning") for run in mine[:SHOWN]]}
 
     def _ops_overview_running(self):
         """What the workers do now, and what is in line."""

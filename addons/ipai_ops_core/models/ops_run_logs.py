@@ -39,7 +39,7 @@ class OpsRun(models.Model):
                 raise ValidationError(_("level is one of debug, info, warning, error, not %r.", level))
             domain.append(("level", "in", ORDER[ORDER.index(code):]))
         if until not in (None, False, ""):
-            moment = datetime.fromtimestamp(time_arg("until", until), timezone.utc).replace(tzinfo=None)
+            moment = datetime.fromtimestamp(time_arg(self.env, "until", until), timezone.utc).replace(tzinfo=None)
             domain.append(("timestamp", "<=", moment))
         if after not in (None, False):
             if isinstance(after, bool) or not isinstance(after, int) or after < 0:

@@ -138,7 +138,7 @@ class OpsRun(models.Model):
     def _resolve_environment(self, project, values):
         Env = self.env["ops.environment"]
         if values.get("environment_id"):
-            env = Env.browse(positive_id(values["environment_id"], "environment_id")).exists()
+            env = Env.browse(positive_id(self.env, values["environment_id"], "environment_id")).exists()
             if not env or env.project_id != project:
                 raise ValidationError(_("Environment %(env)s does not belong to project %(project)s.",
                                         env=values["environment_id"], project=project.slug))
@@ -265,7 +265,7 @@ class OpsRun(models.Model):
 
     # Many at once (server actions): each under the caller's rights, refusals named.
     def action_bulk_cancel(self):
-        return bulk.each(self, _("Canceled"), lambda run: run.cancel_run(_("canceled from a list")),
+        return bulk.each(self, _("Canceled"), lambda run: run.cancel_run(self.env._("canceled from a list")),
                          _("Nothing canceled"))
 
     def action_bulk_retry(self):

@@ -2,17 +2,17 @@
 one place, so a malformed one gets a clear error naming it instead of a
 database error or a ValueError's text."""
 
-from odoo import _
 from odoo.exceptions import UserError, ValidationError
 
 from ..services import env_log
 
 
-def positive_id(value, name):
-    """An id given as an argument: a positive integer."""
+def positive_id(env, value, name):
+    """An id given as an argument: a positive integer (``env``: the
+    caller's, whose language the error speaks)."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValidationError(_("%(name)s must be the id of a record (a positive integer), not %(value)r.",
-                                name=name, value=value))
+        raise ValidationError(env._("%(name)s must be the id of a record (a positive integer), not %(value)r.",
+                                    name=name, value=value))
     return value
 
 
@@ -30,13 +30,14 @@ def valid_records(records, label):
     return records
 
 
-def time_arg(name, value):
+def time_arg(env, name, value):
     """A point in time given as an argument: a duration ago ("10m", "2h",
-    "7d") or a UTC date and time; epoch seconds."""
+    "7d") or a UTC date and time; epoch seconds (``env``: the caller's,
+    whose language the error speaks)."""
     if not isinstance(value, str):
-        raise ValidationError(_("%(name)s must be a duration (10m, 2h, 7d) or a UTC date and time, not %(value)r.",
-                                name=name, value=value))
+        raise ValidationError(env._("%(name)s must be a duration (10m, 2h, 7d) or a UTC date and time, not "
+                                    "%(value)r.", name=name, value=value))
     try:
         return env_log.parse_since(value)
     except ValueError as exc:
-        raise ValidationError(_("%(name)s: %(error)s", name=name, error=exc)) from exc
+        raise ValidationError(env._("%(name)s: %(error)s", name=name, error=exc)) from exc

@@ -245,7 +245,7 @@ class OpsEnvironment(models.Model):
         valid_records(self, "Environment").ensure_one()
         self.check_access("read")
         self.project_id._ops_check_action(self.stage, "monitoring")
-        start, end = time_arg("since", since), time_arg("until", until) if until else time.time()
+        start, end = time_arg(self.env, "since", since), time_arg(self.env, "until", until) if until else time.time()
         if start >= end:
             raise ValidationError(_("since must be before until."))
         if step not in (None, False, "minute", "hour"):

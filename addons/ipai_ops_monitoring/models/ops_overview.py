@@ -19,6 +19,7 @@ class OpsOverview(models.AbstractModel):
         tones = {"critical": "danger", "warning": "warning"}
         return self._section(
             "incidents", _("Incidents open"), _("No incident is open."), "ops.incident", domain, incidents,
-            lambda incident: _item(incident, _("%(env)s · since %(at)s UTC", env=incident.environment_id.display_name,
-                                                 at=incident.opened_at.strftime("%Y-%m-%d %H:%M")),
+            lambda incident: _item(incident, self.env._("%(env)s · since %(at)s UTC",
+                                                        env=incident.environment_id.display_name,
+                                                        at=incident.opened_at.strftime("%Y-%m-%d %H:%M")),
                                    _label(incident, "state"), tones.get(incident.severity, "secondary")))
