@@ -24,6 +24,9 @@ baseline polled every 0.5 s from the host).
                        switched, the old one removed; a visitor GETs
                        /web/health through the socket every 50 ms across
                        --redeploys of them: failed requests (goal 0).
+  image copy a build's image (an addon on the runtime image) to w1, which
+             has the runtime: whole (docker save | docker load, baseline)
+             and without the layers w1 has (services/image_copy.py).
   drain      three units pinned on w1 move to m1 (each: a new unit on m1,
              the switch, the old one removed; one after the other), a visitor
              on each: the time to an empty w1 and failed requests. Units
@@ -131,9 +134,33 @@ class Bench:
         self.local.copy_image(IMAGE, manager)
         manager.copy_image(IMAGE, worker)
         self.results["image_copy_s"] = round((time.monotonic() - started) / 2, 1)
+        self.code_image_copy()
         self.gateway = self.swarm_gateway.Gateway(manager, PLANE, IMAGE, self.doors)
         self.docker_net = self.env_network.ensure(self.local, PLANE, self.env_network.ISOLATED, 1, "bench")
         self.slots = [self.env_network.address(self.docker_net["subnet"], n) for n in (2, 3)]
+
+    def code_image_copy(self):
+        """A build's image (an addon on the runtime) to a node that has the
+        runtime: sent whole (docker save | docker load, the baseline), then
+        without the layers the node has (what the platform does)."""
+        with tempfile.TemporaryDirectory(prefix="ipai-swarm-bench-code-") as context:
+            os.makedirs(os.path.join(context, "bench_addon"))
+            with open(os.path.join(context, "bench_addon", "__init__.py"), "w", encoding="utf-8") as handle:
+                handle.write("# a branch's code\n" * 2000)
+            with open(os.path.join(context, "Dockerfile"), "w", encoding="utf-8") as handle:
+                handle.write("FROM %s\nCOPY bench_addon /mnt/extra-addons/bench_addon\n" % IMAGE)
+            code = self.manager.build(context, "ipai-ops/bench-code:1")
+        figures = {}
+        for how, whole in (("whole", True), ("without_node_layers", False)):
+            self.worker.remove_image(code)
+            started = time.monotonic()
+            sent = self.manager.copy_image(code, self.worker, whole=whole)
+            figures[how + "_s"] = round(time.monotonic() - started, 1)
+            figures[how + "_mb"] = round(sent["sent"] / 1e6, 1)
+        figures["ratio"] = round(figures["without_node_layers_s"] / figures["whole_s"], 3)
+        self.results["code_image_copy"] = figures
+        self.worker.remove_image(code)
+        self.manager.remove_image(code)
 
     def _base_start(self, name, ip):
         self.local.start(IMAGE, SERVE, name, self.labels(1), network=self.docker_net["name"], ip=ip)
@@ -248,6 +275,10 @@ def report(results):
     print("drain of %(units)d units: %(seconds).1f s, %(requests)d requests, %(failed_requests)d failed, "
           "left on the node: %(left_on_drained_node)s, errors: %(errors)s" % results["drain"])
     print("image copied engine to engine: %.1f s" % results["image_copy_s"])
+    code = results["code_image_copy"]
+    print("a build's image to a node that has the runtime: whole %.1f s (%.1f MB), without the node's layers %.1f s "
+          "(%.1f MB), ratio %.3f" % (code["whole_s"], code["whole_mb"], code["without_node_layers_s"],
+                                     code["without_node_layers_mb"], code["ratio"]))
     print(json.dumps(results))
 
 

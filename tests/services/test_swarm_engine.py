@@ -145,7 +145,7 @@ def _wait(what, timeout):
     return what()
 
 
-def test_a_worker_joins_and_a_unit_pinned_to_it_answers_across_nodes(swarm_lab):
+def test_a_worker_joins_and_a_unit_pinned_to_it_answers_across_nodes(swarm_lab, tmp_path):
     manager = swarm_lab["manager"]
     (url, address) = swarm_lab["engines"][1]
     worker = runtime.connect(url, kind="swarm", timeout=120)
@@ -161,10 +161,23 @@ def test_a_worker_joins_and_a_unit_pinned_to_it_answers_across_nodes(swarm_lab):
     assert nodes["ipai-sw2"]["cpus"] >= 1 and nodes["ipai-sw2"]["memory_mb"] > 256
     manager.name_node("ipai-sw2", "w1")
     assert {n["name"] for n in manager.nodes() if n["role"] == "worker"} == {"w1"}
-    # images reach the node engine to engine
+    # images reach the node engine to engine: whole the first time, then without the layers the node has (a
+    # build's code on a runtime the node has: only the code travels), under the same id
     worker.remove_image(IMAGE)
-    assert manager.copy_image(IMAGE, worker) is True
+    sent = manager.copy_image(IMAGE, worker)
+    assert sent["sent"] >= sent["size"] > 1_000_000, sent
     assert manager.copy_image(IMAGE, worker) is False
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "addon.txt").write_text("the branch's code\n")
+    (code / "Dockerfile").write_text("FROM %s\nCOPY addon.txt /srv/addon.txt\n" % IMAGE)
+    built = manager.build(str(code), "ipai-ops/swarm-probe-code:1")
+    worker.remove_image(built)
+    sent = manager.copy_image(built, worker)
+    assert sent["sent"] < 100_000 < 1_000_000 < sent["size"], "only the code went to the node: %s" % sent
+    assert worker.image_id("ipai-ops/swarm-probe-code:1") == built
+    out = worker.client.containers.run(built, ["cat", "/srv/addon.txt"], network_mode="none", remove=True)
+    assert out == b"the branch's code\n", out
     net = "sw-cross" if manager.network("sw-cross") else _network(manager, "sw-cross", third=12)
     unit = manager.start(IMAGE, HTTPD, "sw-pinned", _labels("7"), network=net, node="w1",
                          files={"/etc/app/app.conf": {"data": "on the worker\n"}}, healthcheck=HEALTH)

@@ -1,7 +1,9 @@
 """How images reach a swarm's nodes: there is no registry (none can be
 pulled here, and air-gapped users have none), so an image is streamed from
 the manager's engine to a node's own engine, the endpoint recorded on the
-node (ops.host.node), once, when a unit or the nodes' guard needs it there.
+node (ops.host.node), once, when a unit or the nodes' guard needs it there;
+without the layers the node has (services/image_copy.py): a new build's
+code, not the Odoo runtime under it.
 """
 
 import logging
@@ -26,8 +28,20 @@ def copy_to_node(spec, engine, image, node, reporter=None):
     except RuntimeFailure as exc:
         raise RunFailed("Image %s cannot reach node %s (%s): %s" % (image[:19], node, url, exc)) from exc
     if copied and reporter:
-        reporter.log("info", "Copied image %s to node %s" % (image[:19], node))
+        reporter.log("info", "Copied image %s to node %s (%s)" % (image[:19], node, _sent(copied)))
     return copied
+
+
+def _sent(copied):
+    """What a copy sent, against the image's size: the node's layers stay home."""
+    sent, size = copied["sent"], copied["size"]
+    if sent >= size:
+        return "%s, whole" % _mb(size)
+    return "%s of %s sent: the node had the rest" % (_mb(sent), _mb(size))
+
+
+def _mb(size):
+    return "%.1f MB" % (size / 1e6)
 
 
 def copy_to_nodes(spec, engine, image, only=None, nodes=None):

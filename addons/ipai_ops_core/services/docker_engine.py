@@ -13,6 +13,7 @@ import docker
 from docker.errors import APIError, BuildError, ImageNotFound, NotFound
 from docker.types import IPAMConfig, IPAMPool
 
+from . import image_copy
 from .docker_trees import DockerTrees
 from .runtime import LABEL_PREFIX, Runtime, RuntimeFailure, labels_for, owner_labels  # noqa: F401 - its names
 
@@ -88,22 +89,47 @@ class DockerEngine(DockerTrees, Runtime):
         return [{"id": image.id, "tags": image.tags, "labels": image.labels or {}}
                 for image in self.client.images.list(filters=filters)]
 
-    def copy_image(self, ref, other):
+    def copy_image(self, ref, other, whole=False):
         """Copy image ``ref`` onto another engine (a swarm node's) unless it
         has it already: how images reach the nodes without a registry
-        (streamed engine to engine, never through a file). True when copied."""
-        wanted = self.image_id(ref)
-        if not wanted:
-            raise RuntimeFailure("No image %s here to copy." % ref)
-        if other.image_id(ref) == wanted:
-            return False
+        (streamed engine to engine, never through a file), minus the layers
+        the other engine has (services/image_copy.py; ``whole``: every
+        layer, as ``docker save | docker load`` sends it). False when it
+        was there, else {sent, size}: the bytes sent, those of the image."""
         try:
-            other.client.images.load(self.client.images.get(ref).save(named=True))
+            image = self.client.images.get(ref)
+        except ImageNotFound:
+            image = None
+        if image is None:
+            raise RuntimeFailure("No image %s here to copy." % ref)
+        if other.image_id(ref) == image.id:
+            return False
+        layers = (image.attrs.get("RootFS") or {}).get("Layers") or []
+        try:
+            theirs = [(found.attrs.get("RootFS") or {}).get("Layers") for found in other.client.images.list()]
         except APIError as exc:
-            raise RuntimeFailure("Cannot copy image %s to the node: %s" % (ref, exc.explanation or exc)) from exc
-        if other.image_id(ref) != wanted:
+            raise RuntimeFailure("Cannot list the node's images: %s" % (exc.explanation or exc)) from exc
+        drop = set() if whole else image_copy.droppable(layers, image_copy.layers_there(theirs, layers))
+        try:
+            return self._send_image(image, ref, other, drop)
+        except RuntimeFailure as exc:
+            if not drop:
+                raise
+            _logger.warning("ops: image %s without the %d layers the node has did not load (%s); sending it whole",
+                            ref, len(drop), exc)
+            return self._send_image(image, ref, other, set())
+
+    def _send_image(self, image, ref, other, drop):
+        """``image`` streamed into the other engine without the layers in ``drop``."""
+        stats = {}
+        try:
+            other.client.images.load(image_copy.without_layers(image.save(named=True), drop, stats))
+        except Exception as exc:  # noqa: BLE001 - the engine's or the stream's failure, said on the run
+            raise RuntimeFailure("Cannot copy image %s to the node: %s" % (
+                ref, getattr(exc, "explanation", None) or exc)) from exc
+        if other.image_id(ref) != image.id:
             raise RuntimeFailure("Image %s did not arrive whole on the node." % ref)
-        return True
+        return {"sent": stats["sent"], "size": stats["read"]}
 
     # ------------------------------------------------------------------
     # containers

@@ -72,7 +72,8 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     def copy_image(self, ref, other):
-        """Copy an image onto another backend's engine unless it is there; True when copied."""
+        """Copy an image onto another backend's engine unless it is there:
+        False when it was, else {sent, size} (bytes sent, bytes of the image)."""
 
     @abc.abstractmethod
     def remove_image(self, ref):
