@@ -71,6 +71,6 @@ class TestMalformedArguments(OpsCase):
         ]
         for call, error, text in cases:
             # the error speaks the caller's language: Odoo finds it (no "no translation language detected")
-            with self.subTest(text=text), self.assertRaisesRegex(error, text), \
-                    self.assertNoLogs("odoo.tools.translate", "WARNING"):
+            with self.subTest(text=text), self.assertNoLogs("odoo.tools.translate", "WARNING"), \
+                    self.assertRaisesRegex(error, text):
                 call()

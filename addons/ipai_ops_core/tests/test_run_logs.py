@@ -56,7 +56,7 @@ class TestRunLogs(OpsCase):
             self.logs(user=self.users["outsider"])
         for bad in ({"level": "shouting"}, {"limit": 0}, {"limit": True}, {"after": -1}, {"after": "x"},
                     {"grep": 42}, {"until": "yesterday-ish"}):
-            with self.assertRaises(ValidationError, msg=bad), self.assertNoLogs("odoo.tools.translate", "WARNING"):
+            with self.assertNoLogs("odoo.tools.translate", "WARNING"), self.assertRaises(ValidationError, msg=bad):
                 self.logs(**bad)  # the error in the caller's language
 
     def test_a_worker_s_line_keeps_the_time_it_was_said(self):
