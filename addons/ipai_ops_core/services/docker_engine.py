@@ -98,10 +98,8 @@ class DockerEngine(DockerTrees, Runtime):
         was there, else {sent, size}: the bytes sent, those of the image."""
         try:
             image = self.client.images.get(ref)
-        except ImageNotFound:
-            image = None
-        if image is None:
-            raise RuntimeFailure("No image %s here to copy." % ref)
+        except ImageNotFound as exc:
+            raise RuntimeFailure("No image %s here to copy." % ref) from exc
         if other.image_id(ref) == image.id:
             return False
         layers = (image.attrs.get("RootFS") or {}).get("Layers") or []

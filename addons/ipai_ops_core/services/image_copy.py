@@ -15,8 +15,9 @@ chain). In the archive, a layer is named by an id of Docker's, not by its
 digest: the digest is computed while the layer streams past, and the layer
 waits in a temporary file until it is known. Archives that name layers by
 their digest (``blobs/sha256/<digest>``, Docker 25 and later) are filtered by
-name. Should the receiving engine refuse the smaller archive, the whole image
-is sent instead (``DockerEngine.copy_image``).
+name. With nothing to leave out, the archive goes as the engine wrote it.
+Should the receiving engine refuse the smaller archive, the whole image is
+sent instead (``DockerEngine.copy_image``).
 """
 
 import hashlib
@@ -57,6 +58,7 @@ class _Reader:
 
     def __init__(self, chunks):
         self._chunks, self._buffer, self._at = iter(chunks), b"", 0
+        self.total = 0  # the bytes the engine sent so far
 
     def read(self, size=-1):  # pylint: disable=method-required-super
         parts = []
@@ -66,6 +68,7 @@ class _Reader:
                 if chunk is None:
                     break
                 self._buffer, self._at = chunk, 0
+                self.total += len(chunk)
                 continue
             end = len(self._buffer) if size < 0 else min(len(self._buffer), self._at + size)
             parts.append(self._buffer[self._at:end])
@@ -104,7 +107,7 @@ def _body(member, data, drop):
         for _chunk in _copy(data, member.size):
             pass
         return None
-    if not drop or not name.endswith("/layer.tar"):
+    if not name.endswith("/layer.tar"):
         return _copy(data, member.size)
     digest = hashlib.sha256()
     spool = tempfile.TemporaryFile(prefix="ipai-ops-layer-")
@@ -119,14 +122,21 @@ def _body(member, data, drop):
 
 def without_layers(chunks, drop, stats):
     """The tar archive of ``docker save`` (``chunks``) streamed again,
-    without the layer files whose digest is in ``drop``. ``stats`` gets the
-    bytes read and sent and the number of layers left out."""
+    without the layer files whose digest is in ``drop`` (as it came when
+    there is none). ``stats`` gets the bytes read and sent and the number of
+    layers left out."""
     stats.update(read=0, sent=0, dropped=0)
-    with tarfile.open(fileobj=_Reader(chunks), mode="r|", bufsize=CHUNK) as archive:
+    if not drop:
+        for chunk in chunks:
+            stats["read"] += len(chunk)
+            stats["sent"] += len(chunk)
+            yield chunk
+        return
+    source = _Reader(chunks)
+    with tarfile.open(fileobj=source, mode="r|", bufsize=CHUNK) as archive:
         for member in archive:
             data = archive.extractfile(member) if member.isreg() else None
             body = () if data is None else _body(member, data, drop)
-            stats["read"] += member.size if data is not None else 0
             if body is None:
                 stats["dropped"] += 1
                 continue
@@ -134,5 +144,6 @@ def without_layers(chunks, drop, stats):
             for piece in itertools.chain(pieces, body, [_padding(member.size)] if data is not None else ()):
                 stats["sent"] += len(piece)
                 yield piece
+    stats["read"] = source.total
     stats["sent"] += 2 * BLOCK
     yield b"\0" * (2 * BLOCK)
