@@ -278,7 +278,7 @@ class DockerEngine(DockerTrees, Runtime):
     def containers(self, labels, all=True):  # noqa: A002 - mirrors the SDK
         filters = {"label": ["%s=%s" % (k, v) for k, v in labels.items()]}
         return [{"id": c.id, "name": c.name, "status": c.status, "labels": c.labels or {}}
-                for c in self.client.containers.list(all=all, filters=filters)]
+                for c in self.client.containers.list(all=all, filters=filters, ignore_removed=True)]
 
     # ------------------------------------------------------------------
     # networks (services/env_network.py decides what they are)

@@ -337,6 +337,6 @@ class SwarmEngine(SwarmExec, SwarmJobs, SwarmCluster, SwarmFiles, DockerEngine):
         # its containers on this node gone too: what comes next (its network's removal) needs them gone
         deadline = time.monotonic() + 30
         while wait and time.monotonic() < deadline and self.client.containers.list(
-                all=True, filters={"label": "com.docker.swarm.service.id=%s" % service.id}):
+                all=True, sparse=True, filters={"label": "com.docker.swarm.service.id=%s" % service.id}):
             time.sleep(0.25)
         return True
