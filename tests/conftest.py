@@ -79,9 +79,9 @@ print("E2E-SETUP " + json.dumps({"keys": keys, "uids": {l: u.id for l, u in user
 
 
 def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port for a listener the suite starts (nginx, Odoo, a relay), outside the ephemeral range."""
+    from odoo.addons.ipai_ops_core.services import ports
+    return ports.free_port()
 
 
 def _odoo_cmd(db, *command):

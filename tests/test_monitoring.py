@@ -10,7 +10,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import time
 import xmlrpc.client
@@ -20,6 +19,7 @@ import pytest
 import requests
 from conftest import PROD_SLUG
 from e2e import answers_within, ops, run_monitor, shell, sql
+from odoo.addons.ipai_ops_core.services import ports
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -183,9 +183,7 @@ def counters(text):
 def test_a_real_prometheus_scrapes_it(server, prod, mix, tmp_path):
     binary = shutil.which("prometheus")
     assert binary, "Debian's prometheus package is installed by scripts/setup.sh"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = ports.free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(json.dumps({  # YAML is a superset of JSON
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},

@@ -12,14 +12,12 @@ import threading
 import pytest
 import requests
 from odoo.addons.ipai_ops_core.executors import proxy as proxy_executor
-from odoo.addons.ipai_ops_core.services import nginx, nginx_config, tls
+from odoo.addons.ipai_ops_core.services import nginx, nginx_config, ports, tls
 from odoo.addons.ipai_ops_core.tests.tls_helpers import ThrowawayCA
 
 
 def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return ports.free_port()
 
 
 class _Hello(http.server.BaseHTTPRequestHandler):

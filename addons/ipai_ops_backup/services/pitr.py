@@ -15,12 +15,12 @@ import datetime
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 
 import psycopg2
 from odoo.addons.ipai_ops_core.services import filestore
+from odoo.addons.ipai_ops_core.services.ports import free_port
 
 from . import pg_cluster
 from .pgbackrest import PgBackRestError
@@ -171,12 +171,6 @@ def wait_promoted(conn, timeout=600):
         if time.monotonic() > deadline:
             raise PitrError("The server was still recovering after %ds" % timeout)
         time.sleep(0.3)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class SideInstance:

@@ -1,5 +1,4 @@
 import smtplib
-import socket
 import threading
 import time
 
@@ -8,12 +7,7 @@ from odoo.tests.common import BaseCase
 from odoo.tools import mute_logger
 
 from ..services.mail_catcher import MailCatcher
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from ..services.ports import free_port
 
 
 @tagged("post_install", "-at_install", "ipai_ops")
