@@ -21,11 +21,13 @@ Plain values in; argument lists only; every host name is validated here.
 """
 
 import contextlib
+import fcntl
 import ipaddress
 import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 import time
 
 import psutil
@@ -150,12 +152,30 @@ def _write(path, text):
     with contextlib.suppress(FileNotFoundError), open(path) as fh:
         if fh.read() == text:
             return False
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".%s." % os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
     return True
+
+
+@contextlib.contextmanager
+def _locked(root):
+    """One change of the proxy at a time across the workers' processes: two runs setting up their
+    environments at once each write the main file and start or reload squid only once."""
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, ".lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _prepare(root):
@@ -172,10 +192,11 @@ def _prepare(root):
 
 def ensure(root, port, forbidden=()):
     """The proxy configured and running. Returns "started", "reloaded" or "unchanged"."""
-    _prepare(root)
     forbidden = sorted(set(forbidden) | set(host_addresses()))
-    changed = _write(os.path.join(root, "squid.conf"), render_main(root, port, forbidden))
-    return _apply(root, changed)
+    with _locked(root):
+        _prepare(root)
+        changed = _write(os.path.join(root, "squid.conf"), render_main(root, port, forbidden))
+        return _apply(root, changed)
 
 
 def _apply(root, changed):
@@ -209,20 +230,23 @@ def set_environment(root, port, environment_id, subnet, allowlist_text, forbidde
     """What ``environment_id`` (on ``subnet``) may reach: the entries of its
     project's allow-list (none: nothing). Reloads the proxy when it changed."""
     names, networks = parse_allowlist(allowlist_text)
-    _prepare(root)
-    path = os.path.join(root, "envs", "env-%d.conf" % int(environment_id))
-    changed = _write(path, render_environment(environment_id, subnet, names, networks))
     forbidden = sorted(set(forbidden) | set(host_addresses()))
-    changed |= _write(os.path.join(root, "squid.conf"), render_main(root, port, forbidden))
-    return _apply(root, changed)
+    with _locked(root):
+        _prepare(root)
+        path = os.path.join(root, "envs", "env-%d.conf" % int(environment_id))
+        changed = _write(path, render_environment(environment_id, subnet, names, networks))
+        changed |= _write(os.path.join(root, "squid.conf"), render_main(root, port, forbidden))
+        return _apply(root, changed)
 
 
 def remove_environment(root, environment_id):
     path = os.path.join(root, "envs", "env-%d.conf" % int(environment_id))
     if not os.path.exists(path):
         return "unchanged"
-    os.unlink(path)
-    return _apply(root, True) if running(root) else "unchanged"
+    with _locked(root):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return _apply(root, True) if running(root) else "unchanged"
 
 
 def stop(root):

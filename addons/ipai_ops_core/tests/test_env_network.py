@@ -17,7 +17,7 @@ import threading
 import docker
 from odoo.tests import BaseCase, tagged
 
-from ..services import docker_engine, egress, env_network, firewall
+from ..services import docker_engine, egress, env_network, firewall, ports
 from ..services.postgres import access
 from .pg_helpers import _admin
 
@@ -213,3 +213,32 @@ class TestEgressConfig(BaseCase):
         code, output = egress._squid(root, "-k", "parse")
         self.assertEqual(code, 0, output)
         self.assertIn("acl ipai_e7 src 10.213.0.16/28", open(os.path.join(root, "envs", "env-7.conf")).read())
+
+    def test_runs_setting_up_at_once_share_one_proxy(self):
+        """Parallel runs of a worker pool each set their environment's allow-list: every one is
+        written, squid is started once and takes them all, nothing half-written is left."""
+        if not shutil.which("squid"):
+            raise AssertionError("squid is not installed: scripts/setup.sh installs it")
+        root = tempfile.mkdtemp(prefix="ipai-ops-egress-test-")
+        self.addCleanup(shutil.rmtree, root, True)
+        self.addCleanup(egress.stop, root)
+        port, errors = ports.free_port(), []
+
+        def setup(env_id):
+            try:
+                egress.set_environment(root, port, env_id, "10.213.%d.16/28" % env_id, "api%d.example.com\n" % env_id)
+            except Exception as exc:  # noqa: BLE001 - the test reports every thread's failure
+                errors.append("%d: %r" % (env_id, exc))
+
+        threads = [threading.Thread(target=setup, args=(env_id,)) for env_id in range(1, 7)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        self.assertEqual(errors, [])
+        self.assertTrue(egress.running(root))
+        self.assertEqual(sorted(os.listdir(os.path.join(root, "envs"))),
+                         ["000-none.conf"] + ["env-%d.conf" % i for i in range(1, 7)])
+        self.assertEqual([name for name in os.listdir(root) if name.startswith(".squid")], [])
+        code, output = egress._squid(root, "-k", "parse")
+        self.assertEqual(code, 0, output)
