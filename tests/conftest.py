@@ -299,3 +299,22 @@ def swarm_lab_fixture():
     lab = swarm_lab.up()
     yield lab
     swarm_lab.down()
+
+
+# Where the suite's time goes, per file (setup, calls and teardown summed; a module's fixtures count
+# in the file that first asked for them): the budget is 45 minutes for the whole `make test`.
+_FILE_SECONDS = {}
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _FILE_SECONDS:
+        return
+    total = sum(_FILE_SECONDS.values())
+    terminalreporter.write_sep("=", "time per test file (%.0f s in all)" % total)
+    for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda item: -item[1])[:20]:
+        terminalreporter.write_line("%7.1f s %5.1f %%  %s" % (seconds, 100 * seconds / total, path))
