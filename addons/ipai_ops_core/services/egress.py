@@ -21,7 +21,6 @@ Plain values in; argument lists only; every host name is validated here.
 """
 
 import contextlib
-import fcntl
 import ipaddress
 import os
 import pwd
@@ -32,7 +31,7 @@ import time
 
 import psutil
 
-from . import nginx_config
+from . import filelock, nginx_config
 
 SQUID = "squid"
 USER = "proxy"  # Debian's squid user
@@ -170,12 +169,8 @@ def _locked(root):
     """One change of the proxy at a time across the workers' processes: two runs setting up their
     environments at once each write the main file and start or reload squid only once."""
     os.makedirs(root, exist_ok=True)
-    with open(os.path.join(root, ".lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with filelock.locked(os.path.join(root, ".lock")):
+        yield
 
 
 def _prepare(root):

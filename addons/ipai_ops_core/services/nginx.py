@@ -12,13 +12,13 @@ configuration was validated by the caller (hostnames here again).
 """
 
 import contextlib
-import fcntl
 import http.client
 import os
 import shutil
 import subprocess
 import time
 
+from . import filelock
 from .nginx_config import GENERATION_PATH, generation_of
 
 NGINX = "nginx"
@@ -145,12 +145,8 @@ def locked(root):
     processes: a switch renders from what is recorded and records its own
     change before the next one renders."""
     ensure(root)
-    with open(os.path.join(root, ".lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with filelock.locked(os.path.join(root, ".lock")):
+        yield
 
 
 def apply(root, text, listen=None):

@@ -24,14 +24,13 @@ server), ``sync`` says so and returns the lines an operator adds by hand.
 """
 
 import contextlib
-import fcntl
 import ipaddress
 import os
 import tempfile
 
 import psycopg2
 
-from .. import naming
+from .. import filelock, naming
 from ._base import PostgresError, _cursor, _execute, _validate_role
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -133,12 +132,8 @@ def managed_file(admin):
 
 @contextlib.contextmanager
 def _locked(path):
-    with open(path + ".ipai-ops.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with filelock.locked(path + ".ipai-ops.lock"):
+        yield
 
 
 def sync(admin, plane, entries, pool=None, deny_databases=()):
