@@ -16,10 +16,6 @@ from odoo.addons.ipai_ops_core.services import nginx, nginx_config, ports, tls
 from odoo.addons.ipai_ops_core.tests.tls_helpers import ThrowawayCA
 
 
-def _free_port():
-    return ports.free_port()
-
-
 class _Hello(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - http.server's name
         body = ("%s %s %s" % (self.server.server_port, self.headers["Host"], self.headers["X-Forwarded-Host"])).encode()
@@ -49,7 +45,7 @@ def proxy():
     base = tempfile.mkdtemp(prefix="ipai-ops-nginx-")
     os.chmod(base, 0o755)
     root = os.path.join(base, "proxy")
-    listen = "127.0.0.1:%d" % _free_port()
+    listen = "127.0.0.1:%d" % ports.free_port()
     nginx.ensure(root)
     nginx.apply(root, listen=listen, text=nginx_config.render(listen, []))
     nginx.start(root, listen)
@@ -129,7 +125,7 @@ def test_names_with_a_certificate_are_served_over_https_and_redirected_to_it(pro
     redirected there, a name without certificate still on HTTP, an unknown
     name refused at the handshake."""
     root, listen = proxy
-    tls_port = _free_port()
+    tls_port = ports.free_port()
     ca = ThrowawayCA()
     cafile = tmp_path / "ca.pem"
     cafile.write_text(ca.pem)
