@@ -16,8 +16,14 @@ mapfile -t args < <(ops_odoo_args)
 export PGPASSWORD="$OPS_DB_PASSWORD"
 pg=(-h "$OPS_DB_HOST" -p "$OPS_DB_PORT" -U "$OPS_DB_USER")
 export OPS_E2E_DB="${OPS_E2E_DB:-${OPS_TEST_DB}_e2e}"
+# The whole suite runs its out-of-process tests in streams at once, each on
+# a copy of its own (a control plane of its own: see the end of this file).
+lab_db="${OPS_TEST_DB}_lab"
+alone_db="${OPS_TEST_DB}_alone"
+e2e_dbs=("$OPS_E2E_DB")
+[ -z "${OPS_TEST_PATHS:-}" ] && e2e_dbs+=("$lab_db" "$alone_db")
 
-for db in "$OPS_TEST_DB" "$OPS_E2E_DB"; do
+for db in "$OPS_TEST_DB" "${e2e_dbs[@]}"; do
   dropdb "${pg[@]}" --if-exists --force "$db"
   rm -rf "$OPS_HOME/data/filestore/$db"
   # What an earlier run of the same database left on the Docker engine (the
@@ -28,6 +34,8 @@ for db in "$OPS_TEST_DB" "$OPS_E2E_DB"; do
     docker network ls -q --filter "label=ipai-ops.plane=$plane" | xargs -r docker network rm >/dev/null
   fi
 done
+# ... and what it left on the database server and the firewall (its pg_hba.conf sections, its chains).
+PYTHONPATH="$ODOO_SRC" "$OPS_VENV/bin/python" "$OPS_REPO/scripts/forget_planes.py" "$OPS_TEST_DB" "${e2e_dbs[@]}"
 # Odoo's Automation Rules app too: the tests prove our server actions work in its rules.
 ops_log "installing $OPS_ADDONS and base_automation into a fresh $OPS_TEST_DB (with demo data)"
 "$OPS_VENV/bin/python" "$ODOO_SRC/odoo-bin" "${args[@]}" -d "$OPS_TEST_DB" -i "$OPS_ADDONS,base_automation" \
@@ -39,8 +47,10 @@ ops_log "installing $OPS_ADDONS and base_automation into a fresh $OPS_TEST_DB (w
 psql "${pg[@]}" -d postgres -qtAc "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
   WHERE datname = '$OPS_TEST_DB' AND pid <> pg_backend_pid() AND usename = current_user
     AND backend_type = 'client backend'" >/dev/null
-createdb "${pg[@]}" -T "$OPS_TEST_DB" "$OPS_E2E_DB"
-[ -d "$OPS_HOME/data/filestore/$OPS_TEST_DB" ] && cp -al "$OPS_HOME/data/filestore/$OPS_TEST_DB" "$OPS_HOME/data/filestore/$OPS_E2E_DB"
+for db in "${e2e_dbs[@]}"; do
+  createdb "${pg[@]}" -T "$OPS_TEST_DB" "$db"
+  [ -d "$OPS_HOME/data/filestore/$OPS_TEST_DB" ] && cp -al "$OPS_HOME/data/filestore/$OPS_TEST_DB" "$OPS_HOME/data/filestore/$db"
+done
 
 cd "$OPS_REPO"
 # The documentation site builds, every link between its pages and to their
@@ -98,4 +108,44 @@ if [ -z "${OPS_TEST_PATHS:-}" ]; then
   [ "$rc" = 0 ] && [ -n "$summary" ] || ops_die "ipai_ops_core alone: its tests failed (${summary:-no summary})"
   ops_log "ipai_ops_core alone: ${summary}"
 fi
-exec "${pytest[@]}" --durations=25 "$@" ${OPS_TEST_PATHS:-tests}
+if [ -n "${OPS_TEST_PATHS:-}" ]; then
+  exec "${pytest[@]}" --durations=25 "$@" $OPS_TEST_PATHS
+fi
+
+# The out-of-process tests, in two streams at once: most of their time is
+# spent waiting (for containers, Odoo's start, a swarm's convergence), not
+# computing. Each stream is a pytest session with a control plane of its
+# own (its own database copy, Odoo server, nginx, egress proxy, namespace on
+# the shared Docker engine and PostgreSQL server), as two control planes on
+# one host are in production.
+#   lab:  the swarm files (the lab's engines, tests/swarm_lab.py) and the
+#         upgrade previews (their migrations are the longest runs)
+#   main: everything else
+# Then the tests that need the machine to themselves (marker `alone`: a
+# restart of the Docker daemon, a comparison of the whole database server).
+lab_files=(tests/services/test_swarm_guard.py tests/services/test_swarm_engine.py tests/services/test_swarm_gateway.py
+  tests/test_swarm_serving.py tests/test_swarm_serving_nodes.py tests/test_swarm_serving_runs_there.py
+  tests/test_upgrade_preview.py)
+ignore=()
+for file in "${lab_files[@]}"; do ignore+=(--ignore "$file"); done
+stream() {  # NAME DB PYTEST-ARGS...: one session, its lines prefixed by its name
+  local name="$1" db="$2"
+  shift 2
+  OPS_E2E_DB="$db" "${pytest[@]}" --durations=10 "$@" 2>&1 | sed -u "s/^/[$name] /"
+  return "${PIPESTATUS[0]}"
+}
+ops_log "running the out-of-process tests in two streams at once (lines prefixed [lab] and [main])"
+started=$SECONDS
+stream lab "$lab_db" -m "not alone" "$@" "${lab_files[@]}" &
+lab_pid=$!
+stream main "$OPS_E2E_DB" -m "not alone" "${ignore[@]}" "$@" tests &
+main_pid=$!
+lab_rc=0 main_rc=0 alone_rc=0
+wait "$lab_pid" || lab_rc=$?
+wait "$main_pid" || main_rc=$?
+ops_log "the two streams took $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s (lab: exit $lab_rc, main: exit $main_rc)"
+ops_log "running the tests that need the machine to themselves (-m alone)"
+stream alone "$alone_db" -m alone "$@" tests || alone_rc=$?
+[ "$lab_rc" = 0 ] && [ "$main_rc" = 0 ] && [ "$alone_rc" = 0 ] \
+  || ops_die "the out-of-process tests failed (exit codes: lab $lab_rc, main $main_rc, alone $alone_rc)"
+ops_log "the out-of-process tests passed (lab, main and alone)"

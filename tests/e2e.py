@@ -133,17 +133,19 @@ def remove_leftovers(slug="rt-e2e", extra_patterns=()):
     project's containers, its databases (their names carry its slug), and
     the build templates, verified copies and drill databases of this
     control plane (their names carry ids, which every fresh test database
-    gives out again)."""
+    gives out again). This control plane's only: the suite's other streams
+    run at once on the same engine and server (scripts/test.sh)."""
     import docker
 
     client = docker.from_env()
-    for container in client.containers.list(all=True, filters={"label": "ipai-ops.project=%s" % slug}):
+    plane = "o" + hashlib.sha1(os.environ["OPS_E2E_DB"].encode()).hexdigest()[:6]
+    ours = {"label": ["ipai-ops.project=%s" % slug, "ipai-ops.plane=%s" % plane]}
+    for container in client.containers.list(all=True, filters=ours):
         container.remove(force=True)
     # Networks carry environment ids, which a fresh test database gives out again.
-    for network in client.networks.list(filters={"label": "ipai-ops.project=%s" % slug}):
+    for network in client.networks.list(filters=ours):
         network.remove()
-    plane = "o" + hashlib.sha1(os.environ["OPS_E2E_DB"].encode()).hexdigest()[:6]
-    patterns = ["%%\\_%s\\_%%" % slug.replace("-", "\\_"), *extra_patterns,
+    patterns = ["%s\\_%%\\_%s\\_%%" % (plane, slug.replace("-", "\\_")), *extra_patterns,
                 *("%s\\_%s\\_%%" % (kind, plane) for kind in ("tpl", "vbk", "drill"))]
     names = admin_sql("SELECT datname FROM pg_database WHERE %s" % " OR ".join(
         "datname LIKE '%s'" % pattern for pattern in patterns))

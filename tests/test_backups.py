@@ -34,7 +34,7 @@ def prod(server, tmp_path_factory):
     """Project bk-e2e with a production environment built from main."""
     if not docker_ready():
         pytest.fail("the Docker engine is not running: scripts/setup.sh starts it (scripts/docker.sh)")
-    remove_leftovers(SLUG, ("drill\\_%",))
+    remove_leftovers(SLUG)
     root = tmp_path_factory.mktemp("bkgit")
     work = root / "work"
     (work / ADDON).mkdir(parents=True)
@@ -60,7 +60,7 @@ def prod(server, tmp_path_factory):
     env = manager("ops.environment", "read", [queued["environment_id"]], ["stage", "database_name", "url", "port"])[0]
     assert env["stage"] == "production"
     yield {"project_id": project_id, "env_id": queued["environment_id"], **env}
-    remove_leftovers(SLUG, ("drill\\_%",))
+    remove_leftovers(SLUG)
 
 
 def env_of(server, env_id):
@@ -148,7 +148,8 @@ def test_restore_drill_and_a_corrupted_backup(server, prod):
                         % template)
     assert comment and json.loads(comment[0][0])["backup_id"] == prod["pre_id"], \
         "the verified copy is kept as a template"
-    assert not admin_sql("SELECT 1 FROM pg_database WHERE datname LIKE 'drill\\_%'"), "scratch databases go"
+    assert not admin_sql("SELECT 1 FROM pg_database WHERE datname LIKE 'drill\\_%s\\_%%'" % namespace(server)), \
+        "scratch databases go"
 
     # A damaged file is caught by its checksum: the drill fails and tells the
     # admins, a restore refuses it and production stays as it was.

@@ -119,6 +119,7 @@ def chatter(server, env_id, text):
         ("model", "=", "ops.environment"), ("res_id", "=", env_id), ("body", "ilike", text)], ["body"])]
 
 
+@pytest.mark.alone  # every container of the engine stops with it: run when no other stream uses it
 def test_production_survives_a_restart_of_the_docker_daemon(server, prod):
     """What a reboot does: every container stops with the daemon. Production
     answers again within 60 s of the daemon's start without anyone acting,

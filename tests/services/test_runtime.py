@@ -67,6 +67,12 @@ def engine_fixture():
     return engine
 
 
+def _helpers_left(engine, prefix, labels):
+    """This test's helper containers still on the engine (another suite may share the engine)."""
+    return engine.client.containers.list(all=True, filters={"name": prefix,
+                                                            "label": ["%s=%s" % item for item in labels.items()]})
+
+
 @pytest.fixture(name="labels")
 def labels_fixture(engine):
     labels = runtime.labels_for("rt%s" % secrets.token_hex(3), environment=7)
@@ -174,7 +180,7 @@ def test_a_directory_is_copied_engine_to_engine_with_its_owners(engine, labels, 
     (tmp_path / "a-file").write_text("not a directory")
     with pytest.raises(runtime.RuntimeFailure, match="Cannot copy .* to .*a-file"):
         engine.copy_tree(IMAGE, str(source), engine, str(tmp_path / "a-file"), labels)
-    assert not engine.client.containers.list(all=True, filters={"name": "ipai-ops-tree-"})
+    assert not _helpers_left(engine, "ipai-ops-tree-", labels)
 
 
 class _Said:
@@ -208,7 +214,7 @@ def test_productions_filestore_comes_from_its_nodes_disk_even_when_it_has_none(e
     assert not (tmp_path / "prod" / "none").exists(), "nothing is made on the node's disk"
     linked = node_files.place_filestore(spec, engine, str(source), "db4", said)
     assert linked == {"files": 1, "linked": 1}, "both on the platform's disk: hard links"
-    assert not engine.client.containers.list(all=True, filters={"name": "ipai-ops-tree-"})
+    assert not _helpers_left(engine, "ipai-ops-tree-", labels)
 
 
 def test_a_log_on_another_machine_is_taken_in_pieces_into_the_platforms_copy(engine, labels, tmp_path):
@@ -247,7 +253,7 @@ def test_a_log_on_another_machine_is_taken_in_pieces_into_the_platforms_copy(eng
         lambda: runtime.connect("tcp://127.0.0.1:9", timeout=2), str(node_dir), labels))
     written.write_text(line % (4, 4))
     assert gone.sync() == 0 and written.exists(), "a node that does not answer keeps its log"
-    assert not engine.client.containers.list(all=True, filters={"name": "ipai-ops-take-"})
+    assert not _helpers_left(engine, "ipai-ops-take-", labels)
 
 
 def test_a_nodes_leftover_directories_go_and_the_platforms_own_never(engine, labels, tmp_path):

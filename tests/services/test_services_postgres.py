@@ -224,6 +224,7 @@ def _server_state():
             _admin_execute("SELECT rolname, rolsuper, rolcanlogin, rolcreatedb FROM pg_roles ORDER BY 1"))
 
 
+@pytest.mark.alone  # the whole server's databases and roles, before and after: no other stream may make any
 def test_hostile_names_are_refused_before_any_sql(admin, names):
     """Against the real server: every hostile name is a ValueError, and the
     server's databases and roles are exactly as they were."""

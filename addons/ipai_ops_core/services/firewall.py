@@ -42,11 +42,6 @@ FirewallError = node_guard.GuardError  # iptables is missing or refused a rule; 
 _run, _has, _rules, _sync = node_guard.run, node_guard.has, node_guard.rules, node_guard.sync
 
 
-def _chain(tool, chain):
-    if not node_guard.chain_exists(tool, chain):
-        _run(tool, "-N", chain)
-
-
 def plane_chain(plane, kind):
     return "%s-%s-%s" % (MAIN, plane, kind)
 
@@ -65,7 +60,7 @@ def ensure(plane, ports, services=()):
     nothing changes."""
     naming.validate_namespace(plane)
     tool = "iptables"
-    _chain(tool, MAIN)
+    node_guard.make_chain(tool, MAIN)
     established = ["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"]
     if not _has(tool, MAIN, established):
         _run(tool, "-I", MAIN, "1", *established)

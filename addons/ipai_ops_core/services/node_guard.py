@@ -74,6 +74,16 @@ def chain_exists(tool, chain):
     return run(tool, "-n", "-L", chain, check=False).returncode == 0
 
 
+def make_chain(tool, chain):
+    """``chain`` exists afterwards. Another control plane sharing the host
+    may make it at the same moment: its refusal then is no error."""
+    if chain_exists(tool, chain):
+        return
+    done = run(tool, "-N", chain, check=False)
+    if done.returncode != 0 and not chain_exists(tool, chain):
+        raise GuardError("%s -N %s failed: %s" % (tool, chain, (done.stderr or done.stdout).strip()))
+
+
 def rules(tool, chain):
     prefix = "-A %s " % chain
     return [line[len(prefix):].split() for line in run(tool, "-S", chain).stdout.splitlines()
@@ -84,8 +94,7 @@ def sync(tool, chain, wanted):
     """``chain`` holds exactly ``wanted``, in order: a missing rule is put
     right before the next wanted one already there (a refusal stays last),
     then stale ones are deleted. Never flushed: nothing passes meanwhile."""
-    if not chain_exists(tool, chain):
-        run(tool, "-N", chain)
+    make_chain(tool, chain)
     for index, rule in enumerate(wanted):
         have = rules(tool, chain)
         if rule in have:
@@ -119,8 +128,7 @@ def apply(peers):
         ["-d", "%s/32" % address, *refuse()], ["-d", "%s/32" % address, "-j", "DROP"])])
     for bridge in BRIDGES:
         first(tool, "INPUT", ["-i", bridge, "-j", CHAIN])
-    if not chain_exists(tool, "DOCKER-USER"):
-        run(tool, "-N", "DOCKER-USER")  # the engine makes it at start; before, FORWARD does not jump to it yet
+    make_chain(tool, "DOCKER-USER")  # the engine makes it at start; before, FORWARD does not jump to it yet
     first(tool, "DOCKER-USER", ["-i", "docker_gwbridge", "-j", PEERS])
     if shutil.which("ip6tables"):
         for bridge in BRIDGES:

@@ -186,6 +186,24 @@ class TestPgHba(BaseCase):
                                      ["nobody_cp"])["status"], "unchanged")
         self.assertEqual(access.sync(admin, plane, [])["status"], "reloaded")
 
+    def test_a_control_plane_that_is_gone_leaves_no_section(self):
+        """Its own sections and its swarm hosts' go; another plane's stay."""
+        admin = _admin()
+        plane, other = ("o%06x" % secrets.randbelow(0xFFFFFF) for _ in range(2))
+        self.addCleanup(access.forget, admin, other)
+        self.addCleanup(access.forget, admin, plane)
+        access.sync(admin, plane, [("ops_%s_e5" % plane, "10.213.250.16/28")], "10.213.0.0/16", ["nobody_cp"])
+        access.sync(admin, plane + ":lab", [("ops_%s_e6" % plane, "10.213.251.16/28")])
+        access.sync(admin, other, [("ops_%s_e5" % other, "10.213.252.16/28")])
+        self.assertEqual(access.forget(admin, plane), sorted([plane, plane + ":lab"]))
+        with open(access.managed_file(admin)) as fh:
+            text = fh.read()
+        self.assertNotIn(plane, text)
+        self.assertIn("ops_%s_e5" % other, text)
+        self.assertEqual(access.forget(admin, plane), [], "nothing left to remove")
+        with self.assertRaises(ValueError):
+            access.forget(admin, "o1\nhost all all 0.0.0.0/0 trust")
+
 
 @tagged("post_install", "-at_install", "ipai_ops")
 class TestEgressConfig(BaseCase):

@@ -152,20 +152,54 @@ def sync(admin, plane, entries, pool=None, deny_databases=()):
         new = replace_sections(text, plane, sections)
         if new == text:
             return {"status": "unchanged", "path": path, "lines": section}
-        stat = os.stat(path)
-        fd, tmp = tempfile.mkstemp(prefix=".pg_hba.", dir=os.path.dirname(path))
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(new)
-            os.chown(tmp, stat.st_uid, stat.st_gid)
-            os.chmod(tmp, stat.st_mode & 0o777)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        _rewrite(path, new)
         reload(admin)
     return {"status": "reloaded", "path": path, "lines": section}
+
+
+def owners(text):
+    """The owners of the sections in pg_hba.conf's ``text``: control planes
+    (``o1a2b3c``) and their swarm hosts (``o1a2b3c:host``)."""
+    return sorted({line[len("# BEGIN ipai-ops-"):].partition(" ")[2] for line in text.splitlines()
+                   if line.startswith("# BEGIN ipai-ops-")})
+
+
+def forget(admin, plane):
+    """Remove every section of control plane ``plane``, its own and its
+    swarm hosts' (a control plane that is gone: a test database made
+    again gives its environment ids out again, and a stale line would
+    admit a new environment's role). Returns the owners removed."""
+    naming.validate_namespace(plane)
+    path = managed_file(admin)
+    if not path:
+        return []
+    with _locked(path):
+        with open(path) as fh:
+            text = fh.read()
+        gone = [owner for owner in owners(text) if owner == plane or owner.startswith(plane + ":")]
+        new = text
+        for owner in gone:
+            new = replace_sections(new, owner, {kind: [] for kind in KINDS})
+        if new != text:
+            _rewrite(path, new)
+            reload(admin)
+    return gone
+
+
+def _rewrite(path, text):
+    """Replace ``path`` by ``text`` at once, with its owner and mode."""
+    stat = os.stat(path)
+    fd, tmp = tempfile.mkstemp(prefix=".pg_hba.", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chown(tmp, stat.st_uid, stat.st_gid)
+        os.chmod(tmp, stat.st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def reload(admin):
