@@ -118,14 +118,15 @@ fi
 # own (its own database copy, Odoo server, nginx, egress proxy, namespace on
 # the shared Docker engine and PostgreSQL server), as two control planes on
 # one host are in production.
-#   lab:  the swarm files (the lab's engines, tests/swarm_lab.py) and the
-#         upgrade previews (their migrations are the longest runs)
+#   lab:  the swarm files (the lab's engines, tests/swarm_lab.py), the
+#         upgrade previews (their migrations are the longest runs) and
+#         staging (so that both streams take about as long)
 #   main: everything else
 # Then the tests that need the machine to themselves (marker `alone`: a
 # restart of the Docker daemon, a comparison of the whole database server).
 lab_files=(tests/services/test_swarm_guard.py tests/services/test_swarm_engine.py tests/services/test_swarm_gateway.py
   tests/test_swarm_serving.py tests/test_swarm_serving_nodes.py tests/test_swarm_serving_runs_there.py
-  tests/test_upgrade_preview.py)
+  tests/test_upgrade_preview.py tests/test_staging.py)
 ignore=()
 for file in "${lab_files[@]}"; do ignore+=(--ignore "$file"); done
 stream() {  # NAME DB PYTEST-ARGS...: one session, its lines prefixed by its name
