@@ -124,7 +124,8 @@ fi
 #   main: everything else
 # Then the tests that need the machine to themselves (marker `alone`: a
 # restart of the Docker daemon, a comparison of the whole database server).
-lab_files=(tests/services/test_swarm_guard.py tests/services/test_swarm_engine.py tests/services/test_swarm_gateway.py
+# In this order: test_swarm_engine's first tests place units on a swarm of one node, before a worker joins.
+lab_files=(tests/services/test_swarm_engine.py tests/services/test_swarm_gateway.py tests/services/test_swarm_guard.py
   tests/test_swarm_serving.py tests/test_swarm_serving_nodes.py tests/test_swarm_serving_runs_there.py
   tests/test_upgrade_preview.py tests/test_staging.py)
 ignore=()
