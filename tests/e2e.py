@@ -101,9 +101,10 @@ def admin_conn(dbname):
                             user=os.environ["OPS_DB_USER"], password=os.environ["OPS_DB_PASSWORD"], dbname=dbname)
 
 
-def namespace(server):
-    """The control plane's prefix on the shared servers (see services/naming.py)."""
-    return "o" + hashlib.sha1(server.db.encode()).hexdigest()[:6]
+def namespace(server=None):
+    """The control plane's prefix on the shared servers (see services/naming.py): the test
+    server's, or this stream's ($OPS_E2E_DB) without one."""
+    return "o" + hashlib.sha1((server.db if server else os.environ["OPS_E2E_DB"]).encode()).hexdigest()[:6]
 
 
 def env_config(env_id, server=None):
@@ -111,7 +112,7 @@ def env_config(env_id, server=None):
     import configparser
 
     parser = configparser.ConfigParser()
-    plane = namespace(server) if server else "o" + hashlib.sha1(os.environ["OPS_E2E_DB"].encode()).hexdigest()[:6]
+    plane = namespace(server)
     path = os.path.join(os.environ.get("OPS_HOME", "/opt/ipai-ops"), "data", "ipai_ops", "secrets", plane,
                         "env-%d" % env_id, "odoo.conf")
     assert parser.read(path), "no configuration file at %s" % path
@@ -138,7 +139,7 @@ def remove_leftovers(slug="rt-e2e", extra_patterns=()):
     import docker
 
     client = docker.from_env()
-    plane = "o" + hashlib.sha1(os.environ["OPS_E2E_DB"].encode()).hexdigest()[:6]
+    plane = namespace()
     ours = {"label": ["ipai-ops.project=%s" % slug, "ipai-ops.plane=%s" % plane]}
     for container in client.containers.list(all=True, filters=ours):
         container.remove(force=True)

@@ -231,9 +231,11 @@ def test_restore_drill_keeps_its_verified_copy_off_the_archive(server, pitr_proj
     backup = manager("ops.backup", "read", [backup_id], ["verify_state", "verify_message"])[0]
     assert backup["verify_state"] == "ok", backup
     verified = "vbk_%s_%d" % (namespace(server), pitr_project["production"])
-    query = "SELECT datname FROM pg_database WHERE datname = %s OR datname LIKE 'drill\\_%%'"
-    assert sql("postgres", query, [verified]) == [(verified,)]
-    assert not prod_sql("postgres", query, [verified])
+    # this control plane's drill databases (the suite's other stream drills on the same server meanwhile)
+    query = "SELECT datname FROM pg_database WHERE datname = %s OR datname LIKE %s"
+    drills = "drill\\_%s\\_%%" % namespace(server)
+    assert sql("postgres", query, [verified, drills]) == [(verified,)]
+    assert not prod_sql("postgres", query, [verified, drills])
 
 
 def test_garbage_collector_sweeps_productions_cluster_too(server, pitr_project):
