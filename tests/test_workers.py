@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+import xmlrpc.client
 
 import pytest
 import requests
@@ -145,3 +146,43 @@ def test_they_stop_with_the_control_plane(server, supervisor):
     wait_for(lambda: not worker_pids(), 20, "no worker process left")
     workers = manager("ops.worker", "search_read", [("name", "like", PREFIX + "-")], fields=["alive", "stopped_at"])
     assert workers and not any(w["alive"] for w in workers) and all(w["stopped_at"] for w in workers), workers
+
+
+def test_a_setting_changed_in_the_backend_reaches_a_running_worker(server, project, tmp_path):
+    """A long-lived worker takes up what the backend changed between two of
+    its runs, as Odoo's own workers do between two jobs: an administrator
+    lowers ipai_ops.memory_overcommit, and the worker's next start of an
+    environment obeys it without a restart (it read the setting at its
+    previous start)."""
+    manager = server.rpc("e2e_manager")
+    uid = xmlrpc.client.ServerProxy(server.url + "/xmlrpc/2/common").authenticate(server.db, "admin", "admin", {})
+    assert uid, "the demo data's administrator logs in"
+    models = xmlrpc.client.ServerProxy(server.url + "/xmlrpc/2/object", allow_none=True)
+
+    def set_overcommit(value):  # Settings, as the administrator: through the backend's own RPC
+        models.execute_kw(server.db, uid, "admin", "ir.config_parameter", "set_param",
+                          ["ipai_ops.memory_overcommit", value])
+
+    def run(kind):
+        queued = manager("ops.run", "queue_run", {"project": SLUG, "kind": kind, "branch": BRANCH})
+        return wait_for(lambda: (lambda r: r if r["state"] in ("succeeded", "failed") else None)(
+            manager("ops.run", "api_read", [queued["id"]])), 180, "the %s run ended" % kind)
+
+    manager("ops.project", "write", [project], {"mem_limit_mb": 4096})
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = subprocess.Popen(odoo_command(server, "ops-worker") + [
+            "--worker-id", "cache-e2e", "--projects", SLUG, "--concurrency", "1", "--poll", "1", "--log-level=warn"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        for kind in ("stop", "start", "stop"):
+            done = run(kind)
+            assert done["state"] == "succeeded", (kind, done["error_message"])
+        set_overcommit("0.1")  # 10 % of the machine: less than the project's 4 GB
+        refused = run("start")
+        assert refused["state"] == "failed" and "the limit is 10 %" in refused["error_message"], \
+            refused["error_message"]
+    finally:
+        set_overcommit(False)
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+        manager("ops.project", "write", [project], {"mem_limit_mb": 1024})

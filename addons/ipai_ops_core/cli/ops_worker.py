@@ -29,6 +29,15 @@ from ..services.queue_listener import QueueListener
 _logger = logging.getLogger("odoo.addons.ipai_ops_core.ops_worker")
 
 
+def current_registry(dbname):
+    """The registry as the other processes left it, taken as Odoo's own
+    workers take it before each job: the caches they invalidated (a setting
+    changed in the backend) are dropped, and a registry they reloaded (a
+    module upgraded) is the one used. A long-lived process calls it before
+    each unit of work, inside ``manage_changes()`` to signal its own."""
+    return Registry(dbname).check_signaling()
+
+
 class OpsWorker(Command):
     """Claim and execute ipai ops runs (builds, deploys, ...)"""
 
@@ -79,8 +88,11 @@ class OpsWorker(Command):
         if not opts.once and not opts.no_listen:
             QueueListener(odoo.sql_db.connection_info_for(dbname)[1], wake, stop).start()
 
+        def current():
+            return current_registry(dbname)
+
         def beat(starting=False):
-            with registry.cursor() as cr:
+            with current().cursor() as cr:
                 # Held in a name: a transaction flushes only the environments still alive at its commit.
                 env = api.Environment(cr, SUPERUSER_ID, {})
                 env["ops.worker"]._ops_beat(
@@ -100,7 +112,8 @@ class OpsWorker(Command):
             worker_id = opts.worker_id if concurrency == 1 else "%s/%d" % (opts.worker_id, index)
             while not stop.is_set():
                 try:
-                    with registry.cursor() as cr:
+                    # What the run changed in the caches is signalled to the other processes (the backend).
+                    with current().manage_changes() as fresh, fresh.cursor() as cr:
                         env = api.Environment(cr, SUPERUSER_ID, {})
                         done = env["ops.run"]._ops_work(worker_id, kinds=kinds, max_runs=1, host=opts.host,
                                                         projects=projects)

@@ -21,8 +21,8 @@ import time
 
 import odoo
 from odoo import SUPERUSER_ID, api
+from odoo.addons.ipai_ops_core.cli.ops_worker import current_registry
 from odoo.cli import Command
-from odoo.modules.registry import Registry
 
 _logger = logging.getLogger("odoo.addons.ipai_ops_monitoring.ops_monitor")
 
@@ -44,17 +44,18 @@ class OpsMonitor(Command):
         dbname = odoo.tools.config["db_name"]
         if not dbname or "," in dbname:
             sys.exit("ops-monitor: give exactly one database with -d")
-        registry = Registry(dbname)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         while not stop.is_set():
-            with registry.cursor() as cr:
+            # Each round sees the settings changed in the backend meanwhile (thresholds, channels).
+            registry = current_registry(dbname)
+            with registry.manage_changes(), registry.cursor() as cr:
                 env = api.Environment(cr, SUPERUSER_ID, {})
                 result = env["ops.environment"]._cron_collect_metrics(opts.host)
                 env.flush_all()
             # A transaction of its own: it sees the deliveries the collection just committed.
-            with registry.cursor() as cr:
+            with registry.manage_changes(), registry.cursor() as cr:
                 env = api.Environment(cr, SUPERUSER_ID, {})
                 result["delivered"] = env["ops.incident"]._cron_deliver()
                 env.flush_all()
