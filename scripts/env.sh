@@ -47,6 +47,12 @@ export OPS_PROXY_PORT="${OPS_PROXY_PORT:-8080}"
 # ... and over HTTPS on this port for the names a TLS certificate covers
 export OPS_PROXY_TLS_PORT="${OPS_PROXY_TLS_PORT:-8443}"
 export OPS_ADDONS="ipai_ops_core,ipai_ops_backup,ipai_ops_monitoring"
+# Python's bytecode cache, kept outside the repository: every `odoo-bin` the
+# platform starts (workers, shells, upgrades) would otherwise compile Odoo's
+# sources again, when the caller's environment turns the cache off
+# (PYTHONDONTWRITEBYTECODE, as some CI runners set).
+unset PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX="${PYTHONPYCACHEPREFIX:-$OPS_HOME/pycache}"
 
 # The Odoo tree of a version (the directory holding odoo-bin).
 ops_odoo_src() {
