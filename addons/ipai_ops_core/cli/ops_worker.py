@@ -16,7 +16,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 
 import odoo
 from odoo import SUPERUSER_ID, api
@@ -129,10 +128,12 @@ class OpsWorker(Command):
                     wakes[index].clear()
 
         finished = set()
+        ended = threading.Event()  # a slot returned: --once exits as soon as the last one does
 
         def slot(index):
             loop(index)
             finished.add(index)  # a slot that returns is done (--once, or stopping)
+            ended.set()
 
         def spawn(index):
             thread = threading.Thread(target=slot, args=(index,), name="ops-worker-%d" % index, daemon=True)
@@ -150,7 +151,8 @@ class OpsWorker(Command):
                     threads[index] = spawn(index)
             if stop.is_set() and not any(t.is_alive() for t in threads.values()):
                 break
-            time.sleep(0.5)
+            ended.wait(0.5)
+            ended.clear()
         stop.set()
         wake()
         try:
