@@ -1,9 +1,9 @@
 """What a test database made again must not inherit from its earlier run
-(scripts/test.sh): the pg_hba.conf sections of its control plane (its own
-and its swarm hosts') and its firewall chains. A fresh database gives the
-same environment ids out again, and a stale line would admit a new
-environment's role. Its containers and networks are removed by
-scripts/test.sh itself.
+(scripts/test.sh): its control plane's containers and networks on the
+Docker engine, the pg_hba.conf sections of the plane (its own and its swarm
+hosts') and its firewall chains. A fresh database gives the same
+environment ids out again: a stale network or container would take a new
+environment's name, and a stale line would admit a new environment's role.
 
     python scripts/forget_planes.py DB [DB ...]   (PYTHONPATH: Odoo's tree)
 """
@@ -29,7 +29,20 @@ def main(names):
         if gone:
             print("%s (%s): pg_hba.conf sections removed: %s" % (name, plane, ", ".join(gone)))
         if os.environ.get("OPS_SKIP_DOCKER") != "1":
+            forget_on_docker(plane)
             firewall.remove(plane)
+
+
+def forget_on_docker(plane):
+    """The plane's containers, then its networks (a network goes once nothing is attached)."""
+    import docker  # noqa: PLC0415 - only where there is an engine (OPS_SKIP_DOCKER)
+
+    client = docker.from_env()
+    ours = {"label": "ipai-ops.plane=%s" % plane}
+    for container in client.containers.list(all=True, filters=ours):
+        container.remove(force=True)
+    for network in client.networks.list(filters=ours):
+        network.remove()
 
 
 if __name__ == "__main__":

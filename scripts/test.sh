@@ -26,15 +26,9 @@ e2e_dbs=("$OPS_E2E_DB")
 for db in "$OPS_TEST_DB" "${e2e_dbs[@]}"; do
   dropdb "${pg[@]}" --if-exists --force "$db"
   rm -rf "$OPS_HOME/data/filestore/$db"
-  # What an earlier run of the same database left on the Docker engine (the
-  # namespace and the ids come again): its containers and networks.
-  if [ "${OPS_SKIP_DOCKER:-0}" != 1 ]; then
-    plane="o$(printf %s "$db" | sha1sum | cut -c1-6)"
-    docker ps -aq --filter "label=ipai-ops.plane=$plane" | xargs -r docker rm -f >/dev/null
-    docker network ls -q --filter "label=ipai-ops.plane=$plane" | xargs -r docker network rm >/dev/null
-  fi
 done
-# ... and what it left on the database server and the firewall (its pg_hba.conf sections, its chains).
+# What an earlier run of the same databases left (the namespace and the ids
+# come again): containers and networks, pg_hba.conf sections, firewall chains.
 PYTHONPATH="$ODOO_SRC" "$OPS_VENV/bin/python" "$OPS_REPO/scripts/forget_planes.py" "$OPS_TEST_DB" "${e2e_dbs[@]}"
 # Odoo's Automation Rules app too: the tests prove our server actions work in its rules.
 ops_log "installing $OPS_ADDONS and base_automation into a fresh $OPS_TEST_DB (with demo data)"
