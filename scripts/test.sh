@@ -58,13 +58,18 @@ pytest=("$OPS_VENV/bin/pytest" -p no:cacheprovider
   --odoo-config "$OPS_CONF" --odoo-database "$OPS_TEST_DB" --odoo-log-level warn
   --odoo-extra "db_host=$OPS_DB_HOST" --odoo-extra "db_port=$OPS_DB_PORT" --odoo-extra "db_user=$OPS_DB_USER")
 
+if [ -n "${OPS_TEST_PATHS:-}" ]; then
+  exec "${pytest[@]}" --durations=25 "$@" $OPS_TEST_PATHS
+fi
+
 # The addons' own tests, run by Odoo's runner as runbot and OCA's CI run
 # them (every module their tests/__init__.py imports), on the test database
 # (rolled back: the out-of-process tests' copy above is made already). The
 # count must be what pytest collects from the same folders: a test module
 # missing from an __init__.py would be run by neither CI otherwise.
-# OPS_TEST_PATHS (a few paths for pytest) skips this step.
-if [ -z "${OPS_TEST_PATHS:-}" ]; then
+# OPS_TEST_PATHS (a few paths for pytest) skips this step. It runs beside
+# the out-of-process streams (below): on its own it keeps one core of two busy.
+odoo_runner() {
   ops_log "running the addons' tests with Odoo's runner (odoo-bin --test-enable)"
   odoo_log="$(mktemp)"
   set +e
@@ -101,10 +106,7 @@ if [ -z "${OPS_TEST_PATHS:-}" ]; then
   rm -rf "$OPS_HOME/data/filestore/$core_db"
   [ "$rc" = 0 ] && [ -n "$summary" ] || ops_die "ipai_ops_core alone: its tests failed (${summary:-no summary})"
   ops_log "ipai_ops_core alone: ${summary}"
-fi
-if [ -n "${OPS_TEST_PATHS:-}" ]; then
-  exec "${pytest[@]}" --durations=25 "$@" $OPS_TEST_PATHS
-fi
+}
 
 # The out-of-process tests, in two streams at once: most of their time is
 # spent waiting (for containers, Odoo's start, a swarm's convergence), not
@@ -124,24 +126,35 @@ lab_files=(tests/services/test_swarm_engine.py tests/services/test_swarm_gateway
   tests/test_upgrade_preview.py tests/test_staging.py)
 ignore=()
 for file in "${lab_files[@]}"; do ignore+=(--ignore "$file"); done
-stream() {  # NAME DB PYTEST-ARGS...: one session, its lines prefixed by its name
-  local name="$1" db="$2"
-  shift 2
-  OPS_E2E_DB="$db" "${pytest[@]}" --durations=10 "$@" 2>&1 | sed -u "s/^/[$name] /"
+prefixed() {  # NAME COMMAND...: its lines prefixed by the name, its exit code
+  local name="$1"
+  shift
+  "$@" 2>&1 | sed -u "s/^/[$name] /"
   return "${PIPESTATUS[0]}"
 }
-ops_log "running the out-of-process tests in two streams at once (lines prefixed [lab] and [main])"
+stream() {  # NAME DB PYTEST-ARGS...: one pytest session
+  local name="$1" db="$2"
+  shift 2
+  OPS_E2E_DB="$db" prefixed "$name" "${pytest[@]}" --durations=10 "$@"
+}
+ops_log "running the addons' tests with Odoo's runner and the out-of-process tests in two streams, at once" \
+  "(lines prefixed [odoo], [lab] and [main])"
 started=$SECONDS
+prefixed odoo odoo_runner &
+odoo_pid=$!
 stream lab "$lab_db" -m "not alone" "$@" "${lab_files[@]}" &
 lab_pid=$!
 stream main "$OPS_E2E_DB" -m "not alone" "${ignore[@]}" "$@" tests &
 main_pid=$!
-lab_rc=0 main_rc=0 alone_rc=0
+odoo_rc=0 lab_rc=0 main_rc=0 alone_rc=0
+wait "$odoo_pid" || odoo_rc=$?
 wait "$lab_pid" || lab_rc=$?
 wait "$main_pid" || main_rc=$?
-ops_log "the two streams took $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s (lab: exit $lab_rc, main: exit $main_rc)"
+ops_log "the two streams took $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s" \
+  "(odoo: exit $odoo_rc, lab: exit $lab_rc, main: exit $main_rc)"
 ops_log "running the tests that need the machine to themselves (-m alone)"
 stream alone "$alone_db" -m alone "$@" tests || alone_rc=$?
+[ "$odoo_rc" = 0 ] || ops_die "the addons' tests failed under Odoo's runner (the [odoo] lines above say which)"
 [ "$lab_rc" = 0 ] && [ "$main_rc" = 0 ] && [ "$alone_rc" = 0 ] \
   || ops_die "the out-of-process tests failed (exit codes: lab $lab_rc, main $main_rc, alone $alone_rc)"
-ops_log "the out-of-process tests passed (lab, main and alone)"
+ops_log "the addons' tests and the out-of-process tests passed (odoo, lab, main and alone)"
