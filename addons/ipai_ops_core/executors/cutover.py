@@ -275,6 +275,13 @@ class Switch:
                           "answered (nginx %s)" % (spec.get("public_url") or url, url or where["upstream_socket"],
                                                    loaded["seconds"], loaded["status"]))
         old_container, old_db = self.current.get("container_id"), self.current.get("database_name")
+        if self.gateway_switched and old_container and old_container != container_id:
+            # nginx need not reload (the same sockets), so its drain holds nothing: the requests
+            # the gateway still has at the old unit end before it goes, and its database
+            held = swarm_doors.drain(spec, self.engine, address, DRAIN_TIMEOUT)
+            if held:
+                self.reporter.log("warning", "%d request(s) still at the old unit after %ds: it goes now"
+                                  % (held, DRAIN_TIMEOUT))
         if old_container and old_container != container_id:
             # nothing waits for it to be gone (on a swarm, its Odoo stops after the run)
             guard.remove_container(self.engine, spec, old_container, wait=False)

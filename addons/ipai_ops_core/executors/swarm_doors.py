@@ -127,6 +127,13 @@ def serve(spec, engine, unit):
     return {what: str(gw.socket(key(spec), what)) for what in ("http", "ws")}
 
 
+def drain(spec, engine, unit, timeout):
+    """After ``serve(spec, engine, unit)``: until the requests the other
+    units still answer through the environment's socket are done, at most
+    ``timeout`` seconds. How many are left (None: the gateway does not say)."""
+    return gateway(spec, engine).drain(key(spec), unit, timeout)
+
+
 def close(spec, engine, network_names):
     """The environment's doors go (its units and networks are gone or going)."""
     gateway(spec, engine).close(key(spec), *(network_names or ()))

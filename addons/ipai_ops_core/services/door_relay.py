@@ -14,7 +14,10 @@ listener whose target changed keeps listening and sends the next
 connections to the new target once a connection to it opens from here (no
 moment without a listener, no visitor sent to a name Docker's DNS does not
 know yet: what a switch needs to fail no request). Once a version of the file is in force,
-its modification time is written to ``<ROUTES>.applied``. A route that
+its modification time is written to ``<ROUTES>.applied``, and beforehand
+the connections open per listener and target to ``<ROUTES>.open`` (kept up
+to date: after a switch, the old target's count falls to zero as the
+requests it held end; swarm_gateway.drain waits for it). A route that
 cannot listen is reported on stdout and tried again at the next look
 (an address the container is not attached to yet).
 Unix sockets are root's (mode 0600) unless the route says ``"public":
@@ -70,19 +73,29 @@ def _open(route):
     return asyncio.open_connection(target[1], target[2], local_addr=(source, 0) if source else None)
 
 
+OPEN = {}  # {(listen, target): connections open}, both as the routes file spells them
+
+
 def _handler(route):
     """Connections to ``route["to"]`` as it is when each one comes in: a
     switch changes the target of a listener in place, never the listener."""
 
     async def handle(client_reader, client_writer):
         target = route["to"]
+        held = (route["listen"], ":".join(map(str, target)))
+        OPEN[held] = OPEN.get(held, 0) + 1  # counted from here: a drain never misses one being opened
         try:
-            reader, writer = await _open(route)
-        except OSError as exc:
-            _logger.warning("%s unreachable: %s", ":".join(map(str, target)), exc)
-            client_writer.close()
-            return
-        await asyncio.gather(_pipe(client_reader, writer), _pipe(reader, client_writer))
+            try:
+                reader, writer = await _open(route)
+            except OSError as exc:
+                _logger.warning("%s unreachable: %s", held[1], exc)
+                client_writer.close()
+                return
+            await asyncio.gather(_pipe(client_reader, writer), _pipe(reader, client_writer))
+        finally:
+            OPEN[held] -= 1
+            if not OPEN[held]:
+                del OPEN[held]
 
     return handle
 
@@ -120,13 +133,26 @@ def _read(path):
     return {r["listen"]: (r["to"], r.get("source"), bool(r.get("public"))) for r in routes}
 
 
+def _replace(path, text):
+    tmp = "%s.tmp" % path
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
 def _applied(path, stamp):
     """Say which version of the routes file is in force (``<ROUTES>.applied``):
     a switch waits for it."""
-    tmp = "%s.applied.tmp" % path
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(str(stamp))
-    os.replace(tmp, "%s.applied" % path)
+    _replace("%s.applied" % path, str(stamp))
+
+
+def _held(path, stamp):
+    """Say which connections are open under version ``stamp`` (``<ROUTES>.open``):
+    {"applied": stamp, "open": {listen: {target: count}}}."""
+    held = {}
+    for (listen, target), count in OPEN.items():
+        held.setdefault(listen, {})[target] = count
+    _replace("%s.open" % path, json.dumps({"applied": stamp, "open": held}))
 
 
 async def _apply(wanted, servers, routes):
@@ -137,7 +163,7 @@ async def _apply(wanted, servers, routes):
     failed = []
     for listen, (to, source, public) in sorted(wanted.items()):
         try:
-            route = {"to": _endpoint(to), "source": source}
+            route = {"to": _endpoint(to), "source": source, "listen": listen}
             if listen in servers:
                 if routes[listen]["to"] != route["to"]:
                     # a switch: the same listener, a new target, once the target answers here
@@ -155,6 +181,7 @@ async def _apply(wanted, servers, routes):
 
 async def serve(path):
     servers, routes, seen, last_failed = {}, {}, None, None
+    in_force, reported = None, None
     while True:
         try:
             stamp = os.stat(path).st_mtime_ns
@@ -176,7 +203,12 @@ async def serve(path):
                                  "; not yet: " + ", ".join(failed) if failed else "")
                 last_failed = failed
                 if not failed and stamp:
+                    _held(path, stamp)  # before .applied: whoever sees the version in force finds its counts
+                    reported, in_force = (stamp, dict(OPEN)), stamp
                     _applied(path, stamp)
+        if in_force and reported != (in_force, OPEN):
+            _held(path, in_force)
+            reported = (in_force, dict(OPEN))
         await asyncio.sleep(CHECK_EVERY)
 
 

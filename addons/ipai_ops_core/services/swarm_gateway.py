@@ -108,6 +108,30 @@ def _write_routes(path, change, timeout, relay_alive):
         time.sleep(0.05)
 
 
+def drain_routes(path, listen, keep, timeout):
+    """Until the connections the relay of routes file ``path`` holds on
+    ``listen`` to any target but ``keep`` have ended (those it accepted
+    before a switch: requests the old unit still answers), at most
+    ``timeout`` seconds. Returns how many are still open; None when the
+    relay does not report them (one started before it did)."""
+    applied, held = pathlib.Path("%s.applied" % path), pathlib.Path("%s.open" % path)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            in_force = int(applied.read_text().strip())
+            state = json.loads(held.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        if state.get("applied", 0) >= in_force:
+            open_ = sum(count for target, count in (state.get("open") or {}).get(listen, {}).items()
+                        if target != keep)
+            if not open_ or time.monotonic() > deadline:
+                return open_
+        elif time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+
+
 def _read_routes(path):
     try:
         return json.loads(path.read_text()).get("routes") or []
@@ -227,6 +251,14 @@ class Gateway:
             return [r for r in routes if r["listen"] not in fronts] + list(fronts.values())
 
         self._write(change, timeout=timeout)
+
+    def drain(self, key, unit, timeout):
+        """After a switch to ``unit``: until the requests environment
+        ``key``'s HTTP socket still has at other units are answered, at most
+        ``timeout`` seconds (``drain_routes``). Websockets are not waited
+        for: Odoo's client opens a new one by itself."""
+        listen = "unix:%s/%s/http.sock" % (IN_CONTAINER, key)
+        return drain_routes(self._routes_path(), listen, "tcp:%s:%d" % (unit, env_network.HTTP_PORT), timeout)
 
     def switch(self, key, unit, timeout=30):
         """``serve`` for an environment that is served already."""
