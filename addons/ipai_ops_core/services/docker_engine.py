@@ -296,6 +296,13 @@ class DockerEngine(DockerTrees, Runtime):
             return self._network_info(self.client.networks.get(name, verbose=True).attrs)
         except NotFound:
             return None
+        except APIError as exc:
+            if "ambiguous" in str(exc):
+                ids = [net.id[:12] for net in self.client.networks.list(names=[name]) if net.name == name]
+                raise DockerError("%d networks are named %s (%s), made at once on this engine: remove the one "
+                                  "nothing is attached to (docker network rm ID)" % (len(ids), name, ", ".join(ids))
+                                  ) from exc
+            raise DockerError("Cannot read network %s: %s" % (name, exc)) from exc
 
     def network_names(self, labels=None):
         """The names of the networks carrying ``labels`` (a value of None: the label, whatever its value)."""

@@ -35,9 +35,11 @@ every environment network of one control plane and kind with one wildcard
 
 import ipaddress
 import logging
+import os
+import tempfile
 import time
 
-from . import naming
+from . import filelock, naming
 from .runtime import LABEL_PREFIX, labels_for
 from .runtime import RuntimeFailure as DockerError
 
@@ -138,6 +140,15 @@ def ensure(engine, plane, kind, environment_id=None, project=None, pool=DEFAULT_
     """The network of an environment (or the build network) of ``kind``,
     made when it does not exist yet. Returns ``get``'s description."""
     name = network_name(plane, environment_id or 0, kind)
+    # The runs of this machine that ask at once (two builds need the build
+    # network): one makes it, the others find it. Docker's own duplicate
+    # check is best effort: two creations at once made two networks of one
+    # name, and every later use of the name failed as ambiguous.
+    with filelock.locked(os.path.join(tempfile.gettempdir(), "ipai-ops-network-%s.lock" % name)):
+        return _ensure(engine, name, plane, kind, environment_id, project, pool)
+
+
+def _ensure(engine, name, plane, kind, environment_id, project, pool):
     found = get(engine, name)
     if found and kind != BUILD and found["labels"].get(LABEL_PREFIX + "project") != str(project):
         # Left by an environment of the same id of an earlier database of this
