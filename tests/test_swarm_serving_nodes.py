@@ -209,7 +209,8 @@ def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(
     manager gives it its Docker endpoint and moves production there (its
     image copied engine to engine, no visitor's request failing). Its engine
     killed, the reconciliation marks production failed and names the node
-    within two minutes; back, production runs and answers again. Drained,
+    within two minutes; back, production and staging run again and
+    production answers. Drained,
     the node's environments move back to the manager's node without a
     failed request and the node takes nothing more."""
     manager, engine, host_id = server.rpc("e2e_manager"), swarm_prod["engine"], swarm_prod["host_id"]
@@ -284,10 +285,20 @@ def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(
         print("production marked failed %.0f s after its node's engine was killed" % took)
     finally:
         lab.command("start", "2")
+    # both come back: each once its unit runs again (their health checks pass one after the other)
     reconcile_until(server, env["id"], "running", 120)
+    reconcile_until(server, staging_id, "running", 120)
     answers_within(env["url"], 60)
     assert serves(env["url"], env["database_name"])
+    try:
+        _drained_of_both(server, swarm_prod, engine, nodes, env, staging_id, own, marker)
+    finally:
+        manager("ops.host.node", "action_activate", [nodes["w1"]["id"]])  # the next tests place units there
 
+
+def _drained_of_both(server, swarm_prod, engine, nodes, env, staging_id, own, marker):
+    """A drain of w1 moves production and staging off it, no visitor's request failing."""
+    manager = server.rpc("e2e_manager")
     started = time.monotonic()
     with Poller(swarm_prod["url"]) as visitor:
         moves = manager("ops.host.node", "drain", [nodes["w1"]["id"]])
@@ -309,7 +320,6 @@ def test_production_moves_to_a_node_its_loss_is_said_and_a_drain_brings_it_back(
         left = os.path.join(lab.OWN_DISK, SLUG, "env-%d" % env_id)
         assert os.listdir(left) == [], "nothing of it stays on the worker's disk"
     assert manager("ops.environment", "logs", [env["id"]], grep=marker)["lines"], "its log stays the platform's"
-    manager("ops.host.node", "action_activate", [nodes["w1"]["id"]])
     swarm_prod.update(env)
 
 
