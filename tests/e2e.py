@@ -2,7 +2,6 @@
 (PostgreSQL as its admin, Docker, git, `odoo-bin` workers and shells), and
 the small addon the build tests put in their repositories."""
 
-import hashlib
 import json
 import os
 import subprocess
@@ -104,7 +103,9 @@ def admin_conn(dbname):
 def namespace(server=None):
     """The control plane's prefix on the shared servers (see services/naming.py): the test
     server's, or this stream's ($OPS_E2E_DB) without one."""
-    return "o" + hashlib.sha1((server.db if server else os.environ["OPS_E2E_DB"]).encode()).hexdigest()[:6]
+    from odoo.addons.ipai_ops_core.services import naming  # noqa: PLC0415 - Odoo's addons load with pytest-odoo
+
+    return naming.namespace_for(server.db if server else os.environ["OPS_E2E_DB"])
 
 
 def env_config(env_id, server=None):
